@@ -1,0 +1,108 @@
+import { parseArgs } from 'node:util';
+import { ConfigError, loadConfig } from '../services/config.ts';
+import { migrateLatest } from '../services/db.ts';
+import { bootstrapIdentity, writeOpenrc } from '../services/identity/bootstrap.ts';
+import { KeyRing } from '../services/identity/key-ring.ts';
+import { createLogger } from '../services/logger.ts';
+import { openDatabase, startServer } from './server.ts';
+
+const USAGE = `Usage: abaca-server [command] [options]
+
+Commands:
+  serve (default)           migrate, bootstrap on an empty database, and serve the API
+  migrate                   apply database migrations and exit
+  bootstrap [--password P]  create the default domain, roles, admin project and admin user if
+                            missing, and (re)set the admin password (P, else ABACA_ADMIN_PASSWORD,
+                            else a generated one, printed); writes $ABACA_DATA_DIR/openrc
+  rotate-keys               add a new token signing key; tokens signed by the previous key stay
+                            valid until they expire
+
+Configuration is read from the environment: ABACA_LISTEN, ABACA_PUBLIC_URL, ABACA_DATA_DIR,
+DATABASE_URL, ABACA_ADMIN_PASSWORD, ABACA_ADMIN_TOKEN, ABACA_REGION, ABACA_TOKEN_LIFETIME,
+ABACA_BODY_LIMIT, ABACA_LOG_LEVEL (see README.md).`;
+
+const out = (line: string) => process.stdout.write(`${line}\n`);
+
+async function main(argv: string[]): Promise<number> {
+  const { positionals, values } = parseArgs({
+    args: argv,
+    allowPositionals: true,
+    options: { password: { type: 'string' }, help: { type: 'boolean', short: 'h' } },
+  });
+  if (values.help) {
+    out(USAGE);
+    return 0;
+  }
+  const command = positionals[0] ?? 'serve';
+  const config = loadConfig();
+  const log = createLogger(config.logLevel);
+
+  if (command === 'serve') {
+    const running = await startServer(config, log, out);
+    log.info({ url: running.url }, `abaca-server listening on ${running.url}`);
+    const stop = (signal: string) => {
+      log.info({ signal }, 'shutting down: finishing in-flight requests');
+      const force = setTimeout(() => {
+        log.error('shutdown took longer than 15 s; exiting');
+        process.exit(1);
+      }, 15_000);
+      force.unref();
+      running.shutdown().then(
+        () => {
+          log.info('stopped');
+          process.exit(0);
+        },
+        (err) => {
+          log.error({ err }, 'error during shutdown');
+          process.exit(1);
+        },
+      );
+    };
+    process.once('SIGTERM', () => stop('SIGTERM'));
+    process.once('SIGINT', () => stop('SIGINT'));
+    return -1; // keep running
+  }
+
+  const db = openDatabase(config);
+  try {
+    if (command === 'migrate') {
+      const applied = await migrateLatest(db);
+      out(applied.length ? `applied: ${applied.join(', ')}` : 'database is up to date');
+      return 0;
+    }
+    if (command === 'bootstrap') {
+      await migrateLatest(db);
+      const password = values.password ?? config.adminPassword;
+      const boot = await bootstrapIdentity(db, { password, resetPassword: true });
+      if (boot.generated) out(`admin password: ${boot.password}`);
+      out(`admin credentials written to ${writeOpenrc(config, boot.password as string)}`);
+      return 0;
+    }
+    if (command === 'rotate-keys') {
+      await migrateLatest(db);
+      const keys = new KeyRing(db, config.tokenLifetimeSeconds);
+      await keys.init();
+      const { newKeyId, purged } = await keys.rotate();
+      out(`new signing key ${newKeyId}; purged ${purged} key(s) no token can use any more`);
+      return 0;
+    }
+    process.stderr.write(`abaca-server: unknown command '${command}'\n\n${USAGE}\n`);
+    return 2;
+  } finally {
+    await db.destroy();
+  }
+}
+
+main(process.argv.slice(2)).then(
+  (code) => {
+    if (code >= 0) process.exit(code);
+  },
+  (err) => {
+    if (err instanceof ConfigError) process.stderr.write(`abaca-server: ${err.message}\n`);
+    else
+      process.stderr.write(
+        `abaca-server: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`,
+      );
+    process.exit(1);
+  },
+);

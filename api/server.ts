@@ -1,0 +1,91 @@
+import { createServer, type Server } from 'node:http';
+import path from 'node:path';
+import type { Logger } from 'pino';
+import { Registry } from 'prom-client';
+import type { Config } from '../services/config.ts';
+import { createDb, type Db, migrateLatest } from '../services/db.ts';
+import { bootstrapIdentity, writeOpenrc } from '../services/identity/bootstrap.ts';
+import { createIdentity, type Identity } from '../services/identity/index.ts';
+import type { Auth } from '../services/policy.ts';
+import { createApp } from './app.ts';
+
+export function openDatabase(config: Config): Db {
+  return createDb({ databaseUrl: config.databaseUrl, pgliteDir: path.join(config.dataDir, 'db') });
+}
+
+/** Who Keystone's admin_token acts as: the admin role on the bootstrap admin project. */
+export function staticAdminAuth(adminUserId: string, adminProjectId: string): Auth {
+  return {
+    userId: adminUserId,
+    userName: 'admin',
+    userDomainId: 'default',
+    projectId: adminProjectId,
+    projectName: 'admin',
+    roles: ['admin', 'member', 'reader'],
+    isAdmin: true,
+    auditId: 'static-admin-token',
+    applicationCredential: null,
+    isStaticAdmin: true,
+  };
+}
+
+export interface RunningServer {
+  server: Server;
+  url: string;
+  db: Db;
+  identity: Identity;
+  /** Stops accepting connections, lets in-flight requests finish, then closes the database. */
+  shutdown(): Promise<void>;
+}
+
+/** Migrates, bootstraps identity, and listens. Prints the admin password once, on first start. */
+export async function startServer(
+  config: Config,
+  log: Logger,
+  out: (line: string) => void,
+): Promise<RunningServer> {
+  const db = openDatabase(config);
+  const applied = await migrateLatest(db);
+  if (applied.length) log.info({ migrations: applied }, 'database migrated');
+  const identity = createIdentity(db, config);
+  await identity.init();
+  const boot = await bootstrapIdentity(db, { password: config.adminPassword, resetPassword: false });
+  if (boot.password) {
+    const file = writeOpenrc(config, boot.password);
+    if (boot.generated)
+      out(`abaca-server: created user 'admin' (project 'admin') with password: ${boot.password}`);
+    out(`abaca-server: admin credentials written to ${file} (source it to use the openstack CLI)`);
+  }
+  const staticAdmin = config.adminToken
+    ? { token: config.adminToken, auth: staticAdminAuth(boot.adminUserId, boot.adminProjectId) }
+    : null;
+  const registry = new Registry();
+  const app = createApp({ config, db, identity, log, registry, staticAdmin });
+  const server = createServer(app.callback());
+  server.keepAliveTimeout = 5000;
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(config.listenPort, config.listenHost, () => resolve());
+  });
+  const addr = server.address();
+  const port = typeof addr === 'object' && addr ? addr.port : config.listenPort;
+  const host = config.listenHost.includes(':') ? `[${config.listenHost}]` : config.listenHost;
+  const url = `http://${host}:${port}`;
+  let closing: Promise<void> | null = null;
+  return {
+    server,
+    url,
+    db,
+    identity,
+    shutdown() {
+      closing ??= (async () => {
+        await new Promise<void>((resolve) => {
+          server.close(() => resolve());
+          server.closeIdleConnections();
+        });
+        await db.destroy();
+      })();
+      return closing;
+    },
+  };
+}

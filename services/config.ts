@@ -1,0 +1,85 @@
+import path from 'node:path';
+import { z } from 'zod';
+
+/** Everything the server reads from its environment, validated once at start-up. */
+export interface Config {
+  listenHost: string;
+  listenPort: number;
+  publicUrl: string;
+  dataDir: string;
+  databaseUrl: string | null;
+  adminPassword: string | null;
+  adminToken: string | null;
+  region: string;
+  tokenLifetimeSeconds: number;
+  bodyLimitBytes: number;
+  logLevel: string;
+  revocationCacheSeconds: number;
+}
+
+const Env = z.object({
+  ABACA_LISTEN: z
+    .string()
+    .regex(
+      /^(\[[0-9a-fA-F:.]+\]|[^:\s]+):\d{1,5}$/,
+      'ABACA_LISTEN must be host:port, for example 127.0.0.1:8786',
+    )
+    .default('127.0.0.1:8786'),
+  ABACA_PUBLIC_URL: z.url({ protocol: /^https?$/ }).optional(),
+  ABACA_DATA_DIR: z.string().min(1).default('./data'),
+  DATABASE_URL: z
+    .string()
+    .regex(/^postgres(ql)?:\/\//, 'DATABASE_URL must start with postgres:// or postgresql://')
+    .optional(),
+  ABACA_ADMIN_PASSWORD: z.string().min(8, 'ABACA_ADMIN_PASSWORD must be at least 8 characters').optional(),
+  ABACA_ADMIN_TOKEN: z.string().min(16, 'ABACA_ADMIN_TOKEN must be at least 16 characters').optional(),
+  ABACA_REGION: z.string().min(1).max(255).default('RegionOne'),
+  ABACA_TOKEN_LIFETIME: z.coerce
+    .number()
+    .int()
+    .min(60)
+    .max(7 * 24 * 3600)
+    .default(3600),
+  ABACA_BODY_LIMIT: z.coerce
+    .number()
+    .int()
+    .min(1024)
+    .default(1024 * 1024),
+  ABACA_LOG_LEVEL: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']).default('info'),
+  ABACA_REVOCATION_CACHE_SECONDS: z.coerce.number().min(0).max(300).default(2),
+});
+
+export class ConfigError extends Error {}
+
+export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
+  const parsed = Env.safeParse(env);
+  if (!parsed.success) {
+    const lines = parsed.error.issues.map((i) => `  ${i.path.join('.')}: ${i.message}`);
+    throw new ConfigError(`Invalid configuration:\n${lines.join('\n')}`);
+  }
+  const e = parsed.data;
+  const sep = e.ABACA_LISTEN.lastIndexOf(':');
+  const listenHost = e.ABACA_LISTEN.slice(0, sep).replace(/^\[|\]$/g, '');
+  const listenPort = Number(e.ABACA_LISTEN.slice(sep + 1));
+  if (listenPort > 65535)
+    throw new ConfigError('Invalid configuration:\n  ABACA_LISTEN: port must be 0-65535');
+  return {
+    listenHost,
+    listenPort,
+    publicUrl: (e.ABACA_PUBLIC_URL ?? defaultPublicUrl(listenHost, listenPort)).replace(/\/+$/, ''),
+    dataDir: path.resolve(e.ABACA_DATA_DIR),
+    databaseUrl: e.DATABASE_URL ?? null,
+    adminPassword: e.ABACA_ADMIN_PASSWORD ?? null,
+    adminToken: e.ABACA_ADMIN_TOKEN ?? null,
+    region: e.ABACA_REGION,
+    tokenLifetimeSeconds: e.ABACA_TOKEN_LIFETIME,
+    bodyLimitBytes: e.ABACA_BODY_LIMIT,
+    logLevel: e.ABACA_LOG_LEVEL,
+    revocationCacheSeconds: e.ABACA_REVOCATION_CACHE_SECONDS,
+  };
+}
+
+function defaultPublicUrl(host: string, port: number): string {
+  const shown = host === '0.0.0.0' || host === '::' ? '127.0.0.1' : host;
+  return `http://${shown.includes(':') ? `[${shown}]` : shown}:${port}`;
+}

@@ -1,0 +1,100 @@
+/**
+ * Typed errors shared by every layer. Each carries the HTTP status a client sees; the API's error
+ * middleware renders them as Manila fault bodies. Messages are written for the person reading them.
+ */
+export class ApiError extends Error {
+  readonly status: number;
+  readonly headers: Record<string, string>;
+  constructor(status: number, message: string, headers: Record<string, string> = {}) {
+    super(message);
+    this.name = new.target.name;
+    this.status = status;
+    this.headers = headers;
+  }
+}
+
+export class InvalidInput extends ApiError {
+  constructor(message: string) {
+    super(400, message);
+  }
+}
+
+export class Unauthorized extends ApiError {
+  constructor(message = 'The request you have made requires authentication.') {
+    super(401, message);
+  }
+}
+
+export class Forbidden extends ApiError {
+  constructor(message = 'You are not authorized to perform the requested action.') {
+    super(403, message);
+  }
+}
+
+export class NotFound extends ApiError {
+  constructor(message: string) {
+    super(404, message);
+  }
+}
+
+export class BadMethod extends ApiError {
+  constructor(method: string, allowed: string[]) {
+    super(405, `The method ${method} is not allowed for this resource; allowed: ${allowed.join(', ')}.`, {
+      Allow: allowed.join(', '),
+    });
+  }
+}
+
+export class NotAcceptable extends ApiError {
+  constructor(message: string) {
+    super(406, message);
+  }
+}
+
+export class Conflict extends ApiError {
+  constructor(message: string) {
+    super(409, message);
+  }
+}
+
+export class PayloadTooLarge extends ApiError {
+  constructor(limit: number) {
+    super(413, `Request body is larger than the limit of ${limit} bytes.`, { 'Retry-After': '0' });
+  }
+}
+
+export class UnsupportedMediaType extends ApiError {
+  constructor(type: string) {
+    super(415, `Content type '${type}' is not supported; send application/json.`);
+  }
+}
+
+export class NotSupported extends ApiError {
+  constructor(message: string) {
+    super(501, message);
+  }
+}
+
+export class ServiceUnavailable extends ApiError {
+  constructor(message: string) {
+    super(503, message);
+  }
+}
+
+/** Manila's fault names by status (manila/api/openstack/wsgi.py); anything else is computeFault. */
+const FAULT_NAMES: Record<number, string> = {
+  400: 'badRequest',
+  401: 'unauthorized',
+  403: 'forbidden',
+  404: 'itemNotFound',
+  405: 'badMethod',
+  409: 'conflictingRequest',
+  413: 'overLimit',
+  415: 'badMediaType',
+  501: 'notImplemented',
+  503: 'serviceUnavailable',
+};
+
+export function faultName(status: number): string {
+  return FAULT_NAMES[status] ?? 'computeFault';
+}

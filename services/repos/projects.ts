@@ -1,0 +1,30 @@
+import type { Executor } from '../db.ts';
+import { tableRepo } from './table.ts';
+
+export interface ProjectRow {
+  id: string;
+  name: string;
+  domain_id: string;
+  description: string;
+  enabled: boolean;
+  tags: string[];
+  options: Record<string, unknown>;
+  extra: Record<string, unknown>;
+  created_at: Date;
+}
+
+export const projectsRepo = {
+  ...tableRepo<ProjectRow>('projects', 'A project with this name in this domain'),
+  async getByName(ex: Executor, domainId: string, name: string): Promise<ProjectRow | undefined> {
+    return ex('projects').where({ domain_id: domainId, name }).first();
+  },
+  /** Projects on which the user holds at least one role. */
+  async listForUser(ex: Executor, userId: string): Promise<ProjectRow[]> {
+    return ex('projects')
+      .whereIn(
+        'id',
+        ex('role_assignments').select('target_id').where({ type: 'UserProject', actor_id: userId }),
+      )
+      .orderBy('name');
+  },
+};

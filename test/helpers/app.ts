@@ -1,0 +1,138 @@
+import { Writable } from 'node:stream';
+import type Koa from 'koa';
+import pino from 'pino';
+import { Registry } from 'prom-client';
+import request from 'supertest';
+import { createApp } from '../../api/app.ts';
+import { staticAdminAuth } from '../../api/server.ts';
+import { type Config, loadConfig } from '../../services/config.ts';
+import type { Db } from '../../services/db.ts';
+import { bootstrapIdentity } from '../../services/identity/bootstrap.ts';
+import { createIdentity, type Identity } from '../../services/identity/index.ts';
+import { createTestDb, type TestDb } from './db.ts';
+
+export const ADMIN_PASSWORD = 'admin-password-for-tests';
+export const STATIC_ADMIN_TOKEN = 'static-admin-token-for-tests-0123456789';
+
+export interface TestApp {
+  app: Koa;
+  http: () => request.Agent;
+  db: Db;
+  dbKind: TestDb['kind'];
+  config: Config;
+  identity: Identity;
+  adminUserId: string;
+  adminProjectId: string;
+  /** Lines the app logged (pino JSON, parsed). */
+  logs: Record<string, unknown>[];
+  /** A real admin token (password method, admin project). */
+  adminToken(): Promise<string>;
+  /** Issues a password token; returns the token string and the response body. */
+  login(user: string, password: string, project?: string): Promise<string>;
+  /** Creates a project (if needed) and a user holding `role` on it; returns ids and a token. */
+  makeUser(opts: { name: string; project: string; role?: string; password?: string }): Promise<TestUser>;
+  /** Rebuilds the app over the same database, as a restarted server would. */
+  restart(): Promise<void>;
+  close(): Promise<void>;
+}
+
+export interface TestUser {
+  userId: string;
+  projectId: string;
+  password: string;
+  token: string;
+}
+
+export async function makeTestApp(env: Record<string, string> = {}): Promise<TestApp> {
+  const tdb = await createTestDb();
+  const config = loadConfig({
+    ABACA_LISTEN: '127.0.0.1:8786',
+    ABACA_DATA_DIR: '/nonexistent-test-data-dir',
+    ABACA_ADMIN_TOKEN: STATIC_ADMIN_TOKEN,
+    ABACA_LOG_LEVEL: 'info',
+    ...env,
+  });
+  const logs: Record<string, unknown>[] = [];
+  const sink = new Writable({
+    write(chunk, _enc, cb) {
+      for (const line of String(chunk).split('\n')) if (line) logs.push(JSON.parse(line));
+      cb();
+    },
+  });
+  const log = pino({ level: 'info' }, sink);
+  const boot = await bootstrapIdentity(tdb.db, { password: ADMIN_PASSWORD, resetPassword: false });
+
+  const t = {} as TestApp;
+  const build = async () => {
+    t.identity = createIdentity(tdb.db, config);
+    await t.identity.init();
+    t.app = createApp({
+      config,
+      db: tdb.db,
+      identity: t.identity,
+      log,
+      registry: new Registry(),
+      staticAdmin: {
+        token: STATIC_ADMIN_TOKEN,
+        auth: staticAdminAuth(boot.adminUserId, boot.adminProjectId),
+      },
+    });
+  };
+  await build();
+  const server = () => t.app.callback();
+
+  async function login(user: string, password: string, project?: string): Promise<string> {
+    const res = await request(server())
+      .post('/identity/v3/auth/tokens')
+      .send(passwordAuth(user, password, project));
+    if (res.status !== 201)
+      throw new Error(`login ${user} failed: ${res.status} ${JSON.stringify(res.body)}`);
+    return res.headers['x-subject-token'] as string;
+  }
+
+  Object.assign(t, {
+    http: () => request.agent(server()),
+    db: tdb.db,
+    dbKind: tdb.kind,
+    config,
+    adminUserId: boot.adminUserId,
+    adminProjectId: boot.adminProjectId,
+    logs,
+    login,
+    adminToken: () => login('admin', ADMIN_PASSWORD, 'admin'),
+    async makeUser({ name, project, role = 'member', password = `${name}-password` }) {
+      const admin = staticAdminAuth(boot.adminUserId, boot.adminProjectId);
+      const p =
+        (await t.identity.projects.list(admin, { name: project }))[0] ??
+        (await t.identity.projects.create(admin, { name: project }));
+      const u = await t.identity.users.create(admin, { name, password, default_project_id: p.id });
+      const r = (await t.identity.roles.list(admin, { name: role }))[0];
+      if (!r) throw new Error(`no role ${role}`);
+      await t.identity.roleAssignments.grant(admin, p.id, u.id, r.id);
+      return { userId: u.id, projectId: p.id, password, token: await login(name, password, project) };
+    },
+    restart: build,
+    close: () => tdb.close(),
+  } satisfies Partial<TestApp>);
+  return t;
+}
+
+export function passwordAuth(user: string, password: string, project?: string) {
+  return {
+    auth: {
+      identity: {
+        methods: ['password'],
+        password: { user: { name: user, domain: { name: 'Default' }, password } },
+      },
+      ...(project ? { scope: { project: { name: project, domain: { name: 'Default' } } } } : {}),
+    },
+  };
+}
+
+/** Asserts a Manila fault body and returns its message. */
+export function faultMessage(body: Record<string, unknown>, name: string, code: number): string {
+  const fault = body[name] as { code: number; message: string } | undefined;
+  if (!fault) throw new Error(`expected a '${name}' fault, got ${JSON.stringify(body)}`);
+  if (fault.code !== code) throw new Error(`expected code ${code} in ${JSON.stringify(body)}`);
+  return fault.message;
+}
