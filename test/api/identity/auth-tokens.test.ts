@@ -31,7 +31,7 @@ function issue(body: unknown) {
 describe('issuing tokens', () => {
   test('password by user name + domain name, scoped by project name: 201 with a full token body', async () => {
     const res = await issue(passwordAuth('admin', ADMIN_PASSWORD, 'admin')).expect(201);
-    const token = res.headers['x-subject-token'];
+    const token = res.headers['x-subject-token'] as string;
     assert.match(token, /^[\w-]+\.[\w-]+\.[\w-]+$/);
     const b = res.body.token;
     assert.deepEqual(b.methods, ['password']);
@@ -460,7 +460,7 @@ describe('application credentials', () => {
       await issue({
         auth: { identity: { methods: ['application_credential'], application_credential: { id, secret } } },
       }).expect(201)
-    ).headers['x-subject-token'];
+    ).headers['x-subject-token'] as string;
     const nested = await t
       .http()
       .post(`/identity/v3/users/${alice.userId}/application_credentials`)
