@@ -39,8 +39,8 @@ export function createApp(deps: AppDeps): Koa {
 
   app.use(requestId());
   app.use(requestLogging(deps.log));
-  app.use(errorHandler(deps.log));
   app.use(requestMetrics(deps.registry));
+  app.use(errorHandler(deps.log));
   app.use(jsonBody(deps.config.bodyLimitBytes));
   app.use(root.routes());
   app.use(root.allowedMethods());

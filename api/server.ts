@@ -2,7 +2,7 @@ import { createServer, type Server } from 'node:http';
 import path from 'node:path';
 import type { Logger } from 'pino';
 import { Registry } from 'prom-client';
-import type { Config } from '../services/config.ts';
+import { type Config, defaultPublicUrl } from '../services/config.ts';
 import { createDb, type Db, migrateLatest } from '../services/db.ts';
 import { bootstrapIdentity, writeOpenrc } from '../services/identity/bootstrap.ts';
 import { createIdentity, type Identity } from '../services/identity/index.ts';
@@ -50,18 +50,11 @@ export async function startServer(
   const identity = createIdentity(db, config);
   await identity.init();
   const boot = await bootstrapIdentity(db, { password: config.adminPassword, resetPassword: false });
-  if (boot.password) {
-    const file = writeOpenrc(config, boot.password);
-    if (boot.generated)
-      out(`abaca-server: created user 'admin' (project 'admin') with password: ${boot.password}`);
-    out(`abaca-server: admin credentials written to ${file} (source it to use the openstack CLI)`);
-  }
   const staticAdmin = config.adminToken
     ? { token: config.adminToken, auth: staticAdminAuth(boot.adminUserId, boot.adminProjectId) }
     : null;
-  const registry = new Registry();
-  const app = createApp({ config, db, identity, log, registry, staticAdmin });
-  const server = createServer(app.callback());
+  // Bind first: with port 0 the public URL (catalog, openrc) is known only once the port is.
+  const server = createServer();
   server.keepAliveTimeout = 5000;
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
@@ -69,8 +62,15 @@ export async function startServer(
   });
   const addr = server.address();
   const port = typeof addr === 'object' && addr ? addr.port : config.listenPort;
-  const host = config.listenHost.includes(':') ? `[${config.listenHost}]` : config.listenHost;
-  const url = `http://${host}:${port}`;
+  const url = defaultPublicUrl(config.listenHost, port);
+  if (!config.publicUrlExplicit) config.publicUrl = url;
+  const registry = new Registry();
+  server.on('request', createApp({ config, db, identity, log, registry, staticAdmin }).callback());
+  if (boot.password) {
+    const file = writeOpenrc(config, boot.password);
+    if (boot.generated) out(`abaca-server: created user 'admin' (project 'admin') with password: ${boot.password}`);
+    out(`abaca-server: admin credentials written to ${file} (source it to use the openstack CLI)`);
+  }
   let closing: Promise<void> | null = null;
   return {
     server,

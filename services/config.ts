@@ -6,6 +6,8 @@ export interface Config {
   listenHost: string;
   listenPort: number;
   publicUrl: string;
+  /** True when ABACA_PUBLIC_URL was given; otherwise publicUrl follows the bound address. */
+  publicUrlExplicit: boolean;
   dataDir: string;
   databaseUrl: string | null;
   adminPassword: string | null;
@@ -67,6 +69,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     listenHost,
     listenPort,
     publicUrl: (e.ABACA_PUBLIC_URL ?? defaultPublicUrl(listenHost, listenPort)).replace(/\/+$/, ''),
+    publicUrlExplicit: e.ABACA_PUBLIC_URL !== undefined,
     dataDir: path.resolve(e.ABACA_DATA_DIR),
     databaseUrl: e.DATABASE_URL ?? null,
     adminPassword: e.ABACA_ADMIN_PASSWORD ?? null,
@@ -79,7 +82,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   };
 }
 
-function defaultPublicUrl(host: string, port: number): string {
+export function defaultPublicUrl(host: string, port: number): string {
   const shown = host === '0.0.0.0' || host === '::' ? '127.0.0.1' : host;
   return `http://${shown.includes(':') ? `[${shown}]` : shown}:${port}`;
 }

@@ -8,8 +8,7 @@ import { ApplicationCredentialCreate, NameFilter } from './schemas.ts';
 
 export function applicationCredentialsRouter(config: Config, identity: Identity, auth: Middleware): Router {
   const r = new Router({ prefix: '/identity/v3/users/:userId/application_credentials' });
-  r.use(auth);
-  r.get('/', async (ctx) => {
+  r.get('/', auth, async (ctx) => {
     const q = parse(NameFilter, ctx.query);
     const rows = await identity.applicationCredentials.list(ctx.state.auth, ctx.params.userId!, {
       name: q.name,
@@ -19,7 +18,7 @@ export function applicationCredentialsRouter(config: Config, identity: Identity,
       links: view.collectionLinks(config, `users/${ctx.params.userId}/application_credentials`),
     };
   });
-  r.post('/', async (ctx) => {
+  r.post('/', auth, async (ctx) => {
     const { application_credential: c } = parse(ApplicationCredentialCreate, ctx.request.body);
     const row = await identity.applicationCredentials.create(ctx.state.auth, ctx.params.userId!, {
       name: c.name,
@@ -32,11 +31,11 @@ export function applicationCredentialsRouter(config: Config, identity: Identity,
     ctx.status = 201;
     ctx.body = { application_credential: view.applicationCredential(config, row) };
   });
-  r.get('/:id', async (ctx) => {
+  r.get('/:id', auth, async (ctx) => {
     const row = await identity.applicationCredentials.get(ctx.state.auth, ctx.params.userId!, ctx.params.id!);
     ctx.body = { application_credential: view.applicationCredential(config, row) };
   });
-  r.delete('/:id', async (ctx) => {
+  r.delete('/:id', auth, async (ctx) => {
     await identity.applicationCredentials.remove(ctx.state.auth, ctx.params.userId!, ctx.params.id!);
     ctx.status = 204;
   });

@@ -10,8 +10,7 @@ const Filter = NameFilter.extend({ enabled: QueryBool.optional() });
 
 export function domainsRouter(config: Config, identity: Identity, auth: Middleware): Router {
   const r = new Router({ prefix: '/identity/v3/domains' });
-  r.use(auth);
-  r.get('/', async (ctx) => {
+  r.get('/', auth, async (ctx) => {
     const q = parse(Filter, ctx.query);
     const rows = await identity.domains.list(ctx.state.auth, { name: q.name, enabled: q.enabled });
     ctx.body = {
@@ -19,21 +18,21 @@ export function domainsRouter(config: Config, identity: Identity, auth: Middlewa
       links: view.collectionLinks(config, 'domains'),
     };
   });
-  r.post('/', async (ctx) => {
+  r.post('/', auth, async (ctx) => {
     const { domain } = parse(DomainCreate, ctx.request.body);
     ctx.status = 201;
     ctx.body = { domain: view.domain(config, await identity.domains.create(ctx.state.auth, domain)) };
   });
-  r.get('/:id', async (ctx) => {
+  r.get('/:id', auth, async (ctx) => {
     ctx.body = { domain: view.domain(config, await identity.domains.get(ctx.state.auth, ctx.params.id!)) };
   });
-  r.patch('/:id', async (ctx) => {
+  r.patch('/:id', auth, async (ctx) => {
     const { domain } = parse(DomainUpdate, ctx.request.body);
     ctx.body = {
       domain: view.domain(config, await identity.domains.update(ctx.state.auth, ctx.params.id!, domain)),
     };
   });
-  r.delete('/:id', async (ctx) => {
+  r.delete('/:id', auth, async (ctx) => {
     await identity.domains.remove(ctx.state.auth, ctx.params.id!);
     ctx.status = 204;
   });

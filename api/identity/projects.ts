@@ -24,8 +24,7 @@ function input(p: Omit<ProjectInput, 'name'> & { name?: string | undefined }): P
 
 export function projectsRouter(config: Config, identity: Identity, auth: Middleware): Router {
   const r = new Router({ prefix: '/identity/v3/projects' });
-  r.use(auth);
-  r.get('/', async (ctx) => {
+  r.get('/', auth, async (ctx) => {
     const q = parse(Filter, ctx.query);
     const rows = await identity.projects.list(ctx.state.auth, {
       name: q.name,
@@ -37,21 +36,21 @@ export function projectsRouter(config: Config, identity: Identity, auth: Middlew
       links: view.collectionLinks(config, 'projects'),
     };
   });
-  r.post('/', async (ctx) => {
+  r.post('/', auth, async (ctx) => {
     const { project } = parse(ProjectCreate, ctx.request.body);
     const row = await identity.projects.create(ctx.state.auth, { ...input(project), name: project.name });
     ctx.status = 201;
     ctx.body = { project: view.project(config, row) };
   });
-  r.get('/:id', async (ctx) => {
+  r.get('/:id', auth, async (ctx) => {
     ctx.body = { project: view.project(config, await identity.projects.get(ctx.state.auth, ctx.params.id!)) };
   });
-  r.patch('/:id', async (ctx) => {
+  r.patch('/:id', auth, async (ctx) => {
     const { project } = parse(ProjectUpdate, ctx.request.body);
     const row = await identity.projects.update(ctx.state.auth, ctx.params.id!, input(project));
     ctx.body = { project: view.project(config, row) };
   });
-  r.delete('/:id', async (ctx) => {
+  r.delete('/:id', auth, async (ctx) => {
     await identity.projects.remove(ctx.state.auth, ctx.params.id!);
     ctx.status = 204;
   });

@@ -8,13 +8,12 @@ import { NameFilter, RoleCreate, RoleUpdate } from './schemas.ts';
 
 export function rolesRouter(config: Config, identity: Identity, auth: Middleware): Router {
   const r = new Router({ prefix: '/identity/v3/roles' });
-  r.use(auth);
-  r.get('/', async (ctx) => {
+  r.get('/', auth, async (ctx) => {
     const q = parse(NameFilter, ctx.query);
     const rows = await identity.roles.list(ctx.state.auth, { name: q.name });
     ctx.body = { roles: rows.map((x) => view.role(config, x)), links: view.collectionLinks(config, 'roles') };
   });
-  r.post('/', async (ctx) => {
+  r.post('/', auth, async (ctx) => {
     const { role } = parse(RoleCreate, ctx.request.body);
     const row = await identity.roles.create(ctx.state.auth, {
       name: role.name,
@@ -25,10 +24,10 @@ export function rolesRouter(config: Config, identity: Identity, auth: Middleware
     ctx.status = 201;
     ctx.body = { role: view.role(config, row) };
   });
-  r.get('/:id', async (ctx) => {
+  r.get('/:id', auth, async (ctx) => {
     ctx.body = { role: view.role(config, await identity.roles.get(ctx.state.auth, ctx.params.id!)) };
   });
-  r.patch('/:id', async (ctx) => {
+  r.patch('/:id', auth, async (ctx) => {
     const { role } = parse(RoleUpdate, ctx.request.body);
     const row = await identity.roles.update(ctx.state.auth, ctx.params.id!, {
       name: role.name,
@@ -38,7 +37,7 @@ export function rolesRouter(config: Config, identity: Identity, auth: Middleware
     });
     ctx.body = { role: view.role(config, row) };
   });
-  r.delete('/:id', async (ctx) => {
+  r.delete('/:id', auth, async (ctx) => {
     await identity.roles.remove(ctx.state.auth, ctx.params.id!);
     ctx.status = 204;
   });

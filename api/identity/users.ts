@@ -24,8 +24,7 @@ function input(u: Omit<UserInput, 'name'> & { name?: string | undefined }): User
 
 export function usersRouter(config: Config, identity: Identity, auth: Middleware): Router {
   const r = new Router({ prefix: '/identity/v3/users' });
-  r.use(auth);
-  r.get('/', async (ctx) => {
+  r.get('/', auth, async (ctx) => {
     const q = parse(Filter, ctx.query);
     const rows = await identity.users.list(ctx.state.auth, {
       name: q.name,
@@ -34,26 +33,26 @@ export function usersRouter(config: Config, identity: Identity, auth: Middleware
     });
     ctx.body = { users: rows.map((u) => view.user(config, u)), links: view.collectionLinks(config, 'users') };
   });
-  r.post('/', async (ctx) => {
+  r.post('/', auth, async (ctx) => {
     const { user } = parse(UserCreate, ctx.request.body);
     const row = await identity.users.create(ctx.state.auth, { ...input(user), name: user.name });
     ctx.status = 201;
     ctx.body = { user: view.user(config, row) };
   });
-  r.get('/:id', async (ctx) => {
+  r.get('/:id', auth, async (ctx) => {
     ctx.body = { user: view.user(config, await identity.users.get(ctx.state.auth, ctx.params.id!)) };
   });
-  r.patch('/:id', async (ctx) => {
+  r.patch('/:id', auth, async (ctx) => {
     const { user } = parse(UserUpdate, ctx.request.body);
     ctx.body = {
       user: view.user(config, await identity.users.update(ctx.state.auth, ctx.params.id!, input(user))),
     };
   });
-  r.delete('/:id', async (ctx) => {
+  r.delete('/:id', auth, async (ctx) => {
     await identity.users.remove(ctx.state.auth, ctx.params.id!);
     ctx.status = 204;
   });
-  r.post('/:id/password', async (ctx) => {
+  r.post('/:id/password', auth, async (ctx) => {
     const { user } = parse(PasswordChange, ctx.request.body);
     await identity.users.changePassword(
       ctx.state.auth,
@@ -63,7 +62,7 @@ export function usersRouter(config: Config, identity: Identity, auth: Middleware
     );
     ctx.status = 204;
   });
-  r.get('/:id/projects', async (ctx) => {
+  r.get('/:id/projects', auth, async (ctx) => {
     const rows = await identity.projects.listForUser(ctx.state.auth, ctx.params.id!);
     ctx.body = {
       projects: rows.map((p) => view.project(config, p)),
