@@ -10,10 +10,13 @@ import { NameFilter, ProjectCreate, ProjectUpdate } from './schemas.ts';
 
 const Filter = NameFilter.extend({ domain_id: z.string().max(64).optional(), enabled: QueryBool.optional() });
 
-function input(p: Omit<ProjectInput, 'name'> & { name?: string | undefined }): ProjectInput {
+function input(
+  p: Omit<ProjectInput, 'name'> & { name?: string | undefined; parent_id?: string | null | undefined },
+): ProjectInput {
   return {
     name: p.name,
     domain_id: p.domain_id,
+    parent_id: p.parent_id,
     description: p.description,
     enabled: p.enabled,
     tags: p.tags,

@@ -2,6 +2,7 @@ import Router from '@koa/router';
 import type { Middleware } from 'koa';
 import { z } from 'zod';
 import type { Config } from '../../services/config.ts';
+import { InvalidInput } from '../../services/errors.ts';
 import type { Identity } from '../../services/identity/index.ts';
 import { parse } from '../validation.ts';
 import * as view from '../views/identity.ts';
@@ -53,6 +54,13 @@ export function roleAssignmentsRouter(config: Config, identity: Identity, auth: 
   });
   r.get('/role_assignments', auth, async (ctx) => {
     const q = parse(Query, ctx.query);
+    // Keystone refuses filter combinations that can never both hold.
+    if (q['user.id'] !== undefined && q['group.id'] !== undefined)
+      throw new InvalidInput('Specify a user or a group, not both.');
+    if (q['scope.project.id'] !== undefined && q['scope.domain.id'] !== undefined)
+      throw new InvalidInput('Specify a project or a domain scope, not both.');
+    if (q.effective && q['group.id'] !== undefined)
+      throw new InvalidInput('Combining effective and group filter will always result in an empty list.');
     // No groups and no domain-level grants exist here, so those filters match nothing.
     const none = q['group.id'] !== undefined || q['scope.domain.id'] !== undefined;
     const rows = none

@@ -59,8 +59,26 @@ export function withExtra<T extends z.ZodRawShape>(shape: T) {
 
 /** null clears a description, as Keystone allows; stored as ''. */
 const OptDescription = Description.nullish().transform((v) => (v === null ? '' : v));
-const Options = z.record(z.string().max(255), z.unknown());
 const Bool = z.boolean({ error: 'must be true or false' });
+/** The user options Keystone registers; anything else is refused as Keystone does. */
+const UserOptions = z
+  .object({
+    ignore_change_password_upon_first_use: Bool.nullish(),
+    ignore_password_expiry: Bool.nullish(),
+    ignore_lockout_failure_attempts: Bool.nullish(),
+    lock_password: Bool.nullish(),
+    ignore_user_inactivity: Bool.nullish(),
+    multi_factor_auth_enabled: Bool.nullish(),
+    multi_factor_auth_rules: z.array(z.array(z.string().max(255)).max(10)).max(10).nullish(),
+  })
+  .strict();
+const RoleOptions = z.object({ immutable: Bool.nullish() }).strict();
+const ProjectOptions = z.object({ immutable: Bool.nullish() }).strict();
+const Tag = z
+  .string()
+  .min(1, 'must not be empty')
+  .max(255, 'must be at most 255 characters')
+  .regex(/^[^,/]*$/, "must not contain '/' or ','");
 
 export const DomainCreate = z.object({
   domain: withExtra({ name: Name, description: OptDescription, enabled: Bool.optional() }),
@@ -73,9 +91,9 @@ const projectShape = {
   domain_id: z.string().min(1).max(64).optional(),
   description: OptDescription,
   enabled: Bool.optional(),
-  tags: z.array(z.string().min(1).max(255)).max(80).optional(),
-  options: Options.optional(),
-  // Keystone accepts these and we have one domain level only: a project's parent is its domain.
+  tags: z.array(Tag).max(80).optional(),
+  options: ProjectOptions.optional(),
+  // Keystone accepts these; with no project hierarchy here, a project's parent is its domain.
   parent_id: z.string().max(64).nullish(),
   is_domain: z.literal(false, { error: 'projects acting as domains are not supported' }).optional(),
 };
@@ -87,7 +105,7 @@ const userShape = {
   password: z.string().max(4096).nullish(),
   enabled: Bool.optional(),
   default_project_id: z.string().max(64).nullish(),
-  options: Options.optional(),
+  options: UserOptions.optional(),
 };
 export const UserCreate = z.object({ user: withExtra({ name: Name, ...userShape }) });
 export const UserUpdate = z.object({ user: withExtra({ name: Name.optional(), ...userShape }) });
@@ -100,7 +118,7 @@ export const PasswordChange = z.object({
 
 const roleShape = {
   description: OptDescription,
-  options: Options.optional(),
+  options: RoleOptions.optional(),
   domain_id: z.null().optional(),
 };
 export const RoleCreate = z.object({ role: withExtra({ name: Name, ...roleShape }) });

@@ -63,7 +63,12 @@ export function usersRouter(config: Config, identity: Identity, auth: Middleware
     ctx.status = 204;
   });
   r.get('/:id/projects', auth, async (ctx) => {
-    const rows = await identity.projects.listForUser(ctx.state.auth, ctx.params.id!);
+    const q = parse(Filter, ctx.query);
+    const rows = await identity.projects.listForUser(ctx.state.auth, ctx.params.id!, {
+      name: q.name,
+      domain_id: q.domain_id,
+      enabled: q.enabled,
+    });
     ctx.body = {
       projects: rows.map((p) => view.project(config, p)),
       links: view.collectionLinks(config, `users/${ctx.params.id}/projects`),

@@ -119,7 +119,9 @@ export function roleAssignment(config: Config, a: Assignment, names: Map<string,
     user: named(a.userId),
     scope: a.type === 'UserProject' ? { project: named(a.targetId) } : { domain: named(a.targetId) },
     links: {
-      assignment: `${identityUrl(config)}/projects/${a.targetId}/users/${a.userId}/roles/${a.role.id}`,
+      // An implied role has no grant of its own: link the grant that implies it, as Keystone does.
+      assignment: `${identityUrl(config)}/projects/${a.targetId}/users/${a.userId}/roles/${a.priorRoleId ?? a.role.id}`,
+      ...(a.priorRoleId ? { prior_role: `${identityUrl(config)}/roles/${a.priorRoleId}` } : {}),
     },
   };
 }

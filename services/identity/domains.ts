@@ -27,11 +27,7 @@ export function createDomainService({ db, revocations }: { db: Db; revocations: 
       auth: Auth,
       filter: { name?: string | undefined; enabled?: boolean | undefined },
     ): Promise<DomainRow[]> {
-      if (!auth.isAdmin) {
-        // Non-admins see only their own domain.
-        const own = await domainsRepo.get(db, auth.userDomainId);
-        return own && (filter.name === undefined || own.name === filter.name) ? [own] : [];
-      }
+      requireAdmin(auth, 'identity:list_domains');
       return domainsRepo.list(db, filter);
     },
     async get(auth: Auth, id: string): Promise<DomainRow> {

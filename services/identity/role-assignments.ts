@@ -30,6 +30,8 @@ export interface Assignment {
   userId: string;
   targetId: string;
   role: RoleRef;
+  /** For an implied role in an effective list: the granted role that implies it. */
+  priorRoleId: string | null;
 }
 
 export function createRoleAssignmentService({ db, revocations }: { db: Db; revocations: RevocationList }) {
@@ -84,22 +86,22 @@ export function createRoleAssignmentService({ db, revocations }: { db: Db; revoc
       });
       const byId = new Map((await rolesRepo.list(db)).map((r) => [r.id, r]));
       const out: Assignment[] = [];
+      const seen = new Set<string>();
+      const add = (row: RoleAssignmentRow, role: RoleRef, priorRoleId: string | null) => {
+        const key = `${row.actor_id}/${row.target_id}/${role.id}`;
+        if ((q.roleId && role.id !== q.roleId) || seen.has(key)) return;
+        seen.add(key);
+        out.push({ type: row.type, userId: row.actor_id, targetId: row.target_id, role, priorRoleId });
+      };
+      // Direct grants first, so a role held both directly and by implication shows as direct.
       for (const row of rows) {
-        const roles = q.effective ? await rolesRepo.expand(db, [row.role_id]) : [byId.get(row.role_id)!];
-        for (const role of roles) {
-          if (q.roleId && role.id !== q.roleId) continue;
-          if (
-            out.some(
-              (a) => a.userId === row.actor_id && a.targetId === row.target_id && a.role.id === role.id,
-            )
-          )
-            continue;
-          out.push({
-            type: row.type,
-            userId: row.actor_id,
-            targetId: row.target_id,
-            role: { id: role.id, name: role.name },
-          });
+        const r = byId.get(row.role_id);
+        if (r) add(row, { id: r.id, name: r.name }, null);
+      }
+      if (q.effective) {
+        for (const row of rows) {
+          for (const implied of await rolesRepo.expand(db, [row.role_id]))
+            if (implied.id !== row.role_id) add(row, implied, row.role_id);
         }
       }
       return out;

@@ -19,12 +19,15 @@ export const projectsRepo = {
     return ex('projects').where({ domain_id: domainId, name }).first();
   },
   /** Projects on which the user holds at least one role. */
-  async listForUser(ex: Executor, userId: string): Promise<ProjectRow[]> {
+  async listForUser(
+    ex: Executor,
+    userId: string,
+    filter: { name?: string | undefined; domain_id?: string | undefined; enabled?: boolean | undefined } = {},
+  ): Promise<ProjectRow[]> {
+    const where = Object.fromEntries(Object.entries(filter).filter(([, v]) => v !== undefined));
     return ex('projects')
-      .whereIn(
-        'id',
-        ex('role_assignments').select('target_id').where({ type: 'UserProject', actor_id: userId }),
-      )
+      .where(where)
+      .whereIn('id', ex('role_assignments').select('target_id').where({ type: 'UserProject', actor_id: userId }))
       .orderBy('name');
   },
 };
