@@ -39,7 +39,8 @@ async function main(argv: string[]): Promise<number> {
 
   if (command === 'serve') {
     const running = await startServer(config, log, out);
-    log.info({ url: running.url }, `abaca-server listening on ${running.url}`);
+    // Plain text, whatever the log level: scripts and tests wait for this line.
+    out(`abaca-server listening on ${running.url}`);
     const stop = (signal: string) => {
       log.info({ signal }, 'shutting down: finishing in-flight requests');
       const force = setTimeout(() => {

@@ -8,6 +8,7 @@ import { bootstrapIdentity, writeOpenrc } from '../services/identity/bootstrap.t
 import { createIdentity, type Identity } from '../services/identity/index.ts';
 import type { Auth } from '../services/policy.ts';
 import { createApp } from './app.ts';
+import { countDbQueries } from './middleware/metrics.ts';
 
 export function openDatabase(config: Config): Db {
   return createDb({ databaseUrl: config.databaseUrl, pgliteDir: path.join(config.dataDir, 'db') });
@@ -65,6 +66,7 @@ export async function startServer(
   const url = defaultPublicUrl(config.listenHost, port);
   if (!config.publicUrlExplicit) config.publicUrl = url;
   const registry = new Registry();
+  countDbQueries(db, registry);
   server.on('request', createApp({ config, db, identity, log, registry, staticAdmin }).callback());
   if (boot.password) {
     const file = writeOpenrc(config, boot.password);

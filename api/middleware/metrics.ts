@@ -1,5 +1,6 @@
 import type { Middleware } from 'koa';
 import { Counter, Histogram, type Registry } from 'prom-client';
+import type { Db } from '../../services/db.ts';
 
 /** Request count and latency by method, matched route and status. */
 export function requestMetrics(registry: Registry): Middleware {
@@ -32,4 +33,14 @@ export function requestMetrics(registry: Registry): Middleware {
       end(labels);
     }
   };
+}
+
+/** Counts SQL statements sent to the database (so a benchmark can show queries per request). */
+export function countDbQueries(db: Db, registry: Registry): void {
+  const queries = new Counter({
+    name: 'abaca_db_queries_total',
+    help: 'SQL statements sent to the database',
+    registers: [registry],
+  });
+  db.on('query', () => queries.inc());
 }

@@ -1,0 +1,161 @@
+/**
+ * npm run bench:identity — token issue and token validation throughput with 50 concurrent clients
+ * on loopback, against a real abaca-server process, on PGlite and (with BENCH_DATABASE_URL, a
+ * postgres:// URL whose user may create databases) on PostgreSQL. The baseline, measured in the same
+ * run, is GET /identity/v3: the same server answering a static document.
+ *
+ * Environment: BENCH_SECONDS (default 10 per scenario), BENCH_CONNECTIONS (default 50).
+ */
+import { randomBytes } from 'node:crypto';
+import os from 'node:os';
+import autocannon from 'autocannon';
+import knexFactory from 'knex';
+import { tempDir } from '../test/helpers/db.ts';
+import { type ServerProcess, startServerProcess } from '../test/helpers/process.ts';
+
+const SECONDS = Number(process.env.BENCH_SECONDS ?? 10);
+const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 50);
+const PASSWORD = 'bench-admin-password';
+
+interface Row {
+  db: string;
+  scenario: string;
+  rps: number;
+  p50: number;
+  p99: number;
+  errors: number;
+  queriesPerRequest: number;
+}
+
+/** The server's own counts: SQL statements sent, and requests answered (aborted ones included). */
+async function serverCounts(url: string): Promise<{ queries: number; requests: number }> {
+  const text = await (await fetch(`${url}/metrics`)).text();
+  const queries = Number(/^abaca_db_queries_total (\d+)/m.exec(text)?.[1] ?? Number.NaN);
+  let requests = 0;
+  for (const m of text.matchAll(/^abaca_http_requests_total\{method="(GET|POST)",route="([^"]+)"[^}]*\} (\d+)/gm))
+    if (m[2] !== '/metrics') requests += Number(m[3]);
+  return { queries, requests };
+}
+
+async function run(
+  url: string,
+  db: string,
+  scenario: string,
+  opts: { path: string; method?: 'GET' | 'POST'; headers?: Record<string, string>; body?: string; expect: number },
+): Promise<Row> {
+  const c0 = await serverCounts(url);
+  const result = await autocannon({
+    url: `${url}${opts.path}`,
+    method: opts.method ?? 'GET',
+    headers: opts.headers,
+    body: opts.body,
+    connections: CONNECTIONS,
+    duration: SECONDS,
+  });
+  const c1 = await serverCounts(url);
+  const ok = result.statusCodeStats?.[String(opts.expect) as keyof typeof result.statusCodeStats]?.count ?? 0;
+  const total = result.requests.total;
+  return {
+    db,
+    scenario,
+    rps: result.requests.average,
+    p50: result.latency.p50,
+    p99: result.latency.p99,
+    errors: total - ok,
+    queriesPerRequest: (c1.queries - c0.queries) / Math.max(c1.requests - c0.requests, 1),
+  };
+}
+
+async function benchOne(db: string, env: Record<string, string>): Promise<Row[]> {
+  const data = tempDir('abaca-bench-identity');
+  let server: ServerProcess | null = null;
+  try {
+    server = await startServerProcess({
+      ...env,
+      ABACA_DATA_DIR: data.path,
+      ABACA_ADMIN_PASSWORD: PASSWORD,
+      ABACA_LOG_LEVEL: 'warn',
+    });
+    const auth = JSON.stringify({
+      auth: {
+        identity: {
+          methods: ['password'],
+          password: { user: { name: 'admin', domain: { name: 'Default' }, password: PASSWORD } },
+        },
+        scope: { project: { name: 'admin', domain: { name: 'Default' } } },
+      },
+    });
+    const res = await fetch(`${server.url}/identity/v3/auth/tokens`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: auth,
+    });
+    const token = res.headers.get('x-subject-token') as string;
+    const rows = [
+      await run(server.url, db, 'baseline GET /identity/v3', { path: '/identity/v3', expect: 200 }),
+      await run(server.url, db, 'validate GET /auth/tokens', {
+        path: '/identity/v3/auth/tokens?nocatalog',
+        headers: { 'x-auth-token': token, 'x-subject-token': token },
+        expect: 200,
+      }),
+      await run(server.url, db, 'issue POST /auth/tokens', {
+        path: '/identity/v3/auth/tokens',
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: auth,
+        expect: 201,
+      }),
+    ];
+    return rows;
+  } finally {
+    await server?.stop();
+    data.remove();
+  }
+}
+
+async function main() {
+  const rows: Row[] = [];
+  rows.push(...(await benchOne('PGlite', {})));
+  const pgUrl = process.env.BENCH_DATABASE_URL;
+  if (pgUrl) {
+    const name = `abaca_bench_${randomBytes(4).toString('hex')}`;
+    const admin = knexFactory({ client: 'pg', connection: pgUrl, pool: { min: 0, max: 1 } });
+    await admin.raw(`CREATE DATABASE ${name}`);
+    const u = new URL(pgUrl);
+    u.pathname = `/${name}`;
+    try {
+      rows.push(...(await benchOne('PostgreSQL', { DATABASE_URL: u.toString() })));
+    } finally {
+      await admin.raw(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
+      await admin.destroy();
+    }
+  } else {
+    console.log('PostgreSQL: skipped (set BENCH_DATABASE_URL=postgres://user:pass@127.0.0.1/postgres to include it)');
+  }
+
+  const cpus = os.cpus();
+  console.log(
+    `\nidentity benchmark, ${new Date().toISOString().slice(0, 10)}, ${cpus.length}× ${cpus[0]?.model.trim()}, ` +
+      `Node ${process.version}, ${CONNECTIONS} connections, ${SECONDS} s per scenario\n`,
+  );
+  const header = ['database', 'scenario', 'req/s', 'p50 ms', 'p99 ms', 'vs baseline', 'non-2xx', 'db queries/req'];
+  const table = rows.map((r) => {
+    const base = rows.find((b) => b.db === r.db && b.scenario.startsWith('baseline'));
+    return [
+      r.db,
+      r.scenario,
+      r.rps.toFixed(0),
+      String(r.p50),
+      String(r.p99),
+      base ? `${((r.rps / base.rps) * 100).toFixed(0)}%` : '',
+      String(r.errors),
+      r.queriesPerRequest.toFixed(3),
+    ];
+  });
+  const widths = header.map((h, i) => Math.max(h.length, ...table.map((row) => (row[i] as string).length)));
+  const line = (cells: string[]) => cells.map((c, i) => c.padEnd(widths[i] as number)).join('  ');
+  console.log(line(header));
+  for (const row of table) console.log(line(row));
+}
+
+await main();
