@@ -9,12 +9,17 @@ import { type ServerProcess, startServerProcess } from '../helpers/process.ts';
 const skip = openstackClientSkip();
 const data = tempDir('abaca-compat-identity');
 const ADMIN_PASSWORD = 'compat-admin-password';
+const STATIC_TOKEN = 'compat-static-admin-token-0123456789';
 let server: ServerProcess;
 let admin: Record<string, string>;
 
 before(async () => {
   if (skip) return;
-  server = await startServerProcess({ ABACA_DATA_DIR: data.path, ABACA_ADMIN_PASSWORD: ADMIN_PASSWORD });
+  server = await startServerProcess({
+    ABACA_DATA_DIR: data.path,
+    ABACA_ADMIN_PASSWORD: ADMIN_PASSWORD,
+    ABACA_ADMIN_TOKEN: STATIC_TOKEN,
+  });
   admin = {
     OS_AUTH_URL: `${server.url}/identity/v3`,
     OS_IDENTITY_API_VERSION: '3',
@@ -127,4 +132,10 @@ test('a non-admin is refused admin commands with 403 and sees only their own pro
     projects.map((p: { Name: string }) => p.Name),
     ['demo'],
   );
+});
+
+test('openstack --os-token with --os-endpoint (admin_token) needs no password', { skip, timeout: 60_000 }, async () => {
+  const env = { OS_TOKEN: STATIC_TOKEN, OS_ENDPOINT: `${server.url}/identity/v3`, OS_IDENTITY_API_VERSION: '3' };
+  const projects = await osc(env, 'project', 'list', '-f', 'json');
+  assert.deepEqual(projects.map((p: { Name: string }) => p.Name).sort(), ['admin', 'demo']);
 });

@@ -514,3 +514,25 @@ async function adminAuth() {
   const { staticAdminAuth } = await import('../../../api/server.ts');
   return staticAdminAuth(t.adminUserId, t.adminProjectId);
 }
+
+describe('the static admin token (Keystone admin_token)', () => {
+  test('acts as admin on the admin project', async () => {
+    const { STATIC_ADMIN_TOKEN } = await import('../../helpers/app.ts');
+    const res = await t.http().get('/identity/v3/users').set('X-Auth-Token', STATIC_ADMIN_TOKEN).expect(200);
+    assert.ok(res.body.users.some((u: { name: string }) => u.name === 'admin'));
+    const token = await t.login('alice', alice.password, 'demo');
+    const v = await t
+      .http()
+      .get(TOKENS)
+      .set('X-Auth-Token', STATIC_ADMIN_TOKEN)
+      .set('X-Subject-Token', token)
+      .expect(200);
+    assert.equal(v.body.token.user.id, alice.userId);
+  });
+
+  test('a near miss of the static token is a 401', async () => {
+    const { STATIC_ADMIN_TOKEN } = await import('../../helpers/app.ts');
+    await t.http().get('/identity/v3/users').set('X-Auth-Token', `${STATIC_ADMIN_TOKEN}x`).expect(401);
+    await t.http().get('/identity/v3/users').set('X-Auth-Token', STATIC_ADMIN_TOKEN.slice(0, -1)).expect(401);
+  });
+});
