@@ -1,11 +1,12 @@
 import Router from '@koa/router';
-import Koa from 'koa';
+import Koa, { type Middleware } from 'koa';
 import type { Logger } from 'pino';
 import type { Registry } from 'prom-client';
 import type { Config } from '../services/config.ts';
 import type { Db } from '../services/db.ts';
 import type { Identity } from '../services/identity/index.ts';
 import type { Auth } from '../services/policy.ts';
+import type { ShareTypeService } from '../services/share-types.ts';
 import { healthRouter } from './health.ts';
 import { identityRouters } from './identity/index.ts';
 import { requireAuth } from './middleware/auth.ts';
@@ -13,12 +14,17 @@ import { jsonBody } from './middleware/body.ts';
 import { errorHandler } from './middleware/errors.ts';
 import { requestLogging } from './middleware/logging.ts';
 import { requestMetrics } from './middleware/metrics.ts';
+import { microversion } from './middleware/microversion.ts';
+import { checkProjectPath, projectPath } from './middleware/project-path.ts';
 import { requestId } from './middleware/request-id.ts';
+import { shareTypesRouter } from './share-types.ts';
+import { versionsRouter } from './versions.ts';
 
 export interface AppDeps {
   config: Config;
   db: Db;
   identity: Identity;
+  shareTypes: ShareTypeService;
   log: Logger;
   registry: Registry;
   /** The configured static admin token and who it acts as (null: none configured). */
@@ -33,15 +39,30 @@ export function createApp(deps: AppDeps): Koa {
   app.silent = true;
   const auth = requireAuth({ tokens: deps.identity.tokens, staticAdmin: deps.staticAdmin });
 
+  // The share API also checks a project id given in the URL against the token's.
+  const shareAuth: Middleware = (ctx, next) =>
+    auth(ctx, async () => {
+      checkProjectPath(ctx.state.urlProjectId, ctx.state.auth);
+      await next();
+    });
+
   const root = new Router();
   root.use(healthRouter(deps.db, deps.registry).routes());
   for (const r of identityRouters(deps.config, deps.identity, auth)) root.use(r.routes());
+  root.use(versionsRouter(deps.config).routes());
+  root.use(shareTypesRouter(deps.shareTypes, shareAuth).routes());
 
   app.use(requestId());
   app.use(requestLogging(deps.log));
   app.use(requestMetrics(deps.registry));
   app.use(errorHandler(deps.log));
   app.use(jsonBody(deps.config.bodyLimitBytes));
+  // Microversions and /v2/{project_id} belong to the share API (/, /v2…), not to identity.
+  const version = microversion();
+  const project = projectPath();
+  app.use((ctx, next) =>
+    ctx.path === '/' || /^\/v2(\/|$)/.test(ctx.path) ? version(ctx, () => project(ctx, next)) : next(),
+  );
   app.use(root.routes());
   app.use(root.allowedMethods());
   return app;

@@ -7,6 +7,7 @@ import { createDb, type Db, migrateLatest } from '../services/db.ts';
 import { bootstrapIdentity, writeOpenrc } from '../services/identity/bootstrap.ts';
 import { createIdentity, type Identity } from '../services/identity/index.ts';
 import type { Auth } from '../services/policy.ts';
+import { createShareTypeService, ensureDefaultShareType } from '../services/share-types.ts';
 import { createApp } from './app.ts';
 import { countDbQueries } from './middleware/metrics.ts';
 
@@ -51,6 +52,8 @@ export async function startServer(
   const identity = createIdentity(db, config);
   await identity.init();
   const boot = await bootstrapIdentity(db, { password: config.adminPassword, resetPassword: false });
+  await ensureDefaultShareType(db);
+  const shareTypes = createShareTypeService({ db });
   const staticAdmin = config.adminToken
     ? { token: config.adminToken, auth: staticAdminAuth(boot.adminUserId, boot.adminProjectId) }
     : null;
@@ -67,10 +70,14 @@ export async function startServer(
   if (!config.publicUrlExplicit) config.publicUrl = url;
   const registry = new Registry();
   countDbQueries(db, registry);
-  server.on('request', createApp({ config, db, identity, log, registry, staticAdmin }).callback());
+  server.on(
+    'request',
+    createApp({ config, db, identity, shareTypes, log, registry, staticAdmin }).callback(),
+  );
   if (boot.password) {
     const file = writeOpenrc(config, boot.password);
-    if (boot.generated) out(`abaca-server: created user 'admin' (project 'admin') with password: ${boot.password}`);
+    if (boot.generated)
+      out(`abaca-server: created user 'admin' (project 'admin') with password: ${boot.password}`);
     out(`abaca-server: admin credentials written to ${file} (source it to use the openstack CLI)`);
   }
   let closing: Promise<void> | null = null;

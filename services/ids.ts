@@ -14,3 +14,10 @@ export function newAuditId(): string {
 export function newSecret(bytes = 24): string {
   return randomBytes(bytes).toString('base64url');
 }
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+/** Manila ids are UUIDs; anything else cannot name a resource (and must not reach a uuid column). */
+export function isUuid(s: string): boolean {
+  return UUID.test(s);
+}

@@ -44,3 +44,24 @@ export function requireSelf(auth: Auth, userId: string, action: string): void {
 export function hasProjectRole(auth: Auth, projectId: string, role: Persona): boolean {
   return auth.projectId === projectId && auth.roles.includes(role);
 }
+
+/**
+ * Manila's PROJECT_READER: a reader (members and admins imply it) of the token's project, or an
+ * admin. An unscoped token reads nothing.
+ */
+export function requireReader(auth: Auth, action: string): void {
+  if (auth.isAdmin) return;
+  if (!auth.projectId || !auth.roles.includes(Persona.READER))
+    throw new Forbidden(
+      `Policy does not allow ${action} to be performed: a project-scoped token with the reader role is required.`,
+    );
+}
+
+/** Manila's PROJECT_MEMBER: a member of the token's project, or an admin. */
+export function requireMember(auth: Auth, action: string): void {
+  if (auth.isAdmin) return;
+  if (!auth.projectId || !auth.roles.includes(Persona.MEMBER))
+    throw new Forbidden(
+      `Policy does not allow ${action} to be performed: a project-scoped token with the member role is required.`,
+    );
+}

@@ -69,7 +69,10 @@ const UserOptions = z
     lock_password: Bool.nullish(),
     ignore_user_inactivity: Bool.nullish(),
     multi_factor_auth_enabled: Bool.nullish(),
-    multi_factor_auth_rules: z.array(z.array(z.string().max(255)).max(10)).max(10).nullish(),
+    multi_factor_auth_rules: z
+      .array(z.array(z.string().max(255)).max(10))
+      .max(10)
+      .nullish(),
   })
   .strict();
 const RoleOptions = z.object({ immutable: Bool.nullish() }).strict();

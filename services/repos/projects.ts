@@ -27,7 +27,10 @@ export const projectsRepo = {
     const where = Object.fromEntries(Object.entries(filter).filter(([, v]) => v !== undefined));
     return ex('projects')
       .where(where)
-      .whereIn('id', ex('role_assignments').select('target_id').where({ type: 'UserProject', actor_id: userId }))
+      .whereIn(
+        'id',
+        ex('role_assignments').select('target_id').where({ type: 'UserProject', actor_id: userId }),
+      )
       .orderBy('name');
   },
 };

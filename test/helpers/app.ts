@@ -9,6 +9,7 @@ import { type Config, loadConfig } from '../../services/config.ts';
 import type { Db } from '../../services/db.ts';
 import { bootstrapIdentity } from '../../services/identity/bootstrap.ts';
 import { createIdentity, type Identity } from '../../services/identity/index.ts';
+import { createShareTypeService, ensureDefaultShareType } from '../../services/share-types.ts';
 import { createTestDb, type TestDb } from './db.ts';
 
 export const ADMIN_PASSWORD = 'admin-password-for-tests';
@@ -61,6 +62,7 @@ export async function makeTestApp(env: Record<string, string> = {}): Promise<Tes
   });
   const log = pino({ level: 'info' }, sink);
   const boot = await bootstrapIdentity(tdb.db, { password: ADMIN_PASSWORD, resetPassword: false });
+  await ensureDefaultShareType(tdb.db);
 
   const t = {} as TestApp;
   const build = async () => {
@@ -70,6 +72,7 @@ export async function makeTestApp(env: Record<string, string> = {}): Promise<Tes
       config,
       db: tdb.db,
       identity: t.identity,
+      shareTypes: createShareTypeService({ db: tdb.db }),
       log,
       registry: new Registry(),
       staticAdmin: {

@@ -1,0 +1,60 @@
+import type { Middleware } from 'koa';
+import { InvalidInput, NotAcceptable } from '../../services/errors.ts';
+
+export const MIN_VERSION = '2.0';
+/** Manila's current version: ≥ 2.72, which `openstack share` always sends without negotiating. */
+export const MAX_VERSION = '2.72';
+
+export interface Microversion {
+  major: number;
+  minor: number;
+}
+
+export function parseVersion(v: string): Microversion | null {
+  const m = /^(\d+)\.(\d+)$/.exec(v.trim());
+  return m ? { major: Number(m[1]), minor: Number(m[2]) } : null;
+}
+
+const MIN = parseVersion(MIN_VERSION) as Microversion;
+const MAX = parseVersion(MAX_VERSION) as Microversion;
+
+export function compare(a: Microversion, b: Microversion): number {
+  return a.major - b.major || a.minor - b.minor;
+}
+
+/** True when the request's microversion is at least `v` (e.g. `atLeast(ctx, '2.54')`). */
+export function atLeast(version: Microversion, v: string): boolean {
+  return compare(version, parseVersion(v) as Microversion) >= 0;
+}
+
+const HEADER = 'X-OpenStack-Manila-API-Version';
+
+/**
+ * Reads the microversion (Manila's header, any case, or the API-SIG form
+ * `OpenStack-API-Version: shared-file-system 2.x`), puts it in ctx.state.microversion and echoes it
+ * with Vary on every response, errors included. Absent → 2.0; `latest` → the maximum; malformed →
+ * 400; outside 2.0 … max → 406.
+ */
+export function microversion(): Middleware {
+  return async (ctx, next) => {
+    const sig = /(?:^|,)\s*(?:shared-file-system|share)\s+(\S+)/i.exec(ctx.get('openstack-api-version'));
+    const raw = ctx.get(HEADER) || sig?.[1] || '';
+    let version: Microversion = MIN;
+    ctx.set('Vary', HEADER);
+    ctx.set(HEADER, MIN_VERSION);
+    if (raw) {
+      const parsed = raw.toLowerCase() === 'latest' ? MAX : parseVersion(raw);
+      if (!parsed)
+        throw new InvalidInput(`Invalid API version '${raw}': expected MAJOR.MINOR, such as 2.72.`);
+      if (compare(parsed, MIN) < 0 || compare(parsed, MAX) > 0)
+        throw new NotAcceptable(
+          `Version ${raw} is not supported by the API. Minimum is ${MIN_VERSION} and maximum is ${MAX_VERSION}.`,
+        );
+      version = parsed;
+    }
+    ctx.state.microversion = version;
+    // Headers set here survive an error: the error handler replaces only status and body.
+    ctx.set(HEADER, `${version.major}.${version.minor}`);
+    await next();
+  };
+}

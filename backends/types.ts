@@ -1,0 +1,126 @@
+/**
+ * The storage backend contract, modelled on Manila's ShareDriver. Services call it from the task
+ * worker, outside any database transaction. Every call is keyed by share/snapshot id and is
+ * idempotent: repeating a call after a crash (the worker re-runs a task whose lease expired) gives
+ * the same end state and does not fail because the first attempt already did the work.
+ *
+ * Backends never import knex or Koa. They report failures with BackendError (backends/errors.ts).
+ */
+
+/** Protocols a share can be created with (Manila's names; NATIVE is abaca's own FUSE protocol). */
+export const SHARE_PROTOCOLS = ['NFS', 'CIFS', 'GLUSTERFS', 'CEPHFS', 'NATIVE'] as const;
+export type ShareProtocol = (typeof SHARE_PROTOCOLS)[number];
+
+export const ACCESS_TYPES = ['ip', 'user', 'cert', 'cephx'] as const;
+export type AccessType = (typeof ACCESS_TYPES)[number];
+export type AccessLevel = 'rw' | 'ro';
+
+export interface ShareRef {
+  id: string;
+  /** Size in GiB, as Manila counts it. */
+  size: number;
+  proto: ShareProtocol;
+  /** The pool the scheduler placed the share in (a name from stats().pools). */
+  pool: string;
+}
+
+export interface SnapshotRef {
+  id: string;
+  shareId: string;
+  /** Size of the share (GiB) when the snapshot was taken. */
+  size: number;
+}
+
+export interface ExportLocation {
+  path: string;
+  preferred: boolean;
+  isAdminOnly: boolean;
+}
+
+export interface AccessRule {
+  id: string;
+  accessType: AccessType;
+  /** Normalised: an ip rule is an address or CIDR in canonical form. */
+  accessTo: string;
+  accessLevel: AccessLevel;
+}
+
+export type AccessRuleState = 'active' | 'error';
+
+export interface PoolStats {
+  name: string;
+  totalCapacityGiB: number;
+  freeCapacityGiB: number;
+  /** GiB promised to shares in this pool (sum of their sizes). */
+  allocatedCapacityGiB: number;
+}
+
+/** What the scheduler matches share type extra specs against. */
+export interface BackendCapabilities {
+  snapshotSupport: boolean;
+  createShareFromSnapshotSupport: boolean;
+  revertToSnapshotSupport: boolean;
+  mountSnapshotSupport: boolean;
+  /** Always false: abaca does not manage share servers (DHSS=False only). */
+  driverHandlesShareServers: false;
+  protocols: ShareProtocol[];
+  /** Access rule types the backend can honour; others are refused, never silently accepted. */
+  accessTypes: AccessType[];
+}
+
+export interface BackendStats {
+  backendName: string;
+  driver: string;
+  vendorName: string;
+  driverVersion: string;
+  capabilities: BackendCapabilities;
+  pools: PoolStats[];
+}
+
+export interface ShareUsage {
+  usedBytes: number;
+  files: number;
+}
+
+export interface Backend {
+  /** The configured backend name (the `host@backend` part of a share's host). */
+  readonly name: string;
+
+  /** Capacity and capabilities, polled by the scheduler. */
+  stats(): Promise<BackendStats>;
+
+  /** Creates an empty share of `share.size` GiB; returns where clients mount it. */
+  createShare(share: ShareRef): Promise<ExportLocation[]>;
+  /** Creates an independent share holding the snapshot's data; share.size ≥ snapshot.size. */
+  createShareFromSnapshot(share: ShareRef, snapshot: SnapshotRef): Promise<ExportLocation[]>;
+  /** Removes the share and its data. A share that does not exist is already deleted: success. */
+  deleteShare(share: ShareRef): Promise<void>;
+  /** Grows the share to newSize GiB. */
+  extendShare(share: ShareRef, newSize: number): Promise<void>;
+  /**
+   * Shrinks the share to newSize GiB. Refuses with BackendError 'ShrinkPossibleDataLoss', data
+   * untouched, when more than newSize GiB is in use.
+   */
+  shrinkShare(share: ShareRef, newSize: number): Promise<void>;
+
+  /** Takes a point-in-time copy of the share. */
+  createSnapshot(snapshot: SnapshotRef): Promise<void>;
+  /** Removes a snapshot; a missing one is success. */
+  deleteSnapshot(snapshot: SnapshotRef): Promise<void>;
+  /** Makes the share's data equal, byte for byte, to the snapshot's; the snapshot remains. */
+  revertToSnapshot(share: ShareRef, snapshot: SnapshotRef): Promise<void>;
+
+  /**
+   * Applies the complete rule set of a share atomically (rules not listed are removed) and says,
+   * per rule id, whether it is in force.
+   */
+  updateAccess(share: ShareRef, rules: AccessRule[]): Promise<Record<string, AccessRuleState>>;
+
+  /** Where clients mount the share; stable across restarts. */
+  exportLocations(share: ShareRef): Promise<ExportLocation[]>;
+  /** Space and files in use. */
+  usage(share: ShareRef): Promise<ShareUsage>;
+
+  /** Releases resources (timers, connections). */
+  close(): Promise<void>;
+}
