@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { type Db, inTransaction } from './db.ts';
 import { Conflict, Forbidden, InvalidInput, NotFound } from './errors.ts';
 import { normalizeSpecs, REQUIRED_SPECS } from './extra-specs.ts';
+import { DEFAULT_DOMAIN_ID } from './identity/domains.ts';
 import { isUuid } from './ids.ts';
 import { type Auth, requireAdmin } from './policy.ts';
 import { projectsRepo } from './repos/projects.ts';
@@ -54,6 +55,13 @@ export function createShareTypeService({ db }: { db: Db }) {
     )
       throw notFound(id);
     return type;
+  }
+
+  /** `openstack share type access create` passes the project as typed: an id or a name. */
+  async function resolveProject(ref: string): Promise<string | undefined> {
+    const project =
+      (await projectsRepo.get(db, ref)) ?? (await projectsRepo.getByName(db, DEFAULT_DOMAIN_ID, ref));
+    return project?.id;
   }
 
   async function mustGet(id: string): Promise<ShareType> {
@@ -166,25 +174,30 @@ export function createShareTypeService({ db }: { db: Db }) {
       return shareTypesRepo.listAccess(db, id);
     },
 
-    async addAccess(auth: Auth, id: string, projectId: string): Promise<void> {
+    async addAccess(auth: Auth, id: string, projectRef: string): Promise<void> {
       requireAdmin(auth, 'share_type:add_project_access');
       const type = await mustGet(id);
       if (type.is_public)
         throw new Conflict(`Share type ${id} is public: access applies only to private share types.`);
-      if (!(await projectsRepo.get(db, projectId)))
-        throw new InvalidInput(`Project ${projectId} does not exist.`);
+      const projectId = await resolveProject(projectRef);
+      if (!projectId)
+        throw new InvalidInput(
+          `Project ${projectRef} does not exist (give its id, or its name in the default domain).`,
+        );
       if (await shareTypesRepo.hasAccess(db, id, projectId))
         throw new Conflict(`Share type ${id} is already accessible to project ${projectId}.`);
       await shareTypesRepo.addAccess(db, id, projectId);
     },
 
-    async removeAccess(auth: Auth, id: string, projectId: string): Promise<void> {
+    async removeAccess(auth: Auth, id: string, projectRef: string): Promise<void> {
       requireAdmin(auth, 'share_type:remove_project_access');
       const type = await mustGet(id);
       if (type.is_public)
         throw new Conflict(`Share type ${id} is public: access applies only to private share types.`);
+      // An entry for a project that has since been deleted can still be removed by its id.
+      const projectId = (await resolveProject(projectRef)) ?? projectRef;
       if (!(await shareTypesRepo.removeAccess(db, id, projectId)))
-        throw new NotFound(`Share type ${id} has no access entry for project ${projectId}.`);
+        throw new NotFound(`Share type ${id} has no access entry for project ${projectRef}.`);
     },
   };
 }

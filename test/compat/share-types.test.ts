@@ -1,0 +1,113 @@
+import assert from 'node:assert/strict';
+import { after, before, test } from 'node:test';
+import { tempDir } from '../helpers/db.ts';
+import { OPENSTACK, openstackClientSkip, runClient } from '../helpers/openstack.ts';
+import { type ServerProcess, startServerProcess } from '../helpers/process.ts';
+
+// The real `openstack share type …` and `manila type-…` commands (Debian python3-manilaclient 4.1.1).
+const skip = openstackClientSkip();
+const MANILA = '/usr/bin/manila';
+const data = tempDir('abaca-compat-types');
+const PASSWORD = 'compat-admin-password';
+let server: ServerProcess;
+let env: Record<string, string>;
+
+before(async () => {
+  if (skip) return;
+  server = await startServerProcess({ ABACA_DATA_DIR: data.path, ABACA_ADMIN_PASSWORD: PASSWORD });
+  env = {
+    OS_AUTH_URL: `${server.url}/identity/v3`,
+    OS_IDENTITY_API_VERSION: '3',
+    OS_USERNAME: 'admin',
+    OS_PASSWORD: PASSWORD,
+    OS_PROJECT_NAME: 'admin',
+    OS_USER_DOMAIN_NAME: 'Default',
+    OS_PROJECT_DOMAIN_NAME: 'Default',
+    OS_REGION_NAME: 'RegionOne',
+  };
+});
+after(async () => {
+  await server?.stop();
+  data.remove();
+});
+
+async function run(binary: string, ...args: string[]) {
+  const res = await runClient(binary, args, env);
+  assert.equal(res.code, 0, `${binary} ${args.join(' ')} failed (${res.code}): ${res.stderr}`);
+  return args.includes('json') ? JSON.parse(res.stdout) : res.stdout;
+}
+
+test('openstack share type create / list / show / set / unset / delete', {
+  skip,
+  timeout: 240_000,
+}, async () => {
+  const created = await run(
+    OPENSTACK,
+    'share',
+    'type',
+    'create',
+    'gold',
+    'false',
+    '--snapshot-support',
+    'true',
+    '--revert-to-snapshot-support',
+    'true',
+    '--extra-specs',
+    'foo=bar',
+    '--description',
+    'Gold tier',
+    '-f',
+    'json',
+  );
+  assert.equal(created.name, 'gold');
+  assert.equal(created.visibility, 'public');
+  assert.deepEqual(created.required_extra_specs, { driver_handles_share_servers: 'False' });
+  assert.equal(created.optional_extra_specs.snapshot_support, 'True');
+  assert.equal(created.optional_extra_specs.revert_to_snapshot_support, 'True');
+  assert.equal(created.optional_extra_specs.foo, 'bar');
+
+  const list = await run(OPENSTACK, 'share', 'type', 'list', '-f', 'json');
+  assert.deepEqual(list.map((x: { Name: string }) => x.Name).sort(), ['default', 'gold']);
+  const dflt = list.find((x: { Name: string }) => x.Name === 'default');
+  assert.equal(dflt['Is Default'], true);
+
+  const shown = await run(OPENSTACK, 'share', 'type', 'show', 'gold', '-f', 'json');
+  assert.equal(shown.id, created.id);
+  assert.equal(shown.description, 'Gold tier');
+
+  await run(OPENSTACK, 'share', 'type', 'set', 'gold', '--extra-specs', 'baz=qux');
+  await run(OPENSTACK, 'share', 'type', 'unset', 'gold', 'foo');
+  const after = await run(OPENSTACK, 'share', 'type', 'show', 'gold', '-f', 'json');
+  assert.equal(after.optional_extra_specs.baz, 'qux');
+  assert.equal(after.optional_extra_specs.foo, undefined);
+
+  await run(OPENSTACK, 'share', 'type', 'create', 'hidden', 'false', '--public', 'false');
+  await run(OPENSTACK, 'share', 'type', 'access', 'create', 'hidden', 'admin');
+  const access = await run(OPENSTACK, 'share', 'type', 'access', 'list', 'hidden', '-f', 'json');
+  assert.equal(access.length, 1);
+  await run(OPENSTACK, 'share', 'type', 'delete', 'gold', 'hidden');
+  const final = await run(OPENSTACK, 'share', 'type', 'list', '--all', '-f', 'json');
+  assert.deepEqual(
+    final.map((x: { Name: string }) => x.Name),
+    ['default'],
+  );
+});
+
+test('manila negotiates the version and manages types', { skip, timeout: 240_000 }, async () => {
+  await run(MANILA, 'type-create', 'silver', 'false', '--snapshot_support', 'true');
+  const list = await run(MANILA, 'type-list');
+  assert.match(list, /silver/);
+  assert.match(list, /default/);
+  const specs = await run(MANILA, 'extra-specs-list');
+  assert.match(specs, /snapshot_support : True/);
+  await run(MANILA, 'type-key', 'silver', 'set', 'color=blue');
+  assert.match(await run(MANILA, 'extra-specs-list'), /color : blue/);
+  await run(MANILA, 'type-delete', 'silver');
+  assert.doesNotMatch(await run(MANILA, 'type-list'), /silver/);
+});
+
+test('a client mistake is a clear error with the request id', { skip, timeout: 60_000 }, async () => {
+  const res = await runClient(OPENSTACK, ['share', 'type', 'create', 'default', 'false'], env);
+  assert.notEqual(res.code, 0);
+  assert.match(res.stderr, /already exists.*\(HTTP 409\) \(Request-ID: req-[0-9a-f-]{36}\)/);
+});
