@@ -64,7 +64,10 @@ export interface BackendCapabilities {
   /** Always false: abaca does not manage share servers (DHSS=False only). */
   driverHandlesShareServers: false;
   protocols: ShareProtocol[];
-  /** Access rule types the backend can honour; others are refused, never silently accepted. */
+  /**
+   * Access rule types the backend can honour. Rules of other types are never 'active': the backend
+   * reports them 'error' or throws NotSupported.
+   */
   accessTypes: AccessType[];
 }
 
@@ -89,11 +92,17 @@ export interface Backend {
   /** Capacity and capabilities, polled by the scheduler. */
   stats(): Promise<BackendStats>;
 
-  /** Creates an empty share of `share.size` GiB; returns where clients mount it. */
+  /**
+   * Creates an empty share of `share.size` GiB; returns where clients mount it. An existing share
+   * of the same size returns its export locations; a different size is InvalidRequest.
+   */
   createShare(share: ShareRef): Promise<ExportLocation[]>;
   /** Creates an independent share holding the snapshot's data; share.size ≥ snapshot.size. */
   createShareFromSnapshot(share: ShareRef, snapshot: SnapshotRef): Promise<ExportLocation[]>;
-  /** Removes the share and its data. A share that does not exist is already deleted: success. */
+  /**
+   * Removes the share and its data. A share that does not exist is already deleted: success.
+   * Snapshots are not touched (the API refuses to delete a share that still has snapshots).
+   */
   deleteShare(share: ShareRef): Promise<void>;
   /** Grows the share to newSize GiB. */
   extendShare(share: ShareRef, newSize: number): Promise<void>;
@@ -107,7 +116,10 @@ export interface Backend {
   createSnapshot(snapshot: SnapshotRef): Promise<void>;
   /** Removes a snapshot; a missing one is success. */
   deleteSnapshot(snapshot: SnapshotRef): Promise<void>;
-  /** Makes the share's data equal, byte for byte, to the snapshot's; the snapshot remains. */
+  /**
+   * Makes the share's data equal, byte for byte, to the snapshot's; the snapshot remains. The
+   * share's size becomes snapshot.size (the API settles the quota difference).
+   */
   revertToSnapshot(share: ShareRef, snapshot: SnapshotRef): Promise<void>;
 
   /**

@@ -32,7 +32,9 @@ async function serverCounts(url: string): Promise<{ queries: number; requests: n
   const text = await (await fetch(`${url}/metrics`)).text();
   const queries = Number(/^abaca_db_queries_total (\d+)/m.exec(text)?.[1] ?? Number.NaN);
   let requests = 0;
-  for (const m of text.matchAll(/^abaca_http_requests_total\{method="(GET|POST)",route="([^"]+)"[^}]*\} (\d+)/gm))
+  for (const m of text.matchAll(
+    /^abaca_http_requests_total\{method="(GET|POST)",route="([^"]+)"[^}]*\} (\d+)/gm,
+  ))
     if (m[2] !== '/metrics') requests += Number(m[3]);
   return { queries, requests };
 }
@@ -41,7 +43,13 @@ async function run(
   url: string,
   db: string,
   scenario: string,
-  opts: { path: string; method?: 'GET' | 'POST'; headers?: Record<string, string>; body?: string; expect: number },
+  opts: {
+    path: string;
+    method?: 'GET' | 'POST';
+    headers?: Record<string, string>;
+    body?: string;
+    expect: number;
+  },
 ): Promise<Row> {
   const c0 = await serverCounts(url);
   const result = await autocannon({
@@ -130,7 +138,9 @@ async function main() {
       await admin.destroy();
     }
   } else {
-    console.log('PostgreSQL: skipped (set BENCH_DATABASE_URL=postgres://user:pass@127.0.0.1/postgres to include it)');
+    console.log(
+      'PostgreSQL: skipped (set BENCH_DATABASE_URL=postgres://user:pass@127.0.0.1/postgres to include it)',
+    );
   }
 
   const cpus = os.cpus();
@@ -138,7 +148,16 @@ async function main() {
     `\nidentity benchmark, ${new Date().toISOString().slice(0, 10)}, ${cpus.length}× ${cpus[0]?.model.trim()}, ` +
       `Node ${process.version}, ${CONNECTIONS} connections, ${SECONDS} s per scenario\n`,
   );
-  const header = ['database', 'scenario', 'req/s', 'p50 ms', 'p99 ms', 'vs baseline', 'non-2xx', 'db queries/req'];
+  const header = [
+    'database',
+    'scenario',
+    'req/s',
+    'p50 ms',
+    'p99 ms',
+    'vs baseline',
+    'non-2xx',
+    'db queries/req',
+  ];
   const table = rows.map((r) => {
     const base = rows.find((b) => b.db === r.db && b.scenario.startsWith('baseline'));
     return [

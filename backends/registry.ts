@@ -1,0 +1,99 @@
+/**
+ * Builds a backend from its configuration entry, validating the entry (and the driver's options) with
+ * zod so a typo in the configuration fails at start-up with a message naming the field.
+ */
+import { z } from 'zod';
+import { createLocalBackend } from './local.ts';
+import { createMemoryBackend } from './memory.ts';
+import { ACCESS_TYPES, type Backend, SHARE_PROTOCOLS } from './types.ts';
+
+export const BACKEND_DRIVERS = ['memory', 'local'] as const;
+export type BackendDriver = (typeof BACKEND_DRIVERS)[number];
+
+export class BackendConfigError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'BackendConfigError';
+  }
+}
+
+/** Manila's default availability zone. */
+export const DEFAULT_AVAILABILITY_ZONE = 'nova';
+
+const BackendSpecSchema = z.object({
+  // It becomes the `backend` in a share's host `host@backend#pool`.
+  name: z
+    .string()
+    .regex(/^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/, 'letters, digits, "_", "-", "." (at most 64, no "@" or "#")'),
+  driver: z.string(),
+  availabilityZone: z.string().min(1).max(255).default(DEFAULT_AVAILABILITY_ZONE),
+  options: z.record(z.string(), z.unknown()).default({}),
+});
+
+export type BackendSpec = z.infer<typeof BackendSpecSchema> & { driver: BackendDriver };
+export type BackendSpecInput = z.input<typeof BackendSpecSchema>;
+
+const MemoryOptions = z.strictObject({
+  pools: z
+    .array(z.strictObject({ name: z.string().min(1), totalCapacityGiB: z.number().nonnegative() }))
+    .min(1)
+    .optional(),
+  capabilities: z
+    .strictObject({
+      snapshotSupport: z.boolean(),
+      createShareFromSnapshotSupport: z.boolean(),
+      revertToSnapshotSupport: z.boolean(),
+      mountSnapshotSupport: z.boolean(),
+      protocols: z.array(z.enum(SHARE_PROTOCOLS)),
+      accessTypes: z.array(z.enum(ACCESS_TYPES)),
+    })
+    .partial()
+    .optional(),
+  exportHost: z.string().min(1).optional(),
+  adminExportLocation: z.boolean().optional(),
+});
+
+const LocalOptions = z.strictObject({
+  rootDir: z.string().min(1),
+  capacityGiB: z.number().positive(),
+  reflink: z.enum(['auto', 'always', 'never']).optional(),
+  protocols: z.array(z.enum(SHARE_PROTOCOLS)).min(1).optional(),
+});
+
+function format(prefix: string, error: z.ZodError): string {
+  const issues = error.issues.map((i) => {
+    const path = [prefix, ...i.path.map(String)].filter(Boolean).join('.');
+    return path ? `${path}: ${i.message}` : i.message;
+  });
+  return issues.join('; ');
+}
+
+/** Validates a backend configuration entry; throws BackendConfigError naming every bad field. */
+export function parseBackendSpec(input: unknown): BackendSpec {
+  const parsed = BackendSpecSchema.safeParse(input);
+  if (!parsed.success)
+    throw new BackendConfigError(`Invalid backend configuration: ${format('', parsed.error)}`);
+  const spec = parsed.data;
+  if (!(BACKEND_DRIVERS as readonly string[]).includes(spec.driver))
+    throw new BackendConfigError(
+      `Backend ${spec.name}: unknown driver ${JSON.stringify(spec.driver)}; known drivers: ${BACKEND_DRIVERS.join(', ')}.`,
+    );
+  return spec as BackendSpec;
+}
+
+/** Validates the entry and builds the backend (its storage is touched on first use, not here). */
+export async function createBackend(input: unknown): Promise<Backend> {
+  const spec = parseBackendSpec(input);
+  const parseOptions = <T>(schema: z.ZodType<T>): T => {
+    const r = schema.safeParse(spec.options);
+    if (!r.success)
+      throw new BackendConfigError(`Backend ${spec.name} (${spec.driver}): ${format('options', r.error)}`);
+    return r.data;
+  };
+  switch (spec.driver) {
+    case 'memory':
+      return createMemoryBackend({ name: spec.name, ...parseOptions(MemoryOptions) });
+    case 'local':
+      return createLocalBackend({ name: spec.name, ...parseOptions(LocalOptions) });
+  }
+}

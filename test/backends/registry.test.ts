@@ -1,0 +1,102 @@
+import assert from 'node:assert/strict';
+import { mkdtemp, readdir, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import {
+  BackendConfigError,
+  createBackend,
+  DEFAULT_AVAILABILITY_ZONE,
+  parseBackendSpec,
+} from '../../backends/registry.ts';
+
+async function rejectsConfig(spec: unknown, message: RegExp): Promise<void> {
+  await assert.rejects(createBackend(spec), (err: unknown) => {
+    assert.ok(err instanceof BackendConfigError, String(err));
+    assert.match(err.message, message);
+    return true;
+  });
+}
+
+test('registry: a memory backend from its spec, options passed through', async (t) => {
+  const backend = await createBackend({
+    name: 'mem',
+    driver: 'memory',
+    options: {
+      pools: [{ name: 'p1', totalCapacityGiB: 5 }],
+      capabilities: { revertToSnapshotSupport: false },
+    },
+  });
+  t.after(() => backend.close());
+  assert.equal(backend.name, 'mem');
+  const stats = await backend.stats();
+  assert.equal(stats.driver, 'memory');
+  assert.deepEqual(
+    stats.pools.map((p) => [p.name, p.totalCapacityGiB]),
+    [['p1', 5]],
+  );
+  assert.equal(stats.capabilities.revertToSnapshotSupport, false);
+  assert.equal(stats.capabilities.snapshotSupport, true);
+});
+
+test('registry: a local backend from its spec works in its rootDir', async (t) => {
+  const dir = await mkdtemp(join(tmpdir(), 'abaca-registry-'));
+  t.after(() => rm(dir, { recursive: true, force: true }));
+  const backend = await createBackend({
+    name: 'dev',
+    driver: 'local',
+    availabilityZone: 'zone-a',
+    options: { rootDir: dir, capacityGiB: 20, reflink: 'never' },
+  });
+  t.after(() => backend.close());
+  const [loc] = await backend.createShare({ id: 'share1', size: 1, proto: 'NFS', pool: 'local' });
+  assert.equal(loc?.path, join(dir, 'shares', 'share1', 'data'));
+  assert.equal((await backend.stats()).pools[0]?.totalCapacityGiB, 20);
+  assert.deepEqual((await readdir(dir)).sort(), ['shares', 'snapshots', 'tmp']);
+});
+
+test('registry: parseBackendSpec fills defaults', () => {
+  const spec = parseBackendSpec({ name: 'm', driver: 'memory' });
+  assert.deepEqual(spec, {
+    name: 'm',
+    driver: 'memory',
+    availabilityZone: DEFAULT_AVAILABILITY_ZONE,
+    options: {},
+  });
+  assert.equal(
+    parseBackendSpec({ name: 'm', driver: 'memory', availabilityZone: 'az1' }).availabilityZone,
+    'az1',
+  );
+});
+
+test('registry: an unknown driver names the known ones', async () => {
+  await rejectsConfig(
+    { name: 'x', driver: 'glusterfs', options: {} },
+    /unknown driver "glusterfs".*memory, local/,
+  );
+});
+
+test('registry: bad specs and options get messages naming the field', async () => {
+  const cases: Array<[unknown, RegExp]> = [
+    [undefined, /Invalid backend configuration/],
+    [{ driver: 'memory' }, /^Invalid backend configuration: name: /],
+    [{ name: 'a@b', driver: 'memory' }, /name: letters, digits/],
+    [{ name: 'x', driver: 'memory', availabilityZone: '' }, /availabilityZone/],
+    [{ name: 'x', driver: 'local', options: {} }, /options\.rootDir: .*options\.capacityGiB/],
+    [{ name: 'x', driver: 'local', options: { rootDir: '/tmp/x', capacityGiB: -1 } }, /options\.capacityGiB/],
+    [
+      { name: 'x', driver: 'local', options: { rootDir: '/tmp/x', capacityGiB: 1, reflink: 'yes' } },
+      /options\.reflink/,
+    ],
+    [
+      { name: 'x', driver: 'local', options: { rootDir: '/tmp/x', capacityGiB: 1, rootdir: 'typo' } },
+      /rootdir/,
+    ],
+    [
+      { name: 'x', driver: 'memory', options: { capabilities: { protocols: ['FTP'] } } },
+      /options\.capabilities\.protocols\.0/,
+    ],
+    [{ name: 'x', driver: 'memory', options: { pools: [] } }, /options\.pools/],
+  ];
+  for (const [spec, message] of cases) await rejectsConfig(spec, message);
+});
