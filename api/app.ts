@@ -7,6 +7,7 @@ import type { Db } from '../services/db.ts';
 import type { Identity } from '../services/identity/index.ts';
 import type { Auth } from '../services/policy.ts';
 import type { ShareTypeService } from '../services/share-types.ts';
+import type { ShareService } from '../services/shares.ts';
 import { healthRouter } from './health.ts';
 import { identityRouters } from './identity/index.ts';
 import { requireAuth } from './middleware/auth.ts';
@@ -18,6 +19,7 @@ import { microversion } from './middleware/microversion.ts';
 import { checkProjectPath, projectPath } from './middleware/project-path.ts';
 import { requestId } from './middleware/request-id.ts';
 import { shareTypesRouter } from './share-types.ts';
+import { sharesRouter } from './shares.ts';
 import { versionsRouter } from './versions.ts';
 
 export interface AppDeps {
@@ -25,6 +27,7 @@ export interface AppDeps {
   db: Db;
   identity: Identity;
   shareTypes: ShareTypeService;
+  shares: ShareService;
   log: Logger;
   registry: Registry;
   /** The configured static admin token and who it acts as (null: none configured). */
@@ -51,6 +54,7 @@ export function createApp(deps: AppDeps): Koa {
   for (const r of identityRouters(deps.config, deps.identity, auth)) root.use(r.routes());
   root.use(versionsRouter(deps.config).routes());
   root.use(shareTypesRouter(deps.shareTypes, shareAuth).routes());
+  root.use(sharesRouter(deps.config, deps.shares, shareAuth).routes());
 
   app.use(requestId());
   app.use(requestLogging(deps.log));

@@ -2,12 +2,15 @@ import { createServer, type Server } from 'node:http';
 import path from 'node:path';
 import type { Logger } from 'pino';
 import { Registry } from 'prom-client';
+import { createBackend, parseBackendSpec } from '../backends/registry.ts';
 import { type Config, defaultPublicUrl } from '../services/config.ts';
 import { createDb, type Db, migrateLatest } from '../services/db.ts';
 import { bootstrapIdentity, writeOpenrc } from '../services/identity/bootstrap.ts';
 import { createIdentity, type Identity } from '../services/identity/index.ts';
 import type { Auth } from '../services/policy.ts';
-import { createShareTypeService, ensureDefaultShareType } from '../services/share-types.ts';
+import type { ConfiguredBackend } from '../services/scheduler.ts';
+import { createShareServices } from '../services/share-services.ts';
+import { ensureDefaultShareType } from '../services/share-types.ts';
 import { createApp } from './app.ts';
 import { countDbQueries } from './middleware/metrics.ts';
 
@@ -53,7 +56,12 @@ export async function startServer(
   await identity.init();
   const boot = await bootstrapIdentity(db, { password: config.adminPassword, resetPassword: false });
   await ensureDefaultShareType(db);
-  const shareTypes = createShareTypeService({ db });
+  const backends: ConfiguredBackend[] = [];
+  for (const spec of config.backends) {
+    const parsed = parseBackendSpec(spec);
+    backends.push({ backend: await createBackend(spec), availabilityZone: parsed.availabilityZone });
+  }
+  const stack = createShareServices({ db, log, backends });
   const staticAdmin = config.adminToken
     ? { token: config.adminToken, auth: staticAdminAuth(boot.adminUserId, boot.adminProjectId) }
     : null;
@@ -72,7 +80,16 @@ export async function startServer(
   countDbQueries(db, registry);
   server.on(
     'request',
-    createApp({ config, db, identity, shareTypes, log, registry, staticAdmin }).callback(),
+    createApp({
+      config,
+      db,
+      identity,
+      shareTypes: stack.shareTypes,
+      shares: stack.shares,
+      log,
+      registry,
+      staticAdmin,
+    }).callback(),
   );
   if (boot.password) {
     const file = writeOpenrc(config, boot.password);
@@ -80,6 +97,7 @@ export async function startServer(
       out(`abaca-server: created user 'admin' (project 'admin') with password: ${boot.password}`);
     out(`abaca-server: admin credentials written to ${file} (source it to use the openstack CLI)`);
   }
+  stack.worker.start();
   let closing: Promise<void> | null = null;
   return {
     server,
@@ -92,6 +110,9 @@ export async function startServer(
           server.close(() => resolve());
           server.closeIdleConnections();
         });
+        // The task in hand finishes; anything left is picked up at the next start (or by another server).
+        await stack.worker.stop();
+        for (const b of backends) await b.backend.close();
         await db.destroy();
       })();
       return closing;

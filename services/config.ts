@@ -17,6 +17,8 @@ export interface Config {
   bodyLimitBytes: number;
   logLevel: string;
   revocationCacheSeconds: number;
+  /** Storage backends (registry specs); default: one `local` backend under the data dir. */
+  backends: unknown[];
 }
 
 const Env = z.object({
@@ -49,6 +51,20 @@ const Env = z.object({
     .default(1024 * 1024),
   ABACA_LOG_LEVEL: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']).default('info'),
   ABACA_REVOCATION_CACHE_SECONDS: z.coerce.number().min(0).max(300).default(2),
+  ABACA_BACKENDS: z
+    .string()
+    .transform((s, ctx) => {
+      try {
+        const v = JSON.parse(s);
+        if (Array.isArray(v)) return v as unknown[];
+      } catch {}
+      ctx.addIssue({
+        code: 'custom',
+        message: 'must be a JSON array of backend specs: [{"name": …, "driver": …}]',
+      });
+      return z.NEVER;
+    })
+    .optional(),
 });
 
 export class ConfigError extends Error {}
@@ -79,6 +95,13 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     bodyLimitBytes: e.ABACA_BODY_LIMIT,
     logLevel: e.ABACA_LOG_LEVEL,
     revocationCacheSeconds: e.ABACA_REVOCATION_CACHE_SECONDS,
+    backends: e.ABACA_BACKENDS ?? [
+      {
+        name: 'local',
+        driver: 'local',
+        options: { rootDir: path.join(path.resolve(e.ABACA_DATA_DIR), 'local'), capacityGiB: 1000 },
+      },
+    ],
   };
 }
 

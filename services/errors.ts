@@ -98,3 +98,10 @@ const FAULT_NAMES: Record<number, string> = {
 export function faultName(status: number): string {
   return FAULT_NAMES[status] ?? 'computeFault';
 }
+
+/** A quota would be exceeded. Manila answers 413 for creates (QuotaError) and 403 for extends. */
+export class QuotaExceeded extends ApiError {
+  constructor(message: string, status: 403 | 413 = 413) {
+    super(status, message);
+  }
+}

@@ -5,11 +5,13 @@ import { Registry } from 'prom-client';
 import request from 'supertest';
 import { createApp } from '../../api/app.ts';
 import { staticAdminAuth } from '../../api/server.ts';
+import { createMemoryBackend, createMemoryStore, type MemoryBackend } from '../../backends/memory.ts';
 import { type Config, loadConfig } from '../../services/config.ts';
 import type { Db } from '../../services/db.ts';
 import { bootstrapIdentity } from '../../services/identity/bootstrap.ts';
 import { createIdentity, type Identity } from '../../services/identity/index.ts';
-import { createShareTypeService, ensureDefaultShareType } from '../../services/share-types.ts';
+import { createShareServices, type ShareServices } from '../../services/share-services.ts';
+import { ensureDefaultShareType } from '../../services/share-types.ts';
 import { createTestDb, type TestDb } from './db.ts';
 
 export const ADMIN_PASSWORD = 'admin-password-for-tests';
@@ -22,6 +24,10 @@ export interface TestApp {
   dbKind: TestDb['kind'];
   config: Config;
   identity: Identity;
+  /** Share services and their worker (not started: call stack.worker.drain() to run tasks). */
+  stack: ShareServices;
+  /** The one storage backend tests run against. */
+  memory: MemoryBackend;
   adminUserId: string;
   adminProjectId: string;
   /** Lines the app logged (pino JSON, parsed). */
@@ -62,17 +68,27 @@ export async function makeTestApp(env: Record<string, string> = {}): Promise<Tes
   });
   const log = pino({ level: 'info' }, sink);
   const boot = await bootstrapIdentity(tdb.db, { password: ADMIN_PASSWORD, resetPassword: false });
+  // Survives restart(): a restarted server talks to the same storage.
+  const memoryStore = createMemoryStore();
   await ensureDefaultShareType(tdb.db);
 
   const t = {} as TestApp;
   const build = async () => {
+    t.memory = createMemoryBackend({ name: 'mem', store: memoryStore });
+    t.stack = createShareServices({
+      db: tdb.db,
+      log,
+      backends: [{ backend: t.memory, availabilityZone: 'nova' }],
+      serverHost: 'test',
+    });
     t.identity = createIdentity(tdb.db, config);
     await t.identity.init();
     t.app = createApp({
       config,
       db: tdb.db,
       identity: t.identity,
-      shareTypes: createShareTypeService({ db: tdb.db }),
+      shareTypes: t.stack.shareTypes,
+      shares: t.stack.shares,
       log,
       registry: new Registry(),
       staticAdmin: {

@@ -1,0 +1,106 @@
+import { randomUUID } from 'node:crypto';
+import type { Executor } from './db.ts';
+import { QuotaExceeded } from './errors.ts';
+import { type QuotaKey, quotasRepo } from './repos/quotas.ts';
+
+/** Manila's quota resources and their default limits (-1 = unlimited). */
+export const QUOTA_DEFAULTS = {
+  shares: 50,
+  gigabytes: 1000,
+  snapshots: 50,
+  snapshot_gigabytes: 1000,
+  share_networks: 10,
+  share_groups: 50,
+  share_group_snapshots: 50,
+  share_replicas: 100,
+  replica_gigabytes: 1000,
+  per_share_gigabytes: -1,
+} as const;
+export type QuotaResource = keyof typeof QUOTA_DEFAULTS;
+
+export type Deltas = Partial<Record<QuotaResource, number>>;
+
+/**
+ * Reservations follow Manila: reserve in the transaction that flips a status (usage.reserved grows),
+ * commit when the task succeeds (reserved → in_use) or roll back when it fails. Usage rows are
+ * locked FOR UPDATE while checking, so concurrent requests cannot both take the last unit.
+ */
+export function createQuotaService() {
+  async function effectiveLimits(
+    ex: Executor,
+    projectId: string,
+    shareTypeId: string,
+  ): Promise<Record<string, number>> {
+    const own = await quotasRepo.limits(ex, projectId, shareTypeId);
+    // Project-wide limits fall back to the defaults; per-type limits exist only where set.
+    return shareTypeId === '' ? { ...QUOTA_DEFAULTS, ...own } : own;
+  }
+
+  return {
+    effectiveLimits,
+
+    async reserve(
+      ex: Executor,
+      scope: { projectId: string; shareTypeId: string; taskId: string },
+      deltas: Deltas,
+      status: 403 | 413 = 413,
+    ): Promise<void> {
+      const scopes = ['', scope.shareTypeId];
+      const keys: QuotaKey[] = [];
+      for (const s of scopes)
+        for (const [resource, delta] of Object.entries(deltas))
+          if (delta && delta > 0) keys.push({ project_id: scope.projectId, share_type_id: s, resource });
+      const usages = await quotasRepo.lockUsages(ex, keys);
+      for (const s of scopes) {
+        const limits = await effectiveLimits(ex, scope.projectId, s);
+        for (const [resource, delta] of Object.entries(deltas)) {
+          const limit = limits[resource];
+          if (!delta || delta <= 0 || limit === undefined || limit < 0) continue;
+          const u = usages.find((x) => x.share_type_id === s && x.resource === resource);
+          const used = (u?.in_use ?? 0) + (u?.reserved ?? 0);
+          if (used + delta > limit) {
+            const where = s === '' ? 'project' : 'share type';
+            throw new QuotaExceeded(
+              `Quota exceeded for ${resource} (${where} limit ${limit}, ${used} in use or reserved, ${delta} requested).`,
+              status,
+            );
+          }
+        }
+      }
+      for (const key of keys) {
+        const delta = deltas[key.resource as QuotaResource] as number;
+        await quotasRepo.adjust(ex, key, 0, delta);
+        await quotasRepo.addReservation(ex, { id: randomUUID(), task_id: scope.taskId, ...key, delta });
+      }
+    },
+
+    /** The task succeeded: its reservations become usage. */
+    async commit(ex: Executor, taskId: string): Promise<void> {
+      for (const r of await quotasRepo.takeReservations(ex, taskId))
+        await quotasRepo.adjust(ex, r, r.delta, -r.delta);
+    },
+
+    /** The task failed: give its reservations back. */
+    async rollback(ex: Executor, taskId: string): Promise<void> {
+      for (const r of await quotasRepo.takeReservations(ex, taskId))
+        await quotasRepo.adjust(ex, r, 0, -r.delta);
+    },
+
+    /** Usage freed directly (a deleted share), at project and share type level. */
+    async release(
+      ex: Executor,
+      scope: { projectId: string; shareTypeId: string },
+      deltas: Deltas,
+    ): Promise<void> {
+      const keys: QuotaKey[] = [];
+      for (const s of ['', scope.shareTypeId])
+        for (const [resource, delta] of Object.entries(deltas))
+          if (delta && delta > 0) keys.push({ project_id: scope.projectId, share_type_id: s, resource });
+      await quotasRepo.lockUsages(ex, keys);
+      for (const k of keys)
+        await quotasRepo.adjust(ex, k, -(deltas[k.resource as QuotaResource] as number), 0);
+    },
+  };
+}
+
+export type QuotaService = ReturnType<typeof createQuotaService>;

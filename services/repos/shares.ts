@@ -1,0 +1,180 @@
+import type { Knex } from 'knex';
+import type { Executor } from '../db.ts';
+
+export interface ShareRow {
+  id: string;
+  project_id: string;
+  user_id: string;
+  name: string | null;
+  description: string | null;
+  size: number;
+  share_proto: string;
+  status: string;
+  share_type_id: string;
+  availability_zone: string | null;
+  is_public: boolean;
+  host: string | null;
+  snapshot_id: string | null;
+  access_rules_status: string;
+  created_at: Date;
+  updated_at: Date | null;
+}
+
+/** A share with what its views need besides the row. */
+export interface Share extends ShareRow {
+  share_type_name: string;
+  /** The share type's extra specs (capability flags the share view reports). */
+  share_type_specs: Record<string, string>;
+  metadata: Record<string, string>;
+}
+
+export interface ExportLocationRow {
+  id: string;
+  share_id: string;
+  path: string;
+  preferred: boolean;
+  is_admin_only: boolean;
+  created_at: Date;
+}
+
+export interface ShareQuery {
+  /** Whose shares: one project, or every project (admin with all_tenants). */
+  projectId: string | null;
+  /** Also other projects' public shares (is_public=True). */
+  includePublic: boolean;
+  name?: string | undefined;
+  nameLike?: string | undefined;
+  descriptionLike?: string | undefined;
+  status?: string | undefined;
+  shareTypeId?: string | undefined;
+  availabilityZone?: string | undefined;
+  metadata?: Record<string, string> | undefined;
+  exportLocationPath?: string | undefined;
+  exportLocationId?: string | undefined;
+  sortKey: string;
+  sortDir: 'asc' | 'desc';
+  limit?: number | undefined;
+  offset?: number | undefined;
+  /** The id of the last share of the previous page. */
+  marker?: { id: string; sortValue: unknown } | undefined;
+}
+
+const escapeLike = (s: string) => s.replace(/[\\%_]/g, (c) => `\\${c}`);
+
+function filtered(ex: Executor, q: ShareQuery): Knex.QueryBuilder {
+  const b = ex('shares');
+  if (q.projectId !== null) {
+    const projectId = q.projectId;
+    b.where((w) => {
+      w.where('shares.project_id', projectId);
+      if (q.includePublic) w.orWhere('shares.is_public', true);
+    });
+  }
+  if (q.name !== undefined) b.where('shares.name', q.name);
+  if (q.nameLike !== undefined) b.whereILike('shares.name', `%${escapeLike(q.nameLike)}%`);
+  if (q.descriptionLike !== undefined)
+    b.whereILike('shares.description', `%${escapeLike(q.descriptionLike)}%`);
+  if (q.status !== undefined) b.where('shares.status', q.status);
+  if (q.shareTypeId !== undefined) b.where('shares.share_type_id', q.shareTypeId);
+  if (q.availabilityZone !== undefined) b.where('shares.availability_zone', q.availabilityZone);
+  for (const [key, value] of Object.entries(q.metadata ?? {}))
+    b.whereExists(ex('share_metadata').whereRaw('share_metadata.share_id = shares.id').where({ key, value }));
+  if (q.exportLocationPath !== undefined || q.exportLocationId !== undefined)
+    b.whereExists(
+      ex('share_export_locations')
+        .whereRaw('share_export_locations.share_id = shares.id')
+        .where((w) => {
+          if (q.exportLocationPath !== undefined) w.where('path', q.exportLocationPath);
+          if (q.exportLocationId !== undefined) w.where('share_export_locations.id', q.exportLocationId);
+        }),
+    );
+  return b;
+}
+
+async function decorate(ex: Executor, rows: ShareRow[]): Promise<Share[]> {
+  if (rows.length === 0) return [];
+  const ids = rows.map((r) => r.id);
+  const typeIds = [...new Set(rows.map((r) => r.share_type_id))];
+  const [meta, types, specs] = await Promise.all([
+    ex('share_metadata').whereIn('share_id', ids),
+    ex('share_types').select('id', 'name').whereIn('id', typeIds),
+    ex('share_type_extra_specs').whereIn('share_type_id', typeIds),
+  ]);
+  const typeName = new Map(types.map((t: { id: string; name: string }) => [t.id, t.name]));
+  const pairs = <T extends { key: string; value: string }>(list: T[], keep: (x: T) => boolean) =>
+    Object.fromEntries(list.filter(keep).map((x) => [x.key, x.value]));
+  return rows.map((r) => ({
+    ...r,
+    share_type_name: typeName.get(r.share_type_id) ?? '',
+    share_type_specs: pairs(specs, (x: { share_type_id: string }) => x.share_type_id === r.share_type_id),
+    metadata: pairs(meta, (m: { share_id: string }) => m.share_id === r.id),
+  }));
+}
+
+export const sharesRepo = {
+  async insert(
+    ex: Executor,
+    row: Omit<ShareRow, 'created_at' | 'updated_at' | 'access_rules_status'>,
+  ): Promise<ShareRow> {
+    const [created] = await ex('shares').insert(row).returning('*');
+    return created as ShareRow;
+  },
+  async get(ex: Executor, id: string): Promise<Share | undefined> {
+    const row = await ex('shares').where({ id }).first();
+    return row ? (await decorate(ex, [row]))[0] : undefined;
+  },
+  async getForUpdate(ex: Executor, id: string): Promise<ShareRow | undefined> {
+    return ex('shares').where({ id }).forUpdate().first();
+  },
+  async update(ex: Executor, id: string, patch: Partial<ShareRow>): Promise<ShareRow | undefined> {
+    const [row] = await ex('shares')
+      .where({ id })
+      .update({ ...patch, updated_at: ex.fn.now() })
+      .returning('*');
+    return row as ShareRow | undefined;
+  },
+  async remove(ex: Executor, id: string): Promise<boolean> {
+    return (await ex('shares').where({ id }).delete().returning('id')).length > 0;
+  },
+  /** One page, ordered by (sortKey, id) so pages never overlap; cost follows the page, not the table. */
+  async list(ex: Executor, q: ShareQuery): Promise<Share[]> {
+    const b = filtered(ex, q).select('shares.*');
+    if (q.marker) {
+      const op = q.sortDir === 'asc' ? '>' : '<';
+      b.whereRaw(`(shares.??, shares.id) ${op} (?, ?)`, [
+        q.sortKey,
+        q.marker.sortValue as Knex.Value,
+        q.marker.id,
+      ]);
+    }
+    b.orderBy([
+      { column: `shares.${q.sortKey}`, order: q.sortDir },
+      { column: 'shares.id', order: q.sortDir },
+    ]);
+    if (q.limit !== undefined) b.limit(q.limit);
+    if (q.offset !== undefined) b.offset(q.offset);
+    return decorate(ex, await b);
+  },
+  async count(ex: Executor, q: ShareQuery): Promise<number> {
+    const [{ count }] = (await filtered(ex, q).count({ count: '*' })) as [{ count: string | number }];
+    return Number(count);
+  },
+  async setMetadata(ex: Executor, shareId: string, metadata: Record<string, string>): Promise<void> {
+    const rows = Object.entries(metadata).map(([key, value]) => ({ share_id: shareId, key, value }));
+    if (rows.length) await ex('share_metadata').insert(rows).onConflict(['share_id', 'key']).merge(['value']);
+  },
+  async exportLocations(ex: Executor, shareId: string): Promise<ExportLocationRow[]> {
+    return ex('share_export_locations')
+      .where({ share_id: shareId })
+      .orderBy([{ column: 'preferred', order: 'desc' }, { column: 'created_at' }]);
+  },
+  async replaceExportLocations(
+    ex: Executor,
+    shareId: string,
+    locations: { id: string; path: string; preferred: boolean; is_admin_only: boolean }[],
+  ): Promise<void> {
+    await ex('share_export_locations').where({ share_id: shareId }).delete();
+    if (locations.length)
+      await ex('share_export_locations').insert(locations.map((l) => ({ ...l, share_id: shareId })));
+  },
+};

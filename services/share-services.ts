@@ -1,0 +1,37 @@
+import os from 'node:os';
+import type { Logger } from 'pino';
+import type { Db } from './db.ts';
+import { createQuotaService } from './quotas.ts';
+import type { ConfiguredBackend } from './scheduler.ts';
+import { createShareManager } from './share-manager.ts';
+import { createShareTypeService } from './share-types.ts';
+import { createShareService } from './shares.ts';
+import { Worker } from './worker.ts';
+
+/**
+ * The share API's services and the worker that carries out their tasks, wired to one database and
+ * a set of configured backends. The server starts the worker; tests drive it with worker.drain().
+ */
+export function createShareServices(opts: {
+  db: Db;
+  log: Logger;
+  backends: ConfiguredBackend[];
+  serverHost?: string;
+  leaseMs?: number;
+}) {
+  const { db, log, backends } = opts;
+  const quotas = createQuotaService();
+  const shareTypes = createShareTypeService({ db });
+  const handlers = createShareManager({ db, quotas, backends, serverHost: opts.serverHost ?? os.hostname() });
+  const worker = new Worker({ db, log, handlers, ...(opts.leaseMs ? { leaseMs: opts.leaseMs } : {}) });
+  const shares = createShareService({
+    db,
+    quotas,
+    shareTypes,
+    availabilityZones: () => [...new Set(backends.map((b) => b.availabilityZone))],
+    kick: () => worker.kick(),
+  });
+  return { quotas, shareTypes, shares, worker, backends };
+}
+
+export type ShareServices = ReturnType<typeof createShareServices>;

@@ -1,0 +1,206 @@
+import { randomUUID } from 'node:crypto';
+import type { ShareProtocol } from '../backends/types.ts';
+import { type Db, inTransaction } from './db.ts';
+import { Forbidden, InvalidInput, NotFound } from './errors.ts';
+import { isUuid } from './ids.ts';
+import { type Auth, requireMember, requireReader } from './policy.ts';
+import type { QuotaService } from './quotas.ts';
+import { type ExportLocationRow, type Share, type ShareQuery, sharesRepo } from './repos/shares.ts';
+import { tasksRepo } from './repos/tasks.ts';
+import type { ShareTypeService } from './share-types.ts';
+
+/** Manila's share statuses (manila/common/constants.py), the ones abaca uses. */
+export const ShareStatus = {
+  CREATING: 'creating',
+  CREATING_FROM_SNAPSHOT: 'creating_from_snapshot',
+  AVAILABLE: 'available',
+  ERROR: 'error',
+  DELETING: 'deleting',
+  ERROR_DELETING: 'error_deleting',
+  EXTENDING: 'extending',
+  EXTENDING_ERROR: 'extending_error',
+  SHRINKING: 'shrinking',
+  SHRINKING_ERROR: 'shrinking_error',
+  SHRINKING_POSSIBLE_DATA_LOSS_ERROR: 'shrinking_possible_data_loss_error',
+  REVERTING: 'reverting',
+  REVERTING_ERROR: 'reverting_error',
+} as const;
+export type ShareStatus = (typeof ShareStatus)[keyof typeof ShareStatus];
+
+/** Statuses from which a share may be deleted (Manila: available, error, and the *_error ones). */
+const DELETABLE: readonly string[] = [
+  ShareStatus.AVAILABLE,
+  ShareStatus.ERROR,
+  ShareStatus.ERROR_DELETING,
+  ShareStatus.EXTENDING_ERROR,
+  ShareStatus.SHRINKING_ERROR,
+  ShareStatus.SHRINKING_POSSIBLE_DATA_LOSS_ERROR,
+  ShareStatus.REVERTING_ERROR,
+];
+
+export const TaskKind = {
+  SHARE_CREATE: 'share.create',
+  SHARE_DELETE: 'share.delete',
+} as const;
+
+export interface CreateShareInput {
+  size: number;
+  proto: ShareProtocol;
+  name: string | null;
+  description: string | null;
+  metadata: Record<string, string>;
+  /** Id or name; null → the default type. */
+  shareType: string | null;
+  availabilityZone: string | null;
+  isPublic: boolean;
+  snapshotId: string | null;
+}
+
+export interface ShareServiceDeps {
+  db: Db;
+  quotas: QuotaService;
+  shareTypes: ShareTypeService;
+  /** Availability zones that have a backend. */
+  availabilityZones: () => string[];
+  /** Tell the local worker a task is waiting. */
+  kick: () => void;
+}
+
+export function createShareService({ db, quotas, shareTypes, availabilityZones, kick }: ShareServiceDeps) {
+  const notFound = (id: string) => new NotFound(`Share ${id} could not be found.`);
+
+  /** Visible to the caller: their project's, any public one, or anything for an admin. */
+  function visible(auth: Auth, share: Share | undefined, id: string): Share {
+    if (!share) throw notFound(id);
+    if (auth.isAdmin || share.project_id === auth.projectId || share.is_public) return share;
+    throw notFound(id);
+  }
+
+  /** Changeable by the caller: their project's (member), or anything for an admin. */
+  async function owned(auth: Auth, id: string): Promise<Share> {
+    const share = isUuid(id) ? await sharesRepo.get(db, id) : undefined;
+    if (!share || !(auth.isAdmin || share.project_id === auth.projectId)) throw notFound(id);
+    return share;
+  }
+
+  return {
+    async create(auth: Auth, input: CreateShareInput): Promise<Share> {
+      requireMember(auth, 'share:create');
+      if (!auth.projectId) throw new Forbidden('Creating a share needs a project-scoped token.');
+      if (input.snapshotId !== null)
+        throw new InvalidInput(
+          'Creating a share from a snapshot is not available yet: leave snapshot_id out.',
+        );
+      if (input.isPublic && !auth.isAdmin)
+        throw new Forbidden('Policy does not allow share:create_public_share to be performed.');
+      const type =
+        input.shareType === null
+          ? await shareTypes.getDefault(auth)
+          : await resolveType(auth, input.shareType);
+      if (input.availabilityZone !== null && !availabilityZones().includes(input.availabilityZone))
+        throw new InvalidInput(
+          `Availability zone ${input.availabilityZone} does not exist; known: ${availabilityZones().join(', ') || 'none'}.`,
+        );
+      const limits = await quotas.effectiveLimits(db, auth.projectId, '');
+      const perShare = limits.per_share_gigabytes ?? -1;
+      if (perShare >= 0 && input.size > perShare)
+        throw new InvalidInput(
+          `Share size ${input.size} GiB exceeds the per-share limit of ${perShare} GiB.`,
+        );
+
+      const projectId = auth.projectId;
+      const id = randomUUID();
+      const share = await inTransaction(db, async (trx) => {
+        await sharesRepo.insert(trx, {
+          id,
+          project_id: projectId,
+          user_id: auth.userId,
+          name: input.name,
+          description: input.description,
+          size: input.size,
+          share_proto: input.proto,
+          status: ShareStatus.CREATING,
+          share_type_id: type.id,
+          availability_zone: input.availabilityZone,
+          is_public: input.isPublic,
+          host: null,
+          snapshot_id: null,
+        });
+        await sharesRepo.setMetadata(trx, id, input.metadata);
+        const task = await tasksRepo.insert(trx, {
+          kind: TaskKind.SHARE_CREATE,
+          resource_id: id,
+          payload: {},
+        });
+        await quotas.reserve(
+          trx,
+          { projectId, shareTypeId: type.id, taskId: task.id },
+          { shares: 1, gigabytes: input.size },
+        );
+        return (await sharesRepo.get(trx, id)) as Share;
+      });
+      kick();
+      return share;
+    },
+
+    async get(auth: Auth, id: string): Promise<Share> {
+      requireReader(auth, 'share:get');
+      return visible(auth, isUuid(id) ? await sharesRepo.get(db, id) : undefined, id);
+    },
+
+    async list(
+      auth: Auth,
+      q: Omit<ShareQuery, 'projectId'> & { allTenants: boolean; projectId?: string | undefined },
+    ) {
+      requireReader(auth, 'share:get_all');
+      // all_tenants is honoured for admins and silently ignored for everyone else (Manila).
+      const projectId = auth.isAdmin && q.allTenants ? (q.projectId ?? null) : auth.projectId;
+      const query: ShareQuery = { ...q, projectId };
+      return {
+        shares: await sharesRepo.list(db, query),
+        count: () =>
+          sharesRepo.count(db, { ...query, marker: undefined, limit: undefined, offset: undefined }),
+      };
+    },
+
+    async exportLocations(auth: Auth, id: string): Promise<ExportLocationRow[]> {
+      requireReader(auth, 'share:export_locations');
+      const share = visible(auth, isUuid(id) ? await sharesRepo.get(db, id) : undefined, id);
+      const rows = await sharesRepo.exportLocations(db, share.id);
+      // Non-admins never see admin-only locations.
+      return auth.isAdmin ? rows : rows.filter((r) => !r.is_admin_only);
+    },
+
+    /** The sort value of the share a page starts after (a marker must be a share the caller sees). */
+    async marker(auth: Auth, id: string, sortKey: string): Promise<{ id: string; sortValue: unknown }> {
+      const share = isUuid(id) ? await sharesRepo.get(db, id) : undefined;
+      if (!share || !(auth.isAdmin || share.project_id === auth.projectId || share.is_public))
+        throw new InvalidInput(`Marker ${id} is not a share you can see.`);
+      return { id: share.id, sortValue: share[sortKey as keyof Share] };
+    },
+
+    async remove(auth: Auth, id: string): Promise<void> {
+      requireMember(auth, 'share:delete');
+      await owned(auth, id);
+      await inTransaction(db, async (trx) => {
+        const share = (await sharesRepo.getForUpdate(trx, id)) as Share;
+        if (!DELETABLE.includes(share.status))
+          throw new Forbidden(
+            `Share ${id} cannot be deleted while its status is '${share.status}'; it must be one of ${DELETABLE.join(', ')}.`,
+          );
+        await sharesRepo.update(trx, id, { status: ShareStatus.DELETING });
+        await tasksRepo.insert(trx, { kind: TaskKind.SHARE_DELETE, resource_id: id, payload: {} });
+      });
+      kick();
+    },
+  };
+
+  async function resolveType(auth: Auth, ref: string) {
+    if (isUuid(ref)) return shareTypes.visible(auth, ref);
+    const match = (await shareTypes.list(auth, auth.isAdmin ? 'all' : undefined)).find((t) => t.name === ref);
+    if (!match) throw new NotFound(`Share type ${ref} could not be found.`);
+    return match;
+  }
+}
+
+export type ShareService = ReturnType<typeof createShareService>;

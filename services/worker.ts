@@ -1,0 +1,140 @@
+import { randomUUID } from 'node:crypto';
+import type { Logger } from 'pino';
+import type { Db, Trx } from './db.ts';
+import { type TaskRow, tasksRepo } from './repos/tasks.ts';
+
+/**
+ * Runs one kind of task. `run` does the backend work (outside any transaction); `succeed` and `fail`
+ * record the outcome in one transaction with the task's completion. A handler must be safe to run
+ * again after a crash at any point: backend calls are idempotent, and the final transaction checks
+ * the resource is still in the state the task expects.
+ */
+export interface TaskHandler {
+  run(task: TaskRow): Promise<unknown>;
+  succeed(task: TaskRow, result: unknown, finish: FinishTx): Promise<void>;
+  fail(task: TaskRow, error: unknown, finish: FinishTx): Promise<void>;
+}
+
+/** Given to succeed/fail: marks the task finished inside their transaction. */
+export type FinishTx = (trx: Trx, state: 'done' | 'failed', error: string | null) => Promise<boolean>;
+
+export interface WorkerOptions {
+  db: Db;
+  log: Logger;
+  handlers: Record<string, TaskHandler>;
+  /** How long a claim lasts without renewal; a dead worker's task is reclaimed after it. */
+  leaseMs?: number;
+  /** Idle poll interval (other servers' tasks; this server's are run at once through kick()). */
+  pollMs?: number;
+  /** After this many claims a task that keeps dying with its worker fails for good. */
+  maxAttempts?: number;
+}
+
+export class Worker {
+  readonly id = `worker-${randomUUID()}`;
+  private running = false;
+  private wake: (() => void) | null = null;
+  private loop: Promise<void> | null = null;
+  private readonly leaseMs: number;
+  private readonly pollMs: number;
+  private readonly maxAttempts: number;
+
+  constructor(private readonly opts: WorkerOptions) {
+    this.leaseMs = opts.leaseMs ?? 30_000;
+    this.pollMs = opts.pollMs ?? 500;
+    this.maxAttempts = opts.maxAttempts ?? 5;
+  }
+
+  start(): void {
+    if (this.running) return;
+    this.running = true;
+    this.loop = this.run();
+  }
+
+  /** Stops claiming; waits for the task in hand to finish. */
+  async stop(): Promise<void> {
+    this.running = false;
+    this.wake?.();
+    await this.loop;
+  }
+
+  /** A task was just enqueued here: look now instead of at the next poll. */
+  kick(): void {
+    this.wake?.();
+  }
+
+  /** Runs tasks until none is runnable (tests use this to drive the worker step by step). */
+  async drain(): Promise<number> {
+    let n = 0;
+    while (await this.runOne()) n++;
+    return n;
+  }
+
+  private async run(): Promise<void> {
+    while (this.running) {
+      let didWork = false;
+      try {
+        didWork = await this.runOne();
+      } catch (err) {
+        this.opts.log.error({ err }, 'worker: claiming a task failed');
+      }
+      if (!didWork && this.running)
+        await new Promise<void>((resolve) => {
+          const timer = setTimeout(resolve, this.pollMs);
+          this.wake = () => {
+            clearTimeout(timer);
+            resolve();
+          };
+        });
+      this.wake = null;
+    }
+  }
+
+  private async runOne(): Promise<boolean> {
+    const { db, log, handlers } = this.opts;
+    const task = await tasksRepo.claim(db, this.id, this.leaseMs);
+    if (!task) return false;
+    const tlog = log.child({
+      task_id: task.id,
+      kind: task.kind,
+      resource_id: task.resource_id,
+      attempt: task.attempts,
+    });
+    const handler = handlers[task.kind];
+    const finish: FinishTx = (trx, state, error) => tasksRepo.finish(trx, task.id, this.id, state, error);
+    if (!handler) {
+      tlog.error('worker: no handler for this task kind');
+      await db.transaction((trx) => finish(trx, 'failed', `no handler for ${task.kind}`));
+      return true;
+    }
+    if (task.attempts > this.maxAttempts) {
+      tlog.error('worker: task keeps dying with its worker; giving up');
+      await handler.fail(task, new Error(`gave up after ${task.attempts - 1} attempts`), finish);
+      return true;
+    }
+    // Renew the lease while the backend works, so a slow but live task is not taken over.
+    const renew = setInterval(
+      () => {
+        tasksRepo
+          .renew(db, task.id, this.id, this.leaseMs)
+          .catch((err: unknown) => tlog.warn({ err }, 'worker: lease renewal failed'));
+      },
+      Math.max(this.leaseMs / 3, 50),
+    );
+    try {
+      let result: unknown;
+      try {
+        result = await handler.run(task);
+      } catch (err) {
+        tlog.warn({ err }, 'worker: task failed');
+        await handler.fail(task, err, finish);
+        return true;
+      }
+      await handler.succeed(task, result, finish);
+      tlog.info('worker: task done');
+    } finally {
+      clearInterval(renew);
+    }
+    return true;
+  }
+}
