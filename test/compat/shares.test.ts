@@ -1,0 +1,109 @@
+import assert from 'node:assert/strict';
+import { after, before, test } from 'node:test';
+import { tempDir } from '../helpers/db.ts';
+import { OPENSTACK, openstackClientSkip, runClient } from '../helpers/openstack.ts';
+import { type ServerProcess, startServerProcess } from '../helpers/process.ts';
+
+// The real `openstack share …` and `manila …` commands against a server process whose storage is
+// its default backend (a local directory per share under the data dir).
+const skip = openstackClientSkip();
+const MANILA = '/usr/bin/manila';
+const data = tempDir('abaca-compat-shares');
+const PASSWORD = 'compat-admin-password';
+let server: ServerProcess;
+let env: Record<string, string>;
+
+before(async () => {
+  if (skip) return;
+  server = await startServerProcess({ ABACA_DATA_DIR: data.path, ABACA_ADMIN_PASSWORD: PASSWORD });
+  env = {
+    OS_AUTH_URL: `${server.url}/identity/v3`,
+    OS_IDENTITY_API_VERSION: '3',
+    OS_USERNAME: 'admin',
+    OS_PASSWORD: PASSWORD,
+    OS_PROJECT_NAME: 'admin',
+    OS_USER_DOMAIN_NAME: 'Default',
+    OS_PROJECT_DOMAIN_NAME: 'Default',
+    OS_REGION_NAME: 'RegionOne',
+  };
+});
+after(async () => {
+  await server?.stop();
+  data.remove();
+});
+
+async function run(binary: string, ...args: string[]) {
+  const res = await runClient(binary, args, env);
+  assert.equal(res.code, 0, `${binary} ${args.join(' ')} failed (${res.code}): ${res.stderr}`);
+  return args.includes('json') ? JSON.parse(res.stdout) : res.stdout;
+}
+
+test('openstack share create --wait / list / show / delete --wait', { skip, timeout: 300_000 }, async () => {
+  const s = await run(
+    OPENSTACK,
+    'share',
+    'create',
+    'NFS',
+    '1',
+    '--name',
+    's1',
+    '--property',
+    'k1=v1',
+    '--wait',
+    '-f',
+    'json',
+  );
+  assert.equal(s.status, 'available');
+  assert.equal(s.name, 's1');
+  assert.equal(s.share_type_name, 'default');
+  const list = await run(OPENSTACK, 'share', 'list', '-f', 'json');
+  assert.deepEqual(
+    list.map((x: Record<string, unknown>) => [x.Name, x.Status, x['Share Proto'], x.Size]),
+    [['s1', 'available', 'NFS', 1]],
+  );
+  const long = await run(
+    OPENSTACK,
+    'share',
+    'list',
+    '--long',
+    '--name',
+    's1',
+    '--status',
+    'available',
+    '--limit',
+    '5',
+    '-f',
+    'json',
+  );
+  assert.equal(long.length, 1);
+  const shown = await run(OPENSTACK, 'share', 'show', 's1', '-f', 'json');
+  assert.equal(shown.id, s.id);
+  assert.match(JSON.stringify(shown.export_locations), new RegExp(s.id));
+  assert.match(JSON.stringify(shown.properties), /k1/);
+  await run(OPENSTACK, 'share', 'delete', 's1', '--wait');
+  assert.deepEqual(await run(OPENSTACK, 'share', 'list', '-f', 'json'), []);
+});
+
+test('manila create / list / show / delete', { skip, timeout: 300_000 }, async () => {
+  await run(MANILA, 'create', 'NFS', '1', '--name', 'm1');
+  let status = '';
+  for (let i = 0; i < 30 && status !== 'available'; i++) {
+    const shown = await run(MANILA, 'show', 'm1');
+    status = /\|\s*status\s*\|\s*(\S+)/.exec(shown)?.[1] ?? '';
+    if (status !== 'available') await new Promise((r) => setTimeout(r, 500));
+  }
+  assert.equal(status, 'available');
+  assert.match(await run(MANILA, 'list'), /m1.*available/);
+  await run(MANILA, 'delete', 'm1');
+  for (let i = 0; i < 30; i++) {
+    if (!/m1/.test(await run(MANILA, 'list'))) return;
+    await new Promise((r) => setTimeout(r, 500));
+  }
+  assert.fail('m1 was not deleted');
+});
+
+test('a bad request from the client is a clear error', { skip, timeout: 60_000 }, async () => {
+  const res = await runClient(OPENSTACK, ['share', 'create', 'NFS', '0', '--name', 'zero'], env);
+  assert.notEqual(res.code, 0);
+  assert.match(res.stderr, /size.*at least 1 GiB.*\(HTTP 400\) \(Request-ID: req-/);
+});
