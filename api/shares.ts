@@ -3,7 +3,7 @@ import type { Middleware } from 'koa';
 import { z } from 'zod';
 import { SHARE_PROTOCOLS, type ShareProtocol } from '../backends/types.ts';
 import type { Config } from '../services/config.ts';
-import { InvalidInput, NotFound } from '../services/errors.ts';
+import { InvalidInput, NotFound, NotSupported } from '../services/errors.ts';
 import { parseBool } from '../services/extra-specs.ts';
 import { shareUrl } from '../services/identity/catalog.ts';
 import { isUuid } from '../services/ids.ts';
@@ -67,6 +67,21 @@ const CreateBody = z.object({
     scheduler_hints: z.strictObject({}, { error: 'scheduler hints are not supported' }).nullish(),
   }),
 });
+
+const UpdateBody = z.object({
+  share: z.object({
+    name: Name.nullish(),
+    display_name: Name.nullish(),
+    description: Description.nullish(),
+    display_description: Description.nullish(),
+    is_public: Bool.optional(),
+  }),
+});
+const MetadataBody = z.object({ metadata: Metadata });
+const MetaItemBody = z.object({ meta: Metadata });
+const ResetStatus = z.object({ status: z.string({ error: 'is required' }).min(1).max(64) });
+/** Manila actions that exist but that abaca does not carry out yet: 501, not a client error. */
+const PENDING_ACTIONS = ['extend', 'shrink', 'revert', 'allow_access', 'deny_access', 'access_list'];
 
 const SORT_KEYS = [
   'id',
@@ -184,6 +199,69 @@ export function sharesRouter(config: Config, shares: ShareService, auth: Middlew
 
   r.delete('/:id', auth, async (ctx) => {
     await shares.remove(ctx.state.auth, ctx.params.id!);
+    ctx.status = 202;
+  });
+
+  r.put('/:id', auth, async (ctx) => {
+    const { share: b } = parse(UpdateBody, ctx.request.body);
+    const s = await shares.update(ctx.state.auth, ctx.params.id!, {
+      name: b.display_name !== undefined ? b.display_name : b.name,
+      description: b.display_description !== undefined ? b.display_description : b.description,
+      isPublic: b.is_public,
+    });
+    ctx.body = { share: view.shareDetail(config, s, ctx.state.auth, ctx.state.microversion) };
+  });
+
+  r.get('/:id/metadata', auth, async (ctx) => {
+    ctx.body = { metadata: await shares.getMetadata(ctx.state.auth, ctx.params.id!) };
+  });
+  r.post('/:id/metadata', auth, async (ctx) => {
+    const { metadata } = parse(MetadataBody, ctx.request.body);
+    ctx.body = { metadata: await shares.setMetadata(ctx.state.auth, ctx.params.id!, metadata, false) };
+  });
+  r.put('/:id/metadata', auth, async (ctx) => {
+    const { metadata } = parse(MetadataBody, ctx.request.body);
+    ctx.body = { metadata: await shares.setMetadata(ctx.state.auth, ctx.params.id!, metadata, true) };
+  });
+  r.get('/:id/metadata/:key', auth, async (ctx) => {
+    const all = await shares.getMetadata(ctx.state.auth, ctx.params.id!);
+    const value = all[ctx.params.key!];
+    if (value === undefined)
+      throw new NotFound(`Share ${ctx.params.id} has no metadata key ${ctx.params.key}.`);
+    ctx.body = { meta: { [ctx.params.key!]: value } };
+  });
+  r.put('/:id/metadata/:key', auth, async (ctx) => {
+    const { meta } = parse(MetaItemBody, ctx.request.body);
+    const keys = Object.keys(meta);
+    if (keys.length !== 1 || keys[0] !== ctx.params.key)
+      throw new InvalidInput(`The body must hold exactly one item, keyed '${ctx.params.key}' as in the URL.`);
+    const all = await shares.setMetadata(ctx.state.auth, ctx.params.id!, meta, false);
+    ctx.body = { meta: { [ctx.params.key!]: all[ctx.params.key!] } };
+  });
+  r.delete('/:id/metadata/:key', auth, async (ctx) => {
+    await shares.deleteMetadata(ctx.state.auth, ctx.params.id!, ctx.params.key!);
+    ctx.status = 200;
+    ctx.body = {};
+  });
+
+  r.post('/:id/action', auth, async (ctx) => {
+    const body = ctx.request.body as Record<string, unknown> | undefined;
+    const keys = body && typeof body === 'object' ? Object.keys(body) : [];
+    if (keys.length !== 1)
+      throw new InvalidInput(
+        `An action body holds exactly one action, such as {"reset_status": {"status": "available"}}.`,
+      );
+    const action = (keys[0] as string).replace(/^os-/, '');
+    if (action === 'force_delete') await shares.forceDelete(ctx.state.auth, ctx.params.id!);
+    else if (action === 'reset_status') {
+      const { status } = parse(ResetStatus, body?.[keys[0] as string]);
+      await shares.resetStatus(ctx.state.auth, ctx.params.id!, status);
+    } else if (PENDING_ACTIONS.includes(action))
+      throw new NotSupported(`The share action '${action}' is not available in this version of abaca yet.`);
+    else
+      throw new InvalidInput(
+        `Unknown share action '${keys[0]}'; known: force_delete, reset_status, ${PENDING_ACTIONS.join(', ')}.`,
+      );
     ctx.status = 202;
   });
 

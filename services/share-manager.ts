@@ -147,6 +147,8 @@ export function createShareManager(deps: {
       });
     },
     async fail(task, err, finish) {
+      // A force delete removes the share whatever the backend says (Manila's force_delete).
+      if (task.payload.force === true) return remove.succeed(task, null, finish);
       await db.transaction(async (trx) => {
         const share = await sharesRepo.getForUpdate(trx, task.resource_id);
         if (share?.status === ShareStatus.DELETING) {

@@ -3,7 +3,7 @@ import type { ShareProtocol } from '../backends/types.ts';
 import { type Db, inTransaction } from './db.ts';
 import { Forbidden, InvalidInput, NotFound } from './errors.ts';
 import { isUuid } from './ids.ts';
-import { type Auth, requireMember, requireReader } from './policy.ts';
+import { type Auth, requireAdmin, requireMember, requireReader } from './policy.ts';
 import type { QuotaService } from './quotas.ts';
 import { type ExportLocationRow, type Share, type ShareQuery, sharesRepo } from './repos/shares.ts';
 import { tasksRepo } from './repos/tasks.ts';
@@ -42,6 +42,13 @@ export const TaskKind = {
   SHARE_CREATE: 'share.create',
   SHARE_DELETE: 'share.delete',
 } as const;
+
+/** Keys starting with "__" are reserved for the system (scheduler hints): only admins may set them. */
+function checkReserved(auth: Auth, keys: string[]): void {
+  const reserved = keys.filter((k) => k.startsWith('__'));
+  if (reserved.length && !auth.isAdmin)
+    throw new Forbidden(`Metadata keys ${reserved.join(', ')} are reserved (they start with "__").`);
+}
 
 export interface CreateShareInput {
   size: number;
@@ -93,6 +100,7 @@ export function createShareService({ db, quotas, shareTypes, availabilityZones, 
         );
       if (input.isPublic && !auth.isAdmin)
         throw new Forbidden('Policy does not allow share:create_public_share to be performed.');
+      checkReserved(auth, Object.keys(input.metadata));
       const type =
         input.shareType === null
           ? await shareTypes.getDefault(auth)
@@ -177,6 +185,86 @@ export function createShareService({ db, quotas, shareTypes, availabilityZones, 
       if (!share || !(auth.isAdmin || share.project_id === auth.projectId || share.is_public))
         throw new InvalidInput(`Marker ${id} is not a share you can see.`);
       return { id: share.id, sortValue: share[sortKey as keyof Share] };
+    },
+
+    async update(
+      auth: Auth,
+      id: string,
+      patch: {
+        name?: string | null | undefined;
+        description?: string | null | undefined;
+        isPublic?: boolean | undefined;
+      },
+    ): Promise<Share> {
+      requireMember(auth, 'share:update');
+      await owned(auth, id);
+      if (patch.isPublic === true && !auth.isAdmin)
+        throw new Forbidden('Policy does not allow share:set_public_share to be performed.');
+      await sharesRepo.update(db, id, {
+        ...(patch.name !== undefined ? { name: patch.name } : {}),
+        ...(patch.description !== undefined ? { description: patch.description } : {}),
+        ...(patch.isPublic !== undefined ? { is_public: patch.isPublic } : {}),
+      });
+      return (await sharesRepo.get(db, id)) as Share;
+    },
+
+    async getMetadata(auth: Auth, id: string): Promise<Record<string, string>> {
+      requireReader(auth, 'share:get_share_metadata');
+      return visible(auth, isUuid(id) ? await sharesRepo.get(db, id) : undefined, id).metadata;
+    },
+
+    /** Sets keys (merge) or, with replace, makes the metadata exactly `metadata`. */
+    async setMetadata(
+      auth: Auth,
+      id: string,
+      metadata: Record<string, string>,
+      replace: boolean,
+    ): Promise<Record<string, string>> {
+      requireMember(auth, 'share:update_share_metadata');
+      const share = await owned(auth, id);
+      const touched = replace
+        ? [...new Set([...Object.keys(share.metadata), ...Object.keys(metadata)])]
+        : Object.keys(metadata);
+      checkReserved(auth, touched);
+      await inTransaction(db, async (trx) => {
+        if (replace) await sharesRepo.clearMetadata(trx, id);
+        await sharesRepo.setMetadata(trx, id, metadata);
+      });
+      return (await sharesRepo.get(db, id))?.metadata ?? {};
+    },
+
+    async deleteMetadata(auth: Auth, id: string, key: string): Promise<void> {
+      requireMember(auth, 'share:delete_share_metadata');
+      const share = await owned(auth, id);
+      checkReserved(auth, [key]);
+      if (share.metadata[key] === undefined) throw new NotFound(`Share ${id} has no metadata key ${key}.`);
+      await sharesRepo.deleteMetadata(db, id, key);
+    },
+
+    /** Admin: delete whatever the status, and even if the backend fails. */
+    async forceDelete(auth: Auth, id: string): Promise<void> {
+      requireAdmin(auth, 'share:force_delete');
+      await owned(auth, id);
+      await inTransaction(db, async (trx) => {
+        await sharesRepo.update(trx, id, { status: ShareStatus.DELETING });
+        await tasksRepo.insert(trx, {
+          kind: TaskKind.SHARE_DELETE,
+          resource_id: id,
+          payload: { force: true },
+        });
+      });
+      kick();
+    },
+
+    /** Admin: set the status by hand (to recover a share an operator has repaired). */
+    async resetStatus(auth: Auth, id: string, status: string): Promise<void> {
+      requireAdmin(auth, 'share:reset_status');
+      await owned(auth, id);
+      if (!(Object.values(ShareStatus) as string[]).includes(status))
+        throw new InvalidInput(
+          `Invalid status '${status}'; valid: ${Object.values(ShareStatus).join(', ')}.`,
+        );
+      await sharesRepo.update(db, id, { status });
     },
 
     async remove(auth: Auth, id: string): Promise<void> {

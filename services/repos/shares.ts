@@ -163,6 +163,12 @@ export const sharesRepo = {
     const rows = Object.entries(metadata).map(([key, value]) => ({ share_id: shareId, key, value }));
     if (rows.length) await ex('share_metadata').insert(rows).onConflict(['share_id', 'key']).merge(['value']);
   },
+  async clearMetadata(ex: Executor, shareId: string): Promise<void> {
+    await ex('share_metadata').where({ share_id: shareId }).delete();
+  },
+  async deleteMetadata(ex: Executor, shareId: string, key: string): Promise<void> {
+    await ex('share_metadata').where({ share_id: shareId, key }).delete();
+  },
   async exportLocations(ex: Executor, shareId: string): Promise<ExportLocationRow[]> {
     return ex('share_export_locations')
       .where({ share_id: shareId })
