@@ -6,10 +6,12 @@ import type { Config } from '../services/config.ts';
 import type { Db } from '../services/db.ts';
 import type { Identity } from '../services/identity/index.ts';
 import type { Auth } from '../services/policy.ts';
-import type { ShareTypeService } from '../services/share-types.ts';
-import type { ShareService } from '../services/shares.ts';
+import type { ShareServices } from '../services/share-services.ts';
+import { availabilityZonesRouter } from './availability-zones.ts';
 import { healthRouter } from './health.ts';
 import { identityRouters } from './identity/index.ts';
+import { limitsRouter } from './limits.ts';
+import { messagesRouter } from './messages.ts';
 import { requireAuth } from './middleware/auth.ts';
 import { jsonBody } from './middleware/body.ts';
 import { errorHandler } from './middleware/errors.ts';
@@ -18,6 +20,7 @@ import { requestMetrics } from './middleware/metrics.ts';
 import { microversion } from './middleware/microversion.ts';
 import { checkProjectPath, projectPath } from './middleware/project-path.ts';
 import { requestId } from './middleware/request-id.ts';
+import { quotaSetsRouter } from './quota-sets.ts';
 import { shareTypesRouter } from './share-types.ts';
 import { sharesRouter } from './shares.ts';
 import { versionsRouter } from './versions.ts';
@@ -26,8 +29,8 @@ export interface AppDeps {
   config: Config;
   db: Db;
   identity: Identity;
-  shareTypes: ShareTypeService;
-  shares: ShareService;
+  /** The share API's services (types, shares, quotas, messages, zones). */
+  share: Pick<ShareServices, 'shareTypes' | 'shares' | 'quotaSets' | 'messages' | 'availabilityZones'>;
   log: Logger;
   registry: Registry;
   /** The configured static admin token and who it acts as (null: none configured). */
@@ -53,8 +56,13 @@ export function createApp(deps: AppDeps): Koa {
   root.use(healthRouter(deps.db, deps.registry).routes());
   for (const r of identityRouters(deps.config, deps.identity, auth)) root.use(r.routes());
   root.use(versionsRouter(deps.config).routes());
-  root.use(shareTypesRouter(deps.shareTypes, shareAuth).routes());
-  root.use(sharesRouter(deps.config, deps.shares, shareAuth).routes());
+  const s = deps.share;
+  root.use(shareTypesRouter(s.shareTypes, shareAuth).routes());
+  root.use(sharesRouter(deps.config, s.shares, shareAuth).routes());
+  root.use(quotaSetsRouter(s.quotaSets, shareAuth).routes());
+  root.use(limitsRouter(s.quotaSets, shareAuth).routes());
+  root.use(messagesRouter(s.messages, shareAuth).routes());
+  root.use(availabilityZonesRouter(s.availabilityZones, shareAuth).routes());
 
   app.use(requestId());
   app.use(requestLogging(deps.log));

@@ -62,6 +62,7 @@ export async function startServer(
     backends.push({ backend: await createBackend(spec), availabilityZone: parsed.availabilityZone });
   }
   const stack = createShareServices({ db, log, backends });
+  await stack.init();
   const staticAdmin = config.adminToken
     ? { token: config.adminToken, auth: staticAdminAuth(boot.adminUserId, boot.adminProjectId) }
     : null;
@@ -84,8 +85,7 @@ export async function startServer(
       config,
       db,
       identity,
-      shareTypes: stack.shareTypes,
-      shares: stack.shares,
+      share: stack,
       log,
       registry,
       staticAdmin,

@@ -1,5 +1,9 @@
 import { randomUUID } from 'node:crypto';
-import type { Executor } from './db.ts';
+import type { Db, Executor } from './db.ts';
+import { NotFound } from './errors.ts';
+import { isUuid } from './ids.ts';
+import { type Auth, requireMember, requireReader } from './policy.ts';
+import { type MessageFilter, type MessageRow, messagesRepo } from './repos/messages.ts';
 
 /** Manila's message actions and details (manila/message/message_field.py), the ones we emit. */
 export const MessageAction = {
@@ -31,7 +35,7 @@ export interface UserMessage {
 
 /** Records a user message (GET /v2/messages) telling the owner why something failed. */
 export async function recordMessage(ex: Executor, m: UserMessage): Promise<void> {
-  await ex('messages').insert({
+  await messagesRepo.insert(ex, {
     id: randomUUID(),
     project_id: m.projectId,
     resource_type: m.resourceType,
@@ -44,3 +48,34 @@ export async function recordMessage(ex: Executor, m: UserMessage): Promise<void>
     expires_at: new Date(Date.now() + MESSAGE_TTL_MS),
   });
 }
+
+/** GET/DELETE /v2/messages: a project's users read and dismiss their messages; admins see all. */
+export function createMessageService({ db }: { db: Db }) {
+  async function mustGet(auth: Auth, id: string): Promise<MessageRow> {
+    const row = isUuid(id) ? await messagesRepo.get(db, id) : undefined;
+    if (!row || (!auth.isAdmin && row.project_id !== auth.projectId))
+      throw new NotFound(`Message ${id} could not be found.`);
+    return row;
+  }
+  return {
+    async list(
+      auth: Auth,
+      filter: MessageFilter,
+      page: { limit?: number | undefined; offset?: number | undefined },
+    ) {
+      requireReader(auth, 'message:get_all');
+      return messagesRepo.list(db, auth.isAdmin ? null : (auth.projectId ?? ''), filter, page);
+    },
+    async get(auth: Auth, id: string): Promise<MessageRow> {
+      requireReader(auth, 'message:get');
+      return mustGet(auth, id);
+    },
+    async remove(auth: Auth, id: string): Promise<void> {
+      requireMember(auth, 'message:delete');
+      await mustGet(auth, id);
+      await messagesRepo.remove(db, id);
+    },
+  };
+}
+
+export type MessageService = ReturnType<typeof createMessageService>;

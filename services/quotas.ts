@@ -20,6 +20,17 @@ export type QuotaResource = keyof typeof QUOTA_DEFAULTS;
 
 export type Deltas = Partial<Record<QuotaResource, number>>;
 
+/** The resources a per-share-type quota may limit (Manila's share-type quotas). */
+export const SHARE_TYPE_QUOTA_RESOURCES: readonly QuotaResource[] = [
+  'shares',
+  'gigabytes',
+  'snapshots',
+  'snapshot_gigabytes',
+  'share_replicas',
+  'replica_gigabytes',
+  'per_share_gigabytes',
+];
+
 /**
  * Reservations follow Manila: reserve in the transaction that flips a status (usage.reserved grows),
  * commit when the task succeeds (reserved → in_use) or roll back when it fails. Usage rows are

@@ -1,6 +1,9 @@
 import os from 'node:os';
 import type { Logger } from 'pino';
+import { createAvailabilityZoneService, ensureAvailabilityZones } from './availability-zones.ts';
 import type { Db } from './db.ts';
+import { createMessageService } from './messages.ts';
+import { createQuotaSetService } from './quota-sets.ts';
 import { createQuotaService } from './quotas.ts';
 import type { ConfiguredBackend } from './scheduler.ts';
 import { createShareManager } from './share-manager.ts';
@@ -24,14 +27,26 @@ export function createShareServices(opts: {
   const shareTypes = createShareTypeService({ db });
   const handlers = createShareManager({ db, quotas, backends, serverHost: opts.serverHost ?? os.hostname() });
   const worker = new Worker({ db, log, handlers, ...(opts.leaseMs ? { leaseMs: opts.leaseMs } : {}) });
+  const zoneNames = () => [...new Set(backends.map((b) => b.availabilityZone))];
   const shares = createShareService({
     db,
     quotas,
     shareTypes,
-    availabilityZones: () => [...new Set(backends.map((b) => b.availabilityZone))],
+    availabilityZones: zoneNames,
     kick: () => worker.kick(),
   });
-  return { quotas, shareTypes, shares, worker, backends };
+  return {
+    quotas,
+    shareTypes,
+    shares,
+    worker,
+    backends,
+    quotaSets: createQuotaSetService({ db, quotas }),
+    messages: createMessageService({ db }),
+    availabilityZones: createAvailabilityZoneService({ db, names: zoneNames }),
+    /** Start-up chores: the zones the backends are in get their stable rows. */
+    init: () => ensureAvailabilityZones(db, zoneNames()),
+  };
 }
 
 export type ShareServices = ReturnType<typeof createShareServices>;

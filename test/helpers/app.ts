@@ -81,14 +81,14 @@ export async function makeTestApp(env: Record<string, string> = {}): Promise<Tes
       backends: [{ backend: t.memory, availabilityZone: 'nova' }],
       serverHost: 'test',
     });
+    await t.stack.init();
     t.identity = createIdentity(tdb.db, config);
     await t.identity.init();
     t.app = createApp({
       config,
       db: tdb.db,
       identity: t.identity,
-      shareTypes: t.stack.shareTypes,
-      shares: t.stack.shares,
+      share: t.stack,
       log,
       registry: new Registry(),
       staticAdmin: {

@@ -1,0 +1,51 @@
+import Router from '@koa/router';
+import type { Middleware } from 'koa';
+import { z } from 'zod';
+import { parseBool } from '../services/extra-specs.ts';
+import type { QuotaSetService } from '../services/quota-sets.ts';
+import { parse } from './validation.ts';
+
+const Limit = z.coerce
+  .number({ error: 'must be a whole number (-1 for unlimited)' })
+  .int('must be a whole number (-1 for unlimited)')
+  .min(-1, 'must be -1 (unlimited) or more')
+  .max(2_147_483_647, 'is too large');
+const UpdateBody = z.object({
+  quota_set: z
+    .object({ tenant_id: z.string().optional(), force: z.union([z.boolean(), z.string()]).optional() })
+    .catchall(Limit),
+});
+const Query = z
+  .object({ share_type: z.string().max(255).optional(), user_id: z.string().max(64).optional() })
+  .loose();
+
+export function quotaSetsRouter(quotaSets: QuotaSetService, auth: Middleware): Router {
+  const r = new Router({ prefix: '/v2/quota-sets' });
+  const typeOf = (ctx: { query: unknown }) => parse(Query, ctx.query).share_type;
+
+  r.get('/:project/defaults', auth, (ctx) => {
+    ctx.body = { quota_set: { id: ctx.params.project, ...quotaSets.defaults() } };
+  });
+  r.get('/:project/detail', auth, async (ctx) => {
+    const q = await quotaSets.detail(ctx.state.auth, ctx.params.project!, typeOf(ctx));
+    ctx.body = { quota_set: { id: ctx.params.project, ...q } };
+  });
+  r.get('/:project', auth, async (ctx) => {
+    const q = await quotaSets.show(ctx.state.auth, ctx.params.project!, typeOf(ctx));
+    ctx.body = { quota_set: { id: ctx.params.project, ...q } };
+  });
+  r.put('/:project', auth, async (ctx) => {
+    const { quota_set } = parse(UpdateBody, ctx.request.body);
+    const { tenant_id: _t, force, ...values } = quota_set;
+    const q = await quotaSets.update(ctx.state.auth, ctx.params.project!, values as Record<string, number>, {
+      shareType: typeOf(ctx),
+      force: force === undefined ? false : parseBool(force, 'force'),
+    });
+    ctx.body = { quota_set: { id: ctx.params.project, ...q } };
+  });
+  r.delete('/:project', auth, async (ctx) => {
+    await quotaSets.reset(ctx.state.auth, ctx.params.project!, typeOf(ctx));
+    ctx.status = 202;
+  });
+  return r;
+}

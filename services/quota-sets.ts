@@ -1,0 +1,116 @@
+import { type Db, inTransaction } from './db.ts';
+import { Forbidden, InvalidInput, NotFound } from './errors.ts';
+import { isUuid } from './ids.ts';
+import { type Auth, requireAdmin } from './policy.ts';
+import {
+  QUOTA_DEFAULTS,
+  type QuotaResource,
+  type QuotaService,
+  SHARE_TYPE_QUOTA_RESOURCES,
+} from './quotas.ts';
+import { projectsRepo } from './repos/projects.ts';
+import { quotasRepo } from './repos/quotas.ts';
+import { shareTypesRepo } from './repos/share-types.ts';
+
+export interface QuotaDetail {
+  limit: number;
+  in_use: number;
+  reserved: number;
+}
+
+/** The quota-sets API (show, update, reset, defaults) over the quota service's tables. */
+export function createQuotaSetService({ db, quotas }: { db: Db; quotas: QuotaService }) {
+  /** Readers see their own project's quotas; admins any project's. Others are refused (403, as Manila). */
+  async function target(auth: Auth, projectId: string, shareType: string | undefined) {
+    if (!auth.isAdmin && projectId !== auth.projectId)
+      throw new Forbidden(`Policy does not allow quota_set:show to be performed on project ${projectId}.`);
+    if (!auth.isAdmin && !auth.roles.includes('reader'))
+      throw new Forbidden('Policy does not allow quota_set:show to be performed.');
+    let shareTypeId = '';
+    if (shareType !== undefined) {
+      const type = isUuid(shareType)
+        ? await shareTypesRepo.get(db, shareType)
+        : await shareTypesRepo.getByName(db, shareType);
+      if (!type) throw new NotFound(`Share type ${shareType} could not be found.`);
+      shareTypeId = type.id;
+    }
+    return shareTypeId;
+  }
+
+  function resourcesFor(shareTypeId: string): readonly QuotaResource[] {
+    return shareTypeId === '' ? (Object.keys(QUOTA_DEFAULTS) as QuotaResource[]) : SHARE_TYPE_QUOTA_RESOURCES;
+  }
+
+  async function limits(projectId: string, shareTypeId: string): Promise<Record<string, number>> {
+    const own = await quotas.effectiveLimits(db, projectId, shareTypeId);
+    // A share type without its own limit is bounded only by the project's: shown as unlimited.
+    return Object.fromEntries(resourcesFor(shareTypeId).map((r) => [r, own[r] ?? -1]));
+  }
+
+  return {
+    async show(auth: Auth, projectId: string, shareType?: string): Promise<Record<string, number>> {
+      return limits(projectId, await target(auth, projectId, shareType));
+    },
+
+    async detail(auth: Auth, projectId: string, shareType?: string): Promise<Record<string, QuotaDetail>> {
+      const shareTypeId = await target(auth, projectId, shareType);
+      const l = await limits(projectId, shareTypeId);
+      const usages = await quotasRepo.usages(db, projectId, shareTypeId);
+      return Object.fromEntries(
+        Object.entries(l).map(([r, limit]) => {
+          const u = usages.find((x) => x.resource === r);
+          return [r, { limit, in_use: u?.in_use ?? 0, reserved: u?.reserved ?? 0 }];
+        }),
+      );
+    },
+
+    defaults(): Record<string, number> {
+      return { ...QUOTA_DEFAULTS };
+    },
+
+    async update(
+      auth: Auth,
+      projectId: string,
+      values: Record<string, number>,
+      opts: { shareType?: string | undefined; force: boolean },
+    ): Promise<Record<string, number>> {
+      requireAdmin(auth, 'quota_set:update');
+      if (!(await projectsRepo.get(db, projectId)))
+        throw new NotFound(`Project ${projectId} could not be found.`);
+      const shareTypeId = await target(auth, projectId, opts.shareType);
+      const allowed = resourcesFor(shareTypeId);
+      const unknown = Object.keys(values).filter((k) => !allowed.includes(k as QuotaResource));
+      if (unknown.length)
+        throw new InvalidInput(
+          `Unknown or not allowed quota resource(s) ${unknown.join(', ')}; allowed: ${allowed.join(', ')}.`,
+        );
+      if (Object.keys(values).length === 0) throw new InvalidInput('Give at least one quota to set.');
+      await inTransaction(db, async (trx) => {
+        const usages = await quotasRepo.usages(trx, projectId, shareTypeId);
+        for (const [resource, limit] of Object.entries(values)) {
+          const u = usages.find((x) => x.resource === resource);
+          const used = (u?.in_use ?? 0) + (u?.reserved ?? 0);
+          if (!opts.force && limit >= 0 && limit < used)
+            throw new InvalidInput(
+              `Quota ${resource} cannot be set to ${limit}: ${used} already in use or reserved (use force to override).`,
+            );
+          await quotasRepo.setLimit(
+            trx,
+            { project_id: projectId, share_type_id: shareTypeId, resource },
+            limit,
+          );
+        }
+      });
+      return limits(projectId, shareTypeId);
+    },
+
+    /** Back to the defaults (project) or to no per-type limits (share type). */
+    async reset(auth: Auth, projectId: string, shareType?: string): Promise<void> {
+      requireAdmin(auth, 'quota_set:delete');
+      const shareTypeId = await target(auth, projectId, shareType);
+      await quotasRepo.deleteLimits(db, projectId, shareTypeId);
+    },
+  };
+}
+
+export type QuotaSetService = ReturnType<typeof createQuotaSetService>;
