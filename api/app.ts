@@ -21,6 +21,7 @@ import { microversion } from './middleware/microversion.ts';
 import { checkProjectPath, projectPath } from './middleware/project-path.ts';
 import { requestId } from './middleware/request-id.ts';
 import { quotaSetsRouter } from './quota-sets.ts';
+import { servicesRouter } from './services.ts';
 import { shareTypesRouter } from './share-types.ts';
 import { sharesRouter } from './shares.ts';
 import { versionsRouter } from './versions.ts';
@@ -30,7 +31,10 @@ export interface AppDeps {
   db: Db;
   identity: Identity;
   /** The share API's services (types, shares, quotas, messages, zones). */
-  share: Pick<ShareServices, 'shareTypes' | 'shares' | 'quotaSets' | 'messages' | 'availabilityZones'>;
+  share: Pick<
+    ShareServices,
+    'shareTypes' | 'shares' | 'quotaSets' | 'messages' | 'availabilityZones' | 'registry'
+  >;
   log: Logger;
   registry: Registry;
   /** The configured static admin token and who it acts as (null: none configured). */
@@ -63,6 +67,7 @@ export function createApp(deps: AppDeps): Koa {
   root.use(limitsRouter(s.quotaSets, shareAuth).routes());
   root.use(messagesRouter(s.messages, shareAuth).routes());
   root.use(availabilityZonesRouter(s.availabilityZones, shareAuth).routes());
+  root.use(servicesRouter(s.registry, shareAuth).routes());
 
   app.use(requestId());
   app.use(requestLogging(deps.log));

@@ -9,6 +9,7 @@ import { bootstrapIdentity, writeOpenrc } from '../services/identity/bootstrap.t
 import { createIdentity, type Identity } from '../services/identity/index.ts';
 import type { Auth } from '../services/policy.ts';
 import type { ConfiguredBackend } from '../services/scheduler.ts';
+import { HEARTBEAT_SECONDS } from '../services/services.ts';
 import { createShareServices } from '../services/share-services.ts';
 import { ensureDefaultShareType } from '../services/share-types.ts';
 import { createApp } from './app.ts';
@@ -98,6 +99,9 @@ export async function startServer(
     out(`abaca-server: admin credentials written to ${file} (source it to use the openstack CLI)`);
   }
   stack.worker.start();
+  const heartbeat = setInterval(() => {
+    stack.registry.heartbeat().catch((err: unknown) => log.warn({ err }, 'service heartbeat failed'));
+  }, HEARTBEAT_SECONDS * 1000);
   let closing: Promise<void> | null = null;
   return {
     server,
@@ -111,6 +115,7 @@ export async function startServer(
           server.closeIdleConnections();
         });
         // The task in hand finishes; anything left is picked up at the next start (or by another server).
+        clearInterval(heartbeat);
         await stack.worker.stop();
         for (const b of backends) await b.backend.close();
         await db.destroy();

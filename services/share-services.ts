@@ -6,6 +6,7 @@ import { createMessageService } from './messages.ts';
 import { createQuotaSetService } from './quota-sets.ts';
 import { createQuotaService } from './quotas.ts';
 import type { ConfiguredBackend } from './scheduler.ts';
+import { createServiceRegistry } from './services.ts';
 import { createShareManager } from './share-manager.ts';
 import { createShareTypeService } from './share-types.ts';
 import { createShareService } from './shares.ts';
@@ -27,6 +28,11 @@ export function createShareServices(opts: {
   const shareTypes = createShareTypeService({ db });
   const handlers = createShareManager({ db, quotas, backends, serverHost: opts.serverHost ?? os.hostname() });
   const worker = new Worker({ db, log, handlers, ...(opts.leaseMs ? { leaseMs: opts.leaseMs } : {}) });
+  const registry = createServiceRegistry({
+    db,
+    host: opts.serverHost ?? os.hostname(),
+    backends: backends.map((b) => ({ name: b.backend.name, availabilityZone: b.availabilityZone })),
+  });
   const zoneNames = () => [...new Set(backends.map((b) => b.availabilityZone))];
   const shares = createShareService({
     db,
@@ -44,8 +50,12 @@ export function createShareServices(opts: {
     quotaSets: createQuotaSetService({ db, quotas }),
     messages: createMessageService({ db }),
     availabilityZones: createAvailabilityZoneService({ db, names: zoneNames }),
-    /** Start-up chores: the zones the backends are in get their stable rows. */
-    init: () => ensureAvailabilityZones(db, zoneNames()),
+    registry,
+    /** Start-up chores: stable rows for the backends' zones, and a first heartbeat. */
+    async init(): Promise<void> {
+      await ensureAvailabilityZones(db, zoneNames());
+      await registry.heartbeat();
+    },
   };
 }
 

@@ -197,3 +197,40 @@ describe('messages and availability zones', () => {
     assert.equal(b.body.availability_zones[0].id, a.body.availability_zones[0].id);
   });
 });
+
+describe('services', () => {
+  test('admins list the scheduler and one share service per backend, up from the heartbeat', async () => {
+    const res = await t.http().get('/v2/services').set(as(admin)).expect(200);
+    const rows = res.body.services.map((s: Record<string, string>) => [
+      s.binary,
+      s.host,
+      s.zone,
+      s.status,
+      s.state,
+    ]);
+    assert.deepEqual(rows, [
+      ['manila-scheduler', 'test', 'nova', 'enabled', 'up'],
+      ['manila-share', 'test@mem', 'nova', 'enabled', 'up'],
+    ]);
+    const shareOnly = await t
+      .http()
+      .get('/v2/services?binary=manila-share&state=up')
+      .set(as(admin))
+      .expect(200);
+    assert.equal(shareOnly.body.services.length, 1);
+    await t.http().get('/v2/services').set(as(alice.token)).expect(403);
+    await t.http().get('/v2/services?state=sideways').set(as(admin)).expect(400);
+  });
+
+  test('a service whose heartbeat is older than the down time is down', async () => {
+    await t
+      .db('services')
+      .where({ binary: 'manila-share' })
+      .update({ updated_at: new Date(Date.now() - 120_000) });
+    const res = await t.http().get('/v2/services?binary=manila-share').set(as(admin)).expect(200);
+    assert.equal(res.body.services[0].state, 'down');
+    await t.stack.registry.heartbeat();
+    const again = await t.http().get('/v2/services?binary=manila-share').set(as(admin)).expect(200);
+    assert.equal(again.body.services[0].state, 'up');
+  });
+});

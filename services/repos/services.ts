@@ -1,0 +1,29 @@
+import type { Executor } from '../db.ts';
+
+export interface ServiceRow {
+  id: number;
+  binary: string;
+  host: string;
+  zone: string;
+  status: 'enabled' | 'disabled';
+  created_at: Date;
+  updated_at: Date;
+}
+
+export const servicesRepo = {
+  /** Registers (or refreshes) a service: the heartbeat is updated_at. */
+  async heartbeat(ex: Executor, row: { binary: string; host: string; zone: string }): Promise<void> {
+    await ex('services')
+      .insert({ ...row, updated_at: ex.fn.now() })
+      .onConflict(['binary', 'host'])
+      .merge({ zone: row.zone, updated_at: ex.fn.now() });
+  },
+  async list(
+    ex: Executor,
+    filter: Partial<Pick<ServiceRow, 'binary' | 'host' | 'zone' | 'status'>>,
+  ): Promise<ServiceRow[]> {
+    return ex('services')
+      .where(Object.fromEntries(Object.entries(filter).filter(([, v]) => v !== undefined)))
+      .orderBy('id');
+  },
+};
