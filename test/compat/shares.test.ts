@@ -102,6 +102,29 @@ test('manila create / list / show / delete', { skip, timeout: 300_000 }, async (
   assert.fail('m1 was not deleted');
 });
 
+test('quota show / set, limits, availability zones and services', { skip, timeout: 300_000 }, async () => {
+  const before = await run(OPENSTACK, 'share', 'quota', 'show', 'admin', '-f', 'json');
+  assert.equal(before.shares, 50);
+  await run(OPENSTACK, 'share', 'quota', 'set', 'admin', '--shares', '20', '--gigabytes', '500');
+  const after = await run(OPENSTACK, 'share', 'quota', 'show', 'admin', '-f', 'json');
+  assert.equal(after.shares, 20);
+  assert.equal(after.gigabytes, 500);
+  const limits = await run(OPENSTACK, 'share', 'limits', 'show', '--absolute', '-f', 'json');
+  assert.ok(
+    limits.some((l: { Name: string; Value: number }) => l.Name === 'maxTotalShares' && l.Value === 20),
+  );
+  const zones = await run(OPENSTACK, 'share', 'availability', 'zone', 'list', '-f', 'json');
+  assert.deepEqual(
+    zones.map((z: { Name: string }) => z.Name),
+    ['nova'],
+  );
+  const services = await run(OPENSTACK, 'share', 'service', 'list', '-f', 'json');
+  assert.ok(services.some((x: Record<string, string>) => x.Binary === 'manila-share' && x.State === 'up'));
+  assert.match(await run(MANILA, 'quota-show'), /shares\s*\|\s*20/);
+  await run(OPENSTACK, 'share', 'quota', 'delete', 'admin');
+  assert.equal((await run(OPENSTACK, 'share', 'quota', 'show', 'admin', '-f', 'json')).shares, 50);
+});
+
 test('a bad request from the client is a clear error', { skip, timeout: 60_000 }, async () => {
   const res = await runClient(OPENSTACK, ['share', 'create', 'NFS', '0', '--name', 'zero'], env);
   assert.notEqual(res.code, 0);
