@@ -4,7 +4,7 @@
  */
 import { z } from 'zod';
 import { createLocalBackend } from './local.ts';
-import { createMemoryBackend } from './memory.ts';
+import { createMemoryBackend, MEMORY_BACKEND_OPS, type MemoryBackendOp } from './memory.ts';
 import { ACCESS_TYPES, type Backend, SHARE_PROTOCOLS } from './types.ts';
 
 export const BACKEND_DRIVERS = ['memory', 'local'] as const;
@@ -51,6 +51,8 @@ const MemoryOptions = z.strictObject({
     .optional(),
   exportHost: z.string().min(1).optional(),
   adminExportLocation: z.boolean().optional(),
+  /** Milliseconds each call of an operation waits (slow storage, for crash and timeout tests). */
+  delays: z.partialRecord(z.enum(MEMORY_BACKEND_OPS), z.number().int().min(0).max(600_000)).optional(),
 });
 
 const LocalOptions = z.strictObject({
@@ -91,8 +93,13 @@ export async function createBackend(input: unknown): Promise<Backend> {
     return r.data;
   };
   switch (spec.driver) {
-    case 'memory':
-      return createMemoryBackend({ name: spec.name, ...parseOptions(MemoryOptions) });
+    case 'memory': {
+      const { delays, ...options } = parseOptions(MemoryOptions);
+      const backend = createMemoryBackend({ name: spec.name, ...options });
+      for (const [op, delayMs] of Object.entries(delays ?? {}))
+        backend.inject({ op: op as MemoryBackendOp, delayMs: delayMs as number });
+      return backend;
+    }
     case 'local':
       return createLocalBackend({ name: spec.name, ...parseOptions(LocalOptions) });
   }

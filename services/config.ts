@@ -17,6 +17,8 @@ export interface Config {
   bodyLimitBytes: number;
   logLevel: string;
   revocationCacheSeconds: number;
+  /** How long a worker's claim on a task lasts without renewal (a dead worker's task waits this long). */
+  taskLeaseSeconds: number;
   /** Storage backends (registry specs); default: one `local` backend under the data dir. */
   backends: unknown[];
 }
@@ -51,6 +53,7 @@ const Env = z.object({
     .default(1024 * 1024),
   ABACA_LOG_LEVEL: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']).default('info'),
   ABACA_REVOCATION_CACHE_SECONDS: z.coerce.number().min(0).max(300).default(2),
+  ABACA_TASK_LEASE_SECONDS: z.coerce.number().min(1).max(3600).default(30),
   ABACA_BACKENDS: z
     .string()
     .transform((s, ctx) => {
@@ -95,6 +98,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     bodyLimitBytes: e.ABACA_BODY_LIMIT,
     logLevel: e.ABACA_LOG_LEVEL,
     revocationCacheSeconds: e.ABACA_REVOCATION_CACHE_SECONDS,
+    taskLeaseSeconds: e.ABACA_TASK_LEASE_SECONDS,
     backends: e.ABACA_BACKENDS ?? [
       {
         name: 'local',

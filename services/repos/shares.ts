@@ -49,6 +49,8 @@ export interface ShareQuery {
   shareTypeId?: string | undefined;
   availabilityZone?: string | undefined;
   metadata?: Record<string, string> | undefined;
+  /** The share type's extra specs must include these (values compared case-insensitively). */
+  extraSpecs?: Record<string, string> | undefined;
   exportLocationPath?: string | undefined;
   exportLocationId?: string | undefined;
   sortKey: string;
@@ -79,6 +81,14 @@ function filtered(ex: Executor, q: ShareQuery): Knex.QueryBuilder {
   if (q.availabilityZone !== undefined) b.where('shares.availability_zone', q.availabilityZone);
   for (const [key, value] of Object.entries(q.metadata ?? {}))
     b.whereExists(ex('share_metadata').whereRaw('share_metadata.share_id = shares.id').where({ key, value }));
+  for (const [key, value] of Object.entries(q.extraSpecs ?? {}))
+    b.whereIn(
+      'shares.share_type_id',
+      ex('share_type_extra_specs')
+        .select('share_type_id')
+        .where({ key })
+        .whereRaw('lower(value) = lower(?)', [value]),
+    );
   if (q.exportLocationPath !== undefined || q.exportLocationId !== undefined)
     b.whereExists(
       ex('share_export_locations')

@@ -331,6 +331,12 @@ describe('tenant isolation and listing', () => {
     assert.deepEqual(await names('description~=lett'), ['alphabet']);
     assert.deepEqual(await names(`metadata=${encodeURIComponent("{'tier': 'gold'}")}`), ['alpha']);
     assert.deepEqual(await names('status=available'), ['alpha', 'alphabet', 'beta']);
+    assert.deepEqual(await names(`extra_specs=${encodeURIComponent("{'snapshot_support': 'true'}")}`), [
+      'alpha',
+      'alphabet',
+      'beta',
+    ]);
+    assert.deepEqual(await names(`extra_specs=${encodeURIComponent("{'snapshot_support': 'False'}")}`), []);
     assert.deepEqual(await names('is_soft_deleted=True'), []);
     assert.deepEqual(await names('all_tenants=1&is_public=True&is_soft_deleted=True'), []);
     const summary = await t.http().get('/v2/shares?name=beta').set(as(erin.token)).expect(200);

@@ -42,11 +42,23 @@ describe('microversions', () => {
   });
 
   test('the header is read in any case; the API-SIG form works too; latest means the maximum', async () => {
-    const a = await t.http().get('/v2/types').set('x-openstack-manila-api-version', '2.72').set('X-Auth-Token', alice.token);
+    const a = await t
+      .http()
+      .get('/v2/types')
+      .set('x-openstack-manila-api-version', '2.72')
+      .set('X-Auth-Token', alice.token);
     assert.equal(a.headers['x-openstack-manila-api-version'], '2.72');
-    const b = await t.http().get('/v2/types').set('X-Openstack-Manila-Api-Version', '2.51').set('X-Auth-Token', alice.token);
+    const b = await t
+      .http()
+      .get('/v2/types')
+      .set('X-Openstack-Manila-Api-Version', '2.51')
+      .set('X-Auth-Token', alice.token);
     assert.equal(b.headers['x-openstack-manila-api-version'], '2.51');
-    const c = await t.http().get('/v2/types').set('OpenStack-API-Version', 'shared-file-system 2.60').set('X-Auth-Token', alice.token);
+    const c = await t
+      .http()
+      .get('/v2/types')
+      .set('OpenStack-API-Version', 'shared-file-system 2.60')
+      .set('X-Auth-Token', alice.token);
     assert.equal(c.headers['x-openstack-manila-api-version'], '2.60');
     const d = await t.http().get('/').set(H, 'latest');
     assert.equal(d.headers['x-openstack-manila-api-version'], d.body.versions[0].version);
@@ -74,14 +86,22 @@ describe('microversions', () => {
 describe('/v2/{project_id}/… routes', () => {
   test('every route also answers with the caller’s own project id in the path', async () => {
     const plain = await t.http().get('/v2/types').set('X-Auth-Token', alice.token).expect(200);
-    const withProject = await t.http().get(`/v2/${alice.projectId}/types`).set('X-Auth-Token', alice.token).expect(200);
+    const withProject = await t
+      .http()
+      .get(`/v2/${alice.projectId}/types`)
+      .set('X-Auth-Token', alice.token)
+      .expect(200);
     assert.deepEqual(withProject.body, plain.body);
   });
 
   test("another project's id in the path is a 404 for a non-admin, fine for an admin", async () => {
     const res = await t.http().get(`/v2/${bob.projectId}/types`).set('X-Auth-Token', alice.token).expect(404);
     faultMessage(res.body, 'itemNotFound', 404);
-    await t.http().get(`/v2/${bob.projectId}/types`).set('X-Auth-Token', await t.adminToken()).expect(200);
+    await t
+      .http()
+      .get(`/v2/${bob.projectId}/types`)
+      .set('X-Auth-Token', await t.adminToken())
+      .expect(200);
   });
 
   test('no token is a 401 on the share API', async () => {
