@@ -1,0 +1,228 @@
+/**
+ * npm run bench:api — share API throughput with 50 concurrent clients on loopback against a real
+ * abaca-server process (memory backend, so the numbers are the API's own): GET /v2/shares/detail
+ * with 100 and with 10,000 shares in the project (default page of 100 — the cost must follow the
+ * page, not the table), GET /v2/shares/{id}, and POST /v2/shares with the worker taking each share
+ * to available. Baseline in the same run: GET /v2 (version document). PGlite always; PostgreSQL
+ * with BENCH_DATABASE_URL (a postgres:// URL whose user may create databases).
+ *
+ * Environment: BENCH_SECONDS (default 10), BENCH_CONNECTIONS (default 50), BENCH_LARGE (10000).
+ */
+import { randomBytes } from 'node:crypto';
+import os from 'node:os';
+import autocannon from 'autocannon';
+import knexFactory from 'knex';
+import { tempDir } from '../test/helpers/db.ts';
+import { type ServerProcess, startServerProcess } from '../test/helpers/process.ts';
+
+const SECONDS = Number(process.env.BENCH_SECONDS ?? 10);
+const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 50);
+const LARGE = Number(process.env.BENCH_LARGE ?? 10_000);
+const PASSWORD = 'bench-admin-password';
+
+interface Row {
+  db: string;
+  scenario: string;
+  rps: number;
+  p50: number;
+  p99: number;
+  errors: number;
+}
+
+async function run(
+  db: string,
+  scenario: string,
+  url: string,
+  opts: { headers: Record<string, string>; method?: 'GET' | 'POST'; body?: string; expect: number },
+): Promise<Row> {
+  const r = await autocannon({
+    url,
+    method: opts.method ?? 'GET',
+    headers: opts.headers,
+    body: opts.body,
+    connections: CONNECTIONS,
+    duration: SECONDS,
+  });
+  const ok = r.statusCodeStats?.[String(opts.expect) as keyof typeof r.statusCodeStats]?.count ?? 0;
+  return {
+    db,
+    scenario,
+    rps: r.requests.average,
+    p50: r.latency.p50,
+    p99: r.latency.p99,
+    errors: r.requests.total - ok,
+  };
+}
+
+async function token(url: string, project: string, user = 'admin', password = PASSWORD): Promise<string> {
+  const res = await fetch(`${url}/identity/v3/auth/tokens`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({
+      auth: {
+        identity: {
+          methods: ['password'],
+          password: { user: { name: user, domain: { name: 'Default' }, password } },
+        },
+        scope: { project: { name: project, domain: { name: 'Default' } } },
+      },
+    }),
+  });
+  if (res.status !== 201) throw new Error(`token for ${user}@${project}: ${res.status} ${await res.text()}`);
+  return res.headers.get('x-subject-token') as string;
+}
+
+/** Waits until the worker has taken every share of the project out of 'creating'. */
+async function settled(url: string, t: string): Promise<void> {
+  for (;;) {
+    const res = await fetch(`${url}/v2/shares?status=creating&with_count=True&limit=1`, {
+      headers: { 'X-Auth-Token': t },
+    });
+    if (((await res.json()) as { count: number }).count === 0) return;
+    await new Promise((r) => setTimeout(r, 250));
+  }
+}
+
+/** Makes a project with a member and fills it with `count` available shares (through the API). */
+async function project(url: string, admin: string, name: string, count: number): Promise<string> {
+  const h = { 'content-type': 'application/json', 'X-Auth-Token': admin };
+  const p = (await (
+    await fetch(`${url}/identity/v3/projects`, {
+      method: 'POST',
+      headers: h,
+      body: JSON.stringify({ project: { name } }),
+    })
+  ).json()) as { project: { id: string } };
+  const u = (await (
+    await fetch(`${url}/identity/v3/users`, {
+      method: 'POST',
+      headers: h,
+      body: JSON.stringify({
+        user: { name: `${name}-user`, password: 'bench-password', default_project_id: p.project.id },
+      }),
+    })
+  ).json()) as { user: { id: string } };
+  const roles = (await (await fetch(`${url}/identity/v3/roles?name=member`, { headers: h })).json()) as {
+    roles: { id: string }[];
+  };
+  await fetch(`${url}/identity/v3/projects/${p.project.id}/users/${u.user.id}/roles/${roles.roles[0]?.id}`, {
+    method: 'PUT',
+    headers: h,
+  });
+  await fetch(`${url}/v2/quota-sets/${p.project.id}`, {
+    method: 'PUT',
+    headers: h,
+    body: JSON.stringify({ quota_set: { shares: -1, gigabytes: -1 } }),
+  });
+  const t = await token(url, name, `${name}-user`, 'bench-password');
+  const body = JSON.stringify({ share: { size: 1, share_proto: 'NFS' } });
+  const sh = { 'content-type': 'application/json', 'X-Auth-Token': t };
+  for (let i = 0; i < count; i += 50)
+    await Promise.all(
+      Array.from({ length: Math.min(50, count - i) }, () =>
+        fetch(`${url}/v2/shares`, { method: 'POST', headers: sh, body }),
+      ),
+    );
+  await settled(url, t);
+  return t;
+}
+
+async function benchOne(db: string, env: Record<string, string>): Promise<Row[]> {
+  const data = tempDir('abaca-bench-api');
+  let server: ServerProcess | null = null;
+  try {
+    server = await startServerProcess({
+      ...env,
+      ABACA_DATA_DIR: data.path,
+      ABACA_ADMIN_PASSWORD: PASSWORD,
+      ABACA_LOG_LEVEL: 'warn',
+      ABACA_BACKENDS: JSON.stringify([
+        { name: 'mem', driver: 'memory', options: { pools: [{ name: 'p', totalCapacityGiB: 10_000_000 }] } },
+      ]),
+    });
+    const url = server.url;
+    const admin = await token(url, 'admin');
+    const small = await project(url, admin, 'small', 100);
+    const t0 = Date.now();
+    const large = await project(url, admin, 'large', LARGE);
+    console.log(`${db}: seeded ${LARGE} shares in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
+    const h = (t: string) => ({ 'X-Auth-Token': t, 'X-OpenStack-Manila-API-Version': '2.72' });
+    const first = (await (await fetch(`${url}/v2/shares?limit=1`, { headers: h(small) })).json()) as {
+      shares: { id: string }[];
+    };
+    const anyShare = first.shares[0]?.id;
+    const rows = [
+      await run(db, 'baseline GET /v2', `${url}/v2`, { headers: {}, expect: 200 }),
+      await run(db, 'GET /v2/shares/detail (100 shares)', `${url}/v2/shares/detail`, {
+        headers: h(small),
+        expect: 200,
+      }),
+      await run(
+        db,
+        `GET /v2/shares/detail?limit=100 (${LARGE} shares)`,
+        `${url}/v2/shares/detail?limit=100`,
+        {
+          headers: h(large),
+          expect: 200,
+        },
+      ),
+      await run(db, 'GET /v2/shares/{id}', `${url}/v2/shares/${anyShare}`, {
+        headers: h(small),
+        expect: 200,
+      }),
+      await run(db, 'POST /v2/shares (+ worker)', `${url}/v2/shares`, {
+        headers: { ...h(large), 'content-type': 'application/json' },
+        method: 'POST',
+        body: JSON.stringify({ share: { size: 1, share_proto: 'NFS' } }),
+        expect: 200,
+      }),
+    ];
+    return rows;
+  } finally {
+    await server?.stop();
+    data.remove();
+  }
+}
+
+async function main() {
+  const rows: Row[] = [...(await benchOne('PGlite', {}))];
+  const pgUrl = process.env.BENCH_DATABASE_URL;
+  if (pgUrl) {
+    const name = `abaca_bench_${randomBytes(4).toString('hex')}`;
+    const admin = knexFactory({ client: 'pg', connection: pgUrl, pool: { min: 0, max: 1 } });
+    await admin.raw(`CREATE DATABASE ${name}`);
+    const u = new URL(pgUrl);
+    u.pathname = `/${name}`;
+    try {
+      rows.push(...(await benchOne('PostgreSQL', { DATABASE_URL: u.toString() })));
+    } finally {
+      await admin.raw(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
+      await admin.destroy();
+    }
+  } else console.log('PostgreSQL: skipped (set BENCH_DATABASE_URL=postgres://user:pass@127.0.0.1/postgres)');
+
+  const cpus = os.cpus();
+  console.log(
+    `\nshare API benchmark, ${new Date().toISOString().slice(0, 10)}, ${cpus.length}× ${cpus[0]?.model.trim()}, ` +
+      `Node ${process.version}, ${CONNECTIONS} connections, ${SECONDS} s per scenario\n`,
+  );
+  const header = ['database', 'scenario', 'req/s', 'p50 ms', 'p99 ms', 'vs baseline', 'non-2xx'];
+  const table = rows.map((r) => {
+    const base = rows.find((b) => b.db === r.db && b.scenario.startsWith('baseline'));
+    return [
+      r.db,
+      r.scenario,
+      r.rps.toFixed(0),
+      String(r.p50),
+      String(r.p99),
+      base ? `${((r.rps / base.rps) * 100).toFixed(0)}%` : '',
+      String(r.errors),
+    ];
+  });
+  const widths = header.map((h, i) => Math.max(h.length, ...table.map((row) => (row[i] as string).length)));
+  const line = (cells: string[]) => cells.map((c, i) => c.padEnd(widths[i] as number)).join('  ');
+  console.log(line(header));
+  for (const row of table) console.log(line(row));
+}
+
+await main();
