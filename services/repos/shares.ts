@@ -101,24 +101,23 @@ function filtered(ex: Executor, q: ShareQuery): Knex.QueryBuilder {
   return b;
 }
 
-async function decorate(ex: Executor, rows: ShareRow[]): Promise<Share[]> {
-  if (rows.length === 0) return [];
-  const ids = rows.map((r) => r.id);
-  const typeIds = [...new Set(rows.map((r) => r.share_type_id))];
-  const [meta, types, specs] = await Promise.all([
-    ex('share_metadata').whereIn('share_id', ids),
-    ex('share_types').select('id', 'name').whereIn('id', typeIds),
-    ex('share_type_extra_specs').whereIn('share_type_id', typeIds),
-  ]);
-  const typeName = new Map(types.map((t: { id: string; name: string }) => [t.id, t.name]));
-  const pairs = <T extends { key: string; value: string }>(list: T[], keep: (x: T) => boolean) =>
-    Object.fromEntries(list.filter(keep).map((x) => [x.key, x.value]));
-  return rows.map((r) => ({
-    ...r,
-    share_type_name: typeName.get(r.share_type_id) ?? '',
-    share_type_specs: pairs(specs, (x: { share_type_id: string }) => x.share_type_id === r.share_type_id),
-    metadata: pairs(meta, (m: { share_id: string }) => m.share_id === r.id),
-  }));
+/**
+ * The columns of a Share: the row plus its type's name and extra specs and its metadata, gathered
+ * by subqueries so a share or a page of shares is one round trip.
+ */
+function withDetails(ex: Executor, b: Knex.QueryBuilder): Knex.QueryBuilder {
+  return b.select(
+    'shares.*',
+    ex.raw('(SELECT name FROM share_types WHERE share_types.id = shares.share_type_id) AS share_type_name'),
+    ex.raw(
+      `COALESCE((SELECT json_object_agg(key, value) FROM share_type_extra_specs
+                  WHERE share_type_extra_specs.share_type_id = shares.share_type_id), '{}'::json) AS share_type_specs`,
+    ),
+    ex.raw(
+      `COALESCE((SELECT json_object_agg(key, value) FROM share_metadata
+                  WHERE share_metadata.share_id = shares.id), '{}'::json) AS metadata`,
+    ),
+  );
 }
 
 export const sharesRepo = {
@@ -130,8 +129,7 @@ export const sharesRepo = {
     return created as ShareRow;
   },
   async get(ex: Executor, id: string): Promise<Share | undefined> {
-    const row = await ex('shares').where({ id }).first();
-    return row ? (await decorate(ex, [row]))[0] : undefined;
+    return withDetails(ex, ex('shares').where('shares.id', id)).first();
   },
   async getForUpdate(ex: Executor, id: string): Promise<ShareRow | undefined> {
     return ex('shares').where({ id }).forUpdate().first();
@@ -148,7 +146,7 @@ export const sharesRepo = {
   },
   /** One page, ordered by (sortKey, id) so pages never overlap; cost follows the page, not the table. */
   async list(ex: Executor, q: ShareQuery): Promise<Share[]> {
-    const b = filtered(ex, q).select('shares.*');
+    const b = withDetails(ex, filtered(ex, q));
     if (q.marker) {
       const op = q.sortDir === 'asc' ? '>' : '<';
       b.whereRaw(`(shares.??, shares.id) ${op} (?, ?)`, [
@@ -163,7 +161,7 @@ export const sharesRepo = {
     ]);
     if (q.limit !== undefined) b.limit(q.limit);
     if (q.offset !== undefined) b.offset(q.offset);
-    return decorate(ex, await b);
+    return b;
   },
   async count(ex: Executor, q: ShareQuery): Promise<number> {
     const [{ count }] = (await filtered(ex, q).count({ count: '*' })) as [{ count: string | number }];
