@@ -134,8 +134,15 @@ test('a non-admin is refused admin commands with 403 and sees only their own pro
   );
 });
 
-test('openstack --os-token with --os-endpoint (admin_token) needs no password', { skip, timeout: 60_000 }, async () => {
-  const env = { OS_TOKEN: STATIC_TOKEN, OS_ENDPOINT: `${server.url}/identity/v3`, OS_IDENTITY_API_VERSION: '3' };
+test('openstack --os-token with --os-endpoint (admin_token) needs no password', {
+  skip,
+  timeout: 60_000,
+}, async () => {
+  const env = {
+    OS_TOKEN: STATIC_TOKEN,
+    OS_ENDPOINT: `${server.url}/identity/v3`,
+    OS_IDENTITY_API_VERSION: '3',
+  };
   const projects = await osc(env, 'project', 'list', '-f', 'json');
   assert.deepEqual(projects.map((p: { Name: string }) => p.Name).sort(), ['admin', 'demo']);
 });
