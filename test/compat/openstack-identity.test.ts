@@ -1,46 +1,32 @@
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
-import { tempDir } from '../helpers/db.ts';
-import { OPENSTACK, openstackClientSkip, runClient } from '../helpers/openstack.ts';
-import { type ServerProcess, startServerProcess } from '../helpers/process.ts';
+import {
+  type CompatServer,
+  OPENSTACK,
+  openstackClientSkip,
+  runClient,
+  runOk,
+  startCompatServer,
+} from '../helpers/openstack.ts';
+import type { ServerProcess } from '../helpers/process.ts';
 
 // The real `openstack` client (Debian python3-openstackclient 6.0) against a real server process:
 // the onboarding an operator does, and the application credential CSI will use.
 const skip = openstackClientSkip();
-const data = tempDir('abaca-compat-identity');
-const ADMIN_PASSWORD = 'compat-admin-password';
 const STATIC_TOKEN = 'compat-static-admin-token-0123456789';
+let compat: CompatServer;
 let server: ServerProcess;
 let admin: Record<string, string>;
 
 before(async () => {
   if (skip) return;
-  server = await startServerProcess({
-    ABACA_DATA_DIR: data.path,
-    ABACA_ADMIN_PASSWORD: ADMIN_PASSWORD,
-    ABACA_ADMIN_TOKEN: STATIC_TOKEN,
-  });
-  admin = {
-    OS_AUTH_URL: `${server.url}/identity/v3`,
-    OS_IDENTITY_API_VERSION: '3',
-    OS_USERNAME: 'admin',
-    OS_PASSWORD: ADMIN_PASSWORD,
-    OS_PROJECT_NAME: 'admin',
-    OS_USER_DOMAIN_NAME: 'Default',
-    OS_PROJECT_DOMAIN_NAME: 'Default',
-    OS_REGION_NAME: 'RegionOne',
-  };
+  compat = await startCompatServer('abaca-compat-identity', { ABACA_ADMIN_TOKEN: STATIC_TOKEN });
+  server = compat.server;
+  admin = compat.adminEnv;
 });
-after(async () => {
-  await server?.stop();
-  data.remove();
-});
+after(() => compat?.stop());
 
-async function osc(env: Record<string, string>, ...args: string[]) {
-  const res = await runClient(OPENSTACK, args, env);
-  assert.equal(res.code, 0, `openstack ${args.join(' ')} failed: ${res.stderr}`);
-  return args.includes('json') ? JSON.parse(res.stdout) : res.stdout;
-}
+const osc = (env: Record<string, string>, ...args: string[]) => runOk(OPENSTACK, args, env);
 
 test('onboard a tenant and authenticate as it, with an application credential too', {
   skip,

@@ -1,41 +1,28 @@
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
-import { tempDir } from '../helpers/db.ts';
-import { OPENSTACK, openstackClientSkip, runClient } from '../helpers/openstack.ts';
-import { type ServerProcess, startServerProcess } from '../helpers/process.ts';
+import {
+  type CompatServer,
+  MANILA,
+  OPENSTACK,
+  openstackClientSkip,
+  runClient,
+  runOk,
+  startCompatServer,
+} from '../helpers/openstack.ts';
 
 // The real `openstack share type …` and `manila type-…` commands (Debian python3-manilaclient 4.1.1).
 const skip = openstackClientSkip();
-const MANILA = '/usr/bin/manila';
-const data = tempDir('abaca-compat-types');
-const PASSWORD = 'compat-admin-password';
-let server: ServerProcess;
+let compat: CompatServer;
 let env: Record<string, string>;
 
 before(async () => {
   if (skip) return;
-  server = await startServerProcess({ ABACA_DATA_DIR: data.path, ABACA_ADMIN_PASSWORD: PASSWORD });
-  env = {
-    OS_AUTH_URL: `${server.url}/identity/v3`,
-    OS_IDENTITY_API_VERSION: '3',
-    OS_USERNAME: 'admin',
-    OS_PASSWORD: PASSWORD,
-    OS_PROJECT_NAME: 'admin',
-    OS_USER_DOMAIN_NAME: 'Default',
-    OS_PROJECT_DOMAIN_NAME: 'Default',
-    OS_REGION_NAME: 'RegionOne',
-  };
+  compat = await startCompatServer('abaca-compat-types');
+  env = compat.adminEnv;
 });
-after(async () => {
-  await server?.stop();
-  data.remove();
-});
+after(() => compat?.stop());
 
-async function run(binary: string, ...args: string[]) {
-  const res = await runClient(binary, args, env);
-  assert.equal(res.code, 0, `${binary} ${args.join(' ')} failed (${res.code}): ${res.stderr}`);
-  return args.includes('json') ? JSON.parse(res.stdout) : res.stdout;
-}
+const run = (binary: string, ...args: string[]) => runOk(binary, args, env);
 
 test('openstack share type create / list / show / set / unset / delete', {
   skip,

@@ -1,5 +1,7 @@
 import { execFile } from 'node:child_process';
 import { existsSync } from 'node:fs';
+import { tempDir } from './db.ts';
+import { type ServerProcess, startServerProcess } from './process.ts';
 
 export const OPENSTACK = '/usr/bin/openstack';
 
@@ -33,4 +35,51 @@ export function runClient(binary: string, args: string[], osEnv: Record<string, 
       resolve({ code, stdout, stderr });
     });
   });
+}
+
+export const MANILA = '/usr/bin/manila';
+export const COMPAT_ADMIN_PASSWORD = 'compat-admin-password';
+
+/** Runs a client and requires success; `-f json` output comes back parsed. */
+// biome-ignore lint/suspicious/noExplicitAny: the clients' JSON is free-form; each test asserts on the fields it reads
+export async function runOk(binary: string, args: string[], osEnv: Record<string, string>): Promise<any> {
+  const res = await runClient(binary, args, osEnv);
+  if (res.code !== 0) throw new Error(`${binary} ${args.join(' ')} failed (${res.code}): ${res.stderr}`);
+  return args.includes('json') ? JSON.parse(res.stdout) : res.stdout;
+}
+
+/** A server process in a fresh data dir, and the OS_* environment that logs in as its admin. */
+export interface CompatServer {
+  server: ServerProcess;
+  adminEnv: Record<string, string>;
+  stop(): Promise<void>;
+}
+
+export async function startCompatServer(
+  prefix: string,
+  extraEnv: Record<string, string> = {},
+): Promise<CompatServer> {
+  const data = tempDir(prefix);
+  const server = await startServerProcess({
+    ABACA_DATA_DIR: data.path,
+    ABACA_ADMIN_PASSWORD: COMPAT_ADMIN_PASSWORD,
+    ...extraEnv,
+  });
+  return {
+    server,
+    adminEnv: {
+      OS_AUTH_URL: `${server.url}/identity/v3`,
+      OS_IDENTITY_API_VERSION: '3',
+      OS_USERNAME: 'admin',
+      OS_PASSWORD: COMPAT_ADMIN_PASSWORD,
+      OS_PROJECT_NAME: 'admin',
+      OS_USER_DOMAIN_NAME: 'Default',
+      OS_PROJECT_DOMAIN_NAME: 'Default',
+      OS_REGION_NAME: 'RegionOne',
+    },
+    async stop() {
+      await server.stop();
+      data.remove();
+    },
+  };
 }
