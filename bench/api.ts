@@ -8,26 +8,17 @@
  *
  * Environment: BENCH_SECONDS (default 10), BENCH_CONNECTIONS (default 50), BENCH_LARGE (10000).
  */
-import { randomBytes } from 'node:crypto';
-import os from 'node:os';
 import autocannon from 'autocannon';
-import knexFactory from 'knex';
 import { tempDir } from '../test/helpers/db.ts';
 import { type ServerProcess, startServerProcess } from '../test/helpers/process.ts';
+import { onEachDatabase, printTable, type ResultRow } from './lib.ts';
 
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 10);
 const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 50);
 const LARGE = Number(process.env.BENCH_LARGE ?? 10_000);
 const PASSWORD = 'bench-admin-password';
 
-interface Row {
-  db: string;
-  scenario: string;
-  rps: number;
-  p50: number;
-  p99: number;
-  errors: number;
-}
+type Row = ResultRow;
 
 async function run(
   db: string,
@@ -184,45 +175,6 @@ async function benchOne(db: string, env: Record<string, string>): Promise<Row[]>
   }
 }
 
-async function main() {
-  const rows: Row[] = [...(await benchOne('PGlite', {}))];
-  const pgUrl = process.env.BENCH_DATABASE_URL;
-  if (pgUrl) {
-    const name = `abaca_bench_${randomBytes(4).toString('hex')}`;
-    const admin = knexFactory({ client: 'pg', connection: pgUrl, pool: { min: 0, max: 1 } });
-    await admin.raw(`CREATE DATABASE ${name}`);
-    const u = new URL(pgUrl);
-    u.pathname = `/${name}`;
-    try {
-      rows.push(...(await benchOne('PostgreSQL', { DATABASE_URL: u.toString() })));
-    } finally {
-      await admin.raw(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
-      await admin.destroy();
-    }
-  } else console.log('PostgreSQL: skipped (set BENCH_DATABASE_URL=postgres://user:pass@127.0.0.1/postgres)');
-
-  const cpus = os.cpus();
-  console.log(
-    `\nshare API benchmark, ${new Date().toISOString().slice(0, 10)}, ${cpus.length}× ${cpus[0]?.model.trim()}, ` +
-      `Node ${process.version}, ${CONNECTIONS} connections, ${SECONDS} s per scenario\n`,
-  );
-  const header = ['database', 'scenario', 'req/s', 'p50 ms', 'p99 ms', 'vs baseline', 'non-2xx'];
-  const table = rows.map((r) => {
-    const base = rows.find((b) => b.db === r.db && b.scenario.startsWith('baseline'));
-    return [
-      r.db,
-      r.scenario,
-      r.rps.toFixed(0),
-      String(r.p50),
-      String(r.p99),
-      base ? `${((r.rps / base.rps) * 100).toFixed(0)}%` : '',
-      String(r.errors),
-    ];
-  });
-  const widths = header.map((h, i) => Math.max(h.length, ...table.map((row) => (row[i] as string).length)));
-  const line = (cells: string[]) => cells.map((c, i) => c.padEnd(widths[i] as number)).join('  ');
-  console.log(line(header));
-  for (const row of table) console.log(line(row));
-}
-
-await main();
+const rows = await onEachDatabase(benchOne);
+console.log(`(${CONNECTIONS} connections, ${SECONDS} s per scenario, ${LARGE} shares in the large project)`);
+printTable('share API benchmark', rows);
