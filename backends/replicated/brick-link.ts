@@ -1,0 +1,133 @@
+/**
+ * The share server's connection to one brick: connects, says hello, pings, and declares the brick
+ * down on a closed connection or on any request that outlives the timeout (a hung brick, e.g.
+ * SIGSTOP). A down brick is retried every `reconnectMs`; it is up again only after a hello answers.
+ */
+import { EventEmitter } from 'node:events';
+import { ReplicatedError } from './errors.ts';
+import type { Payload } from './frame.ts';
+import { OP } from './opcodes.ts';
+import { type Reply, RpcClient } from './rpc-client.ts';
+
+export interface LinkOptions {
+  /** A brick request that takes longer declares the brick down (bounded stall for clients). */
+  timeoutMs: number;
+  pingMs: number;
+  reconnectMs: number;
+}
+
+export const DEFAULT_LINK_OPTIONS: LinkOptions = { timeoutMs: 5000, pingMs: 1000, reconnectMs: 500 };
+
+export class BrickLink extends EventEmitter {
+  id: string | undefined;
+  hostLabel = '';
+  zone = '';
+  up = false;
+  lastError = '';
+  private rpc: RpcClient | undefined;
+  private stopped = false;
+  private timer: NodeJS.Timeout | undefined;
+  private connecting = false;
+
+  constructor(
+    readonly addr: string,
+    private readonly opts: LinkOptions,
+  ) {
+    super();
+  }
+
+  start(): void {
+    void this.tryConnect();
+    this.timer = setInterval(
+      () => {
+        if (this.stopped) return;
+        if (!this.up) void this.tryConnect();
+        else this.request(OP.bPing, {}).catch(() => {});
+      },
+      Math.min(this.opts.pingMs, this.opts.reconnectMs),
+    );
+  }
+
+  stop(): void {
+    this.stopped = true;
+    if (this.timer) clearInterval(this.timer);
+    this.rpc?.close();
+    this.up = false;
+  }
+
+  /** Resolves when the brick is up (or rejects after `ms`). */
+  waitUp(ms: number): Promise<void> {
+    if (this.up) return Promise.resolve();
+    return new Promise((resolve, reject) => {
+      const t = setTimeout(() => {
+        this.off('up', on);
+        reject(new ReplicatedError('ENOTCONN', `brick ${this.addr} not reachable`));
+      }, ms);
+      const on = (): void => {
+        clearTimeout(t);
+        resolve();
+      };
+      this.once('up', on);
+    });
+  }
+
+  private async tryConnect(): Promise<void> {
+    if (this.connecting || this.up || this.stopped) return;
+    this.connecting = true;
+    const i = this.addr.lastIndexOf(':');
+    try {
+      const rpc = await RpcClient.connect(
+        this.addr.slice(0, i),
+        Number(this.addr.slice(i + 1)),
+        this.opts.timeoutMs,
+      );
+      let hello: Reply;
+      try {
+        hello = await rpc.request(OP.bHello, {}, undefined, this.opts.timeoutMs);
+      } catch (err) {
+        rpc.close();
+        throw err;
+      }
+      if (this.stopped) {
+        rpc.close();
+        return;
+      }
+      this.id = String(hello.header['id']);
+      this.hostLabel = String(hello.header['host'] ?? '');
+      this.zone = String(hello.header['zone'] ?? '');
+      this.rpc = rpc;
+      this.up = true;
+      rpc.onClose((e) => this.markDown(e.message));
+      this.emit('up');
+    } catch (err) {
+      this.lastError = (err as Error).message;
+    } finally {
+      this.connecting = false;
+    }
+  }
+
+  markDown(reason: string): void {
+    if (!this.up) return;
+    this.up = false;
+    this.lastError = reason;
+    const rpc = this.rpc;
+    this.rpc = undefined;
+    rpc?.close();
+    this.emit('down', reason);
+  }
+
+  request(op: number, header: object, payload?: Payload, timeoutMs?: number): Promise<Reply> {
+    const rpc = this.rpc;
+    if (!this.up || !rpc)
+      return Promise.reject(new ReplicatedError('ENOTCONN', `brick ${this.addr} is down`));
+    return rpc
+      .request(op, header, payload, timeoutMs ?? this.opts.timeoutMs)
+      .catch((err: ReplicatedError) => {
+        if (err.code === 'ETIMEDOUT' || err.code === 'ENOTCONN') {
+          if (this.rpc === rpc) this.markDown(`${err.code}: ${err.message}`);
+          throw new ReplicatedError('ENOTCONN', `brick ${this.addr}: ${err.message}`);
+        }
+        throw err;
+      });
+  }
+}

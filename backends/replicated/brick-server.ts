@@ -1,0 +1,228 @@
+/** The abaca-brick daemon: owns one directory, applies operations sent by share servers. */
+import { randomUUID } from 'node:crypto';
+import fs from 'node:fs';
+import net from 'node:net';
+import path from 'node:path';
+import { ShareStore, writeFileDurable } from './brick-store.ts';
+import { ReplicatedError } from './errors.ts';
+import type { Frame } from './frame.ts';
+import type { ByteRange } from './heal-paths.ts';
+import { MUTATIONS, type MutationKind, OP } from './opcodes.ts';
+import { checkName } from './paths.ts';
+import { type HandlerResult, serveSocket } from './rpc-server.ts';
+import type { ShareInfo } from './types.ts';
+import { num } from './wire-args.ts';
+
+export interface BrickOptions {
+  dir: string;
+  host?: string;
+  port?: number;
+  /** Placement labels: the machine and the failure zone this brick lives on. */
+  hostLabel?: string;
+  zone?: string;
+  handshakeMs?: number;
+}
+
+const MUT = new Set<string>(MUTATIONS);
+
+function toRange(v: unknown): ByteRange | undefined {
+  if (!Array.isArray(v) || v.length !== 2) return undefined;
+  return [num(v[0], 0), num(v[1], 0)];
+}
+
+export class BrickServer {
+  readonly id: string;
+  private readonly shares = new Map<string, ShareStore>();
+  private server: net.Server | undefined;
+  private readonly sharesDir: string;
+
+  constructor(private readonly opts: BrickOptions) {
+    fs.mkdirSync(opts.dir, { recursive: true });
+    this.sharesDir = path.join(opts.dir, 'shares');
+    fs.mkdirSync(this.sharesDir, { recursive: true });
+    fs.mkdirSync(path.join(opts.dir, 'trash'), { recursive: true });
+    const idFile = path.join(opts.dir, 'brick.json');
+    if (!fs.existsSync(idFile)) writeFileDurable(idFile, JSON.stringify({ id: randomUUID() }));
+    this.id = (JSON.parse(fs.readFileSync(idFile, 'utf8')) as { id: string }).id;
+    // Leftovers of a share creation or deletion interrupted by a crash.
+    for (const n of fs.readdirSync(this.sharesDir))
+      if (n.includes('.tmp-')) fs.rmSync(path.join(this.sharesDir, n), { recursive: true, force: true });
+    fs.rmSync(path.join(opts.dir, 'trash'), { recursive: true, force: true });
+    fs.mkdirSync(path.join(opts.dir, 'trash'), { recursive: true });
+  }
+
+  listen(): Promise<string> {
+    const srv = net.createServer((sock) =>
+      serveSocket(sock, (f) => this.handle(f), {
+        handshakeMs: this.opts.handshakeMs ?? 10_000,
+        onError: (err) => console.error('abaca-brick: internal error', err),
+      }),
+    );
+    this.server = srv;
+    return new Promise((resolve, reject) => {
+      srv.once('error', reject);
+      srv.listen(this.opts.port ?? 0, this.opts.host ?? '127.0.0.1', () => {
+        const a = srv.address() as net.AddressInfo;
+        resolve(`${a.address}:${a.port}`);
+      });
+    });
+  }
+
+  close(): void {
+    this.server?.close();
+  }
+
+  private share(id: unknown): ShareStore {
+    const sid = checkName(id);
+    const s = this.shares.get(sid);
+    if (s) return s;
+    const dir = path.join(this.sharesDir, sid);
+    if (!fs.existsSync(path.join(dir, 'share.json')))
+      throw new ReplicatedError('ENXIO', `unknown share ${sid}`);
+    const st = new ShareStore(dir);
+    this.shares.set(sid, st);
+    return st;
+  }
+
+  /** A share for a read; requests that carry an epoch (all of a share server's) are fenced too. */
+  private readShare(h: Record<string, unknown>): ShareStore {
+    const s = this.share(h['share']);
+    if (h['epoch'] !== undefined) s.checkEpoch(h['epoch'], h['session']);
+    return s;
+  }
+
+  private listShares(): string[] {
+    return fs.readdirSync(this.sharesDir).filter((n) => !n.includes('.tmp-'));
+  }
+
+  handle(f: Frame): HandlerResult {
+    const h = f.header;
+    switch (f.op) {
+      case OP.bPing:
+        return {};
+      case OP.bHello:
+        return {
+          header: {
+            id: this.id,
+            host: this.opts.hostLabel ?? 'localhost',
+            zone: this.opts.zone ?? 'default',
+            shares: this.listShares(),
+          },
+        };
+      case OP.bShareCreate: {
+        const sid = checkName(h['share']);
+        const dir = path.join(this.sharesDir, sid);
+        if (!fs.existsSync(path.join(dir, 'share.json'))) {
+          const info = h['info'] as ShareInfo;
+          ShareStore.create(dir, { ...info, id: sid }, String(h['rootId']));
+        }
+        return { header: { info: this.share(sid).info } };
+      }
+      case OP.bShareDelete: {
+        const sid = checkName(h['share']);
+        this.shares.get(sid)?.close();
+        this.shares.delete(sid);
+        const dir = path.join(this.sharesDir, sid);
+        if (fs.existsSync(dir)) {
+          const trash = path.join(this.opts.dir, 'trash', `${sid}-${randomUUID().slice(0, 8)}`);
+          fs.renameSync(dir, trash);
+          fs.rmSync(trash, { recursive: true, force: true });
+        }
+        return {};
+      }
+      case OP.bShareInfo: {
+        const s = this.share(h['share']);
+        return { header: { info: s.info } };
+      }
+      case OP.bClaim: {
+        const s = this.share(h['share']);
+        const epoch = num(h['epoch'], 0);
+        const owner = String(h['owner']);
+        if (epoch < s.info.epoch || (epoch === s.info.epoch && owner !== s.info.owner))
+          throw new ReplicatedError('ESTALE', `epoch ${epoch} not above ${s.info.epoch}`);
+        if (epoch !== s.info.epoch || owner !== s.info.owner) {
+          s.info = { ...s.info, epoch, owner };
+          s.saveInfo();
+        }
+        s.session = typeof h['session'] === 'string' ? h['session'] : undefined;
+        return { header: { info: s.info } };
+      }
+      case OP.bSetShareSize: {
+        const s = this.share(h['share']);
+        s.checkEpoch(h['epoch'], h['session']);
+        s.info = { ...s.info, size: num(h['size'], 0) };
+        s.saveInfo();
+        return {};
+      }
+      case OP.bMutate: {
+        const s = this.share(h['share']);
+        s.checkEpoch(h['epoch'], h['session']);
+        const kind = String(h['k']);
+        if (!MUT.has(kind)) throw new ReplicatedError('ENOSYS', `unknown mutation ${kind}`);
+        return { header: s.mutate(kind as MutationKind, h, f.parts) };
+      }
+      case OP.bGetattr: {
+        const s = this.readShare(h);
+        if (h['probe'] !== true) return { header: { attr: s.getattr(h['path']) } };
+        // Heal probe: attributes if present, and this brick's blame for the path.
+        let attr: unknown;
+        try {
+          attr = s.getattr(h['path']);
+        } catch (err) {
+          const code = (err as { code?: string }).code;
+          if (code !== 'ENOENT' && code !== 'ENOTDIR') throw err;
+        }
+        const p = String(h['path']);
+        return { header: { attr, blame: s.pendingFor(p), ranges: s.rangesFor(p) } };
+      }
+      case OP.bRead:
+        return { payload: this.readShare(h).read(h['path'], num(h['off'], 0), num(h['len'], 0)) };
+      case OP.bReadlink:
+        return { header: { target: this.readShare(h).readlink(h['path']) } };
+      case OP.bReaddir: {
+        const r = this.readShare(h).readdir(h['path'], String(h['after'] ?? ''), num(h['count'], 1000));
+        return { header: r };
+      }
+      case OP.bUsage:
+        return { header: this.readShare(h).usage() };
+      case OP.bIndex:
+        return { header: this.readShare(h).index() };
+      case OP.bMark: {
+        const s = this.share(h['share']);
+        s.checkEpoch(h['epoch'], h['session']);
+        s.addBlame(h['paths'] as string[], h['bricks'] as string[], toRange(h['range']));
+        return {};
+      }
+      case OP.bClean: {
+        const s = this.share(h['share']);
+        s.checkEpoch(h['epoch'], h['session']);
+        s.clean(h['paths'] as string[]);
+        return {};
+      }
+      case OP.bClearPending: {
+        const s = this.share(h['share']);
+        s.checkEpoch(h['epoch'], h['session']);
+        s.clearPending(String(h['path']), h['bricks'] as string[]);
+        return {};
+      }
+      case OP.bBlockSums: {
+        const s = this.readShare(h);
+        const sums = s.blockSums(h['path'], num(h['blockSize'], 1 << 20), num(h['from'], 0), num(h['to'], 0));
+        return { header: { sums } };
+      }
+      case OP.bHealPut: {
+        const s = this.share(h['share']);
+        s.checkEpoch(h['epoch'], h['session']);
+        return { header: { attr: s.healPut(h, f.payload) } };
+      }
+      case OP.bRemoveTree: {
+        const s = this.share(h['share']);
+        s.checkEpoch(h['epoch'], h['session']);
+        s.removeTree(h['path']);
+        return {};
+      }
+      default:
+        throw new ReplicatedError('ENOSYS', `unknown opcode ${f.op}`);
+    }
+  }
+}

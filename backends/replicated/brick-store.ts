@@ -1,0 +1,806 @@
+/**
+ * On-disk format of one brick (one directory) and every operation a brick applies. All calls are
+ * synchronous: a brick is a dedicated process that applies the operations of a connection strictly
+ * in arrival order, which is what makes all replicas apply the same sequence.
+ *
+ *   <root>/brick.json                          { id }
+ *   <root>/shares/<share>/share.json           ShareInfo (size, bricks, epoch, owner)
+ *   <root>/shares/<share>/data/...             the share's tree, as clients see it
+ *   <root>/shares/<share>/snaps/               reserved for snapshots (next issue)
+ *   <root>/shares/<share>/meta/records.bin     sparse table of 64-byte records indexed by inode
+ *                                              number: magic "ABR1", version, file id
+ *   <root>/shares/<share>/meta/index/dirty/<sha1(path)>    path: an operation started here
+ *   <root>/shares/<share>/meta/index/pending/<sha1(path)>  {"path","blame":{brickId:n}}
+ *   <root>/shares/<share>/meta/tmp/            temp files for write + rename
+ */
+import { createHash, randomUUID } from 'node:crypto';
+import fs from 'node:fs';
+import path from 'node:path';
+import { ReplicatedError } from './errors.ts';
+import { payloadBuffer, payloadLength } from './frame.ts';
+import { addRange, type ByteRange, healPathsOf, rangeOf } from './heal-paths.ts';
+import type { MutationKind } from './opcodes.ts';
+import { checkPath, parentOf } from './paths.ts';
+import type { Attr, BrickIndex, DirEntry, FileType, PendingEntry, ShareInfo } from './types.ts';
+import { num, timeMs } from './wire-args.ts';
+
+const RECORD_SIZE = 64;
+const RECORD_MAGIC = 0x41425231; // 'ABR1'
+const { O_WRONLY, O_RDONLY, O_CREAT, O_EXCL, O_NOFOLLOW, O_DIRECTORY } = fs.constants;
+
+interface Rec {
+  id: string;
+  v: number;
+}
+
+export interface MutateResult {
+  v: number;
+  sizeBefore: number;
+  sizeAfter: number;
+  /** Bytes of regular-file data released (unlink/rename over the last link). */
+  freed: number;
+}
+
+function hashPath(p: string): string {
+  return createHash('sha1').update(p).digest('hex');
+}
+
+function typeOf(st: fs.Stats): FileType {
+  if (st.isFile()) return 'file';
+  if (st.isDirectory()) return 'dir';
+  if (st.isSymbolicLink()) return 'symlink';
+  return 'other';
+}
+
+/** Writes a small file atomically and durably: temp file, fsync, rename, fsync directory. */
+export function writeFileDurable(file: string, data: string): void {
+  const tmp = `${file}.tmp-${process.pid}-${randomUUID().slice(0, 8)}`;
+  const fd = fs.openSync(tmp, 'w');
+  try {
+    fs.writeSync(fd, data);
+    fs.fsyncSync(fd);
+  } finally {
+    fs.closeSync(fd);
+  }
+  fs.renameSync(tmp, file);
+  fsyncDir(path.dirname(file));
+}
+
+function fsyncDir(dir: string): void {
+  const fd = fs.openSync(dir, O_RDONLY | O_DIRECTORY);
+  try {
+    fs.fsyncSync(fd);
+  } finally {
+    fs.closeSync(fd);
+  }
+}
+
+export class ShareStore {
+  readonly dataDir: string;
+  private readonly recordsFile: string;
+  private readonly recFd: number;
+  private readonly rootIno: number;
+  private readonly dirtyDir: string;
+  private readonly pendingDir: string;
+  private readonly records = new Map<number, Rec>();
+  /** Directory paths known to be real directories, with their inode (cleared on any rename/rmdir). */
+  private readonly dirs = new Map<string, number>();
+  /** Open O_RDWR descriptors of regular files by path (cleared when names change). */
+  private readonly fds = new Map<string, number>();
+  private readonly dirty = new Set<string>();
+  private readonly pending = new Map<string, PendingEntry>();
+  /**
+   * path -> blamed brick -> the byte ranges it missed, or null when unknown. Memory only: entries
+   * loaded from disk (after a restart) have no ranges, so heal compares block checksums for them.
+   */
+  private readonly ranges = new Map<string, Map<string, ByteRange[] | null>>();
+  info: ShareInfo;
+  /** Session of the share server connection that claimed the share last (memory only). */
+  session: string | undefined;
+
+  constructor(readonly dir: string) {
+    this.dataDir = path.join(dir, 'data');
+    this.recordsFile = path.join(dir, 'meta', 'records.bin');
+    this.recFd = fs.openSync(this.recordsFile, fs.constants.O_RDWR | O_CREAT, 0o600);
+    this.rootIno = fs.lstatSync(this.dataDir).ino;
+    this.dirtyDir = path.join(dir, 'meta', 'index', 'dirty');
+    this.pendingDir = path.join(dir, 'meta', 'index', 'pending');
+    this.info = JSON.parse(fs.readFileSync(path.join(dir, 'share.json'), 'utf8')) as ShareInfo;
+    for (const f of fs.readdirSync(this.dirtyDir)) {
+      if (f.includes('.tmp-')) continue;
+      this.dirty.add(fs.readFileSync(path.join(this.dirtyDir, f), 'utf8'));
+    }
+    for (const f of fs.readdirSync(this.pendingDir)) {
+      const full = path.join(this.pendingDir, f);
+      if (f.includes('.tmp-')) {
+        fs.rmSync(full, { force: true });
+        continue;
+      }
+      const e = JSON.parse(fs.readFileSync(full, 'utf8')) as PendingEntry;
+      this.pending.set(e.path, e);
+    }
+  }
+
+  static create(dir: string, info: ShareInfo, rootId: string): void {
+    const tmp = `${dir}.tmp-${randomUUID().slice(0, 8)}`;
+    for (const sub of ['data', 'snaps', 'meta/index/dirty', 'meta/index/pending', 'meta/tmp'])
+      fs.mkdirSync(path.join(tmp, sub), { recursive: true });
+    fs.chmodSync(path.join(tmp, 'data'), 0o755);
+    const ino = fs.statSync(path.join(tmp, 'data')).ino;
+    const fd = fs.openSync(path.join(tmp, 'meta', 'records.bin'), 'w', 0o600);
+    try {
+      writeRecord(fd, ino, { id: rootId, v: 1 });
+      fs.fsyncSync(fd);
+    } finally {
+      fs.closeSync(fd);
+    }
+    writeFileDurable(path.join(tmp, 'share.json'), JSON.stringify(info));
+    fs.renameSync(tmp, dir);
+    fsyncDir(path.dirname(dir));
+  }
+
+  saveInfo(): void {
+    writeFileDurable(path.join(this.dir, 'share.json'), JSON.stringify(this.info));
+  }
+
+  /**
+   * Fencing: the epoch must be the share's current one (else ESTALE: another share server took
+   * over), and the session the one that claimed it last (else ENOTCONN: a request left over on a
+   * connection the share server already gave up on, e.g. after this brick was SIGSTOPped).
+   */
+  checkEpoch(epoch: unknown, session: unknown): void {
+    if (epoch !== this.info.epoch)
+      throw new ReplicatedError(
+        'ESTALE',
+        `epoch ${String(epoch)} is not the share's epoch ${this.info.epoch}`,
+      );
+    if (session !== this.session) throw new ReplicatedError('ENOTCONN', 'stale share server session');
+  }
+
+  /** Absolute path of a share path; every intermediate component must be a real directory. */
+  resolve(p: unknown): string {
+    const rel = checkPath(p);
+    if (rel === '') return this.dataDir;
+    const parts = rel.split('/');
+    let cur = this.dataDir;
+    let relCur = '';
+    for (let i = 0; i < parts.length - 1; i++) {
+      cur = path.join(cur, parts[i]!);
+      relCur = relCur === '' ? parts[i]! : `${relCur}/${parts[i]!}`;
+      if (this.dirs.has(relCur)) continue;
+      let st: fs.Stats;
+      try {
+        st = fs.lstatSync(cur);
+      } catch {
+        throw new ReplicatedError('ENOENT', `no such directory: ${relCur}`);
+      }
+      if (!st.isDirectory()) throw new ReplicatedError('ENOTDIR', `not a directory: ${relCur}`);
+      this.dirs.set(relCur, st.ino);
+    }
+    return path.join(cur, parts[parts.length - 1]!);
+  }
+
+  // ---- records ------------------------------------------------------------------------------
+  close(): void {
+    this.forgetNames();
+    fs.closeSync(this.recFd);
+  }
+
+  /** Names changed (rename, unlink, rmdir, heal): drop path-keyed caches. */
+  private forgetNames(): void {
+    this.dirs.clear();
+    for (const fd of this.fds.values()) fs.closeSync(fd);
+    this.fds.clear();
+  }
+
+  private dropFd(p: string): void {
+    const fd = this.fds.get(p);
+    if (fd === undefined) return;
+    this.fds.delete(p);
+    fs.closeSync(fd);
+  }
+
+  private cacheFd(p: string, fd: number): void {
+    if (this.fds.size >= 256) {
+      const [k, old] = this.fds.entries().next().value as [string, number];
+      this.fds.delete(k);
+      fs.closeSync(old);
+    }
+    this.fds.set(p, fd);
+  }
+
+  /** Runs fn with a descriptor of regular file `p` (cached O_RDWR, or a one-off open). */
+  private withFile<T>(p: string, fallbackFlags: number, fn: (fd: number) => T): T {
+    const cached = this.fds.get(p);
+    if (cached !== undefined) return fn(cached);
+    const abs = this.resolve(p);
+    let fd: number;
+    try {
+      fd = fs.openSync(abs, fs.constants.O_RDWR | O_NOFOLLOW);
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code;
+      if (code === 'ELOOP') throw new ReplicatedError('EINVAL', `${p} is a symlink`);
+      if (code !== 'EACCES' && code !== 'EISDIR' && code !== 'EPERM') throw err;
+      try {
+        fd = fs.openSync(abs, fallbackFlags | O_NOFOLLOW);
+      } catch (err2) {
+        if ((err2 as NodeJS.ErrnoException).code === 'ELOOP')
+          throw new ReplicatedError('EINVAL', `${p} is a symlink`);
+        throw err2;
+      }
+      try {
+        return fn(fd);
+      } finally {
+        fs.closeSync(fd);
+      }
+    }
+    this.cacheFd(p, fd);
+    return fn(fd);
+  }
+
+  getRecord(ino: number): Rec {
+    const c = this.records.get(ino);
+    if (c) return c;
+    const r = readRecord(this.recFd, ino);
+    this.records.set(ino, r);
+    return r;
+  }
+
+  setRecord(ino: number, r: Rec): void {
+    this.records.set(ino, r);
+    writeRecord(this.recFd, ino, r);
+  }
+
+  private bump(ino: number): number {
+    const r = this.getRecord(ino);
+    const n = { id: r.id, v: r.v + 1 };
+    this.setRecord(ino, n);
+    return n.v;
+  }
+
+  private dropRecord(ino: number): void {
+    this.records.delete(ino);
+    fs.writeSync(this.recFd, Buffer.alloc(RECORD_SIZE), 0, RECORD_SIZE, ino * RECORD_SIZE);
+  }
+
+  attrOf(st: fs.Stats): Attr {
+    const r = this.getRecord(st.ino);
+    return {
+      type: typeOf(st),
+      id: r.id,
+      v: r.v,
+      size: st.isDirectory() ? 0 : st.size,
+      mode: st.mode & 0o7777,
+      nlink: st.nlink,
+      atimeMs: st.atimeMs,
+      mtimeMs: st.mtimeMs,
+      ctimeMs: st.ctimeMs,
+    };
+  }
+
+  getattr(p: unknown): Attr {
+    return this.attrOf(fs.lstatSync(this.resolve(p)));
+  }
+
+  // ---- markers ------------------------------------------------------------------------------
+  markDirty(paths: string[]): void {
+    for (const p of paths) {
+      if (this.dirty.has(p)) continue;
+      fs.writeFileSync(path.join(this.dirtyDir, hashPath(p)), p);
+      this.dirty.add(p);
+    }
+  }
+
+  clean(paths: string[]): void {
+    for (const p of paths) {
+      if (!this.dirty.delete(p)) continue;
+      fs.rmSync(path.join(this.dirtyDir, hashPath(p)), { force: true });
+    }
+  }
+
+  addBlame(paths: string[], bricks: string[], range?: ByteRange): void {
+    for (const p of paths) {
+      const e = this.pending.get(p) ?? { path: p, blame: {} };
+      let changed = !this.pending.has(p);
+      let rmap = this.ranges.get(p);
+      if (!rmap) {
+        rmap = new Map();
+        this.ranges.set(p, rmap);
+      }
+      for (const b of bricks) {
+        if (!e.blame[b]) {
+          changed = true;
+          rmap.set(b, range ? [range] : null);
+        } else {
+          const cur = rmap.get(b);
+          rmap.set(b, cur && range ? addRange(cur, range) : null);
+        }
+        e.blame[b] = (e.blame[b] ?? 0) + 1;
+      }
+      this.pending.set(p, e);
+      // Persist when a (path, brick) pair first appears; the count itself is advisory.
+      if (changed) writeFileDurable(path.join(this.pendingDir, hashPath(p)), JSON.stringify(e));
+    }
+  }
+
+  /** Byte ranges each blamed brick missed on `p` (null = unknown). */
+  rangesFor(p: string): Record<string, ByteRange[] | null> {
+    const out: Record<string, ByteRange[] | null> = {};
+    const rmap = this.ranges.get(p);
+    for (const b of Object.keys(this.pendingFor(p))) out[b] = rmap?.get(b) ?? null;
+    return out;
+  }
+
+  clearPending(p: string, bricks: string[]): void {
+    const e = this.pending.get(p);
+    if (!e) return;
+    const rmap = this.ranges.get(p);
+    for (const b of bricks) {
+      delete e.blame[b];
+      rmap?.delete(b);
+    }
+    if (rmap?.size === 0) this.ranges.delete(p);
+    const file = path.join(this.pendingDir, hashPath(p));
+    if (Object.keys(e.blame).length === 0) {
+      this.pending.delete(p);
+      fs.rmSync(file, { force: true });
+    } else {
+      writeFileDurable(file, JSON.stringify(e));
+    }
+  }
+
+  index(): BrickIndex {
+    return { dirty: [...this.dirty], pending: [...this.pending.values()] };
+  }
+
+  pendingFor(p: string): Record<string, number> {
+    return this.pending.get(p)?.blame ?? {};
+  }
+
+  // ---- mutations ----------------------------------------------------------------------------
+  mutate(kind: MutationKind, h: Record<string, unknown>, payload: Buffer[]): MutateResult {
+    const p = checkPath(h['path']);
+    const np = h['newPath'] === undefined ? undefined : checkPath(h['newPath']);
+    const marks = healPathsOf(kind, p, np);
+    const blame = Array.isArray(h['blame']) ? (h['blame'] as string[]) : [];
+    if (blame.length > 0) this.addBlame(marks, blame, rangeOf(kind, h, payloadLength(payload)));
+    if (kind !== 'fsync') this.markDirty(marks);
+    const r = this.apply(kind, p, np, h, payload);
+    // `sync`: flush before answering (create/write with fsync in one round trip).
+    if (h['sync'] === true && kind !== 'fsync' && kind !== 'unlink' && kind !== 'rmdir') this.fsync(np ?? p);
+    return r;
+  }
+
+  private apply(
+    kind: MutationKind,
+    p: string,
+    np: string | undefined,
+    h: Record<string, unknown>,
+    payload: Buffer[],
+  ): MutateResult {
+    switch (kind) {
+      case 'create': {
+        // create [+ truncate] [+ write at 0]: a small file in one replicated operation
+        const c = this.create(p, String(h['id']), num(h['mode'], 0o644), h['excl'] === true);
+        let after = c.sizeAfter;
+        let v = c.v;
+        if (h['trunc'] === true && after > 0) ({ v, sizeAfter: after } = this.truncate(p, 0));
+        if (payloadLength(payload) > 0) ({ v, sizeAfter: after } = this.write(p, 0, payload));
+        return { v, sizeBefore: c.sizeBefore, sizeAfter: after, freed: 0 };
+      }
+      case 'mkdir':
+        return this.mkdir(p, String(h['id']), num(h['mode'], 0o755));
+      case 'symlink':
+        return this.symlink(p, String(h['id']), h['target']);
+      case 'link':
+        return this.link(p, np);
+      case 'unlink':
+        return this.unlink(p);
+      case 'rmdir':
+        return this.rmdir(p);
+      case 'rename':
+        return this.rename(p, np);
+      case 'write':
+        return this.write(p, num(h['off'], 0), payload);
+      case 'truncate':
+        return this.truncate(p, num(h['size'], 0));
+      case 'setattr':
+        return this.setattr(p, h);
+      case 'fsync':
+        return this.fsync(p);
+    }
+  }
+
+  private parentIno(p: string): number {
+    const parent = parentOf(p);
+    if (parent === '') return this.rootIno;
+    this.resolve(p); // checks and caches every directory above p
+    const ino = this.dirs.get(parent);
+    if (ino === undefined) throw new ReplicatedError('ENOTDIR', 'parent is not a directory');
+    return ino;
+  }
+
+  private none(v: number): MutateResult {
+    return { v, sizeBefore: 0, sizeAfter: 0, freed: 0 };
+  }
+
+  private create(p: string, id: string, mode: number, excl: boolean): MutateResult {
+    if (p === '') throw new ReplicatedError('EEXIST', 'share root exists');
+    const abs = this.resolve(p);
+    const pino = this.parentIno(p);
+    let fd: number;
+    try {
+      fd = fs.openSync(abs, fs.constants.O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW, mode & 0o7777);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST' || excl) throw err;
+      const st = fs.lstatSync(abs);
+      if (!st.isFile()) throw new ReplicatedError(st.isDirectory() ? 'EISDIR' : 'EEXIST', p);
+      return { v: this.getRecord(st.ino).v, sizeBefore: st.size, sizeAfter: st.size, freed: 0 };
+    }
+    try {
+      fs.fchmodSync(fd, mode & 0o7777);
+      this.setRecord(fs.fstatSync(fd).ino, { id, v: 1 });
+    } catch (err) {
+      fs.closeSync(fd);
+      throw err;
+    }
+    this.cacheFd(p, fd);
+    this.bump(pino);
+    return this.none(1);
+  }
+
+  private mkdir(p: string, id: string, mode: number): MutateResult {
+    if (p === '') throw new ReplicatedError('EEXIST', 'share root exists');
+    const abs = this.resolve(p);
+    const pino = this.parentIno(p);
+    fs.mkdirSync(abs, mode & 0o7777);
+    fs.chmodSync(abs, mode & 0o7777);
+    this.setRecord(fs.lstatSync(abs).ino, { id, v: 1 });
+    this.bump(pino);
+    return this.none(1);
+  }
+
+  private symlink(p: string, id: string, target: unknown): MutateResult {
+    if (
+      typeof target !== 'string' ||
+      target === '' ||
+      target.includes('\0') ||
+      Buffer.byteLength(target) > 4096
+    )
+      throw new ReplicatedError('EINVAL', 'bad symlink target');
+    if (p === '') throw new ReplicatedError('EEXIST', 'share root exists');
+    const abs = this.resolve(p);
+    const pino = this.parentIno(p);
+    fs.symlinkSync(target, abs);
+    this.setRecord(fs.lstatSync(abs).ino, { id, v: 1 });
+    this.bump(pino);
+    return this.none(1);
+  }
+
+  private link(p: string, np: string | undefined): MutateResult {
+    if (np === undefined || np === '') throw new ReplicatedError('EINVAL', 'link needs newPath');
+    const src = this.resolve(p);
+    const st = fs.lstatSync(src);
+    if (st.isDirectory()) throw new ReplicatedError('EPERM', 'hard link to a directory');
+    const dst = this.resolve(np);
+    const pino = this.parentIno(np);
+    fs.linkSync(src, dst);
+    const v = this.bump(st.ino);
+    this.bump(pino);
+    return this.none(v);
+  }
+
+  private unlink(p: string): MutateResult {
+    if (p === '') throw new ReplicatedError('EISDIR', 'share root');
+    const abs = this.resolve(p);
+    const st = fs.lstatSync(abs);
+    if (st.isDirectory()) throw new ReplicatedError('EISDIR', p);
+    const pino = this.parentIno(p);
+    this.dropFd(p);
+    fs.unlinkSync(abs);
+    let freed = 0;
+    if (st.nlink <= 1) {
+      this.dropRecord(st.ino);
+      if (st.isFile()) freed = st.size;
+    } else {
+      this.bump(st.ino);
+    }
+    this.bump(pino);
+    return { v: 0, sizeBefore: 0, sizeAfter: 0, freed };
+  }
+
+  private rmdir(p: string): MutateResult {
+    if (p === '') throw new ReplicatedError('EBUSY', 'cannot remove the share root');
+    const abs = this.resolve(p);
+    const st = fs.lstatSync(abs);
+    if (!st.isDirectory()) throw new ReplicatedError('ENOTDIR', p);
+    const pino = this.parentIno(p);
+    fs.rmdirSync(abs);
+    this.forgetNames();
+    this.dropRecord(st.ino);
+    this.bump(pino);
+    return this.none(0);
+  }
+
+  private rename(p: string, np: string | undefined): MutateResult {
+    if (np === undefined) throw new ReplicatedError('EINVAL', 'rename needs newPath');
+    if (p === '' || np === '') throw new ReplicatedError('EBUSY', 'cannot rename the share root');
+    const src = this.resolve(p);
+    const dst = this.resolve(np);
+    const st = fs.lstatSync(src);
+    const p1 = this.parentIno(p);
+    const p2 = this.parentIno(np);
+    let old: fs.Stats | undefined;
+    try {
+      old = fs.lstatSync(dst);
+    } catch {
+      old = undefined;
+    }
+    fs.renameSync(src, dst);
+    this.forgetNames();
+    let freed = 0;
+    if (old && old.ino !== st.ino) {
+      if (old.isDirectory() || old.nlink <= 1) {
+        this.dropRecord(old.ino);
+        if (old.isFile()) freed = old.size;
+      }
+    }
+    this.bump(p1);
+    if (p2 !== p1) this.bump(p2);
+    return { v: this.getRecord(st.ino).v, sizeBefore: 0, sizeAfter: 0, freed };
+  }
+
+  private write(p: string, off: number, parts: Buffer[]): MutateResult {
+    return this.withFile(p, O_WRONLY, (fd) => {
+      const st = fs.fstatSync(fd);
+      if (!st.isFile()) throw new ReplicatedError('EISDIR', p);
+      const len = payloadLength(parts);
+      let done = parts.length > 256 ? 0 : fs.writevSync(fd, parts, off);
+      if (done < len) {
+        const rest = payloadBuffer(parts).subarray(done);
+        let k = 0;
+        while (k < rest.length) k += fs.writeSync(fd, rest, k, rest.length - k, off + done + k);
+        done += k;
+      }
+      const after = Math.max(st.size, off + len);
+      return { v: this.bump(st.ino), sizeBefore: st.size, sizeAfter: after, freed: 0 };
+    });
+  }
+
+  private truncate(p: string, size: number): MutateResult {
+    return this.withFile(p, O_WRONLY, (fd) => {
+      const st = fs.fstatSync(fd);
+      if (!st.isFile()) throw new ReplicatedError('EISDIR', p);
+      fs.ftruncateSync(fd, size);
+      return { v: this.bump(st.ino), sizeBefore: st.size, sizeAfter: size, freed: 0 };
+    });
+  }
+
+  private setattr(p: string, h: Record<string, unknown>): MutateResult {
+    const abs = this.resolve(p);
+    const st = fs.lstatSync(abs);
+    let before = st.isFile() ? st.size : 0;
+    let after = before;
+    if (h['size'] !== undefined) {
+      const r = this.truncate(p, num(h['size'], 0));
+      before = r.sizeBefore;
+      after = r.sizeAfter;
+    }
+    if (h['mode'] !== undefined && !st.isSymbolicLink()) fs.chmodSync(abs, num(h['mode'], 0) & 0o7777);
+    if (h['atimeMs'] !== undefined || h['mtimeMs'] !== undefined) {
+      const cur = fs.lstatSync(abs);
+      const at = h['atimeMs'] === undefined ? cur.atimeMs : timeMs(h['atimeMs'], 0);
+      const mt = h['mtimeMs'] === undefined ? cur.mtimeMs : timeMs(h['mtimeMs'], 0);
+      fs.lutimesSync(abs, at / 1000, mt / 1000);
+    }
+    return { v: this.bump(st.ino), sizeBefore: before, sizeAfter: after, freed: 0 };
+  }
+
+  /** Flushes a file (or directory) and its record, its parent directory and the marker index. */
+  private fsync(p: string): MutateResult {
+    const abs = this.resolve(p);
+    const st = fs.lstatSync(abs);
+    if (!st.isSymbolicLink()) {
+      const fd = fs.openSync(abs, O_RDONLY | O_NOFOLLOW);
+      try {
+        fs.fsyncSync(fd);
+      } finally {
+        fs.closeSync(fd);
+      }
+    }
+    if (p !== '') fsyncDir(path.dirname(abs));
+    fs.fsyncSync(this.recFd);
+    fsyncDir(this.dirtyDir);
+    return this.none(this.getRecord(st.ino).v);
+  }
+
+  // ---- reads ---------------------------------------------------------------------------------
+  read(p: unknown, off: number, len: number): Buffer {
+    return this.withFile(checkPath(p), O_RDONLY, (fd) => {
+      const st = fs.fstatSync(fd);
+      if (st.isDirectory()) throw new ReplicatedError('EISDIR', String(p));
+      const n = Math.max(0, Math.min(len, st.size - off));
+      const buf = Buffer.allocUnsafe(n);
+      let done = 0;
+      while (done < n) {
+        const r = fs.readSync(fd, buf, done, n - done, off + done);
+        if (r === 0) break;
+        done += r;
+      }
+      return buf.subarray(0, done);
+    });
+  }
+
+  readlink(p: unknown): string {
+    return fs.readlinkSync(this.resolve(p));
+  }
+
+  /** Names in sorted order after `after`, at most `count`, with attributes. */
+  readdir(p: unknown, after: string, count: number): { entries: DirEntry[]; done: boolean } {
+    const abs = this.resolve(p);
+    const st = fs.lstatSync(abs);
+    if (!st.isDirectory()) throw new ReplicatedError('ENOTDIR', String(p));
+    const names = fs.readdirSync(abs).sort();
+    let i = 0;
+    if (after) {
+      while (i < names.length && names[i]! <= after) i++;
+    }
+    const slice = names.slice(i, i + count);
+    const entries: DirEntry[] = [];
+    for (const name of slice) {
+      try {
+        entries.push({ name, ...this.attrOf(fs.lstatSync(path.join(abs, name))) });
+      } catch {
+        // raced with nothing (single-threaded); ignore a vanished name
+      }
+    }
+    return { entries, done: i + count >= names.length };
+  }
+
+  blockSums(p: unknown, blockSize: number, from: number, to: number): string[] {
+    return this.withFile(checkPath(p), O_RDONLY, (fd) => {
+      const size = fs.fstatSync(fd).size;
+      const out: string[] = [];
+      const buf = Buffer.allocUnsafe(blockSize);
+      for (let b = from; b < to && b * blockSize < size; b++) {
+        const n = fs.readSync(fd, buf, 0, blockSize, b * blockSize);
+        out.push(createHash('sha1').update(buf.subarray(0, n)).digest('hex'));
+      }
+      return out;
+    });
+  }
+
+  usage(): { bytes: number; files: number; dirs: number } {
+    const seen = new Set<number>();
+    let bytes = 0;
+    let files = 0;
+    let dirs = 0;
+    const walk = (dir: string): void => {
+      for (const d of fs.readdirSync(dir, { withFileTypes: true })) {
+        const full = path.join(dir, d.name);
+        if (d.isDirectory()) {
+          dirs++;
+          walk(full);
+        } else {
+          const st = fs.lstatSync(full);
+          if (seen.has(st.ino)) continue;
+          seen.add(st.ino);
+          files++;
+          if (st.isFile()) bytes += st.size;
+        }
+      }
+    };
+    walk(this.dataDir);
+    return { bytes, files, dirs };
+  }
+
+  // ---- heal ----------------------------------------------------------------------------------
+  /**
+   * Makes `path` exist with the given type and id (replacing whatever differs), then applies the
+   * optional data range, size, mode, times and version. Used only by heal.
+   */
+  healPut(h: Record<string, unknown>, payload: Buffer): Attr {
+    const p = checkPath(h['path']);
+    const abs = this.resolve(p);
+    const type = h['type'] as FileType;
+    const id = String(h['id'] ?? '');
+    let st: fs.Stats | undefined;
+    try {
+      st = fs.lstatSync(abs);
+    } catch {
+      st = undefined;
+    }
+    this.forgetNames();
+    if (st && p !== '' && (typeOf(st) !== type || this.getRecord(st.ino).id !== id)) {
+      this.removeTree(p);
+      st = undefined;
+    }
+    if (!st) {
+      if (type === 'dir') fs.mkdirSync(abs, 0o700);
+      else if (type === 'symlink') fs.symlinkSync(String(h['target']), abs);
+      else if (type === 'file')
+        fs.closeSync(fs.openSync(abs, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW, 0o600));
+      else throw new ReplicatedError('EINVAL', `cannot heal type ${type}`);
+      st = fs.lstatSync(abs);
+      this.setRecord(st.ino, { id, v: 0 });
+    } else if (type === 'symlink' && h['target'] !== undefined && fs.readlinkSync(abs) !== h['target']) {
+      fs.unlinkSync(abs);
+      fs.symlinkSync(String(h['target']), abs);
+      st = fs.lstatSync(abs);
+      this.setRecord(st.ino, { id, v: 0 });
+    }
+    if (type === 'file' && (payload.length > 0 || h['size'] !== undefined)) {
+      const fd = fs.openSync(abs, O_WRONLY | O_NOFOLLOW);
+      try {
+        if (payload.length > 0) {
+          const off = num(h['off'], 0);
+          let done = 0;
+          while (done < payload.length)
+            done += fs.writeSync(fd, payload, done, payload.length - done, off + done);
+        }
+        if (h['size'] !== undefined) fs.ftruncateSync(fd, num(h['size'], 0));
+      } finally {
+        fs.closeSync(fd);
+      }
+    }
+    if (h['mode'] !== undefined && type !== 'symlink') fs.chmodSync(abs, num(h['mode'], 0) & 0o7777);
+    if (h['mtimeMs'] !== undefined) {
+      fs.lutimesSync(
+        abs,
+        timeMs(h['atimeMs'], timeMs(h['mtimeMs'], 0)) / 1000,
+        timeMs(h['mtimeMs'], 0) / 1000,
+      );
+    }
+    if (h['v'] !== undefined) this.setRecord(st.ino, { id, v: num(h['v'], 0) });
+    return this.attrOf(fs.lstatSync(abs));
+  }
+
+  removeTree(p: unknown): void {
+    const rel = checkPath(p);
+    if (rel === '') throw new ReplicatedError('EBUSY', 'cannot remove the share root');
+    const abs = this.resolve(rel);
+    this.forgetNames();
+    const rm = (full: string): void => {
+      let st: fs.Stats;
+      try {
+        st = fs.lstatSync(full);
+      } catch {
+        return;
+      }
+      if (st.isDirectory()) {
+        for (const n of fs.readdirSync(full)) rm(path.join(full, n));
+        fs.rmdirSync(full);
+        this.dropRecord(st.ino);
+      } else {
+        fs.unlinkSync(full);
+        if (st.nlink <= 1) this.dropRecord(st.ino);
+      }
+    };
+    rm(abs);
+  }
+}
+
+/**
+ * Records live at offset ino * 64 of a sparse file: one pwrite of 64 aligned bytes (never crossing a
+ * sector), so a kill -9 leaves the old or the new record. A hole or a foreign pattern reads as
+ * "no record" (id '', version 0).
+ */
+function writeRecord(fd: number, ino: number, r: Rec): void {
+  const id = Buffer.from(r.id, 'utf8');
+  if (id.length > RECORD_SIZE - 17) throw new ReplicatedError('EINVAL', 'file id too long');
+  const buf = Buffer.alloc(RECORD_SIZE);
+  buf.writeUInt32BE(RECORD_MAGIC, 0);
+  buf.writeUInt32BE(0, 4);
+  buf.writeBigUInt64BE(BigInt(r.v), 8);
+  buf.writeUInt8(id.length, 16);
+  id.copy(buf, 17);
+  fs.writeSync(fd, buf, 0, RECORD_SIZE, ino * RECORD_SIZE);
+}
+
+function readRecord(fd: number, ino: number): Rec {
+  const buf = Buffer.alloc(RECORD_SIZE);
+  const n = fs.readSync(fd, buf, 0, RECORD_SIZE, ino * RECORD_SIZE);
+  if (n < RECORD_SIZE || buf.readUInt32BE(0) !== RECORD_MAGIC) return { id: '', v: 0 };
+  const len = Math.min(buf.readUInt8(16), RECORD_SIZE - 17);
+  return { id: buf.toString('utf8', 17, 17 + len), v: Number(buf.readBigUInt64BE(8)) };
+}

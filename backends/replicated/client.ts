@@ -1,0 +1,309 @@
+/**
+ * Client library for the native protocol, shaped like `fs/promises` (paths are share-relative:
+ * 'dir/file', '' is the root). Large reads and writes are split into chunks kept in flight together.
+ */
+import { OPEN_FLAGS, type OpenFlags, ReplicatedFileHandle } from './client-file-handle.ts';
+import { ReplicatedError } from './errors.ts';
+import { OP } from './opcodes.ts';
+import { RpcClient } from './rpc-client.ts';
+import type { Attr, DirEntry, HealInfoBrick, StatFs } from './types.ts';
+
+export interface ClientOptions {
+  host: string;
+  port: number;
+  /** Share to mount; admin-only clients may omit it. */
+  share?: string;
+  /** Per-request timeout (ms); 0 = none. */
+  timeoutMs?: number;
+  chunkBytes?: number;
+  window?: number;
+  /** Sent with admin operations (the share server's ABACA_ADMIN_TOKEN). */
+  adminToken?: string;
+}
+
+export interface WriteOptions {
+  mode?: number;
+  /** fsync before resolving. */
+  fsync?: boolean;
+}
+
+export class ReplicatedClient {
+  private constructor(
+    readonly rpc: RpcClient,
+    private readonly opts: ClientOptions,
+  ) {}
+
+  static async connect(opts: ClientOptions): Promise<ReplicatedClient> {
+    const rpc = await RpcClient.connect(opts.host, opts.port, 5000);
+    const c = new ReplicatedClient(rpc, opts);
+    if (opts.share !== undefined) await c.call(OP.mount, { share: opts.share });
+    return c;
+  }
+
+  get chunk(): number {
+    return this.opts.chunkBytes ?? 1 << 20;
+  }
+
+  async call(
+    op: number,
+    header: object,
+    payload?: Buffer,
+  ): Promise<{ header: Record<string, unknown>; payload: Buffer }> {
+    return this.rpc.request(op, header, payload, this.opts.timeoutMs ?? 60_000);
+  }
+
+  close(): void {
+    this.rpc.close();
+  }
+
+  // ---- fs/promises-like ----------------------------------------------------------------------
+  async stat(path: string): Promise<Attr> {
+    return (await this.call(OP.getattr, { path })).header['attr'] as Attr;
+  }
+
+  lstat(path: string): Promise<Attr> {
+    return this.stat(path);
+  }
+
+  /** Opens a file like `fs/promises.open` (flags r, r+, w, w+, wx, wx+, a, a+). */
+  async open(path: string, flags: OpenFlags = 'r', mode = 0o644): Promise<ReplicatedFileHandle> {
+    if (!(OPEN_FLAGS as readonly string[]).includes(flags))
+      throw new ReplicatedError('EINVAL', `bad flags ${flags}`);
+    if (flags.startsWith('w')) {
+      await this.call(OP.create, { path, mode, excl: flags.startsWith('wx'), trunc: true }, Buffer.alloc(0));
+    } else if (flags.startsWith('a')) {
+      await this.create(path, mode);
+    }
+    const st = await this.stat(path);
+    if (st.type === 'dir' && flags !== 'r') throw new ReplicatedError('EISDIR', path);
+    return new ReplicatedFileHandle(this, path, flags, 0, st.size);
+  }
+
+  async lookup(dir: string, name: string): Promise<Attr> {
+    return (await this.call(OP.lookup, { dir, name })).header['attr'] as Attr;
+  }
+
+  async exists(path: string): Promise<boolean> {
+    try {
+      await this.stat(path);
+      return true;
+    } catch (err) {
+      if (err instanceof ReplicatedError && err.code === 'ENOENT') return false;
+      throw err;
+    }
+  }
+
+  async create(path: string, mode = 0o644, excl = false): Promise<void> {
+    await this.call(OP.create, { path, mode, excl });
+  }
+
+  /**
+   * Creates (or truncates) `path` and writes `data` at offset 0 in one replicated operation;
+   * `sync` flushes it on every replica before the answer. For files up to one chunk.
+   */
+  async createWith(
+    path: string,
+    data: Buffer,
+    opts: { mode?: number; excl?: boolean; sync?: boolean } = {},
+  ): Promise<void> {
+    if (data.length > this.chunk)
+      throw new ReplicatedError('EINVAL', 'createWith is for files up to one chunk');
+    await this.call(
+      OP.create,
+      { path, mode: opts.mode ?? 0o644, excl: opts.excl === true, trunc: true, sync: opts.sync === true },
+      data,
+    );
+  }
+
+  async mkdir(path: string, opts: { mode?: number; recursive?: boolean } = {}): Promise<void> {
+    if (opts.recursive) {
+      const parts = path.split('/');
+      for (let i = 1; i <= parts.length; i++) {
+        try {
+          await this.call(OP.mkdir, { path: parts.slice(0, i).join('/'), mode: opts.mode ?? 0o755 });
+        } catch (err) {
+          if (!(err instanceof ReplicatedError && err.code === 'EEXIST')) throw err;
+        }
+      }
+      return;
+    }
+    await this.call(OP.mkdir, { path, mode: opts.mode ?? 0o755 });
+  }
+
+  async write(path: string, offset: number, data: Buffer): Promise<number> {
+    await this.call(OP.write, { path, off: offset }, data);
+    return data.length;
+  }
+
+  async read(path: string, offset: number, length: number): Promise<Buffer> {
+    return (await this.call(OP.read, { path, off: offset, len: length })).payload;
+  }
+
+  /** Writes `data` at `offset` in chunks, `window` of them in flight. */
+  async writeAt(path: string, offset: number, data: Buffer): Promise<void> {
+    const chunk = this.chunk;
+    const window = this.opts.window ?? 16;
+    let next = 0;
+    const worker = async (): Promise<void> => {
+      while (next < data.length) {
+        const at = next;
+        next += chunk;
+        await this.write(path, offset + at, data.subarray(at, Math.min(data.length, at + chunk)));
+      }
+    };
+    await Promise.all(
+      Array.from({ length: Math.max(1, Math.min(window, Math.ceil(data.length / chunk))) }, worker),
+    );
+  }
+
+  async writeFile(path: string, data: Buffer | string, opts: WriteOptions = {}): Promise<void> {
+    const buf = typeof data === 'string' ? Buffer.from(data) : data;
+    if (buf.length <= this.chunk) {
+      await this.createWith(path, buf, { mode: opts.mode, sync: opts.fsync });
+      return;
+    }
+    await this.create(path, opts.mode ?? 0o644);
+    await this.truncate(path, 0);
+    if (buf.length > 0) await this.writeAt(path, 0, buf);
+    if (opts.fsync) await this.fsync(path);
+  }
+
+  async appendFile(path: string, data: Buffer | string): Promise<void> {
+    const buf = typeof data === 'string' ? Buffer.from(data) : data;
+    await this.create(path);
+    const st = await this.stat(path);
+    await this.writeAt(path, st.size, buf);
+  }
+
+  async readFile(path: string): Promise<Buffer> {
+    const st = await this.stat(path);
+    if (st.type === 'dir') throw new ReplicatedError('EISDIR', path);
+    const chunk = this.chunk;
+    const n = Math.ceil(st.size / chunk);
+    const parts: Buffer[] = new Array(n);
+    const window = this.opts.window ?? 16;
+    let next = 0;
+    const worker = async (): Promise<void> => {
+      while (next < n) {
+        const i = next++;
+        parts[i] = await this.read(path, i * chunk, chunk);
+      }
+    };
+    await Promise.all(Array.from({ length: Math.max(1, Math.min(window, n)) }, worker));
+    return Buffer.concat(parts);
+  }
+
+  async truncate(path: string, size = 0): Promise<void> {
+    await this.call(OP.setattr, { path, size });
+  }
+
+  async chmod(path: string, mode: number): Promise<void> {
+    await this.call(OP.setattr, { path, mode });
+  }
+
+  async utimes(path: string, atimeMs: number, mtimeMs: number): Promise<void> {
+    await this.call(OP.setattr, { path, atimeMs, mtimeMs });
+  }
+
+  async unlink(path: string): Promise<void> {
+    await this.call(OP.unlink, { path });
+  }
+
+  async rmdir(path: string): Promise<void> {
+    await this.call(OP.rmdir, { path });
+  }
+
+  async rename(from: string, to: string): Promise<void> {
+    await this.call(OP.rename, { path: from, newPath: to });
+  }
+
+  async link(existing: string, newPath: string): Promise<void> {
+    await this.call(OP.link, { path: existing, newPath });
+  }
+
+  async symlink(target: string, path: string): Promise<void> {
+    await this.call(OP.symlink, { path, target });
+  }
+
+  async readlink(path: string): Promise<string> {
+    return String((await this.call(OP.readlink, { path })).header['target']);
+  }
+
+  /** One page of a directory listing, names after `after` in byte order. */
+  async readdirPage(path: string, after = '', count = 1000): Promise<{ entries: DirEntry[]; done: boolean }> {
+    const h = (await this.call(OP.readdir, { path, after, count })).header;
+    return { entries: h['entries'] as DirEntry[], done: h['done'] === true };
+  }
+
+  async readdirEntries(path: string): Promise<DirEntry[]> {
+    const out: DirEntry[] = [];
+    let after = '';
+    for (;;) {
+      const page = await this.readdirPage(path, after);
+      out.push(...page.entries);
+      if (page.done || page.entries.length === 0) return out;
+      after = page.entries[page.entries.length - 1]!.name;
+    }
+  }
+
+  async readdir(path: string): Promise<string[]> {
+    return (await this.readdirEntries(path)).map((e) => e.name);
+  }
+
+  async statfs(): Promise<StatFs> {
+    return (await this.call(OP.statfs, {})).header as unknown as StatFs;
+  }
+
+  async fsync(path = ''): Promise<void> {
+    await this.call(OP.fsync, { path });
+  }
+
+  // ---- admin -------------------------------------------------------------------------------
+  private admin(op: number, header: object): Promise<{ header: Record<string, unknown>; payload: Buffer }> {
+    return this.call(op, this.opts.adminToken ? { ...header, token: this.opts.adminToken } : header);
+  }
+
+  async createShare(
+    id: string,
+    size: number,
+    opts: { replicas?: number; bricks?: string[] } = {},
+  ): Promise<Record<string, unknown>> {
+    return (await this.admin(OP.createShare, { id, size, ...opts })).header;
+  }
+
+  async deleteShare(id: string): Promise<void> {
+    await this.admin(OP.deleteShare, { id });
+  }
+
+  async attachShare(id: string): Promise<Record<string, unknown>> {
+    return (await this.admin(OP.attachShare, { id })).header;
+  }
+
+  async setSize(id: string, size: number): Promise<void> {
+    await this.admin(OP.setSize, { id, size });
+  }
+
+  async usage(id: string): Promise<StatFs & { epoch: number }> {
+    return (await this.admin(OP.usage, { id })).header as unknown as StatFs & { epoch: number };
+  }
+
+  async healInfo(id: string): Promise<HealInfoBrick[]> {
+    return (await this.admin(OP.healInfo, { id })).header['bricks'] as never;
+  }
+
+  async healNow(id: string, full = false): Promise<Record<string, number>> {
+    return (await this.admin(OP.healNow, { id, full })).header as Record<string, number>;
+  }
+
+  async resolveSplitBrain(id: string, path: string, policy: string, source?: string): Promise<string> {
+    return String((await this.admin(OP.resolveSplitBrain, { id, path, policy, source })).header['source']);
+  }
+
+  async brickStatus(): Promise<Array<Record<string, unknown>>> {
+    return (await this.admin(OP.brickStatus, {})).header['bricks'] as Array<Record<string, unknown>>;
+  }
+
+  async registerBrick(addr: string): Promise<Record<string, unknown>> {
+    return (await this.admin(OP.registerBrick, { addr })).header;
+  }
+}

@@ -1,0 +1,57 @@
+/** errno-style codes used on the wire, by the bricks, the share server and the client library. */
+export const ERROR_CODES = [
+  'ENOENT',
+  'EEXIST',
+  'ENOTDIR',
+  'EISDIR',
+  'ENOTEMPTY',
+  'EINVAL',
+  'EACCES',
+  'EPERM',
+  'EDQUOT',
+  'ENOSPC',
+  'ENOTCONN',
+  'EIO',
+  'ESTALE',
+  'ETIMEDOUT',
+  'EMSGSIZE',
+  'ENAMETOOLONG',
+  'ENOSYS',
+  'EBUSY',
+  'ELOOP',
+  'EXDEV',
+  'EMLINK',
+  'EFBIG',
+  /** A brick does not hold the share (new or wiped disk, interrupted creation). */
+  'ENXIO',
+] as const;
+
+export type ErrorCode = (typeof ERROR_CODES)[number];
+
+const KNOWN = new Set<string>(ERROR_CODES);
+
+export function isErrorCode(code: unknown): code is ErrorCode {
+  return typeof code === 'string' && KNOWN.has(code);
+}
+
+/** An error that crosses the wire: a code and a human message. */
+export class ReplicatedError extends Error {
+  readonly code: ErrorCode;
+  constructor(code: ErrorCode, message?: string) {
+    super(message ? `${code}: ${message}` : code);
+    this.name = 'ReplicatedError';
+    this.code = code;
+  }
+}
+
+/** Maps anything thrown (a Node fs error, our own error, a bug) onto a wire code. */
+export function toReplicatedError(err: unknown): ReplicatedError {
+  if (err instanceof ReplicatedError) return err;
+  const code = (err as { code?: unknown } | null)?.code;
+  const msg = err instanceof Error ? err.message : String(err);
+  if (isErrorCode(code)) return new ReplicatedError(code, msg);
+  if (code === 'ECONNRESET' || code === 'ECONNREFUSED' || code === 'EPIPE')
+    return new ReplicatedError('ENOTCONN', msg);
+  if (code === 'ERR_FS_FILE_TOO_LARGE') return new ReplicatedError('EFBIG', msg);
+  return new ReplicatedError('EIO', msg);
+}

@@ -1,0 +1,184 @@
+/**
+ * Binary framing shared by client <-> share server and share server <-> brick.
+ *
+ *   0  u32 BE  length of everything after this field (12 + H + P)
+ *   4  u32 BE  request id (echoed in the response; 0 = connection-level error)
+ *   8  u16 BE  opcode (echoed in the response)
+ *  10  u8      kind: 0 request, 1 response
+ *  11  u8      reserved, 0
+ *  12  u32 BE  H, length of the JSON header
+ *  16  H bytes JSON header (UTF-8, an object)
+ *  16+H        P bytes of payload (file data), possibly empty
+ */
+import { ReplicatedError } from './errors.ts';
+
+export const FRAME_PREFIX = 16;
+export const DEFAULT_MAX_FRAME = 17 * 1024 * 1024;
+export const MAX_HEADER = 256 * 1024;
+
+export const KIND_REQUEST = 0;
+export const KIND_RESPONSE = 1;
+
+/** File data: one buffer, or the socket chunks it arrived in (forwarded and written without a copy). */
+export type Payload = Buffer | Buffer[];
+
+export function payloadLength(p: Payload | undefined): number {
+  if (!p) return 0;
+  if (Buffer.isBuffer(p)) return p.length;
+  let n = 0;
+  for (const b of p) n += b.length;
+  return n;
+}
+
+export function payloadBuffer(p: Payload | undefined): Buffer {
+  if (!p) return Buffer.alloc(0);
+  if (Buffer.isBuffer(p)) return p;
+  return p.length === 1 ? p[0]! : Buffer.concat(p);
+}
+
+export interface Frame {
+  reqId: number;
+  op: number;
+  kind: number;
+  header: Record<string, unknown>;
+  /** The payload as received (no copy). */
+  parts: Buffer[];
+  /** The payload as one buffer (concatenated on first use). */
+  readonly payload: Buffer;
+}
+
+/** Encodes a frame as [prefix+header, payload] so the payload is never copied. */
+export function encodeFrame(
+  reqId: number,
+  op: number,
+  kind: number,
+  header: object,
+  payload?: Payload,
+): Buffer[] {
+  const json = Buffer.from(JSON.stringify(header), 'utf8');
+  const plen = payloadLength(payload);
+  const head = Buffer.allocUnsafe(FRAME_PREFIX + json.length);
+  head.writeUInt32BE(12 + json.length + plen, 0);
+  head.writeUInt32BE(reqId >>> 0, 4);
+  head.writeUInt16BE(op, 8);
+  head.writeUInt8(kind, 10);
+  head.writeUInt8(0, 11);
+  head.writeUInt32BE(json.length, 12);
+  json.copy(head, FRAME_PREFIX);
+  if (!payload || plen === 0) return [head];
+  return Buffer.isBuffer(payload) ? [head, payload] : [head, ...payload];
+}
+
+/** Incremental decoder: push socket chunks, get whole frames. Throws ReplicatedError on bad input. */
+export class FrameDecoder {
+  private chunks: Buffer[] = [];
+  private buffered = 0;
+  constructor(private readonly maxFrame: number = DEFAULT_MAX_FRAME) {}
+
+  get pendingBytes(): number {
+    return this.buffered;
+  }
+
+  push(chunk: Buffer): Frame[] {
+    this.chunks.push(chunk);
+    this.buffered += chunk.length;
+    const out: Frame[] = [];
+    for (;;) {
+      if (this.buffered < 4) break;
+      const first = this.peek(4);
+      const len = first.readUInt32BE(0);
+      if (len < 12) throw new ReplicatedError('EINVAL', `frame length ${len} below minimum`);
+      if (len + 4 > this.maxFrame)
+        throw new ReplicatedError('EMSGSIZE', `frame of ${len + 4} bytes over ${this.maxFrame}`);
+      if (this.buffered < len + 4) break;
+      const head = this.take(FRAME_PREFIX);
+      const hlen = head.readUInt32BE(12);
+      if (hlen > MAX_HEADER || FRAME_PREFIX + hlen > len + 4)
+        throw new ReplicatedError('EINVAL', 'bad header length');
+      let header: unknown;
+      try {
+        header = JSON.parse(this.take(hlen).toString('utf8'));
+      } catch {
+        throw new ReplicatedError('EINVAL', 'header is not JSON');
+      }
+      if (typeof header !== 'object' || header === null || Array.isArray(header))
+        throw new ReplicatedError('EINVAL', 'header is not an object');
+      const parts = this.takeParts(len + 4 - FRAME_PREFIX - hlen);
+      let joined: Buffer | undefined;
+      out.push({
+        reqId: head.readUInt32BE(4),
+        op: head.readUInt16BE(8),
+        kind: head.readUInt8(10),
+        header: header as Record<string, unknown>,
+        parts,
+        get payload(): Buffer {
+          joined ??= payloadBuffer(parts);
+          return joined;
+        },
+      });
+    }
+    return out;
+  }
+
+  /** Removes n bytes as a list of views on the received chunks. */
+  private takeParts(n: number): Buffer[] {
+    const out: Buffer[] = [];
+    let left = n;
+    while (left > 0) {
+      const c = this.chunks[0]!;
+      if (c.length <= left) {
+        out.push(c);
+        this.chunks.shift();
+        left -= c.length;
+      } else {
+        out.push(c.subarray(0, left));
+        this.chunks[0] = c.subarray(left);
+        left = 0;
+      }
+    }
+    this.buffered -= n;
+    return out;
+  }
+
+  private peek(n: number): Buffer {
+    const head = this.chunks[0]!;
+    if (head.length >= n) return head;
+    const out = Buffer.allocUnsafe(n);
+    let got = 0;
+    for (const c of this.chunks) {
+      const k = Math.min(c.length, n - got);
+      c.copy(out, got, 0, k);
+      got += k;
+      if (got === n) break;
+    }
+    return out;
+  }
+
+  private take(n: number): Buffer {
+    const head = this.chunks[0]!;
+    if (head.length >= n) {
+      if (head.length === n) this.chunks.shift();
+      else this.chunks[0] = head.subarray(n);
+      this.buffered -= n;
+      return head.subarray(0, n);
+    }
+    // Gather only the chunks this frame spans (never the whole backlog).
+    const out = Buffer.allocUnsafe(n);
+    let got = 0;
+    while (got < n) {
+      const c = this.chunks[0]!;
+      const want = n - got;
+      if (c.length <= want) {
+        c.copy(out, got);
+        got += c.length;
+        this.chunks.shift();
+      } else {
+        c.copy(out, got, 0, want);
+        this.chunks[0] = c.subarray(want);
+        got += want;
+      }
+    }
+    this.buffered -= n;
+    return out;
+  }
+}

@@ -1,0 +1,73 @@
+/** Opcodes of the native protocol (client <-> share server) and of the brick protocol. */
+export const OP = {
+  // client -> share server
+  mount: 1,
+  lookup: 2,
+  getattr: 3,
+  setattr: 4,
+  read: 5,
+  write: 6,
+  create: 7,
+  mkdir: 8,
+  unlink: 9,
+  rmdir: 10,
+  rename: 11,
+  readdir: 12,
+  link: 13,
+  symlink: 14,
+  readlink: 15,
+  statfs: 16,
+  fsync: 17,
+  ping: 18,
+  // admin (client -> share server)
+  createShare: 0x80,
+  deleteShare: 0x81,
+  setSize: 0x82,
+  usage: 0x83,
+  healInfo: 0x84,
+  healNow: 0x85,
+  brickStatus: 0x86,
+  attachShare: 0x87,
+  resolveSplitBrain: 0x88,
+  registerBrick: 0x89,
+  detachShare: 0x8a,
+  // share server -> brick
+  bHello: 0x100,
+  bShareCreate: 0x101,
+  bShareDelete: 0x102,
+  bShareInfo: 0x103,
+  bClaim: 0x104,
+  bGetattr: 0x105,
+  bRead: 0x106,
+  bReaddir: 0x107,
+  bReadlink: 0x108,
+  bUsage: 0x109,
+  bIndex: 0x10a,
+  bMark: 0x10b,
+  bClean: 0x10c,
+  bClearPending: 0x10d,
+  bBlockSums: 0x10e,
+  bHealPut: 0x10f,
+  bRemoveTree: 0x110,
+  bPing: 0x111,
+  bMutate: 0x112,
+  bSetShareSize: 0x113,
+} as const;
+
+export type OpName = keyof typeof OP;
+
+/** Mutations a brick applies; the share server replicates each to the replica set. */
+export const MUTATIONS = [
+  'create',
+  'mkdir',
+  'symlink',
+  'link',
+  'unlink',
+  'rmdir',
+  'rename',
+  'write',
+  'truncate',
+  'setattr',
+  'fsync',
+] as const;
+export type MutationKind = (typeof MUTATIONS)[number];

@@ -1,0 +1,53 @@
+/**
+ * Share-relative paths on the wire: '' (or '.') is the share root, otherwise names joined by '/'.
+ * Absolute paths, empty components, '.', '..', NUL bytes and names over 255 bytes are refused.
+ */
+import { ReplicatedError } from './errors.ts';
+
+export const MAX_NAME_BYTES = 255;
+export const MAX_PATH_BYTES = 4096;
+
+export function checkPath(p: unknown): string {
+  if (typeof p !== 'string') throw new ReplicatedError('EINVAL', 'path must be a string');
+  if (p === '' || p === '.') return '';
+  if (p.includes('\0')) throw new ReplicatedError('EINVAL', 'NUL byte in path');
+  if (p.startsWith('/')) throw new ReplicatedError('EINVAL', 'absolute path');
+  if (Buffer.byteLength(p) > MAX_PATH_BYTES) throw new ReplicatedError('ENAMETOOLONG', 'path too long');
+  for (const name of p.split('/')) checkName(name);
+  return p;
+}
+
+export function checkName(name: unknown): string {
+  if (typeof name !== 'string') throw new ReplicatedError('EINVAL', 'name must be a string');
+  if (name === '' || name === '.' || name === '..') throw new ReplicatedError('EINVAL', `bad name '${name}'`);
+  if (name.includes('/') || name.includes('\0')) throw new ReplicatedError('EINVAL', 'bad character in name');
+  if (Buffer.byteLength(name) > MAX_NAME_BYTES)
+    throw new ReplicatedError('ENAMETOOLONG', 'name over 255 bytes');
+  return name;
+}
+
+export function parentOf(p: string): string {
+  const i = p.lastIndexOf('/');
+  return i < 0 ? '' : p.slice(0, i);
+}
+
+export function joinPath(dir: string, name: string): string {
+  return dir === '' ? name : `${dir}/${name}`;
+}
+
+export function depthOf(p: string): number {
+  return p === '' ? 0 : p.split('/').length;
+}
+
+/** True when `p` is `anc` or lies below it. */
+export function isUnder(p: string, anc: string): boolean {
+  return anc === '' || p === anc || p.startsWith(`${anc}/`);
+}
+
+export function ancestorsOf(p: string): string[] {
+  const out = [''];
+  if (p === '') return out;
+  const parts = p.split('/');
+  for (let i = 1; i < parts.length; i++) out.push(parts.slice(0, i).join('/'));
+  return out;
+}

@@ -1,0 +1,125 @@
+/** Request/response over one TCP connection with pipelining: many requests in flight, matched by id. */
+import net from 'node:net';
+import { isErrorCode, ReplicatedError, toReplicatedError } from './errors.ts';
+import { DEFAULT_MAX_FRAME, encodeFrame, FrameDecoder, KIND_RESPONSE, type Payload } from './frame.ts';
+
+export interface Reply {
+  header: Record<string, unknown>;
+  payload: Buffer;
+}
+
+interface Waiter {
+  resolve: (r: Reply) => void;
+  reject: (e: ReplicatedError) => void;
+  timer: NodeJS.Timeout | undefined;
+}
+
+export class RpcClient {
+  private nextId = 1;
+  private readonly waiters = new Map<number, Waiter>();
+  private readonly decoder: FrameDecoder;
+  private closeListeners: Array<(err: ReplicatedError) => void> = [];
+  closed = false;
+
+  constructor(
+    private readonly socket: net.Socket,
+    maxFrame = DEFAULT_MAX_FRAME,
+  ) {
+    this.decoder = new FrameDecoder(maxFrame);
+    socket.setNoDelay(true);
+    socket.on('data', (chunk: Buffer) => {
+      let frames: ReturnType<FrameDecoder['push']>;
+      try {
+        frames = this.decoder.push(chunk);
+      } catch (err) {
+        this.fail(toReplicatedError(err));
+        return;
+      }
+      for (const f of frames) {
+        if (f.kind !== KIND_RESPONSE) continue;
+        if (f.reqId === 0) {
+          const code = isErrorCode(f.header['e']) ? f.header['e'] : 'EIO';
+          this.fail(new ReplicatedError(code, String(f.header['m'] ?? 'connection error')));
+          return;
+        }
+        const w = this.waiters.get(f.reqId);
+        if (!w) continue;
+        this.waiters.delete(f.reqId);
+        if (w.timer) clearTimeout(w.timer);
+        const e = f.header['e'];
+        if (e !== undefined) {
+          w.reject(new ReplicatedError(isErrorCode(e) ? e : 'EIO', String(f.header['m'] ?? '')));
+        } else {
+          w.resolve({ header: f.header, payload: f.payload });
+        }
+      }
+    });
+    socket.on('error', (err) => this.fail(new ReplicatedError('ENOTCONN', err.message)));
+    socket.on('close', () => this.fail(new ReplicatedError('ENOTCONN', 'connection closed')));
+  }
+
+  static connect(host: string, port: number, timeoutMs = 3000, maxFrame?: number): Promise<RpcClient> {
+    return new Promise((resolve, reject) => {
+      const socket = net.connect({ host, port });
+      const timer = setTimeout(() => {
+        socket.destroy();
+        reject(new ReplicatedError('ETIMEDOUT', `connect ${host}:${port}`));
+      }, timeoutMs);
+      socket.once('connect', () => {
+        clearTimeout(timer);
+        socket.removeAllListeners('error');
+        socket.setKeepAlive(true, 5000);
+        resolve(new RpcClient(socket, maxFrame));
+      });
+      socket.once('error', (err) => {
+        clearTimeout(timer);
+        reject(new ReplicatedError('ENOTCONN', `${host}:${port}: ${err.message}`));
+      });
+    });
+  }
+
+  onClose(fn: (err: ReplicatedError) => void): void {
+    if (this.closed) fn(new ReplicatedError('ENOTCONN', 'connection closed'));
+    else this.closeListeners.push(fn);
+  }
+
+  request(op: number, header: object, payload?: Payload, timeoutMs?: number): Promise<Reply> {
+    if (this.closed) return Promise.reject(new ReplicatedError('ENOTCONN', 'connection closed'));
+    const id = this.nextId;
+    this.nextId = this.nextId >= 0xfffffff0 ? 1 : this.nextId + 1;
+    return new Promise<Reply>((resolve, reject) => {
+      const timer =
+        timeoutMs && timeoutMs > 0
+          ? setTimeout(() => {
+              this.waiters.delete(id);
+              reject(new ReplicatedError('ETIMEDOUT', `request timed out after ${timeoutMs} ms`));
+            }, timeoutMs)
+          : undefined;
+      this.waiters.set(id, { resolve, reject, timer });
+      const parts = encodeFrame(id, op, 0, header, payload);
+      this.socket.cork();
+      for (const p of parts) this.socket.write(p);
+      this.socket.uncork();
+    });
+  }
+
+  close(): void {
+    this.socket.destroy();
+    this.fail(new ReplicatedError('ENOTCONN', 'connection closed'));
+  }
+
+  private fail(err: ReplicatedError): void {
+    if (!this.closed) {
+      this.closed = true;
+      this.socket.destroy();
+    }
+    for (const [id, w] of this.waiters) {
+      this.waiters.delete(id);
+      if (w.timer) clearTimeout(w.timer);
+      w.reject(err);
+    }
+    const ls = this.closeListeners;
+    this.closeListeners = [];
+    for (const l of ls) l(err);
+  }
+}

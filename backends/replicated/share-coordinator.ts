@@ -1,0 +1,585 @@
+/**
+ * The writer of one share: orders mutations, replicates each to the replica set, decides the outcome
+ * by quorum, keeps the pending markers (who missed what), enforces the quota exactly, serves reads
+ * from an in-sync replica, and runs heal (heal.ts) through a write barrier.
+ */
+import { randomUUID } from 'node:crypto';
+import type { BrickLink } from './brick-link.ts';
+import { ReplicatedError, toReplicatedError } from './errors.ts';
+import { type Payload, payloadLength } from './frame.ts';
+import { healPathsOf, rangeOf } from './heal-paths.ts';
+import { type MutationKind, OP } from './opcodes.ts';
+import { ancestorsOf, checkPath, isUnder } from './paths.ts';
+import type { Reply } from './rpc-client.ts';
+import type { Attr, BrickIndex, ShareInfo, StatFs } from './types.ts';
+
+export interface Member {
+  id: string;
+  link: BrickLink;
+  /** Connected and claimed at the current epoch: receives mutations. */
+  ready: boolean;
+  /** Session sent with the last claim; every fenced request carries it. */
+  session: string;
+}
+
+interface Job {
+  /** Growth reserved for this mutation until it is accounted. */
+  growth: number;
+  /** Usage updated from a good reply (at the early acknowledgement or at completion). */
+  accounted: boolean;
+  kind: MutationKind;
+  h: Record<string, unknown>;
+  payload: Payload | undefined;
+  resolve: (r: Record<string, unknown>) => void;
+  reject: (e: ReplicatedError) => void;
+}
+
+interface MutateReply {
+  v: number;
+  sizeBefore: number;
+  sizeAfter: number;
+  freed: number;
+}
+
+const TRANSPORT = new Set(['ENOTCONN', 'ETIMEDOUT']);
+const CACHE_LIMIT = 200_000;
+
+export class ShareCoordinator {
+  info: ShareInfo;
+  readonly members: Member[];
+  fenced = false;
+  /** Bytes of regular-file data acknowledged by the replica set. */
+  confirmed = 0;
+  /** Growth promised to mutations issued but not yet completed. */
+  reserved = 0;
+  files = 0;
+  /** In-memory mirror of the pending markers: brick id -> paths it must be healed on. */
+  readonly blamed = new Map<string, Set<string>>();
+  readonly splitBrain = new Set<string>();
+  /** Paths recently touched by clients: heal takes them first. */
+  readonly hot = new Set<string>();
+  onNeedHeal: (() => void) | undefined;
+
+  private readonly queue: Job[] = [];
+  private pumping = false;
+  private paused = 0;
+  private inflight = 0;
+  private drainWaiters: Array<() => void> = [];
+  private readonly pathIds = new Map<string, string>();
+  private readonly idSize = new Map<string, number>();
+  private readonly pathInflight = new Map<string, number>();
+  private readonly pathFailed = new Set<string>();
+  private readonly cleanable = new Set<string>();
+  private cleanTimer: NodeJS.Timeout;
+  private readRr = 0;
+
+  constructor(info: ShareInfo, members: Member[]) {
+    this.info = info;
+    this.members = members;
+    for (const m of members) this.blamed.set(m.id, new Set());
+    this.cleanTimer = setInterval(() => this.flushClean(), 200);
+    this.cleanTimer.unref();
+  }
+
+  get majority(): number {
+    return Math.floor(this.members.length / 2) + 1;
+  }
+
+  stop(): void {
+    clearInterval(this.cleanTimer);
+    for (const j of this.queue.splice(0)) j.reject(new ReplicatedError('ESTALE', 'share detached'));
+  }
+
+  readyMembers(): Member[] {
+    return this.members.filter((m) => m.ready && m.link.up);
+  }
+
+  /** A member holds a known-good copy of `p` when neither `p` nor an ancestor is pending on it. */
+  isGood(m: Member, p: string): boolean {
+    const set = this.blamed.get(m.id);
+    if (!set || set.size === 0) return true;
+    for (const a of ancestorsOf(p)) if (set.has(a)) return false;
+    return !set.has(p);
+  }
+
+  /** Something is known to be missing somewhere (pending markers or failed operations). */
+  needsHeal(): boolean {
+    if (this.pathFailed.size > 0) return true;
+    for (const s of this.blamed.values()) if (s.size > 0) return true;
+    return false;
+  }
+
+  isClean(m: Member): boolean {
+    return (this.blamed.get(m.id)?.size ?? 0) === 0;
+  }
+
+  inSplitBrain(p: string): boolean {
+    if (this.splitBrain.size === 0) return false;
+    for (const s of this.splitBrain) if (isUnder(p, s)) return true;
+    return false;
+  }
+
+  /**
+   * Adds the bricks' pending markers to the in-memory mirror. Entries are removed only by heal
+   * (`healed`), never here: a blame still on its way to the bricks must not be forgotten.
+   */
+  loadIndexes(indexes: Map<string, BrickIndex>): void {
+    for (const idx of indexes.values())
+      for (const e of idx.pending) for (const b of Object.keys(e.blame)) this.blamed.get(b)?.add(e.path);
+  }
+
+  // ---- requests to bricks ------------------------------------------------------------------
+  req(
+    m: Member,
+    op: number,
+    header: Record<string, unknown>,
+    payload?: Payload,
+    timeoutMs?: number,
+  ): Promise<Reply> {
+    return m.link.request(
+      op,
+      { share: this.info.id, epoch: this.info.epoch, session: m.session, ...header },
+      payload,
+      timeoutMs,
+    );
+  }
+
+  /** A reply from a ready replica that holds a good copy of `p` (rotating among them). */
+  async readFrom(p: string, op: number, header: Record<string, unknown>): Promise<Reply> {
+    if (this.fenced) throw new ReplicatedError('ESTALE', 'share server was fenced by a newer epoch');
+    if (this.inSplitBrain(p)) throw new ReplicatedError('EIO', `${p} is in split-brain`);
+    const good = this.readyMembers().filter((m) => this.isGood(m, p));
+    if (good.length === 0)
+      throw new ReplicatedError(
+        this.readyMembers().length === 0 ? 'ENOTCONN' : 'EIO',
+        'no in-sync replica reachable',
+      );
+    let last: ReplicatedError | undefined;
+    for (let i = 0; i < good.length; i++) {
+      const m = good[(this.readRr + i) % good.length]!;
+      try {
+        const r = await this.req(m, op, { path: p, ...header });
+        this.readRr++;
+        return r;
+      } catch (err) {
+        const e = toReplicatedError(err);
+        if (e.code === 'ESTALE') this.fenced = true;
+        if (!TRANSPORT.has(e.code) && e.code !== 'ENXIO') throw e;
+        last = e;
+      }
+    }
+    throw last ?? new ReplicatedError('ENOTCONN', 'no replica answered');
+  }
+
+  async getattr(p: string): Promise<Attr> {
+    return (await this.readFrom(p, OP.bGetattr, {})).header['attr'] as Attr;
+  }
+
+  statfs(): StatFs {
+    const used = this.confirmed + this.reserved;
+    return { size: this.info.size, used, free: Math.max(0, this.info.size - used), files: this.files };
+  }
+
+  // ---- mutations -----------------------------------------------------------------------------
+  mutate(
+    kind: MutationKind,
+    h: Record<string, unknown>,
+    payload?: Payload,
+  ): Promise<Record<string, unknown>> {
+    if (this.fenced)
+      return Promise.reject(new ReplicatedError('ESTALE', 'share server was fenced by a newer epoch'));
+    try {
+      checkPath(h['path']);
+      if (h['newPath'] !== undefined) checkPath(h['newPath']);
+    } catch (err) {
+      return Promise.reject(toReplicatedError(err));
+    }
+    return new Promise((resolve, reject) => {
+      this.queue.push({ kind, h, payload, resolve, reject, growth: 0, accounted: false });
+      void this.pump();
+    });
+  }
+
+  /** Runs `fn` with no mutation in flight and none issued until it returns. */
+  async barrier<T>(fn: () => Promise<T>): Promise<T> {
+    this.paused++;
+    try {
+      while (this.pumping || this.inflight > 0) await new Promise<void>((r) => this.drainWaiters.push(r));
+      return await fn();
+    } finally {
+      this.paused--;
+      void this.pump();
+    }
+  }
+
+  private wakeDrain(): void {
+    if (this.inflight > 0 || this.pumping) return;
+    const ws = this.drainWaiters;
+    this.drainWaiters = [];
+    for (const w of ws) w();
+  }
+
+  private async pump(): Promise<void> {
+    if (this.pumping) return;
+    this.pumping = true;
+    try {
+      while (this.queue.length > 0 && this.paused === 0) {
+        const job = this.queue[0]!;
+        try {
+          await this.plan(job);
+        } catch (err) {
+          job.reject(toReplicatedError(err));
+        }
+        this.queue.shift();
+      }
+    } finally {
+      this.pumping = false;
+      this.wakeDrain();
+    }
+  }
+
+  /** File id and size of `p` as of all issued mutations (from cache, else from an in-sync replica). */
+  private async sizeOf(p: string): Promise<{ id: string; size: number; type: string } | undefined> {
+    const id = this.pathIds.get(p);
+    if (id !== undefined) {
+      const size = this.idSize.get(id);
+      if (size !== undefined) return { id, size, type: 'file' };
+    }
+    let a: Attr;
+    try {
+      a = await this.getattr(p);
+    } catch (err) {
+      if (toReplicatedError(err).code === 'ENOENT') return undefined;
+      throw err;
+    }
+    if (a.type === 'file' && a.id) {
+      this.remember(p, a.id, a.size);
+    }
+    return { id: a.id, size: a.size, type: a.type };
+  }
+
+  private remember(p: string, id: string, size: number): void {
+    if (this.pathIds.size > CACHE_LIMIT) {
+      this.pathIds.clear();
+      this.idSize.clear();
+    }
+    this.pathIds.set(p, id);
+    this.idSize.set(id, size);
+  }
+
+  private forgetUnder(p: string): void {
+    for (const k of this.pathIds.keys()) if (isUnder(k, p)) this.pathIds.delete(k);
+  }
+
+  private async plan(job: Job): Promise<void> {
+    if (this.fenced) throw new ReplicatedError('ESTALE', 'share server was fenced by a newer epoch');
+    const { kind, h } = job;
+    const p = h['path'] as string;
+    let growth = 0;
+    let sizeKey: string | undefined;
+    let newSize: number | undefined;
+    const limit = this.info.size;
+    switch (kind) {
+      case 'create': {
+        const len = payloadLength(job.payload);
+        const cur = h['excl'] === true ? undefined : await this.sizeOf(p);
+        const exists = cur !== undefined && cur.type === 'file' && cur.id !== '';
+        h['id'] = exists ? cur.id : randomUUID();
+        const before = exists ? cur.size : 0;
+        newSize = Math.max(h['trunc'] === true ? 0 : before, len);
+        growth = Math.max(0, newSize - before);
+        sizeKey = String(h['id']);
+        break;
+      }
+      case 'mkdir':
+      case 'symlink':
+        h['id'] = randomUUID();
+        break;
+      case 'write':
+      case 'truncate':
+      case 'setattr': {
+        const target =
+          kind === 'write'
+            ? Number(h['off']) + payloadLength(job.payload)
+            : h['size'] === undefined
+              ? undefined
+              : Number(h['size']);
+        if (target === undefined) break;
+        const cur = await this.sizeOf(p);
+        if (!cur) throw new ReplicatedError('ENOENT', p);
+        if (cur.type !== 'file') break; // the bricks answer EISDIR / EINVAL
+        newSize = kind === 'write' ? Math.max(cur.size, target) : target;
+        growth = Math.max(0, newSize - cur.size);
+        sizeKey = cur.id;
+        break;
+      }
+      default:
+        break;
+    }
+    if (growth > 0 && this.confirmed + this.reserved + growth > limit)
+      throw new ReplicatedError('EDQUOT', `share ${this.info.id} is full (${limit} bytes)`);
+    this.issue(job, growth, sizeKey, newSize);
+  }
+
+  private issue(job: Job, growth: number, sizeKey: string | undefined, newSize: number | undefined): void {
+    const { kind, h } = job;
+    const p = h['path'] as string;
+    const np = h['newPath'] as string | undefined;
+    if (this.inSplitBrain(p) || (np !== undefined && this.inSplitBrain(np)))
+      throw new ReplicatedError('EIO', `${p} is in split-brain`);
+    const ready = this.readyMembers();
+    if (ready.length < this.majority)
+      throw new ReplicatedError(
+        'ENOTCONN',
+        `only ${ready.length} of ${this.members.length} replicas reachable`,
+      );
+    const marks = healPathsOf(kind, p, np);
+    const checkPaths = kind === 'rename' || kind === 'link' ? [p, np ?? ''] : [p];
+    const good = new Set(ready.filter((m) => checkPaths.every((c) => this.isGood(m, c))).map((m) => m.id));
+    if (good.size === 0) throw new ReplicatedError('EIO', `no reachable replica holds a good copy of ${p}`);
+    const down = this.members.filter((m) => !ready.includes(m)).map((m) => m.id);
+    for (const d of down) for (const mk of marks) this.blamed.get(d)?.add(mk);
+
+    // Optimistic cache update, in issue order (later mutations are planned against it).
+    if (sizeKey !== undefined && newSize !== undefined) this.idSize.set(sizeKey, newSize);
+    if (kind === 'create' && h['id']) {
+      if (!this.pathIds.has(p)) this.files++;
+      this.remember(p, String(h['id']), this.idSize.get(String(h['id'])) ?? 0);
+    }
+    if (kind === 'rename' || kind === 'rmdir' || kind === 'unlink') {
+      this.forgetUnder(p);
+      if (np !== undefined) this.forgetUnder(np);
+    }
+    // Paths clients touch are healed first (their marks: the file, or the parent for entries).
+    for (const mk of marks) this.hot.add(mk);
+    if (this.hot.size > 10_000) this.hot.clear();
+    this.reserved += growth;
+    job.growth = growth;
+    this.inflight++;
+    for (const mk of marks) {
+      this.pathInflight.set(mk, (this.pathInflight.get(mk) ?? 0) + 1);
+      this.cleanable.delete(mk);
+    }
+    const header: Record<string, unknown> = { ...h, k: kind };
+    if (down.length > 0) header['blame'] = down;
+    const sends = ready.map((m) => this.req(m, OP.bMutate, header, job.payload));
+    // Acknowledge as soon as a majority (with a good copy) succeeded; the slower replicas are
+    // accounted for (and blamed if they fail) when every reply is in. Errors wait for all replies.
+    const early = { ok: false };
+    const arrived: Array<string | undefined> = new Array(ready.length);
+    const okReplies: Array<Reply | undefined> = new Array(ready.length);
+    sends.forEach((s, i) => {
+      s.then(
+        (r) => {
+          arrived[i] = 'ok';
+          okReplies[i] = r;
+          if (!early.ok) this.tryEarly(job, ready, good, arrived, okReplies, early);
+        },
+        (e) => {
+          arrived[i] = toReplicatedError(e).code;
+        },
+      );
+    });
+    void Promise.allSettled(sends).then((results) =>
+      this.complete(job, ready, good, down, marks, results, early.ok)
+        .catch((err) => job.reject(toReplicatedError(err)))
+        .finally(() => {
+          if (!job.accounted) this.reserved -= growth;
+          this.inflight--;
+          for (const mk of marks) {
+            const n = (this.pathInflight.get(mk) ?? 1) - 1;
+            if (n <= 0) {
+              this.pathInflight.delete(mk);
+              if (!this.pathFailed.has(mk)) this.cleanable.add(mk);
+            } else this.pathInflight.set(mk, n);
+          }
+          this.wakeDrain();
+        }),
+    );
+  }
+
+  private tryEarly(
+    job: Job,
+    sent: Member[],
+    good: Set<string>,
+    arrived: Array<string | undefined>,
+    okReplies: Array<Reply | undefined>,
+    early: { ok: boolean },
+  ): void {
+    let ok = 0;
+    let goodReply: Reply | undefined;
+    for (let i = 0; i < sent.length; i++) {
+      const o = arrived[i];
+      if (o === undefined) continue;
+      const isGood = good.has(sent[i]!.id);
+      if (o === 'ok') {
+        ok++;
+        if (isGood) goodReply ??= okReplies[i];
+      } else if (o === 'ESTALE' || (isGood && !TRANSPORT.has(o))) return; // disagreement: wait for all
+    }
+    if (ok < this.majority || !goodReply) return;
+    early.ok = true;
+    const rep = goodReply.header as unknown as MutateReply;
+    this.account(job, rep);
+    job.resolve({ v: rep.v, size: rep.sizeAfter });
+  }
+
+  private async complete(
+    job: Job,
+    sent: Member[],
+    good: Set<string>,
+    down: string[],
+    marks: string[],
+    results: PromiseSettledResult<Reply>[],
+    ackedEarly: boolean,
+  ): Promise<void> {
+    const outcome = new Map<string, string>();
+    const replies = new Map<string, MutateReply>();
+    let stale = false;
+    sent.forEach((m, i) => {
+      const r = results[i]!;
+      if (r.status === 'fulfilled') {
+        outcome.set(m.id, 'ok');
+        replies.set(m.id, r.value.header as unknown as MutateReply);
+      } else {
+        const e = toReplicatedError(r.reason);
+        if (e.code === 'ESTALE') stale = true;
+        outcome.set(m.id, e.code);
+      }
+    });
+    if (stale) {
+      this.fenced = true;
+      job.reject(new ReplicatedError('ESTALE', 'a brick holds a newer epoch: this share server was fenced'));
+      return;
+    }
+    // The outcome of the good copies is the reference; they must agree.
+    const goodOutcomes = new Map<string, number>();
+    for (const id of good) {
+      const o = outcome.get(id)!;
+      if (TRANSPORT.has(o)) continue;
+      goodOutcomes.set(o, (goodOutcomes.get(o) ?? 0) + 1);
+    }
+    if (ackedEarly) {
+      // A majority with a good copy succeeded: that is the reference, whoever disagreed later.
+      goodOutcomes.clear();
+      goodOutcomes.set('ok', 1);
+    }
+    if (goodOutcomes.size === 0) {
+      for (const mk of marks) this.pathFailed.add(mk);
+      this.onNeedHeal?.();
+      job.reject(new ReplicatedError('ENOTCONN', 'no replica with a good copy answered'));
+      return;
+    }
+    if (goodOutcomes.size > 1) {
+      for (const mk of marks) this.pathFailed.add(mk);
+      this.onNeedHeal?.();
+      job.reject(new ReplicatedError('EIO', `replicas disagree on ${String(job.h['path'])}`));
+      return;
+    }
+    const ref = [...goodOutcomes.keys()][0]!;
+    const agree = sent.filter((m) => outcome.get(m.id) === ref);
+    const failed = sent.filter((m) => outcome.get(m.id) !== ref).map((m) => m.id);
+    if (failed.length > 0) {
+      for (const mk of marks) this.pathFailed.add(mk);
+      for (const f of failed) for (const mk of marks) this.blamed.get(f)?.add(mk);
+      // Record, on the replicas that applied it, that the others missed this operation.
+      await Promise.allSettled(
+        agree.map((m) =>
+          this.req(m, OP.bMark, {
+            paths: marks,
+            bricks: failed,
+            range: rangeOf(job.kind, job.h, payloadLength(job.payload)),
+          }).catch(() => {}),
+        ),
+      );
+      this.onNeedHeal?.();
+    }
+    if (down.length > 0) for (const mk of marks) this.pathFailed.add(mk);
+    if (agree.length < this.majority) {
+      job.reject(
+        new ReplicatedError(
+          failed.some((f) => TRANSPORT.has(outcome.get(f) ?? '')) ? 'ENOTCONN' : 'EIO',
+          `write quorum not reached (${agree.length} of ${this.members.length})`,
+        ),
+      );
+      return;
+    }
+    if (ref !== 'ok') {
+      this.afterFailure(job);
+      job.reject(new ReplicatedError(ref as ReplicatedError['code'], `${job.kind} ${String(job.h['path'])}`));
+      return;
+    }
+    const src = agree.find((m) => good.has(m.id)) ?? agree[0]!;
+    const rep = replies.get(src.id)!;
+    this.account(job, rep);
+    job.resolve({ v: rep.v, size: rep.sizeAfter });
+  }
+
+  /**
+   * Moves a successful mutation from "reserved" to "used" (once): at the early acknowledgement,
+   * so a client sees its own change in statfs at once, or when every reply is in.
+   */
+  private account(job: Job, rep: MutateReply): void {
+    if (job.accounted) return;
+    job.accounted = true;
+    this.reserved -= job.growth;
+    this.confirmed += rep.sizeAfter - rep.sizeBefore - rep.freed;
+    if (job.kind === 'unlink' && rep.freed > 0) this.files--;
+    if (job.kind === 'rename' && rep.freed > 0) this.files--;
+    if (job.kind === 'mkdir' || job.kind === 'symlink') this.files++;
+    if (job.kind === 'rmdir') this.files--;
+  }
+
+  private afterFailure(job: Job): void {
+    const p = job.h['path'] as string;
+    const id = this.pathIds.get(p);
+    this.pathIds.delete(p);
+    if (id) this.idSize.delete(id);
+  }
+
+  private flushClean(): void {
+    if (this.cleanable.size === 0 || this.fenced) return;
+    const ready = this.readyMembers();
+    if (ready.length !== this.members.length) return;
+    const paths = [...this.cleanable];
+    this.cleanable.clear();
+    for (const m of ready) this.req(m, OP.bClean, { paths }).catch(() => {});
+  }
+
+  /** Forgets failure state for a path once heal has made all replicas equal. */
+  healed(p: string, bricks: string[]): void {
+    for (const b of bricks) this.blamed.get(b)?.delete(p);
+    let any = false;
+    for (const s of this.blamed.values()) if (s.has(p)) any = true;
+    if (!any) this.pathFailed.delete(p);
+  }
+
+  /** Recomputes usage from an in-sync replica (start-up, and after an uncertain outcome). */
+  async reconcileUsage(): Promise<void> {
+    await this.barrier(async () => {
+      const m = this.readyMembers().find((x) => this.isClean(x)) ?? this.readyMembers()[0];
+      if (!m) return;
+      const u = (await this.req(m, OP.bUsage, {}, undefined, 120_000)).header;
+      this.confirmed = Number(u['bytes']);
+      this.files = Number(u['files']) + Number(u['dirs']);
+      this.pathIds.clear();
+      this.idSize.clear();
+    });
+  }
+
+  /** Quota change: immediate; a shrink below the space in use is refused (ENOSPC). */
+  async setSize(size: number): Promise<void> {
+    if (!Number.isSafeInteger(size) || size < 0)
+      throw new ReplicatedError('EINVAL', 'size must be a byte count');
+    await this.barrier(async () => {
+      if (size < this.confirmed) {
+        throw new ReplicatedError('ENOSPC', `cannot shrink to ${size} bytes: ${this.confirmed} bytes in use`);
+      }
+      const ready = this.readyMembers();
+      const res = await Promise.allSettled(ready.map((m) => this.req(m, OP.bSetShareSize, { size })));
+      const ok = res.filter((r) => r.status === 'fulfilled').length;
+      if (ok < this.majority) throw new ReplicatedError('ENOTCONN', 'size change did not reach a quorum');
+      this.info = { ...this.info, size };
+    });
+  }
+}

@@ -1,0 +1,486 @@
+/**
+ * The share server: keeps links to bricks, attaches shares (taking over with a higher epoch),
+ * serves the native protocol to clients and the admin operations to the backend driver.
+ */
+import { randomUUID, timingSafeEqual } from 'node:crypto';
+import net from 'node:net';
+import { BrickLink, DEFAULT_LINK_OPTIONS, type LinkOptions } from './brick-link.ts';
+import { ReplicatedError, toReplicatedError } from './errors.ts';
+import type { Frame } from './frame.ts';
+import { Healer } from './heal.ts';
+import { OP } from './opcodes.ts';
+import { checkName, checkPath, joinPath } from './paths.ts';
+import { placeReplicas } from './placement.ts';
+import { type HandlerResult, serveSocket } from './rpc-server.ts';
+import { type Member, ShareCoordinator } from './share-coordinator.ts';
+import { type ShareInfo, SPLIT_BRAIN_POLICIES, type SplitBrainPolicy } from './types.ts';
+import { num, timeMs } from './wire-args.ts';
+
+export interface ShareServerOptions {
+  host?: string;
+  port?: number;
+  bricks?: string[];
+  link?: Partial<LinkOptions>;
+  /** Periodic index heal (ms) when something is known to be missing; 0 disables the timer. */
+  healIntervalMs?: number;
+  /** Heal at once when a brick returns, after a takeover, or when an operation missed a replica. */
+  autoHeal?: boolean;
+  handshakeMs?: number;
+  maxReadBytes?: number;
+  /** When set, admin operations must carry this token (header `token`); else they are open. */
+  adminToken?: string;
+}
+
+interface Attached {
+  coord: ShareCoordinator;
+  healer: Healer;
+  timer: NodeJS.Timeout | undefined;
+  unlisten: () => void;
+  healSoon: () => void;
+}
+
+const MAX_READ = 16 * 1024 * 1024;
+
+export class ShareServer {
+  readonly id = randomUUID();
+  private readonly links = new Map<string, BrickLink>();
+  private readonly shares = new Map<string, Attached>();
+  private server: net.Server | undefined;
+  private readonly linkOpts: LinkOptions;
+  private readonly attaching = new Map<string, Promise<ShareInfo>>();
+  /** The share each client connection mounted. */
+  private readonly mounts = new WeakMap<net.Socket, string>();
+
+  constructor(private readonly opts: ShareServerOptions = {}) {
+    this.linkOpts = { ...DEFAULT_LINK_OPTIONS, ...opts.link };
+    for (const b of opts.bricks ?? []) this.link(b);
+  }
+
+  link(addr: string): BrickLink {
+    let l = this.links.get(addr);
+    if (!l) {
+      l = new BrickLink(addr, this.linkOpts);
+      l.setMaxListeners(0);
+      l.start();
+      this.links.set(addr, l);
+    }
+    return l;
+  }
+
+  listen(): Promise<string> {
+    const srv = net.createServer((sock) =>
+      serveSocket(sock, (f, s) => this.handle(f, s), {
+        handshakeMs: this.opts.handshakeMs ?? 10_000,
+        onError: (err) => console.error('abaca-share-server: internal error', err),
+      }),
+    );
+    this.server = srv;
+    return new Promise((resolve, reject) => {
+      srv.once('error', reject);
+      srv.listen(this.opts.port ?? 0, this.opts.host ?? '127.0.0.1', () => {
+        const a = srv.address() as net.AddressInfo;
+        resolve(`${a.address}:${a.port}`);
+      });
+    });
+  }
+
+  close(): void {
+    this.server?.close();
+    for (const id of [...this.shares.keys()]) this.detach(id);
+    for (const l of this.links.values()) l.stop();
+  }
+
+  coordinator(id: string): ShareCoordinator | undefined {
+    return this.shares.get(id)?.coord;
+  }
+
+  // ---- share lifecycle ---------------------------------------------------------------------
+  private async findInfos(id: string): Promise<ShareInfo[]> {
+    const res = await Promise.allSettled(
+      [...this.links.values()]
+        .filter((l) => l.up)
+        .map((l) => l.request(OP.bShareInfo, { share: id }).then((r) => r.header['info'] as ShareInfo)),
+    );
+    return res.flatMap((r) => (r.status === 'fulfilled' ? [r.value] : []));
+  }
+
+  private async waitLinks(addrs: string[], ms: number): Promise<void> {
+    await Promise.allSettled(addrs.map((a) => this.link(a).waitUp(ms)));
+  }
+
+  /** Takes over a share: epoch = highest seen + 1, claimed on a majority of its replica set. */
+  attach(id: string): Promise<ShareInfo> {
+    checkName(id);
+    // One takeover per share at a time in this server (concurrent admin calls share it).
+    const running = this.attaching.get(id);
+    if (running) return running;
+    const p = this.doAttach(id).finally(() => this.attaching.delete(id));
+    this.attaching.set(id, p);
+    return p;
+  }
+
+  private async doAttach(id: string): Promise<ShareInfo> {
+    const cur = this.shares.get(id);
+    if (cur && !cur.coord.fenced) return cur.coord.info;
+    if (cur) this.detach(id);
+    await this.waitLinks([...this.links.keys()], 2000);
+    let infos = await this.findInfos(id);
+    if (infos.length === 0) throw new ReplicatedError('ENOENT', `share ${id} not found on any brick`);
+    const best = infos.reduce((a, b) => (b.epoch > a.epoch ? b : a));
+    await this.waitLinks(
+      best.bricks.map((b) => b.addr),
+      2000,
+    );
+    infos = await this.findInfos(id);
+    const epoch = Math.max(...infos.map((i) => i.epoch)) + 1;
+    const members: Member[] = best.bricks.map((b) => ({
+      id: b.id,
+      link: this.link(b.addr),
+      ready: false,
+      session: randomUUID(),
+    }));
+    const coord = new ShareCoordinator({ ...best, epoch, owner: this.id }, members);
+    const claims = await Promise.allSettled(
+      members.map((m) => m.link.request(OP.bClaim, { share: id, epoch, owner: this.id, session: m.session })),
+    );
+    claims.forEach((c, i) => {
+      if (c.status === 'fulfilled') members[i]!.ready = true;
+    });
+    if (members.filter((m) => m.ready).length < coord.majority) {
+      coord.stop();
+      throw new ReplicatedError('ENOTCONN', `could not claim share ${id} on a majority of its bricks`);
+    }
+    const healer = new Healer(coord);
+    let healTimer: NodeJS.Timeout | undefined;
+    const healSoon = (): void => {
+      if (this.opts.autoHeal === false || healTimer) return;
+      healTimer = setTimeout(() => {
+        healTimer = undefined;
+        healer.healIndex().catch(() => {});
+      }, 50);
+    };
+    const listeners: Array<() => void> = [];
+    for (const m of members) {
+      const onUp = (): void => {
+        void this.reclaim(coord, m).then((ok) => {
+          if (ok) healSoon();
+        });
+      };
+      const onDown = (): void => {
+        m.ready = false;
+      };
+      m.link.on('up', onUp);
+      m.link.on('down', onDown);
+      listeners.push(() => {
+        m.link.off('up', onUp);
+        m.link.off('down', onDown);
+      });
+    }
+    coord.onNeedHeal = healSoon;
+    const interval = this.opts.healIntervalMs ?? 60_000;
+    const timer =
+      interval > 0
+        ? setInterval(() => {
+            if (coord.needsHeal()) healer.healIndex().catch(() => {});
+          }, interval)
+        : undefined;
+    timer?.unref();
+    this.shares.set(id, {
+      coord,
+      healer,
+      timer,
+      healSoon,
+      unlisten: () => {
+        for (const l of listeners) l();
+        if (healTimer) clearTimeout(healTimer);
+      },
+    });
+    coord.loadIndexes(await healer.indexes());
+    await coord.reconcileUsage();
+    // Members that are reachable but could not be claimed (e.g. they lost the share).
+    await Promise.all(members.filter((m) => !m.ready && m.link.up).map((m) => this.reclaim(coord, m)));
+    healSoon();
+    return coord.info;
+  }
+
+  /**
+   * Brings a returning brick back into the replica set: claim at the current epoch with a new
+   * session. A brick that lost the share (wiped or replaced disk) gets an empty copy and a pending
+   * marker on its root, so heal refills it from the others.
+   */
+  private async reclaim(coord: ShareCoordinator, m: Member): Promise<boolean> {
+    const base = { share: coord.info.id, epoch: coord.info.epoch };
+    try {
+      const session = randomUUID();
+      let refill = false;
+      try {
+        await m.link.request(OP.bClaim, { ...base, owner: this.id, session });
+      } catch (err) {
+        if (toReplicatedError(err).code !== 'ENXIO') throw err;
+        const good = coord.readyMembers().find((x) => coord.isGood(x, ''));
+        if (!good) return false;
+        const root = await coord.getattr('');
+        await m.link.request(OP.bShareCreate, { share: coord.info.id, info: coord.info, rootId: root.id });
+        await m.link.request(OP.bClaim, { ...base, owner: this.id, session });
+        refill = true;
+      }
+      await m.link.request(OP.bSetShareSize, { ...base, session, size: coord.info.size });
+      if (refill) {
+        const good = coord.readyMembers().filter((x) => coord.isGood(x, ''));
+        await Promise.all(good.map((g) => coord.req(g, OP.bMark, { paths: [''], bricks: [m.id] })));
+        coord.blamed.get(m.id)?.add('');
+      }
+      m.session = session;
+      m.ready = true;
+      return true;
+    } catch (err) {
+      if (toReplicatedError(err).code === 'ESTALE') coord.fenced = true;
+      return false;
+    }
+  }
+
+  detach(id: string): void {
+    const a = this.shares.get(id);
+    if (!a) return;
+    this.shares.delete(id);
+    if (a.timer) clearInterval(a.timer);
+    a.unlisten();
+    a.coord.stop();
+  }
+
+  private attached(id: unknown): Attached {
+    const a = this.shares.get(checkName(id));
+    if (!a) throw new ReplicatedError('ESTALE', `share ${String(id)} is not served here`);
+    if (a.coord.fenced)
+      throw new ReplicatedError('ESTALE', `share ${String(id)} was taken over by a newer epoch`);
+    return a;
+  }
+
+  async createShare(h: Record<string, unknown>): Promise<Record<string, unknown>> {
+    const id = checkName(h['id']);
+    const size = Number(h['size']);
+    if (!Number.isSafeInteger(size) || size < 0)
+      throw new ReplicatedError('EINVAL', 'size must be a byte count');
+    const existing = this.shares.get(id);
+    if (existing && !existing.coord.fenced) return { info: existing.coord.info };
+    await this.waitLinks([...this.links.keys()], 2000);
+    if ((await this.findInfos(id)).length > 0) return { info: await this.attach(id) };
+    const replicas = h['replicas'] === undefined ? 3 : Number(h['replicas']);
+    const cands = [...this.links.values()].map((l) => ({
+      id: l.id ?? l.addr,
+      addr: l.addr,
+      host: l.hostLabel,
+      zone: l.zone,
+      up: l.up && l.id !== undefined,
+    }));
+    let chosen = cands;
+    let warning: string | undefined;
+    if (Array.isArray(h['bricks'])) {
+      const want = h['bricks'] as string[];
+      chosen = want.map((w) => {
+        const c = cands.find((x) => x.id === w || x.addr === w);
+        if (!c?.up) throw new ReplicatedError('ENOTCONN', `brick ${w} is not registered or not up`);
+        return c;
+      });
+      if (new Set(chosen.map((c) => c.id)).size !== chosen.length)
+        throw new ReplicatedError('EINVAL', 'a brick appears twice in the replica set');
+      if (chosen.length < 1 || chosen.length > 5)
+        throw new ReplicatedError('EINVAL', 'replica count must be 1..5');
+      const hosts = new Set(chosen.map((c) => c.host)).size;
+      if (hosts < chosen.length) warning = `only ${hosts} distinct host(s) for ${chosen.length} replicas`;
+    } else {
+      const p = placeReplicas(cands, replicas);
+      chosen = p.bricks;
+      warning = p.warning;
+    }
+    const info: ShareInfo = {
+      id,
+      size,
+      bricks: chosen.map((c) => ({ id: c.id, addr: c.addr })),
+      epoch: 1,
+      owner: this.id,
+    };
+    const rootId = randomUUID();
+    await Promise.all(
+      chosen.map((c) => this.link(c.addr).request(OP.bShareCreate, { share: id, info, rootId })),
+    );
+    const attachedInfo = await this.attach(id);
+    return warning ? { info: attachedInfo, warning } : { info: attachedInfo };
+  }
+
+  async deleteShare(id: string): Promise<void> {
+    checkName(id);
+    await this.waitLinks([...this.links.keys()], 2000);
+    const infos = await this.findInfos(id);
+    this.detach(id);
+    if (infos.length === 0) return;
+    const best = infos.reduce((a, b) => (b.epoch > a.epoch ? b : a));
+    const res = await Promise.allSettled(
+      best.bricks.map((b) => this.link(b.addr).request(OP.bShareDelete, { share: id })),
+    );
+    if (res.some((r) => r.status === 'rejected'))
+      throw new ReplicatedError('ENOTCONN', `share ${id} not deleted on every brick yet; retry`);
+  }
+
+  brickStatus(): Array<Record<string, unknown>> {
+    return [...this.links.values()].map((l) => ({
+      id: l.id ?? null,
+      addr: l.addr,
+      host: l.hostLabel,
+      zone: l.zone,
+      up: l.up,
+      last_error: l.up ? null : l.lastError,
+    }));
+  }
+
+  // ---- protocol ----------------------------------------------------------------------------
+  private checkAdmin(h: Record<string, unknown>): void {
+    const want = this.opts.adminToken;
+    if (!want) return;
+    const got = Buffer.from(typeof h['token'] === 'string' ? h['token'] : '');
+    const exp = Buffer.from(want);
+    if (got.length !== exp.length || !timingSafeEqual(got, exp))
+      throw new ReplicatedError('EACCES', 'admin operation needs the admin token');
+  }
+
+  private handle(f: Frame, sock: net.Socket): HandlerResult | Promise<HandlerResult> {
+    const h = f.header;
+    if (f.op >= OP.createShare && f.op <= OP.detachShare) this.checkAdmin(h);
+    switch (f.op) {
+      case OP.ping:
+        return {};
+      case OP.mount: {
+        const a = this.attached(h['share']);
+        this.mounts.set(sock, a.coord.info.id);
+        return { header: { epoch: a.coord.info.epoch } };
+      }
+      case OP.createShare:
+        return this.createShare(h).then((header) => ({ header }));
+      case OP.deleteShare:
+        return this.deleteShare(String(h['id'])).then(() => ({}));
+      case OP.attachShare:
+        return this.attach(String(h['id'])).then((info) => ({ header: { info } }));
+      case OP.detachShare:
+        this.detach(checkName(h['id']));
+        return {};
+      case OP.setSize:
+        return this.attached(h['id'])
+          .coord.setSize(num(h['size'], -1))
+          .then(() => ({}));
+      case OP.usage: {
+        const c = this.attached(h['id']).coord;
+        return { header: { ...c.statfs(), epoch: c.info.epoch } };
+      }
+      case OP.healInfo:
+        return this.attached(h['id'])
+          .healer.healInfo()
+          .then((bricks) => ({ header: { bricks } }));
+      case OP.healNow: {
+        const a = this.attached(h['id']);
+        const run = h['full'] === true ? a.healer.fullHeal() : a.healer.healIndex();
+        return run.then((stats) => ({ header: { ...stats } }));
+      }
+      case OP.resolveSplitBrain: {
+        const a = this.attached(h['id']);
+        const policy = String(h['policy']);
+        if (!(SPLIT_BRAIN_POLICIES as readonly string[]).includes(policy))
+          throw new ReplicatedError('EINVAL', `policy must be one of ${SPLIT_BRAIN_POLICIES.join(', ')}`);
+        return a.healer
+          .resolveSplitBrain(
+            checkPath(h['path']),
+            policy as SplitBrainPolicy,
+            h['source'] as string | undefined,
+          )
+          .then((source) => ({ header: { source } }));
+      }
+      case OP.brickStatus:
+        return { header: { bricks: this.brickStatus() } };
+      case OP.registerBrick: {
+        const l = this.link(String(h['addr']));
+        return l
+          .waitUp(this.linkOpts.timeoutMs)
+          .then(() => ({ header: { id: l.id, host: l.hostLabel, zone: l.zone } }));
+      }
+      default:
+        return this.fileOp(f, this.mounts.get(sock));
+    }
+  }
+
+  private fileOp(f: Frame, share: string | undefined): HandlerResult | Promise<HandlerResult> {
+    const h = f.header;
+    if (f.op < OP.lookup || f.op > OP.fsync) throw new ReplicatedError('ENOSYS', `unknown opcode ${f.op}`);
+    if (share === undefined) throw new ReplicatedError('EINVAL', 'mount a share first');
+    const c = this.attached(share).coord;
+    const p = () => checkPath(h['path']);
+    switch (f.op) {
+      case OP.lookup:
+        return c
+          .getattr(joinPath(checkPath(h['dir']), checkName(h['name'])))
+          .then((attr) => ({ header: { attr } }));
+      case OP.getattr:
+        return c.getattr(p()).then((attr) => ({ header: { attr } }));
+      case OP.setattr: {
+        const a: Record<string, unknown> = { path: p() };
+        if (h['mode'] !== undefined) a['mode'] = num(h['mode'], 0);
+        if (h['size'] !== undefined) a['size'] = num(h['size'], 0);
+        if (h['atimeMs'] !== undefined) a['atimeMs'] = timeMs(h['atimeMs'], 0);
+        if (h['mtimeMs'] !== undefined) a['mtimeMs'] = timeMs(h['mtimeMs'], 0);
+        const onlySize = h['mode'] === undefined && h['atimeMs'] === undefined && h['mtimeMs'] === undefined;
+        return c
+          .mutate(onlySize && h['size'] !== undefined ? 'truncate' : 'setattr', a)
+          .then((header) => ({ header }));
+      }
+      case OP.read: {
+        const len = num(h['len'], 0);
+        if (len > (this.opts.maxReadBytes ?? MAX_READ))
+          throw new ReplicatedError('EINVAL', 'bad read length');
+        return c
+          .readFrom(p(), OP.bRead, { off: num(h['off'], 0), len })
+          .then((r) => ({ payload: r.payload }));
+      }
+      case OP.write:
+        return c
+          .mutate('write', { path: p(), off: num(h['off'], 0), sync: h['sync'] === true }, f.parts)
+          .then((header) => ({ header }));
+      case OP.create:
+        return c
+          .mutate(
+            'create',
+            {
+              path: p(),
+              mode: num(h['mode'], 0o644),
+              excl: h['excl'] === true,
+              trunc: h['trunc'] === true,
+              sync: h['sync'] === true,
+            },
+            f.parts,
+          )
+          .then((header) => ({ header }));
+      case OP.mkdir:
+        return c.mutate('mkdir', { path: p(), mode: num(h['mode'], 0o755) }).then((header) => ({ header }));
+      case OP.unlink:
+        return c.mutate('unlink', { path: p() }).then(() => ({}));
+      case OP.rmdir:
+        return c.mutate('rmdir', { path: p() }).then(() => ({}));
+      case OP.rename:
+        return c.mutate('rename', { path: p(), newPath: checkPath(h['newPath']) }).then(() => ({}));
+      case OP.link:
+        return c.mutate('link', { path: p(), newPath: checkPath(h['newPath']) }).then(() => ({}));
+      case OP.symlink:
+        return c.mutate('symlink', { path: p(), target: h['target'] }).then(() => ({}));
+      case OP.readdir: {
+        const count = Math.min(Math.max(1, Number(h['count'] ?? 1000) || 1000), 10_000);
+        const after = h['after'] === undefined || h['after'] === '' ? '' : checkName(h['after']);
+        return c.readFrom(p(), OP.bReaddir, { after, count }).then((r) => ({ header: r.header }));
+      }
+      case OP.readlink:
+        return c.readFrom(p(), OP.bReadlink, {}).then((r) => ({ header: r.header }));
+      case OP.statfs:
+        return { header: c.statfs() };
+      case OP.fsync:
+        return c.mutate('fsync', { path: p() }).then(() => ({}));
+      default:
+        throw new ReplicatedError('ENOSYS', `unknown opcode ${f.op}`);
+    }
+  }
+}

@@ -1,0 +1,64 @@
+/** Shapes shared by the bricks, the share server and the client library. */
+export type FileType = 'file' | 'dir' | 'symlink' | 'other';
+
+export interface Attr {
+  type: FileType;
+  /** Per-file id (same on every replica, like a gfid). */
+  id: string;
+  /** Per-file version: bumped by every mutation applied to this inode. */
+  v: number;
+  size: number;
+  mode: number;
+  nlink: number;
+  atimeMs: number;
+  mtimeMs: number;
+  ctimeMs: number;
+}
+
+export interface DirEntry extends Attr {
+  name: string;
+}
+
+export interface BrickRef {
+  id: string;
+  addr: string;
+}
+
+export interface ShareInfo {
+  id: string;
+  /** Quota in bytes (logical size of regular files). */
+  size: number;
+  bricks: BrickRef[];
+  epoch: number;
+  owner: string;
+}
+
+export interface PendingEntry {
+  path: string;
+  /** brick id -> number of operations that brick missed (at least 1). */
+  blame: Record<string, number>;
+}
+
+export interface BrickIndex {
+  dirty: string[];
+  pending: PendingEntry[];
+}
+
+export interface StatFs {
+  size: number;
+  used: number;
+  free: number;
+  files: number;
+}
+
+/** heal info for one brick of a share. */
+export interface HealInfoBrick {
+  brick: string;
+  addr: string;
+  connected: boolean;
+  entries: Array<{ path: string; splitBrain: boolean; healing: boolean }>;
+  count: number;
+}
+
+export const SPLIT_BRAIN_POLICIES = ['source-brick', 'latest-mtime', 'bigger-file'] as const;
+export type SplitBrainPolicy = (typeof SPLIT_BRAIN_POLICIES)[number];
