@@ -10,9 +10,8 @@ export interface RevocableToken {
   issuedAt: number;
 }
 
-interface Event {
-  auditId: string | null;
-  userId: string | null;
+/** A user-wide (projectId null) or user-on-project revocation. */
+interface UserEvent {
   projectId: string | null;
   issuedBefore: number;
 }
@@ -26,7 +25,7 @@ interface Event {
  */
 export class RevocationList {
   private byAuditId = new Set<string>();
-  private byUser = new Map<string, Event[]>();
+  private byUser = new Map<string, UserEvent[]>();
   private byProject = new Map<string, number>();
   private loadedAt = -Infinity;
   private loading: Promise<void> | null = null;
@@ -101,7 +100,7 @@ export class RevocationList {
         const started = Date.now();
         const rows = await revocationEventsRepo.listActive(this.db, new Date(started));
         const byAuditId = new Set<string>();
-        const byUser = new Map<string, Event[]>();
+        const byUser = new Map<string, UserEvent[]>();
         const byProject = new Map<string, number>();
         for (const r of rows) {
           if (r.audit_id) byAuditId.add(r.audit_id);
@@ -112,12 +111,7 @@ export class RevocationList {
             );
           } else if (r.user_id) {
             const list = byUser.get(r.user_id) ?? [];
-            list.push({
-              auditId: null,
-              userId: r.user_id,
-              projectId: r.project_id,
-              issuedBefore: r.issued_before.getTime(),
-            });
+            list.push({ projectId: r.project_id, issuedBefore: r.issued_before.getTime() });
             byUser.set(r.user_id, list);
           }
         }
