@@ -67,8 +67,48 @@ test('openstack share create --wait / list / show / delete --wait', { skip, time
   assert.equal(shown.id, s.id);
   assert.match(JSON.stringify(shown.export_locations), new RegExp(s.id));
   assert.match(JSON.stringify(shown.properties), /k1/);
-  await run(OPENSTACK, 'share', 'delete', 's1', '--wait');
+  await run(
+    OPENSTACK,
+    'share',
+    'set',
+    's1',
+    '--property',
+    'k2=v2',
+    '--name',
+    's1-renamed',
+    '--description',
+    'renamed',
+  );
+  const set = await run(OPENSTACK, 'share', 'show', 's1-renamed', '-f', 'json');
+  assert.equal(set.description, 'renamed');
+  assert.match(JSON.stringify(set.properties), /k2/);
+  await run(OPENSTACK, 'share', 'unset', 's1-renamed', '--property', 'k1');
+  const unset = await run(OPENSTACK, 'share', 'show', 's1-renamed', '-f', 'json');
+  assert.doesNotMatch(JSON.stringify(unset.properties), /k1/);
+  await run(OPENSTACK, 'share', 'delete', 's1-renamed', '--wait');
   assert.deepEqual(await run(OPENSTACK, 'share', 'list', '-f', 'json'), []);
+});
+
+test('openstack share create --share-type names a non-default type', { skip, timeout: 300_000 }, async () => {
+  await run(OPENSTACK, 'share', 'type', 'create', 'gold', 'false', '--snapshot-support', 'true');
+  const s = await run(
+    OPENSTACK,
+    'share',
+    'create',
+    'NFS',
+    '2',
+    '--name',
+    'g1',
+    '--share-type',
+    'gold',
+    '--wait',
+    '-f',
+    'json',
+  );
+  assert.equal(s.status, 'available');
+  assert.equal(s.share_type_name, 'gold');
+  assert.equal(s.size, 2);
+  await run(OPENSTACK, 'share', 'delete', 'g1', '--wait');
 });
 
 test('manila create / list / show / delete', { skip, timeout: 300_000 }, async () => {
