@@ -1,6 +1,7 @@
 import type { Executor } from '../db.ts';
 
-export const TASK_STATES = ['pending', 'running', 'done', 'failed'] as const;
+/** Stored states; a task that finishes well is deleted rather than kept as 'done'. */
+export const TASK_STATES = ['pending', 'running', 'failed'] as const;
 export type TaskState = (typeof TASK_STATES)[number];
 
 export interface TaskRow {
@@ -56,10 +57,13 @@ export const tasksRepo = {
     state: 'done' | 'failed',
     error: string | null,
   ): Promise<boolean> {
-    const rows = await ex('tasks')
-      .where({ id, claimed_by: workerId, state: 'running' })
-      .update({ state, error, lease_until: null, updated_at: ex.fn.now() })
-      .returning('id');
+    const mine = ex('tasks').where({ id, claimed_by: workerId, state: 'running' });
+    // Finished tasks are not kept: the claim query must stay cheap as work accumulates. A failed
+    // task stays, with its error, for an operator to read.
+    const rows =
+      state === 'done'
+        ? await mine.delete().returning('id')
+        : await mine.update({ state, error, lease_until: null, updated_at: ex.fn.now() }).returning('id');
     return rows.length > 0;
   },
 
@@ -73,10 +77,5 @@ export const tasksRepo = {
     return ex('tasks').where({ id }).first();
   },
 
-  async pendingCount(ex: Executor): Promise<number> {
-    const [{ count }] = (await ex('tasks')
-      .whereIn('state', ['pending', 'running'])
-      .count({ count: '*' })) as [{ count: string | number }];
-    return Number(count);
-  },
+
 };
