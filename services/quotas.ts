@@ -87,14 +87,16 @@ export function createQuotaService() {
 
     /** The task succeeded: its reservations become usage. */
     async commit(ex: Executor, taskId: string): Promise<void> {
-      for (const r of await quotasRepo.takeReservations(ex, taskId))
-        await quotasRepo.adjust(ex, r, r.delta, -r.delta);
+      const reservations = await quotasRepo.takeReservations(ex, taskId);
+      await quotasRepo.lockUsages(ex, reservations);
+      for (const r of reservations) await quotasRepo.adjust(ex, r, r.delta, -r.delta);
     },
 
     /** The task failed: give its reservations back. */
     async rollback(ex: Executor, taskId: string): Promise<void> {
-      for (const r of await quotasRepo.takeReservations(ex, taskId))
-        await quotasRepo.adjust(ex, r, 0, -r.delta);
+      const reservations = await quotasRepo.takeReservations(ex, taskId);
+      await quotasRepo.lockUsages(ex, reservations);
+      for (const r of reservations) await quotasRepo.adjust(ex, r, 0, -r.delta);
     },
 
     /** Usage freed directly (a deleted share), at project and share type level. */

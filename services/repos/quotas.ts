@@ -35,17 +35,20 @@ export const quotasRepo = {
     await ex('quotas').where({ project_id: projectId, share_type_id: shareTypeId }).delete();
   },
   /** Usage rows for the keys, created at zero if missing and locked until the transaction ends. */
+  /**
+   * Usage rows for the keys, created at zero if missing and locked until the transaction ends.
+   * Every writer of usage rows goes through here, one key at a time in one global order, so
+   * concurrent transactions (API reservations, worker commits, deletes) never deadlock.
+   */
   async lockUsages(ex: Executor, keys: QuotaKey[]): Promise<UsageRow[]> {
-    if (keys.length === 0) return [];
-    await ex('quota_usages').insert(keys).onConflict(['project_id', 'share_type_id', 'resource']).ignore();
+    const byName = new Map(keys.map((k) => [`${k.project_id}/${k.share_type_id}/${k.resource}`, k]));
+    const sorted = [...byName.keys()].sort().map((name) => byName.get(name) as QuotaKey);
     const rows: UsageRow[] = [];
-    // One key at a time, in a fixed order, so concurrent reservations never deadlock.
-    const sorted = [...keys].sort((a, b) =>
-      `${a.project_id}/${a.share_type_id}/${a.resource}`.localeCompare(
-        `${b.project_id}/${b.share_type_id}/${b.resource}`,
-      ),
-    );
-    for (const k of sorted) rows.push(await ex('quota_usages').where(k).forUpdate().first());
+    for (const k of sorted) {
+      const key = { project_id: k.project_id, share_type_id: k.share_type_id, resource: k.resource };
+      await ex('quota_usages').insert(key).onConflict(['project_id', 'share_type_id', 'resource']).ignore();
+      rows.push(await ex('quota_usages').where(key).forUpdate().first());
+    }
     return rows;
   },
   async usages(ex: Executor, projectId: string, shareTypeId: string): Promise<UsageRow[]> {

@@ -76,6 +76,4 @@ export const tasksRepo = {
   async get(ex: Executor, id: string): Promise<TaskRow | undefined> {
     return ex('tasks').where({ id }).first();
   },
-
-
 };

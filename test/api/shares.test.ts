@@ -246,6 +246,34 @@ describe('quotas', () => {
     assert.deepEqual(await usage(carol.projectId, 'shares'), { in_use: 10, reserved: 0 });
   });
 
+  test('creates racing the worker that commits their quota: no deadlock, every share ends available', async () => {
+    const gus = await t.makeUser({ name: 'gus', project: 'race-project' });
+    t.stack.worker.start();
+    try {
+      const results = await Promise.all(
+        Array.from({ length: 40 }, () =>
+          t
+            .http()
+            .post('/v2/shares')
+            .set(as(gus.token))
+            .send({ share: { size: 1, share_proto: 'NFS' } }),
+        ),
+      );
+      assert.deepEqual(
+        [...new Set(results.map((r) => r.status))],
+        [200],
+        JSON.stringify(results.find((r) => r.status !== 200)?.body),
+      );
+      const deadline = Date.now() + 60_000;
+      while (Date.now() < deadline && (await countShares(gus.token, '&status=creating')) > 0)
+        await new Promise((r) => setTimeout(r, 100));
+      assert.equal(await countShares(gus.token, '&status=available'), 40);
+      assert.deepEqual(await usage(gus.projectId, 'shares'), { in_use: 40, reserved: 0 });
+    } finally {
+      await t.stack.worker.stop();
+    }
+  });
+
   test('gigabytes and per-share limits', async () => {
     const dan = await t.makeUser({ name: 'dan', project: 'gb-project' });
     await quotasRepo.setLimit(
