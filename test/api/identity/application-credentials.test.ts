@@ -1,12 +1,10 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { faultMessage, makeTestApp, type TestApp, type TestUser } from '../../helpers/app.ts';
+import { identityRequests, type Method, V3 } from '../../helpers/identity.ts';
 
 // Creating credentials and authenticating with them are covered by auth-tokens.test.ts; this file
 // covers listing, showing, deleting, filters and who may do each.
-
-const V3 = '/identity/v3';
-type Method = 'get' | 'post' | 'patch' | 'put' | 'delete' | 'head';
 
 interface Cred {
   id: string;
@@ -40,10 +38,10 @@ before(async () => {
 });
 after(() => t.close());
 
-function call(method: Method, path: string, token: string | null = admin) {
-  const req = t.http()[method](`${V3}${path}`);
-  return token === null ? req : req.set('X-Auth-Token', token);
-}
+const { call } = identityRequests(
+  () => t,
+  () => admin,
+);
 
 /**
  * A valid token for Ann: deleting a credential revokes its owner's tokens on the project (the

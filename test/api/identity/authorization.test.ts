@@ -8,6 +8,7 @@ import {
   STATIC_ADMIN_TOKEN,
   type TestApp,
 } from '../../helpers/app.ts';
+import { type Method, V3 } from '../../helpers/identity.ts';
 
 /**
  * Every identity route × every kind of caller → the expected status. Each test makes
@@ -18,8 +19,6 @@ import {
  * reader of proj-a), other (Otto, member of proj-b), no token, and a garbage token.
  */
 
-const V3 = '/identity/v3';
-type Method = 'get' | 'post' | 'patch' | 'put' | 'delete' | 'head';
 type Caller = 'admin' | 'member' | 'reader' | 'other';
 type Who = Caller | 'none' | 'garbage';
 const CALLERS: Caller[] = ['admin', 'member', 'reader', 'other'];

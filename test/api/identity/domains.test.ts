@@ -1,9 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { faultMessage, makeTestApp, type TestApp, type TestUser } from '../../helpers/app.ts';
-
-const V3 = '/identity/v3';
-type Method = 'get' | 'post' | 'patch' | 'put' | 'delete' | 'head';
+import { identityRequests, type Method, V3 } from '../../helpers/identity.ts';
 
 let t: TestApp;
 let admin: string;
@@ -18,10 +16,10 @@ before(async () => {
 });
 after(() => t.close());
 
-function call(method: Method, path: string, token: string | null = admin) {
-  const req = t.http()[method](`${V3}${path}`);
-  return token === null ? req : req.set('X-Auth-Token', token);
-}
+const { call } = identityRequests(
+  () => t,
+  () => admin,
+);
 
 async function domains(query = ''): Promise<Record<string, unknown>[]> {
   return (await call('get', `/domains${query}`).expect(200)).body.domains;

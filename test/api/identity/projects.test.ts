@@ -1,9 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { faultMessage, makeTestApp, type TestApp, type TestUser } from '../../helpers/app.ts';
-
-const V3 = '/identity/v3';
-type Method = 'get' | 'post' | 'patch' | 'put' | 'delete' | 'head';
+import { identityRequests, type Method, V3 } from '../../helpers/identity.ts';
 
 let t: TestApp;
 let admin: string;
@@ -34,10 +32,10 @@ before(async () => {
 });
 after(() => t.close());
 
-function call(method: Method, path: string, token: string | null = admin) {
-  const req = t.http()[method](`${V3}${path}`);
-  return token === null ? req : req.set('X-Auth-Token', token);
-}
+const { call, send } = identityRequests(
+  () => t,
+  () => admin,
+);
 
 async function projects(query = ''): Promise<Record<string, unknown>[]> {
   return (await call('get', `/projects${query}`).expect(200)).body.projects;
@@ -45,12 +43,6 @@ async function projects(query = ''): Promise<Record<string, unknown>[]> {
 
 async function createProject(body: Record<string, unknown>): Promise<Record<string, unknown>> {
   return (await call('post', '/projects').send({ project: body }).expect(201)).body.project;
-}
-
-function send(method: Method, path: string, body: string | object, token: string | null = admin) {
-  return call(method, path, token)
-    .set('Content-Type', 'application/json')
-    .send(typeof body === 'string' ? body : JSON.stringify(body));
 }
 
 describe('GET /projects', () => {

@@ -1,9 +1,8 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { faultMessage, makeTestApp, type TestApp, type TestUser } from '../../helpers/app.ts';
+import { identityRequests, type Method, V3 } from '../../helpers/identity.ts';
 
-const V3 = '/identity/v3';
-type Method = 'get' | 'post' | 'patch' | 'put' | 'delete' | 'head';
 const BUILT_IN = ['admin', 'member', 'reader'] as const;
 
 let t: TestApp;
@@ -24,16 +23,10 @@ before(async () => {
 });
 after(() => t.close());
 
-function call(method: Method, path: string, token: string | null = admin) {
-  const req = t.http()[method](`${V3}${path}`);
-  return token === null ? req : req.set('X-Auth-Token', token);
-}
-
-function send(method: Method, path: string, body: string | object, token: string | null = admin) {
-  return call(method, path, token)
-    .set('Content-Type', 'application/json')
-    .send(typeof body === 'string' ? body : JSON.stringify(body));
-}
+const { call, send } = identityRequests(
+  () => t,
+  () => admin,
+);
 
 async function roles(query = ''): Promise<Record<string, unknown>[]> {
   return (await call('get', `/roles${query}`).expect(200)).body.roles;

@@ -1,9 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { faultMessage, makeTestApp, passwordAuth, type TestApp, type TestUser } from '../../helpers/app.ts';
-
-const V3 = '/identity/v3';
-type Method = 'get' | 'post' | 'patch' | 'put' | 'delete' | 'head';
+import { identityRequests, type Method, V3 } from '../../helpers/identity.ts';
 
 let t: TestApp;
 let admin: string;
@@ -30,16 +28,10 @@ before(async () => {
 });
 after(() => t.close());
 
-function call(method: Method, path: string, token: string | null = admin) {
-  const req = t.http()[method](`${V3}${path}`);
-  return token === null ? req : req.set('X-Auth-Token', token);
-}
-
-function send(method: Method, path: string, body: string | object, token: string | null = admin) {
-  return call(method, path, token)
-    .set('Content-Type', 'application/json')
-    .send(typeof body === 'string' ? body : JSON.stringify(body));
-}
+const { call, send } = identityRequests(
+  () => t,
+  () => admin,
+);
 
 async function users(query = ''): Promise<Record<string, unknown>[]> {
   return (await call('get', `/users${query}`).expect(200)).body.users;
