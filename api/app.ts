@@ -22,8 +22,10 @@ import { checkProjectPath, projectPath } from './middleware/project-path.ts';
 import { requestId } from './middleware/request-id.ts';
 import { quotaSetsRouter } from './quota-sets.ts';
 import { servicesRouter } from './services.ts';
+import { shareAccessRulesRouter } from './share-access-rules.ts';
 import { shareTypesRouter } from './share-types.ts';
 import { sharesRouter } from './shares.ts';
+import { snapshotsRouter } from './snapshots.ts';
 import { versionsRouter } from './versions.ts';
 
 export interface AppDeps {
@@ -33,7 +35,15 @@ export interface AppDeps {
   /** The share API's services (types, shares, quotas, messages, zones). */
   share: Pick<
     ShareServices,
-    'shareTypes' | 'shares' | 'quotaSets' | 'messages' | 'availabilityZones' | 'registry'
+    | 'shareTypes'
+    | 'shares'
+    | 'shareActions'
+    | 'snapshots'
+    | 'accessRules'
+    | 'quotaSets'
+    | 'messages'
+    | 'availabilityZones'
+    | 'registry'
   >;
   log: Logger;
   registry: Registry;
@@ -62,7 +72,9 @@ export function createApp(deps: AppDeps): Koa {
   root.use(versionsRouter(deps.config).routes());
   const s = deps.share;
   root.use(shareTypesRouter(s.shareTypes, shareAuth).routes());
-  root.use(sharesRouter(deps.config, s.shares, shareAuth).routes());
+  root.use(sharesRouter(deps.config, s, shareAuth).routes());
+  root.use(snapshotsRouter(deps.config, s.snapshots, shareAuth).routes());
+  root.use(shareAccessRulesRouter(s.accessRules, shareAuth).routes());
   root.use(quotaSetsRouter(s.quotaSets, shareAuth).routes());
   root.use(limitsRouter(s.quotaSets, shareAuth).routes());
   root.use(messagesRouter(s.messages, shareAuth).routes());

@@ -1,50 +1,23 @@
 import Router from '@koa/router';
 import type { Middleware } from 'koa';
 import { z } from 'zod';
-import { SHARE_PROTOCOLS, type ShareProtocol } from '../backends/types.ts';
+import { ACCESS_TYPES, SHARE_PROTOCOLS, type ShareProtocol } from '../backends/types.ts';
+import type { AccessRuleService } from '../services/access-rules.ts';
 import type { Config } from '../services/config.ts';
-import { InvalidInput, NotFound, NotSupported } from '../services/errors.ts';
-import { parseBool } from '../services/extra-specs.ts';
+import { InvalidInput, NotFound } from '../services/errors.ts';
 import { shareUrl } from '../services/identity/catalog.ts';
-import { isUuid } from '../services/ids.ts';
 import { parseDictLiteral } from '../services/python-literal.ts';
+import type { ShareActionService } from '../services/share-actions.ts';
 import type { ShareService } from '../services/shares.ts';
-import { Description, Name, parse } from './validation.ts';
+import { nextLinks, pageStart } from './paging.ts';
+import { Bool, Description, Metadata, Name, parse, Size } from './validation.ts';
+import * as accessView from './views/access-rules.ts';
 import * as view from './views/shares.ts';
 
-const MAX_SIZE_GIB = 1_000_000;
-const Size = z
-  .union([z.number(), z.string().regex(/^\d+$/, 'must be a whole number of GiB')], {
-    error: 'must be a whole number of GiB',
-  })
-  .transform(Number)
-  .pipe(
-    z
-      .number()
-      .int('must be a whole number of GiB')
-      .min(1, 'must be at least 1 GiB')
-      .max(MAX_SIZE_GIB, `must be at most ${MAX_SIZE_GIB} GiB`),
-  );
 const Proto = z
   .string({ error: `must be one of ${SHARE_PROTOCOLS.join(', ')}` })
   .transform((p) => p.toUpperCase())
   .pipe(z.enum(SHARE_PROTOCOLS, { error: `must be one of ${SHARE_PROTOCOLS.join(', ')}` }));
-const MetaKey = z.string().min(1, 'keys must not be empty').max(255, 'keys must be at most 255 characters');
-const Metadata = z.record(
-  MetaKey,
-  z.string({ error: 'values must be strings' }).max(255, 'values must be at most 255 characters'),
-  {
-    error: 'must be an object of string keys and values',
-  },
-);
-const Bool = z.union([z.boolean(), z.string()]).transform((v, ctx) => {
-  try {
-    return parseBool(v, 'value');
-  } catch {
-    ctx.addIssue({ code: 'custom', message: 'must be true or false' });
-    return z.NEVER;
-  }
-});
 
 const CreateBody = z.object({
   share: z.object({
@@ -80,8 +53,28 @@ const UpdateBody = z.object({
 const MetadataBody = z.object({ metadata: Metadata });
 const MetaItemBody = z.object({ meta: Metadata });
 const ResetStatus = z.object({ status: z.string({ error: 'is required' }).min(1).max(64) });
-/** Manila actions that exist but that abaca does not carry out yet: 501, not a client error. */
-const PENDING_ACTIONS = ['extend', 'shrink', 'revert', 'allow_access', 'deny_access', 'access_list'];
+const ExtendArg = z.object(
+  { new_size: Size, force: Bool.optional() },
+  { error: 'must be an object such as {"new_size": 2}' },
+);
+const ShrinkArg = z.object({ new_size: Size }, { error: 'must be an object such as {"new_size": 1}' });
+const RevertArg = z.object(
+  { snapshot_id: z.string({ error: 'is required' }).min(1).max(64) },
+  { error: 'must be an object such as {"snapshot_id": "…"}' },
+);
+const AllowArg = z.strictObject(
+  {
+    access_type: z.enum(ACCESS_TYPES, { error: `must be one of ${ACCESS_TYPES.join(', ')}` }),
+    access_to: z.string({ error: 'is required' }).min(1, 'must not be empty').max(255),
+    access_level: z.enum(['rw', 'ro'], { error: 'must be rw or ro' }).nullish(),
+    metadata: Metadata.nullish(),
+  },
+  { error: 'must be an object such as {"access_type": "ip", "access_to": "10.0.0.0/24"}' },
+);
+const DenyArg = z.object(
+  { access_id: z.string({ error: 'is required' }).min(1).max(64) },
+  { error: 'must be an object such as {"access_id": "…"}' },
+);
 
 const SORT_KEYS = [
   'id',
@@ -122,7 +115,12 @@ const ListQuery = z
   })
   .strict();
 
-export function sharesRouter(config: Config, shares: ShareService, auth: Middleware): Router {
+export function sharesRouter(
+  config: Config,
+  services: { shares: ShareService; shareActions: ShareActionService; accessRules: AccessRuleService },
+  auth: Middleware,
+): Router {
+  const { shares, shareActions, accessRules } = services;
   const r = new Router({ prefix: '/v2/shares' });
 
   r.post('/', auth, async (ctx) => {
@@ -144,14 +142,7 @@ export function sharesRouter(config: Config, shares: ShareService, auth: Middlew
   async function list(ctx: Parameters<Middleware>[0], detail: boolean) {
     const q = parse(ListQuery, ctx.query);
     const a = ctx.state.auth;
-    // `openstack share list --marker X` sends offset=X (a client bug): treat a UUID offset as a marker.
-    let offset: number | undefined;
-    let markerId = q.marker;
-    if (q.offset !== undefined) {
-      if (/^\d+$/.test(q.offset)) offset = Number(q.offset);
-      else if (isUuid(q.offset) && markerId === undefined) markerId = q.offset;
-      else throw new InvalidInput('offset must be a whole number.');
-    }
+    const { offset, markerId } = pageStart(q);
     const allTenants = q.all_tenants !== undefined && !['0', 'false', 'False'].includes(q.all_tenants);
     const base = {
       allTenants,
@@ -181,13 +172,8 @@ export function sharesRouter(config: Config, shares: ShareService, auth: Middlew
         detail ? view.shareDetail(config, s, a, ctx.state.microversion) : view.shareSummary(config, s),
       ),
     };
-    if (q.limit !== undefined && rows.length === q.limit && rows.length > 0) {
-      const next = new URL(`${shareUrl(config)}/shares${detail ? '/detail' : ''}`);
-      for (const [k, v] of Object.entries(ctx.query))
-        if (k !== 'marker' && k !== 'offset') next.searchParams.set(k, String(v));
-      next.searchParams.set('marker', (rows.at(-1) as { id: string }).id);
-      body.shares_links = [{ rel: 'next', href: next.toString() }];
-    }
+    const links = nextLinks(`${shareUrl(config)}/shares${detail ? '/detail' : ''}`, ctx.query, rows, q.limit);
+    if (links) body.shares_links = links;
     if (q.with_count) body.count = result ? await result.count() : 0;
     ctx.body = body;
   }
@@ -246,25 +232,62 @@ export function sharesRouter(config: Config, shares: ShareService, auth: Middlew
     ctx.body = {};
   });
 
+  /** The share actions, by name (`os-` prefixed names from before 2.7 are the same actions). */
+  const actions: Record<string, (ctx: Parameters<Middleware>[0], id: string, arg: unknown) => Promise<void>> =
+    {
+      async force_delete(ctx, id) {
+        await shares.forceDelete(ctx.state.auth, id);
+        ctx.status = 202;
+      },
+      async reset_status(ctx, id, arg) {
+        await shares.resetStatus(ctx.state.auth, id, parse(ResetStatus, arg).status);
+        ctx.status = 202;
+      },
+      async extend(ctx, id, arg) {
+        const b = parse(ExtendArg, arg);
+        await shareActions.extend(ctx.state.auth, id, b.new_size, b.force ?? false);
+        ctx.status = 202;
+      },
+      async shrink(ctx, id, arg) {
+        await shareActions.shrink(ctx.state.auth, id, parse(ShrinkArg, arg).new_size);
+        ctx.status = 202;
+      },
+      async revert(ctx, id, arg) {
+        await shareActions.revert(ctx.state.auth, id, parse(RevertArg, arg).snapshot_id);
+        ctx.status = 202;
+      },
+      async allow_access(ctx, id, arg) {
+        const b = parse(AllowArg, arg);
+        const rule = await accessRules.allow(ctx.state.auth, id, {
+          accessType: b.access_type,
+          accessTo: b.access_to,
+          accessLevel: b.access_level ?? 'rw',
+          metadata: b.metadata ?? {},
+        });
+        ctx.status = 200;
+        ctx.body = { access: accessView.accessRule(rule, ctx.state.microversion) };
+      },
+      async deny_access(ctx, id, arg) {
+        await accessRules.deny(ctx.state.auth, id, parse(DenyArg, arg).access_id);
+        ctx.status = 202;
+      },
+      async access_list(ctx, id) {
+        const list = await accessRules.listForShare(ctx.state.auth, id);
+        ctx.status = 200;
+        ctx.body = { access_list: list.map((x) => accessView.accessListItem(x, ctx.state.microversion)) };
+      },
+    };
+
   r.post('/:id/action', auth, async (ctx) => {
     const body = ctx.request.body as Record<string, unknown> | undefined;
     const keys = body && typeof body === 'object' ? Object.keys(body) : [];
     if (keys.length !== 1)
-      throw new InvalidInput(
-        `An action body holds exactly one action, such as {"reset_status": {"status": "available"}}.`,
-      );
-    const action = (keys[0] as string).replace(/^os-/, '');
-    if (action === 'force_delete') await shares.forceDelete(ctx.state.auth, ctx.params.id!);
-    else if (action === 'reset_status') {
-      const { status } = parse(ResetStatus, body?.[keys[0] as string]);
-      await shares.resetStatus(ctx.state.auth, ctx.params.id!, status);
-    } else if (PENDING_ACTIONS.includes(action))
-      throw new NotSupported(`The share action '${action}' is not available in this version of abaca yet.`);
-    else
-      throw new InvalidInput(
-        `Unknown share action '${keys[0]}'; known: force_delete, reset_status, ${PENDING_ACTIONS.join(', ')}.`,
-      );
-    ctx.status = 202;
+      throw new InvalidInput(`An action body holds exactly one action, such as {"extend": {"new_size": 2}}.`);
+    const key = keys[0] as string;
+    const action = actions[key.replace(/^os-/, '')];
+    if (!action)
+      throw new InvalidInput(`Unknown share action '${key}'; known: ${Object.keys(actions).join(', ')}.`);
+    await action(ctx, ctx.params.id!, body?.[key]);
   });
 
   r.get('/:id/export_locations', auth, async (ctx) => {

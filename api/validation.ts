@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { InvalidInput } from '../services/errors.ts';
+import { parseBool } from '../services/extra-specs.ts';
 
 /** Parses input with a zod schema; a failure is a 400 naming each bad field and why. */
 export function parse<S extends z.ZodType>(schema: S, input: unknown): z.output<S> {
@@ -27,3 +28,36 @@ export const Description = z
 export const QueryBool = z
   .enum(['true', 'false', 'True', 'False', '1', '0', 'yes', 'no'], { error: 'must be true or false' })
   .transform((v) => ['true', 'True', '1', 'yes'].includes(v));
+
+/** Booleans in bodies: JSON booleans or the strings the clients send ("True", "false", …). */
+export const Bool = z.union([z.boolean(), z.string()]).transform((v, ctx) => {
+  try {
+    return parseBool(v, 'value');
+  } catch {
+    ctx.addIssue({ code: 'custom', message: 'must be true or false' });
+    return z.NEVER;
+  }
+});
+
+const MAX_SIZE_GIB = 1_000_000;
+/** A share size in GiB: a whole number ≥ 1 (the clients send numbers; some send strings). */
+export const Size = z
+  .union([z.number(), z.string().regex(/^\d+$/, 'must be a whole number of GiB')], {
+    error: 'must be a whole number of GiB',
+  })
+  .transform(Number)
+  .pipe(
+    z
+      .number()
+      .int('must be a whole number of GiB')
+      .min(1, 'must be at least 1 GiB')
+      .max(MAX_SIZE_GIB, `must be at most ${MAX_SIZE_GIB} GiB`),
+  );
+
+const MetaKey = z.string().min(1, 'keys must not be empty').max(255, 'keys must be at most 255 characters');
+/** Manila's metadata: string keys and values of at most 255 characters. */
+export const Metadata = z.record(
+  MetaKey,
+  z.string({ error: 'values must be strings' }).max(255, 'values must be at most 255 characters'),
+  { error: 'must be an object of string keys and values' },
+);

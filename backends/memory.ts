@@ -138,7 +138,8 @@ export function createMemoryBackend(options: MemoryBackendOptions = {}): MemoryB
     snapshotSupport: true,
     createShareFromSnapshotSupport: true,
     revertToSnapshotSupport: true,
-    mountSnapshotSupport: true,
+    // Snapshots are not exported for mounting (the API has no snapshot export locations yet).
+    mountSnapshotSupport: false,
     protocols: [...SHARE_PROTOCOLS],
     accessTypes: [...ACCESS_TYPES],
     ...options.capabilities,

@@ -57,6 +57,13 @@ export class Conflict extends ApiError {
   }
 }
 
+/** Well-formed but not possible for this resource (Manila: a snapshot of a type without snapshot_support). */
+export class Unprocessable extends ApiError {
+  constructor(message: string) {
+    super(422, message);
+  }
+}
+
 export class PayloadTooLarge extends ApiError {
   constructor(limit: number) {
     super(413, `Request body is larger than the limit of ${limit} bytes.`, { 'Retry-After': '0' });

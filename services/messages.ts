@@ -5,21 +5,30 @@ import { isUuid } from './ids.ts';
 import { type Auth, requireMember, requireReader } from './policy.ts';
 import { type MessageFilter, type MessageRow, messagesRepo } from './repos/messages.ts';
 
-/** Manila's message actions and details (manila/message/message_field.py), the ones we emit. */
+/**
+ * Manila's message action ids (manila/message/message_field.py). Detail ids 001 and 002 are
+ * Manila's; the others are abaca's own, each with its own text in the message.
+ */
 export const MessageAction = {
   ALLOCATE_HOST: '001',
   CREATE: '002',
-  DELETE: '003',
-  EXTEND: '004',
-  SHRINK: '005',
+  DELETE_ACCESS_RULES: '003',
+  REVERT_TO_SNAPSHOT: '006',
+  DELETE: '007',
+  EXTEND: '008',
+  SHRINK: '009',
+  UPDATE_ACCESS_RULES: '010',
 } as const;
 
 export const MessageDetail = {
   UNKNOWN_ERROR: '001',
   NO_VALID_HOST: '002',
-  DRIVER_FAILED: '003',
-  TIMED_OUT: '004',
+  DRIVER_FAILED: '103',
+  DRIVER_REFUSED_SHRINK: '104',
 } as const;
+
+export type MessageActionId = (typeof MessageAction)[keyof typeof MessageAction];
+export type MessageDetailId = (typeof MessageDetail)[keyof typeof MessageDetail];
 
 const MESSAGE_TTL_MS = 30 * 24 * 3600 * 1000;
 
@@ -27,8 +36,8 @@ export interface UserMessage {
   projectId: string;
   resourceType: 'SHARE' | 'SHARE_SNAPSHOT' | 'SHARE_ACCESS';
   resourceId: string;
-  action: (typeof MessageAction)[keyof typeof MessageAction];
-  detail: (typeof MessageDetail)[keyof typeof MessageDetail];
+  action: MessageActionId;
+  detail: MessageDetailId;
   text: string;
   requestId?: string | null;
 }

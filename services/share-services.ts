@@ -1,15 +1,21 @@
 import os from 'node:os';
 import type { Logger } from 'pino';
+import { createAccessManager } from './access-manager.ts';
+import { createAccessRuleService } from './access-rules.ts';
 import { createAvailabilityZoneService, ensureAvailabilityZones } from './availability-zones.ts';
+import { backendCalls } from './backend-calls.ts';
 import type { Db } from './db.ts';
 import { createMessageService } from './messages.ts';
 import { createQuotaSetService } from './quota-sets.ts';
 import { createQuotaService } from './quotas.ts';
 import type { ConfiguredBackend } from './scheduler.ts';
 import { createServiceRegistry } from './services.ts';
+import { createShareActionService } from './share-actions.ts';
 import { createShareManager } from './share-manager.ts';
 import { createShareTypeService } from './share-types.ts';
 import { createShareService } from './shares.ts';
+import { createSnapshotManager } from './snapshot-manager.ts';
+import { createSnapshotService } from './snapshots.ts';
 import { Worker } from './worker.ts';
 
 /**
@@ -26,7 +32,11 @@ export function createShareServices(opts: {
   const { db, log, backends } = opts;
   const quotas = createQuotaService();
   const shareTypes = createShareTypeService({ db });
-  const handlers = createShareManager({ db, quotas, backends, serverHost: opts.serverHost ?? os.hostname() });
+  const handlers = {
+    ...createShareManager({ db, quotas, backends, serverHost: opts.serverHost ?? os.hostname() }),
+    ...createSnapshotManager({ db, quotas, backends }),
+    ...createAccessManager({ db, backends }),
+  };
   const worker = new Worker({ db, log, handlers, ...(opts.leaseMs ? { leaseMs: opts.leaseMs } : {}) });
   const registry = createServiceRegistry({
     db,
@@ -41,10 +51,14 @@ export function createShareServices(opts: {
     availabilityZones: zoneNames,
     kick: () => worker.kick(),
   });
+  const kick = () => worker.kick();
   return {
     quotas,
     shareTypes,
     shares,
+    shareActions: createShareActionService({ db, quotas, shares, kick }),
+    snapshots: createSnapshotService({ db, quotas, shares, kick }),
+    accessRules: createAccessRuleService({ db, log, shares, calls: backendCalls(backends), kick }),
     worker,
     backends,
     quotaSets: createQuotaSetService({ db, quotas }),

@@ -1,11 +1,14 @@
 import { randomUUID } from 'node:crypto';
 import type { ShareProtocol } from '../backends/types.ts';
-import { type Db, inTransaction } from './db.ts';
-import { Forbidden, InvalidInput, NotFound } from './errors.ts';
+import { type Db, type Executor, inTransaction } from './db.ts';
+import { Conflict, Forbidden, InvalidInput, NotFound } from './errors.ts';
+import { boolSpec } from './extra-specs.ts';
 import { isUuid } from './ids.ts';
 import { type Auth, requireAdmin, requireMember, requireReader } from './policy.ts';
 import type { QuotaService } from './quotas.ts';
+import { type ShareType, shareTypesRepo } from './repos/share-types.ts';
 import { type ExportLocationRow, type Share, type ShareQuery, sharesRepo } from './repos/shares.ts';
+import { snapshotsRepo } from './repos/snapshots.ts';
 import { tasksRepo } from './repos/tasks.ts';
 import type { ShareTypeService } from './share-types.ts';
 
@@ -38,9 +41,27 @@ const DELETABLE: readonly string[] = [
   ShareStatus.REVERTING_ERROR,
 ];
 
+/** Manila's snapshot statuses; `restoring` while a share is reverted to it. */
+export const SnapshotStatus = {
+  CREATING: 'creating',
+  AVAILABLE: 'available',
+  ERROR: 'error',
+  DELETING: 'deleting',
+  ERROR_DELETING: 'error_deleting',
+  RESTORING: 'restoring',
+} as const;
+export type SnapshotStatus = (typeof SnapshotStatus)[keyof typeof SnapshotStatus];
+
+/** The task kinds; access changes run under the share's id so they queue behind its other tasks. */
 export const TaskKind = {
   SHARE_CREATE: 'share.create',
   SHARE_DELETE: 'share.delete',
+  SHARE_EXTEND: 'share.extend',
+  SHARE_SHRINK: 'share.shrink',
+  SHARE_REVERT: 'share.revert',
+  SHARE_ACCESS: 'share.access',
+  SNAPSHOT_CREATE: 'snapshot.create',
+  SNAPSHOT_DELETE: 'snapshot.delete',
 } as const;
 
 /** Keys starting with "__" are reserved for the system (scheduler hints): only admins may set them. */
@@ -91,20 +112,23 @@ export function createShareService({ db, quotas, shareTypes, availabilityZones, 
   }
 
   return {
+    /** For the services that act on a share (snapshots, access rules, resize): 404 unless it is the caller's. */
+    owned,
+    visible,
+
     async create(auth: Auth, input: CreateShareInput): Promise<Share> {
       requireMember(auth, 'share:create');
       if (!auth.projectId) throw new Forbidden('Creating a share needs a project-scoped token.');
-      if (input.snapshotId !== null)
-        throw new InvalidInput(
-          'Creating a share from a snapshot is not available yet: leave snapshot_id out.',
-        );
       if (input.isPublic && !auth.isAdmin)
         throw new Forbidden('Policy does not allow share:create_public_share to be performed.');
       checkReserved(auth, Object.keys(input.metadata));
+      const source = input.snapshotId === null ? null : await sourceOf(auth, input);
       const type =
-        input.shareType === null
-          ? await shareTypes.getDefault(auth)
-          : await resolveType(auth, input.shareType);
+        input.shareType !== null
+          ? await resolveType(auth, input.shareType)
+          : source
+            ? source.type
+            : await shareTypes.getDefault(auth);
       if (input.availabilityZone !== null && !availabilityZones().includes(input.availabilityZone))
         throw new InvalidInput(
           `Availability zone ${input.availabilityZone} does not exist; known: ${availabilityZones().join(', ') || 'none'}.`,
@@ -119,6 +143,14 @@ export function createShareService({ db, quotas, shareTypes, availabilityZones, 
       const projectId = auth.projectId;
       const id = randomUUID();
       const share = await inTransaction(db, async (trx) => {
+        if (source) {
+          // Locked so the snapshot cannot start deleting while a share is being made from it.
+          const snap = await snapshotsRepo.getForUpdate(trx, source.snapshot.id);
+          if (snap?.status !== SnapshotStatus.AVAILABLE)
+            throw new InvalidInput(
+              `Snapshot ${source.snapshot.id} is '${snap?.status ?? 'deleted'}'; a share can be created only from an available snapshot.`,
+            );
+        }
         await sharesRepo.insert(trx, {
           id,
           project_id: projectId,
@@ -127,12 +159,12 @@ export function createShareService({ db, quotas, shareTypes, availabilityZones, 
           description: input.description,
           size: input.size,
           share_proto: input.proto,
-          status: ShareStatus.CREATING,
+          status: source ? ShareStatus.CREATING_FROM_SNAPSHOT : ShareStatus.CREATING,
           share_type_id: type.id,
-          availability_zone: input.availabilityZone,
+          availability_zone: input.availabilityZone ?? source?.share.availability_zone ?? null,
           is_public: input.isPublic,
           host: null,
-          snapshot_id: null,
+          snapshot_id: source?.snapshot.id ?? null,
         });
         await sharesRepo.setMetadata(trx, id, input.metadata);
         const task = await tasksRepo.insert(trx, {
@@ -246,6 +278,8 @@ export function createShareService({ db, quotas, shareTypes, availabilityZones, 
       requireAdmin(auth, 'share:force_delete');
       await owned(auth, id);
       await inTransaction(db, async (trx) => {
+        await sharesRepo.getForUpdate(trx, id);
+        await refuseWithSnapshots(trx, id);
         await sharesRepo.update(trx, id, { status: ShareStatus.DELETING });
         await tasksRepo.insert(trx, {
           kind: TaskKind.SHARE_DELETE,
@@ -276,12 +310,53 @@ export function createShareService({ db, quotas, shareTypes, availabilityZones, 
           throw new Forbidden(
             `Share ${id} cannot be deleted while its status is '${share.status}'; it must be one of ${DELETABLE.join(', ')}.`,
           );
+        await refuseWithSnapshots(trx, id);
         await sharesRepo.update(trx, id, { status: ShareStatus.DELETING });
         await tasksRepo.insert(trx, { kind: TaskKind.SHARE_DELETE, resource_id: id, payload: {} });
       });
       kick();
     },
   };
+
+  /**
+   * The snapshot a new share is made from, checked as Manila does: visible to the caller, from a
+   * share whose type allows it, not bigger than the new share, same protocol and zone.
+   */
+  async function sourceOf(auth: Auth, input: CreateShareInput) {
+    const snapId = input.snapshotId as string;
+    const snapshot = isUuid(snapId) ? await snapshotsRepo.get(db, snapId) : undefined;
+    if (!snapshot || !(auth.isAdmin || snapshot.project_id === auth.projectId))
+      throw new NotFound(`Snapshot ${snapId} could not be found.`);
+    const share = (await sharesRepo.get(db, snapshot.share_id)) as Share;
+    if (boolSpec(share.share_type_specs, 'create_share_from_snapshot_support') !== true)
+      throw new InvalidInput(
+        `Share type ${share.share_type_name} of the snapshot's share does not have create_share_from_snapshot_support; shares cannot be created from its snapshots.`,
+      );
+    if (input.size < snapshot.size)
+      throw new InvalidInput(
+        `Share size ${input.size} GiB is smaller than the snapshot's size of ${snapshot.size} GiB.`,
+      );
+    if (input.proto !== share.share_proto)
+      throw new InvalidInput(
+        `The snapshot's share uses ${share.share_proto}; a share made from it must use the same protocol.`,
+      );
+    if (input.availabilityZone !== null && input.availabilityZone !== share.availability_zone)
+      throw new InvalidInput(
+        `A share made from snapshot ${snapshot.id} is created in its share's availability zone ${share.availability_zone}; backends do not copy snapshots across zones.`,
+      );
+    // The source's type even if it has since become private: the new share inherits it by default.
+    const type = (await shareTypesRepo.get(db, share.share_type_id)) as ShareType;
+    return { snapshot, share, type };
+  }
+
+  /** Manila keeps a share that has snapshots: they must be deleted first. */
+  async function refuseWithSnapshots(ex: Executor, id: string): Promise<void> {
+    const snapshots = await snapshotsRepo.forShare(ex, id);
+    if (snapshots.length)
+      throw new Conflict(
+        `Share ${id} has ${snapshots.length} snapshot(s) (${snapshots.map((x) => x.id).join(', ')}); delete them before the share.`,
+      );
+  }
 
   async function resolveType(auth: Auth, ref: string) {
     if (isUuid(ref)) return shareTypes.visible(auth, ref);

@@ -1,19 +1,12 @@
 import type { Config } from '../../services/config.ts';
 import { boolSpec } from '../../services/extra-specs.ts';
-import { shareUrl } from '../../services/identity/catalog.ts';
 import type { Auth } from '../../services/policy.ts';
 import type { ExportLocationRow, Share } from '../../services/repos/shares.ts';
 import { ShareStatus } from '../../services/shares.ts';
 import { atLeast, type Microversion } from '../middleware/microversion.ts';
+import { iso, links as resourceLinks } from './common.ts';
 
-const iso = (d: Date | null) => (d ? d.toISOString().replace('Z', '') : null);
-
-function links(config: Config, id: string) {
-  return [
-    { rel: 'self', href: `${shareUrl(config)}/shares/${id}` },
-    { rel: 'bookmark', href: `${shareUrl(config).replace(/\/v2$/, '')}/shares/${id}` },
-  ];
-}
+const links = (config: Config, id: string) => resourceLinks(config, 'shares', id);
 
 /** GET /v2/shares: the summary view. */
 export function shareSummary(config: Config, s: Share) {
@@ -48,7 +41,15 @@ export function shareDetail(config: Config, s: Share, auth: Auth, v: Microversio
     ...(auth.isAdmin ? { host: s.host ?? '', share_server_id: null } : {}),
     ...(atLeast(v, '2.2') ? { snapshot_support: flag('snapshot_support') } : {}),
     ...(atLeast(v, '2.5') ? { task_state: null } : {}),
-    ...(atLeast(v, '2.10') ? { access_rules_status: s.access_rules_status } : {}),
+    ...(atLeast(v, '2.10')
+      ? {
+          // 'syncing' was called 'out_of_sync' before 2.28.
+          access_rules_status:
+            s.access_rules_status === 'syncing' && !atLeast(v, '2.28')
+              ? 'out_of_sync'
+              : s.access_rules_status,
+        }
+      : {}),
     ...(atLeast(v, '2.11') ? { replication_type: null, has_replicas: false } : {}),
     ...(atLeast(v, '2.24')
       ? { create_share_from_snapshot_support: flag('create_share_from_snapshot_support') }

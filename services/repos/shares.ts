@@ -191,4 +191,11 @@ export const sharesRepo = {
     if (locations.length)
       await ex('share_export_locations').insert(locations.map((l) => ({ ...l, share_id: shareId })));
   },
+  /** Shares still being created from a snapshot (it must stay until they are). */
+  async creatingFrom(ex: Executor, snapshotId: string): Promise<string[]> {
+    const rows: { id: string }[] = await ex('shares')
+      .where({ snapshot_id: snapshotId, status: 'creating_from_snapshot' })
+      .select('id');
+    return rows.map((r) => r.id);
+  },
 };

@@ -32,14 +32,19 @@ export const tasksRepo = {
   /**
    * Claims the oldest runnable task — pending, or running with an expired lease (its worker died) —
    * for `workerId` until now + leaseMs. SKIP LOCKED lets several servers claim in parallel without
-   * waiting on each other.
+   * waiting on each other. Tasks of one resource run one at a time, in order: a task waits while an
+   * older one for the same resource is unfinished, so two workers never change one share at once
+   * (an older access update never lands after a newer one; a delete waits for the create).
    */
   async claim(ex: Executor, workerId: string, leaseMs: number): Promise<TaskRow | undefined> {
     const { rows } = (await ex.raw(
       `UPDATE tasks SET state = 'running', attempts = attempts + 1, claimed_by = ?,
               lease_until = now() + (? * interval '1 millisecond'), updated_at = now()
-        WHERE id = (SELECT id FROM tasks
-                     WHERE state = 'pending' OR (state = 'running' AND lease_until < now())
+        WHERE id = (SELECT id FROM tasks t
+                     WHERE (state = 'pending' OR (state = 'running' AND lease_until < now()))
+                       AND NOT EXISTS (SELECT 1 FROM tasks older
+                                        WHERE older.resource_id = t.resource_id AND older.id < t.id
+                                          AND older.state IN ('pending', 'running'))
                      ORDER BY id
                      FOR UPDATE SKIP LOCKED
                      LIMIT 1)

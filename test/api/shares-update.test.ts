@@ -231,7 +231,7 @@ describe('admin actions', () => {
     await t.http().get(`/v2/shares/${id}`).set(as(alice.token)).expect(404);
   });
 
-  test('unknown actions are 400; Manila actions not built yet are 501', async () => {
+  test('unknown actions and bodies with two actions are 400', async () => {
     const id = await newShare();
     const unknown = await t
       .http()
@@ -247,12 +247,5 @@ describe('admin actions', () => {
       .send({ force_delete: null, reset_status: {} })
       .expect(400);
     faultMessage(two.body, 'badRequest', 400);
-    const extend = await t
-      .http()
-      .post(`/v2/shares/${id}/action`)
-      .set(as(alice.token))
-      .send({ extend: { new_size: 2 } })
-      .expect(501);
-    assert.match(faultMessage(extend.body, 'notImplemented', 501), /extend/);
   });
 });

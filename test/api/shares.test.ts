@@ -187,7 +187,12 @@ describe('bad input: a 4xx fault and nothing created', () => {
     ['metadata value over 255', { metadata: { k: 'v'.repeat(256) } }, 400, /255/],
     ['metadata value not a string', { metadata: { k: 1 } }, 400, /strings/],
     ['share network', { share_network_id: 'abc' }, 400, /share networks/],
-    ['from a snapshot (not yet)', { snapshot_id: '0b4b7d0e-8c7e-4a6b-9f51-3d2a5c1e9f00' }, 400, /snapshot/],
+    [
+      'from a snapshot that does not exist',
+      { snapshot_id: '0b4b7d0e-8c7e-4a6b-9f51-3d2a5c1e9f00' },
+      404,
+      /snapshot/i,
+    ],
     ['unknown availability zone', { availability_zone: 'mars' }, 400, /mars/],
     ['public by a member', { is_public: true }, 403, /public/],
   ];

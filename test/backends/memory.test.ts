@@ -113,7 +113,7 @@ test('memory: disabled capabilities are refused with NotSupported', async (t) =>
   });
   const stats = await backend.stats();
   assert.equal(stats.capabilities.snapshotSupport, false);
-  assert.equal(stats.capabilities.mountSnapshotSupport, true);
+  assert.equal(stats.capabilities.mountSnapshotSupport, false);
   await rejectsWith(backend.createShare(share()), 'NotSupported', /NFS/);
   const s = { ...share(), proto: 'CIFS' as const };
   await backend.createShare(s);

@@ -1,0 +1,113 @@
+import type { AccessLevel, AccessRuleState, AccessType } from '../backends/types.ts';
+import { AccessState, rulesStatus } from './access-rules.ts';
+import { backendCalls, errorText, failureText, shareRef } from './backend-calls.ts';
+import type { Db, Executor } from './db.ts';
+import { MessageAction, MessageDetail, recordMessage } from './messages.ts';
+import { accessRulesRepo } from './repos/access-rules.ts';
+import { sharesRepo } from './repos/shares.ts';
+import type { ConfiguredBackend } from './scheduler.ts';
+import { TaskKind } from './shares.ts';
+import type { TaskHandler } from './worker.ts';
+
+interface SyncResult {
+  /** Rule ids sent to the backend, with the state it reported for each. */
+  states: Record<string, AccessRuleState>;
+  sent: string[];
+  /** Rule ids left out of the set (being denied): removed when the backend is done. */
+  denied: string[];
+}
+
+/**
+ * The share.access task: moves queued rules to applying/denying, gives the backend the share's
+ * complete rule set in one updateAccess call, then records each rule's state and the share's
+ * access_rules_status. Rules queued while the backend works keep their state; their own task
+ * (queued behind this one, tasks of a share run in order) picks them up.
+ */
+export function createAccessManager(deps: {
+  db: Db;
+  backends: ConfiguredBackend[];
+}): Record<string, TaskHandler> {
+  const { db } = deps;
+  const { backendFor } = backendCalls(deps.backends);
+
+  async function settleShareStatus(ex: Executor, shareId: string): Promise<void> {
+    const rules = await accessRulesRepo.forShare(ex, shareId);
+    await sharesRepo.update(ex, shareId, { access_rules_status: rulesStatus(rules.map((r) => r.state)) });
+  }
+
+  const sync: TaskHandler = {
+    async run(task): Promise<SyncResult | null> {
+      const rules = await db.transaction(async (trx) => {
+        const share = await sharesRepo.getForUpdate(trx, task.resource_id);
+        if (!share?.host) return null;
+        await accessRulesRepo.moveStates(trx, share.id, AccessState.QUEUED_TO_APPLY, AccessState.APPLYING);
+        await accessRulesRepo.moveStates(trx, share.id, AccessState.QUEUED_TO_DENY, AccessState.DENYING);
+        return accessRulesRepo.forShare(trx, share.id);
+      });
+      // Nothing on its way (an earlier task took it all): the backend already has this set.
+      if (!rules?.some((r) => r.state === AccessState.APPLYING || r.state === AccessState.DENYING))
+        return null;
+      const share = await sharesRepo.get(db, task.resource_id);
+      if (!share?.host) return null;
+      const kept = rules.filter((r) => r.state !== AccessState.DENYING);
+      const states = await backendFor(share.host).updateAccess(
+        shareRef(share),
+        kept.map((r) => ({
+          id: r.id,
+          accessType: r.access_type as AccessType,
+          accessTo: r.access_to,
+          accessLevel: r.access_level as AccessLevel,
+        })),
+      );
+      return {
+        states,
+        sent: kept.map((r) => r.id),
+        denied: rules.filter((r) => r.state === AccessState.DENYING).map((r) => r.id),
+      };
+    },
+    async succeed(task, result, finish) {
+      const r = result as SyncResult | null;
+      await db.transaction(async (trx) => {
+        const share = await sharesRepo.getForUpdate(trx, task.resource_id);
+        if (share && r) {
+          const now = new Map((await accessRulesRepo.forShare(trx, share.id)).map((x) => [x.id, x.state]));
+          const settled: string[] = [AccessState.APPLYING, AccessState.ACTIVE, AccessState.ERROR];
+          for (const id of r.sent) {
+            // A rule denied while the backend worked keeps its queued_to_deny for the next task.
+            if (!settled.includes(now.get(id) ?? '')) continue;
+            await accessRulesRepo.setState(
+              trx,
+              id,
+              r.states[id] === 'active' ? AccessState.ACTIVE : AccessState.ERROR,
+            );
+          }
+          for (const id of r.denied)
+            if (now.get(id) === AccessState.DENYING) await accessRulesRepo.remove(trx, id);
+        }
+        if (share) await settleShareStatus(trx, share.id);
+        await finish(trx, 'done', null);
+      });
+    },
+    async fail(task, err, finish) {
+      await db.transaction(async (trx) => {
+        const share = await sharesRepo.getForUpdate(trx, task.resource_id);
+        if (share) {
+          await accessRulesRepo.moveStates(trx, share.id, AccessState.APPLYING, AccessState.ERROR);
+          await accessRulesRepo.moveStates(trx, share.id, AccessState.DENYING, AccessState.ERROR);
+          await settleShareStatus(trx, share.id);
+          await recordMessage(trx, {
+            projectId: share.project_id,
+            resourceType: 'SHARE',
+            resourceId: share.id,
+            action: MessageAction.UPDATE_ACCESS_RULES,
+            detail: MessageDetail.DRIVER_FAILED,
+            text: failureText(err),
+          });
+        }
+        await finish(trx, 'failed', errorText(err));
+      });
+    },
+  };
+
+  return { [TaskKind.SHARE_ACCESS]: sync };
+}

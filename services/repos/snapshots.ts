@@ -1,0 +1,100 @@
+import type { Knex } from 'knex';
+import type { Executor } from '../db.ts';
+
+export interface SnapshotRow {
+  id: string;
+  share_id: string;
+  project_id: string;
+  user_id: string;
+  name: string | null;
+  description: string | null;
+  size: number;
+  share_proto: string;
+  status: string;
+  provider_location: string | null;
+  created_at: Date;
+  updated_at: Date | null;
+}
+
+export interface SnapshotQuery {
+  /** Whose snapshots: one project, or every project (admin with all_tenants). */
+  projectId: string | null;
+  name?: string | undefined;
+  nameLike?: string | undefined;
+  description?: string | undefined;
+  descriptionLike?: string | undefined;
+  status?: string | undefined;
+  shareId?: string | undefined;
+  size?: number | undefined;
+  sortKey: string;
+  sortDir: 'asc' | 'desc';
+  limit?: number | undefined;
+  offset?: number | undefined;
+  marker?: { id: string; sortValue: unknown } | undefined;
+}
+
+const escapeLike = (s: string) => s.replace(/[\\%_]/g, (c) => `\\${c}`);
+
+function filtered(ex: Executor, q: SnapshotQuery): Knex.QueryBuilder {
+  const b = ex('share_snapshots');
+  if (q.projectId !== null) b.where('project_id', q.projectId);
+  if (q.name !== undefined) b.where('name', q.name);
+  if (q.nameLike !== undefined) b.whereILike('name', `%${escapeLike(q.nameLike)}%`);
+  if (q.description !== undefined) b.where('description', q.description);
+  if (q.descriptionLike !== undefined) b.whereILike('description', `%${escapeLike(q.descriptionLike)}%`);
+  if (q.status !== undefined) b.where('status', q.status);
+  if (q.shareId !== undefined) b.where('share_id', q.shareId);
+  if (q.size !== undefined) b.where('size', q.size);
+  return b;
+}
+
+export const snapshotsRepo = {
+  async insert(ex: Executor, row: Omit<SnapshotRow, 'created_at' | 'updated_at'>): Promise<SnapshotRow> {
+    const [created] = await ex('share_snapshots').insert(row).returning('*');
+    return created as SnapshotRow;
+  },
+  async get(ex: Executor, id: string): Promise<SnapshotRow | undefined> {
+    return ex('share_snapshots').where({ id }).first();
+  },
+  async getForUpdate(ex: Executor, id: string): Promise<SnapshotRow | undefined> {
+    return ex('share_snapshots').where({ id }).forUpdate().first();
+  },
+  async update(ex: Executor, id: string, patch: Partial<SnapshotRow>): Promise<SnapshotRow | undefined> {
+    const [row] = await ex('share_snapshots')
+      .where({ id })
+      .update({ ...patch, updated_at: ex.fn.now() })
+      .returning('*');
+    return row as SnapshotRow | undefined;
+  },
+  async remove(ex: Executor, id: string): Promise<boolean> {
+    return (await ex('share_snapshots').where({ id }).delete().returning('id')).length > 0;
+  },
+  /** One page ordered by (sortKey, id), like shares: cost follows the page. */
+  async list(ex: Executor, q: SnapshotQuery): Promise<SnapshotRow[]> {
+    const b = filtered(ex, q);
+    if (q.marker) {
+      const op = q.sortDir === 'asc' ? '>' : '<';
+      b.whereRaw(`(??, id) ${op} (?, ?)`, [q.sortKey, q.marker.sortValue as Knex.Value, q.marker.id]);
+    }
+    b.orderBy([
+      { column: q.sortKey, order: q.sortDir },
+      { column: 'id', order: q.sortDir },
+    ]);
+    if (q.limit !== undefined) b.limit(q.limit);
+    if (q.offset !== undefined) b.offset(q.offset);
+    return b;
+  },
+  async count(ex: Executor, q: SnapshotQuery): Promise<number> {
+    const [{ count }] = (await filtered(ex, q).count({ count: '*' })) as [{ count: string | number }];
+    return Number(count);
+  },
+  /** The share's snapshots, newest first (the first one is the only one a share may revert to). */
+  async forShare(ex: Executor, shareId: string): Promise<SnapshotRow[]> {
+    return ex('share_snapshots')
+      .where({ share_id: shareId })
+      .orderBy([
+        { column: 'created_at', order: 'desc' },
+        { column: 'id', order: 'desc' },
+      ]);
+  },
+};

@@ -1,0 +1,107 @@
+import { backendCalls, errorText, failureText, snapshotRef } from './backend-calls.ts';
+import type { Db } from './db.ts';
+import { MessageAction, MessageDetail, recordMessage } from './messages.ts';
+import type { QuotaService } from './quotas.ts';
+import { type ShareRow, sharesRepo } from './repos/shares.ts';
+import { snapshotsRepo } from './repos/snapshots.ts';
+import type { ConfiguredBackend } from './scheduler.ts';
+import { SnapshotStatus, TaskKind } from './shares.ts';
+import type { TaskHandler } from './worker.ts';
+
+/** The task handlers that take and remove snapshots on the backend holding their share. */
+export function createSnapshotManager(deps: {
+  db: Db;
+  quotas: QuotaService;
+  backends: ConfiguredBackend[];
+}): Record<string, TaskHandler> {
+  const { db, quotas } = deps;
+  const { backendFor } = backendCalls(deps.backends);
+
+  async function backendOf(shareId: string) {
+    const share = await sharesRepo.get(db, shareId);
+    return backendFor(share?.host ?? '');
+  }
+
+  const create: TaskHandler = {
+    async run(task) {
+      const snap = await snapshotsRepo.get(db, task.resource_id);
+      if (snap?.status !== SnapshotStatus.CREATING) return null;
+      await (await backendOf(snap.share_id)).createSnapshot(snapshotRef(snap));
+      return null;
+    },
+    async succeed(task, _result, finish) {
+      await db.transaction(async (trx) => {
+        const snap = await snapshotsRepo.getForUpdate(trx, task.resource_id);
+        if (snap?.status === SnapshotStatus.CREATING)
+          await snapshotsRepo.update(trx, snap.id, { status: SnapshotStatus.AVAILABLE });
+        await quotas.commit(trx, task.id);
+        await finish(trx, 'done', null);
+      });
+    },
+    async fail(task, err, finish) {
+      await db.transaction(async (trx) => {
+        const snap = await snapshotsRepo.getForUpdate(trx, task.resource_id);
+        if (snap?.status === SnapshotStatus.CREATING) {
+          await snapshotsRepo.update(trx, snap.id, { status: SnapshotStatus.ERROR });
+          await recordMessage(trx, {
+            projectId: snap.project_id,
+            resourceType: 'SHARE_SNAPSHOT',
+            resourceId: snap.id,
+            action: MessageAction.CREATE,
+            detail: MessageDetail.DRIVER_FAILED,
+            text: failureText(err),
+          });
+        }
+        // As for shares: a snapshot in error counts against quota until it is deleted.
+        await quotas.commit(trx, task.id);
+        await finish(trx, 'failed', errorText(err));
+      });
+    },
+  };
+
+  const remove: TaskHandler = {
+    async run(task) {
+      const snap = await snapshotsRepo.get(db, task.resource_id);
+      if (snap?.status !== SnapshotStatus.DELETING) return null;
+      await (await backendOf(snap.share_id)).deleteSnapshot(snapshotRef(snap));
+      return null;
+    },
+    async succeed(task, _result, finish) {
+      await db.transaction(async (trx) => {
+        const snap = await snapshotsRepo.getForUpdate(trx, task.resource_id);
+        if (snap?.status === SnapshotStatus.DELETING) {
+          // The share exists: its row cannot be deleted while a snapshot references it.
+          const share = (await sharesRepo.getForUpdate(trx, snap.share_id)) as ShareRow;
+          await snapshotsRepo.remove(trx, snap.id);
+          await quotas.release(
+            trx,
+            { projectId: snap.project_id, shareTypeId: share.share_type_id },
+            { snapshots: 1, snapshot_gigabytes: snap.size },
+          );
+        }
+        await finish(trx, 'done', null);
+      });
+    },
+    async fail(task, err, finish) {
+      // A force delete removes the record whatever the backend says (Manila's force_delete).
+      if (task.payload.force === true) return remove.succeed(task, null, finish);
+      await db.transaction(async (trx) => {
+        const snap = await snapshotsRepo.getForUpdate(trx, task.resource_id);
+        if (snap?.status === SnapshotStatus.DELETING) {
+          await snapshotsRepo.update(trx, snap.id, { status: SnapshotStatus.ERROR_DELETING });
+          await recordMessage(trx, {
+            projectId: snap.project_id,
+            resourceType: 'SHARE_SNAPSHOT',
+            resourceId: snap.id,
+            action: MessageAction.DELETE,
+            detail: MessageDetail.DRIVER_FAILED,
+            text: failureText(err),
+          });
+        }
+        await finish(trx, 'failed', errorText(err));
+      });
+    },
+  };
+
+  return { [TaskKind.SNAPSHOT_CREATE]: create, [TaskKind.SNAPSHOT_DELETE]: remove };
+}

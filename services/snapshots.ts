@@ -1,0 +1,176 @@
+import { randomUUID } from 'node:crypto';
+import { type Db, inTransaction } from './db.ts';
+import { Conflict, InvalidInput, NotFound, Unprocessable } from './errors.ts';
+import { boolSpec } from './extra-specs.ts';
+import { isUuid } from './ids.ts';
+import { type Auth, requireAdmin, requireMember, requireReader } from './policy.ts';
+import type { QuotaService } from './quotas.ts';
+import { sharesRepo } from './repos/shares.ts';
+import { type SnapshotQuery, type SnapshotRow, snapshotsRepo } from './repos/snapshots.ts';
+import { tasksRepo } from './repos/tasks.ts';
+import { type ShareService, ShareStatus, SnapshotStatus, TaskKind } from './shares.ts';
+
+/** Statuses a snapshot may be deleted from (Manila: available and the error ones). */
+const DELETABLE: readonly string[] = [
+  SnapshotStatus.AVAILABLE,
+  SnapshotStatus.ERROR,
+  SnapshotStatus.ERROR_DELETING,
+];
+
+export interface CreateSnapshotInput {
+  shareId: string;
+  name: string | null;
+  description: string | null;
+  force: boolean;
+}
+
+/**
+ * Share snapshots: create (quota + status + task in one transaction), list, show, update, delete,
+ * and the admin's force_delete and reset_status. A snapshot belongs to its share's project.
+ */
+export function createSnapshotService(deps: {
+  db: Db;
+  quotas: QuotaService;
+  shares: ShareService;
+  kick: () => void;
+}) {
+  const { db, quotas, shares, kick } = deps;
+  const notFound = (id: string) => new NotFound(`Snapshot ${id} could not be found.`);
+
+  async function mustGet(auth: Auth, id: string): Promise<SnapshotRow> {
+    const snap = isUuid(id) ? await snapshotsRepo.get(db, id) : undefined;
+    if (!snap || !(auth.isAdmin || snap.project_id === auth.projectId)) throw notFound(id);
+    return snap;
+  }
+
+  async function startDelete(id: string, force: boolean): Promise<void> {
+    await inTransaction(db, async (trx) => {
+      const snap = (await snapshotsRepo.getForUpdate(trx, id)) as SnapshotRow;
+      if (!force && !DELETABLE.includes(snap.status))
+        throw new InvalidInput(
+          `Snapshot ${id} cannot be deleted while its status is '${snap.status}'; it must be one of ${DELETABLE.join(', ')}.`,
+        );
+      const children = await sharesRepo.creatingFrom(trx, id);
+      if (children.length)
+        throw new Conflict(
+          `Snapshot ${id} is the source of share(s) still being created (${children.join(', ')}); delete it when they are done.`,
+        );
+      await snapshotsRepo.update(trx, id, { status: SnapshotStatus.DELETING });
+      await tasksRepo.insert(trx, {
+        kind: TaskKind.SNAPSHOT_DELETE,
+        resource_id: id,
+        payload: force ? { force: true } : {},
+      });
+    });
+    kick();
+  }
+
+  return {
+    async create(auth: Auth, input: CreateSnapshotInput): Promise<SnapshotRow> {
+      requireMember(auth, 'share_snapshot:create_snapshot');
+      const share = await shares.owned(auth, input.shareId);
+      if (boolSpec(share.share_type_specs, 'snapshot_support') !== true)
+        throw new Unprocessable(
+          `Share type ${share.share_type_name} of share ${share.id} does not have snapshot_support; snapshots cannot be taken of it.`,
+        );
+      const id = randomUUID();
+      const snapshot = await inTransaction(db, async (trx) => {
+        const locked = (await sharesRepo.getForUpdate(trx, share.id)) as { status: string; size: number };
+        if (locked.status !== ShareStatus.AVAILABLE)
+          throw new InvalidInput(
+            `A snapshot of share ${share.id} cannot be taken while its status is '${locked.status}'; it must be 'available'.`,
+          );
+        const row = await snapshotsRepo.insert(trx, {
+          id,
+          share_id: share.id,
+          project_id: share.project_id,
+          user_id: auth.userId,
+          name: input.name,
+          description: input.description,
+          size: locked.size,
+          share_proto: share.share_proto,
+          status: SnapshotStatus.CREATING,
+          provider_location: null,
+        });
+        const task = await tasksRepo.insert(trx, {
+          kind: TaskKind.SNAPSHOT_CREATE,
+          resource_id: id,
+          payload: {},
+        });
+        await quotas.reserve(
+          trx,
+          { projectId: share.project_id, shareTypeId: share.share_type_id, taskId: task.id },
+          { snapshots: 1, snapshot_gigabytes: locked.size },
+        );
+        return row;
+      });
+      kick();
+      return snapshot;
+    },
+
+    async get(auth: Auth, id: string): Promise<SnapshotRow> {
+      requireReader(auth, 'share_snapshot:get_snapshot');
+      return mustGet(auth, id);
+    },
+
+    async list(
+      auth: Auth,
+      q: Omit<SnapshotQuery, 'projectId'> & { allTenants: boolean; projectId?: string | undefined },
+    ) {
+      requireReader(auth, 'share_snapshot:get_all_snapshots');
+      // As for shares: all_tenants only for admins, silently ignored for everyone else.
+      const projectId = auth.isAdmin && q.allTenants ? (q.projectId ?? null) : auth.projectId;
+      const query: SnapshotQuery = { ...q, projectId };
+      return {
+        snapshots: await snapshotsRepo.list(db, query),
+        count: () =>
+          snapshotsRepo.count(db, { ...query, marker: undefined, limit: undefined, offset: undefined }),
+      };
+    },
+
+    async marker(auth: Auth, id: string, sortKey: string): Promise<{ id: string; sortValue: unknown }> {
+      const snap = isUuid(id) ? await snapshotsRepo.get(db, id) : undefined;
+      if (!snap || !(auth.isAdmin || snap.project_id === auth.projectId))
+        throw new InvalidInput(`Marker ${id} is not a snapshot you can see.`);
+      return { id: snap.id, sortValue: snap[sortKey as keyof SnapshotRow] };
+    },
+
+    async update(
+      auth: Auth,
+      id: string,
+      patch: { name?: string | null | undefined; description?: string | null | undefined },
+    ): Promise<SnapshotRow> {
+      requireMember(auth, 'share_snapshot:snapshot_update');
+      await mustGet(auth, id);
+      return (await snapshotsRepo.update(db, id, {
+        ...(patch.name !== undefined ? { name: patch.name } : {}),
+        ...(patch.description !== undefined ? { description: patch.description } : {}),
+      })) as SnapshotRow;
+    },
+
+    async remove(auth: Auth, id: string): Promise<void> {
+      requireMember(auth, 'share_snapshot:delete_snapshot');
+      await mustGet(auth, id);
+      await startDelete(id, false);
+    },
+
+    /** Admin: delete whatever the status, and even if the backend fails. */
+    async forceDelete(auth: Auth, id: string): Promise<void> {
+      requireAdmin(auth, 'share_snapshot:force_delete');
+      await mustGet(auth, id);
+      await startDelete(id, true);
+    },
+
+    async resetStatus(auth: Auth, id: string, status: string): Promise<void> {
+      requireAdmin(auth, 'share_snapshot:reset_status');
+      await mustGet(auth, id);
+      if (!(Object.values(SnapshotStatus) as string[]).includes(status))
+        throw new InvalidInput(
+          `Invalid status '${status}'; valid: ${Object.values(SnapshotStatus).join(', ')}.`,
+        );
+      await snapshotsRepo.update(db, id, { status });
+    },
+  };
+}
+
+export type SnapshotService = ReturnType<typeof createSnapshotService>;
