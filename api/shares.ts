@@ -10,7 +10,7 @@ import { parseDictLiteral } from '../services/python-literal.ts';
 import type { ShareActionService } from '../services/share-actions.ts';
 import type { ShareService } from '../services/shares.ts';
 import { nextLinks, pageStart } from './paging.ts';
-import { Bool, Description, Metadata, Name, parse, Size } from './validation.ts';
+import { Bool, Description, Metadata, Name, objectLike, parse, Size } from './validation.ts';
 import * as accessView from './views/access-rules.ts';
 import * as view from './views/shares.ts';
 
@@ -55,12 +55,12 @@ const MetaItemBody = z.object({ meta: Metadata });
 const ResetStatus = z.object({ status: z.string({ error: 'is required' }).min(1).max(64) });
 const ExtendArg = z.object(
   { new_size: Size, force: Bool.optional() },
-  { error: 'must be an object such as {"new_size": 2}' },
+  { error: objectLike('{"new_size": 2}') },
 );
-const ShrinkArg = z.object({ new_size: Size }, { error: 'must be an object such as {"new_size": 1}' });
+const ShrinkArg = z.object({ new_size: Size }, { error: objectLike('{"new_size": 1}') });
 const RevertArg = z.object(
   { snapshot_id: z.string({ error: 'is required' }).min(1).max(64) },
-  { error: 'must be an object such as {"snapshot_id": "…"}' },
+  { error: objectLike('{"snapshot_id": "…"}') },
 );
 const AllowArg = z.strictObject(
   {
@@ -69,11 +69,11 @@ const AllowArg = z.strictObject(
     access_level: z.enum(['rw', 'ro'], { error: 'must be rw or ro' }).nullish(),
     metadata: Metadata.nullish(),
   },
-  { error: 'must be an object such as {"access_type": "ip", "access_to": "10.0.0.0/24"}' },
+  { error: objectLike('{"access_type": "ip", "access_to": "10.0.0.0/24"}') },
 );
 const DenyArg = z.object(
   { access_id: z.string({ error: 'is required' }).min(1).max(64) },
-  { error: 'must be an object such as {"access_id": "…"}' },
+  { error: objectLike('{"access_id": "…"}') },
 );
 
 const SORT_KEYS = [
@@ -240,24 +240,24 @@ export function sharesRouter(
         ctx.status = 202;
       },
       async reset_status(ctx, id, arg) {
-        await shares.resetStatus(ctx.state.auth, id, parse(ResetStatus, arg).status);
+        await shares.resetStatus(ctx.state.auth, id, parse(ResetStatus, arg, 'reset_status').status);
         ctx.status = 202;
       },
       async extend(ctx, id, arg) {
-        const b = parse(ExtendArg, arg);
+        const b = parse(ExtendArg, arg, 'extend');
         await shareActions.extend(ctx.state.auth, id, b.new_size, b.force ?? false);
         ctx.status = 202;
       },
       async shrink(ctx, id, arg) {
-        await shareActions.shrink(ctx.state.auth, id, parse(ShrinkArg, arg).new_size);
+        await shareActions.shrink(ctx.state.auth, id, parse(ShrinkArg, arg, 'shrink').new_size);
         ctx.status = 202;
       },
       async revert(ctx, id, arg) {
-        await shareActions.revert(ctx.state.auth, id, parse(RevertArg, arg).snapshot_id);
+        await shareActions.revert(ctx.state.auth, id, parse(RevertArg, arg, 'revert').snapshot_id);
         ctx.status = 202;
       },
       async allow_access(ctx, id, arg) {
-        const b = parse(AllowArg, arg);
+        const b = parse(AllowArg, arg, 'allow_access');
         const rule = await accessRules.allow(ctx.state.auth, id, {
           accessType: b.access_type,
           accessTo: b.access_to,
@@ -268,7 +268,7 @@ export function sharesRouter(
         ctx.body = { access: accessView.accessRule(rule, ctx.state.microversion) };
       },
       async deny_access(ctx, id, arg) {
-        await accessRules.deny(ctx.state.auth, id, parse(DenyArg, arg).access_id);
+        await accessRules.deny(ctx.state.auth, id, parse(DenyArg, arg, 'deny_access').access_id);
         ctx.status = 202;
       },
       async access_list(ctx, id) {

@@ -147,7 +147,7 @@ export function snapshotsRouter(config: Config, snapshots: SnapshotService, auth
     const action = key.replace(/^os-/, '');
     if (action === 'force_delete') await snapshots.forceDelete(ctx.state.auth, ctx.params.id!);
     else if (action === 'reset_status') {
-      const { status } = parse(ResetStatus, body?.[key]);
+      const { status } = parse(ResetStatus, body?.[key], 'reset_status');
       await snapshots.resetStatus(ctx.state.auth, ctx.params.id!, status);
     } else throw new InvalidInput(`Unknown snapshot action '${key}'; known: force_delete, reset_status.`);
     ctx.status = 202;

@@ -2,12 +2,15 @@ import { z } from 'zod';
 import { InvalidInput } from '../services/errors.ts';
 import { parseBool } from '../services/extra-specs.ts';
 
-/** Parses input with a zod schema; a failure is a 400 naming each bad field and why. */
-export function parse<S extends z.ZodType>(schema: S, input: unknown): z.output<S> {
+/**
+ * Parses input with a zod schema; a failure is a 400 naming each bad field and why. `root` names
+ * the input in messages (an action's argument rather than the whole body).
+ */
+export function parse<S extends z.ZodType>(schema: S, input: unknown, root = 'body'): z.output<S> {
   const result = schema.safeParse(input);
   if (result.success) return result.data;
   const problems = result.error.issues.slice(0, 5).map((i) => {
-    const where = i.path.length ? i.path.join('.') : 'body';
+    const where = [root, ...i.path].join('.').replace(/^body\./, '');
     return `${where}: ${i.message}`;
   });
   throw new InvalidInput(`Invalid request: ${problems.join('; ')}.`);
@@ -61,3 +64,7 @@ export const Metadata = z.record(
   z.string({ error: 'values must be strings' }).max(255, 'values must be at most 255 characters'),
   { error: 'must be an object of string keys and values' },
 );
+
+/** The message for input that is not an object at all; other problems keep zod's own message. */
+export const objectLike = (example: string) => (issue: { code: string }) =>
+  issue.code === 'invalid_type' ? `must be an object such as ${example}` : undefined;

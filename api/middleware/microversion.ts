@@ -22,9 +22,17 @@ export function compare(a: Microversion, b: Microversion): number {
   return a.major - b.major || a.minor - b.minor;
 }
 
+/** The versions views compare against, parsed once: views ask for each item of a list page. */
+const thresholds = new Map<string, Microversion>();
+
 /** True when the request's microversion is at least `v` (e.g. `atLeast(ctx, '2.54')`). */
 export function atLeast(version: Microversion, v: string): boolean {
-  return compare(version, parseVersion(v) as Microversion) >= 0;
+  let threshold = thresholds.get(v);
+  if (!threshold) {
+    threshold = parseVersion(v) as Microversion;
+    thresholds.set(v, threshold);
+  }
+  return compare(version, threshold) >= 0;
 }
 
 const HEADER = 'X-OpenStack-Manila-API-Version';

@@ -205,7 +205,9 @@ describe('bad input: a 4xx fault and nothing created', () => {
         .set(as(alice.token))
         .send({ share: { size: 1, share_proto: 'NFS', ...share } });
       assert.equal(res.status, status, JSON.stringify(res.body));
-      const name = status === 400 ? 'badRequest' : 'forbidden';
+      const name = ({ 400: 'badRequest', 403: 'forbidden', 404: 'itemNotFound' } as Record<number, string>)[
+        status
+      ] as string;
       assert.match(faultMessage(res.body, name, status), message);
       assert.equal(await countShares(admin, '&all_tenants=1'), before);
     });

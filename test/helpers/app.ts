@@ -5,7 +5,12 @@ import { Registry } from 'prom-client';
 import request from 'supertest';
 import { createApp } from '../../api/app.ts';
 import { staticAdminAuth } from '../../api/server.ts';
-import { createMemoryBackend, createMemoryStore, type MemoryBackend } from '../../backends/memory.ts';
+import {
+  createMemoryBackend,
+  createMemoryStore,
+  type MemoryBackend,
+  type MemoryBackendOptions,
+} from '../../backends/memory.ts';
 import { type Config, loadConfig } from '../../services/config.ts';
 import type { Db } from '../../services/db.ts';
 import { bootstrapIdentity } from '../../services/identity/bootstrap.ts';
@@ -50,7 +55,15 @@ export interface TestUser {
   token: string;
 }
 
-export async function makeTestApp(env: Record<string, string> = {}): Promise<TestApp> {
+export interface TestAppOptions {
+  /** Capabilities of the memory backend (default: everything). */
+  memory?: Pick<MemoryBackendOptions, 'capabilities'>;
+}
+
+export async function makeTestApp(
+  env: Record<string, string> = {},
+  options: TestAppOptions = {},
+): Promise<TestApp> {
   const tdb = await createTestDb();
   const config = loadConfig({
     ABACA_LISTEN: '127.0.0.1:8786',
@@ -74,7 +87,7 @@ export async function makeTestApp(env: Record<string, string> = {}): Promise<Tes
 
   const t = {} as TestApp;
   const build = async () => {
-    t.memory = createMemoryBackend({ name: 'mem', store: memoryStore });
+    t.memory = createMemoryBackend({ name: 'mem', store: memoryStore, ...options.memory });
     t.stack = createShareServices({
       db: tdb.db,
       log,
