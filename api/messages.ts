@@ -21,7 +21,7 @@ const Query = z
 export function messagesRouter(messages: MessageService, auth: Middleware): Router {
   const r = new Router({ prefix: '/v2/messages' });
   r.get('/', auth, async (ctx) => {
-    const { limit, offset, ...filter } = parse(Query, ctx.query);
+    const { limit, offset, ...filter } = parse(Query, ctx.query, 'query');
     const rows = await messages.list(ctx.state.auth, filter, { limit, offset });
     ctx.body = { messages: rows.map((m) => view.message(m, ctx.state.auth)) };
   });

@@ -21,7 +21,7 @@ const Query = z
 
 export function quotaSetsRouter(quotaSets: QuotaSetService, auth: Middleware): Router {
   const r = new Router({ prefix: '/v2/quota-sets' });
-  const typeOf = (ctx: { query: unknown }) => parse(Query, ctx.query).share_type;
+  const typeOf = (ctx: { query: unknown }) => parse(Query, ctx.query, 'query').share_type;
 
   r.get('/:project/defaults', auth, (ctx) => {
     ctx.body = { quota_set: { id: ctx.params.project, ...quotaSets.defaults() } };

@@ -19,7 +19,7 @@ const iso = (d: Date) => d.toISOString().replace('Z', '');
 export function servicesRouter(registry: ServiceRegistry, auth: Middleware): Router {
   const r = new Router({ prefix: '/v2/services' });
   r.get('/', auth, async (ctx) => {
-    const rows = await registry.list(ctx.state.auth, parse(Query, ctx.query));
+    const rows = await registry.list(ctx.state.auth, parse(Query, ctx.query, 'query'));
     ctx.body = {
       services: rows.map((s) => ({
         id: s.id,

@@ -27,7 +27,7 @@ export function shareAccessRulesRouter(rules: AccessRuleService, auth: Middlewar
   });
 
   r.get('/', auth, async (ctx) => {
-    const q = parse(ListQuery, ctx.query);
+    const q = parse(ListQuery, ctx.query, 'query');
     const metadata = q.metadata ? parseDictLiteral(q.metadata, 'metadata') : {};
     const list = await rules.listForShare(ctx.state.auth, q.share_id, metadata);
     ctx.body = { access_list: list.map((x) => view.accessListItem(x, ctx.state.microversion)) };

@@ -57,7 +57,7 @@ export function shareTypesRouter(types: ShareTypeService, auth: Middleware): Rou
 
   r.get('/', auth, async (ctx) => {
     requireReader(ctx.state.auth, 'share_type:index');
-    const q = parse(ListQuery, ctx.query);
+    const q = parse(ListQuery, ctx.query, 'query');
     const isPublic =
       q.is_public === undefined
         ? undefined

@@ -140,7 +140,7 @@ export function sharesRouter(
   });
 
   async function list(ctx: Parameters<Middleware>[0], detail: boolean) {
-    const q = parse(ListQuery, ctx.query);
+    const q = parse(ListQuery, ctx.query, 'query');
     const a = ctx.state.auth;
     const { offset, markerId } = pageStart(q);
     const allTenants = q.all_tenants !== undefined && !['0', 'false', 'False'].includes(q.all_tenants);

@@ -56,6 +56,7 @@ const ListQuery = z
     size: z.coerce.number({ error: 'must be a whole number' }).int().min(0).optional(),
     project_id: z.string().max(64).optional(),
     all_tenants: z.string().optional(),
+    usage: z.enum(['any', 'used', 'unused'], { error: 'must be any, used or unused' }).optional(),
     sort_key: z.enum(SORT_KEYS, { error: `must be one of ${SORT_KEYS.join(', ')}` }).default('created_at'),
     sort_dir: z.enum(['asc', 'desc'], { error: 'must be asc or desc' }).default('desc'),
     limit: z.coerce.number({ error: 'must be a whole number' }).int().min(0).max(10_000).optional(),
@@ -80,7 +81,7 @@ export function snapshotsRouter(config: Config, snapshots: SnapshotService, auth
   });
 
   async function list(ctx: Parameters<Middleware>[0], detail: boolean) {
-    const q = parse(ListQuery, ctx.query);
+    const q = parse(ListQuery, ctx.query, 'query');
     const a = ctx.state.auth;
     const { offset, markerId } = pageStart(q);
     const result = await snapshots.list(a, {
@@ -93,6 +94,7 @@ export function snapshotsRouter(config: Config, snapshots: SnapshotService, auth
       status: q.status,
       shareId: q.share_id,
       size: q.size,
+      usage: q.usage,
       sortKey: q.sort_key,
       sortDir: q.sort_dir,
       limit: q.limit,

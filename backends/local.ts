@@ -353,6 +353,9 @@ export function createLocalBackend(options: LocalBackendOptions): LocalBackend {
         withLock(share.id, async () => {
           checkId(share.id, 'share');
           checkSize(newSize);
+          // A revert that failed after its commit point sets the size when it is finished: finish it
+          // first, or it would later undo this extend.
+          await recoverShare(share.id);
           const meta = await getShareMeta(share.id);
           if (newSize === meta.size) return;
           if (newSize < meta.size)

@@ -9,7 +9,7 @@ import { ApplicationCredentialCreate, NameFilter } from './schemas.ts';
 export function applicationCredentialsRouter(config: Config, identity: Identity, auth: Middleware): Router {
   const r = new Router({ prefix: '/identity/v3/users/:userId/application_credentials' });
   r.get('/', auth, async (ctx) => {
-    const q = parse(NameFilter, ctx.query);
+    const q = parse(NameFilter, ctx.query, 'query');
     const rows = await identity.applicationCredentials.list(ctx.state.auth, ctx.params.userId!, {
       name: q.name,
     });

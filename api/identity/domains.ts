@@ -11,7 +11,7 @@ const Filter = NameFilter.extend({ enabled: QueryBool.optional() });
 export function domainsRouter(config: Config, identity: Identity, auth: Middleware): Router {
   const r = new Router({ prefix: '/identity/v3/domains' });
   r.get('/', auth, async (ctx) => {
-    const q = parse(Filter, ctx.query);
+    const q = parse(Filter, ctx.query, 'query');
     const rows = await identity.domains.list(ctx.state.auth, { name: q.name, enabled: q.enabled });
     ctx.body = {
       domains: rows.map((d) => view.domain(config, d)),

@@ -28,7 +28,7 @@ function input(
 export function projectsRouter(config: Config, identity: Identity, auth: Middleware): Router {
   const r = new Router({ prefix: '/identity/v3/projects' });
   r.get('/', auth, async (ctx) => {
-    const q = parse(Filter, ctx.query);
+    const q = parse(Filter, ctx.query, 'query');
     const rows = await identity.projects.list(ctx.state.auth, {
       name: q.name,
       domain_id: q.domain_id,

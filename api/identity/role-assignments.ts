@@ -53,7 +53,7 @@ export function roleAssignmentsRouter(config: Config, identity: Identity, auth: 
     };
   });
   r.get('/role_assignments', auth, async (ctx) => {
-    const q = parse(Query, ctx.query);
+    const q = parse(Query, ctx.query, 'query');
     // Keystone refuses filter combinations that can never both hold.
     if (q['user.id'] !== undefined && q['group.id'] !== undefined)
       throw new InvalidInput('Specify a user or a group, not both.');

@@ -9,7 +9,7 @@ import { NameFilter, RoleCreate, RoleUpdate } from './schemas.ts';
 export function rolesRouter(config: Config, identity: Identity, auth: Middleware): Router {
   const r = new Router({ prefix: '/identity/v3/roles' });
   r.get('/', auth, async (ctx) => {
-    const q = parse(NameFilter, ctx.query);
+    const q = parse(NameFilter, ctx.query, 'query');
     const rows = await identity.roles.list(ctx.state.auth, { name: q.name });
     ctx.body = { roles: rows.map((x) => view.role(config, x)), links: view.collectionLinks(config, 'roles') };
   });

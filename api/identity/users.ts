@@ -25,7 +25,7 @@ function input(u: Omit<UserInput, 'name'> & { name?: string | undefined }): User
 export function usersRouter(config: Config, identity: Identity, auth: Middleware): Router {
   const r = new Router({ prefix: '/identity/v3/users' });
   r.get('/', auth, async (ctx) => {
-    const q = parse(Filter, ctx.query);
+    const q = parse(Filter, ctx.query, 'query');
     const rows = await identity.users.list(ctx.state.auth, {
       name: q.name,
       domain_id: q.domain_id,
@@ -63,7 +63,7 @@ export function usersRouter(config: Config, identity: Identity, auth: Middleware
     ctx.status = 204;
   });
   r.get('/:id/projects', auth, async (ctx) => {
-    const q = parse(Filter, ctx.query);
+    const q = parse(Filter, ctx.query, 'query');
     const rows = await identity.projects.listForUser(ctx.state.auth, ctx.params.id!, {
       name: q.name,
       domain_id: q.domain_id,

@@ -26,6 +26,8 @@ export interface SnapshotQuery {
   status?: string | undefined;
   shareId?: string | undefined;
   size?: number | undefined;
+  /** Manila's usage filter: 'used' = a share has been created from the snapshot. */
+  usage?: 'any' | 'used' | 'unused' | undefined;
   sortKey: string;
   sortDir: 'asc' | 'desc';
   limit?: number | undefined;
@@ -45,6 +47,11 @@ function filtered(ex: Executor, q: SnapshotQuery): Knex.QueryBuilder {
   if (q.status !== undefined) b.where('status', q.status);
   if (q.shareId !== undefined) b.where('share_id', q.shareId);
   if (q.size !== undefined) b.where('size', q.size);
+  if (q.usage === 'used' || q.usage === 'unused') {
+    const clones = ex('shares').whereRaw('shares.snapshot_id = share_snapshots.id');
+    if (q.usage === 'used') b.whereExists(clones);
+    else b.whereNotExists(clones);
+  }
   return b;
 }
 

@@ -11,6 +11,11 @@ let t: TestApp;
 let tokens: Record<Caller, string | null>;
 let alice: TestUser;
 let shareId: string;
+/** A snapshot of, and an access rule on, the share rows act on ('' until a row needs one). */
+let snapshotId = '';
+let ruleId = '';
+/** Makes every allow_access body ask for an address no rule has yet. */
+let nextAddress = 0;
 let privateTypeId: string;
 
 const CALLERS = ['admin', 'member', 'reader', 'other', 'none', 'expired'] as const;
@@ -52,15 +57,44 @@ before(async () => {
 });
 after(() => t.close());
 
+/** 2 GiB, so that it can be both extended and shrunk. */
 async function freshShare(): Promise<string> {
   const res = await t
     .http()
     .post('/v2/shares')
     .set({ 'X-Auth-Token': alice.token, 'X-OpenStack-Manila-API-Version': '2.72' })
-    .send({ share: { size: 1, share_proto: 'NFS', metadata: { k: 'v' } } })
+    .send({ share: { size: 2, share_proto: 'NFS', metadata: { k: 'v' } } })
     .expect(200);
   await t.stack.worker.drain();
   return res.body.share.id;
+}
+
+/** An available snapshot of the share: its latest, so it can be reverted to. */
+async function freshSnapshot(): Promise<string> {
+  await t.stack.worker.drain();
+  const res = await t
+    .http()
+    .post('/v2/snapshots')
+    .set({ 'X-Auth-Token': alice.token, 'X-OpenStack-Manila-API-Version': '2.72' })
+    .send({ snapshot: { share_id: shareId } })
+    .expect(202);
+  await t.stack.worker.drain();
+  return res.body.snapshot.id;
+}
+
+/** An active ip rule on the share, with metadata k=v. */
+async function freshRule(): Promise<string> {
+  await t.stack.worker.drain();
+  const res = await t
+    .http()
+    .post(`/v2/shares/${shareId}/action`)
+    .set({ 'X-Auth-Token': alice.token, 'X-OpenStack-Manila-API-Version': '2.72' })
+    .send({
+      allow_access: { access_type: 'ip', access_to: `10.1.0.${++nextAddress}`, metadata: { k: 'v' } },
+    })
+    .expect(200);
+  await t.stack.worker.drain();
+  return res.body.access.id;
 }
 
 interface Row {
@@ -70,8 +104,10 @@ interface Row {
   body?: () => unknown;
   /** admin, member, reader, other (no token and expired are always 401). */
   expect: [number, number, number, number];
-  /** A write: each caller gets its own fresh share. */
+  /** A write: each caller gets its own fresh share (with `of`: its own snapshot or rule on the share). */
   fresh?: boolean;
+  /** The row acts on a snapshot of the share or an access rule on it. */
+  of?: 'snapshot' | 'rule';
 }
 
 const rows: Row[] = [
@@ -163,6 +199,151 @@ const rows: Row[] = [
     expect: [202, 403, 403, 403],
     fresh: true,
   },
+  {
+    route: 'POST /v2/shares/{id}/action extend',
+    method: 'post',
+    path: () => `/v2/shares/${shareId}/action`,
+    body: () => ({ extend: { new_size: 3 } }),
+    expect: [202, 202, 403, 404],
+    fresh: true,
+  },
+  {
+    route: 'POST /v2/shares/{id}/action shrink',
+    method: 'post',
+    path: () => `/v2/shares/${shareId}/action`,
+    body: () => ({ shrink: { new_size: 1 } }),
+    expect: [202, 202, 403, 404],
+    fresh: true,
+  },
+  {
+    route: 'POST /v2/shares/{id}/action revert',
+    method: 'post',
+    path: () => `/v2/shares/${shareId}/action`,
+    body: () => ({ revert: { snapshot_id: snapshotId } }),
+    expect: [202, 202, 403, 404],
+    fresh: true,
+    of: 'snapshot',
+  },
+  {
+    route: 'POST /v2/shares/{id}/action allow_access',
+    method: 'post',
+    path: () => `/v2/shares/${shareId}/action`,
+    body: () => ({ allow_access: { access_type: 'ip', access_to: `10.2.0.${++nextAddress}` } }),
+    expect: [200, 200, 403, 404],
+  },
+  {
+    route: 'POST /v2/shares/{id}/action deny_access',
+    method: 'post',
+    path: () => `/v2/shares/${shareId}/action`,
+    body: () => ({ deny_access: { access_id: ruleId } }),
+    expect: [202, 202, 403, 404],
+    fresh: true,
+    of: 'rule',
+  },
+  {
+    route: 'POST /v2/shares/{id}/action access_list',
+    method: 'post',
+    path: () => `/v2/shares/${shareId}/action`,
+    body: () => ({ access_list: null }),
+    expect: [200, 200, 200, 404],
+    of: 'rule',
+  },
+  {
+    route: 'GET /v2/share-access-rules?share_id=',
+    method: 'get',
+    path: () => `/v2/share-access-rules?share_id=${shareId}`,
+    expect: [200, 200, 200, 404],
+    of: 'rule',
+  },
+  {
+    route: 'GET /v2/share-access-rules/{id}',
+    method: 'get',
+    path: () => `/v2/share-access-rules/${ruleId}`,
+    expect: [200, 200, 200, 404],
+    of: 'rule',
+  },
+  {
+    route: 'PUT /v2/share-access-rules/{id}/metadata',
+    method: 'put',
+    path: () => `/v2/share-access-rules/${ruleId}/metadata`,
+    body: () => ({ metadata: { k: 'v2' } }),
+    expect: [200, 200, 403, 404],
+    of: 'rule',
+  },
+  {
+    route: 'DELETE /v2/share-access-rules/{id}/metadata/{key}',
+    method: 'delete',
+    path: () => `/v2/share-access-rules/${ruleId}/metadata/k`,
+    expect: [200, 200, 403, 404],
+    fresh: true,
+    of: 'rule',
+  },
+  {
+    route: 'GET /v2/snapshots',
+    method: 'get',
+    path: () => '/v2/snapshots',
+    expect: [200, 200, 200, 200],
+  },
+  {
+    route: 'GET /v2/snapshots/detail',
+    method: 'get',
+    path: () => '/v2/snapshots/detail',
+    expect: [200, 200, 200, 200],
+  },
+  {
+    route: 'GET /v2/snapshots/{id}',
+    method: 'get',
+    path: () => `/v2/snapshots/${snapshotId}`,
+    expect: [200, 200, 200, 404],
+    of: 'snapshot',
+  },
+  {
+    route: 'GET /v2/snapshots/{id}/export-locations',
+    method: 'get',
+    path: () => `/v2/snapshots/${snapshotId}/export-locations`,
+    expect: [200, 200, 200, 404],
+    of: 'snapshot',
+  },
+  {
+    route: 'POST /v2/snapshots',
+    method: 'post',
+    path: () => '/v2/snapshots',
+    body: () => ({ snapshot: { share_id: shareId } }),
+    expect: [202, 202, 403, 404],
+  },
+  {
+    route: 'PUT /v2/snapshots/{id}',
+    method: 'put',
+    path: () => `/v2/snapshots/${snapshotId}`,
+    body: () => ({ snapshot: { display_name: 'x' } }),
+    expect: [200, 200, 403, 404],
+    of: 'snapshot',
+  },
+  {
+    route: 'DELETE /v2/snapshots/{id}',
+    method: 'delete',
+    path: () => `/v2/snapshots/${snapshotId}`,
+    expect: [202, 202, 403, 404],
+    fresh: true,
+    of: 'snapshot',
+  },
+  {
+    route: 'POST /v2/snapshots/{id}/action reset_status',
+    method: 'post',
+    path: () => `/v2/snapshots/${snapshotId}/action`,
+    body: () => ({ reset_status: { status: 'available' } }),
+    expect: [202, 403, 403, 403],
+    of: 'snapshot',
+  },
+  {
+    route: 'POST /v2/snapshots/{id}/action force_delete',
+    method: 'post',
+    path: () => `/v2/snapshots/${snapshotId}/action`,
+    body: () => ({ force_delete: null }),
+    expect: [202, 403, 403, 403],
+    fresh: true,
+    of: 'snapshot',
+  },
   { route: 'GET /v2/types', method: 'get', path: () => '/v2/types', expect: [200, 200, 200, 200] },
   {
     route: 'GET /v2/types/{private}',
@@ -218,7 +399,9 @@ const rows: Row[] = [
 for (const row of rows) {
   test(row.route, async () => {
     for (const [i, caller] of CALLERS.entries()) {
-      shareId = row.fresh || !shareId ? await freshShare() : shareId;
+      if ((row.fresh && !row.of) || !shareId) [shareId, snapshotId, ruleId] = [await freshShare(), '', ''];
+      if (row.of === 'snapshot' && (row.fresh || !snapshotId)) snapshotId = await freshSnapshot();
+      if (row.of === 'rule' && (row.fresh || !ruleId)) ruleId = await freshRule();
       const token = tokens[caller];
       let req = t.http()[row.method](row.path()).set('X-OpenStack-Manila-API-Version', '2.72');
       if (token) req = req.set('X-Auth-Token', token);
@@ -249,5 +432,47 @@ test('no list, filter or show leaks another project’s share', async () => {
       !res.body.shares.some((s: { project_id: string }) => s.project_id === alice.projectId),
       `leak via ${q}`,
     );
+  }
+});
+
+test('no list or filter leaks another project’s snapshot or access rule', async () => {
+  [shareId, snapshotId, ruleId] = [await freshShare(), '', ''];
+  const snapshot = await freshSnapshot();
+  const rule = await freshRule();
+  const as = (caller: Caller, path: string) =>
+    t
+      .http()
+      .get(path)
+      .set({ 'X-Auth-Token': tokens[caller] as string, 'X-OpenStack-Manila-API-Version': '2.72' });
+  // The queries do find it for its own project…
+  const own = await as('reader', `/v2/snapshots/detail?share_id=${shareId}`).expect(200);
+  assert.deepEqual(
+    own.body.snapshots.map((s: { id: string }) => s.id),
+    [snapshot],
+  );
+  // …and never for another.
+  for (const path of ['/v2/snapshots', '/v2/snapshots/detail']) {
+    for (const q of [
+      '',
+      '?all_tenants=1',
+      `?share_id=${shareId}`,
+      `?project_id=${alice.projectId}&all_tenants=1`,
+      `?status=available&share_id=${shareId}&all_tenants=1`,
+    ]) {
+      const res = await as('other', `${path}${q}`).expect(200);
+      assert.ok(
+        !res.body.snapshots.some(
+          (s: { id: string; project_id?: string }) => s.id === snapshot || s.project_id === alice.projectId,
+        ),
+        `leak via ${path}${q}`,
+      );
+    }
+  }
+  for (const res of [
+    await as('other', `/v2/share-access-rules?share_id=${shareId}`),
+    await as('other', `/v2/share-access-rules?share_id=${shareId}&metadata=%7B%27k%27%3A+%27v%27%7D`),
+  ]) {
+    assert.equal(res.status, 404);
+    assert.doesNotMatch(JSON.stringify(res.body), new RegExp(rule));
   }
 });

@@ -300,6 +300,13 @@ describe('create a share from a snapshot', () => {
     assert.equal(share.host, (await f.getShare(source, f.admin)).host);
     assert.equal(share.share_type, (await f.getShare(source)).share_type);
     assert.equal(String(f.t.memory.readFile(id, 'data.txt')), 'snapshot-time');
+    const usage = async (u: string) =>
+      (
+        await http().get(`/v2/snapshots?share_id=${source}&usage=${u}`).set(f.as(f.alice.token)).expect(200)
+      ).body.snapshots.map((x: { id: string }) => x.id);
+    assert.deepEqual(await usage('used'), [snap], 'usage=used: a share was made from it');
+    assert.deepEqual(await usage('unused'), []);
+    assert.deepEqual(await usage('any'), [snap]);
 
     // Independent: writes to either side change neither the other nor the snapshot.
     f.t.memory.writeFile(id, 'data.txt', 'clone edit');

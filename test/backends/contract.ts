@@ -6,8 +6,9 @@
 import assert from 'node:assert/strict';
 import { randomBytes, randomUUID } from 'node:crypto';
 import { describe, type TestContext, test } from 'node:test';
+import { inspect, isDeepStrictEqual } from 'node:util';
 import { BackendError, type BackendErrorCode } from '../../backends/errors.ts';
-import type { AccessRule, Backend, ShareRef, SnapshotRef } from '../../backends/types.ts';
+import type { AccessRule, Backend, ExportLocation, ShareRef, SnapshotRef } from '../../backends/types.ts';
 
 const GiB = 1024 ** 3;
 
@@ -22,8 +23,20 @@ export interface BackendHarness {
   list?(shareId: string): Promise<string[]>;
   /** Makes the share use at least `bytes` (cheaply: a sparse file, a usage override). */
   fill?(shareId: string, bytes: number): Promise<void>;
-  /** A new backend instance on the same state, as after a restart (the old one stays open). */
-  reopen?(): Promise<Backend>;
+  /**
+   * A new backend instance on the same state, as after a restart (the old one stays open). A backend
+   * with crash points gets `hooks` (the local backend's onStep option); others ignore them.
+   */
+  reopen?(hooks?: CrashHooks): Promise<Backend>;
+}
+
+/** What a harness hands to a backend instance it opens, for backends that name crash points. */
+export interface CrashHooks {
+  /**
+   * Awaited at each named point inside a multi-step call (the local backend's LOCAL_STEPS). Throwing
+   * fails the call there; never returning stands for the process dying there.
+   */
+  onStep?(step: string, id: string): void | Promise<void>;
 }
 
 type Files = Required<Pick<BackendHarness, 'write' | 'read' | 'remove' | 'list'>>;
@@ -45,7 +58,20 @@ export async function rejectsWith(
   });
 }
 
-export function backendContract(label: string, makeBackend: () => Promise<BackendHarness>): void {
+export interface ContractOptions {
+  /**
+   * The backend names crash points (the local backend's onStep) and its harness passes hooks on
+   * through reopen(): the crash-and-re-run tests apply. A backend that does all its work in one
+   * step (memory) has nothing to crash half-way, so those tests are not registered for it.
+   */
+  crashPoints?: boolean;
+}
+
+export function backendContract(
+  label: string,
+  makeBackend: () => Promise<BackendHarness>,
+  options: ContractOptions = {},
+): void {
   async function withBackend(t: TestContext, fn: (h: BackendHarness, pool: string) => Promise<void>) {
     const h = await makeBackend();
     t.after(() => h.cleanup());
@@ -90,6 +116,173 @@ export function backendContract(label: string, makeBackend: () => Promise<Backen
     await f.write(shareId, 'dir/b.bin', randomBytes(1000));
     await f.remove(shareId, 'dir/sub/c.txt');
     await f.write(shareId, 'new/d.txt', 'delta\n');
+  }
+
+  /** Fixed data for a workflow, so runs on separate backends can be compared with each other. */
+  interface WorkflowData {
+    seed: Record<string, Buffer>;
+    /** Writes (a buffer) and removals (null) made to the share after its snapshot. */
+    changes: Record<string, Buffer | null>;
+    cloneChanges: Record<string, Buffer | null>;
+  }
+
+  function workflowData(): WorkflowData {
+    return {
+      seed: {
+        'a.txt': Buffer.from('alpha\n'),
+        'dir/b.bin': randomBytes(96 * 1024),
+        'dir/sub/c.txt': Buffer.from('gamma\n'),
+        empty: Buffer.alloc(0),
+      },
+      changes: { 'a.txt': randomBytes(300), 'dir/sub/c.txt': null, 'new/d.bin': randomBytes(5000) },
+      cloneChanges: { 'dir/b.bin': randomBytes(10), 'clone-only': Buffer.from('c\n') },
+    };
+  }
+
+  async function apply(f: Files, shareId: string, set: Record<string, Buffer | null>): Promise<void> {
+    for (const [p, data] of Object.entries(set))
+      if (data === null) await f.remove(shareId, p);
+      else await f.write(shareId, p, data);
+  }
+
+  /** What a workflow observes around each call: both shares' files (null: no such share) and the allocation. */
+  interface State {
+    share: Map<string, string> | null;
+    clone: Map<string, string> | null;
+    allocated: number;
+  }
+
+  interface Observation {
+    call: string;
+    before: State;
+    after: State;
+    /** The call's result, reduced to what is the same on every backend instance and run. */
+    result: unknown;
+  }
+
+  /** Makes a workflow's backend calls: the runner decides how (once, twice, crashing half-way). */
+  interface Runner {
+    backend(): Backend;
+    /** `state` observes the workflow's shares through the runner's current backend. */
+    run(call: string, fn: (b: Backend) => Promise<unknown>, state: () => Promise<State>): Promise<unknown>;
+  }
+
+  const ruleA: AccessRule = { id: 'rule-a', accessType: 'ip', accessTo: '203.0.113.0/24', accessLevel: 'rw' };
+  const ruleB: AccessRule = { id: 'rule-b', accessType: 'ip', accessTo: '203.0.113.7', accessLevel: 'ro' };
+
+  /**
+   * A share's life touching every backend call: create, access, snapshot, change, extend, revert,
+   * clone, change the clone, extend and shrink it, delete it and the snapshot. Returns what it saw.
+   */
+  async function workflow(f: Files, pool: string, r: Runner, d: WorkflowData): Promise<Observation[]> {
+    const share = shareRef(pool, 1);
+    const clone = shareRef(pool, 1);
+    const snap: SnapshotRef = { id: newId(), shareId: share.id, size: 1 };
+    const base = await allocated(r.backend(), pool);
+    const filesOf = async (s: ShareRef) => {
+      // usage() is also what settles a share after a failed call (the local backend recovers there).
+      const code = await errorCode(r.backend().usage(s));
+      if (code === 'NotFound') return null;
+      assert.equal(code, undefined);
+      return contents(f, s.id);
+    };
+    const state = async (): Promise<State> => ({
+      share: await filesOf(share),
+      clone: await filesOf(clone),
+      allocated: (await allocated(r.backend(), pool)) - base,
+    });
+    // Export locations differ between runs (they name the share): compare them within the run.
+    const sameLocations = async (b: Backend, s: ShareRef, locs: ExportLocation[]) =>
+      isDeepStrictEqual(locs, await b.exportLocations(s));
+    const out: Observation[] = [];
+    const call = async (name: string, fn: (b: Backend) => Promise<unknown>) => {
+      const before = await state();
+      const result = await r.run(name, fn, state);
+      out.push({ call: name, before, after: await state(), result });
+    };
+    await call('createShare', async (b) => sameLocations(b, share, await b.createShare(share)));
+    await apply(f, share.id, d.seed);
+    await call('updateAccess', (b) => b.updateAccess(share, [ruleA, ruleB]));
+    await call('createSnapshot', (b) => b.createSnapshot(snap));
+    await apply(f, share.id, d.changes);
+    await call('extendShare', (b) => b.extendShare(share, 2));
+    await call('revertToSnapshot', (b) => b.revertToSnapshot({ ...share, size: 2 }, snap));
+    await call('createShareFromSnapshot', async (b) =>
+      sameLocations(b, clone, await b.createShareFromSnapshot(clone, snap)),
+    );
+    await apply(f, clone.id, d.cloneChanges);
+    await call('extendShare (clone)', (b) => b.extendShare(clone, 3));
+    await call('shrinkShare (clone)', (b) => b.shrinkShare({ ...clone, size: 3 }, 2));
+    await call('usage', (b) => b.usage(share));
+    await call('exportLocations', async (b) => sameLocations(b, share, await b.exportLocations(share)));
+    await call('deleteShare (clone)', (b) => b.deleteShare(clone));
+    await call('deleteSnapshot', (b) => b.deleteSnapshot(snap));
+    await call('updateAccess (fewer rules)', (b) => b.updateAccess(share, [ruleB]));
+    await call('revert to the deleted snapshot', (b) => errorCode(b.revertToSnapshot(share, snap)));
+    return out;
+  }
+
+  function onceRunner(b: Backend): Runner {
+    return { backend: () => b, run: (_call, fn) => fn(b) };
+  }
+
+  /** Every call made twice in a row, as when the worker died after the backend acted; both must agree. */
+  function twiceRunner(b: Backend): Runner {
+    return {
+      backend: () => b,
+      async run(call, fn) {
+        const first = await fn(b);
+        assert.deepEqual(await fn(b), first, `${call} repeated gives the same result`);
+        return first;
+      },
+    };
+  }
+
+  /**
+   * Crashes the `at`-th crash point the backend reaches (counting from 0), then re-runs the call that
+   * crashed: on a new instance when the process "dies" there (the call never returns), on the same one
+   * when the call "fails" there (the hook throws). Before the re-run, `settled` is shown the state.
+   */
+  async function crashingRunner(
+    h: BackendHarness & { reopen: NonNullable<BackendHarness['reopen']> },
+    mode: 'dies' | 'fails',
+    at: number,
+    settled: (call: string, now: State) => void,
+  ): Promise<Runner & { crashedIn(): string | undefined }> {
+    let reached = 0;
+    let crashed: string | undefined;
+    let fired = false;
+    let died = () => {};
+    const onStep = (step: string) => {
+      if (reached++ !== at) return;
+      fired = true;
+      if (mode === 'fails') throw new Error(`simulated failure at ${step}`);
+      died();
+      return new Promise<void>(() => {}); // nothing after this point runs, as if the process died
+    };
+    let current = await h.reopen({ onStep });
+    return {
+      backend: () => current,
+      crashedIn: () => crashed,
+      async run(call, fn, state) {
+        const death = new Promise<'died'>((resolve) => {
+          died = () => resolve('died');
+        });
+        const outcome = await Promise.race([
+          fn(current).then(
+            (value) => ({ value }),
+            (error: unknown) => ({ error }),
+          ),
+          death,
+        ]);
+        if (outcome !== 'died' && 'value' in outcome) return outcome.value;
+        if (outcome !== 'died' && (!fired || crashed !== undefined)) throw outcome.error;
+        crashed = call;
+        if (outcome === 'died') current = await h.reopen();
+        settled(call, await state());
+        return fn(current);
+      },
+    };
   }
 
   describe(`backend contract: ${label}`, () => {
@@ -472,7 +665,9 @@ export function backendContract(label: string, makeBackend: () => Promise<Backen
           const again = await h.reopen();
           try {
             assert.deepEqual(await again.exportLocations(share), locs);
-            assert.deepEqual(await again.createShare(share), locs);
+            // With the share as the database knows it by now (a create is re-run only while creating, but
+            // a restart must not change what the share is).
+            assert.deepEqual(await again.createShare({ ...share, size: 2 }), locs);
             assert.equal(await allocated(again, pool), await allocated(h.backend, pool));
             if (h.read) assert.equal((await h.read(share.id, 'kept'))?.toString(), 'yes');
           } finally {
@@ -480,7 +675,302 @@ export function backendContract(label: string, makeBackend: () => Promise<Backen
           }
         });
       });
+
+      test('revert repeated, also with the pre-revert size in the share ref: the same data and size', async (t) => {
+        await withFiles(t, async ({ backend }, f, pool) => {
+          const share = shareRef(pool, 1);
+          const base = await allocated(backend, pool);
+          await backend.createShare(share);
+          await seed(f, share.id);
+          const original = await contents(f, share.id);
+          const snap: SnapshotRef = { id: newId(), shareId: share.id, size: 1 };
+          await backend.createSnapshot(snap);
+          await backend.extendShare(share, 3);
+          await mutate(f, share.id);
+          // The worker re-runs the task with the share as the database knows it: still 3 GiB.
+          for (let i = 0; i < 3; i++) {
+            await backend.revertToSnapshot({ ...share, size: 3 }, snap);
+            assert.deepEqual(await contents(f, share.id), original, `revert #${i + 1}`);
+            assert.equal(await allocated(backend, pool), base + 1, `size after revert #${i + 1}`);
+          }
+        });
+      });
+
+      test('create from snapshot repeated: same locations, one allocation, no second copy, even once the snapshot is gone', async (t) => {
+        await withFiles(t, async ({ backend }, f, pool) => {
+          const share = shareRef(pool, 1);
+          const base = await allocated(backend, pool);
+          await backend.createShare(share);
+          await seed(f, share.id);
+          const original = await contents(f, share.id);
+          const snap: SnapshotRef = { id: newId(), shareId: share.id, size: 1 };
+          await backend.createSnapshot(snap);
+          const clone = shareRef(pool, 2);
+          const locs = await backend.createShareFromSnapshot(clone, snap);
+          assert.deepEqual(await backend.createShareFromSnapshot(clone, snap), locs);
+          assert.equal(await allocated(backend, pool), base + 3);
+          assert.deepEqual(await contents(f, clone.id), original);
+          await mutate(f, clone.id);
+          const changed = await contents(f, clone.id);
+          await backend.deleteSnapshot(snap);
+          assert.deepEqual(await backend.createShareFromSnapshot(clone, snap), locs);
+          assert.deepEqual(await contents(f, clone.id), changed, 'a repeat does not copy again');
+          assert.equal(await allocated(backend, pool), base + 3);
+          await rejectsWith(backend.createShareFromSnapshot({ ...clone, size: 3 }, snap), 'InvalidRequest');
+        });
+      });
+
+      test('deletes of shares and snapshots that are gone or never existed succeed, again and again', async (t) => {
+        await withFiles(t, async (h, f, pool) => {
+          const { backend } = h;
+          const share = shareRef(pool, 1);
+          const kept = shareRef(pool, 1);
+          const base = await allocated(backend, pool);
+          await backend.createShare(share);
+          await backend.createShare(kept);
+          await f.write(kept.id, 'k', 'kept');
+          const snap: SnapshotRef = { id: newId(), shareId: share.id, size: 1 };
+          await backend.createSnapshot(snap);
+          const ghostShare = shareRef(pool, 1);
+          const ghostSnaps: SnapshotRef[] = [
+            { id: newId(), shareId: share.id, size: 1 },
+            { id: newId(), shareId: ghostShare.id, size: 1 },
+          ];
+          for (let i = 0; i < 2; i++) {
+            await backend.deleteShare(ghostShare);
+            for (const g of ghostSnaps) await backend.deleteSnapshot(g);
+          }
+          // A snapshot whose share is gone is still deleted; then both are gone, repeatedly.
+          await backend.deleteShare(share);
+          for (let i = 0; i < 2; i++) {
+            await backend.deleteSnapshot(snap);
+            await backend.deleteShare(share);
+          }
+          await rejectsWith(backend.createShareFromSnapshot(shareRef(pool, 1), snap), 'NotFound');
+          await rejectsWith(backend.usage(share), 'NotFound');
+          if (h.reopen) {
+            const again = await h.reopen();
+            try {
+              await again.deleteShare(share);
+              await again.deleteSnapshot(snap);
+              await again.deleteShare(ghostShare);
+            } finally {
+              await again.close();
+            }
+          }
+          assert.equal(await allocated(backend, pool), base + 1);
+          assert.equal((await f.read(kept.id, 'k'))?.toString(), 'kept', 'other shares untouched');
+        });
+      });
+
+      test('updateAccess repeated gives the same states, also after a restart; the last set wins', async (t) => {
+        await withBackend(t, async (h, pool) => {
+          const { backend } = h;
+          const share = shareRef(pool);
+          await backend.createShare(share);
+          const { capabilities } = await backend.stats();
+          const unsupported = (['ip', 'user', 'cert', 'cephx'] as const).find(
+            (x) => !capabilities.accessTypes.includes(x),
+          );
+          const rules: AccessRule[] = [
+            ruleA,
+            ruleB,
+            // A rule the backend reports in error must come back in error on a repeat, not vanish.
+            ...(unsupported
+              ? [{ id: 'rule-x', accessType: unsupported, accessTo: 'alice', accessLevel: 'rw' } as const]
+              : []),
+          ];
+          const first = await backend.updateAccess(share, rules);
+          assert.deepEqual(Object.keys(first).sort(), rules.map((r) => r.id).sort());
+          assert.deepEqual(await backend.updateAccess(share, rules), first);
+          if (h.reopen) {
+            const again = await h.reopen();
+            try {
+              assert.deepEqual(await again.updateAccess(share, rules), first);
+            } finally {
+              await again.close();
+            }
+          }
+          // A repeat of an older set after a newer one is applied: the set given is what holds.
+          assert.deepEqual(await backend.updateAccess(share, [ruleB]), { [ruleB.id]: first[ruleB.id] });
+          assert.deepEqual(await backend.updateAccess(share, [ruleB]), { [ruleB.id]: first[ruleB.id] });
+          assert.deepEqual(await backend.updateAccess(share, []), {});
+          assert.deepEqual(await backend.updateAccess(share, []), {});
+        });
+      });
+
+      test('a refused shrink repeated is refused again, with the size and data untouched', async (t) => {
+        await withFiles(t, async (h, f, pool) => {
+          if (!h.fill) return t.skip('the harness cannot fill a share');
+          const { backend } = h;
+          const share = shareRef(pool, 2);
+          const base = await allocated(backend, pool);
+          await backend.createShare(share);
+          await seed(f, share.id);
+          const data = await contents(f, share.id); // before the fill, which is too big to hold as hex
+          await h.fill(share.id, 1.25 * GiB);
+          const usage = await backend.usage(share);
+          for (let i = 0; i < 2; i++) {
+            await rejectsWith(backend.shrinkShare(share, 1), 'ShrinkPossibleDataLoss');
+            assert.equal(await allocated(backend, pool), base + 2);
+            assert.deepEqual(await backend.usage(share), usage);
+          }
+          for (const [p, hex] of data) assert.equal((await f.read(share.id, p))?.toString('hex'), hex, p);
+        });
+      });
+
+      test('every call repeated on a restarted instance gives the same result', async (t) => {
+        await withFiles(t, async (h, f, pool) => {
+          if (!h.reopen) return t.skip('the harness cannot reopen the backend');
+          const { backend } = h;
+          const base = await allocated(backend, pool);
+          const share = shareRef(pool, 1);
+          const locs = await backend.createShare(share);
+          await seed(f, share.id);
+          const original = await contents(f, share.id);
+          const snap: SnapshotRef = { id: newId(), shareId: share.id, size: 1 };
+          await backend.createSnapshot(snap);
+          await backend.extendShare(share, 3);
+          await backend.shrinkShare({ ...share, size: 3 }, 2);
+          const clone = shareRef(pool, 1);
+          const cloneLocs = await backend.createShareFromSnapshot(clone, snap);
+          await mutate(f, share.id);
+          const states = await backend.updateAccess(share, [ruleA]);
+          const again = await h.reopen();
+          try {
+            // With the share as the database knows it by now (a create is re-run only while creating, but
+            // a restart must not change what the share is).
+            assert.deepEqual(await again.createShare({ ...share, size: 2 }), locs);
+            await again.createSnapshot(snap); // keeps the first copy, not the changed data
+            await again.extendShare({ ...share, size: 1 }, 3);
+            await again.shrinkShare({ ...share, size: 3 }, 2);
+            assert.equal(await allocated(again, pool), base + 2 + 1);
+            assert.deepEqual(await again.createShareFromSnapshot(clone, snap), cloneLocs);
+            assert.deepEqual(await again.updateAccess(share, [ruleA]), states);
+            assert.deepEqual(await again.usage(share), await backend.usage(share));
+            await again.revertToSnapshot({ ...share, size: 2 }, snap);
+            assert.deepEqual(await contents(f, share.id), original);
+            assert.equal(await allocated(again, pool), base + 1 + 1);
+            await again.deleteShare(clone);
+            await again.deleteSnapshot(snap);
+            await backend.deleteShare(clone);
+            await backend.deleteSnapshot(snap);
+            assert.equal(await allocated(again, pool), base + 1);
+          } finally {
+            await again.close();
+          }
+        });
+      });
+
+      test('a whole workflow with every call made twice ends as the workflow made once', async (t) => {
+        const d = workflowData();
+        let once: Observation[] = [];
+        await withFiles(t, async ({ backend }, f, pool) => {
+          once = await workflow(f, pool, onceRunner(backend), d);
+        });
+        await withFiles(t, async ({ backend }, f, pool) => {
+          assert.deepEqual(await workflow(f, pool, twiceRunner(backend), d), once);
+        });
+        assert.equal(once.at(-1)?.result, 'NotFound');
+      });
     });
+
+    if (options.crashPoints)
+      describe('a crash in the middle of a call, then a re-run', () => {
+        // The crash points are the ones the backend reaches in an uninterrupted workflow; a backend that
+        // names none (its harness passes no hooks on) has nothing to crash half-way and is skipped.
+        test('each crash point, the process dying or the call failing there: the re-run ends as if nothing happened', async (t) => {
+          const d = workflowData();
+          const points: string[] = [];
+          let reference: Observation[] = [];
+          await withFiles(t, async (h, f, pool) => {
+            if (!h.reopen) return;
+            const b = await h.reopen({ onStep: (step) => void points.push(step) });
+            reference = await workflow(f, pool, onceRunner(b), d);
+          });
+          assert.ok(
+            points.length > 0,
+            'the backend reached no crash point (does its harness pass hooks on?)',
+          );
+          for (const mode of ['dies', 'fails'] as const) {
+            for (const [at, point] of points.entries()) {
+              await t.test(`${mode} at ${point} (crash point ${at + 1} of ${points.length})`, async (st) => {
+                await withFiles(st, async (h, f, pool) => {
+                  const reopen = h.reopen;
+                  assert.ok(reopen);
+                  const runner = await crashingRunner({ ...h, reopen }, mode, at, (call, now) => {
+                    // Half-way is never visible: the state is the one before the call or the one after it.
+                    const ref = reference.find((o) => o.call === call);
+                    assert.ok(ref, call);
+                    assert.ok(
+                      isDeepStrictEqual(now, ref.before) || isDeepStrictEqual(now, ref.after),
+                      `after ${mode === 'dies' ? 'dying' : 'failing'} at ${point} in ${call}, the state is neither ` +
+                        `the one before nor the one after it: ${inspect(now)}`,
+                    );
+                  });
+                  assert.deepEqual(await workflow(f, pool, runner, d), reference);
+                  assert.ok(runner.crashedIn(), `the workflow reached crash point ${point}`);
+                });
+              });
+            }
+          }
+        });
+
+        test('after a revert fails at any of its crash points, an extend of the share is kept', async (t) => {
+          const points: string[] = [];
+          let recording = false;
+          const scenario = async (b: Backend, f: Files, pool: string) => {
+            const share = shareRef(pool, 1);
+            await b.createShare(share);
+            await seed(f, share.id);
+            const original = await contents(f, share.id);
+            const snap: SnapshotRef = { id: newId(), shareId: share.id, size: 1 };
+            await b.createSnapshot(snap);
+            await b.extendShare(share, 2);
+            await mutate(f, share.id);
+            return { share, snap, original, changed: await contents(f, share.id) };
+          };
+          await withFiles(t, async (h, f, pool) => {
+            if (!h.reopen) return;
+            const b = await h.reopen({ onStep: (step) => void (recording && points.push(step)) });
+            const { share, snap } = await scenario(b, f, pool);
+            recording = true;
+            await b.revertToSnapshot({ ...share, size: 2 }, snap);
+            recording = false;
+          });
+          assert.ok(points.length > 0, 'a revert reached no crash point (does the harness pass hooks on?)');
+          for (const [at, point] of points.entries()) {
+            await t.test(`failed at ${point}`, async (st) => {
+              await withFiles(st, async (h, f, pool) => {
+                let armed = false;
+                let reached = 0;
+                const b = await h.reopen!({
+                  onStep: (step) => {
+                    if (armed && reached++ === at) throw new Error(`simulated failure at ${step}`);
+                  },
+                });
+                const base = await allocated(b, pool);
+                const { share, snap, original, changed } = await scenario(b, f, pool);
+                armed = true;
+                await rejectsWith(b.revertToSnapshot({ ...share, size: 2 }, snap), 'Failed', /simulated/);
+                armed = false;
+                // The API leaves the share in reverting_error; an operator resets it and the user extends.
+                // Whatever the failed revert left must not undo that extend later.
+                await b.extendShare(share, 4);
+                for (let i = 0; i < 2; i++) {
+                  await b.usage(share); // settles the share, as any call does
+                  const data = await contents(f, share.id);
+                  assert.ok(
+                    isDeepStrictEqual(data, original) || isDeepStrictEqual(data, changed),
+                    'wholly reverted or wholly not',
+                  );
+                  assert.equal(await allocated(b, pool), base + 4, 'the extend is kept');
+                }
+              });
+            });
+          }
+        });
+      });
   });
 
   async function usageOf(f: Files, shareId: string): Promise<{ usedBytes: number; files: number }> {
@@ -488,6 +978,17 @@ export function backendContract(label: string, makeBackend: () => Promise<Backen
     let usedBytes = 0;
     for (const p of paths) usedBytes += (await f.read(shareId, p))?.length ?? 0;
     return { usedBytes, files: paths.length };
+  }
+}
+
+/** The BackendError code a call fails with; undefined when it succeeds. */
+async function errorCode(p: Promise<unknown>): Promise<string | undefined> {
+  try {
+    await p;
+    return undefined;
+  } catch (err) {
+    if (err instanceof BackendError) return err.code;
+    throw err;
   }
 }
 

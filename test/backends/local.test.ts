@@ -80,7 +80,7 @@ async function localHarness(
   };
 }
 
-backendContract('local', () => localHarness());
+backendContract('local', () => localHarness(), { crashPoints: true });
 
 interface Entry {
   path: string;
