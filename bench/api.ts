@@ -3,29 +3,54 @@
  * abaca-server process (memory backend, so the numbers are the API's own): GET /v2/shares/detail
  * with 100 and with 10,000 shares in the project (default page of 100 — the cost must follow the
  * page, not the table), GET /v2/shares/{id}, and POST /v2/shares with the worker taking each share
- * to available. Baseline in the same run: GET /v2 (version document). PGlite always; PostgreSQL
- * with BENCH_DATABASE_URL (a postgres:// URL whose user may create databases).
+ * to available. Baseline in the same run: GET /v2 (version document). A ceiling in the same run
+ * too: a bare node:http server answering the same detail page with JSON.stringify and nothing else,
+ * which no abaca request that renders that page can beat. PGlite, and PostgreSQL with
+ * BENCH_DATABASE_URL (a postgres:// URL whose user may create databases).
  *
- * Environment: BENCH_SECONDS (default 10), BENCH_CONNECTIONS (default 50), BENCH_LARGE (10000).
+ * Environment: BENCH_SECONDS (default 10), BENCH_CONNECTIONS (default 50), BENCH_LARGE (10000),
+ * BENCH_PGLITE=0 to measure PostgreSQL only.
  */
+import { spawn } from 'node:child_process';
+import { writeFileSync } from 'node:fs';
+import path from 'node:path';
 import autocannon from 'autocannon';
 import { tempDir } from '../test/helpers/db.ts';
 import { type ServerProcess, startServerProcess } from '../test/helpers/process.ts';
-import { onEachDatabase, printTable, type ResultRow } from './lib.ts';
+import { onEachDatabase, printTable, processCpuMs, type ResultRow, serverCounts } from './lib.ts';
 
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 10);
 const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 50);
 const LARGE = Number(process.env.BENCH_LARGE ?? 10_000);
 const PASSWORD = 'bench-admin-password';
 
-type Row = ResultRow;
+interface Row extends ResultRow {
+  /** SQL statements per request (the worker's and the revocation list's included). */
+  queriesPerRequest: number;
+  /** CPU time of the server process per request (its worker's included). */
+  serverCpuMs: number;
+}
+
+/** What a scenario loads: a server process, and whether it counts its requests in /metrics. */
+interface Target {
+  url: string;
+  pid: number | undefined;
+  metrics: boolean;
+}
+
+const abaca = (server: ServerProcess): Target => ({ url: server.url, pid: server.child.pid, metrics: true });
 
 async function run(
+  target: Target,
   db: string,
   scenario: string,
   url: string,
   opts: { headers: Record<string, string>; method?: 'GET' | 'POST'; body?: string; expect: number },
 ): Promise<Row> {
+  const counts = async () =>
+    target.metrics ? serverCounts(target.url) : { queries: Number.NaN, requests: Number.NaN };
+  const c0 = await counts();
+  const cpu0 = processCpuMs(target.pid);
   const r = await autocannon({
     url,
     method: opts.method ?? 'GET',
@@ -34,7 +59,10 @@ async function run(
     connections: CONNECTIONS,
     duration: SECONDS,
   });
+  const cpu1 = processCpuMs(target.pid);
+  const c1 = await counts();
   const ok = r.statusCodeStats?.[String(opts.expect) as keyof typeof r.statusCodeStats]?.count ?? 0;
+  const requests = target.metrics ? Math.max(c1.requests - c0.requests, 1) : r.requests.total;
   return {
     db,
     scenario,
@@ -42,6 +70,8 @@ async function run(
     p50: r.latency.p50,
     p99: r.latency.p99,
     errors: r.requests.total - ok,
+    queriesPerRequest: (c1.queries - c0.queries) / requests,
+    serverCpuMs: (cpu1 - cpu0) / requests,
   };
 }
 
@@ -118,6 +148,47 @@ async function project(url: string, admin: string, name: string, count: number):
   return t;
 }
 
+/** The ceiling's server: answers every request with JSON.stringify of the page in argv[1]. */
+const CEILING_SERVER = `
+const http = require('node:http');
+const page = JSON.parse(require('node:fs').readFileSync(process.argv[1], 'utf8'));
+const server = http.createServer((req, res) => {
+  const body = JSON.stringify(page);
+  res.writeHead(200, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) });
+  res.end(body);
+});
+server.keepAliveTimeout = 5000;
+server.listen(0, '127.0.0.1', () => console.log(server.address().port));
+`;
+
+/** Loads the ceiling server with the given detail page. */
+async function ceiling(db: string, page: unknown, dir: string): Promise<Row> {
+  const file = path.join(dir, 'page.json');
+  writeFileSync(file, JSON.stringify(page));
+  const child = spawn(process.execPath, ['-e', CEILING_SERVER, file], {
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  try {
+    const port = await new Promise<string>((resolve, reject) => {
+      child.stdout.once('data', (d) => resolve(String(d).trim()));
+      child.once('exit', (code) => reject(new Error(`ceiling server exited with ${code}`)));
+    });
+    const url = `http://127.0.0.1:${port}`;
+    return await run(
+      { url, pid: child.pid, metrics: false },
+      db,
+      'ceiling: bare node:http, JSON.stringify of that page',
+      url,
+      {
+        headers: {},
+        expect: 200,
+      },
+    );
+  } finally {
+    child.kill();
+  }
+}
+
 async function benchOne(db: string, env: Record<string, string>): Promise<Row[]> {
   const data = tempDir('abaca-bench-api');
   let server: ServerProcess | null = null;
@@ -143,12 +214,13 @@ async function benchOne(db: string, env: Record<string, string>): Promise<Row[]>
     };
     const anyShare = first.shares[0]?.id;
     const rows = [
-      await run(db, 'baseline GET /v2', `${url}/v2`, { headers: {}, expect: 200 }),
-      await run(db, 'GET /v2/shares/detail (100 shares)', `${url}/v2/shares/detail`, {
+      await run(abaca(server), db, 'baseline GET /v2', `${url}/v2`, { headers: {}, expect: 200 }),
+      await run(abaca(server), db, 'GET /v2/shares/detail (100 shares)', `${url}/v2/shares/detail`, {
         headers: h(small),
         expect: 200,
       }),
       await run(
+        abaca(server),
         db,
         `GET /v2/shares/detail?limit=100 (${LARGE} shares)`,
         `${url}/v2/shares/detail?limit=100`,
@@ -157,11 +229,16 @@ async function benchOne(db: string, env: Record<string, string>): Promise<Row[]>
           expect: 200,
         },
       ),
-      await run(db, 'GET /v2/shares/{id}', `${url}/v2/shares/${anyShare}`, {
+      await ceiling(
+        db,
+        await (await fetch(`${url}/v2/shares/detail`, { headers: h(small) })).json(),
+        data.path,
+      ),
+      await run(abaca(server), db, 'GET /v2/shares/{id}', `${url}/v2/shares/${anyShare}`, {
         headers: h(small),
         expect: 200,
       }),
-      await run(db, 'POST /v2/shares (+ worker)', `${url}/v2/shares`, {
+      await run(abaca(server), db, 'POST /v2/shares (+ worker)', `${url}/v2/shares`, {
         headers: { ...h(large), 'content-type': 'application/json' },
         method: 'POST',
         body: JSON.stringify({ share: { size: 1, share_proto: 'NFS' } }),
@@ -177,4 +254,10 @@ async function benchOne(db: string, env: Record<string, string>): Promise<Row[]>
 
 const rows = await onEachDatabase(benchOne);
 console.log(`(${CONNECTIONS} connections, ${SECONDS} s per scenario, ${LARGE} shares in the large project)`);
-printTable('share API benchmark', rows);
+printTable('share API benchmark', rows, [
+  {
+    header: 'db queries/req',
+    cell: (r) => (Number.isNaN((r as Row).queriesPerRequest) ? '' : (r as Row).queriesPerRequest.toFixed(2)),
+  },
+  { header: 'server CPU ms/req', cell: (r) => (r as Row).serverCpuMs.toFixed(2) },
+]);

@@ -9,7 +9,7 @@
 import autocannon from 'autocannon';
 import { tempDir } from '../test/helpers/db.ts';
 import { type ServerProcess, startServerProcess } from '../test/helpers/process.ts';
-import { onEachDatabase, printTable, type ResultRow } from './lib.ts';
+import { onEachDatabase, printTable, type ResultRow, serverCounts } from './lib.ts';
 
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 10);
 const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 50);
@@ -17,18 +17,6 @@ const PASSWORD = 'bench-admin-password';
 
 interface Row extends ResultRow {
   queriesPerRequest: number;
-}
-
-/** The server's own counts: SQL statements sent, and requests answered (aborted ones included). */
-async function serverCounts(url: string): Promise<{ queries: number; requests: number }> {
-  const text = await (await fetch(`${url}/metrics`)).text();
-  const queries = Number(/^abaca_db_queries_total (\d+)/m.exec(text)?.[1] ?? Number.NaN);
-  let requests = 0;
-  for (const m of text.matchAll(
-    /^abaca_http_requests_total\{method="(GET|POST)",route="([^"]+)"[^}]*\} (\d+)/gm,
-  ))
-    if (m[2] !== '/metrics') requests += Number(m[3]);
-  return { queries, requests };
 }
 
 async function run(
@@ -115,7 +103,6 @@ async function benchOne(db: string, env: Record<string, string>): Promise<Row[]>
 
 const rows = await onEachDatabase(benchOne);
 console.log(`(${CONNECTIONS} connections, ${SECONDS} s per scenario)`);
-printTable('identity benchmark', rows, {
-  header: 'db queries/req',
-  cell: (r) => (r as Row).queriesPerRequest.toFixed(3),
-});
+printTable('identity benchmark', rows, [
+  { header: 'db queries/req', cell: (r) => (r as Row).queriesPerRequest.toFixed(3) },
+]);

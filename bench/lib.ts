@@ -1,16 +1,18 @@
 /** What the benchmarks share: the database runs, and the table they print. */
 import { randomBytes } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import os from 'node:os';
 import knexFactory from 'knex';
 
 /**
- * Runs `bench` on PGlite, then on a fresh database of BENCH_DATABASE_URL's PostgreSQL server when
- * that is set (dropped afterwards). `bench` gets the label and the server environment to use.
+ * Runs `bench` on PGlite (unless BENCH_PGLITE=0), then on a fresh database of BENCH_DATABASE_URL's
+ * PostgreSQL server when that is set (dropped afterwards). `bench` gets the label and the server
+ * environment to use.
  */
 export async function onEachDatabase<R>(
   bench: (db: string, env: Record<string, string>) => Promise<R[]>,
 ): Promise<R[]> {
-  const rows = [...(await bench('PGlite', {}))];
+  const rows = process.env.BENCH_PGLITE === '0' ? [] : [...(await bench('PGlite', {}))];
   const pgUrl = process.env.BENCH_DATABASE_URL;
   if (!pgUrl) {
     console.log(
@@ -41,15 +43,47 @@ export interface ResultRow {
   errors: number;
 }
 
+/** The server's own counts: SQL statements sent, and requests answered (aborted ones included). */
+export async function serverCounts(url: string): Promise<{ queries: number; requests: number }> {
+  const text = await (await fetch(`${url}/metrics`)).text();
+  const queries = Number(/^abaca_db_queries_total (\d+)/m.exec(text)?.[1] ?? Number.NaN);
+  let requests = 0;
+  for (const m of text.matchAll(
+    /^abaca_http_requests_total\{method="(GET|POST)",route="([^"]+)"[^}]*\} (\d+)/gm,
+  ))
+    if (m[2] !== '/metrics') requests += Number(m[3]);
+  return { queries, requests };
+}
+
+/**
+ * CPU time (user + system) a process has used, in milliseconds, from /proc (NaN elsewhere). Per
+ * request it is steadier than req/s on a machine shared with other work, which steals the cores
+ * from the server and the load generator alike.
+ */
+export function processCpuMs(pid: number | undefined): number {
+  try {
+    // Fields after the parenthesised command name; utime and stime are the 14th and 15th overall.
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return ((Number(fields[11]) + Number(fields[12])) * 1000) / CLOCK_TICKS;
+  } catch {
+    return Number.NaN;
+  }
+}
+
+/** USER_HZ: 100 on every Linux architecture Node supports. */
+const CLOCK_TICKS = 100;
+
+export interface ExtraColumn {
+  header: string;
+  cell: (r: ResultRow) => string;
+}
+
 /**
  * Prints a dated header naming the machine and a table with each scenario's ratio to the
  * baseline (the scenario whose name starts with "baseline") of the same database.
  */
-export function printTable(
-  title: string,
-  rows: ResultRow[],
-  extra?: { header: string; cell: (r: ResultRow) => string },
-) {
+export function printTable(title: string, rows: ResultRow[], extras: ExtraColumn[] = []) {
   const cpus = os.cpus();
   console.log(
     `\n${title}, ${new Date().toISOString().slice(0, 10)}, ${cpus.length}× ${cpus[0]?.model.trim()}, ` +
@@ -63,7 +97,7 @@ export function printTable(
     'p99 ms',
     'vs baseline',
     'non-2xx',
-    ...(extra ? [extra.header] : []),
+    ...extras.map((e) => e.header),
   ];
   const table = rows.map((r) => {
     const base = rows.find((b) => b.db === r.db && b.scenario.startsWith('baseline'));
@@ -75,7 +109,7 @@ export function printTable(
       String(r.p99),
       base ? `${((r.rps / base.rps) * 100).toFixed(0)}%` : '',
       String(r.errors),
-      ...(extra ? [extra.cell(r)] : []),
+      ...extras.map((e) => e.cell(r)),
     ];
   });
   const widths = header.map((h, i) => Math.max(h.length, ...table.map((row) => (row[i] as string).length)));

@@ -73,9 +73,21 @@ export function createDb(opts: DbOptions): Db {
   } as Knex.Config);
 }
 
+const MIGRATION_LOCK = 0x6d696772; // 'migr'
+
+/**
+ * Applies pending migrations. On PostgreSQL, servers migrate one at a time under an advisory lock:
+ * two starting together on an empty database would otherwise both create knex's bookkeeping tables,
+ * and one would fail. (PGlite belongs to one process, and its one connection cannot both hold a lock
+ * and migrate.)
+ */
 export async function migrateLatest(db: Db): Promise<string[]> {
-  const [, applied] = (await db.migrate.latest()) as [number, string[]];
-  return applied;
+  const latest = async () => ((await db.migrate.latest()) as [number, string[]])[1];
+  if (db.client.config.client !== 'pg') return latest();
+  return db.transaction(async (trx) => {
+    await trx.raw('SELECT pg_advisory_xact_lock(?)', [MIGRATION_LOCK]);
+    return latest();
+  });
 }
 
 /** Runs fn in a transaction, or inside the caller's open one (so services compose). */

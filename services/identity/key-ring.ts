@@ -13,6 +13,22 @@ interface Key {
 
 export class InvalidTokenSignature extends Error {}
 
+/** A token whose signature has been checked once: what later checks of the same string still need. */
+interface VerifiedToken {
+  kid: string;
+  /** Seconds since the epoch, as signed. */
+  exp: number;
+  /** The signed payload segment (base64url JSON), decoded afresh for each caller. */
+  payload: string;
+}
+
+/**
+ * How many verified tokens a server remembers. An ES256 verification costs about as much CPU as the
+ * rest of a small API request; clients send the same token for an hour, so a few thousand entries
+ * make almost every check a map lookup. The least recently used entry goes first.
+ */
+export const VERIFIED_TOKEN_CACHE_SIZE = 10_000;
+
 /**
  * The ES256 keys that sign and verify tokens, kept in the database so every server sharing it
  * agrees. The newest unretired key signs; a retired key keeps verifying until every token it could
@@ -22,11 +38,18 @@ export class KeyRing {
   private keys = new Map<string, Key>();
   private signer: Key | null = null;
   private lastReload = 0;
+  private readonly verified = new Map<string, VerifiedToken>();
 
   constructor(
     private readonly db: Db,
     private readonly tokenLifetimeSeconds: number,
+    private readonly cacheSize = VERIFIED_TOKEN_CACHE_SIZE,
   ) {}
+
+  /** How many verified tokens are remembered now (never more than the cache size). */
+  get verifiedTokens(): number {
+    return this.verified.size;
+  }
 
   /** Loads the keys, creating the first one on an empty database. */
   async init(): Promise<void> {
@@ -62,8 +85,31 @@ export class KeyRing {
     return jwt.sign(payload, this.signer.privateKey, { algorithm: 'ES256', keyid: this.signer.id });
   }
 
-  /** Verifies signature and expiry; throws InvalidTokenSignature with the reason otherwise. */
+  /**
+   * Verifies signature and expiry; throws InvalidTokenSignature with the reason otherwise.
+   *
+   * A token string whose signature was verified before is not verified again: the signature of a
+   * given string cannot change. Everything else is checked on every call exactly as on the first:
+   * the key must still be held and within its grace period, and the token must not have expired.
+   * Revocation is the caller's check (TokenService.decode), also made on every request.
+   */
   async verify(token: string, now = Date.now()): Promise<Record<string, unknown>> {
+    const known = this.verified.get(token);
+    if (known) {
+      const key = this.keys.get(known.kid);
+      if (key && !this.pastGrace(key, now)) {
+        if (now / 1000 >= known.exp) {
+          this.verified.delete(token);
+          throw new InvalidTokenSignature('expired');
+        }
+        // Most recently used last, so eviction takes the coldest entry.
+        this.verified.delete(token);
+        this.verified.set(token, known);
+        return JSON.parse(Buffer.from(known.payload, 'base64url').toString('utf8'));
+      }
+      // The key is gone or retired too long: the full check below gives the reason.
+      this.verified.delete(token);
+    }
     const decoded = jwt.decode(token, { complete: true });
     const kid = decoded?.header?.kid;
     if (!decoded || typeof kid !== 'string') throw new InvalidTokenSignature('malformed token');
@@ -76,10 +122,10 @@ export class KeyRing {
       key = this.keys.get(kid);
     }
     if (!key) throw new InvalidTokenSignature('signed by an unknown or purged key');
-    if (key.retiredAt && key.retiredAt.getTime() + this.tokenLifetimeSeconds * 1000 < now)
-      throw new InvalidTokenSignature('signed by a retired key');
+    if (this.pastGrace(key, now)) throw new InvalidTokenSignature('signed by a retired key');
+    let claims: Record<string, unknown>;
     try {
-      return jwt.verify(token, key.publicKey, {
+      claims = jwt.verify(token, key.publicKey, {
         algorithms: ['ES256'],
         clockTimestamp: now / 1000,
       }) as Record<string, unknown>;
@@ -88,6 +134,18 @@ export class KeyRing {
         err instanceof jwt.TokenExpiredError ? 'expired' : (err as Error).message,
       );
     }
+    // Only tokens whose validity is the signature plus `exp` are remembered (ours carry no nbf).
+    if (typeof claims.exp === 'number' && claims.nbf === undefined) {
+      if (this.verified.size >= this.cacheSize)
+        this.verified.delete(this.verified.keys().next().value as string);
+      this.verified.set(token, { kid, exp: claims.exp, payload: token.split('.')[1] as string });
+    }
+    return claims;
+  }
+
+  /** A retired key verifies for one token lifetime after retirement, no longer. */
+  private pastGrace(key: Key, now: number): boolean {
+    return key.retiredAt !== null && key.retiredAt.getTime() + this.tokenLifetimeSeconds * 1000 < now;
   }
 
   get currentKeyId(): string | null {
