@@ -1,5 +1,6 @@
 import type { Knex } from 'knex';
 import type { Executor } from '../db.ts';
+import { type PageQuery, paged } from './paging.ts';
 
 export interface ShareRow {
   id: string;
@@ -37,7 +38,7 @@ export interface ExportLocationRow {
   created_at: Date;
 }
 
-export interface ShareQuery {
+export interface ShareQuery extends PageQuery {
   /** Whose shares: one project, or every project (admin with all_tenants). */
   projectId: string | null;
   /** Also other projects' public shares (is_public=True). */
@@ -53,12 +54,6 @@ export interface ShareQuery {
   extraSpecs?: Record<string, string> | undefined;
   exportLocationPath?: string | undefined;
   exportLocationId?: string | undefined;
-  sortKey: string;
-  sortDir: 'asc' | 'desc';
-  limit?: number | undefined;
-  offset?: number | undefined;
-  /** The id of the last share of the previous page. */
-  marker?: { id: string; sortValue: unknown } | undefined;
 }
 
 const escapeLike = (s: string) => s.replace(/[\\%_]/g, (c) => `\\${c}`);
@@ -196,21 +191,7 @@ export const sharesRepo = {
   },
   /** One page, ordered by (sortKey, id) so pages never overlap; cost follows the page, not the table. */
   async list(ex: Executor, q: ShareQuery): Promise<Share[]> {
-    const b = filtered(ex, q).select('shares.*');
-    if (q.marker) {
-      const op = q.sortDir === 'asc' ? '>' : '<';
-      b.whereRaw(`(shares.??, shares.id) ${op} (?, ?)`, [
-        q.sortKey,
-        q.marker.sortValue as Knex.Value,
-        q.marker.id,
-      ]);
-    }
-    b.orderBy([
-      { column: `shares.${q.sortKey}`, order: q.sortDir },
-      { column: 'shares.id', order: q.sortDir },
-    ]);
-    if (q.limit !== undefined) b.limit(q.limit);
-    if (q.offset !== undefined) b.offset(q.offset);
+    const b = paged(filtered(ex, q).select('shares.*'), 'shares', q);
     return withPageDetails(ex, await b);
   },
   async count(ex: Executor, q: ShareQuery): Promise<number> {

@@ -1,5 +1,6 @@
 import type { Knex } from 'knex';
 import type { Executor } from '../db.ts';
+import { type PageQuery, paged } from './paging.ts';
 
 export interface SnapshotRow {
   id: string;
@@ -16,7 +17,7 @@ export interface SnapshotRow {
   updated_at: Date | null;
 }
 
-export interface SnapshotQuery {
+export interface SnapshotQuery extends PageQuery {
   /** Whose snapshots: one project, or every project (admin with all_tenants). */
   projectId: string | null;
   name?: string | undefined;
@@ -28,11 +29,6 @@ export interface SnapshotQuery {
   size?: number | undefined;
   /** Manila's usage filter: 'used' = a share has been created from the snapshot. */
   usage?: 'any' | 'used' | 'unused' | undefined;
-  sortKey: string;
-  sortDir: 'asc' | 'desc';
-  limit?: number | undefined;
-  offset?: number | undefined;
-  marker?: { id: string; sortValue: unknown } | undefined;
 }
 
 const escapeLike = (s: string) => s.replace(/[\\%_]/g, (c) => `\\${c}`);
@@ -78,18 +74,7 @@ export const snapshotsRepo = {
   },
   /** One page ordered by (sortKey, id), like shares: cost follows the page. */
   async list(ex: Executor, q: SnapshotQuery): Promise<SnapshotRow[]> {
-    const b = filtered(ex, q);
-    if (q.marker) {
-      const op = q.sortDir === 'asc' ? '>' : '<';
-      b.whereRaw(`(??, id) ${op} (?, ?)`, [q.sortKey, q.marker.sortValue as Knex.Value, q.marker.id]);
-    }
-    b.orderBy([
-      { column: q.sortKey, order: q.sortDir },
-      { column: 'id', order: q.sortDir },
-    ]);
-    if (q.limit !== undefined) b.limit(q.limit);
-    if (q.offset !== undefined) b.offset(q.offset);
-    return b;
+    return paged(filtered(ex, q), 'share_snapshots', q);
   },
   async count(ex: Executor, q: SnapshotQuery): Promise<number> {
     const [{ count }] = (await filtered(ex, q).count({ count: '*' })) as [{ count: string | number }];
