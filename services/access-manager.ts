@@ -37,20 +37,19 @@ export function createAccessManager(deps: {
 
   const sync: TaskHandler = {
     async run(task): Promise<SyncResult | null> {
-      const rules = await db.transaction(async (trx) => {
+      const locked = await db.transaction(async (trx) => {
         const share = await sharesRepo.getForUpdate(trx, task.resource_id);
         if (!share?.host) return null;
         await accessRulesRepo.moveStates(trx, share.id, AccessState.QUEUED_TO_APPLY, AccessState.APPLYING);
         await accessRulesRepo.moveStates(trx, share.id, AccessState.QUEUED_TO_DENY, AccessState.DENYING);
-        return accessRulesRepo.forShare(trx, share.id);
+        return { share, host: share.host, rules: await accessRulesRepo.forShare(trx, share.id) };
       });
       // Nothing on its way (an earlier task took it all): the backend already has this set.
-      if (!rules?.some((r) => r.state === AccessState.APPLYING || r.state === AccessState.DENYING))
+      if (!locked?.rules.some((r) => r.state === AccessState.APPLYING || r.state === AccessState.DENYING))
         return null;
-      const share = await sharesRepo.get(db, task.resource_id);
-      if (!share?.host) return null;
+      const { share, host, rules } = locked;
       const kept = rules.filter((r) => r.state !== AccessState.DENYING);
-      const states = await backendFor(share.host).updateAccess(
+      const states = await backendFor(host).updateAccess(
         shareRef(share),
         kept.map((r) => ({
           id: r.id,

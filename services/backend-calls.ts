@@ -10,6 +10,9 @@ import type { ShareRow } from './repos/shares.ts';
 import type { SnapshotRow } from './repos/snapshots.ts';
 import type { ConfiguredBackend } from './scheduler.ts';
 
+/** The backend part of Manila's host string `server@backend#pool`. */
+export const backendNameOf = (host: string): string | undefined => /@([^#]+)#/.exec(host)?.[1];
+
 /** Raised when no backend can take a share; the share goes to error with Manila's message. */
 export class NoValidHost extends Error {}
 
@@ -20,7 +23,7 @@ export class NoValidHost extends Error {}
  */
 export function backendCalls(backends: ConfiguredBackend[]) {
   function backendFor(host: string): Backend {
-    const name = /@([^#]+)#/.exec(host)?.[1];
+    const name = backendNameOf(host);
     const found = backends.find((b) => b.backend.name === name);
     if (!found)
       throw new BackendError(
@@ -45,9 +48,9 @@ export function backendCalls(backends: ConfiguredBackend[]) {
 
 export type BackendCalls = ReturnType<typeof backendCalls>;
 
-export const shareRef = (s: ShareRow, size = s.size): ShareRef => ({
+export const shareRef = (s: ShareRow): ShareRef => ({
   id: s.id,
-  size,
+  size: s.size,
   proto: s.share_proto as ShareProtocol,
   pool: (s.host ?? '').split('#')[1] ?? '',
 });

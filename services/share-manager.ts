@@ -3,6 +3,7 @@ import { BackendError } from '../backends/errors.ts';
 import type { ShareProtocol } from '../backends/types.ts';
 import {
   backendCalls,
+  backendNameOf,
   errorText,
   failureText,
   NoValidHost,
@@ -67,7 +68,7 @@ export function createShareManager(deps: {
     const source = snapshot && (await sharesRepo.get(db, snapshot.share_id));
     if (!snapshot || !source?.host)
       throw new NoValidHost(`Snapshot ${share.snapshot_id} or its share no longer exists.`);
-    const backendName = /@([^#]+)#/.exec(source.host)?.[1];
+    const backendName = backendNameOf(source.host);
     const pool = source.host.split('#')[1];
     const candidates = backends.filter((b) => b.backend.name === backendName);
     const { placement, reasons } = await schedule(candidates, request, deps.serverHost);
