@@ -1,13 +1,33 @@
+import { z } from 'zod';
 import { InvalidInput } from '../services/errors.ts';
 import { isUuid } from '../services/ids.ts';
 
 /**
- * Where a page starts: `offset` (a count) or `marker` (the id of the last item of the previous
- * page). `openstack … list --marker X` sends offset=X (a client bug): a UUID offset is a marker.
+ * The most items a page holds (Manila's osapi_max_limit): a larger `limit` is lowered to it, and a
+ * list without one (or with limit=0) is a page of this size with a next link when more follow.
  */
-export function pageStart(q: { offset?: string | undefined; marker?: string | undefined }): {
+export const MAX_PAGE = 1000;
+
+/** The `limit` query parameter of a paged list. */
+export const PageLimit = z.coerce
+  .number({ error: 'must be a whole number' })
+  .int('must be a whole number')
+  .min(0, 'must be 0 or more')
+  .optional();
+
+/**
+ * Where a page starts: `offset` (a count) or `marker` (the id of the last item of the previous
+ * page), and how many items it holds. `openstack … list --marker X` sends offset=X (a client bug):
+ * a UUID offset is a marker.
+ */
+export function pageStart(q: {
+  offset?: string | undefined;
+  marker?: string | undefined;
+  limit?: number | undefined;
+}): {
   offset: number | undefined;
   markerId: string | undefined;
+  limit: number;
 } {
   let offset: number | undefined;
   let markerId = q.marker;
@@ -16,7 +36,7 @@ export function pageStart(q: { offset?: string | undefined; marker?: string | un
     else if (isUuid(q.offset) && markerId === undefined) markerId = q.offset;
     else throw new InvalidInput('offset must be a whole number.');
   }
-  return { offset, markerId };
+  return { offset, markerId, limit: Math.min(q.limit || MAX_PAGE, MAX_PAGE) };
 }
 
 /** The `<collection>_links` of a full page: the same query continued after its last item. */
@@ -24,9 +44,9 @@ export function nextLinks(
   url: string,
   query: Record<string, unknown>,
   rows: { id: string }[],
-  limit: number | undefined,
+  limit: number,
 ): { rel: 'next'; href: string }[] | undefined {
-  if (limit === undefined || rows.length === 0 || rows.length < limit) return undefined;
+  if (rows.length === 0 || rows.length < limit) return undefined;
   const next = new URL(url);
   for (const [k, v] of Object.entries(query))
     if (k !== 'marker' && k !== 'offset') next.searchParams.set(k, String(v));

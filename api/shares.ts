@@ -9,9 +9,10 @@ import { shareUrl } from '../services/identity/catalog.ts';
 import { parseDictLiteral } from '../services/python-literal.ts';
 import type { ShareActionService } from '../services/share-actions.ts';
 import type { ShareService } from '../services/shares.ts';
-import { nextLinks, pageStart } from './paging.ts';
+import { nextLinks, PageLimit, pageStart } from './paging.ts';
 import { Bool, Description, Metadata, Name, objectLike, parse, Size } from './validation.ts';
 import * as accessView from './views/access-rules.ts';
+import { collectionJson, pageSignature, RenderedItems, RenderedPages } from './views/rendered.ts';
 import * as view from './views/shares.ts';
 
 const Proto = z
@@ -108,7 +109,7 @@ const ListQuery = z
     all_tenants: z.string().optional(),
     sort_key: z.enum(SORT_KEYS, { error: `must be one of ${SORT_KEYS.join(', ')}` }).default('created_at'),
     sort_dir: z.enum(['asc', 'desc'], { error: 'must be asc or desc' }).default('desc'),
-    limit: z.coerce.number({ error: 'must be a whole number' }).int().min(0).max(10_000).optional(),
+    limit: PageLimit,
     offset: z.string().max(64).optional(),
     marker: z.string().max(64).optional(),
     with_count: Bool.optional(),
@@ -122,6 +123,8 @@ export function sharesRouter(
 ): Router {
   const { shares, shareActions, accessRules } = services;
   const r = new Router({ prefix: '/v2/shares' });
+  const rendered = new RenderedItems();
+  const pages = new RenderedPages();
 
   r.post('/', auth, async (ctx) => {
     const { share: b } = parse(CreateBody, ctx.request.body);
@@ -142,7 +145,7 @@ export function sharesRouter(
   async function list(ctx: Parameters<Middleware>[0], detail: boolean) {
     const q = parse(ListQuery, ctx.query, 'query');
     const a = ctx.state.auth;
-    const { offset, markerId } = pageStart(q);
+    const { offset, markerId, limit } = pageStart(q);
     const allTenants = q.all_tenants !== undefined && !['0', 'false', 'False'].includes(q.all_tenants);
     const base = {
       allTenants,
@@ -160,22 +163,48 @@ export function sharesRouter(
       exportLocationId: q.export_location_id,
       sortKey: q.sort_key,
       sortDir: q.sort_dir,
-      limit: q.limit,
+      limit,
       offset,
       marker: markerId ? await shares.marker(a, markerId, q.sort_key) : undefined,
     };
+    const v = ctx.state.microversion;
+    const variant = detail ? `detail ${v.major}.${v.minor}${a.isAdmin ? ' admin' : ''}` : 'summary';
+    const hits = new Map<string, string>();
     // Shares are never soft-deleted here: asking for soft-deleted ones finds none.
-    const result = q.is_soft_deleted ? null : await shares.list(a, base);
-    const rows = result?.shares ?? [];
-    const body: Record<string, unknown> = {
-      shares: rows.map((s) =>
-        detail ? view.shareDetail(config, s, a, ctx.state.microversion) : view.shareSummary(config, s),
-      ),
-    };
-    const links = nextLinks(`${shareUrl(config)}/shares${detail ? '/detail' : ''}`, ctx.query, rows, q.limit);
-    if (links) body.shares_links = links;
-    if (q.with_count) body.count = result ? await result.count() : 0;
-    ctx.body = body;
+    const result = q.is_soft_deleted ? null : await shares.list(a, base, rendered.knownIn(variant, hits));
+    const entries = result?.entries ?? [];
+    const count = q.with_count ? (result ? await result.count() : 0) : undefined;
+    const pageKey = `${variant} ${a.projectId} ${ctx.querystring}`;
+    const signature = pageSignature(entries, count === undefined ? '' : String(count));
+    ctx.type = 'application/json';
+    ctx.body =
+      pages.get(pageKey, signature) ??
+      pages.put(
+        pageKey,
+        signature,
+        collectionJson(
+          'shares',
+          entries.map((e) =>
+            e.share
+              ? rendered.put(
+                  variant,
+                  e.id,
+                  e.revision,
+                  detail ? view.shareDetail(config, e.share, a, v) : view.shareSummary(config, e.share),
+                )
+              : (hits.get(e.id) as string),
+          ),
+          {
+            shares_links: nextLinks(
+              `${shareUrl(config)}/shares${detail ? '/detail' : ''}`,
+              ctx.query,
+              entries,
+              limit,
+            ),
+            count,
+          },
+        ),
+      );
   }
   r.get('/', auth, (ctx) => list(ctx, false));
   r.get('/detail', auth, (ctx) => list(ctx, true));

@@ -5,7 +5,7 @@ import type { Config } from '../services/config.ts';
 import { InvalidInput, NotFound } from '../services/errors.ts';
 import { shareUrl } from '../services/identity/catalog.ts';
 import type { SnapshotService } from '../services/snapshots.ts';
-import { nextLinks, pageStart } from './paging.ts';
+import { nextLinks, PageLimit, pageStart } from './paging.ts';
 import { Bool, Description, Name, parse } from './validation.ts';
 import * as view from './views/snapshots.ts';
 
@@ -59,7 +59,7 @@ const ListQuery = z
     usage: z.enum(['any', 'used', 'unused'], { error: 'must be any, used or unused' }).optional(),
     sort_key: z.enum(SORT_KEYS, { error: `must be one of ${SORT_KEYS.join(', ')}` }).default('created_at'),
     sort_dir: z.enum(['asc', 'desc'], { error: 'must be asc or desc' }).default('desc'),
-    limit: z.coerce.number({ error: 'must be a whole number' }).int().min(0).max(10_000).optional(),
+    limit: PageLimit,
     offset: z.string().max(64).optional(),
     marker: z.string().max(64).optional(),
   })
@@ -83,7 +83,7 @@ export function snapshotsRouter(config: Config, snapshots: SnapshotService, auth
   async function list(ctx: Parameters<Middleware>[0], detail: boolean) {
     const q = parse(ListQuery, ctx.query, 'query');
     const a = ctx.state.auth;
-    const { offset, markerId } = pageStart(q);
+    const { offset, markerId, limit } = pageStart(q);
     const result = await snapshots.list(a, {
       allTenants: q.all_tenants !== undefined && !['0', 'false', 'False'].includes(q.all_tenants),
       projectId: q.project_id,
@@ -97,7 +97,7 @@ export function snapshotsRouter(config: Config, snapshots: SnapshotService, auth
       usage: q.usage,
       sortKey: q.sort_key,
       sortDir: q.sort_dir,
-      limit: q.limit,
+      limit,
       offset,
       marker: markerId ? await snapshots.marker(a, markerId, q.sort_key) : undefined,
     });
@@ -111,7 +111,7 @@ export function snapshotsRouter(config: Config, snapshots: SnapshotService, auth
       `${shareUrl(config)}/snapshots${detail ? '/detail' : ''}`,
       ctx.query,
       rows,
-      q.limit,
+      limit,
     );
     if (links) body.snapshots_links = links;
     ctx.body = body;

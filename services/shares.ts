@@ -188,16 +188,21 @@ export function createShareService({ db, quotas, shareTypes, availabilityZones, 
       return visible(auth, isUuid(id) ? await sharesRepo.get(db, id) : undefined, id);
     },
 
+    /**
+     * A page of the shares the caller may see. `known` says which (id, revision) pairs the caller
+     * already holds rendered: those entries come without the share (see sharesRepo.list).
+     */
     async list(
       auth: Auth,
       q: Omit<ShareQuery, 'projectId'> & { allTenants: boolean; projectId?: string | undefined },
+      known?: (id: string, revision: string) => boolean,
     ) {
       requireReader(auth, 'share:get_all');
       // all_tenants is honoured for admins and silently ignored for everyone else (Manila).
       const projectId = auth.isAdmin && q.allTenants ? (q.projectId ?? null) : auth.projectId;
       const query: ShareQuery = { ...q, projectId };
       return {
-        shares: await sharesRepo.list(db, query),
+        entries: await sharesRepo.list(db, query, known),
         count: () =>
           sharesRepo.count(db, { ...query, marker: undefined, limit: undefined, offset: undefined }),
       };

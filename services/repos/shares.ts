@@ -1,6 +1,7 @@
 import type { Knex } from 'knex';
 import type { Executor } from '../db.ts';
-import { type PageQuery, paged } from './paging.ts';
+import { selectRows } from './direct.ts';
+import type { PageQuery } from './paging.ts';
 
 export interface ShareRow {
   id: string;
@@ -19,6 +20,8 @@ export interface ShareRow {
   access_rules_status: string;
   created_at: Date;
   updated_at: Date | null;
+  /** Renewed by the database on every change to the row or its metadata (bigint, as a string). */
+  revision: string;
 }
 
 /** A share with what its views need besides the row. */
@@ -27,6 +30,16 @@ export interface Share extends ShareRow {
   /** The share type's extra specs (capability flags the share view reports). */
   share_type_specs: Record<string, string>;
   metadata: Record<string, string>;
+}
+
+/**
+ * One share of a page: its id, the revision of everything its views show (the share's and its
+ * type's), and the share itself unless the caller already had that revision.
+ */
+export interface PageEntry {
+  id: string;
+  revision: string;
+  share: Share | undefined;
 }
 
 export interface ExportLocationRow {
@@ -58,42 +71,84 @@ export interface ShareQuery extends PageQuery {
 
 const escapeLike = (s: string) => s.replace(/[\\%_]/g, (c) => `\\${c}`);
 
-function filtered(ex: Executor, q: ShareQuery): Knex.QueryBuilder {
-  const b = ex('shares');
-  if (q.projectId !== null) {
-    const projectId = q.projectId;
-    b.where((w) => {
-      w.where('shares.project_id', projectId);
-      if (q.includePublic) w.orWhere('shares.is_public', true);
-    });
-  }
-  if (q.name !== undefined) b.where('shares.name', q.name);
-  if (q.nameLike !== undefined) b.whereILike('shares.name', `%${escapeLike(q.nameLike)}%`);
+/** Columns a page of shares may be ordered by. */
+const SORTABLE = new Set([
+  'id',
+  'name',
+  'status',
+  'size',
+  'created_at',
+  'updated_at',
+  'share_proto',
+  'project_id',
+  'share_type_id',
+  'availability_zone',
+  'host',
+]);
+
+/**
+ * The WHERE clause of a share query, as SQL text with $n parameters whose values it appends to
+ * `values`. Written out instead of built with knex: a list request reads a page every time, and
+ * knex's builder and compiler took about 0.5 ms of CPU per page on the 2-core test machine, against
+ * about 0.2 ms for the driver's whole round trip. Values only ever travel as parameters.
+ */
+function whereSql(q: ShareQuery, values: unknown[]): string {
+  const p = (v: unknown) => {
+    values.push(v);
+    return `$${values.length}`;
+  };
+  const conds: string[] = [];
+  if (q.projectId !== null)
+    conds.push(
+      q.includePublic
+        ? `(shares.project_id = ${p(q.projectId)} OR shares.is_public)`
+        : `shares.project_id = ${p(q.projectId)}`,
+    );
+  if (q.name !== undefined) conds.push(`shares.name = ${p(q.name)}`);
+  if (q.nameLike !== undefined) conds.push(`shares.name ILIKE ${p(`%${escapeLike(q.nameLike)}%`)}`);
   if (q.descriptionLike !== undefined)
-    b.whereILike('shares.description', `%${escapeLike(q.descriptionLike)}%`);
-  if (q.status !== undefined) b.where('shares.status', q.status);
-  if (q.shareTypeId !== undefined) b.where('shares.share_type_id', q.shareTypeId);
-  if (q.availabilityZone !== undefined) b.where('shares.availability_zone', q.availabilityZone);
+    conds.push(`shares.description ILIKE ${p(`%${escapeLike(q.descriptionLike)}%`)}`);
+  if (q.status !== undefined) conds.push(`shares.status = ${p(q.status)}`);
+  if (q.shareTypeId !== undefined) conds.push(`shares.share_type_id = ${p(q.shareTypeId)}`);
+  if (q.availabilityZone !== undefined) conds.push(`shares.availability_zone = ${p(q.availabilityZone)}`);
   for (const [key, value] of Object.entries(q.metadata ?? {}))
-    b.whereExists(ex('share_metadata').whereRaw('share_metadata.share_id = shares.id').where({ key, value }));
+    conds.push(
+      `EXISTS (SELECT 1 FROM share_metadata WHERE share_metadata.share_id = shares.id
+                AND share_metadata.key = ${p(key)} AND share_metadata.value = ${p(value)})`,
+    );
   for (const [key, value] of Object.entries(q.extraSpecs ?? {}))
-    b.whereIn(
-      'shares.share_type_id',
-      ex('share_type_extra_specs')
-        .select('share_type_id')
-        .where({ key })
-        .whereRaw('lower(value) = lower(?)', [value]),
+    conds.push(
+      `shares.share_type_id IN (SELECT share_type_id FROM share_type_extra_specs
+                                 WHERE key = ${p(key)} AND lower(value) = lower(${p(value)}))`,
     );
-  if (q.exportLocationPath !== undefined || q.exportLocationId !== undefined)
-    b.whereExists(
-      ex('share_export_locations')
-        .whereRaw('share_export_locations.share_id = shares.id')
-        .where((w) => {
-          if (q.exportLocationPath !== undefined) w.where('path', q.exportLocationPath);
-          if (q.exportLocationId !== undefined) w.where('share_export_locations.id', q.exportLocationId);
-        }),
-    );
-  return b;
+  if (q.exportLocationPath !== undefined || q.exportLocationId !== undefined) {
+    let match = '';
+    if (q.exportLocationPath !== undefined) match += ` AND e.path = ${p(q.exportLocationPath)}`;
+    if (q.exportLocationId !== undefined) match += ` AND e.id = ${p(q.exportLocationId)}`;
+    conds.push(`EXISTS (SELECT 1 FROM share_export_locations e WHERE e.share_id = shares.id${match})`);
+  }
+  return conds.length ? ` WHERE ${conds.join(' AND ')}` : '';
+}
+
+/**
+ * ORDER BY (sortKey, id) so pages never overlap, starting after the marker by comparing that pair
+ * (keyset paging: the cost follows the page, not the table); LIMIT and OFFSET. As paging.ts's
+ * `paged`, in SQL text.
+ */
+function pageSql(q: PageQuery, values: unknown[]): string {
+  if (!SORTABLE.has(q.sortKey)) throw new Error(`shares cannot be sorted by ${q.sortKey}`);
+  const dir = q.sortDir === 'asc' ? 'ASC' : 'DESC';
+  const p = (v: unknown) => {
+    values.push(v);
+    return `$${values.length}`;
+  };
+  let sql = '';
+  if (q.marker)
+    sql += ` AND (shares.${q.sortKey}, shares.id) ${q.sortDir === 'asc' ? '>' : '<'} (${p(q.marker.sortValue)}, ${p(q.marker.id)})`;
+  sql += ` ORDER BY shares.${q.sortKey} ${dir}, shares.id ${dir}`;
+  if (q.limit !== undefined) sql += ` LIMIT ${p(q.limit)}`;
+  if (q.offset !== undefined) sql += ` OFFSET ${p(q.offset)}`;
+  return sql;
 }
 
 /**
@@ -168,7 +223,7 @@ async function withPageDetails(ex: Executor, rows: ShareRow[]): Promise<Share[]>
 export const sharesRepo = {
   async insert(
     ex: Executor,
-    row: Omit<ShareRow, 'created_at' | 'updated_at' | 'access_rules_status'>,
+    row: Omit<ShareRow, 'created_at' | 'updated_at' | 'access_rules_status' | 'revision'>,
   ): Promise<ShareRow> {
     const [created] = await ex('shares').insert(row).returning('*');
     return created as ShareRow;
@@ -189,14 +244,54 @@ export const sharesRepo = {
   async remove(ex: Executor, id: string): Promise<boolean> {
     return (await ex('shares').where({ id }).delete().returning('id')).length > 0;
   },
-  /** One page, ordered by (sortKey, id) so pages never overlap; cost follows the page, not the table. */
-  async list(ex: Executor, q: ShareQuery): Promise<Share[]> {
-    const b = paged(filtered(ex, q).select('shares.*'), 'shares', q);
-    return withPageDetails(ex, await b);
+  /**
+   * One page, ordered by (sortKey, id) so pages never overlap; cost follows the page, not the table.
+   * The page is read as ids and revisions first; only the shares whose revision `known` does not
+   * recognise are loaded whole (one more query, and the details of those alone).
+   */
+  async list(
+    ex: Executor,
+    q: ShareQuery,
+    known: (id: string, revision: string) => boolean = () => false,
+  ): Promise<PageEntry[]> {
+    const values: unknown[] = [];
+    let where = whereSql(q, values);
+    if (q.marker && !where) where = ' WHERE TRUE';
+    const page = await selectRows<{ id: string; revision: string }>(
+      ex,
+      `SELECT shares.id, shares.revision || '.' || share_types.revision AS revision
+         FROM shares JOIN share_types ON share_types.id = shares.share_type_id${where}${pageSql(q, values)}`,
+      values,
+    );
+    const missing = new Set(page.filter((e) => !known(e.id, e.revision)).map((e) => e.id));
+    const loaded = new Map<string, Share>();
+    if (missing.size) {
+      const rows: (ShareRow & { page_revision: string })[] = await ex('shares')
+        .join('share_types', 'share_types.id', 'shares.share_type_id')
+        .select('shares.*', ex.raw("shares.revision || '.' || share_types.revision AS page_revision"))
+        .whereRaw('shares.id = ANY(?::uuid[])', [[...missing]]);
+      for (const share of await withPageDetails(ex, rows)) loaded.set(share.id, share);
+    }
+    // A share deleted between the two reads is left out; one changed in between is given with the
+    // revision it was loaded at, so what a caller keeps under a revision is never older than it.
+    const entries: PageEntry[] = [];
+    for (const e of page) {
+      const share = loaded.get(e.id) as (Share & { page_revision?: string }) | undefined;
+      if (missing.has(e.id) && !share) continue;
+      const revision = share?.page_revision ?? e.revision;
+      if (share) delete share.page_revision;
+      entries.push({ id: e.id, revision, share });
+    }
+    return entries;
   },
   async count(ex: Executor, q: ShareQuery): Promise<number> {
-    const [{ count }] = (await filtered(ex, q).count({ count: '*' })) as [{ count: string | number }];
-    return Number(count);
+    const values: unknown[] = [];
+    const [row] = await selectRows<{ count: string | number }>(
+      ex,
+      `SELECT count(*) AS count FROM shares${whereSql(q, values)}`,
+      values,
+    );
+    return Number(row?.count ?? 0);
   },
   async setMetadata(ex: Executor, shareId: string, metadata: Record<string, string>): Promise<void> {
     const rows = Object.entries(metadata).map(([key, value]) => ({ share_id: shareId, key, value }));
