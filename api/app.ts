@@ -47,6 +47,8 @@ export interface AppDeps {
   >;
   log: Logger;
   registry: Registry;
+  /** The /metrics text (default: this process's registry; several API processes gather theirs). */
+  metricsText?: (() => Promise<string>) | undefined;
   /** The configured static admin token and who it acts as (null: none configured). */
   staticAdmin: { token: string; auth: Auth } | null;
 }
@@ -67,7 +69,7 @@ export function createApp(deps: AppDeps): Koa {
     });
 
   const root = new Router();
-  root.use(healthRouter(deps.db, deps.registry).routes());
+  root.use(healthRouter(deps.db, deps.registry, deps.metricsText).routes());
   for (const r of identityRouters(deps.config, deps.identity, auth)) root.use(r.routes());
   root.use(versionsRouter(deps.config).routes());
   const s = deps.share;

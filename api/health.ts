@@ -4,7 +4,11 @@ import type { Db } from '../services/db.ts';
 import { ServiceUnavailable } from '../services/errors.ts';
 
 /** /healthz answers 200 when the database answers; /metrics is Prometheus text. */
-export function healthRouter(db: Db, registry: Registry): Router {
+export function healthRouter(
+  db: Db,
+  registry: Registry,
+  metricsText: () => Promise<string> = () => registry.metrics(),
+): Router {
   const r = new Router();
   r.get('/healthz', async (ctx) => {
     try {
@@ -17,7 +21,7 @@ export function healthRouter(db: Db, registry: Registry): Router {
   });
   r.get('/metrics', async (ctx) => {
     ctx.type = registry.contentType;
-    ctx.body = await registry.metrics();
+    ctx.body = await metricsText();
   });
   return r;
 }

@@ -1,9 +1,11 @@
+import cluster from 'node:cluster';
 import { parseArgs } from 'node:util';
 import { ConfigError, loadConfig } from '../services/config.ts';
 import { migrateLatest } from '../services/db.ts';
 import { bootstrapIdentity, writeOpenrc } from '../services/identity/bootstrap.ts';
 import { KeyRing } from '../services/identity/key-ring.ts';
 import { createLogger } from '../services/logger.ts';
+import { runPrimary } from './cluster.ts';
 import { openDatabase, startServer } from './server.ts';
 
 const USAGE = `Usage: abaca-server [command] [options]
@@ -19,7 +21,7 @@ Commands:
 
 Configuration is read from the environment: ABACA_LISTEN, ABACA_PUBLIC_URL, ABACA_DATA_DIR,
 DATABASE_URL, ABACA_ADMIN_PASSWORD, ABACA_ADMIN_TOKEN, ABACA_REGION, ABACA_TOKEN_LIFETIME,
-ABACA_BODY_LIMIT, ABACA_LOG_LEVEL (see README.md).`;
+ABACA_BODY_LIMIT, ABACA_LOG_LEVEL, ABACA_API_WORKERS (see README.md).`;
 
 const out = (line: string) => process.stdout.write(`${line}\n`);
 
@@ -38,9 +40,14 @@ async function main(argv: string[]): Promise<number> {
   const log = createLogger(config.logLevel);
 
   if (command === 'serve') {
-    const running = await startServer(config, log, out);
-    // Plain text, whatever the log level: scripts and tests wait for this line.
-    out(`abaca-server listening on ${running.url}`);
+    if (cluster.isPrimary && config.apiWorkers > 1) {
+      await runPrimary(config, log, out);
+      return -1; // keep running
+    }
+    const running = await startServer(config, log, out, { clusterWorker: cluster.isWorker });
+    // Plain text, whatever the log level: scripts and tests wait for this line (the primary prints
+    // it for all API processes).
+    if (cluster.isPrimary) out(`abaca-server listening on ${running.url}`);
     const stop = (signal: string) => {
       log.info({ signal }, 'shutting down: finishing in-flight requests');
       const force = setTimeout(() => {
@@ -61,6 +68,8 @@ async function main(argv: string[]): Promise<number> {
     };
     process.once('SIGTERM', () => stop('SIGTERM'));
     process.once('SIGINT', () => stop('SIGINT'));
+    // An API process whose primary is gone (killed) stops too, instead of serving on alone.
+    if (cluster.isWorker) process.once('disconnect', () => stop('primary gone'));
     return -1; // keep running
   }
 

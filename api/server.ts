@@ -13,6 +13,7 @@ import { HEARTBEAT_SECONDS } from '../services/services.ts';
 import { createShareServices } from '../services/share-services.ts';
 import { ensureDefaultShareType } from '../services/share-types.ts';
 import { createApp } from './app.ts';
+import { clusterMetrics } from './cluster.ts';
 import { countDbQueries } from './middleware/metrics.ts';
 
 export function openDatabase(config: Config): Db {
@@ -44,19 +45,44 @@ export interface RunningServer {
   shutdown(): Promise<void>;
 }
 
+/** What a database needs before it is served: migrations, the identity bootstrap, the default type. */
+export async function prepareDatabase(db: Db, config: Config, log: Logger) {
+  const applied = await migrateLatest(db);
+  if (applied.length) log.info({ migrations: applied }, 'database migrated');
+  const boot = await bootstrapIdentity(db, { password: config.adminPassword, resetPassword: false });
+  await ensureDefaultShareType(db);
+  return boot;
+}
+
+/** Writes the openrc (once the public URL is known) and prints a generated admin password once. */
+export function announceAdmin(
+  config: Config,
+  boot: Awaited<ReturnType<typeof prepareDatabase>>,
+  out: (line: string) => void,
+): void {
+  if (!boot.password) return;
+  const file = writeOpenrc(config, boot.password);
+  if (boot.generated)
+    out(`abaca-server: created user 'admin' (project 'admin') with password: ${boot.password}`);
+  out(`abaca-server: admin credentials written to ${file} (source it to use the openstack CLI)`);
+}
+
+export interface StartOptions {
+  /** One of several API processes (api/cluster.ts): the primary announces, and gathers /metrics. */
+  clusterWorker?: boolean;
+}
+
 /** Migrates, bootstraps identity, and listens. Prints the admin password once, on first start. */
 export async function startServer(
   config: Config,
   log: Logger,
   out: (line: string) => void,
+  opts: StartOptions = {},
 ): Promise<RunningServer> {
   const db = openDatabase(config);
-  const applied = await migrateLatest(db);
-  if (applied.length) log.info({ migrations: applied }, 'database migrated');
+  const boot = await prepareDatabase(db, config, log);
   const identity = createIdentity(db, config);
   await identity.init();
-  const boot = await bootstrapIdentity(db, { password: config.adminPassword, resetPassword: false });
-  await ensureDefaultShareType(db);
   const backends: ConfiguredBackend[] = [];
   for (const spec of config.backends) {
     const parsed = parseBackendSpec(spec);
@@ -80,24 +106,24 @@ export async function startServer(
   if (!config.publicUrlExplicit) config.publicUrl = url;
   const registry = new Registry();
   countDbQueries(db, registry);
-  server.on(
-    'request',
-    createApp({
-      config,
-      db,
-      identity,
-      share: stack,
-      log,
-      registry,
-      staticAdmin,
-    }).callback(),
-  );
-  if (boot.password) {
-    const file = writeOpenrc(config, boot.password);
-    if (boot.generated)
-      out(`abaca-server: created user 'admin' (project 'admin') with password: ${boot.password}`);
-    out(`abaca-server: admin credentials written to ${file} (source it to use the openstack CLI)`);
-  }
+  const handle = createApp({
+    config,
+    db,
+    identity,
+    share: stack,
+    log,
+    registry,
+    metricsText: opts.clusterWorker ? clusterMetrics(registry) : undefined,
+    staticAdmin,
+  }).callback();
+  // Requests still being handled: server.close() waits for open connections only, and a client
+  // that hung up leaves its request running — the database must outlive those too.
+  const inFlight = new Set<Promise<void>>();
+  server.on('request', (req, res) => {
+    const handled: Promise<void> = Promise.resolve(handle(req, res)).finally(() => inFlight.delete(handled));
+    inFlight.add(handled);
+  });
+  if (!opts.clusterWorker) announceAdmin(config, boot, out);
   stack.worker.start();
   const heartbeat = setInterval(() => {
     stack.registry.heartbeat().catch((err: unknown) => log.warn({ err }, 'service heartbeat failed'));
@@ -114,6 +140,7 @@ export async function startServer(
           server.close(() => resolve());
           server.closeIdleConnections();
         });
+        await Promise.allSettled([...inFlight]);
         // The task in hand finishes; anything left is picked up at the next start (or by another server).
         clearInterval(heartbeat);
         await stack.worker.stop();

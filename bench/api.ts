@@ -1,27 +1,31 @@
 /**
  * npm run bench:api — share API throughput with 50 concurrent clients on loopback against a real
- * abaca-server process (memory backend, so the numbers are the API's own): GET /v2/shares/detail
- * with 100 and with 10,000 shares in the project (default page of 100 — the cost must follow the
- * page, not the table), GET /v2/shares/{id}, and POST /v2/shares with the worker taking each share
- * to available. Baseline in the same run: GET /v2 (version document). A ceiling in the same run
- * too: a bare node:http server answering the same detail page with JSON.stringify and nothing else,
- * which no abaca request that renders that page can beat. PGlite, and PostgreSQL with
- * BENCH_DATABASE_URL (a postgres:// URL whose user may create databases).
+ * abaca-server (memory backend, so the numbers are the API's own): GET /v2/shares/detail with 100
+ * and with 10,000 shares in the project (a page of 100 — the cost must follow the page, not the
+ * table), GET /v2/shares/{id}, and POST /v2/shares with the worker taking each share to available.
+ * Baseline in the same run: GET /v2 (version document). Two ceilings in the same run: a bare
+ * node:http server answering the same detail page, with JSON.stringify per request and as text
+ * made once. PGlite (one API process), and PostgreSQL with BENCH_DATABASE_URL (a postgres:// URL
+ * whose user may create databases) with BENCH_API_WORKERS API processes (default: one per CPU),
+ * then again with one. The load generator is wrk when installed (bench/load.ts).
  *
  * Environment: BENCH_SECONDS (default 10), BENCH_CONNECTIONS (default 50), BENCH_LARGE (10000),
- * BENCH_PGLITE=0 to measure PostgreSQL only.
+ * BENCH_PGLITE=0 to measure PostgreSQL only, BENCH_API_WORKERS, BENCH_GENERATOR=autocannon.
  */
 import { spawn } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
-import autocannon from 'autocannon';
 import { tempDir } from '../test/helpers/db.ts';
 import { type ServerProcess, startServerProcess } from '../test/helpers/process.ts';
 import { onEachDatabase, printTable, processCpuMs, type ResultRow, serverCounts } from './lib.ts';
+import { GENERATOR, load } from './load.ts';
 
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 10);
 const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 50);
 const LARGE = Number(process.env.BENCH_LARGE ?? 10_000);
+/** API processes of the server on PostgreSQL (ABACA_API_WORKERS); PGlite serves one process. */
+const API_WORKERS = Number(process.env.BENCH_API_WORKERS ?? os.cpus().length);
 const PASSWORD = 'bench-admin-password';
 
 interface Row extends ResultRow {
@@ -51,25 +55,17 @@ async function run(
     target.metrics ? serverCounts(target.url) : { queries: Number.NaN, requests: Number.NaN };
   const c0 = await counts();
   const cpu0 = processCpuMs(target.pid);
-  const r = await autocannon({
-    url,
-    method: opts.method ?? 'GET',
-    headers: opts.headers,
-    body: opts.body,
-    connections: CONNECTIONS,
-    duration: SECONDS,
-  });
+  const r = await load({ url, ...opts, connections: CONNECTIONS, seconds: SECONDS });
   const cpu1 = processCpuMs(target.pid);
   const c1 = await counts();
-  const ok = r.statusCodeStats?.[String(opts.expect) as keyof typeof r.statusCodeStats]?.count ?? 0;
-  const requests = target.metrics ? Math.max(c1.requests - c0.requests, 1) : r.requests.total;
+  const requests = target.metrics ? Math.max(c1.requests - c0.requests, 1) : r.total;
   return {
     db,
     scenario,
-    rps: r.requests.average,
-    p50: r.latency.p50,
-    p99: r.latency.p99,
-    errors: r.requests.total - ok,
+    rps: r.rps,
+    p50: r.p50,
+    p99: r.p99,
+    errors: r.errors,
     queriesPerRequest: (c1.queries - c0.queries) / requests,
     serverCpuMs: (cpu1 - cpu0) / requests,
   };
@@ -148,12 +144,18 @@ async function project(url: string, admin: string, name: string, count: number):
   return t;
 }
 
-/** The ceiling's server: answers every request with JSON.stringify of the page in argv[1]. */
+/**
+ * The ceilings' server: answers every request with the page in argv[1] — JSON.stringify of it per
+ * request ("stringify"), or its text made once ("text", which is what abaca sends from the JSON it
+ * keeps per share).
+ */
 const CEILING_SERVER = `
 const http = require('node:http');
-const page = JSON.parse(require('node:fs').readFileSync(process.argv[1], 'utf8'));
+const text = require('node:fs').readFileSync(process.argv[1], 'utf8');
+const page = JSON.parse(text);
+const perRequest = process.argv[2] === 'stringify';
 const server = http.createServer((req, res) => {
-  const body = JSON.stringify(page);
+  const body = perRequest ? JSON.stringify(page) : text;
   res.writeHead(200, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) });
   res.end(body);
 });
@@ -161,11 +163,11 @@ server.keepAliveTimeout = 5000;
 server.listen(0, '127.0.0.1', () => console.log(server.address().port));
 `;
 
-/** Loads the ceiling server with the given detail page. */
-async function ceiling(db: string, page: unknown, dir: string): Promise<Row> {
+/** Loads a ceiling server with the given detail page. */
+async function ceiling(db: string, page: string, dir: string, mode: 'stringify' | 'text'): Promise<Row> {
   const file = path.join(dir, 'page.json');
-  writeFileSync(file, JSON.stringify(page));
-  const child = spawn(process.execPath, ['-e', CEILING_SERVER, file], {
+  writeFileSync(file, page);
+  const child = spawn(process.execPath, ['-e', CEILING_SERVER, file, mode], {
     stdio: ['ignore', 'pipe', 'inherit'],
   });
   try {
@@ -174,33 +176,40 @@ async function ceiling(db: string, page: unknown, dir: string): Promise<Row> {
       child.once('exit', (code) => reject(new Error(`ceiling server exited with ${code}`)));
     });
     const url = `http://127.0.0.1:${port}`;
-    return await run(
-      { url, pid: child.pid, metrics: false },
-      db,
-      'ceiling: bare node:http, JSON.stringify of that page',
-      url,
-      {
-        headers: {},
-        expect: 200,
-      },
-    );
+    const scenario =
+      mode === 'stringify'
+        ? 'ceiling: bare node:http, JSON.stringify of that page'
+        : 'ceiling: bare node:http, that page as ready text';
+    return await run({ url, pid: child.pid, metrics: false }, db, scenario, url, {
+      headers: {},
+      expect: 200,
+    });
   } finally {
     child.kill();
   }
 }
 
-async function benchOne(db: string, env: Record<string, string>): Promise<Row[]> {
+const SERVER_ENV = {
+  ABACA_ADMIN_PASSWORD: PASSWORD,
+  ABACA_LOG_LEVEL: 'warn',
+  ABACA_BACKENDS: JSON.stringify([
+    { name: 'mem', driver: 'memory', options: { pools: [{ name: 'p', totalCapacityGiB: 10_000_000 }] } },
+  ]),
+};
+
+const headers = (t: string) => ({ 'X-Auth-Token': t, 'X-OpenStack-Manila-API-Version': '2.72' });
+
+async function benchOne(dbName: string, env: Record<string, string>): Promise<Row[]> {
   const data = tempDir('abaca-bench-api');
+  const workers = env.DATABASE_URL ? API_WORKERS : 1;
+  const db = `${dbName}, ${workers} API process${workers > 1 ? 'es' : ''}`;
   let server: ServerProcess | null = null;
   try {
     server = await startServerProcess({
       ...env,
+      ...SERVER_ENV,
       ABACA_DATA_DIR: data.path,
-      ABACA_ADMIN_PASSWORD: PASSWORD,
-      ABACA_LOG_LEVEL: 'warn',
-      ABACA_BACKENDS: JSON.stringify([
-        { name: 'mem', driver: 'memory', options: { pools: [{ name: 'p', totalCapacityGiB: 10_000_000 }] } },
-      ]),
+      ABACA_API_WORKERS: String(workers),
     });
     const url = server.url;
     const admin = await token(url, 'admin');
@@ -208,11 +217,12 @@ async function benchOne(db: string, env: Record<string, string>): Promise<Row[]>
     const t0 = Date.now();
     const large = await project(url, admin, 'large', LARGE);
     console.log(`${db}: seeded ${LARGE} shares in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
-    const h = (t: string) => ({ 'X-Auth-Token': t, 'X-OpenStack-Manila-API-Version': '2.72' });
+    const h = headers;
     const first = (await (await fetch(`${url}/v2/shares?limit=1`, { headers: h(small) })).json()) as {
       shares: { id: string }[];
     };
     const anyShare = first.shares[0]?.id;
+    const page = await (await fetch(`${url}/v2/shares/detail`, { headers: h(small) })).text();
     const rows = [
       await run(abaca(server), db, 'baseline GET /v2', `${url}/v2`, { headers: {}, expect: 200 }),
       await run(abaca(server), db, 'GET /v2/shares/detail (100 shares)', `${url}/v2/shares/detail`, {
@@ -229,11 +239,8 @@ async function benchOne(db: string, env: Record<string, string>): Promise<Row[]>
           expect: 200,
         },
       ),
-      await ceiling(
-        db,
-        await (await fetch(`${url}/v2/shares/detail`, { headers: h(small) })).json(),
-        data.path,
-      ),
+      await ceiling(db, page, data.path, 'stringify'),
+      await ceiling(db, page, data.path, 'text'),
       await run(abaca(server), db, 'GET /v2/shares/{id}', `${url}/v2/shares/${anyShare}`, {
         headers: h(small),
         expect: 200,
@@ -245,6 +252,24 @@ async function benchOne(db: string, env: Record<string, string>): Promise<Row[]>
         expect: 200,
       }),
     ];
+    if (workers > 1) {
+      // The same database served by one API process, for comparison.
+      await server.stop();
+      server = await startServerProcess({ ...env, ...SERVER_ENV, ABACA_DATA_DIR: data.path });
+      const one = `${dbName}, 1 API process`;
+      const u = server.url;
+      rows.push(
+        await run(abaca(server), one, 'baseline GET /v2', `${u}/v2`, { headers: {}, expect: 200 }),
+        await run(abaca(server), one, 'GET /v2/shares/detail (100 shares)', `${u}/v2/shares/detail`, {
+          headers: h(small),
+          expect: 200,
+        }),
+        await run(abaca(server), one, 'GET /v2/shares/{id}', `${u}/v2/shares/${anyShare}`, {
+          headers: h(small),
+          expect: 200,
+        }),
+      );
+    }
     return rows;
   } finally {
     await server?.stop();
@@ -253,7 +278,9 @@ async function benchOne(db: string, env: Record<string, string>): Promise<Row[]>
 }
 
 const rows = await onEachDatabase(benchOne);
-console.log(`(${CONNECTIONS} connections, ${SECONDS} s per scenario, ${LARGE} shares in the large project)`);
+console.log(
+  `(${CONNECTIONS} connections, ${SECONDS} s per scenario, ${LARGE} shares in the large project; load: ${GENERATOR})`,
+);
 printTable('share API benchmark', rows, [
   {
     header: 'db queries/req',

@@ -6,10 +6,10 @@
  *
  * Environment: BENCH_SECONDS (default 10 per scenario), BENCH_CONNECTIONS (default 50).
  */
-import autocannon from 'autocannon';
 import { tempDir } from '../test/helpers/db.ts';
 import { type ServerProcess, startServerProcess } from '../test/helpers/process.ts';
 import { onEachDatabase, printTable, type ResultRow, serverCounts } from './lib.ts';
+import { GENERATOR, load } from './load.ts';
 
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 10);
 const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 50);
@@ -32,24 +32,15 @@ async function run(
   },
 ): Promise<Row> {
   const c0 = await serverCounts(url);
-  const result = await autocannon({
-    url: `${url}${opts.path}`,
-    method: opts.method ?? 'GET',
-    headers: opts.headers,
-    body: opts.body,
-    connections: CONNECTIONS,
-    duration: SECONDS,
-  });
+  const r = await load({ url: `${url}${opts.path}`, ...opts, connections: CONNECTIONS, seconds: SECONDS });
   const c1 = await serverCounts(url);
-  const ok = result.statusCodeStats?.[String(opts.expect) as keyof typeof result.statusCodeStats]?.count ?? 0;
-  const total = result.requests.total;
   return {
     db,
     scenario,
-    rps: result.requests.average,
-    p50: result.latency.p50,
-    p99: result.latency.p99,
-    errors: total - ok,
+    rps: r.rps,
+    p50: r.p50,
+    p99: r.p99,
+    errors: r.errors,
     queriesPerRequest: (c1.queries - c0.queries) / Math.max(c1.requests - c0.requests, 1),
   };
 }
@@ -102,7 +93,7 @@ async function benchOne(db: string, env: Record<string, string>): Promise<Row[]>
 }
 
 const rows = await onEachDatabase(benchOne);
-console.log(`(${CONNECTIONS} connections, ${SECONDS} s per scenario)`);
+console.log(`(${CONNECTIONS} connections, ${SECONDS} s per scenario; load: ${GENERATOR})`);
 printTable('identity benchmark', rows, [
   { header: 'db queries/req', cell: (r) => (r as Row).queriesPerRequest.toFixed(3) },
 ]);

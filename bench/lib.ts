@@ -56,16 +56,24 @@ export async function serverCounts(url: string): Promise<{ queries: number; requ
 }
 
 /**
- * CPU time (user + system) a process has used, in milliseconds, from /proc (NaN elsewhere). Per
- * request it is steadier than req/s on a machine shared with other work, which steals the cores
- * from the server and the load generator alike.
+ * CPU time (user + system) a process and its live descendants (an abaca-server's API processes)
+ * have used, in milliseconds, from /proc (NaN elsewhere). Per request it is steadier than req/s on
+ * a machine shared with other work, which steals the cores from the server and the load generator
+ * alike.
  */
 export function processCpuMs(pid: number | undefined): number {
   try {
     // Fields after the parenthesised command name; utime and stime are the 14th and 15th overall.
     const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
     const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    return ((Number(fields[11]) + Number(fields[12])) * 1000) / CLOCK_TICKS;
+    let ms = ((Number(fields[11]) + Number(fields[12])) * 1000) / CLOCK_TICKS;
+    for (const child of readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8')
+      .split(' ')
+      .filter(Boolean)) {
+      const childMs = processCpuMs(Number(child));
+      if (!Number.isNaN(childMs)) ms += childMs;
+    }
+    return ms;
   } catch {
     return Number.NaN;
   }

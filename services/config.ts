@@ -21,6 +21,8 @@ export interface Config {
   taskLeaseSeconds: number;
   /** Storage backends (registry specs); default: one `local` backend under the data dir. */
   backends: unknown[];
+  /** Processes serving the API on the one listening address (Manila's osapi_share_workers). */
+  apiWorkers: number;
 }
 
 const Env = z.object({
@@ -54,6 +56,12 @@ const Env = z.object({
   ABACA_LOG_LEVEL: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']).default('info'),
   ABACA_REVOCATION_CACHE_SECONDS: z.coerce.number().min(0).max(300).default(2),
   ABACA_TASK_LEASE_SECONDS: z.coerce.number().min(1).max(3600).default(30),
+  ABACA_API_WORKERS: z.coerce
+    .number({ error: 'ABACA_API_WORKERS must be a whole number' })
+    .int('ABACA_API_WORKERS must be a whole number')
+    .min(1, 'ABACA_API_WORKERS must be at least 1')
+    .max(64, 'ABACA_API_WORKERS must be at most 64')
+    .default(1),
   ABACA_BACKENDS: z
     .string()
     .transform((s, ctx) => {
@@ -84,6 +92,11 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   const listenPort = Number(e.ABACA_LISTEN.slice(sep + 1));
   if (listenPort > 65535)
     throw new ConfigError('Invalid configuration:\n  ABACA_LISTEN: port must be 0-65535');
+  if (e.ABACA_API_WORKERS > 1 && !e.DATABASE_URL)
+    throw new ConfigError(
+      'Invalid configuration:\n  ABACA_API_WORKERS: more than one API process needs PostgreSQL (set DATABASE_URL); ' +
+        'the embedded PGlite database belongs to a single process',
+    );
   return {
     listenHost,
     listenPort,
@@ -106,6 +119,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
         options: { rootDir: path.join(path.resolve(e.ABACA_DATA_DIR), 'local'), capacityGiB: 1000 },
       },
     ],
+    apiWorkers: e.ABACA_API_WORKERS,
   };
 }
 
