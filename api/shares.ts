@@ -7,6 +7,7 @@ import type { Config } from '../services/config.ts';
 import { InvalidInput, NotFound } from '../services/errors.ts';
 import { shareUrl } from '../services/identity/catalog.ts';
 import { parseDictLiteral } from '../services/python-literal.ts';
+import { SHARE_SORT_KEYS } from '../services/repos/shares.ts';
 import type { ShareActionService } from '../services/share-actions.ts';
 import type { ShareService } from '../services/shares.ts';
 import { nextLinks, PageLimit, pageStart } from './paging.ts';
@@ -77,19 +78,7 @@ const DenyArg = z.object(
   { error: objectLike('{"access_id": "…"}') },
 );
 
-const SORT_KEYS = [
-  'id',
-  'name',
-  'status',
-  'size',
-  'created_at',
-  'updated_at',
-  'share_proto',
-  'project_id',
-  'share_type_id',
-  'availability_zone',
-  'host',
-] as const;
+const SORT_KEYS = SHARE_SORT_KEYS;
 
 const ListQuery = z
   .object({

@@ -19,26 +19,21 @@ export async function up(knex: Knex): Promise<void> {
       NEW.revision := nextval('render_revisions');
       RETURN NEW;
     END $$`);
-  await knex.raw(`
-    CREATE FUNCTION renew_share_revision() RETURNS trigger LANGUAGE plpgsql AS $$
-    BEGIN
-      UPDATE shares SET revision = nextval('render_revisions')
-        WHERE id = CASE WHEN TG_OP = 'DELETE' THEN OLD.share_id ELSE NEW.share_id END;
-      IF TG_OP = 'UPDATE' AND OLD.share_id <> NEW.share_id THEN
-        UPDATE shares SET revision = nextval('render_revisions') WHERE id = OLD.share_id;
-      END IF;
-      RETURN NULL;
-    END $$`);
-  await knex.raw(`
-    CREATE FUNCTION renew_share_type_revision() RETURNS trigger LANGUAGE plpgsql AS $$
-    BEGIN
-      UPDATE share_types SET revision = nextval('render_revisions')
-        WHERE id = CASE WHEN TG_OP = 'DELETE' THEN OLD.share_type_id ELSE NEW.share_type_id END;
-      IF TG_OP = 'UPDATE' AND OLD.share_type_id <> NEW.share_type_id THEN
-        UPDATE share_types SET revision = nextval('render_revisions') WHERE id = OLD.share_type_id;
-      END IF;
-      RETURN NULL;
-    END $$`);
+  // Renews the revision of the parent row (shares, share_types) a child row belongs to.
+  for (const [fn, parent, key] of [
+    ['renew_share_revision', 'shares', 'share_id'],
+    ['renew_share_type_revision', 'share_types', 'share_type_id'],
+  ])
+    await knex.raw(`
+      CREATE FUNCTION ${fn}() RETURNS trigger LANGUAGE plpgsql AS $$
+      BEGIN
+        UPDATE ${parent} SET revision = nextval('render_revisions')
+          WHERE id = CASE WHEN TG_OP = 'DELETE' THEN OLD.${key} ELSE NEW.${key} END;
+        IF TG_OP = 'UPDATE' AND OLD.${key} <> NEW.${key} THEN
+          UPDATE ${parent} SET revision = nextval('render_revisions') WHERE id = OLD.${key};
+        END IF;
+        RETURN NULL;
+      END $$`);
   for (const table of ['shares', 'share_types'])
     await knex.raw(
       `CREATE TRIGGER ${table}_revision BEFORE UPDATE ON ${table}

@@ -1,7 +1,9 @@
 import { LRUCache } from 'lru-cache';
 
-/** How many rendered items a server keeps (about 1 KiB each for a share's detail view). */
-const RENDERED_ITEMS = 20_000;
+/** Bytes of rendered items a server keeps (a share's detail view is about 1 KiB). */
+const RENDERED_ITEMS_BYTES = 32 * 2 ** 20;
+/** Bytes of list bodies a server keeps (a detail page of 100 shares is about 110 KiB). */
+const RENDERED_PAGES_BYTES = 32 * 2 ** 20;
 
 /**
  * JSON already rendered for an item of a list at a given revision, per view variant (detail or
@@ -11,7 +13,10 @@ const RENDERED_ITEMS = 20_000;
  * costs more than everything else a list request does, which is why this exists.
  */
 export class RenderedItems {
-  private readonly items = new LRUCache<string, { revision: string; json: string }>({ max: RENDERED_ITEMS });
+  private readonly items = new LRUCache<string, { revision: string; json: string }>({
+    maxSize: RENDERED_ITEMS_BYTES,
+    sizeCalculation: (item, key) => item.json.length + item.revision.length + key.length,
+  });
 
   /** The JSON of `id` rendered in `variant` at `revision`, if kept. */
   get(variant: string, id: string, revision: string): string | undefined {
@@ -40,9 +45,6 @@ export class RenderedItems {
   }
 }
 
-/** How many list bodies a server keeps (one per variant, caller's project and query string). */
-const RENDERED_PAGES = 1_000;
-
 /**
  * Whole list bodies, encoded, kept with the ids and revisions of their items: a page whose items
  * (and count) are all unchanged is answered with the same bytes, without joining and encoding
@@ -50,7 +52,10 @@ const RENDERED_PAGES = 1_000;
  * project, the query string); the signature is checked against what the database just returned.
  */
 export class RenderedPages {
-  private readonly pages = new LRUCache<string, { signature: string; body: Buffer }>({ max: RENDERED_PAGES });
+  private readonly pages = new LRUCache<string, { signature: string; body: Buffer }>({
+    maxSize: RENDERED_PAGES_BYTES,
+    sizeCalculation: (page, key) => page.body.length + page.signature.length + key.length,
+  });
 
   /** The kept body for `key` if it was made from exactly these items. */
   get(key: string, signature: string): Buffer | undefined {

@@ -1,7 +1,7 @@
 import type { Knex } from 'knex';
 import type { Executor } from '../db.ts';
 import { selectRows } from './direct.ts';
-import type { PageQuery } from './paging.ts';
+import { afterMarker, type PageQuery } from './paging.ts';
 
 export interface ShareRow {
   id: string;
@@ -71,8 +71,8 @@ export interface ShareQuery extends PageQuery {
 
 const escapeLike = (s: string) => s.replace(/[\\%_]/g, (c) => `\\${c}`);
 
-/** Columns a page of shares may be ordered by. */
-const SORTABLE = new Set([
+/** Columns a page of shares may be ordered by (the API's sort_key values). */
+export const SHARE_SORT_KEYS = [
   'id',
   'name',
   'status',
@@ -84,7 +84,8 @@ const SORTABLE = new Set([
   'share_type_id',
   'availability_zone',
   'host',
-]);
+] as const;
+const SORTABLE = new Set<string>(SHARE_SORT_KEYS);
 
 /**
  * The WHERE clause of a share query, as SQL text with $n parameters whose values it appends to
@@ -131,9 +132,8 @@ function whereSql(q: ShareQuery, values: unknown[]): string {
 }
 
 /**
- * ORDER BY (sortKey, id) so pages never overlap, starting after the marker by comparing that pair
- * (keyset paging: the cost follows the page, not the table); LIMIT and OFFSET. As paging.ts's
- * `paged`, in SQL text.
+ * After the marker, ORDER BY (sortKey, id) so pages never overlap, LIMIT and OFFSET: paging.ts's
+ * `paged` in SQL text (keyset paging: the cost follows the page, not the table).
  */
 function pageSql(q: PageQuery, values: unknown[]): string {
   if (!SORTABLE.has(q.sortKey)) throw new Error(`shares cannot be sorted by ${q.sortKey}`);
@@ -143,8 +143,11 @@ function pageSql(q: PageQuery, values: unknown[]): string {
     return `$${values.length}`;
   };
   let sql = '';
-  if (q.marker)
-    sql += ` AND (shares.${q.sortKey}, shares.id) ${q.sortDir === 'asc' ? '>' : '<'} (${p(q.marker.sortValue)}, ${p(q.marker.id)})`;
+  if (q.marker) {
+    const marker = q.marker;
+    const isNull = marker.sortValue === null || marker.sortValue === undefined;
+    sql += ` AND ${afterMarker('shares', q.sortKey, q.sortDir, isNull, () => p(marker.id))}`;
+  }
   sql += ` ORDER BY shares.${q.sortKey} ${dir}, shares.id ${dir}`;
   if (q.limit !== undefined) sql += ` LIMIT ${p(q.limit)}`;
   if (q.offset !== undefined) sql += ` OFFSET ${p(q.offset)}`;

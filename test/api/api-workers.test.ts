@@ -5,7 +5,13 @@ import { readFileSync } from 'node:fs';
 import { after, before, describe, test } from 'node:test';
 import knexFactory, { type Knex } from 'knex';
 import { tempDir } from '../helpers/db.ts';
-import { REPO_ROOT, type ServerProcess, startServerProcess } from '../helpers/process.ts';
+import {
+  REPO_ROOT,
+  requestAdminToken,
+  type ServerProcess,
+  startServerProcess,
+  waitFor,
+} from '../helpers/process.ts';
 
 /**
  * ABACA_API_WORKERS: one abaca-server serving the API from several processes on one address
@@ -23,16 +29,6 @@ function children(pid: number): number[] {
     return readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').split(' ').filter(Boolean).map(Number);
   } catch {
     return [];
-  }
-}
-
-async function waitFor<T>(what: string, timeoutMs: number, probe: () => Promise<T | undefined>): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await probe();
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 200));
   }
 }
 
@@ -89,19 +85,7 @@ describe('two API processes on one address', { skip: SKIP }, () => {
       ABACA_ADMIN_PASSWORD: PASSWORD,
       ABACA_API_WORKERS: '2',
     });
-    const res = await fetch(`${server.url}/identity/v3/auth/tokens`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json' },
-      body: JSON.stringify({
-        auth: {
-          identity: {
-            methods: ['password'],
-            password: { user: { name: 'admin', domain: { name: 'Default' }, password: PASSWORD } },
-          },
-          scope: { project: { name: 'admin', domain: { name: 'Default' } } },
-        },
-      }),
-    });
+    const res = await requestAdminToken(server.url, PASSWORD);
     assert.equal(res.status, 201);
     token = res.headers.get('x-subject-token') as string;
   });

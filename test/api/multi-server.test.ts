@@ -5,7 +5,7 @@ import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import knexFactory, { type Knex } from 'knex';
 import { tempDir } from '../helpers/db.ts';
-import { type ServerProcess, startServerProcess } from '../helpers/process.ts';
+import { requestAdminToken, type ServerProcess, startServerProcess, waitFor } from '../helpers/process.ts';
 
 /**
  * Two abaca-server processes on one PostgreSQL database, both serving the API and both running the
@@ -44,16 +44,6 @@ function logged(server: ServerProcess, msg: string): LogLine[] {
 /** The share creates a server's worker finished: share id → attempts the task took. */
 function createsDone(server: ServerProcess): LogLine[] {
   return logged(server, 'worker: task done').filter((l) => l.kind === 'share.create');
-}
-
-async function waitFor<T>(what: string, timeoutMs: number, probe: () => Promise<T | undefined>): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await probe();
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 200));
-  }
 }
 
 describe('two server processes sharing one PostgreSQL database', { skip: SKIP }, () => {
@@ -113,19 +103,7 @@ describe('two server processes sharing one PostgreSQL database', { skip: SKIP },
   });
 
   async function issueToken(url: string): Promise<string> {
-    const res = await fetch(`${url}/identity/v3/auth/tokens`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json' },
-      body: JSON.stringify({
-        auth: {
-          identity: {
-            methods: ['password'],
-            password: { user: { name: 'admin', domain: { name: 'Default' }, password: PASSWORD } },
-          },
-          scope: { project: { name: 'admin', domain: { name: 'Default' } } },
-        },
-      }),
-    });
+    const res = await requestAdminToken(url, PASSWORD);
     assert.equal(res.status, 201);
     return res.headers.get('x-subject-token') as string;
   }

@@ -4,7 +4,12 @@ import { request as httpRequest } from 'node:http';
 import path from 'node:path';
 import { after, before, test } from 'node:test';
 import { tempDir } from '../helpers/db.ts';
-import { runServerCommand, type ServerProcess, startServerProcess } from '../helpers/process.ts';
+import {
+  requestAdminToken,
+  runServerCommand,
+  type ServerProcess,
+  startServerProcess,
+} from '../helpers/process.ts';
 
 // The server as operators run it: a real process on loopback over embedded PGlite in a data dir.
 const data = tempDir('abaca-server-test');
@@ -15,21 +20,7 @@ after(async () => {
   data.remove();
 });
 
-async function token(url: string, password: string): Promise<Response> {
-  return fetch(`${url}/identity/v3/auth/tokens`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json' },
-    body: JSON.stringify({
-      auth: {
-        identity: {
-          methods: ['password'],
-          password: { user: { name: 'admin', domain: { name: 'Default' }, password } },
-        },
-        scope: { project: { name: 'admin', domain: { name: 'Default' } } },
-      },
-    }),
-  });
-}
+const token = requestAdminToken;
 
 function openrcPassword(): string {
   const m = /^export OS_PASSWORD='(.*)'$/m.exec(readFileSync(path.join(data.path, 'openrc'), 'utf8'));

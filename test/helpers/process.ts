@@ -85,3 +85,35 @@ export function runServerCommand(
     child.once('exit', (code) => resolve({ code, stdout, stderr }));
   });
 }
+
+/** Asks a server process for a password token of the bootstrap `admin` user on project `admin`. */
+export function requestAdminToken(url: string, password: string): Promise<Response> {
+  return fetch(`${url}/identity/v3/auth/tokens`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({
+      auth: {
+        identity: {
+          methods: ['password'],
+          password: { user: { name: 'admin', domain: { name: 'Default' }, password } },
+        },
+        scope: { project: { name: 'admin', domain: { name: 'Default' } } },
+      },
+    }),
+  });
+}
+
+/** Polls `probe` every 200 ms until it gives a value, failing after `timeoutMs` with `what`. */
+export async function waitFor<T>(
+  what: string,
+  timeoutMs: number,
+  probe: () => Promise<T | undefined>,
+): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await probe();
+    if (value !== undefined) return value;
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 200));
+  }
+}
