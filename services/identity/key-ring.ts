@@ -18,8 +18,17 @@ interface VerifiedToken {
   kid: string;
   /** Seconds since the epoch, as signed. */
   exp: number;
-  /** The signed payload segment (base64url JSON), decoded afresh for each caller. */
-  payload: string;
+  /** The signed claims, deep-frozen: every caller gets the same object and none may change it. */
+  claims: Readonly<Record<string, unknown>>;
+}
+
+/** Freezes a parsed JSON value and everything in it. */
+function deepFreeze<T>(value: T): T {
+  if (value && typeof value === 'object') {
+    for (const v of Object.values(value)) deepFreeze(v);
+    Object.freeze(value);
+  }
+  return value;
 }
 
 /**
@@ -93,7 +102,7 @@ export class KeyRing {
    * the key must still be held and within its grace period, and the token must not have expired.
    * Revocation is the caller's check (TokenService.decode), also made on every request.
    */
-  async verify(token: string, now = Date.now()): Promise<Record<string, unknown>> {
+  async verify(token: string, now = Date.now()): Promise<Readonly<Record<string, unknown>>> {
     const known = this.verified.get(token);
     if (known) {
       const key = this.keys.get(known.kid);
@@ -105,7 +114,7 @@ export class KeyRing {
         // Most recently used last, so eviction takes the coldest entry.
         this.verified.delete(token);
         this.verified.set(token, known);
-        return JSON.parse(Buffer.from(known.payload, 'base64url').toString('utf8'));
+        return known.claims;
       }
       // The key is gone or retired too long: the full check below gives the reason.
       this.verified.delete(token);
@@ -138,7 +147,7 @@ export class KeyRing {
     if (typeof claims.exp === 'number' && claims.nbf === undefined) {
       if (this.verified.size >= this.cacheSize)
         this.verified.delete(this.verified.keys().next().value as string);
-      this.verified.set(token, { kid, exp: claims.exp, payload: token.split('.')[1] as string });
+      this.verified.set(token, { kid, exp: claims.exp, claims: deepFreeze(structuredClone(claims)) });
     }
     return claims;
   }

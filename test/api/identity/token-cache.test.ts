@@ -131,3 +131,18 @@ test('the cache is bounded: the least recently used token goes first', async () 
   for (const token of tokens) assert.equal(typeof (await ring.verify(token)).sub, 'string');
   assert.equal(ring.verifiedTokens, 2);
 });
+
+test('the remembered claims are shared and frozen: no caller can change them for the next', async () => {
+  const u = await used('cache-frozen');
+  const first = await t.identity.keys.verify(u.token);
+  const again = await t.identity.keys.verify(u.token);
+  assert.equal(again, first);
+  assert.ok(Object.isFrozen(again));
+  assert.throws(() => {
+    (again as Record<string, unknown>).exp = 0;
+  }, TypeError);
+  assert.throws(() => {
+    ((again.usr as Record<string, unknown>) ?? {}).n = 'someone-else';
+  }, TypeError);
+  await probe(u.token).expect(200);
+});
