@@ -97,6 +97,20 @@ test('a large file round-trips through chunked pipelined I/O', async () => {
   assert.ok(back.equals(big));
 });
 
+test('a stream past the early-writeback threshold survives a rename and fsyncs', async () => {
+  // 36 MiB through one brick descriptor starts background flushes (every 16 MiB); the rename right
+  // after closes the descriptor while a flush may still run (the close waits for it).
+  const big = Buffer.alloc(36 * 1024 * 1024);
+  for (let i = 0; i < big.length; i += 4096) big.writeUInt32BE(i, i);
+  await c.writeFile('wb.bin', big);
+  await c.rename('wb.bin', 'wb2.bin');
+  await c.write('wb2.bin', 0, Buffer.from('head'));
+  await c.fsync('wb2.bin');
+  big.write('head', 0);
+  assert.ok((await c.readFile('wb2.bin')).equals(big));
+  await c.unlink('wb2.bin');
+});
+
 test('statfs reports the share size and use', async () => {
   const fs1 = await c.statfs();
   assert.equal(fs1.size, 64 * 1024 * 1024);
