@@ -268,6 +268,12 @@ async function benchOne(dbName: string, env: Record<string, string>): Promise<Ro
           headers: h(small),
           expect: 200,
         }),
+        await run(abaca(server), one, 'POST /v2/shares (+ worker)', `${u}/v2/shares`, {
+          headers: { ...h(large), 'content-type': 'application/json' },
+          method: 'POST',
+          body: JSON.stringify({ share: { size: 1, share_proto: 'NFS' } }),
+          expect: 200,
+        }),
       );
     }
     return rows;

@@ -265,6 +265,8 @@ export const sharesRepo = {
       `SELECT shares.id, shares.revision || '.' || share_types.revision AS revision
          FROM shares JOIN share_types ON share_types.id = shares.share_type_id${where}${pageSql(q, values)}`,
       values,
+      // Metadata and extra-spec filters add a clause per key: texts without end, never prepared.
+      { prepared: !q.metadata && !q.extraSpecs },
     );
     const missing = new Set(page.filter((e) => !known(e.id, e.revision)).map((e) => e.id));
     const loaded = new Map<string, Share>();
