@@ -5,6 +5,7 @@ import { Registry } from 'prom-client';
 import { createBackend, parseBackendSpec } from '../backends/registry.ts';
 import { type Config, defaultPublicUrl } from '../services/config.ts';
 import { createDb, type Db, migrateLatest } from '../services/db.ts';
+import { createEmbeddedVacuum } from '../services/embedded-vacuum.ts';
 import { bootstrapIdentity, writeOpenrc } from '../services/identity/bootstrap.ts';
 import { createIdentity, type Identity } from '../services/identity/index.ts';
 import type { Auth } from '../services/policy.ts';
@@ -125,6 +126,8 @@ export async function startServer(
   });
   if (!opts.clusterWorker) announceAdmin(config, boot, out);
   stack.worker.start();
+  const vacuum = config.databaseUrl ? null : createEmbeddedVacuum(db, log);
+  vacuum?.start();
   const heartbeat = setInterval(() => {
     stack.registry.heartbeat().catch((err: unknown) => log.warn({ err }, 'service heartbeat failed'));
   }, HEARTBEAT_SECONDS * 1000);
@@ -144,6 +147,7 @@ export async function startServer(
         // The task in hand finishes; anything left is picked up at the next start (or by another server).
         clearInterval(heartbeat);
         await stack.worker.stop();
+        await vacuum?.stop();
         for (const b of backends) await b.backend.close();
         await db.destroy();
       })();
