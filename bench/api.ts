@@ -17,7 +17,7 @@ import { writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { tempDir } from '../test/helpers/db.ts';
-import { type ServerProcess, startServerProcess } from '../test/helpers/process.ts';
+import { requestPasswordToken, type ServerProcess, startServerProcess } from '../test/helpers/process.ts';
 import { onEachDatabase, printTable, processCpuMs, type ResultRow, serverCounts } from './lib.ts';
 import { GENERATOR, load } from './load.ts';
 
@@ -72,19 +72,7 @@ async function run(
 }
 
 async function token(url: string, project: string, user = 'admin', password = PASSWORD): Promise<string> {
-  const res = await fetch(`${url}/identity/v3/auth/tokens`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json' },
-    body: JSON.stringify({
-      auth: {
-        identity: {
-          methods: ['password'],
-          password: { user: { name: user, domain: { name: 'Default' }, password } },
-        },
-        scope: { project: { name: project, domain: { name: 'Default' } } },
-      },
-    }),
-  });
+  const res = await requestPasswordToken(url, password, user, project);
   if (res.status !== 201) throw new Error(`token for ${user}@${project}: ${res.status} ${await res.text()}`);
   return res.headers.get('x-subject-token') as string;
 }
@@ -223,57 +211,51 @@ async function benchOne(dbName: string, env: Record<string, string>): Promise<Ro
     };
     const anyShare = first.shares[0]?.id;
     const page = await (await fetch(`${url}/v2/shares/detail`, { headers: h(small) })).text();
-    const rows = [
-      await run(abaca(server), db, 'baseline GET /v2', `${url}/v2`, { headers: {}, expect: 200 }),
-      await run(abaca(server), db, 'GET /v2/shares/detail (100 shares)', `${url}/v2/shares/detail`, {
+    // The scenarios measured with every server shape, by the label of their rows.
+    const baseline = (s: ServerProcess, label: string) =>
+      run(abaca(s), label, 'baseline GET /v2', `${s.url}/v2`, { headers: {}, expect: 200 });
+    const detail = (s: ServerProcess, label: string) =>
+      run(abaca(s), label, 'GET /v2/shares/detail (100 shares)', `${s.url}/v2/shares/detail`, {
         headers: h(small),
         expect: 200,
-      }),
+      });
+    const show = (s: ServerProcess, label: string) =>
+      run(abaca(s), label, 'GET /v2/shares/{id}', `${s.url}/v2/shares/${anyShare}`, {
+        headers: h(small),
+        expect: 200,
+      });
+    const create = (s: ServerProcess, label: string) =>
+      run(abaca(s), label, 'POST /v2/shares (+ worker)', `${s.url}/v2/shares`, {
+        headers: { ...h(large), 'content-type': 'application/json' },
+        method: 'POST',
+        body: JSON.stringify({ share: { size: 1, share_proto: 'NFS' } }),
+        expect: 200,
+      });
+    const rows = [
+      await baseline(server, db),
+      await detail(server, db),
       await run(
         abaca(server),
         db,
         `GET /v2/shares/detail?limit=100 (${LARGE} shares)`,
         `${url}/v2/shares/detail?limit=100`,
-        {
-          headers: h(large),
-          expect: 200,
-        },
+        { headers: h(large), expect: 200 },
       ),
       await ceiling(db, page, data.path, 'stringify'),
       await ceiling(db, page, data.path, 'text'),
-      await run(abaca(server), db, 'GET /v2/shares/{id}', `${url}/v2/shares/${anyShare}`, {
-        headers: h(small),
-        expect: 200,
-      }),
-      await run(abaca(server), db, 'POST /v2/shares (+ worker)', `${url}/v2/shares`, {
-        headers: { ...h(large), 'content-type': 'application/json' },
-        method: 'POST',
-        body: JSON.stringify({ share: { size: 1, share_proto: 'NFS' } }),
-        expect: 200,
-      }),
+      await show(server, db),
+      await create(server, db),
     ];
     if (workers > 1) {
       // The same database served by one API process, for comparison.
       await server.stop();
       server = await startServerProcess({ ...env, ...SERVER_ENV, ABACA_DATA_DIR: data.path });
       const one = `${dbName}, 1 API process`;
-      const u = server.url;
       rows.push(
-        await run(abaca(server), one, 'baseline GET /v2', `${u}/v2`, { headers: {}, expect: 200 }),
-        await run(abaca(server), one, 'GET /v2/shares/detail (100 shares)', `${u}/v2/shares/detail`, {
-          headers: h(small),
-          expect: 200,
-        }),
-        await run(abaca(server), one, 'GET /v2/shares/{id}', `${u}/v2/shares/${anyShare}`, {
-          headers: h(small),
-          expect: 200,
-        }),
-        await run(abaca(server), one, 'POST /v2/shares (+ worker)', `${u}/v2/shares`, {
-          headers: { ...h(large), 'content-type': 'application/json' },
-          method: 'POST',
-          body: JSON.stringify({ share: { size: 1, share_proto: 'NFS' } }),
-          expect: 200,
-        }),
+        await baseline(server, one),
+        await detail(server, one),
+        await show(server, one),
+        await create(server, one),
       );
     }
     return rows;

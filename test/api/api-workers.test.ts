@@ -7,7 +7,7 @@ import knexFactory, { type Knex } from 'knex';
 import { tempDir } from '../helpers/db.ts';
 import {
   REPO_ROOT,
-  requestAdminToken,
+  requestPasswordToken,
   type ServerProcess,
   startServerProcess,
   waitFor,
@@ -85,7 +85,7 @@ describe('two API processes on one address', { skip: SKIP }, () => {
       ABACA_ADMIN_PASSWORD: PASSWORD,
       ABACA_API_WORKERS: '2',
     });
-    const res = await requestAdminToken(server.url, PASSWORD);
+    const res = await requestPasswordToken(server.url, PASSWORD);
     assert.equal(res.status, 201);
     token = res.headers.get('x-subject-token') as string;
   });

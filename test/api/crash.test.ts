@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, test } from 'node:test';
 import { tempDir } from '../helpers/db.ts';
-import { requestAdminToken, type ServerProcess, startServerProcess } from '../helpers/process.ts';
+import { requestPasswordToken, type ServerProcess, startServerProcess } from '../helpers/process.ts';
 
 // Invariant 4: after a crash every operation completes or ends in an error status; nothing hangs.
 const data = tempDir('abaca-crash-test');
@@ -22,7 +22,7 @@ const env = {
 };
 
 async function token(url: string): Promise<string> {
-  const res = await requestAdminToken(url, env.ABACA_ADMIN_PASSWORD);
+  const res = await requestPasswordToken(url, env.ABACA_ADMIN_PASSWORD);
   return res.headers.get('x-subject-token') as string;
 }
 

@@ -5,7 +5,7 @@ import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import knexFactory, { type Knex } from 'knex';
 import { tempDir } from '../helpers/db.ts';
-import { requestAdminToken, type ServerProcess, startServerProcess, waitFor } from '../helpers/process.ts';
+import { requestPasswordToken, type ServerProcess, startServerProcess, waitFor } from '../helpers/process.ts';
 
 /**
  * Two abaca-server processes on one PostgreSQL database, both serving the API and both running the
@@ -103,7 +103,7 @@ describe('two server processes sharing one PostgreSQL database', { skip: SKIP },
   });
 
   async function issueToken(url: string): Promise<string> {
-    const res = await requestAdminToken(url, PASSWORD);
+    const res = await requestPasswordToken(url, PASSWORD);
     assert.equal(res.status, 201);
     return res.headers.get('x-subject-token') as string;
   }

@@ -5,7 +5,7 @@ import path from 'node:path';
 import { after, before, test } from 'node:test';
 import { tempDir } from '../helpers/db.ts';
 import {
-  requestAdminToken,
+  requestPasswordToken,
   runServerCommand,
   type ServerProcess,
   startServerProcess,
@@ -20,7 +20,7 @@ after(async () => {
   data.remove();
 });
 
-const token = requestAdminToken;
+const token = requestPasswordToken;
 
 function openrcPassword(): string {
   const m = /^export OS_PASSWORD='(.*)'$/m.exec(readFileSync(path.join(data.path, 'openrc'), 'utf8'));

@@ -86,8 +86,13 @@ export function runServerCommand(
   });
 }
 
-/** Asks a server process for a password token of the bootstrap `admin` user on project `admin`. */
-export function requestAdminToken(url: string, password: string): Promise<Response> {
+/** Asks a server process for a password token (by default the bootstrap `admin` on project `admin`). */
+export function requestPasswordToken(
+  url: string,
+  password: string,
+  user = 'admin',
+  project = 'admin',
+): Promise<Response> {
   return fetch(`${url}/identity/v3/auth/tokens`, {
     method: 'POST',
     headers: { 'content-type': 'application/json' },
@@ -95,9 +100,9 @@ export function requestAdminToken(url: string, password: string): Promise<Respon
       auth: {
         identity: {
           methods: ['password'],
-          password: { user: { name: 'admin', domain: { name: 'Default' }, password } },
+          password: { user: { name: user, domain: { name: 'Default' }, password } },
         },
-        scope: { project: { name: 'admin', domain: { name: 'Default' } } },
+        scope: { project: { name: project, domain: { name: 'Default' } } },
       },
     }),
   });
