@@ -1,6 +1,6 @@
 /**
  * Benchmark of the built-in replicated backend, one run, printed side by side with ratios to the
- * raw disk measured in the same run (after a warm-up write of three times the stream size):
+ * raw disk measured in the same run:
  *   (1) raw disk: sequential write + fsync to the same filesystem
  *   (2) sequential write + fsync through the client library, replica 3
  *   (3) sequential read through the client library
@@ -41,16 +41,16 @@ function secs(t0: bigint): number {
   return Number(process.hrtime.bigint() - t0) / 1e9;
 }
 
-function rawDisk(mib: number): number {
+function rawDisk(): number {
   const file = path.join(base, 'raw.bin');
   const fd = fs.openSync(file, 'w');
   const t0 = process.hrtime.bigint();
-  for (let i = 0; i < chunks(mib); i++) fs.writeSync(fd, chunkAt(i), 0, CHUNK, i * CHUNK);
+  for (let i = 0; i < chunks(SIZE_MIB); i++) fs.writeSync(fd, chunkAt(i), 0, CHUNK, i * CHUNK);
   fs.fsyncSync(fd);
   const s = secs(t0);
   fs.closeSync(fd);
   fs.rmSync(file);
-  return (mib * MIB) / s / 1e6;
+  return (SIZE_MIB * MIB) / s / 1e6;
 }
 
 /** The same filesystem's own small-file rate: 4 KiB files created and written by one process. */
@@ -133,12 +133,7 @@ async function main(): Promise<void> {
     `abaca replicated bench: ${SIZE_MIB} MiB in ${CHUNK / 1024} KiB chunks x ${WINDOW} in flight, ${FILES} heal files, ` +
       `${CREATES} creates x 4 clients (depth ${DEPTH}), dir ${base}`,
   );
-  // This VM hands memory it has not used lately back to its host; the first GiBs written after an
-  // idle spell run at a fraction of the disk's speed, raw or replicated alike. One pass the size of
-  // the replicated stream's page cache (three copies) first, so the rows measure the code.
-  const warm = rawDisk(3 * SIZE_MIB);
-  console.log(`warm-up: ${3 * SIZE_MIB} MiB written + fsynced + deleted at ${warm.toFixed(0)} MB/s`);
-  const raw = rawDisk(SIZE_MIB);
+  const raw = rawDisk();
   const rawCreate = rawCreates(CREATES, false);
   const rawCreateSync = rawCreates(Math.min(CREATES, 500), true);
   const dirs = [1, 2, 3].map((i) => path.join(base, `brick${i}`));
