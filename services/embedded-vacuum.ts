@@ -2,16 +2,7 @@ import type { Logger } from 'pino';
 import type { Db } from './db.ts';
 import { type TableStats, tableStatsRepo } from './repos/table-stats.ts';
 
-/**
- * PostgreSQL's autovacuum, for the embedded database. PGlite runs PostgreSQL without background
- * processes, so nothing would ever refresh the planner's statistics or reclaim dead rows: a project
- * grown from 0 to 10,000 shares kept the estimate of an empty table, and its list page was planned
- * as a hash join and sort over every share (20 ms instead of 1 ms). This does what autovacuum would,
- * with its default thresholds, from the server process: every `intervalMs` it reads the tables'
- * statistics and runs ANALYZE where more than 50 + 10 % of the rows changed since the last one, and
- * VACUUM (ANALYZE) where more than 50 + 20 % are dead. PGlite has one connection, so requests wait
- * while a table is processed (tens of milliseconds for ten thousand shares).
- */
+/** How often the tables' statistics are read (autovacuum_naptime's default). */
 export const VACUUM_INTERVAL_MS = 60_000;
 
 /** autovacuum's defaults: *_threshold + *_scale_factor × live rows. */
@@ -29,6 +20,16 @@ export interface EmbeddedVacuum {
   stop(): Promise<void>;
 }
 
+/**
+ * PostgreSQL's autovacuum, for the embedded database. PGlite runs PostgreSQL without background
+ * processes, so nothing would ever refresh the planner's statistics or reclaim dead rows: a project
+ * grown from 0 to 10,000 shares kept the estimate of an empty table, and its list page was planned
+ * as a hash join and sort over every share (20 ms instead of 1 ms). This does what autovacuum would,
+ * with its default thresholds, from the server process: every `intervalMs` it reads the tables'
+ * statistics and runs ANALYZE where more than 50 + 10 % of the rows changed since the last one, and
+ * VACUUM (ANALYZE) where more than 50 + 20 % are dead. PGlite has one connection, so requests wait
+ * while a table is processed (tens of milliseconds for ten thousand shares).
+ */
 export function createEmbeddedVacuum(db: Db, log: Logger, intervalMs = VACUUM_INTERVAL_MS): EmbeddedVacuum {
   let timer: NodeJS.Timeout | null = null;
   let running: Promise<unknown> = Promise.resolve();
