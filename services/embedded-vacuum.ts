@@ -45,8 +45,15 @@ export function createEmbeddedVacuum(db: Db, log: Logger, intervalMs = VACUUM_IN
     }
     return done;
   };
+  let busy = false;
   const tick = (): void => {
-    running = runOnce().catch((err: unknown) => log.warn({ err }, 'embedded vacuum failed'));
+    if (busy) return; // a long pass is not joined by a second one over the same tables
+    busy = true;
+    running = runOnce()
+      .catch((err: unknown) => log.warn({ err }, 'embedded vacuum failed'))
+      .finally(() => {
+        busy = false;
+      });
   };
   return {
     runOnce,

@@ -8,6 +8,9 @@ interface Queryable {
   query(sql: string, values: readonly unknown[]): Promise<{ rows: unknown[] }>;
 }
 
+/** Names of the prepared statements by text (as bounded as the texts callers may prepare). */
+const statementNames = new Map<string, string>();
+
 /**
  * Runs a SELECT (SQL text with $1…$n parameters, each used once and in order) on a connection of
  * knex's own pool, without knex's query runner. For the hottest read — a page of share ids and
@@ -36,7 +39,11 @@ export async function selectRows<T>(
     if (opts.prepared && connection instanceof pg.Client) {
       // A named statement is parsed once per connection and, after a few runs, planned once:
       // planning this page query cost PostgreSQL 0.6 ms, more than running it (0.1–0.3 ms).
-      const name = `abaca_${createHash('sha1').update(sql).digest('hex').slice(0, 20)}`;
+      let name = statementNames.get(sql);
+      if (name === undefined) {
+        name = `abaca_${createHash('sha1').update(sql).digest('hex').slice(0, 20)}`;
+        statementNames.set(sql, name);
+      }
       return (await connection.query({ name, text: sql, values })).rows as T[];
     }
     return (await connection.query(sql, values)).rows as T[];
