@@ -16,8 +16,9 @@
 import { createHash, randomUUID } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
+import { DirectWriter, writeParts } from './direct-writes.ts';
 import { ReplicatedError } from './errors.ts';
-import { payloadBuffer, payloadLength } from './frame.ts';
+import { payloadLength } from './frame.ts';
 import { addRange, type ByteRange, healPathsOf, rangeOf } from './heal-paths.ts';
 import type { MutationKind } from './opcodes.ts';
 import { checkPath, parentOf } from './paths.ts';
@@ -100,6 +101,8 @@ export class ShareStore {
   private readonly flushing = new Map<number, boolean>();
   /** Inodes whose background flush failed: the next fsync of the file answers EIO. */
   private readonly writebackErrors = new Map<number, string>();
+  /** Sends the aligned middle of large writes around the page cache. */
+  private readonly directWriter = new DirectWriter();
   private readonly dirty = new Set<string>();
   private readonly pending = new Map<string, PendingEntry>();
   /**
@@ -225,6 +228,7 @@ export class ShareStore {
   /** Closes a cached descriptor, after its background flush if one runs (the number stays taken). */
   private closeFd(fd: number): void {
     this.unflushed.delete(fd);
+    this.directWriter.release(fd);
     if (this.flushing.has(fd)) this.flushing.set(fd, true);
     else fs.closeSync(fd);
   }
@@ -594,14 +598,10 @@ export class ShareStore {
       const st = fs.fstatSync(fd);
       if (!st.isFile()) throw new ReplicatedError('EISDIR', p);
       const len = payloadLength(parts);
-      let done = parts.length > 256 ? 0 : fs.writevSync(fd, parts, off);
-      if (done < len) {
-        const rest = payloadBuffer(parts).subarray(done);
-        let k = 0;
-        while (k < rest.length) k += fs.writeSync(fd, rest, k, rest.length - k, off + done + k);
-        done += k;
-      }
-      if (this.fds.get(p) === fd) this.writeback(fd, st.ino, len);
+      if (this.fds.get(p) === fd) {
+        this.directWriter.write(fd, parts, off, len);
+        this.writeback(fd, st.ino, len);
+      } else writeParts(fd, parts, 0, len, off);
       const after = Math.max(st.size, off + len);
       return { v: this.bump(st.ino), sizeBefore: st.size, sizeAfter: after, freed: 0 };
     });
@@ -777,14 +777,10 @@ export class ShareStore {
     if (type === 'file' && (payload.length > 0 || h['size'] !== undefined)) {
       const fd = fs.openSync(abs, O_WRONLY | O_NOFOLLOW);
       try {
-        if (payload.length > 0) {
-          const off = num(h['off'], 0);
-          let done = 0;
-          while (done < payload.length)
-            done += fs.writeSync(fd, payload, done, payload.length - done, off + done);
-        }
+        if (payload.length > 0) this.directWriter.write(fd, [payload], num(h['off'], 0), payload.length);
         if (h['size'] !== undefined) fs.ftruncateSync(fd, num(h['size'], 0));
       } finally {
+        this.directWriter.release(fd);
         fs.closeSync(fd);
       }
     }

@@ -15,6 +15,14 @@ test('f) a manufactured split-brain is detected, listed, refused, and resolved b
     const c = await cl.client('sb');
     const files = ['by-size', 'by-mtime', 'by-source'];
     for (const f of files) await c.writeFile(f, 'base');
+    // A write is answered on quorum: let the third replica apply it before editing behind its back.
+    const dataOf = (i: number, f: string) => path.join(cl.shareDataDir(i, 'sb'), f);
+    await waitFor(
+      async () =>
+        [0, 1, 2].every((i) => files.every((f) => fs.readFileSync(dataOf(i, f), 'utf8') === 'base')),
+      10_000,
+      'all replicas have the base contents',
+    );
     const ids = cl.brickDirs.map(
       (d) => JSON.parse(fs.readFileSync(path.join(d, 'brick.json'), 'utf8')).id as string,
     );
@@ -24,7 +32,7 @@ test('f) a manufactured split-brain is detected, listed, refused, and resolved b
     for (let i = 0; i < 3; i++) {
       const share = path.join(cl.brickDirs[i]!, 'shares', 'sb');
       for (const f of files) {
-        const dataFile = path.join(share, 'data', f);
+        const dataFile = dataOf(i, f);
         fs.writeFileSync(dataFile, contents[i]!);
         fs.utimesSync(dataFile, mtimes[i]! / 1000, mtimes[i]! / 1000);
         const blame = Object.fromEntries(ids.filter((_, j) => j !== i).map((id) => [id, 1]));
