@@ -213,7 +213,7 @@ export class BrickServer {
       case OP.bHealPut: {
         const s = this.share(h['share']);
         s.checkEpoch(h['epoch'], h['session']);
-        return { header: { attr: s.healPut(h, f.payload) } };
+        return { header: { attr: s.healPut(h, f.parts) } };
       }
       case OP.bRemoveTree: {
         const s = this.share(h['share']);

@@ -744,7 +744,8 @@ export class ShareStore {
    * Makes `path` exist with the given type and id (replacing whatever differs), then applies the
    * optional data range, size, mode, times and version. Used only by heal.
    */
-  healPut(h: Record<string, unknown>, payload: Buffer): Attr {
+  healPut(h: Record<string, unknown>, parts: Buffer[]): Attr {
+    const len = payloadLength(parts);
     const p = checkPath(h['path']);
     const abs = this.resolve(p);
     const type = h['type'] as FileType;
@@ -774,10 +775,10 @@ export class ShareStore {
       st = fs.lstatSync(abs);
       this.setRecord(st.ino, { id, v: 0 });
     }
-    if (type === 'file' && (payload.length > 0 || h['size'] !== undefined)) {
+    if (type === 'file' && (len > 0 || h['size'] !== undefined)) {
       const fd = fs.openSync(abs, O_WRONLY | O_NOFOLLOW);
       try {
-        if (payload.length > 0) this.directWriter.write(fd, [payload], num(h['off'], 0), payload.length);
+        if (len > 0) this.directWriter.write(fd, parts, num(h['off'], 0), len);
         if (h['size'] !== undefined) fs.ftruncateSync(fd, num(h['size'], 0));
       } finally {
         this.directWriter.release(fd);

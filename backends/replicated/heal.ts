@@ -11,6 +11,7 @@
  *    clients keep working between steps.
  */
 import { ReplicatedError, toReplicatedError } from './errors.ts';
+import { payloadLength } from './frame.ts';
 import { addRange, type ByteRange } from './heal-paths.ts';
 import { OP } from './opcodes.ts';
 import { depthOf, joinPath } from './paths.ts';
@@ -275,7 +276,7 @@ export class Healer {
       (k?.type !== 'file' || k.id !== s.id || s.size < 65536)
     ) {
       const data =
-        s.size > 0 ? (await this.c.req(src, OP.bRead, { path: cp, off: 0, len: s.size })).payload : undefined;
+        s.size > 0 ? (await this.c.req(src, OP.bRead, { path: cp, off: 0, len: s.size })).parts : undefined;
       await this.c.req(sink, OP.bHealPut, { ...base, off: 0, size: s.size, v: s.v }, data);
       stats.files++;
       stats.bytes += s.size;
@@ -374,9 +375,9 @@ export class Healer {
   ): Promise<void> {
     await Promise.all(
       blocks.map(async (i) => {
-        const data = (await this.c.req(src, OP.bRead, { path: p, off: i * BLOCK, len: BLOCK })).payload;
+        const data = (await this.c.req(src, OP.bRead, { path: p, off: i * BLOCK, len: BLOCK })).parts;
         await this.c.req(sink, OP.bHealPut, { path: p, type: 'file', id, off: i * BLOCK }, data);
-        stats.bytes += data.length;
+        stats.bytes += payloadLength(data);
       }),
     );
   }

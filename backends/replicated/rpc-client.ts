@@ -5,7 +5,10 @@ import { DEFAULT_MAX_FRAME, encodeFrame, FrameDecoder, KIND_RESPONSE, type Paylo
 
 export interface Reply {
   header: Record<string, unknown>;
-  payload: Buffer;
+  /** The payload as it arrived in socket chunks (forward these: no copy). */
+  parts: Buffer[];
+  /** The payload as one buffer (concatenated on first use). */
+  readonly payload: Buffer;
 }
 
 interface Waiter {
@@ -50,7 +53,7 @@ export class RpcClient {
         if (e !== undefined) {
           w.reject(new ReplicatedError(isErrorCode(e) ? e : 'EIO', String(f.header['m'] ?? '')));
         } else {
-          w.resolve({ header: f.header, payload: f.payload });
+          w.resolve(f);
         }
       }
     });

@@ -8,11 +8,12 @@ import {
   FrameDecoder,
   KIND_REQUEST,
   KIND_RESPONSE,
+  type Payload,
 } from './frame.ts';
 
 export interface HandlerResult {
   header?: object;
-  payload?: Buffer;
+  payload?: Payload;
 }
 
 export type Handler = (frame: Frame, socket: net.Socket) => HandlerResult | Promise<HandlerResult>;
@@ -41,7 +42,7 @@ export function serveSocket(socket: net.Socket, handler: Handler, opts: ServeOpt
   });
   socket.on('error', () => socket.destroy());
 
-  const send = (f: Frame, header: object, payload?: Buffer): void => {
+  const send = (f: Frame, header: object, payload?: Payload): void => {
     if (socket.destroyed) return;
     const parts = encodeFrame(f.reqId, f.op, KIND_RESPONSE, header, payload);
     socket.cork();

@@ -434,9 +434,7 @@ export class ShareServer {
         const len = num(h['len'], 0);
         if (len > (this.opts.maxReadBytes ?? MAX_READ))
           throw new ReplicatedError('EINVAL', 'bad read length');
-        return c
-          .readFrom(p(), OP.bRead, { off: num(h['off'], 0), len })
-          .then((r) => ({ payload: r.payload }));
+        return c.readFrom(p(), OP.bRead, { off: num(h['off'], 0), len }).then((r) => ({ payload: r.parts }));
       }
       case OP.write:
         return c
