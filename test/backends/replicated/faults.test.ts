@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { Cluster, checksumWalk, digestOf, expectCode, waitFor } from './helpers.ts';
+import { Cluster, checksumWalk, digestOf, expectCode, settled, waitFor } from './helpers.ts';
 import { Workload } from './workload.ts';
 
 const SEED = Number(process.env['ABACA_TEST_SEED'] ?? 6);
@@ -23,7 +23,9 @@ async function healed(cl: Cluster, share: string): Promise<void> {
   );
 }
 
-function assertReplicasEqual(cl: Cluster, share: string): void {
+/** Compares the bricks' copies once every replica has answered every operation (acks come at a majority). */
+async function assertReplicasEqual(cl: Cluster, share: string): Promise<void> {
+  await settled(await cl.client(), share);
   const walks = cl.bricks.map((_, i) => checksumWalk(cl.shareDataDir(i, share)));
   for (let i = 1; i < walks.length; i++) {
     for (const [k, v] of walks[0]!) assert.equal(walks[i]!.get(k), v, `replica ${i + 1} differs on ${k}`);
@@ -63,7 +65,7 @@ test('a) kill -9 one brick during 2,000 mixed operations from 4 clients; heal; r
     await Promise.all(loads.map((w) => w.run(50)));
     await healed(cl, 'fa');
     for (const w of loads) await w.verify();
-    assertReplicasEqual(cl, 'fa');
+    await assertReplicasEqual(cl, 'fa');
     // and the healed tree is the model: read every file through brick 2 alone
     await cl.bricks[0]!.kill9();
     await cl.bricks[2]!.kill9();
@@ -97,7 +99,7 @@ test('b) a SIGSTOPped brick costs a bounded stall, then quorum continues; SIGCON
     await w.verify();
     cl.bricks[2]!.signal('SIGCONT');
     await healed(cl, 'fb');
-    assertReplicasEqual(cl, 'fb');
+    await assertReplicasEqual(cl, 'fb');
     await w.run(50);
     await w.verify();
   } finally {
@@ -138,7 +140,7 @@ test('c) two bricks down: writes fail ENOTCONN/EIO, in-sync reads work, nothing 
     await healed(cl, 'fc');
     await c.writeFile('after.txt', 'quorum is back');
     assert.equal((await c.readFile('after.txt')).toString(), 'quorum is back');
-    assertReplicasEqual(cl, 'fc');
+    await assertReplicasEqual(cl, 'fc');
   } finally {
     await cl.close();
   }
