@@ -599,8 +599,9 @@ export class ShareStore {
       if (!st.isFile()) throw new ReplicatedError('EISDIR', p);
       const len = payloadLength(parts);
       if (this.fds.get(p) === fd) {
-        this.directWriter.write(fd, parts, off, len);
-        this.writeback(fd, st.ino, len);
+        // Bytes that went direct are already on their way to the disk: only the others count.
+        const direct = this.directWriter.write(fd, parts, off, len);
+        this.writeback(fd, st.ino, len - direct);
       } else writeParts(fd, parts, 0, len, off);
       const after = Math.max(st.size, off + len);
       return { v: this.bump(st.ino), sizeBefore: st.size, sizeAfter: after, freed: 0 };

@@ -54,15 +54,32 @@ export function writeParts(fd: number, parts: Buffer[], from: number, to: number
   });
 }
 
+export interface DirectWriterOptions {
+  /** Off when false; by default on unless ABACA_BRICK_DIRECT_IO=0. */
+  enabled?: boolean;
+  /** Told once, with the reason, when the file system refuses O_DIRECT (default: stderr). */
+  onDisable?: (reason: string) => void;
+  /** The aligned buffer data is copied into (default: 4 MiB of page-aligned memory). */
+  staging?: Buffer;
+}
+
 export class DirectWriter {
   private staging: Buffer | undefined;
   /** False once the file system refused O_DIRECT: everything is buffered from then on. */
   private enabled: boolean;
+  private readonly onDisable: (reason: string) => void;
   /** Buffered descriptor -> an O_DIRECT descriptor of the same open file's inode. */
   private readonly direct = new Map<number, number>();
 
-  constructor(enabled = process.env['ABACA_BRICK_DIRECT_IO'] !== '0') {
-    this.enabled = enabled;
+  constructor(opts: DirectWriterOptions = {}) {
+    this.enabled = opts.enabled ?? process.env['ABACA_BRICK_DIRECT_IO'] !== '0';
+    this.onDisable = opts.onDisable ?? ((why) => console.error(`abaca-brick: direct writes off: ${why}`));
+    this.staging = opts.staging;
+  }
+
+  /** Whether large writes still go direct (false after the file system refused O_DIRECT). */
+  get active(): boolean {
+    return this.enabled;
   }
 
   /**
@@ -80,7 +97,7 @@ export class DirectWriter {
     writeParts(fd, parts, 0, a - off, off);
     const stage = this.stagingBuffer();
     let pos = a;
-    while (pos < b) {
+    while (pos < b && this.enabled) {
       const n = Math.min(stage.length, b - pos);
       let at = 0;
       eachSpan(parts, pos - off, pos - off + n, (buf, s, e) => {
@@ -91,14 +108,14 @@ export class DirectWriter {
         while (k < n) k += fs.writeSync(dfd, stage, k, n - k, pos + k);
       } catch (err) {
         if ((err as NodeJS.ErrnoException).code !== 'EINVAL') throw err;
-        // The device wants a coarser alignment than DIRECT_ALIGN: buffered from now on.
-        this.enabled = false;
-        writeParts(fd, [stage], k, n, pos + k);
+        // The device wants a coarser alignment than this buffer and offset have: buffered from
+        // here on (the rest of this write included).
+        this.disable(`O_DIRECT write refused (EINVAL) at offset ${pos + k}`);
       }
-      pos += n;
+      pos += k;
     }
-    writeParts(fd, parts, b - off, len, b);
-    return b - a;
+    writeParts(fd, parts, pos - off, len, pos);
+    return pos - a;
   }
 
   /** Closes the O_DIRECT twin of `fd`, if one was opened. */
@@ -118,11 +135,18 @@ export class DirectWriter {
       dfd = fs.openSync(`/proc/self/fd/${fd}`, fs.constants.O_WRONLY | fs.constants.O_DIRECT);
     } catch (err) {
       const code = (err as NodeJS.ErrnoException).code;
-      if (code === 'EINVAL' || code === 'ENOENT' || code === 'EOPNOTSUPP') this.enabled = false;
+      if (code === 'EINVAL' || code === 'ENOENT' || code === 'EOPNOTSUPP')
+        this.disable(`the file system refuses O_DIRECT opens (${code})`);
       return undefined; // EACCES (mode changed since the buffered open) and the like: this write only
     }
     this.direct.set(fd, dfd);
     return dfd;
+  }
+
+  private disable(reason: string): void {
+    if (!this.enabled) return;
+    this.enabled = false;
+    this.onDisable(reason);
   }
 
   private stagingBuffer(): Buffer {

@@ -17,9 +17,10 @@ test('f) a manufactured split-brain is detected, listed, refused, and resolved b
     for (const f of files) await c.writeFile(f, 'base');
     // A write is answered on quorum: let the third replica apply it before editing behind its back.
     const dataOf = (i: number, f: string) => path.join(cl.shareDataDir(i, 'sb'), f);
+    const holds = (i: number, f: string) =>
+      fs.existsSync(dataOf(i, f)) && fs.readFileSync(dataOf(i, f), 'utf8') === 'base';
     await waitFor(
-      async () =>
-        [0, 1, 2].every((i) => files.every((f) => fs.readFileSync(dataOf(i, f), 'utf8') === 'base')),
+      async () => [0, 1, 2].every((i) => files.every((f) => holds(i, f))),
       10_000,
       'all replicas have the base contents',
     );
