@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import type { ReplicatedClient } from '../../../backends/replicated/client.ts';
-import { Cluster, checksumWalk, digestOf, expectCode, settled } from './helpers.ts';
+import { assertReplicasEqual, Cluster, checksumWalk, expectCode } from './helpers.ts';
 
 let cl: Cluster;
 let c: ReplicatedClient;
@@ -120,10 +120,7 @@ test('statfs reports the share size and use', async () => {
 });
 
 test('all three replicas hold the same tree', async () => {
-  await settled(await cl.client(), 's1');
-  const d = [0, 1, 2].map((i) => digestOf(checksumWalk(cl.shareDataDir(i, 's1'))));
-  assert.equal(d[0], d[1]);
-  assert.equal(d[1], d[2]);
+  await assertReplicasEqual(cl, 's1');
   assert.ok(checksumWalk(cl.shareDataDir(0, 's1')).has('big.bin'));
 });
 

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { Cluster, checksumWalk, digestOf, expectCode, settled, waitFor } from './helpers.ts';
+import { assertReplicasEqual, Cluster, checksumWalk, digestOf, expectCode, waitFor } from './helpers.ts';
 import { Workload } from './workload.ts';
 
 const SEED = Number(process.env['ABACA_TEST_SEED'] ?? 6);
@@ -21,17 +21,6 @@ async function healed(cl: Cluster, share: string): Promise<void> {
     60_000,
     'heal to finish',
   );
-}
-
-/** Compares the bricks' copies once every replica has answered every operation (acks come at a majority). */
-async function assertReplicasEqual(cl: Cluster, share: string): Promise<void> {
-  await settled(await cl.client(), share);
-  const walks = cl.bricks.map((_, i) => checksumWalk(cl.shareDataDir(i, share)));
-  for (let i = 1; i < walks.length; i++) {
-    for (const [k, v] of walks[0]!) assert.equal(walks[i]!.get(k), v, `replica ${i + 1} differs on ${k}`);
-    assert.equal(walks[i]!.size, walks[0]!.size, `replica ${i + 1} has a different number of entries`);
-    assert.equal(digestOf(walks[i]!), digestOf(walks[0]!));
-  }
 }
 
 test('a) kill -9 one brick during 2,000 mixed operations from 4 clients; heal; replicas identical', async () => {

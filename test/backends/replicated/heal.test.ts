@@ -2,18 +2,9 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
 import { test } from 'node:test';
-import { Cluster, checksumWalk, digestOf, rng, settled, waitFor } from './helpers.ts';
+import { assertReplicasEqual, Cluster, checksumWalk, digestOf, rng, settled, waitFor } from './helpers.ts';
 
 const MIB = 1024 * 1024;
-
-function replicasEqual(cl: Cluster, share: string): void {
-  const walks = [0, 1, 2].map((i) => checksumWalk(cl.shareDataDir(i, share)));
-  for (const w of walks.slice(1))
-    for (const [k, v] of walks[0]!) assert.equal(w.get(k), v, `replicas differ on '${k}'`);
-  const d = walks.map((w) => digestOf(w));
-  assert.equal(d[0], d[1]);
-  assert.equal(d[1], d[2]);
-}
 
 test('index heal copies only the changed ranges of a large file, and entries missed meanwhile', async () => {
   const cl = await Cluster.start({ serverArgs: ['--no-auto-heal'] });
@@ -54,7 +45,7 @@ test('index heal copies only the changed ranges of a large file, and entries mis
     assert.ok(stats['bytes']! >= 4 * MIB, `copied ${stats['bytes']} bytes`);
     assert.ok(stats['bytes']! < 5 * MIB, `copied ${stats['bytes']} bytes: only the changed blocks travel`);
     assert.equal(stats['summed'], 0);
-    replicasEqual(cl, 'h');
+    await assertReplicasEqual(cl, 'h');
     assert.ok(fs.readFileSync(path.join(cl.shareDataDir(1, 'h'), 'big')).equals(big));
     assert.equal(
       (await admin.healInfo('h')).reduce((n, b) => n + b.count, 0),
@@ -84,7 +75,7 @@ test('without recorded ranges (a source restarted), data heal compares block che
     const stats = await admin.healNow('s');
     assert.equal(stats['summed'], 12);
     assert.equal(stats['bytes'], MIB);
-    replicasEqual(cl, 's');
+    await assertReplicasEqual(cl, 's');
   } finally {
     await cl.close();
   }
@@ -114,7 +105,7 @@ test('full heal finds differences no marker recorded and repairs them from the m
       'an index heal only follows markers',
     );
     await admin.healNow('fh', true);
-    replicasEqual(cl, 'fh');
+    await assertReplicasEqual(cl, 'fh');
     assert.equal(fs.existsSync(path.join(d3, 'stray')), false);
     assert.equal(fs.readFileSync(path.join(d3, 'd', 'b'), 'utf8'), 'bbb');
     assert.equal((await c.stat('d/a')).mode, 0o644);
@@ -143,7 +134,7 @@ test('the periodic heal repairs a returned brick on its own', async () => {
       30_000,
       'the timer to heal',
     );
-    replicasEqual(cl, 't');
+    await assertReplicasEqual(cl, 't');
     assert.equal(fs.readFileSync(path.join(cl.shareDataDir(2, 't'), 'during'), 'utf8'), 'missed by brick 3');
   } finally {
     await cl.close();
@@ -170,7 +161,7 @@ test('a brick that lost the share (wiped or replaced disk) is refilled by heal',
       30_000,
       'refill',
     );
-    replicasEqual(cl, 'w');
+    await assertReplicasEqual(cl, 'w');
     assert.equal(checksumWalk(cl.shareDataDir(0, 'w')).size, 25); // a, a/b, 20 files, link, big, a/after
   } finally {
     await cl.close();

@@ -1,4 +1,5 @@
 /** Test helpers: real brick and share-server processes on loopback, checksum walks, seeded RNG. */
+import assert from 'node:assert/strict';
 import { createHash, randomUUID } from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
@@ -179,6 +180,20 @@ export async function settled(admin: ReplicatedClient, share: string): Promise<v
     20_000,
     'markers clean',
   );
+}
+
+/**
+ * Compares the bricks' copies of a share (tree, contents, modes, sizes) once every replica has
+ * answered every operation.
+ */
+export async function assertReplicasEqual(cl: Cluster, share: string): Promise<void> {
+  await settled(await cl.client(), share);
+  const walks = cl.bricks.map((_, i) => checksumWalk(cl.shareDataDir(i, share)));
+  for (let i = 1; i < walks.length; i++) {
+    for (const [k, v] of walks[0]!) assert.equal(walks[i]!.get(k), v, `replica ${i + 1} differs on ${k}`);
+    assert.equal(walks[i]!.size, walks[0]!.size, `replica ${i + 1} has a different number of entries`);
+    assert.equal(digestOf(walks[i]!), digestOf(walks[0]!));
+  }
 }
 
 export async function expectCode(p: Promise<unknown>, codes: string[]): Promise<string> {
