@@ -406,7 +406,10 @@ export class ShareStore {
     const np = h['newPath'] === undefined ? undefined : checkPath(h['newPath']);
     const marks = healPathsOf(kind, p, np);
     const blame = Array.isArray(h['blame']) ? (h['blame'] as string[]) : [];
+    const carried = carriedOf(h['carry']);
     if (blame.length > 0) this.addBlame(marks, blame, rangeOf(kind, h, payloadLength(payload)));
+    // Blame carried to the new names of a moved or linked inode (share-coordinator.ts carriedBlame).
+    for (const c of carried) this.addBlame([c.path], c.bricks);
     if (kind !== 'fsync') this.markDirty(marks);
     const r = this.apply(kind, p, np, h, payload);
     // `sync`: flush before answering (create/write with fsync in one round trip).
@@ -821,6 +824,19 @@ export class ShareStore {
     };
     rm(abs);
   }
+}
+
+/** The `carry` argument of a mutation: [{path, bricks}], checked like every other path. */
+function carriedOf(v: unknown): Array<{ path: string; bricks: string[] }> {
+  if (v === undefined) return [];
+  if (!Array.isArray(v) || v.length > 10_000) throw new ReplicatedError('EINVAL', 'carry must be a list');
+  return v.map((c: unknown) => {
+    const o = (c ?? {}) as Record<string, unknown>;
+    const bricks = o['bricks'];
+    if (!Array.isArray(bricks) || !bricks.every((b) => typeof b === 'string' && b !== ''))
+      throw new ReplicatedError('EINVAL', 'carry bricks must be brick ids');
+    return { path: checkPath(o['path']), bricks: bricks as string[] };
+  });
 }
 
 /** Scratch buffer for record writes (the brick is single-threaded; every write fills it whole). */

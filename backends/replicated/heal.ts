@@ -45,6 +45,8 @@ export class Healer {
   private running: Promise<HealStats> | undefined;
   /** Paths being healed right now (heal info tags them). */
   private readonly current = new Set<string>();
+  /** Paths some replica marked dirty (an operation on them may not have reached every replica). */
+  private dirty = new Set<string>();
   private again = false;
 
   constructor(private readonly c: ShareCoordinator) {}
@@ -88,10 +90,16 @@ export class Healer {
       this.c.loadIndexes(idx);
       if (this.c.readyMembers().length < 2 && this.c.members.length > 1) break;
       const paths = new Set<string>();
+      this.dirty = new Set();
       for (const i of idx.values()) {
-        for (const d of i.dirty) paths.add(d);
+        for (const d of i.dirty) {
+          paths.add(d);
+          this.dirty.add(d);
+        }
         for (const e of i.pending) paths.add(e.path);
       }
+      // Misses known only in memory (an operation no replica applied) are checked as well.
+      for (const set of this.c.blamed.values()) for (const q of set) paths.add(q);
       for (const s of this.c.splitBrain) paths.delete(s);
       if (paths.size === 0) break;
       // Paths clients are touching first, then shallow before deep (parents before children; a
@@ -169,6 +177,8 @@ export class Healer {
     if (!decision) return false;
     const { source, sinks, all, candidates } = decision;
     if (sinks.length > 0) stats.entries++;
+    /** Sinks whose directory still holds an entry that had to wait: they stay blamed for `p`. */
+    const unfinished = new Set<string>();
     for (const sink of sinks) {
       if (!source.attr) {
         // Gone on the source: the entry heal of its parent removes it; nothing to copy here.
@@ -176,8 +186,9 @@ export class Healer {
           await this.c.barrier(() => this.c.req(sink.m, OP.bRemoveTree, { path: p }).then(() => undefined));
         continue;
       }
-      if (source.attr.type === 'dir') await this.healDir(p, source.m, sink.m, stats);
-      else await this.healFile(p, source.m, sink.m, stats, missedRanges(candidates, sink.m.id));
+      if (source.attr.type === 'dir') {
+        if (!(await this.healDir(p, source.m, sink.m, stats))) unfinished.add(sink.m.id);
+      } else await this.healFile(p, source.m, sink.m, stats, missedRanges(candidates, sink.m.id));
     }
     await this.c.barrier(async () => {
       // Clear blame only against the replicas that took part in the decision (and so were healed
@@ -187,7 +198,7 @@ export class Healer {
       const before = (m: string, b: string): number => all.find((a) => a.m.id === m)?.blame[b] ?? 0;
       const ids = all
         .map((s) => s.m.id)
-        .filter((b) => now.every((n) => (n.blame[b] ?? 0) === before(n.m.id, b)));
+        .filter((b) => !unfinished.has(b) && now.every((n) => (n.blame[b] ?? 0) === before(n.m.id, b)));
       await Promise.all(
         all.map((s) =>
           Promise.all([
@@ -198,8 +209,9 @@ export class Healer {
       );
       this.c.healed(p, ids);
     });
-    // Progress means something was repaired; a path whose only sink is down waits for it.
-    return sinks.length > 0;
+    // Progress means something was repaired; a path whose only sink is down waits for it, and one
+    // whose entries wait for their own heal (or a split-brain decision) is tried again later.
+    return sinks.some((s) => !unfinished.has(s.m.id));
   }
 
   private async listAll(m: Member, p: string): Promise<Map<string, DirEntry>> {
@@ -215,8 +227,14 @@ export class Healer {
     return out;
   }
 
-  /** Entry heal: make the sink's directory hold the source's names, then its metadata. */
-  async healDir(p: string, src: Member, sink: Member, stats: HealStats): Promise<void> {
+  /**
+   * Entry heal: make the sink's directory hold the source's names, then its metadata. Clients keep
+   * working between batches, so names can appear, move or change after the first listing: a last
+   * comparison of both whole listings, with clients paused, brings over every difference left, and
+   * only then does the sink get the directory's version. False when an entry had to wait (its
+   * own heal or a split-brain decides it), so the sink stays blamed for the directory.
+   */
+  async healDir(p: string, src: Member, sink: Member, stats: HealStats): Promise<boolean> {
     const first = await this.c.barrier(async () => {
       const a = (await this.c.req(src, OP.bGetattr, { path: p })).header['attr'] as Attr;
       await this.c.req(sink, OP.bHealPut, { path: p, type: 'dir', id: a.id, mode: a.mode });
@@ -225,22 +243,39 @@ export class Healer {
     const names = [...new Set([...first[0].keys(), ...first[1].keys()])].sort();
     for (let i = 0; i < names.length; i += DIR_BATCH) {
       const batch = names.slice(i, i + DIR_BATCH);
-      await this.c.barrier(async () => {
-        await Promise.all(batch.map((n) => this.healChild(joinPath(p, n), src, sink, stats)));
-      });
+      await this.c.barrier(() => this.healChildren(p, batch, src, sink, stats));
     }
-    await this.c.barrier(async () => {
-      const a = (await this.c.req(src, OP.bGetattr, { path: p })).header['attr'] as Attr;
+    return this.c.barrier(async () => {
+      const [a, b] = [await this.listAll(src, p), await this.listAll(sink, p)];
+      const differ = [...new Set([...a.keys(), ...b.keys()])]
+        .filter((n) => !sameAttr(a.get(n), b.get(n)))
+        .sort();
+      let complete = true;
+      for (let i = 0; i < differ.length; i += DIR_BATCH)
+        if (!(await this.healChildren(p, differ.slice(i, i + DIR_BATCH), src, sink, stats))) complete = false;
+      const d = (await this.c.req(src, OP.bGetattr, { path: p })).header['attr'] as Attr;
       await this.c.req(sink, OP.bHealPut, {
         path: p,
         type: 'dir',
-        id: a.id,
-        mode: a.mode,
-        mtimeMs: a.mtimeMs,
-        atimeMs: a.atimeMs,
-        v: a.v,
+        id: d.id,
+        mode: d.mode,
+        mtimeMs: d.mtimeMs,
+        atimeMs: d.atimeMs,
+        v: d.v,
       });
+      return complete;
     });
+  }
+
+  private async healChildren(
+    p: string,
+    names: string[],
+    src: Member,
+    sink: Member,
+    stats: HealStats,
+  ): Promise<boolean> {
+    const done = await Promise.all(names.map((n) => this.healChild(joinPath(p, n), src, sink, stats)));
+    return done.every(Boolean);
   }
 
   private async attrOr(m: Member, p: string): Promise<Attr | undefined> {
@@ -253,7 +288,8 @@ export class Healer {
     }
   }
 
-  private async healChild(cp: string, src: Member, sink: Member, stats: HealStats): Promise<void> {
+  /** Brings one entry of a directory on the sink to the source's; false when it has to wait. */
+  private async healChild(cp: string, src: Member, sink: Member, stats: HealStats): Promise<boolean> {
     const [probe, k] = await Promise.all([
       this.c.req(src, OP.bGetattr, { path: cp, probe: true }),
       this.attrOr(sink, cp),
@@ -262,9 +298,10 @@ export class Healer {
     const alreadyBlamed = ((probe.header['blame'] ?? {}) as Record<string, number>)[sink.id] ?? 0;
     if (!s) {
       if (k) await this.c.req(sink, OP.bRemoveTree, { path: cp });
-      return;
+      return true;
     }
-    if (k && sameAttr(k, s)) return;
+    if (k && sameAttr(k, s)) return true;
+    if (!this.decides(src, sink, cp, s, k)) return false;
     const base = { path: cp, type: s.type, id: s.id, mode: s.mode, mtimeMs: s.mtimeMs, atimeMs: s.atimeMs };
     if (s.type === 'symlink') {
       const target = String((await this.c.req(src, OP.bReadlink, { path: cp })).header['target']);
@@ -288,6 +325,24 @@ export class Healer {
       if (fresh || alreadyBlamed === 0) await this.c.req(src, OP.bMark, { paths: [cp], bricks: [sink.id] });
       this.c.blamed.get(sink.id)?.add(cp);
     }
+    return true;
+  }
+
+  /**
+   * The directory's source decides one of its entries only when its own copy of that entry can be
+   * trusted: not blamed there (the entry's own marker heals it, from a source chosen for it), not
+   * dirty (an operation on it may not have reached every replica), and not older than, or as old
+   * as but different from, the sink's copy of the same file — unless the sink is blamed for that
+   * entry itself. Otherwise nothing recorded why the sink's copy would be that new, so nothing may
+   * pick a winner: that entry is in split-brain.
+   */
+  private decides(src: Member, sink: Member, cp: string, s: Attr, k: Attr | undefined): boolean {
+    if (this.c.blamed.get(src.id)?.has(cp) || this.dirty.has(cp)) return false;
+    if (k && k.id === s.id && k.v >= s.v && !this.c.blamed.get(sink.id)?.has(cp)) {
+      this.c.splitBrain.add(cp);
+      return false;
+    }
+    return true;
   }
 
   /**

@@ -41,6 +41,29 @@ interface MutateReply {
   freed: number;
 }
 
+interface Carried {
+  path: string;
+  bricks: string[];
+}
+
+/** The mutation header for one replica: carried blame is written by the others, never against oneself. */
+function withCarry(header: Record<string, unknown>, carry: Carried[], self: string): Record<string, unknown> {
+  if (carry.length === 0) return header;
+  const mine = carry
+    .map((c) => ({ path: c.path, bricks: c.bricks.filter((b) => b !== self) }))
+    .filter((c) => c.bricks.length > 0);
+  return mine.length > 0 ? { ...header, carry: mine } : header;
+}
+
+function validPath(p: string): boolean {
+  try {
+    checkPath(p);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 const TRANSPORT = new Set(['ENOTCONN', 'ETIMEDOUT']);
 const CACHE_LIMIT = 200_000;
 
@@ -339,6 +362,8 @@ export class ShareCoordinator {
     if (good.size === 0) throw new ReplicatedError('EIO', `no reachable replica holds a good copy of ${p}`);
     const down = this.members.filter((m) => !ready.includes(m)).map((m) => m.id);
     for (const d of down) for (const mk of marks) this.blamed.get(d)?.add(mk);
+    const carry = np !== undefined ? this.carriedBlame(ready, p, np) : [];
+    for (const c of carry) for (const b of c.bricks) this.blamed.get(b)?.add(c.path);
 
     // Optimistic cache update, in issue order (later mutations are planned against it).
     if (sizeKey !== undefined && newSize !== undefined) this.idSize.set(sizeKey, newSize);
@@ -362,7 +387,7 @@ export class ShareCoordinator {
     }
     const header: Record<string, unknown> = { ...h, k: kind };
     if (down.length > 0) header['blame'] = down;
-    const sends = ready.map((m) => this.req(m, OP.bMutate, header, job.payload));
+    const sends = ready.map((m) => this.req(m, OP.bMutate, withCarry(header, carry, m.id), job.payload));
     // Acknowledge as soon as a majority (with a good copy) succeeded; the slower replicas are
     // accounted for (and blamed if they fail) when every reply is in. Errors wait for all replies.
     const early = { ok: false };
@@ -380,6 +405,7 @@ export class ShareCoordinator {
         },
       );
     });
+    if (carry.length > 0) this.onNeedHeal?.();
     void Promise.allSettled(sends).then((results) =>
       this.complete(job, ready, good, down, marks, results, early.ok)
         .catch((err) => job.reject(toReplicatedError(err)))
@@ -396,6 +422,36 @@ export class ShareCoordinator {
           this.wakeDrain();
         }),
     );
+  }
+
+  /**
+   * Pending markers are keyed by path, and a rename or link gives an inode a new name on every
+   * replica that applies it. A replica whose copy at or under the old name is not known good
+   * (the name, an ancestor or a descendant is blamed on it) would carry stale data to a name no
+   * marker points at, and a later heal, seeing no marker, would call it clean. So the blame moves
+   * with the inode: the new name, and the new place of every blamed descendant, are blamed on it
+   * too, written by the other replicas before they apply the operation (the `carry` argument).
+   */
+  private carriedBlame(sent: Member[], from: string, to: string): Carried[] {
+    const out = new Map<string, string[]>();
+    const add = (path: string, brick: string): void => {
+      const list = out.get(path) ?? [];
+      if (!list.includes(brick)) list.push(brick);
+      out.set(path, list);
+    };
+    if (from === '') return []; // the root is never renamed or linked
+    for (const m of sent) {
+      const set = this.blamed.get(m.id);
+      if (!set || set.size === 0) continue;
+      if (!this.isGood(m, from)) add(to, m.id);
+      for (const q of set) {
+        if (q === from || !isUnder(q, from)) continue;
+        const moved = to + q.slice(from.length);
+        // A descendant the protocol cannot name any more: heal the moved tree from its top.
+        add(validPath(moved) ? moved : to, m.id);
+      }
+    }
+    return [...out].map(([path, bricks]) => ({ path, bricks }));
   }
 
   private tryEarly(
