@@ -11,6 +11,8 @@
  *                                              number: magic "ABR1", version, file id
  *   <root>/shares/<share>/meta/index/dirty/<sha1(path)>    path: an operation started here
  *   <root>/shares/<share>/meta/index/pending/<sha1(path)>  {"path","blame":{brickId:n}}
+ *   <root>/shares/<share>/meta/links/<file id> one more name of every file with several hard
+ *                                              links, so heal can link a missing name to it
  *   <root>/shares/<share>/meta/tmp/            temp files for write + rename
  */
 import { createHash, randomUUID } from 'node:crypto';
@@ -90,6 +92,7 @@ export class ShareStore {
   private readonly rootIno: number;
   private readonly dirtyDir: string;
   private readonly pendingDir: string;
+  private readonly linksDir: string;
   private readonly records = new Map<number, Rec>();
   /** Directory paths known to be real directories, with their inode (cleared on any rename/rmdir). */
   private readonly dirs = new Map<string, number>();
@@ -121,6 +124,9 @@ export class ShareStore {
     this.rootIno = fs.lstatSync(this.dataDir).ino;
     this.dirtyDir = path.join(dir, 'meta', 'index', 'dirty');
     this.pendingDir = path.join(dir, 'meta', 'index', 'pending');
+    this.linksDir = path.join(dir, 'meta', 'links');
+    fs.mkdirSync(this.linksDir, { recursive: true }); // shares made before the link index
+    this.sweepLinks();
     this.info = JSON.parse(fs.readFileSync(path.join(dir, 'share.json'), 'utf8')) as ShareInfo;
     for (const f of fs.readdirSync(this.dirtyDir)) {
       if (f.includes('.tmp-')) continue;
@@ -139,7 +145,7 @@ export class ShareStore {
 
   static create(dir: string, info: ShareInfo, rootId: string): void {
     const tmp = `${dir}.tmp-${randomUUID().slice(0, 8)}`;
-    for (const sub of ['data', 'snaps', 'meta/index/dirty', 'meta/index/pending', 'meta/tmp'])
+    for (const sub of ['data', 'snaps', 'meta/index/dirty', 'meta/index/pending', 'meta/links', 'meta/tmp'])
       fs.mkdirSync(path.join(tmp, sub), { recursive: true });
     fs.chmodSync(path.join(tmp, 'data'), 0o755);
     const ino = fs.statSync(path.join(tmp, 'data')).ino;
@@ -280,6 +286,66 @@ export class ShareStore {
     return fn(fd);
   }
 
+  // ---- hard links ----------------------------------------------------------------------------
+  // A file with several names keeps one more in meta/links/<id>: heal finds the inode by its id
+  // there and links a missing name to it, so the replicas keep one inode (not copies that would
+  // drift apart on the next write through one name). That extra name is never shown to clients.
+
+  private linkPath(id: string): string | undefined {
+    return /^[A-Za-z0-9-]{1,64}$/.test(id) ? path.join(this.linksDir, id) : undefined;
+  }
+
+  /** The indexed inode of file `id`, if it still is that file. */
+  private indexedLink(id: string): { abs: string; st: fs.Stats } | undefined {
+    const abs = this.linkPath(id);
+    if (!abs) return undefined;
+    try {
+      const st = fs.lstatSync(abs);
+      return st.isFile() && this.getRecord(st.ino).id === id ? { abs, st } : undefined;
+    } catch {
+      return undefined;
+    }
+  }
+
+  private indexLink(abs: string, id: string): void {
+    const at = this.linkPath(id);
+    if (!at || this.indexedLink(id)) return;
+    fs.rmSync(at, { force: true });
+    fs.linkSync(abs, at);
+  }
+
+  /** Names of the file that clients see: the link count less the index's name. */
+  private userLinks(st: fs.Stats): number {
+    if (!st.isFile() || st.nlink < 2) return st.nlink;
+    const ix = this.indexedLink(this.getRecord(st.ino).id);
+    return ix && ix.st.ino === st.ino ? st.nlink - 1 : st.nlink;
+  }
+
+  /**
+   * A name of `st` was removed (unlink, rename over it, heal): true when it was the last name
+   * clients could see, after which the index's name and the record go too.
+   */
+  private lastNameGone(st: fs.Stats, namesBefore: number): boolean {
+    if (namesBefore > 1) return false;
+    if (st.isFile() && st.nlink > namesBefore) {
+      const ix = this.indexedLink(this.getRecord(st.ino).id);
+      if (ix && ix.st.ino === st.ino) fs.rmSync(ix.abs, { force: true });
+    }
+    this.dropRecord(st.ino);
+    return true;
+  }
+
+  /** Index entries left without a client-visible name (a crash between the two unlinks). */
+  private sweepLinks(): void {
+    for (const n of fs.readdirSync(this.linksDir)) {
+      const abs = path.join(this.linksDir, n);
+      const st = fs.lstatSync(abs);
+      if (st.nlink > 1) continue;
+      fs.rmSync(abs, { force: true });
+      this.dropRecord(st.ino);
+    }
+  }
+
   getRecord(ino: number): Rec {
     const c = this.records.get(ino);
     if (c) return c;
@@ -314,7 +380,7 @@ export class ShareStore {
       v: r.v,
       size: st.isDirectory() ? 0 : st.size,
       mode: st.mode & 0o7777,
-      nlink: st.nlink,
+      nlink: this.userLinks(st),
       atimeMs: st.atimeMs,
       mtimeMs: st.mtimeMs,
       ctimeMs: st.ctimeMs,
@@ -531,6 +597,7 @@ export class ShareStore {
     const dst = this.resolve(np);
     const pino = this.parentIno(np);
     fs.linkSync(src, dst);
+    if (st.isFile()) this.indexLink(src, this.getRecord(st.ino).id);
     const v = this.bump(st.ino);
     this.bump(pino);
     return this.none(v);
@@ -543,10 +610,10 @@ export class ShareStore {
     if (st.isDirectory()) throw new ReplicatedError('EISDIR', p);
     const pino = this.parentIno(p);
     this.dropFd(p);
+    const names = this.userLinks(st);
     fs.unlinkSync(abs);
     let freed = 0;
-    if (st.nlink <= 1) {
-      this.dropRecord(st.ino);
+    if (this.lastNameGone(st, names)) {
       if (st.isFile()) freed = st.size;
     } else {
       this.bump(st.ino);
@@ -582,14 +649,13 @@ export class ShareStore {
     } catch {
       old = undefined;
     }
+    const oldNames = old && !old.isDirectory() ? this.userLinks(old) : 0;
     fs.renameSync(src, dst);
     this.forgetNames();
     let freed = 0;
     if (old && old.ino !== st.ino) {
-      if (old.isDirectory() || old.nlink <= 1) {
-        this.dropRecord(old.ino);
-        if (old.isFile()) freed = old.size;
-      }
+      if (old.isDirectory()) this.dropRecord(old.ino);
+      else if (this.lastNameGone(old, oldNames) && old.isFile()) freed = old.size;
     }
     this.bump(p1);
     if (p2 !== p1) this.bump(p2);
@@ -765,14 +831,26 @@ export class ShareStore {
       this.removeTree(p);
       st = undefined;
     }
+    if (st && type === 'file' && h['linked'] === true) {
+      // Two inodes here for one file (another name was healed before this one was found): this
+      // name joins the indexed inode, which heal brings to the source's contents like any other.
+      const other = this.indexedLink(id);
+      if (other && other.st.ino !== st.ino) {
+        this.removeTree(p);
+        st = undefined;
+      }
+    }
     if (!st) {
+      // Another name of the same file already here: this name joins its inode.
+      const other = type === 'file' ? this.indexedLink(id) : undefined;
       if (type === 'dir') fs.mkdirSync(abs, 0o700);
       else if (type === 'symlink') fs.symlinkSync(String(h['target']), abs);
+      else if (other) fs.linkSync(other.abs, abs);
       else if (type === 'file')
         fs.closeSync(fs.openSync(abs, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW, 0o600));
       else throw new ReplicatedError('EINVAL', `cannot heal type ${type}`);
       st = fs.lstatSync(abs);
-      this.setRecord(st.ino, { id, v: 0 });
+      if (!other) this.setRecord(st.ino, { id, v: 0 });
     } else if (type === 'symlink' && h['target'] !== undefined && fs.readlinkSync(abs) !== h['target']) {
       fs.unlinkSync(abs);
       fs.symlinkSync(String(h['target']), abs);
@@ -798,6 +876,8 @@ export class ShareStore {
       );
     }
     if (h['v'] !== undefined) this.setRecord(st.ino, { id, v: num(h['v'], 0) });
+    // The source's file has other names: index it, so their heal links to this inode.
+    if (type === 'file' && h['linked'] === true) this.indexLink(abs, id);
     return this.attrOf(fs.lstatSync(abs));
   }
 
@@ -818,8 +898,9 @@ export class ShareStore {
         fs.rmdirSync(full);
         this.dropRecord(st.ino);
       } else {
+        const names = this.userLinks(st);
         fs.unlinkSync(full);
-        if (st.nlink <= 1) this.dropRecord(st.ino);
+        this.lastNameGone(st, names);
       }
     };
     rm(abs);

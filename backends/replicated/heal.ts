@@ -302,7 +302,15 @@ export class Healer {
     }
     if (k && sameAttr(k, s)) return true;
     if (!this.decides(src, sink, cp, s, k)) return false;
-    const base = { path: cp, type: s.type, id: s.id, mode: s.mode, mtimeMs: s.mtimeMs, atimeMs: s.atimeMs };
+    const base = {
+      path: cp,
+      type: s.type,
+      id: s.id,
+      mode: s.mode,
+      mtimeMs: s.mtimeMs,
+      atimeMs: s.atimeMs,
+      linked: s.type === 'file' && s.nlink > 1,
+    };
     if (s.type === 'symlink') {
       const target = String((await this.c.req(src, OP.bReadlink, { path: cp })).header['target']);
       await this.c.req(sink, OP.bHealPut, { ...base, target, v: s.v });
@@ -321,7 +329,7 @@ export class Healer {
       // A directory, or a file worth a ranged data heal: create the entry, mark it, heal it later
       // (a file the source already blames the sink for keeps its marker and recorded ranges).
       const fresh = !k || k.type !== s.type || k.id !== s.id;
-      if (fresh) await this.c.req(sink, OP.bHealPut, { ...base, v: 0 });
+      if (fresh) await this.c.req(sink, OP.bHealPut, base);
       if (fresh || alreadyBlamed === 0) await this.c.req(src, OP.bMark, { paths: [cp], bricks: [sink.id] });
       this.c.blamed.get(sink.id)?.add(cp);
     }
@@ -370,12 +378,17 @@ export class Healer {
           await this.c.req(sink, OP.bHealPut, { ...base, target });
           return true;
         }
-        const k = await this.attrOr(sink, p);
-        if (k?.type !== 'file' || k.id !== s.id)
-          await this.c.req(sink, OP.bHealPut, { path: p, type: 'file', id: s.id, v: 0 });
+        let k = await this.attrOr(sink, p);
+        const linked = s.nlink > 1;
+        if (k?.type !== 'file' || k.id !== s.id || (linked && block === 0 && !pendingBlocks)) {
+          // A file with several names may join another inode on the sink: look again after.
+          await this.c.req(sink, OP.bHealPut, { path: p, type: 'file', id: s.id, linked });
+          k = await this.attrOr(sink, p);
+        }
         const sinkSize = k && k.type === 'file' && k.id === s.id ? k.size : 0;
         const nblocks = Math.ceil(s.size / BLOCK);
-        if (ranges && sinkSize > 0) {
+        // Recorded ranges describe what this name's inode missed; a joined inode may miss more.
+        if (ranges && sinkSize > 0 && !linked) {
           // Only the blocks the sink is known to have missed, a segment per barrier.
           pendingBlocks ??= blocksOf(ranges, nblocks);
           await this.copyBlocks(p, src, sink, s.id, pendingBlocks.splice(0, SEGMENT_BLOCKS), stats);

@@ -167,3 +167,43 @@ test('a brick that lost the share (wiped or replaced disk) is refilled by heal',
     await cl.close();
   }
 });
+
+test('hard links made while a brick was down heal as names of one inode, not as copies', async () => {
+  const cl = await Cluster.start({ serverArgs: ['--no-auto-heal'] });
+  try {
+    const admin = await cl.client();
+    await admin.createShare('hl', 1 << 30);
+    const c = await cl.client('hl');
+    await c.mkdir('d');
+    await c.mkdir('e');
+    await c.writeFile('d/a', 'one');
+    await settled(admin, 'hl');
+    await cl.bricks[1]!.kill9();
+    await c.link('d/a', 'e/b'); // a second name in another directory
+    await c.link('d/a', 'd/c');
+    await c.writeFile('d/a', 'two');
+    await cl.restartBrick(1);
+    await waitFor(async () => (await admin.healInfo('hl')).every((b) => b.connected), 20_000, 'brick back');
+    await admin.healNow('hl');
+    await assertReplicasEqual(cl, 'hl');
+    for (let i = 0; i < 3; i++) {
+      const ino = (p: string): number => fs.statSync(path.join(cl.shareDataDir(i, 'hl'), p)).ino;
+      assert.equal(ino('e/b'), ino('d/a'), `brick ${i + 1}: e/b is a name of d/a's inode`);
+      assert.equal(ino('d/c'), ino('d/a'), `brick ${i + 1}: d/c is a name of d/a's inode`);
+    }
+    assert.equal((await c.stat('d/a')).nlink, 3, 'the index name is not counted');
+    // A write through one name shows under the others on every replica.
+    await c.writeFile('e/b', 'three');
+    await assertReplicasEqual(cl, 'hl');
+    for (let i = 0; i < 3; i++)
+      assert.equal(fs.readFileSync(path.join(cl.shareDataDir(i, 'hl'), 'd', 'c'), 'utf8'), 'three');
+    // Removing every name frees the file: no index entry keeps it alive.
+    for (const p of ['d/a', 'e/b', 'd/c']) await c.unlink(p);
+    await assertReplicasEqual(cl, 'hl');
+    for (let i = 0; i < 3; i++)
+      assert.deepEqual(fs.readdirSync(path.join(cl.brickDirs[i]!, 'shares', 'hl', 'meta', 'links')), []);
+    assert.equal((await admin.usage('hl')).used, 0);
+  } finally {
+    await cl.close();
+  }
+});
