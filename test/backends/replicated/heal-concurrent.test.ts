@@ -11,7 +11,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { test } from 'node:test';
 import type { ReplicatedClient } from '../../../backends/replicated/client.ts';
-import { assertReplicasEqual, Cluster, settled } from './helpers.ts';
+import { assertReplicasEqual, Cluster, settled, waitFor } from './helpers.ts';
 
 /** Files created in the directory while the brick is down: they make its heal take a while. */
 const FILLER = Number(process.env['ABACA_HEAL_FILLER'] ?? 1500);
@@ -162,3 +162,46 @@ for (const returningFirst of [true, false]) {
     }
   });
 }
+
+test('reads never return a copy known to be stale, also after the stale file was renamed or linked', async () => {
+  const cl = await Cluster.start({ serverArgs: ['--no-auto-heal'] });
+  try {
+    const admin = await cl.client();
+    await admin.createShare(SHARE, 1 << 30);
+    const c = await cl.client(SHARE);
+    const run: Run = { cl, admin, c };
+    await c.mkdir('d');
+    await c.mkdir('e');
+    await c.mkdir('d/sub');
+    await c.writeFile('d/f', A);
+    await c.writeFile('d/sub/g', A);
+    await settled(admin, SHARE);
+    await cl.bricks[0]!.kill9();
+    await c.writeFile('d/f', B);
+    await c.writeFile('d/sub/g', B);
+    await cl.restartBrick(0);
+    await waitFor(async () => (await admin.healInfo(SHARE)).every((b) => b.connected), 20_000, 'brick back');
+    // No heal runs: brick 1 still holds A everywhere, and every read must skip it.
+    const reads = async (p: string): Promise<void> => {
+      for (let i = 0; i < 9; i++) assert.equal((await c.readFile(p)).toString(), B, `read ${i + 1} of ${p}`);
+    };
+    await reads('d/f');
+    await c.rename('d/f', 'e/f2');
+    await reads('e/f2');
+    await c.link('e/f2', 'e/f3');
+    await reads('e/f3');
+    await c.rename('d/sub', 'e/sub2');
+    await reads('e/sub2/g');
+    assert.equal(
+      fs.readFileSync(path.join(cl.shareDataDir(0, SHARE), 'e', 'sub2', 'g'), 'utf8'),
+      A,
+      'brick 1 still holds the stale copy (reads above had to avoid it)',
+    );
+    await admin.healNow(SHARE);
+    await assertReplicasEqual(cl, SHARE);
+    await expectEverywhere(run, 'e/f3', B);
+    await expectEverywhere(run, 'e/sub2/g', B);
+  } finally {
+    await cl.close();
+  }
+});
