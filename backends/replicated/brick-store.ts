@@ -23,7 +23,7 @@ import { ReplicatedError } from './errors.ts';
 import { payloadLength } from './frame.ts';
 import { addRange, type ByteRange, healPathsOf, rangeOf } from './heal-paths.ts';
 import type { MutationKind } from './opcodes.ts';
-import { checkPath, parentOf } from './paths.ts';
+import { checkPath, isLinkPath, LINKS_ROOT, parentOf } from './paths.ts';
 import type { Attr, BrickIndex, DirEntry, FileType, PendingEntry, ShareInfo } from './types.ts';
 import { num, timeMs } from './wire-args.ts';
 
@@ -183,6 +183,14 @@ export class ShareStore {
   resolve(p: unknown): string {
     const rel = checkPath(p);
     if (rel === '') return this.dataDir;
+    if (isLinkPath(rel)) {
+      // Heal's name for the inode of a file with several links: its index entry.
+      const at = rel.includes('/', LINKS_ROOT.length + 1)
+        ? undefined
+        : this.linkPath(rel.slice(LINKS_ROOT.length + 1));
+      if (!at) throw new ReplicatedError('EINVAL', `bad link index path ${rel}`);
+      return at;
+    }
     const parts = rel.split('/');
     let cur = this.dataDir;
     let relCur = '';
@@ -335,6 +343,18 @@ export class ShareStore {
     return true;
   }
 
+  /** `p` is a file with an index entry (it has, or had, several names). */
+  private isIndexed(p: string): boolean {
+    if (isLinkPath(p)) return true;
+    try {
+      const st = fs.lstatSync(this.resolve(p));
+      if (!st.isFile() || st.nlink < 2) return false;
+      return this.indexedLink(this.getRecord(st.ino).id)?.st.ino === st.ino;
+    } catch {
+      return false;
+    }
+  }
+
   /** Index entries left without a client-visible name (a crash between the two unlinks). */
   private sweepLinks(): void {
     for (const n of fs.readdirSync(this.linksDir)) {
@@ -408,7 +428,7 @@ export class ShareStore {
   }
 
   addBlame(paths: string[], bricks: string[], range?: ByteRange): void {
-    for (const p of paths) {
+    for (const p of this.withInodes(paths)) {
       const e = this.pending.get(p) ?? { path: p, blame: {} };
       let changed = !this.pending.has(p);
       let rmap = this.ranges.get(p);
@@ -432,10 +452,34 @@ export class ShareStore {
     }
   }
 
+  /**
+   * A miss on a file with several names is a miss on all of them: blame its index entry too, so
+   * heal repairs the one inode every name shares (a path marker names only one of them).
+   */
+  private withInodes(paths: string[]): string[] {
+    const out = [...paths];
+    for (const p of paths) {
+      if (p === '' || isLinkPath(p)) continue;
+      let st: fs.Stats;
+      try {
+        st = fs.lstatSync(this.resolve(p));
+      } catch {
+        continue;
+      }
+      if (!st.isFile() || st.nlink < 2) continue;
+      const id = this.getRecord(st.ino).id;
+      const ix = this.indexedLink(id);
+      if (ix && ix.st.ino === st.ino) out.push(`${LINKS_ROOT}/${id}`);
+    }
+    return out;
+  }
+
   /** Byte ranges each blamed brick missed on `p` (null = unknown). */
   rangesFor(p: string): Record<string, ByteRange[] | null> {
     const out: Record<string, ByteRange[] | null> = {};
-    const rmap = this.ranges.get(p);
+    // A file that has (or had) other names may have missed writes recorded against those names
+    // only: what this path recorded is not the whole story, so heal compares checksums.
+    const rmap = this.isIndexed(p) ? undefined : this.ranges.get(p);
     for (const b of Object.keys(this.pendingFor(p))) out[b] = rmap?.get(b) ?? null;
     return out;
   }
@@ -470,7 +514,7 @@ export class ShareStore {
   mutate(kind: MutationKind, h: Record<string, unknown>, payload: Buffer[]): MutateResult {
     const p = checkPath(h['path']);
     const np = h['newPath'] === undefined ? undefined : checkPath(h['newPath']);
-    const marks = healPathsOf(kind, p, np);
+    const marks = healPathsOf(kind, p, np, h['over'] === true);
     const blame = Array.isArray(h['blame']) ? (h['blame'] as string[]) : [];
     const carried = carriedOf(h['carry']);
     if (blame.length > 0) this.addBlame(marks, blame, rangeOf(kind, h, payloadLength(payload)));
@@ -540,6 +584,15 @@ export class ShareStore {
     if (p === '') throw new ReplicatedError('EEXIST', 'share root exists');
     const abs = this.resolve(p);
     const pino = this.parentIno(p);
+    // The file already exists here under other names (this replica lacked this one): one inode
+    // per file, so the name joins it and the operation changes what every name shows.
+    const other = excl ? undefined : this.indexedLink(id);
+    if (other && !fs.existsSync(abs)) {
+      fs.linkSync(other.abs, abs);
+      this.bump(pino);
+      const v = this.getRecord(other.st.ino).v;
+      return { v, sizeBefore: other.st.size, sizeAfter: other.st.size, freed: 0 };
+    }
     let fd: number;
     try {
       fd = fs.openSync(abs, fs.constants.O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW, mode & 0o7777);
@@ -612,12 +665,10 @@ export class ShareStore {
     this.dropFd(p);
     const names = this.userLinks(st);
     fs.unlinkSync(abs);
+    // Only the directory changes version: a replica that missed this unlink is blamed on the
+    // directory, whose entry heal removes the name; the file's other names stay as they were.
     let freed = 0;
-    if (this.lastNameGone(st, names)) {
-      if (st.isFile()) freed = st.size;
-    } else {
-      this.bump(st.ino);
-    }
+    if (this.lastNameGone(st, names) && st.isFile()) freed = st.size;
     this.bump(pino);
     return { v: 0, sizeBefore: 0, sizeAfter: 0, freed };
   }

@@ -1,14 +1,18 @@
 /**
  * Which paths a mutation marks dirty (before it runs) and pending (against replicas that missed it).
  * Data and metadata operations mark the inode's path; entry operations mark the parent directory
- * (a rename marks both parents), so an entry heal of that directory repairs the names.
+ * (a rename marks both parents), so an entry heal of that directory repairs the names. A create
+ * that truncates or writes an existing file (`over`) changes its data too, so it marks the file as
+ * well: the byte ranges recorded against a file must cover every change a replica missed, or a
+ * ranged heal would copy too little and still give the copy the source's version.
  */
 import type { MutationKind } from './opcodes.ts';
 import { parentOf } from './paths.ts';
 
-export function healPathsOf(kind: MutationKind, path: string, newPath?: string): string[] {
+export function healPathsOf(kind: MutationKind, path: string, newPath?: string, over = false): string[] {
   switch (kind) {
     case 'create':
+      return over ? [parentOf(path), path] : [parentOf(path)];
     case 'mkdir':
     case 'symlink':
     case 'unlink':
@@ -51,6 +55,7 @@ export function rangeOf(
     const off = Number(h['off'] ?? 0);
     return [off, off + payloadBytes];
   }
+  if (kind === 'create' && h['over'] === true) return h['trunc'] === true ? [0, TO_END] : [0, payloadBytes];
   if ((kind === 'truncate' || kind === 'setattr') && h['size'] !== undefined)
     return [Number(h['size']), TO_END];
   // Metadata only (mode, times, link count): no data bytes to copy, an empty range.

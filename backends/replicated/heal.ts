@@ -14,7 +14,7 @@ import { ReplicatedError, toReplicatedError } from './errors.ts';
 import { payloadLength } from './frame.ts';
 import { addRange, type ByteRange } from './heal-paths.ts';
 import { OP } from './opcodes.ts';
-import { depthOf, joinPath } from './paths.ts';
+import { depthOf, isLinkPath, joinPath } from './paths.ts';
 import type { Member, ShareCoordinator } from './share-coordinator.ts';
 import type { Attr, BrickIndex, DirEntry, HealInfoBrick, SplitBrainPolicy } from './types.ts';
 
@@ -50,6 +50,13 @@ export class Healer {
   private again = false;
 
   constructor(private readonly c: ShareCoordinator) {}
+
+  /** Reports a split-brain: listed in heal info, EIO for clients, resolved only by a policy. */
+  private splitBrainFound(p: string, why: string): void {
+    if (this.c.splitBrain.has(p)) return;
+    this.c.splitBrain.add(p);
+    console.error(`abaca-share-server: split-brain in share ${this.c.info.id} at '${p}': ${why}`);
+  }
 
   /** Index heal; concurrent calls share one run (and one more run is queued if asked meanwhile). */
   healIndex(): Promise<HealStats> {
@@ -152,12 +159,25 @@ export class Healer {
         if ((a.blame[a.m.id] ?? 0) > 0) continue; // a self-accused replica may not accuse others
         for (const [b, n] of Object.entries(a.blame)) if (n > 0 && b !== a.m.id) accused.add(b);
       }
-      const candidates = sides.filter((s) => !accused.has(s.m.id));
-      if (candidates.length === 0) {
-        this.c.splitBrain.add(p);
+      const unaccused = sides.filter((s) => !accused.has(s.m.id));
+      if (unaccused.length === 0) {
+        this.splitBrainFound(p, 'every replica is blamed by another');
         return undefined;
       }
+      // A replica blamed for a directory above `p` may hold a stale entry here (an old file under
+      // a name since re-created, a name since moved away): the entry heal above decides it first.
+      const candidates = unaccused.filter((s) => !this.c.blamedAbove(s.m, p));
+      if (candidates.length === 0) return undefined;
       const existing = candidates.filter((s) => s.attr);
+      // Different files under one name among trusted copies: versions of different files say
+      // nothing about which is right, and no marker does either.
+      if (new Set(existing.map((s) => `${s.attr!.type}|${s.attr!.id}`)).size > 1) {
+        this.splitBrainFound(
+          p,
+          `different files under one name: ${existing.map((s) => `${s.m.id}=${s.attr!.id}@${s.attr!.v}`).join(' ')}`,
+        );
+        return undefined;
+      }
       let source: Side = candidates[0]!;
       if (existing.length > 0) {
         source = existing.reduce((best, s) => (s.attr!.v > best.attr!.v ? s : best));
@@ -165,12 +185,17 @@ export class Healer {
           (s) => s !== source && s.attr!.v === source.attr!.v && !sameAttr(s.attr!, source.attr!),
         );
         if (rival) {
-          this.c.splitBrain.add(p);
+          this.splitBrainFound(p, `equal versions, different copies (v ${source.attr!.v})`);
           return undefined;
         }
       }
+      // A file's inode by its index entry is healed where the entry exists; a replica without one
+      // has its names created and joined by the entry heals of their directories.
       const sinks = sides.filter(
-        (s) => s !== source && (accused.has(s.m.id) || !sameAttr(s.attr, source.attr)),
+        (s) =>
+          s !== source &&
+          (accused.has(s.m.id) || !sameAttr(s.attr, source.attr)) &&
+          (!isLinkPath(p) || (s.attr !== undefined && source.attr !== undefined)),
       );
       return { source, sinks, all: sides, candidates };
     });
@@ -347,7 +372,10 @@ export class Healer {
   private decides(src: Member, sink: Member, cp: string, s: Attr, k: Attr | undefined): boolean {
     if (this.c.blamed.get(src.id)?.has(cp) || this.dirty.has(cp)) return false;
     if (k && k.id === s.id && k.v >= s.v && !this.c.blamed.get(sink.id)?.has(cp)) {
-      this.c.splitBrain.add(cp);
+      this.splitBrainFound(
+        cp,
+        `the entry's copy on ${sink.id} (v ${k.v}) is not older than the source's (v ${s.v}) and nothing blames it`,
+      );
       return false;
     }
     return true;
@@ -481,7 +509,7 @@ export class Healer {
         const [winner, votes] = [...counts.entries()].reduce((a, b) => (b[1] > a[1] ? b : a));
         const child = joinPath(dir, n);
         if (votes < need) {
-          this.c.splitBrain.add(child);
+          this.splitBrainFound(child, 'no majority among the replicas in a full heal');
           continue;
         }
         const holder = ready[keys.indexOf(winner)]!;

@@ -26,6 +26,25 @@ export function checkName(name: unknown): string {
   return name;
 }
 
+/**
+ * A root name clients may not use: `.abaca-links/<file id>` names, for heal, the inode of a file
+ * with several hard links on a brick (its index entry), so a write missed through any of its names
+ * is healed once for all of them.
+ */
+export const LINKS_ROOT = '.abaca-links';
+
+export function isLinkPath(p: string): boolean {
+  return p.startsWith(`${LINKS_ROOT}/`);
+}
+
+/** A path from a client: valid, and not inside the reserved root name. */
+export function checkClientPath(p: unknown): string {
+  const rel = checkPath(p);
+  if (rel === LINKS_ROOT || isLinkPath(rel))
+    throw new ReplicatedError('EPERM', `${LINKS_ROOT} is reserved at the share root`);
+  return rel;
+}
+
 export function parentOf(p: string): string {
   const i = p.lastIndexOf('/');
   return i < 0 ? '' : p.slice(0, i);

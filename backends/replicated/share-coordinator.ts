@@ -65,6 +65,8 @@ function validPath(p: string): boolean {
 }
 
 const TRANSPORT = new Set(['ENOTCONN', 'ETIMEDOUT']);
+/** Mutations that change a file's data or link count (see `issue`). */
+const DATA_KINDS = new Set<MutationKind>(['create', 'write', 'truncate', 'setattr', 'link']);
 const CACHE_LIMIT = 200_000;
 
 export class ShareCoordinator {
@@ -123,6 +125,13 @@ export class ShareCoordinator {
     if (!set || set.size === 0) return true;
     for (const a of ancestorsOf(p)) if (set.has(a)) return false;
     return !set.has(p);
+  }
+
+  /** A directory above `p` (not `p` itself) is pending on `m`: its entry for `p` may be stale. */
+  blamedAbove(m: Member, p: string): boolean {
+    const set = this.blamed.get(m.id);
+    if (p === '' || !set || set.size === 0) return false;
+    return ancestorsOf(p).some((a) => set.has(a));
   }
 
   /** Something is known to be missing somewhere (pending markers or failed operations). */
@@ -308,6 +317,8 @@ export class ShareCoordinator {
         const cur = h['excl'] === true ? undefined : await this.sizeOf(p);
         const exists = cur !== undefined && cur.type === 'file' && cur.id !== '';
         h['id'] = exists ? cur.id : randomUUID();
+        // Over an existing file with data or a truncation: a data change of that file as well.
+        if (exists && (h['trunc'] === true || len > 0)) h['over'] = true;
         const before = exists ? cur.size : 0;
         newSize = Math.max(h['trunc'] === true ? 0 : before, len);
         growth = Math.max(0, newSize - before);
@@ -350,13 +361,19 @@ export class ShareCoordinator {
     const np = h['newPath'] as string | undefined;
     if (this.inSplitBrain(p) || (np !== undefined && this.inSplitBrain(np)))
       throw new ReplicatedError('EIO', `${p} is in split-brain`);
-    const ready = this.readyMembers();
+    const reachable = this.readyMembers();
+    // A replica whose directory above the target is pending may hold a different file (or none)
+    // under that name: applied there, a data change could land on the wrong inode and look like a
+    // success. It is left out and blamed, as if down, until the directory is healed.
+    const ready = DATA_KINDS.has(kind)
+      ? reachable.filter((m) => !this.blamedAbove(m, p) && (np === undefined || !this.blamedAbove(m, np)))
+      : reachable;
     if (ready.length < this.majority)
       throw new ReplicatedError(
         'ENOTCONN',
-        `only ${ready.length} of ${this.members.length} replicas reachable`,
+        `only ${ready.length} of ${this.members.length} replicas reachable and in sync for ${p}`,
       );
-    const marks = healPathsOf(kind, p, np);
+    const marks = healPathsOf(kind, p, np, h['over'] === true);
     const checkPaths = kind === 'rename' || kind === 'link' ? [p, np ?? ''] : [p];
     const good = new Set(ready.filter((m) => checkPaths.every((c) => this.isGood(m, c))).map((m) => m.id));
     if (good.size === 0) throw new ReplicatedError('EIO', `no reachable replica holds a good copy of ${p}`);

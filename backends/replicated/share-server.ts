@@ -9,7 +9,7 @@ import { ReplicatedError, toReplicatedError } from './errors.ts';
 import type { Frame } from './frame.ts';
 import { Healer } from './heal.ts';
 import { OP } from './opcodes.ts';
-import { checkName, checkPath, joinPath } from './paths.ts';
+import { checkClientPath, checkName, checkPath, joinPath } from './paths.ts';
 import { placeReplicas } from './placement.ts';
 import { type HandlerResult, serveSocket } from './rpc-server.ts';
 import { type Member, ShareCoordinator } from './share-coordinator.ts';
@@ -411,11 +411,11 @@ export class ShareServer {
     if (f.op < OP.lookup || f.op > OP.fsync) throw new ReplicatedError('ENOSYS', `unknown opcode ${f.op}`);
     if (share === undefined) throw new ReplicatedError('EINVAL', 'mount a share first');
     const c = this.attached(share).coord;
-    const p = () => checkPath(h['path']);
+    const p = () => checkClientPath(h['path']);
     switch (f.op) {
       case OP.lookup:
         return c
-          .getattr(joinPath(checkPath(h['dir']), checkName(h['name'])))
+          .getattr(checkClientPath(joinPath(checkPath(h['dir']), checkName(h['name']))))
           .then((attr) => ({ header: { attr } }));
       case OP.getattr:
         return c.getattr(p()).then((attr) => ({ header: { attr } }));
@@ -461,9 +461,9 @@ export class ShareServer {
       case OP.rmdir:
         return c.mutate('rmdir', { path: p() }).then(() => ({}));
       case OP.rename:
-        return c.mutate('rename', { path: p(), newPath: checkPath(h['newPath']) }).then(() => ({}));
+        return c.mutate('rename', { path: p(), newPath: checkClientPath(h['newPath']) }).then(() => ({}));
       case OP.link:
-        return c.mutate('link', { path: p(), newPath: checkPath(h['newPath']) }).then(() => ({}));
+        return c.mutate('link', { path: p(), newPath: checkClientPath(h['newPath']) }).then(() => ({}));
       case OP.symlink:
         return c.mutate('symlink', { path: p(), target: h['target'] }).then(() => ({}));
       case OP.readdir: {
