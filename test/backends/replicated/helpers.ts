@@ -182,18 +182,196 @@ export async function settled(admin: ReplicatedClient, share: string): Promise<v
   );
 }
 
+/** What one name in a replica's data directory is, read straight from the brick's disk. */
+export interface ReplicaEntry {
+  type: 'file' | 'dir' | 'symlink' | 'other';
+  /** Permission bits (st_mode & 0o7777). */
+  mode: number;
+  /** Bytes for files, target length for symlinks, 0 for directories (their st_size is the FS's). */
+  size: number;
+  /** sha256 of the contents (files), '' otherwise. */
+  sha256: string;
+  /** Symlink target, '' otherwise. */
+  target: string;
+  /** File id and version from meta/records.bin (id '' and v 0: no record in the slot). */
+  id: string;
+  v: number;
+  ino: number;
+  /**
+   * st_nlink, shown in messages but not compared: a brick may hold internal names of an inode
+   * outside data/ (a link index under meta/); `links` is the structure clients see.
+   */
+  nlink: number;
+  /** Every name of this inode in the replica, sorted (just this one unless it is hard-linked). */
+  links: string[];
+}
+
+/** One replica's copy of a share: path ('' is the root) -> entry. */
+export interface ReplicaState {
+  /** 0-based brick index in the cluster. */
+  index: number;
+  /** "replica N (brick dir name)", for messages. */
+  label: string;
+  /** `<brick>/shares/<share>` of this replica. */
+  dir: string;
+  entries: Map<string, ReplicaEntry>;
+}
+
+const RECORD_SIZE = 64;
+const RECORD_MAGIC = 0x41425231; // 'ABR1'
+
 /**
- * Compares the bricks' copies of a share (tree, contents, modes, sizes) once every replica has
- * answered every operation.
+ * Reads the record of inode `ino` from an open records.bin (the layout in docs/replicated.md: a
+ * 64-byte slot at ino * 64 — u32 magic 'ABR1', u64 BE version at 8, u8 id length at 16, id at 17).
+ * A hole, a short read or a foreign pattern is "no record": id '', version 0.
  */
-export async function assertReplicasEqual(cl: Cluster, share: string): Promise<void> {
-  await settled(await cl.client(), share);
-  const walks = cl.bricks.map((_, i) => checksumWalk(cl.shareDataDir(i, share)));
-  for (let i = 1; i < walks.length; i++) {
-    for (const [k, v] of walks[0]!) assert.equal(walks[i]!.get(k), v, `replica ${i + 1} differs on ${k}`);
-    assert.equal(walks[i]!.size, walks[0]!.size, `replica ${i + 1} has a different number of entries`);
-    assert.equal(digestOf(walks[i]!), digestOf(walks[0]!));
+export function readBrickRecord(fd: number, ino: number): { id: string; v: number } {
+  const buf = Buffer.alloc(RECORD_SIZE);
+  const n = fs.readSync(fd, buf, 0, RECORD_SIZE, ino * RECORD_SIZE);
+  if (n < RECORD_SIZE || buf.readUInt32BE(0) !== RECORD_MAGIC) return { id: '', v: 0 };
+  const len = Math.min(buf.readUInt8(16), RECORD_SIZE - 17);
+  return { id: buf.toString('utf8', 17, 17 + len), v: Number(buf.readBigUInt64BE(8)) };
+}
+
+/**
+ * Walks `<brick>/shares/<share>` on disk: every name under data/ (and the root, as ''), with its
+ * type, mode, size, contents hash or link target, its records.bin id and version, and its hard links.
+ */
+export function readReplica(shareDir: string): Map<string, ReplicaEntry> {
+  const data = path.join(shareDir, 'data');
+  const out = new Map<string, ReplicaEntry>();
+  const byIno = new Map<number, string[]>();
+  const fd = fs.openSync(path.join(shareDir, 'meta', 'records.bin'), 'r');
+  try {
+    const visit = (rel: string): void => {
+      const full = rel === '' ? data : path.join(data, rel);
+      const st = fs.lstatSync(full);
+      const rec = readBrickRecord(fd, st.ino);
+      const e: ReplicaEntry = {
+        type: st.isFile() ? 'file' : st.isDirectory() ? 'dir' : st.isSymbolicLink() ? 'symlink' : 'other',
+        mode: st.mode & 0o7777,
+        size: st.isDirectory() ? 0 : st.size,
+        sha256: st.isFile() ? createHash('sha256').update(fs.readFileSync(full)).digest('hex') : '',
+        target: st.isSymbolicLink() ? fs.readlinkSync(full) : '',
+        id: rec.id,
+        v: rec.v,
+        ino: st.ino,
+        nlink: st.nlink,
+        links: [],
+      };
+      out.set(rel, e);
+      if (!st.isDirectory()) {
+        const names = byIno.get(st.ino) ?? [];
+        names.push(rel);
+        byIno.set(st.ino, names);
+      }
+      if (st.isDirectory())
+        for (const name of fs.readdirSync(full).sort()) visit(rel ? `${rel}/${name}` : name);
+    };
+    visit('');
+  } finally {
+    fs.closeSync(fd);
   }
+  for (const names of byIno.values()) {
+    names.sort();
+    for (const n of names) out.get(n)!.links = names;
+  }
+  return out;
+}
+
+/** The on-disk state of every replica of `share` (no waiting: call after `settled`). */
+export function replicaStates(cl: Cluster, share: string): ReplicaState[] {
+  return cl.brickDirs.map((d, i) => ({
+    index: i,
+    label: `replica ${i + 1} (${path.basename(d)})`,
+    dir: path.join(d, 'shares', share),
+    entries: readReplica(path.join(d, 'shares', share)),
+  }));
+}
+
+function describeEntry(e: ReplicaEntry | undefined): string {
+  if (!e) return '(missing)';
+  const what =
+    e.type === 'file'
+      ? `file ${e.size}B sha256 ${e.sha256.slice(0, 16)}`
+      : e.type === 'symlink'
+        ? `symlink -> ${e.target}`
+        : e.type;
+  const links = e.links.length > 1 ? ` links [${e.links.join(', ')}]` : '';
+  return `${what} mode ${e.mode.toString(8)} id ${e.id || '(none)'} v ${e.v} nlink ${e.nlink}${links}`;
+}
+
+const ENTRY_FIELDS: Array<keyof ReplicaEntry> = [
+  'type',
+  'mode',
+  'size',
+  'sha256',
+  'target',
+  'id',
+  'v',
+  'links',
+];
+
+/**
+ * Every difference between the replicas (empty when identical): the same names; for each, the same
+ * type, mode, size, contents or target, records.bin id and version, and the same hard-link groups
+ * (the names under data/ that share an inode). Also an entry with no record at all is reported.
+ */
+export function replicaDifferences(states: ReplicaState[]): Array<{ path: string; message: string }> {
+  const out: Array<{ path: string; message: string }> = [];
+  const names = new Set<string>();
+  for (const s of states) for (const k of s.entries.keys()) names.add(k);
+  const show = (p: string): string => (p === '' ? '<root>' : p);
+  for (const p of [...names].sort()) {
+    const es = states.map((s) => s.entries.get(p));
+    if (es.some((e) => !e)) {
+      out.push({
+        path: p,
+        message: `${show(p)}: not on every replica — ${states.map((s, i) => `${s.label}: ${describeEntry(es[i])}`).join('; ')}`,
+      });
+      continue;
+    }
+    const fields = ENTRY_FIELDS.filter((f) => new Set(es.map((e) => JSON.stringify(e![f]))).size > 1);
+    if (fields.length > 0)
+      out.push({
+        path: p,
+        message: `${show(p)}: ${fields.join(', ')} differ — ${states.map((s, i) => `${s.label}: ${describeEntry(es[i])}`).join('; ')}`,
+      });
+    for (const [i, e] of es.entries())
+      if (e!.id === '')
+        out.push({
+          path: p,
+          message: `${show(p)}: no record in records.bin on ${states[i]!.label} (ino ${e!.ino})`,
+        });
+  }
+  return out;
+}
+
+/**
+ * Once every replica is connected and has answered every operation (heal info clean), the bricks'
+ * copies of a share are identical on disk: names, types, modes, sizes, contents, symlink targets,
+ * records.bin ids and versions, and hard-link structure. Returns the per-replica states (to compare
+ * against a model).
+ */
+export async function assertReplicasEqual(cl: Cluster, share: string): Promise<ReplicaState[]> {
+  const admin = await cl.client();
+  await waitFor(
+    async () => (await admin.healInfo(share)).every((b) => b.connected),
+    20_000,
+    'bricks connected',
+  );
+  await settled(admin, share);
+  const states = replicaStates(cl, share);
+  const diffs = replicaDifferences(states);
+  if (diffs.length > 0) {
+    const shown = diffs
+      .slice(0, 30)
+      .map((d) => d.message)
+      .join('\n  ');
+    const more = diffs.length > 30 ? `\n  … and ${diffs.length - 30} more` : '';
+    assert.fail(`replicas of ${share} differ on disk (${diffs.length} differences):\n  ${shown}${more}`);
+  }
+  return states;
 }
 
 export async function expectCode(p: Promise<unknown>, codes: string[]): Promise<string> {
