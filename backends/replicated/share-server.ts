@@ -230,6 +230,9 @@ export class ShareServer {
         await Promise.all(good.map((g) => coord.req(g, OP.bMark, { paths: [''], bricks: [m.id] })));
         coord.blamed.get(m.id)?.add('');
       }
+      // What the others recorded against it is known before it serves a read.
+      const attached = this.shares.get(coord.info.id);
+      if (attached) coord.loadIndexes(await attached.healer.indexes());
       m.session = session;
       m.ready = true;
       return true;

@@ -175,10 +175,13 @@ test('reads never return a copy known to be stale, also after the stale file was
     await c.mkdir('d/sub');
     await c.writeFile('d/f', A);
     await c.writeFile('d/sub/g', A);
+    await c.writeFile('d/h1', A);
+    await c.link('d/h1', 'e/h2');
     await settled(admin, SHARE);
     await cl.bricks[0]!.kill9();
     await c.writeFile('d/f', B);
     await c.writeFile('d/sub/g', B);
+    await c.write('d/h1', 0, Buffer.from(B)); // through one name of a linked file
     await cl.restartBrick(0);
     await waitFor(async () => (await admin.healInfo(SHARE)).every((b) => b.connected), 20_000, 'brick back');
     // No heal runs: brick 1 still holds A everywhere, and every read must skip it.
@@ -186,6 +189,7 @@ test('reads never return a copy known to be stale, also after the stale file was
       for (let i = 0; i < 9; i++) assert.equal((await c.readFile(p)).toString(), B, `read ${i + 1} of ${p}`);
     };
     await reads('d/f');
+    await reads('e/h2'); // the other name: its inode missed the write too
     await c.rename('d/f', 'e/f2');
     await reads('e/f2');
     await c.link('e/f2', 'e/f3');
@@ -201,6 +205,7 @@ test('reads never return a copy known to be stale, also after the stale file was
     await assertReplicasEqual(cl, SHARE);
     await expectEverywhere(run, 'e/f3', B);
     await expectEverywhere(run, 'e/sub2/g', B);
+    await expectEverywhere(run, 'e/h2', B);
   } finally {
     await cl.close();
   }
