@@ -10,7 +10,7 @@ import { type Auth, requireMember, requireReader } from './policy.ts';
 import { type AccessRule, accessRulesRepo } from './repos/access-rules.ts';
 import { type ShareRow, sharesRepo } from './repos/shares.ts';
 import { tasksRepo } from './repos/tasks.ts';
-import { type ShareService, ShareStatus, TaskKind } from './shares.ts';
+import { ShareStatus, TaskKind } from './shares.ts';
 
 /** Manila's access rule states (the ones abaca goes through). */
 export const AccessState = {
@@ -53,31 +53,21 @@ export interface AllowInput {
 export function createAccessRuleService(deps: {
   db: Db;
   log: Logger;
-  shares: ShareService;
   calls: BackendCalls;
   kick: () => void;
 }) {
-  const { db, log, shares, calls, kick } = deps;
+  const { db, log, calls, kick } = deps;
 
   async function queueSync(trx: Trx, share: ShareRow): Promise<void> {
     await sharesRepo.update(trx, share.id, { access_rules_status: AccessRulesStatus.SYNCING });
     await tasksRepo.insert(trx, { kind: TaskKind.SHARE_ACCESS, resource_id: share.id, payload: {} });
   }
 
-  /** A rule the caller may see: one on a share of their project (or any, for an admin). */
-  async function mustGet(auth: Auth, id: string): Promise<AccessRule> {
-    const rule = isUuid(id) ? await accessRulesRepo.get(db, id) : undefined;
-    if (!rule) throw new NotFound(`Access rule ${id} could not be found.`);
-    await shares.owned(auth, rule.share_id).catch(() => {
-      throw new NotFound(`Access rule ${id} could not be found.`);
-    });
-    return rule;
-  }
-
   return {
     async allow(auth: Auth, shareId: string, input: AllowInput): Promise<AccessRule> {
       requireMember(auth, 'share:allow_access');
-      const share = await shares.owned(auth, shareId);
+      // Read before the transaction: asking the backend what it enforces is I/O.
+      const share = await sharesRepo.owned(db, auth, shareId);
       const checked = checkAccessTo(input.accessType, input.accessTo);
       const caps = await calls.capabilitiesFor(share.host);
       if (caps && !caps.accessTypes.includes(input.accessType))
@@ -86,8 +76,8 @@ export function createAccessRuleService(deps: {
         );
       if (checked.warning) log.warn({ share_id: shareId, project_id: auth.projectId }, checked.warning);
       const id = randomUUID();
-      await inTransaction(db, async (trx) => {
-        const locked = (await sharesRepo.getForUpdate(trx, shareId)) as ShareRow;
+      const rule = await inTransaction(db, async (trx) => {
+        const locked = await sharesRepo.lockOwned(trx, auth, shareId);
         if (locked.status !== ShareStatus.AVAILABLE)
           throw new InvalidInput(
             `Access to share ${shareId} cannot be changed while its status is '${locked.status}'; it must be 'available'.`,
@@ -110,23 +100,21 @@ export function createAccessRuleService(deps: {
         });
         await accessRulesRepo.setMetadata(trx, id, input.metadata);
         await queueSync(trx, locked);
+        return accessRulesRepo.owned(trx, auth, id);
       });
       kick();
-      return (await accessRulesRepo.get(db, id)) as AccessRule;
+      return rule;
     },
 
     async deny(auth: Auth, shareId: string, accessId: string): Promise<void> {
       requireMember(auth, 'share:deny_access');
-      await shares.owned(auth, shareId);
-      const rule = isUuid(accessId) ? await accessRulesRepo.get(db, accessId) : undefined;
-      if (!rule || rule.share_id !== shareId)
-        throw new NotFound(`Access rule ${accessId} could not be found on share ${shareId}.`);
       await inTransaction(db, async (trx) => {
-        const locked = (await sharesRepo.getForUpdate(trx, shareId)) as ShareRow;
-        const current = await accessRulesRepo.get(trx, accessId);
-        // Already on its way out (or gone): asking again changes nothing.
-        if (!current || current.state === AccessState.QUEUED_TO_DENY || current.state === AccessState.DENYING)
-          return;
+        const locked = await sharesRepo.lockOwned(trx, auth, shareId);
+        const current = isUuid(accessId) ? await accessRulesRepo.get(trx, accessId) : undefined;
+        if (current?.share_id !== shareId)
+          throw new NotFound(`Access rule ${accessId} could not be found on share ${shareId}.`);
+        // Already on its way out: asking again changes nothing.
+        if (current.state === AccessState.QUEUED_TO_DENY || current.state === AccessState.DENYING) return;
         await accessRulesRepo.setState(trx, accessId, AccessState.QUEUED_TO_DENY);
         await queueSync(trx, locked);
       });
@@ -139,13 +127,13 @@ export function createAccessRuleService(deps: {
       metadata: Record<string, string> = {},
     ): Promise<AccessRule[]> {
       requireReader(auth, 'share_access_rule:index');
-      await shares.owned(auth, shareId);
+      await sharesRepo.owned(db, auth, shareId);
       return accessRulesRepo.forShare(db, shareId, metadata);
     },
 
     async get(auth: Auth, id: string): Promise<AccessRule> {
       requireReader(auth, 'share_access_rule:get');
-      return mustGet(auth, id);
+      return accessRulesRepo.owned(db, auth, id);
     },
 
     async setMetadata(
@@ -154,16 +142,20 @@ export function createAccessRuleService(deps: {
       metadata: Record<string, string>,
     ): Promise<Record<string, string>> {
       requireMember(auth, 'share_access_metadata:update');
-      await mustGet(auth, id);
-      await accessRulesRepo.setMetadata(db, id, metadata);
-      return (await accessRulesRepo.get(db, id))?.metadata ?? {};
+      return inTransaction(db, async (trx) => {
+        await accessRulesRepo.lockOwned(trx, auth, id);
+        await accessRulesRepo.setMetadata(trx, id, metadata);
+        return (await accessRulesRepo.owned(trx, auth, id)).metadata;
+      });
     },
 
     async deleteMetadata(auth: Auth, id: string, key: string): Promise<void> {
       requireMember(auth, 'share_access_metadata:delete');
-      await mustGet(auth, id);
-      if (!(await accessRulesRepo.deleteMetadata(db, id, key)))
-        throw new NotFound(`Access rule ${id} has no metadata key ${key}.`);
+      await inTransaction(db, async (trx) => {
+        await accessRulesRepo.lockOwned(trx, auth, id);
+        if (!(await accessRulesRepo.deleteMetadata(trx, id, key)))
+          throw new NotFound(`Access rule ${id} has no metadata key ${key}.`);
+      });
     },
   };
 }

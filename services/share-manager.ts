@@ -20,7 +20,7 @@ import {
 } from './messages.ts';
 import type { QuotaService } from './quotas.ts';
 import { shareTypesRepo } from './repos/share-types.ts';
-import { type Share, sharesRepo } from './repos/shares.ts';
+import { type Share, type ShareRow, sharesRepo } from './repos/shares.ts';
 import { snapshotsRepo } from './repos/snapshots.ts';
 import type { TaskRow } from './repos/tasks.ts';
 import { type ConfiguredBackend, schedule } from './scheduler.ts';
@@ -81,13 +81,14 @@ export function createShareManager(deps: {
 
   const create: TaskHandler = {
     async run(task: TaskRow) {
-      let share = await sharesRepo.get(db, task.resource_id);
-      if (!share || !creating(share)) return null;
+      const found = await sharesRepo.get(db, task.resource_id);
+      if (!found || !creating(found)) return null;
+      let share: ShareRow | undefined = found;
       if (!share.host) {
         // Placement is recorded before the backend is called, so a re-run uses the same backend.
-        const { host, availabilityZone } = await place(share);
-        await sharesRepo.update(db, share.id, { host, availability_zone: availabilityZone });
-        share = (await sharesRepo.get(db, share.id)) as Share;
+        const { host, availabilityZone } = await place(found);
+        share = await sharesRepo.update(db, share.id, { host, availability_zone: availabilityZone });
+        if (!share) return null;
       }
       const backend = backendFor(share.host as string);
       if (!share.snapshot_id) return backend.createShare(ref(share));

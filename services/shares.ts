@@ -6,7 +6,7 @@ import { boolSpec } from './extra-specs.ts';
 import { isUuid } from './ids.ts';
 import { type Auth, requireAdmin, requireMember, requireReader } from './policy.ts';
 import type { QuotaService } from './quotas.ts';
-import { type ShareType, shareTypesRepo } from './repos/share-types.ts';
+import { shareTypesRepo } from './repos/share-types.ts';
 import { type ExportLocationRow, type Share, type ShareQuery, sharesRepo } from './repos/shares.ts';
 import { snapshotsRepo } from './repos/snapshots.ts';
 import { tasksRepo } from './repos/tasks.ts';
@@ -29,6 +29,12 @@ export const ShareStatus = {
   REVERTING_ERROR: 'reverting_error',
 } as const;
 export type ShareStatus = (typeof ShareStatus)[keyof typeof ShareStatus];
+
+/** reset_status takes only a known status of the resource. */
+export function checkStatus(status: string, known: Record<string, string>): void {
+  if (!Object.values(known).includes(status))
+    throw new InvalidInput(`Invalid status '${status}'; valid: ${Object.values(known).join(', ')}.`);
+}
 
 /** Statuses from which a share may be deleted (Manila: available, error, and the *_error ones). */
 const DELETABLE: readonly string[] = [
@@ -95,34 +101,14 @@ export interface ShareServiceDeps {
 }
 
 export function createShareService({ db, quotas, shareTypes, availabilityZones, kick }: ShareServiceDeps) {
-  const notFound = (id: string) => new NotFound(`Share ${id} could not be found.`);
-
-  /** Visible to the caller: their project's, any public one, or anything for an admin. */
-  function visible(auth: Auth, share: Share | undefined, id: string): Share {
-    if (!share) throw notFound(id);
-    if (auth.isAdmin || share.project_id === auth.projectId || share.is_public) return share;
-    throw notFound(id);
-  }
-
-  /** Changeable by the caller: their project's (member), or anything for an admin. */
-  async function owned(auth: Auth, id: string): Promise<Share> {
-    const share = isUuid(id) ? await sharesRepo.get(db, id) : undefined;
-    if (!share || !(auth.isAdmin || share.project_id === auth.projectId)) throw notFound(id);
-    return share;
-  }
-
   return {
-    /** For the services that act on a share (snapshots, access rules, resize): 404 unless it is the caller's. */
-    owned,
-    visible,
-
     async create(auth: Auth, input: CreateShareInput): Promise<Share> {
       requireMember(auth, 'share:create');
       if (!auth.projectId) throw new Forbidden('Creating a share needs a project-scoped token.');
       if (input.isPublic && !auth.isAdmin)
         throw new Forbidden('Policy does not allow share:create_public_share to be performed.');
       checkReserved(auth, Object.keys(input.metadata));
-      const source = input.snapshotId === null ? null : await sourceOf(auth, input);
+      const source = input.snapshotId === null ? null : await sourceOf(auth, input.snapshotId, input);
       const type =
         input.shareType !== null
           ? await resolveType(auth, input.shareType)
@@ -177,7 +163,7 @@ export function createShareService({ db, quotas, shareTypes, availabilityZones, 
           { projectId, shareTypeId: type.id, taskId: task.id },
           { shares: 1, gigabytes: input.size },
         );
-        return (await sharesRepo.get(trx, id)) as Share;
+        return sharesRepo.owned(trx, auth, id);
       });
       kick();
       return share;
@@ -185,7 +171,7 @@ export function createShareService({ db, quotas, shareTypes, availabilityZones, 
 
     async get(auth: Auth, id: string): Promise<Share> {
       requireReader(auth, 'share:get');
-      return visible(auth, isUuid(id) ? await sharesRepo.get(db, id) : undefined, id);
+      return sharesRepo.visible(db, auth, id);
     },
 
     /**
@@ -210,7 +196,7 @@ export function createShareService({ db, quotas, shareTypes, availabilityZones, 
 
     async exportLocations(auth: Auth, id: string): Promise<ExportLocationRow[]> {
       requireReader(auth, 'share:export_locations');
-      const share = visible(auth, isUuid(id) ? await sharesRepo.get(db, id) : undefined, id);
+      const share = await sharesRepo.visible(db, auth, id);
       const rows = await sharesRepo.exportLocations(db, share.id);
       // Non-admins never see admin-only locations.
       return auth.isAdmin ? rows : rows.filter((r) => !r.is_admin_only);
@@ -218,9 +204,9 @@ export function createShareService({ db, quotas, shareTypes, availabilityZones, 
 
     /** The sort value of the share a page starts after (a marker must be a share the caller sees). */
     async marker(auth: Auth, id: string, sortKey: string): Promise<{ id: string; sortValue: unknown }> {
-      const share = isUuid(id) ? await sharesRepo.get(db, id) : undefined;
-      if (!share || !(auth.isAdmin || share.project_id === auth.projectId || share.is_public))
-        throw new InvalidInput(`Marker ${id} is not a share you can see.`);
+      const share = await sharesRepo.visible(db, auth, id).catch((err: unknown) => {
+        throw err instanceof NotFound ? new InvalidInput(`Marker ${id} is not a share you can see.`) : err;
+      });
       return { id: share.id, sortValue: share[sortKey as keyof Share] };
     },
 
@@ -234,20 +220,22 @@ export function createShareService({ db, quotas, shareTypes, availabilityZones, 
       },
     ): Promise<Share> {
       requireMember(auth, 'share:update');
-      await owned(auth, id);
-      if (patch.isPublic === true && !auth.isAdmin)
-        throw new Forbidden('Policy does not allow share:set_public_share to be performed.');
-      await sharesRepo.update(db, id, {
-        ...(patch.name !== undefined ? { name: patch.name } : {}),
-        ...(patch.description !== undefined ? { description: patch.description } : {}),
-        ...(patch.isPublic !== undefined ? { is_public: patch.isPublic } : {}),
+      return inTransaction(db, async (trx) => {
+        await sharesRepo.lockOwned(trx, auth, id);
+        if (patch.isPublic === true && !auth.isAdmin)
+          throw new Forbidden('Policy does not allow share:set_public_share to be performed.');
+        await sharesRepo.update(trx, id, {
+          ...(patch.name !== undefined ? { name: patch.name } : {}),
+          ...(patch.description !== undefined ? { description: patch.description } : {}),
+          ...(patch.isPublic !== undefined ? { is_public: patch.isPublic } : {}),
+        });
+        return sharesRepo.owned(trx, auth, id);
       });
-      return (await sharesRepo.get(db, id)) as Share;
     },
 
     async getMetadata(auth: Auth, id: string): Promise<Record<string, string>> {
       requireReader(auth, 'share:get_share_metadata');
-      return visible(auth, isUuid(id) ? await sharesRepo.get(db, id) : undefined, id).metadata;
+      return (await sharesRepo.visible(db, auth, id)).metadata;
     },
 
     /** Sets keys (merge) or, with replace, makes the metadata exactly `metadata`. */
@@ -258,32 +246,33 @@ export function createShareService({ db, quotas, shareTypes, availabilityZones, 
       replace: boolean,
     ): Promise<Record<string, string>> {
       requireMember(auth, 'share:update_share_metadata');
-      const share = await owned(auth, id);
-      const touched = replace
-        ? [...new Set([...Object.keys(share.metadata), ...Object.keys(metadata)])]
-        : Object.keys(metadata);
-      checkReserved(auth, touched);
-      await inTransaction(db, async (trx) => {
+      return inTransaction(db, async (trx) => {
+        const share = await sharesRepo.lockOwned(trx, auth, id);
+        const touched = replace
+          ? [...new Set([...Object.keys(share.metadata), ...Object.keys(metadata)])]
+          : Object.keys(metadata);
+        checkReserved(auth, touched);
         if (replace) await sharesRepo.clearMetadata(trx, id);
         await sharesRepo.setMetadata(trx, id, metadata);
+        return (await sharesRepo.owned(trx, auth, id)).metadata;
       });
-      return (await sharesRepo.get(db, id))?.metadata ?? {};
     },
 
     async deleteMetadata(auth: Auth, id: string, key: string): Promise<void> {
       requireMember(auth, 'share:delete_share_metadata');
-      const share = await owned(auth, id);
-      checkReserved(auth, [key]);
-      if (share.metadata[key] === undefined) throw new NotFound(`Share ${id} has no metadata key ${key}.`);
-      await sharesRepo.deleteMetadata(db, id, key);
+      await inTransaction(db, async (trx) => {
+        const share = await sharesRepo.lockOwned(trx, auth, id);
+        checkReserved(auth, [key]);
+        if (share.metadata[key] === undefined) throw new NotFound(`Share ${id} has no metadata key ${key}.`);
+        await sharesRepo.deleteMetadata(trx, id, key);
+      });
     },
 
     /** Admin: delete whatever the status, and even if the backend fails. */
     async forceDelete(auth: Auth, id: string): Promise<void> {
       requireAdmin(auth, 'share:force_delete');
-      await owned(auth, id);
       await inTransaction(db, async (trx) => {
-        await sharesRepo.getForUpdate(trx, id);
+        await sharesRepo.lockOwned(trx, auth, id);
         await refuseWithSnapshots(trx, id);
         await sharesRepo.update(trx, id, { status: ShareStatus.DELETING });
         await tasksRepo.insert(trx, {
@@ -298,19 +287,17 @@ export function createShareService({ db, quotas, shareTypes, availabilityZones, 
     /** Admin: set the status by hand (to recover a share an operator has repaired). */
     async resetStatus(auth: Auth, id: string, status: string): Promise<void> {
       requireAdmin(auth, 'share:reset_status');
-      await owned(auth, id);
-      if (!(Object.values(ShareStatus) as string[]).includes(status))
-        throw new InvalidInput(
-          `Invalid status '${status}'; valid: ${Object.values(ShareStatus).join(', ')}.`,
-        );
-      await sharesRepo.update(db, id, { status });
+      await inTransaction(db, async (trx) => {
+        await sharesRepo.lockOwned(trx, auth, id);
+        checkStatus(status, ShareStatus);
+        await sharesRepo.update(trx, id, { status });
+      });
     },
 
     async remove(auth: Auth, id: string): Promise<void> {
       requireMember(auth, 'share:delete');
-      await owned(auth, id);
       await inTransaction(db, async (trx) => {
-        const share = (await sharesRepo.getForUpdate(trx, id)) as Share;
+        const share = await sharesRepo.lockOwned(trx, auth, id);
         if (!DELETABLE.includes(share.status))
           throw new Forbidden(
             `Share ${id} cannot be deleted while its status is '${share.status}'; it must be one of ${DELETABLE.join(', ')}.`,
@@ -327,12 +314,12 @@ export function createShareService({ db, quotas, shareTypes, availabilityZones, 
    * The snapshot a new share is made from, checked as Manila does: visible to the caller, from a
    * share whose type allows it, not bigger than the new share, same protocol and zone.
    */
-  async function sourceOf(auth: Auth, input: CreateShareInput) {
-    const snapId = input.snapshotId as string;
-    const snapshot = isUuid(snapId) ? await snapshotsRepo.get(db, snapId) : undefined;
-    if (!snapshot || !(auth.isAdmin || snapshot.project_id === auth.projectId))
-      throw new NotFound(`Snapshot ${snapId} could not be found.`);
-    const share = (await sharesRepo.get(db, snapshot.share_id)) as Share;
+  async function sourceOf(auth: Auth, snapId: string, input: CreateShareInput) {
+    const snapshot = await snapshotsRepo.owned(db, auth, snapId);
+    // A snapshot's share outlives it; both gone since the line above reads as the snapshot gone.
+    const share = await sharesRepo.get(db, snapshot.share_id);
+    const type = share && (await shareTypesRepo.get(db, share.share_type_id));
+    if (!share || !type) throw new NotFound(`Snapshot ${snapId} could not be found.`);
     if (boolSpec(share.share_type_specs, 'create_share_from_snapshot_support') !== true)
       throw new InvalidInput(
         `Share type ${share.share_type_name} of the snapshot's share does not have create_share_from_snapshot_support; shares cannot be created from its snapshots.`,
@@ -350,7 +337,6 @@ export function createShareService({ db, quotas, shareTypes, availabilityZones, 
         `A share made from snapshot ${snapshot.id} is created in its share's availability zone ${share.availability_zone}; backends do not copy snapshots across zones.`,
       );
     // The source's type even if it has since become private: the new share inherits it by default.
-    const type = (await shareTypesRepo.get(db, share.share_type_id)) as ShareType;
     return { snapshot, share, type };
   }
 

@@ -2,7 +2,7 @@ import { backendCalls, errorText, failureText, snapshotRef } from './backend-cal
 import type { Db } from './db.ts';
 import { MessageAction, MessageDetail, recordMessage } from './messages.ts';
 import type { QuotaService } from './quotas.ts';
-import { type ShareRow, sharesRepo } from './repos/shares.ts';
+import { sharesRepo } from './repos/shares.ts';
 import { snapshotsRepo } from './repos/snapshots.ts';
 import type { ConfiguredBackend } from './scheduler.ts';
 import { SnapshotStatus, TaskKind } from './shares.ts';
@@ -70,14 +70,15 @@ export function createSnapshotManager(deps: {
       await db.transaction(async (trx) => {
         const snap = await snapshotsRepo.getForUpdate(trx, task.resource_id);
         if (snap?.status === SnapshotStatus.DELETING) {
-          // The share exists: its row cannot be deleted while a snapshot references it.
-          const share = (await sharesRepo.getForUpdate(trx, snap.share_id)) as ShareRow;
+          // Always there: a share cannot be deleted while a snapshot references it.
+          const share = await sharesRepo.getForUpdate(trx, snap.share_id);
           await snapshotsRepo.remove(trx, snap.id);
-          await quotas.release(
-            trx,
-            { projectId: snap.project_id, shareTypeId: share.share_type_id },
-            { snapshots: 1, snapshot_gigabytes: snap.size },
-          );
+          if (share)
+            await quotas.release(
+              trx,
+              { projectId: snap.project_id, shareTypeId: share.share_type_id },
+              { snapshots: 1, snapshot_gigabytes: snap.size },
+            );
         }
         await finish(trx, 'done', null);
       });

@@ -2,13 +2,12 @@ import { randomUUID } from 'node:crypto';
 import { type Db, inTransaction } from './db.ts';
 import { Conflict, InvalidInput, NotFound, Unprocessable } from './errors.ts';
 import { boolSpec } from './extra-specs.ts';
-import { isUuid } from './ids.ts';
 import { type Auth, requireAdmin, requireMember, requireReader } from './policy.ts';
 import type { QuotaService } from './quotas.ts';
 import { sharesRepo } from './repos/shares.ts';
 import { type SnapshotQuery, type SnapshotRow, snapshotsRepo } from './repos/snapshots.ts';
 import { tasksRepo } from './repos/tasks.ts';
-import { type ShareService, ShareStatus, SnapshotStatus, TaskKind } from './shares.ts';
+import { checkStatus, ShareStatus, SnapshotStatus, TaskKind } from './shares.ts';
 
 /** Statuses a snapshot may be deleted from (Manila: available and the error ones). */
 const DELETABLE: readonly string[] = [
@@ -28,24 +27,12 @@ export interface CreateSnapshotInput {
  * Share snapshots: create (quota + status + task in one transaction), list, show, update, delete,
  * and the admin's force_delete and reset_status. A snapshot belongs to its share's project.
  */
-export function createSnapshotService(deps: {
-  db: Db;
-  quotas: QuotaService;
-  shares: ShareService;
-  kick: () => void;
-}) {
-  const { db, quotas, shares, kick } = deps;
-  const notFound = (id: string) => new NotFound(`Snapshot ${id} could not be found.`);
+export function createSnapshotService(deps: { db: Db; quotas: QuotaService; kick: () => void }) {
+  const { db, quotas, kick } = deps;
 
-  async function mustGet(auth: Auth, id: string): Promise<SnapshotRow> {
-    const snap = isUuid(id) ? await snapshotsRepo.get(db, id) : undefined;
-    if (!snap || !(auth.isAdmin || snap.project_id === auth.projectId)) throw notFound(id);
-    return snap;
-  }
-
-  async function startDelete(id: string, force: boolean): Promise<void> {
+  async function startDelete(auth: Auth, id: string, force: boolean): Promise<void> {
     await inTransaction(db, async (trx) => {
-      const snap = (await snapshotsRepo.getForUpdate(trx, id)) as SnapshotRow;
+      const snap = await snapshotsRepo.lockOwned(trx, auth, id);
       if (!force && !DELETABLE.includes(snap.status))
         throw new InvalidInput(
           `Snapshot ${id} cannot be deleted while its status is '${snap.status}'; it must be one of ${DELETABLE.join(', ')}.`,
@@ -68,17 +55,16 @@ export function createSnapshotService(deps: {
   return {
     async create(auth: Auth, input: CreateSnapshotInput): Promise<SnapshotRow> {
       requireMember(auth, 'share_snapshot:create_snapshot');
-      const share = await shares.owned(auth, input.shareId);
-      if (boolSpec(share.share_type_specs, 'snapshot_support') !== true)
-        throw new Unprocessable(
-          `Share type ${share.share_type_name} of share ${share.id} does not have snapshot_support; snapshots cannot be taken of it.`,
-        );
       const id = randomUUID();
       const snapshot = await inTransaction(db, async (trx) => {
-        const locked = (await sharesRepo.getForUpdate(trx, share.id)) as { status: string; size: number };
-        if (locked.status !== ShareStatus.AVAILABLE)
+        const share = await sharesRepo.lockOwned(trx, auth, input.shareId);
+        if (boolSpec(share.share_type_specs, 'snapshot_support') !== true)
+          throw new Unprocessable(
+            `Share type ${share.share_type_name} of share ${share.id} does not have snapshot_support; snapshots cannot be taken of it.`,
+          );
+        if (share.status !== ShareStatus.AVAILABLE)
           throw new InvalidInput(
-            `A snapshot of share ${share.id} cannot be taken while its status is '${locked.status}'; it must be 'available'.`,
+            `A snapshot of share ${share.id} cannot be taken while its status is '${share.status}'; it must be 'available'.`,
           );
         const row = await snapshotsRepo.insert(trx, {
           id,
@@ -87,7 +73,7 @@ export function createSnapshotService(deps: {
           user_id: auth.userId,
           name: input.name,
           description: input.description,
-          size: locked.size,
+          size: share.size,
           share_proto: share.share_proto,
           status: SnapshotStatus.CREATING,
           provider_location: null,
@@ -100,7 +86,7 @@ export function createSnapshotService(deps: {
         await quotas.reserve(
           trx,
           { projectId: share.project_id, shareTypeId: share.share_type_id, taskId: task.id },
-          { snapshots: 1, snapshot_gigabytes: locked.size },
+          { snapshots: 1, snapshot_gigabytes: share.size },
         );
         return row;
       });
@@ -110,7 +96,7 @@ export function createSnapshotService(deps: {
 
     async get(auth: Auth, id: string): Promise<SnapshotRow> {
       requireReader(auth, 'share_snapshot:get_snapshot');
-      return mustGet(auth, id);
+      return snapshotsRepo.owned(db, auth, id);
     },
 
     async list(
@@ -129,9 +115,9 @@ export function createSnapshotService(deps: {
     },
 
     async marker(auth: Auth, id: string, sortKey: string): Promise<{ id: string; sortValue: unknown }> {
-      const snap = isUuid(id) ? await snapshotsRepo.get(db, id) : undefined;
-      if (!snap || !(auth.isAdmin || snap.project_id === auth.projectId))
-        throw new InvalidInput(`Marker ${id} is not a snapshot you can see.`);
+      const snap = await snapshotsRepo.owned(db, auth, id).catch((err: unknown) => {
+        throw err instanceof NotFound ? new InvalidInput(`Marker ${id} is not a snapshot you can see.`) : err;
+      });
       return { id: snap.id, sortValue: snap[sortKey as keyof SnapshotRow] };
     },
 
@@ -141,34 +127,34 @@ export function createSnapshotService(deps: {
       patch: { name?: string | null | undefined; description?: string | null | undefined },
     ): Promise<SnapshotRow> {
       requireMember(auth, 'share_snapshot:snapshot_update');
-      await mustGet(auth, id);
-      return (await snapshotsRepo.update(db, id, {
-        ...(patch.name !== undefined ? { name: patch.name } : {}),
-        ...(patch.description !== undefined ? { description: patch.description } : {}),
-      })) as SnapshotRow;
+      return inTransaction(db, async (trx) => {
+        await snapshotsRepo.lockOwned(trx, auth, id);
+        await snapshotsRepo.update(trx, id, {
+          ...(patch.name !== undefined ? { name: patch.name } : {}),
+          ...(patch.description !== undefined ? { description: patch.description } : {}),
+        });
+        return snapshotsRepo.owned(trx, auth, id);
+      });
     },
 
     async remove(auth: Auth, id: string): Promise<void> {
       requireMember(auth, 'share_snapshot:delete_snapshot');
-      await mustGet(auth, id);
-      await startDelete(id, false);
+      await startDelete(auth, id, false);
     },
 
     /** Admin: delete whatever the status, and even if the backend fails. */
     async forceDelete(auth: Auth, id: string): Promise<void> {
       requireAdmin(auth, 'share_snapshot:force_delete');
-      await mustGet(auth, id);
-      await startDelete(id, true);
+      await startDelete(auth, id, true);
     },
 
     async resetStatus(auth: Auth, id: string, status: string): Promise<void> {
       requireAdmin(auth, 'share_snapshot:reset_status');
-      await mustGet(auth, id);
-      if (!(Object.values(SnapshotStatus) as string[]).includes(status))
-        throw new InvalidInput(
-          `Invalid status '${status}'; valid: ${Object.values(SnapshotStatus).join(', ')}.`,
-        );
-      await snapshotsRepo.update(db, id, { status });
+      await inTransaction(db, async (trx) => {
+        await snapshotsRepo.lockOwned(trx, auth, id);
+        checkStatus(status, SnapshotStatus);
+        await snapshotsRepo.update(trx, id, { status });
+      });
     },
   };
 }

@@ -1,7 +1,9 @@
 import type { Knex } from 'knex';
-import type { Executor } from '../db.ts';
+import type { Executor, Trx } from '../db.ts';
+import type { Auth } from '../policy.ts';
 import { selectRows } from './direct.ts';
 import { afterMarker, type PageQuery } from './paging.ts';
+import { findInReach, type Reach, withinReach } from './reach.ts';
 
 export interface ShareRow {
   id: string;
@@ -223,6 +225,11 @@ async function withPageDetails(ex: Executor, rows: ShareRow[]): Promise<Share[]>
   });
 }
 
+function inReach(ex: Executor, auth: Auth, id: string, reach: Reach, lock: boolean): Promise<Share> {
+  const b = withinReach(withDetails(ex, ex('shares').where('shares.id', id)), 'shares', auth, reach);
+  return findInReach<Share>(b, 'Share', id, lock);
+}
+
 export const sharesRepo = {
   async insert(
     ex: Executor,
@@ -234,6 +241,16 @@ export const sharesRepo = {
   async get(ex: Executor, id: string): Promise<Share | undefined> {
     return withDetails(ex, ex('shares').where('shares.id', id)).first();
   },
+  /** The share if the caller may see it (their project's, a public one, any for an admin), else NotFound. */
+  visible: (ex: Executor, auth: Auth, id: string) => inReach(ex, auth, id, 'see', false),
+  /** The share if the caller may change it (their project's, any for an admin), else NotFound. */
+  owned: (ex: Executor, auth: Auth, id: string) => inReach(ex, auth, id, 'change', false),
+  /**
+   * As owned, and locked until `trx` ends, in one statement: how every share mutation starts, so
+   * a delete committed a moment earlier is a NotFound and one a moment later waits for it.
+   */
+  lockOwned: (trx: Trx, auth: Auth, id: string) => inReach(trx, auth, id, 'change', true),
+  /** Locks the share for the worker, whoever owns it; undefined once it is gone. */
   async getForUpdate(ex: Executor, id: string): Promise<ShareRow | undefined> {
     return ex('shares').where({ id }).forUpdate().first();
   },
