@@ -1,21 +1,12 @@
-import type { AccessLevel, AccessRuleState, AccessType } from '../backends/types.ts';
-import { AccessState, rulesStatus } from './access-rules.ts';
+import type { AccessLevel, AccessType } from '../backends/types.ts';
 import { backendCalls, errorText, failureText, shareRef } from './backend-calls.ts';
+import { AccessState, rulesStatus, type TaskKind } from './constants.ts';
 import type { Db, Executor } from './db.ts';
 import { MessageAction, MessageDetail, recordMessage } from './messages.ts';
 import { accessRulesRepo } from './repos/access-rules.ts';
 import { sharesRepo } from './repos/shares.ts';
 import type { ConfiguredBackend } from './scheduler.ts';
-import { TaskKind } from './shares.ts';
-import type { TaskHandler } from './worker.ts';
-
-interface SyncResult {
-  /** Rule ids sent to the backend, with the state it reported for each. */
-  states: Record<string, AccessRuleState>;
-  sent: string[];
-  /** Rule ids left out of the set (being denied): removed when the backend is done. */
-  denied: string[];
-}
+import type { TaskHandler } from './tasks.ts';
 
 /**
  * The share.access task: moves queued rules to applying/denying, gives the backend the share's
@@ -23,10 +14,7 @@ interface SyncResult {
  * access_rules_status. Rules queued while the backend works keep their state; their own task
  * (queued behind this one, tasks of a share run in order) picks them up.
  */
-export function createAccessManager(deps: {
-  db: Db;
-  backends: ConfiguredBackend[];
-}): Record<string, TaskHandler> {
+export function createAccessManager(deps: { db: Db; backends: ConfiguredBackend[] }) {
   const { db } = deps;
   const { backendFor } = backendCalls(deps.backends);
 
@@ -35,8 +23,9 @@ export function createAccessManager(deps: {
     await sharesRepo.update(ex, shareId, { access_rules_status: rulesStatus(rules.map((r) => r.state)) });
   }
 
-  const sync: TaskHandler = {
-    async run(task): Promise<SyncResult | null> {
+  /** share.access: give the backend the share's whole rule set, then record what it applied. */
+  const updateAccess: TaskHandler<typeof TaskKind.SHARE_ACCESS> = {
+    async run(task) {
       const locked = await db.transaction(async (trx) => {
         const share = await sharesRepo.getForUpdate(trx, task.resource_id);
         if (!share?.host) return null;
@@ -64,8 +53,7 @@ export function createAccessManager(deps: {
         denied: rules.filter((r) => r.state === AccessState.DENYING).map((r) => r.id),
       };
     },
-    async succeed(task, result, finish) {
-      const r = result as SyncResult | null;
+    async succeed(task, r, finish) {
       await db.transaction(async (trx) => {
         const share = await sharesRepo.getForUpdate(trx, task.resource_id);
         if (share && r) {
@@ -108,5 +96,5 @@ export function createAccessManager(deps: {
     },
   };
 
-  return { [TaskKind.SHARE_ACCESS]: sync };
+  return { updateAccess };
 }

@@ -3,41 +3,14 @@ import type { Logger } from 'pino';
 import type { AccessLevel, AccessType } from '../backends/types.ts';
 import { checkAccessTo } from './access-to.ts';
 import type { BackendCalls } from './backend-calls.ts';
+import { AccessRulesStatus, AccessState, ShareStatus } from './constants.ts';
 import { type Db, inTransaction, type Trx } from './db.ts';
 import { InvalidInput, NotFound } from './errors.ts';
 import { isUuid } from './ids.ts';
 import { type Auth, requireMember, requireReader } from './policy.ts';
 import { type AccessRule, accessRulesRepo } from './repos/access-rules.ts';
 import { type ShareRow, sharesRepo } from './repos/shares.ts';
-import { tasksRepo } from './repos/tasks.ts';
-import { ShareStatus, TaskKind } from './shares.ts';
-
-/** Manila's access rule states (the ones abaca goes through). */
-export const AccessState = {
-  QUEUED_TO_APPLY: 'queued_to_apply',
-  APPLYING: 'applying',
-  ACTIVE: 'active',
-  ERROR: 'error',
-  QUEUED_TO_DENY: 'queued_to_deny',
-  DENYING: 'denying',
-} as const;
-
-/** A share's access_rules_status: syncing while any rule is on its way, then error or active. */
-export const AccessRulesStatus = { ACTIVE: 'active', ERROR: 'error', SYNCING: 'syncing' } as const;
-
-const IN_FLIGHT: readonly string[] = [
-  AccessState.QUEUED_TO_APPLY,
-  AccessState.APPLYING,
-  AccessState.QUEUED_TO_DENY,
-  AccessState.DENYING,
-];
-
-/** What the share's access_rules_status is, given its rules' states. */
-export function rulesStatus(states: string[]): string {
-  if (states.some((s) => IN_FLIGHT.includes(s))) return AccessRulesStatus.SYNCING;
-  if (states.includes(AccessState.ERROR)) return AccessRulesStatus.ERROR;
-  return AccessRulesStatus.ACTIVE;
-}
+import { taskApi } from './tasks.ts';
 
 export interface AllowInput {
   accessType: AccessType;
@@ -60,7 +33,7 @@ export function createAccessRuleService(deps: {
 
   async function queueSync(trx: Trx, share: ShareRow): Promise<void> {
     await sharesRepo.update(trx, share.id, { access_rules_status: AccessRulesStatus.SYNCING });
-    await tasksRepo.insert(trx, { kind: TaskKind.SHARE_ACCESS, resource_id: share.id, payload: {} });
+    await taskApi.updateAccess(trx, share.id);
   }
 
   return {

@@ -1,4 +1,5 @@
 import type { Backend, BackendStats, ShareProtocol } from '../backends/types.ts';
+import { formatHost } from './backend-calls.ts';
 import { boolSpec } from './extra-specs.ts';
 
 export interface ConfiguredBackend {
@@ -82,7 +83,7 @@ export async function schedule(
           backend,
           pool: pool.name,
           availabilityZone,
-          host: `${serverHost}@${backend.name}#${pool.name}`,
+          host: formatHost({ server: serverHost, backend: backend.name, pool: pool.name }),
         };
       }
     }

@@ -1,3 +1,4 @@
+import { ShareStatus, SnapshotStatus } from './constants.ts';
 import { type Db, type Executor, inTransaction } from './db.ts';
 import { Conflict, Forbidden, InvalidInput } from './errors.ts';
 import { boolSpec } from './extra-specs.ts';
@@ -5,8 +6,7 @@ import { type Auth, requireMember } from './policy.ts';
 import type { QuotaService } from './quotas.ts';
 import { type Share, sharesRepo } from './repos/shares.ts';
 import { snapshotsRepo } from './repos/snapshots.ts';
-import { tasksRepo } from './repos/tasks.ts';
-import { ShareStatus, SnapshotStatus, TaskKind } from './shares.ts';
+import { taskApi } from './tasks.ts';
 
 /**
  * Extend, shrink and revert: Manila's preconditions, the status flip, the quota reservation and
@@ -48,11 +48,7 @@ export function createShareActionService(deps: { db: Db; quotas: QuotaService; k
             `New size ${newSize} GiB must be greater than the current size ${share.size} GiB to extend; use shrink to make it smaller.`,
           );
         await sharesRepo.update(trx, id, { status: ShareStatus.EXTENDING });
-        const task = await tasksRepo.insert(trx, {
-          kind: TaskKind.SHARE_EXTEND,
-          resource_id: id,
-          payload: { new_size: newSize },
-        });
+        const task = await taskApi.extendShare(trx, id, newSize);
         // Manila answers a quota refusal on extend with 403.
         await quotas.reserve(
           trx,
@@ -74,11 +70,7 @@ export function createShareActionService(deps: { db: Db; quotas: QuotaService; k
             `New size ${newSize} GiB must be less than the current size ${share.size} GiB to shrink; use extend to make it bigger.`,
           );
         await sharesRepo.update(trx, id, { status: ShareStatus.SHRINKING });
-        await tasksRepo.insert(trx, {
-          kind: TaskKind.SHARE_SHRINK,
-          resource_id: id,
-          payload: { new_size: newSize },
-        });
+        await taskApi.shrinkShare(trx, id, newSize);
       });
       kick();
     },
@@ -109,11 +101,7 @@ export function createShareActionService(deps: { db: Db; quotas: QuotaService; k
           throw new Conflict(`Snapshot ${snapshotId} is '${snap?.status}'; it must be 'available'.`);
         await sharesRepo.update(trx, id, { status: ShareStatus.REVERTING });
         await snapshotsRepo.update(trx, snapshotId, { status: SnapshotStatus.RESTORING });
-        const task = await tasksRepo.insert(trx, {
-          kind: TaskKind.SHARE_REVERT,
-          resource_id: id,
-          payload: { snapshot_id: snapshotId },
-        });
+        const task = await taskApi.revertShare(trx, id, snapshotId);
         // The share takes the snapshot's size; growing back to it needs quota (403 as for extend).
         if (snap.size > share.size)
           await quotas.reserve(

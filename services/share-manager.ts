@@ -3,13 +3,14 @@ import { BackendError } from '../backends/errors.ts';
 import type { ShareProtocol } from '../backends/types.ts';
 import {
   backendCalls,
-  backendNameOf,
   errorText,
   failureText,
   NoValidHost,
+  parseHost,
   shareRef as ref,
   snapshotRef,
 } from './backend-calls.ts';
+import { ShareStatus, SnapshotStatus, type TaskKind } from './constants.ts';
 import type { Db } from './db.ts';
 import {
   MessageAction,
@@ -22,10 +23,8 @@ import type { QuotaService } from './quotas.ts';
 import { shareTypesRepo } from './repos/share-types.ts';
 import { type Share, type ShareRow, sharesRepo } from './repos/shares.ts';
 import { snapshotsRepo } from './repos/snapshots.ts';
-import type { TaskRow } from './repos/tasks.ts';
 import { type ConfiguredBackend, schedule } from './scheduler.ts';
-import { ShareStatus, SnapshotStatus, TaskKind } from './shares.ts';
-import type { FinishTx, TaskHandler } from './worker.ts';
+import type { FinishTx, Task, TaskHandler } from './tasks.ts';
 
 /**
  * Manila's share manager: the task handlers that carry out share changes on a backend. Each reads
@@ -38,7 +37,7 @@ export function createShareManager(deps: {
   quotas: QuotaService;
   backends: ConfiguredBackend[];
   serverHost: string;
-}): Record<string, TaskHandler> {
+}) {
   const { db, quotas, backends } = deps;
   const { backendFor } = backendCalls(backends);
 
@@ -68,19 +67,19 @@ export function createShareManager(deps: {
     const source = snapshot && (await sharesRepo.get(db, snapshot.share_id));
     if (!snapshot || !source?.host)
       throw new NoValidHost(`Snapshot ${share.snapshot_id} or its share no longer exists.`);
-    const backendName = backendNameOf(source.host);
-    const pool = source.host.split('#')[1];
-    const candidates = backends.filter((b) => b.backend.name === backendName);
+    const holder = parseHost(source.host);
+    const candidates = backends.filter((b) => b.backend.name === holder?.backend);
     const { placement, reasons } = await schedule(candidates, request, deps.serverHost);
-    if (!placement || placement.pool !== pool)
+    if (!placement || placement.pool !== holder?.pool)
       throw new NoValidHost(
         `No valid host was found: a share made from snapshot ${snapshot.id} must live on the backend holding it (${source.host})${reasons.length ? `, which was refused: ${reasons.join('; ')}` : ''}.`,
       );
     return { host: source.host, availabilityZone: placement.availabilityZone };
   }
 
-  const create: TaskHandler = {
-    async run(task: TaskRow) {
+  /** share.create: place the share, then create it (from its snapshot, if it has one). */
+  const createShare: TaskHandler<typeof TaskKind.SHARE_CREATE> = {
+    async run(task) {
       const found = await sharesRepo.get(db, task.resource_id);
       if (!found || !creating(found)) return null;
       let share: ShareRow | undefined = found;
@@ -90,7 +89,7 @@ export function createShareManager(deps: {
         share = await sharesRepo.update(db, share.id, { host, availability_zone: availabilityZone });
         if (!share) return null;
       }
-      const backend = backendFor(share.host as string);
+      const backend = backendFor(share.host);
       if (!share.snapshot_id) return backend.createShare(ref(share));
       const snapshot = await snapshotsRepo.get(db, share.snapshot_id);
       if (!snapshot) throw new NoValidHost(`Snapshot ${share.snapshot_id} no longer exists.`);
@@ -100,11 +99,10 @@ export function createShareManager(deps: {
       await db.transaction(async (trx) => {
         const share = await sharesRepo.getForUpdate(trx, task.resource_id);
         if (creating(share) && share && result) {
-          const locations = result as { path: string; preferred: boolean; isAdminOnly: boolean }[];
           await sharesRepo.replaceExportLocations(
             trx,
             share.id,
-            locations.map((l) => ({
+            result.map((l) => ({
               id: randomUUID(),
               path: l.path,
               preferred: l.preferred,
@@ -138,7 +136,8 @@ export function createShareManager(deps: {
     },
   };
 
-  const remove: TaskHandler = {
+  /** share.delete: remove the share from its backend, then the record. */
+  const deleteShare: TaskHandler<typeof TaskKind.SHARE_DELETE> = {
     async run(task) {
       const share = await sharesRepo.get(db, task.resource_id);
       if (!share || share.status !== ShareStatus.DELETING) return null;
@@ -162,7 +161,7 @@ export function createShareManager(deps: {
     },
     async fail(task, err, finish) {
       // A force delete removes the share whatever the backend says (Manila's force_delete).
-      if (task.payload.force === true) return remove.succeed(task, null, finish);
+      if (task.payload.force) return deleteShare.succeed(task, null, finish);
       await db.transaction(async (trx) => {
         const share = await sharesRepo.getForUpdate(trx, task.resource_id);
         if (share?.status === ShareStatus.DELETING) {
@@ -183,11 +182,12 @@ export function createShareManager(deps: {
 
   /** Records a failure of a change to an existing share: its status, a user message, the quota back. */
   async function failChange(
-    task: TaskRow,
+    task: Task,
     err: unknown,
     finish: FinishTx,
     expect: string,
     outcome: { status: string; action: MessageActionId; detail?: MessageDetailId; text?: string },
+    restoring?: string,
   ) {
     await db.transaction(async (trx) => {
       const share = await sharesRepo.getForUpdate(trx, task.resource_id);
@@ -202,8 +202,8 @@ export function createShareManager(deps: {
           text: outcome.text ?? failureText(err),
         });
       }
-      if (typeof task.payload.snapshot_id === 'string') {
-        const snap = await snapshotsRepo.getForUpdate(trx, task.payload.snapshot_id);
+      if (restoring) {
+        const snap = await snapshotsRepo.getForUpdate(trx, restoring);
         if (snap?.status === SnapshotStatus.RESTORING)
           await snapshotsRepo.update(trx, snap.id, { status: SnapshotStatus.AVAILABLE });
       }
@@ -212,20 +212,22 @@ export function createShareManager(deps: {
     });
   }
 
-  const newSize = (task: TaskRow) => Number(task.payload.new_size);
-
-  const extend: TaskHandler = {
+  /** share.extend: grow the share on its backend to payload.new_size. */
+  const extendShare: TaskHandler<typeof TaskKind.SHARE_EXTEND> = {
     async run(task) {
       const share = await sharesRepo.get(db, task.resource_id);
       if (share?.status !== ShareStatus.EXTENDING) return null;
-      await backendFor(share.host as string).extendShare(ref(share), newSize(task));
+      await backendFor(share.host).extendShare(ref(share), task.payload.new_size);
       return null;
     },
     async succeed(task, _result, finish) {
       await db.transaction(async (trx) => {
         const share = await sharesRepo.getForUpdate(trx, task.resource_id);
         if (share?.status === ShareStatus.EXTENDING)
-          await sharesRepo.update(trx, share.id, { status: ShareStatus.AVAILABLE, size: newSize(task) });
+          await sharesRepo.update(trx, share.id, {
+            status: ShareStatus.AVAILABLE,
+            size: task.payload.new_size,
+          });
         await quotas.commit(trx, task.id);
         await finish(trx, 'done', null);
       });
@@ -237,22 +239,26 @@ export function createShareManager(deps: {
       }),
   };
 
-  const shrink: TaskHandler = {
+  /** share.shrink: shrink the share on its backend to payload.new_size, if its data fits. */
+  const shrinkShare: TaskHandler<typeof TaskKind.SHARE_SHRINK> = {
     async run(task) {
       const share = await sharesRepo.get(db, task.resource_id);
       if (share?.status !== ShareStatus.SHRINKING) return null;
-      await backendFor(share.host as string).shrinkShare(ref(share), newSize(task));
+      await backendFor(share.host).shrinkShare(ref(share), task.payload.new_size);
       return null;
     },
     async succeed(task, _result, finish) {
       await db.transaction(async (trx) => {
         const share = await sharesRepo.getForUpdate(trx, task.resource_id);
         if (share?.status === ShareStatus.SHRINKING) {
-          await sharesRepo.update(trx, share.id, { status: ShareStatus.AVAILABLE, size: newSize(task) });
+          await sharesRepo.update(trx, share.id, {
+            status: ShareStatus.AVAILABLE,
+            size: task.payload.new_size,
+          });
           await quotas.release(
             trx,
             { projectId: share.project_id, shareTypeId: share.share_type_id },
-            { gigabytes: share.size - newSize(task) },
+            { gigabytes: share.size - task.payload.new_size },
           );
         }
         await finish(trx, 'done', null);
@@ -271,26 +277,27 @@ export function createShareManager(deps: {
               status: ShareStatus.AVAILABLE,
               action: MessageAction.SHRINK,
               detail: MessageDetail.DRIVER_REFUSED_SHRINK,
-              text: `The share was not shrunk to ${newSize(task)} GiB: ${err.message} Its size and data are unchanged.`,
+              text: `The share was not shrunk to ${task.payload.new_size} GiB: ${err.message} Its size and data are unchanged.`,
             }
           : { status: ShareStatus.SHRINKING_ERROR, action: MessageAction.SHRINK },
       ),
   };
 
-  const revert: TaskHandler = {
+  /** share.revert: make the share's data its snapshot's (payload.snapshot_id) again. */
+  const revertShare: TaskHandler<typeof TaskKind.SHARE_REVERT> = {
     async run(task) {
       const share = await sharesRepo.get(db, task.resource_id);
       if (share?.status !== ShareStatus.REVERTING) return null;
-      const snapshot = await snapshotsRepo.get(db, String(task.payload.snapshot_id));
+      const snapshot = await snapshotsRepo.get(db, task.payload.snapshot_id);
       if (!snapshot)
         throw new BackendError('NotFound', `Snapshot ${task.payload.snapshot_id} no longer exists.`);
-      await backendFor(share.host as string).revertToSnapshot(ref(share), snapshotRef(snapshot));
+      await backendFor(share.host).revertToSnapshot(ref(share), snapshotRef(snapshot));
       return null;
     },
     async succeed(task, _result, finish) {
       await db.transaction(async (trx) => {
         const share = await sharesRepo.getForUpdate(trx, task.resource_id);
-        const snapshot = await snapshotsRepo.getForUpdate(trx, String(task.payload.snapshot_id));
+        const snapshot = await snapshotsRepo.getForUpdate(trx, task.payload.snapshot_id);
         if (share?.status === ShareStatus.REVERTING && snapshot) {
           // The share takes the snapshot's size: growth was reserved by the API, shrinkage is freed.
           await sharesRepo.update(trx, share.id, { status: ShareStatus.AVAILABLE, size: snapshot.size });
@@ -308,17 +315,15 @@ export function createShareManager(deps: {
       });
     },
     fail: (task, err, finish) =>
-      failChange(task, err, finish, ShareStatus.REVERTING, {
-        status: ShareStatus.REVERTING_ERROR,
-        action: MessageAction.REVERT_TO_SNAPSHOT,
-      }),
+      failChange(
+        task,
+        err,
+        finish,
+        ShareStatus.REVERTING,
+        { status: ShareStatus.REVERTING_ERROR, action: MessageAction.REVERT_TO_SNAPSHOT },
+        task.payload.snapshot_id,
+      ),
   };
 
-  return {
-    [TaskKind.SHARE_CREATE]: create,
-    [TaskKind.SHARE_DELETE]: remove,
-    [TaskKind.SHARE_EXTEND]: extend,
-    [TaskKind.SHARE_SHRINK]: shrink,
-    [TaskKind.SHARE_REVERT]: revert,
-  };
+  return { createShare, deleteShare, extendShare, shrinkShare, revertShare };
 }

@@ -4,6 +4,7 @@ import { createAccessManager } from './access-manager.ts';
 import { createAccessRuleService } from './access-rules.ts';
 import { createAvailabilityZoneService, ensureAvailabilityZones } from './availability-zones.ts';
 import { backendCalls } from './backend-calls.ts';
+import { TaskKind } from './constants.ts';
 import type { Db } from './db.ts';
 import { createMessageService } from './messages.ts';
 import { createQuotaSetService } from './quota-sets.ts';
@@ -16,6 +17,7 @@ import { createShareTypeService } from './share-types.ts';
 import { createShareService } from './shares.ts';
 import { createSnapshotManager } from './snapshot-manager.ts';
 import { createSnapshotService } from './snapshots.ts';
+import type { TaskHandlers } from './tasks.ts';
 import { Worker } from './worker.ts';
 
 /**
@@ -32,11 +34,25 @@ export function createShareServices(opts: {
   const { db, log, backends } = opts;
   const quotas = createQuotaService();
   const shareTypes = createShareTypeService({ db });
+  const shareManager = createShareManager({
+    db,
+    quotas,
+    backends,
+    serverHost: opts.serverHost ?? os.hostname(),
+  });
+  const snapshotManager = createSnapshotManager({ db, quotas, backends });
+  const accessManager = createAccessManager({ db, backends });
+  // What runs each task taskApi queues (Manila: rpcapi cast → manager method), one line a kind.
   const handlers = {
-    ...createShareManager({ db, quotas, backends, serverHost: opts.serverHost ?? os.hostname() }),
-    ...createSnapshotManager({ db, quotas, backends }),
-    ...createAccessManager({ db, backends }),
-  };
+    [TaskKind.SHARE_CREATE]: shareManager.createShare,
+    [TaskKind.SHARE_DELETE]: shareManager.deleteShare,
+    [TaskKind.SHARE_EXTEND]: shareManager.extendShare,
+    [TaskKind.SHARE_SHRINK]: shareManager.shrinkShare,
+    [TaskKind.SHARE_REVERT]: shareManager.revertShare,
+    [TaskKind.SHARE_ACCESS]: accessManager.updateAccess,
+    [TaskKind.SNAPSHOT_CREATE]: snapshotManager.createSnapshot,
+    [TaskKind.SNAPSHOT_DELETE]: snapshotManager.deleteSnapshot,
+  } satisfies TaskHandlers;
   const worker = new Worker({ db, log, handlers, ...(opts.leaseMs ? { leaseMs: opts.leaseMs } : {}) });
   const registry = createServiceRegistry({
     db,

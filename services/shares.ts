@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { ShareProtocol } from '../backends/types.ts';
+import { checkStatus, SHARE_DELETABLE, ShareStatus, SnapshotStatus } from './constants.ts';
 import { type Db, type Executor, inTransaction } from './db.ts';
 import { Conflict, Forbidden, InvalidInput, NotFound } from './errors.ts';
 import { boolSpec } from './extra-specs.ts';
@@ -9,66 +10,8 @@ import type { QuotaService } from './quotas.ts';
 import { shareTypesRepo } from './repos/share-types.ts';
 import { type ExportLocationRow, type Share, type ShareQuery, sharesRepo } from './repos/shares.ts';
 import { snapshotsRepo } from './repos/snapshots.ts';
-import { tasksRepo } from './repos/tasks.ts';
 import type { ShareTypeService } from './share-types.ts';
-
-/** Manila's share statuses (manila/common/constants.py), the ones abaca uses. */
-export const ShareStatus = {
-  CREATING: 'creating',
-  CREATING_FROM_SNAPSHOT: 'creating_from_snapshot',
-  AVAILABLE: 'available',
-  ERROR: 'error',
-  DELETING: 'deleting',
-  ERROR_DELETING: 'error_deleting',
-  EXTENDING: 'extending',
-  EXTENDING_ERROR: 'extending_error',
-  SHRINKING: 'shrinking',
-  SHRINKING_ERROR: 'shrinking_error',
-  SHRINKING_POSSIBLE_DATA_LOSS_ERROR: 'shrinking_possible_data_loss_error',
-  REVERTING: 'reverting',
-  REVERTING_ERROR: 'reverting_error',
-} as const;
-export type ShareStatus = (typeof ShareStatus)[keyof typeof ShareStatus];
-
-/** reset_status takes only a known status of the resource. */
-export function checkStatus(status: string, known: Record<string, string>): void {
-  if (!Object.values(known).includes(status))
-    throw new InvalidInput(`Invalid status '${status}'; valid: ${Object.values(known).join(', ')}.`);
-}
-
-/** Statuses from which a share may be deleted (Manila: available, error, and the *_error ones). */
-const DELETABLE: readonly string[] = [
-  ShareStatus.AVAILABLE,
-  ShareStatus.ERROR,
-  ShareStatus.ERROR_DELETING,
-  ShareStatus.EXTENDING_ERROR,
-  ShareStatus.SHRINKING_ERROR,
-  ShareStatus.SHRINKING_POSSIBLE_DATA_LOSS_ERROR,
-  ShareStatus.REVERTING_ERROR,
-];
-
-/** Manila's snapshot statuses; `restoring` while a share is reverted to it. */
-export const SnapshotStatus = {
-  CREATING: 'creating',
-  AVAILABLE: 'available',
-  ERROR: 'error',
-  DELETING: 'deleting',
-  ERROR_DELETING: 'error_deleting',
-  RESTORING: 'restoring',
-} as const;
-export type SnapshotStatus = (typeof SnapshotStatus)[keyof typeof SnapshotStatus];
-
-/** The task kinds; access changes run under the share's id so they queue behind its other tasks. */
-export const TaskKind = {
-  SHARE_CREATE: 'share.create',
-  SHARE_DELETE: 'share.delete',
-  SHARE_EXTEND: 'share.extend',
-  SHARE_SHRINK: 'share.shrink',
-  SHARE_REVERT: 'share.revert',
-  SHARE_ACCESS: 'share.access',
-  SNAPSHOT_CREATE: 'snapshot.create',
-  SNAPSHOT_DELETE: 'snapshot.delete',
-} as const;
+import { taskApi } from './tasks.ts';
 
 /** Keys starting with "__" are reserved for the system (scheduler hints): only admins may set them. */
 function checkReserved(auth: Auth, keys: string[]): void {
@@ -153,11 +96,7 @@ export function createShareService({ db, quotas, shareTypes, availabilityZones, 
           snapshot_id: source?.snapshot.id ?? null,
         });
         await sharesRepo.setMetadata(trx, id, input.metadata);
-        const task = await tasksRepo.insert(trx, {
-          kind: TaskKind.SHARE_CREATE,
-          resource_id: id,
-          payload: {},
-        });
+        const task = await taskApi.createShare(trx, id);
         await quotas.reserve(
           trx,
           { projectId, shareTypeId: type.id, taskId: task.id },
@@ -275,11 +214,7 @@ export function createShareService({ db, quotas, shareTypes, availabilityZones, 
         await sharesRepo.lockOwned(trx, auth, id);
         await refuseWithSnapshots(trx, id);
         await sharesRepo.update(trx, id, { status: ShareStatus.DELETING });
-        await tasksRepo.insert(trx, {
-          kind: TaskKind.SHARE_DELETE,
-          resource_id: id,
-          payload: { force: true },
-        });
+        await taskApi.deleteShare(trx, id, true);
       });
       kick();
     },
@@ -298,13 +233,13 @@ export function createShareService({ db, quotas, shareTypes, availabilityZones, 
       requireMember(auth, 'share:delete');
       await inTransaction(db, async (trx) => {
         const share = await sharesRepo.lockOwned(trx, auth, id);
-        if (!DELETABLE.includes(share.status))
+        if (!SHARE_DELETABLE.includes(share.status))
           throw new Forbidden(
-            `Share ${id} cannot be deleted while its status is '${share.status}'; it must be one of ${DELETABLE.join(', ')}.`,
+            `Share ${id} cannot be deleted while its status is '${share.status}'; it must be one of ${SHARE_DELETABLE.join(', ')}.`,
           );
         await refuseWithSnapshots(trx, id);
         await sharesRepo.update(trx, id, { status: ShareStatus.DELETING });
-        await tasksRepo.insert(trx, { kind: TaskKind.SHARE_DELETE, resource_id: id, payload: {} });
+        await taskApi.deleteShare(trx, id, false);
       });
       kick();
     },

@@ -1,19 +1,15 @@
 import { backendCalls, errorText, failureText, snapshotRef } from './backend-calls.ts';
+import { SnapshotStatus, type TaskKind } from './constants.ts';
 import type { Db } from './db.ts';
 import { MessageAction, MessageDetail, recordMessage } from './messages.ts';
 import type { QuotaService } from './quotas.ts';
 import { sharesRepo } from './repos/shares.ts';
 import { snapshotsRepo } from './repos/snapshots.ts';
 import type { ConfiguredBackend } from './scheduler.ts';
-import { SnapshotStatus, TaskKind } from './shares.ts';
-import type { TaskHandler } from './worker.ts';
+import type { TaskHandler } from './tasks.ts';
 
 /** The task handlers that take and remove snapshots on the backend holding their share. */
-export function createSnapshotManager(deps: {
-  db: Db;
-  quotas: QuotaService;
-  backends: ConfiguredBackend[];
-}): Record<string, TaskHandler> {
+export function createSnapshotManager(deps: { db: Db; quotas: QuotaService; backends: ConfiguredBackend[] }) {
   const { db, quotas } = deps;
   const { backendFor } = backendCalls(deps.backends);
 
@@ -22,7 +18,8 @@ export function createSnapshotManager(deps: {
     return backendFor(share?.host ?? '');
   }
 
-  const create: TaskHandler = {
+  /** snapshot.create: take the snapshot on the backend holding its share. */
+  const createSnapshot: TaskHandler<typeof TaskKind.SNAPSHOT_CREATE> = {
     async run(task) {
       const snap = await snapshotsRepo.get(db, task.resource_id);
       if (snap?.status !== SnapshotStatus.CREATING) return null;
@@ -59,7 +56,8 @@ export function createSnapshotManager(deps: {
     },
   };
 
-  const remove: TaskHandler = {
+  /** snapshot.delete: remove the snapshot from the backend, then the record. */
+  const deleteSnapshot: TaskHandler<typeof TaskKind.SNAPSHOT_DELETE> = {
     async run(task) {
       const snap = await snapshotsRepo.get(db, task.resource_id);
       if (snap?.status !== SnapshotStatus.DELETING) return null;
@@ -85,7 +83,7 @@ export function createSnapshotManager(deps: {
     },
     async fail(task, err, finish) {
       // A force delete removes the record whatever the backend says (Manila's force_delete).
-      if (task.payload.force === true) return remove.succeed(task, null, finish);
+      if (task.payload.force) return deleteSnapshot.succeed(task, null, finish);
       await db.transaction(async (trx) => {
         const snap = await snapshotsRepo.getForUpdate(trx, task.resource_id);
         if (snap?.status === SnapshotStatus.DELETING) {
@@ -104,5 +102,5 @@ export function createSnapshotManager(deps: {
     },
   };
 
-  return { [TaskKind.SNAPSHOT_CREATE]: create, [TaskKind.SNAPSHOT_DELETE]: remove };
+  return { createSnapshot, deleteSnapshot };
 }

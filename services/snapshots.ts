@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import { checkStatus, ShareStatus, SNAPSHOT_DELETABLE, SnapshotStatus } from './constants.ts';
 import { type Db, inTransaction } from './db.ts';
 import { Conflict, InvalidInput, NotFound, Unprocessable } from './errors.ts';
 import { boolSpec } from './extra-specs.ts';
@@ -6,15 +7,7 @@ import { type Auth, requireAdmin, requireMember, requireReader } from './policy.
 import type { QuotaService } from './quotas.ts';
 import { sharesRepo } from './repos/shares.ts';
 import { type SnapshotQuery, type SnapshotRow, snapshotsRepo } from './repos/snapshots.ts';
-import { tasksRepo } from './repos/tasks.ts';
-import { checkStatus, ShareStatus, SnapshotStatus, TaskKind } from './shares.ts';
-
-/** Statuses a snapshot may be deleted from (Manila: available and the error ones). */
-const DELETABLE: readonly string[] = [
-  SnapshotStatus.AVAILABLE,
-  SnapshotStatus.ERROR,
-  SnapshotStatus.ERROR_DELETING,
-];
+import { taskApi } from './tasks.ts';
 
 export interface CreateSnapshotInput {
   shareId: string;
@@ -33,9 +26,9 @@ export function createSnapshotService(deps: { db: Db; quotas: QuotaService; kick
   async function startDelete(auth: Auth, id: string, force: boolean): Promise<void> {
     await inTransaction(db, async (trx) => {
       const snap = await snapshotsRepo.lockOwned(trx, auth, id);
-      if (!force && !DELETABLE.includes(snap.status))
+      if (!force && !SNAPSHOT_DELETABLE.includes(snap.status))
         throw new InvalidInput(
-          `Snapshot ${id} cannot be deleted while its status is '${snap.status}'; it must be one of ${DELETABLE.join(', ')}.`,
+          `Snapshot ${id} cannot be deleted while its status is '${snap.status}'; it must be one of ${SNAPSHOT_DELETABLE.join(', ')}.`,
         );
       const children = await sharesRepo.creatingFrom(trx, id);
       if (children.length)
@@ -43,11 +36,7 @@ export function createSnapshotService(deps: { db: Db; quotas: QuotaService; kick
           `Snapshot ${id} is the source of share(s) still being created (${children.join(', ')}); delete it when they are done.`,
         );
       await snapshotsRepo.update(trx, id, { status: SnapshotStatus.DELETING });
-      await tasksRepo.insert(trx, {
-        kind: TaskKind.SNAPSHOT_DELETE,
-        resource_id: id,
-        payload: force ? { force: true } : {},
-      });
+      await taskApi.deleteSnapshot(trx, id, force);
     });
     kick();
   }
@@ -78,11 +67,7 @@ export function createSnapshotService(deps: { db: Db; quotas: QuotaService; kick
           status: SnapshotStatus.CREATING,
           provider_location: null,
         });
-        const task = await tasksRepo.insert(trx, {
-          kind: TaskKind.SNAPSHOT_CREATE,
-          resource_id: id,
-          payload: {},
-        });
+        const task = await taskApi.createSnapshot(trx, id);
         await quotas.reserve(
           trx,
           { projectId: share.project_id, shareTypeId: share.share_type_id, taskId: task.id },

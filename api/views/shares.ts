@@ -1,8 +1,8 @@
 import type { Config } from '../../services/config.ts';
+import { ShareStatus } from '../../services/constants.ts';
 import { boolSpec } from '../../services/extra-specs.ts';
 import type { Auth } from '../../services/policy.ts';
 import type { ExportLocationRow, Share } from '../../services/repos/shares.ts';
-import { ShareStatus } from '../../services/shares.ts';
 import { atLeast, type Microversion } from '../middleware/microversion.ts';
 import { iso, links as resourceLinks } from './common.ts';
 
