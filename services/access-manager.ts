@@ -3,8 +3,7 @@ import { backendCalls, errorText, failureText, shareRef } from './backend-calls.
 import { AccessState, rulesStatus, type TaskKind } from './constants.ts';
 import type { Db, Executor } from './db.ts';
 import { MessageAction, MessageDetail, recordMessage } from './messages.ts';
-import { accessRulesRepo } from './repos/access-rules.ts';
-import { sharesRepo } from './repos/shares.ts';
+import type { Repos } from './repos/index.ts';
 import type { ConfiguredBackend } from './scheduler.ts';
 import type { TaskHandler } from './tasks.ts';
 
@@ -14,24 +13,28 @@ import type { TaskHandler } from './tasks.ts';
  * access_rules_status. Rules queued while the backend works keep their state; their own task
  * (queued behind this one, tasks of a share run in order) picks them up.
  */
-export function createAccessManager(deps: { db: Db; backends: ConfiguredBackend[] }) {
-  const { db } = deps;
+export function createAccessManager(deps: {
+  db: Db;
+  repos: Pick<Repos, 'shares' | 'accessRules' | 'messages'>;
+  backends: ConfiguredBackend[];
+}) {
+  const { db, repos } = deps;
   const { backendFor } = backendCalls(deps.backends);
 
   async function settleShareStatus(ex: Executor, shareId: string): Promise<void> {
-    const rules = await accessRulesRepo.forShare(ex, shareId);
-    await sharesRepo.update(ex, shareId, { access_rules_status: rulesStatus(rules.map((r) => r.state)) });
+    const rules = await repos.accessRules.forShare(ex, shareId);
+    await repos.shares.update(ex, shareId, { access_rules_status: rulesStatus(rules.map((r) => r.state)) });
   }
 
   /** share.access: give the backend the share's whole rule set, then record what it applied. */
   const updateAccess: TaskHandler<typeof TaskKind.SHARE_ACCESS> = {
     async run(task) {
       const locked = await db.transaction(async (trx) => {
-        const share = await sharesRepo.getForUpdate(trx, task.resource_id);
+        const share = await repos.shares.getForUpdate(trx, task.resource_id);
         if (!share?.host) return null;
-        await accessRulesRepo.moveStates(trx, share.id, AccessState.QUEUED_TO_APPLY, AccessState.APPLYING);
-        await accessRulesRepo.moveStates(trx, share.id, AccessState.QUEUED_TO_DENY, AccessState.DENYING);
-        return { share, host: share.host, rules: await accessRulesRepo.forShare(trx, share.id) };
+        await repos.accessRules.moveStates(trx, share.id, AccessState.QUEUED_TO_APPLY, AccessState.APPLYING);
+        await repos.accessRules.moveStates(trx, share.id, AccessState.QUEUED_TO_DENY, AccessState.DENYING);
+        return { share, host: share.host, rules: await repos.accessRules.forShare(trx, share.id) };
       });
       // Nothing on its way (an earlier task took it all): the backend already has this set.
       if (!locked?.rules.some((r) => r.state === AccessState.APPLYING || r.state === AccessState.DENYING))
@@ -55,21 +58,21 @@ export function createAccessManager(deps: { db: Db; backends: ConfiguredBackend[
     },
     async succeed(task, r, finish) {
       await db.transaction(async (trx) => {
-        const share = await sharesRepo.getForUpdate(trx, task.resource_id);
+        const share = await repos.shares.getForUpdate(trx, task.resource_id);
         if (share && r) {
-          const now = new Map((await accessRulesRepo.forShare(trx, share.id)).map((x) => [x.id, x.state]));
+          const now = new Map((await repos.accessRules.forShare(trx, share.id)).map((x) => [x.id, x.state]));
           const settled: string[] = [AccessState.APPLYING, AccessState.ACTIVE, AccessState.ERROR];
           for (const id of r.sent) {
             // A rule denied while the backend worked keeps its queued_to_deny for the next task.
             if (!settled.includes(now.get(id) ?? '')) continue;
-            await accessRulesRepo.setState(
+            await repos.accessRules.setState(
               trx,
               id,
               r.states[id] === 'active' ? AccessState.ACTIVE : AccessState.ERROR,
             );
           }
           for (const id of r.denied)
-            if (now.get(id) === AccessState.DENYING) await accessRulesRepo.remove(trx, id);
+            if (now.get(id) === AccessState.DENYING) await repos.accessRules.remove(trx, id);
         }
         if (share) await settleShareStatus(trx, share.id);
         await finish(trx, 'done', null);
@@ -77,12 +80,12 @@ export function createAccessManager(deps: { db: Db; backends: ConfiguredBackend[
     },
     async fail(task, err, finish) {
       await db.transaction(async (trx) => {
-        const share = await sharesRepo.getForUpdate(trx, task.resource_id);
+        const share = await repos.shares.getForUpdate(trx, task.resource_id);
         if (share) {
-          await accessRulesRepo.moveStates(trx, share.id, AccessState.APPLYING, AccessState.ERROR);
-          await accessRulesRepo.moveStates(trx, share.id, AccessState.DENYING, AccessState.ERROR);
+          await repos.accessRules.moveStates(trx, share.id, AccessState.APPLYING, AccessState.ERROR);
+          await repos.accessRules.moveStates(trx, share.id, AccessState.DENYING, AccessState.ERROR);
           await settleShareStatus(trx, share.id);
-          await recordMessage(trx, {
+          await recordMessage(repos.messages, trx, {
             projectId: share.project_id,
             resourceType: 'SHARE',
             resourceId: share.id,

@@ -8,9 +8,7 @@ import {
   type QuotaService,
   SHARE_TYPE_QUOTA_RESOURCES,
 } from './quotas.ts';
-import { projectsRepo } from './repos/projects.ts';
-import { quotasRepo } from './repos/quotas.ts';
-import { shareTypesRepo } from './repos/share-types.ts';
+import type { Repos } from './repos/index.ts';
 
 export interface QuotaDetail {
   limit: number;
@@ -19,7 +17,12 @@ export interface QuotaDetail {
 }
 
 /** The quota-sets API (show, update, reset, defaults) over the quota service's tables. */
-export function createQuotaSetService({ db, quotas }: { db: Db; quotas: QuotaService }) {
+export function createQuotaSetService(deps: {
+  db: Db;
+  repos: Pick<Repos, 'projects' | 'quotas' | 'shareTypes'>;
+  quotas: QuotaService;
+}) {
+  const { db, repos, quotas } = deps;
   /** Readers see their own project's quotas; admins any project's. Others are refused (403, as Manila). */
   async function target(auth: Auth, projectId: string, shareType: string | undefined) {
     if (!auth.isAdmin && projectId !== auth.projectId)
@@ -29,8 +32,8 @@ export function createQuotaSetService({ db, quotas }: { db: Db; quotas: QuotaSer
     let shareTypeId = '';
     if (shareType !== undefined) {
       const type = isUuid(shareType)
-        ? await shareTypesRepo.get(db, shareType)
-        : await shareTypesRepo.getByName(db, shareType);
+        ? await repos.shareTypes.get(db, shareType)
+        : await repos.shareTypes.getByName(db, shareType);
       if (!type) throw new NotFound(`Share type ${shareType} could not be found.`);
       shareTypeId = type.id;
     }
@@ -55,7 +58,7 @@ export function createQuotaSetService({ db, quotas }: { db: Db; quotas: QuotaSer
     async detail(auth: Auth, projectId: string, shareType?: string): Promise<Record<string, QuotaDetail>> {
       const shareTypeId = await target(auth, projectId, shareType);
       const l = await limits(projectId, shareTypeId);
-      const usages = await quotasRepo.usages(db, projectId, shareTypeId);
+      const usages = await repos.quotas.usages(db, projectId, shareTypeId);
       return Object.fromEntries(
         Object.entries(l).map(([r, limit]) => {
           const u = usages.find((x) => x.resource === r);
@@ -75,7 +78,7 @@ export function createQuotaSetService({ db, quotas }: { db: Db; quotas: QuotaSer
       opts: { shareType?: string | undefined; force: boolean },
     ): Promise<Record<string, number>> {
       requireAdmin(auth, 'quota_set:update');
-      if (!(await projectsRepo.get(db, projectId)))
+      if (!(await repos.projects.get(db, projectId)))
         throw new NotFound(`Project ${projectId} could not be found.`);
       const shareTypeId = await target(auth, projectId, opts.shareType);
       const allowed = resourcesFor(shareTypeId);
@@ -86,7 +89,7 @@ export function createQuotaSetService({ db, quotas }: { db: Db; quotas: QuotaSer
         );
       if (Object.keys(values).length === 0) throw new InvalidInput('Give at least one quota to set.');
       await inTransaction(db, async (trx) => {
-        const usages = await quotasRepo.usages(trx, projectId, shareTypeId);
+        const usages = await repos.quotas.usages(trx, projectId, shareTypeId);
         for (const [resource, limit] of Object.entries(values)) {
           const u = usages.find((x) => x.resource === resource);
           const used = (u?.in_use ?? 0) + (u?.reserved ?? 0);
@@ -94,7 +97,7 @@ export function createQuotaSetService({ db, quotas }: { db: Db; quotas: QuotaSer
             throw new InvalidInput(
               `Quota ${resource} cannot be set to ${limit}: ${used} already in use or reserved (use force to override).`,
             );
-          await quotasRepo.setLimit(
+          await repos.quotas.setLimit(
             trx,
             { project_id: projectId, share_type_id: shareTypeId, resource },
             limit,
@@ -108,7 +111,7 @@ export function createQuotaSetService({ db, quotas }: { db: Db; quotas: QuotaSer
     async reset(auth: Auth, projectId: string, shareType?: string): Promise<void> {
       requireAdmin(auth, 'quota_set:delete');
       const shareTypeId = await target(auth, projectId, shareType);
-      await quotasRepo.deleteLimits(db, projectId, shareTypeId);
+      await repos.quotas.deleteLimits(db, projectId, shareTypeId);
     },
   };
 }

@@ -1,19 +1,18 @@
 import { ShareStatus, SnapshotStatus } from './constants.ts';
-import { type Db, type Executor, inTransaction } from './db.ts';
+import { type Executor, inTransaction } from './db.ts';
 import { Conflict, Forbidden, InvalidInput } from './errors.ts';
 import { boolSpec } from './extra-specs.ts';
 import { type Auth, requireMember } from './policy.ts';
-import type { QuotaService } from './quotas.ts';
-import { type Share, sharesRepo } from './repos/shares.ts';
-import { snapshotsRepo } from './repos/snapshots.ts';
-import { taskApi } from './tasks.ts';
+import type { Repos } from './repos/index.ts';
+import type { Share } from './repos/shares.ts';
+import type { ChangeDeps } from './tasks.ts';
 
 /**
  * Extend, shrink and revert: Manila's preconditions, the status flip, the quota reservation and
  * the task in one transaction; the worker (share-manager.ts) does the backend work.
  */
-export function createShareActionService(deps: { db: Db; quotas: QuotaService; kick: () => void }) {
-  const { db, quotas, kick } = deps;
+export function createShareActionService(deps: ChangeDeps & { repos: Pick<Repos, 'shares' | 'snapshots'> }) {
+  const { db, repos, tasks, quotas, kick } = deps;
 
   /** Checks the locked share is available: the one status every action starts from. */
   function mustBeAvailable(share: Share, action: string): void {
@@ -38,7 +37,7 @@ export function createShareActionService(deps: { db: Db; quotas: QuotaService; k
       if (force && !auth.isAdmin)
         throw new Forbidden('Policy does not allow share:force_extend to be performed.');
       await inTransaction(db, async (trx) => {
-        const share = await sharesRepo.lockOwned(trx, auth, id);
+        const share = await repos.shares.lockOwned(trx, auth, id);
         const perShare = await perShareLimit(trx, share.project_id, share.share_type_id);
         if (perShare >= 0 && newSize > perShare)
           throw new InvalidInput(`New size ${newSize} GiB exceeds the per-share limit of ${perShare} GiB.`);
@@ -47,8 +46,8 @@ export function createShareActionService(deps: { db: Db; quotas: QuotaService; k
           throw new InvalidInput(
             `New size ${newSize} GiB must be greater than the current size ${share.size} GiB to extend; use shrink to make it smaller.`,
           );
-        await sharesRepo.update(trx, id, { status: ShareStatus.EXTENDING });
-        const task = await taskApi.extendShare(trx, id, newSize);
+        await repos.shares.update(trx, id, { status: ShareStatus.EXTENDING });
+        const task = await tasks.extendShare(trx, id, newSize);
         // Manila answers a quota refusal on extend with 403.
         await quotas.reserve(
           trx,
@@ -63,14 +62,14 @@ export function createShareActionService(deps: { db: Db; quotas: QuotaService; k
     async shrink(auth: Auth, id: string, newSize: number): Promise<void> {
       requireMember(auth, 'share:shrink');
       await inTransaction(db, async (trx) => {
-        const share = await sharesRepo.lockOwned(trx, auth, id);
+        const share = await repos.shares.lockOwned(trx, auth, id);
         mustBeAvailable(share, 'shrunk');
         if (newSize >= share.size)
           throw new InvalidInput(
             `New size ${newSize} GiB must be less than the current size ${share.size} GiB to shrink; use extend to make it bigger.`,
           );
-        await sharesRepo.update(trx, id, { status: ShareStatus.SHRINKING });
-        await taskApi.shrinkShare(trx, id, newSize);
+        await repos.shares.update(trx, id, { status: ShareStatus.SHRINKING });
+        await tasks.shrinkShare(trx, id, newSize);
       });
       kick();
     },
@@ -79,8 +78,8 @@ export function createShareActionService(deps: { db: Db; quotas: QuotaService; k
     async revert(auth: Auth, id: string, snapshotId: string): Promise<void> {
       requireMember(auth, 'share:revert_to_snapshot');
       await inTransaction(db, async (trx) => {
-        const share = await sharesRepo.lockOwned(trx, auth, id);
-        const snapshot = await snapshotsRepo.owned(trx, auth, snapshotId);
+        const share = await repos.shares.lockOwned(trx, auth, id);
+        const snapshot = await repos.snapshots.owned(trx, auth, snapshotId);
         if (snapshot.share_id !== id)
           throw new InvalidInput(`Snapshot ${snapshotId} is not a snapshot of share ${id}.`);
         if (boolSpec(share.share_type_specs, 'revert_to_snapshot_support') !== true)
@@ -91,17 +90,17 @@ export function createShareActionService(deps: { db: Db; quotas: QuotaService; k
           throw new Conflict(
             `Share ${id} cannot be reverted while its status is '${share.status}'; it must be 'available'.`,
           );
-        const latest = (await snapshotsRepo.forShare(trx, id))[0];
+        const latest = (await repos.snapshots.forShare(trx, id))[0];
         if (latest?.id !== snapshotId)
           throw new Conflict(
             `Share ${id} can be reverted only to its latest snapshot (${latest?.id}); delete the newer snapshots first to go further back.`,
           );
-        const snap = await snapshotsRepo.getForUpdate(trx, snapshotId);
+        const snap = await repos.snapshots.getForUpdate(trx, snapshotId);
         if (snap?.status !== SnapshotStatus.AVAILABLE)
           throw new Conflict(`Snapshot ${snapshotId} is '${snap?.status}'; it must be 'available'.`);
-        await sharesRepo.update(trx, id, { status: ShareStatus.REVERTING });
-        await snapshotsRepo.update(trx, snapshotId, { status: SnapshotStatus.RESTORING });
-        const task = await taskApi.revertShare(trx, id, snapshotId);
+        await repos.shares.update(trx, id, { status: ShareStatus.REVERTING });
+        await repos.snapshots.update(trx, snapshotId, { status: SnapshotStatus.RESTORING });
+        const task = await tasks.revertShare(trx, id, snapshotId);
         // The share takes the snapshot's size; growing back to it needs quota (403 as for extend).
         if (snap.size > share.size)
           await quotas.reserve(

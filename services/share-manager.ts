@@ -20,9 +20,8 @@ import {
   recordMessage,
 } from './messages.ts';
 import type { QuotaService } from './quotas.ts';
-import { shareTypesRepo } from './repos/share-types.ts';
-import { type Share, type ShareRow, sharesRepo } from './repos/shares.ts';
-import { snapshotsRepo } from './repos/snapshots.ts';
+import type { Repos } from './repos/index.ts';
+import type { Share, ShareRow } from './repos/shares.ts';
 import { type ConfiguredBackend, schedule } from './scheduler.ts';
 import type { FinishTx, Task, TaskHandler } from './tasks.ts';
 
@@ -34,11 +33,12 @@ import type { FinishTx, Task, TaskHandler } from './tasks.ts';
  */
 export function createShareManager(deps: {
   db: Db;
+  repos: Pick<Repos, 'shares' | 'snapshots' | 'shareTypes' | 'messages'>;
   quotas: QuotaService;
   backends: ConfiguredBackend[];
   serverHost: string;
 }) {
-  const { db, quotas, backends } = deps;
+  const { db, repos, quotas, backends } = deps;
   const { backendFor } = backendCalls(backends);
 
   const creating = (s: { status: string } | undefined) =>
@@ -46,7 +46,7 @@ export function createShareManager(deps: {
 
   /** Where a new share goes: the scheduler's pick, or the backend and pool holding its snapshot. */
   async function place(share: Share) {
-    const type = await shareTypesRepo.get(db, share.share_type_id);
+    const type = await repos.shareTypes.get(db, share.share_type_id);
     const request = {
       size: share.size,
       proto: share.share_proto as ShareProtocol,
@@ -63,8 +63,8 @@ export function createShareManager(deps: {
     }
     // Backends copy a snapshot only within themselves: the new share joins its source's pool, which
     // must still satisfy the new share's type.
-    const snapshot = await snapshotsRepo.get(db, share.snapshot_id);
-    const source = snapshot && (await sharesRepo.get(db, snapshot.share_id));
+    const snapshot = await repos.snapshots.get(db, share.snapshot_id);
+    const source = snapshot && (await repos.shares.get(db, snapshot.share_id));
     if (!snapshot || !source?.host)
       throw new NoValidHost(`Snapshot ${share.snapshot_id} or its share no longer exists.`);
     const holder = parseHost(source.host);
@@ -80,26 +80,26 @@ export function createShareManager(deps: {
   /** share.create: place the share, then create it (from its snapshot, if it has one). */
   const createShare: TaskHandler<typeof TaskKind.SHARE_CREATE> = {
     async run(task) {
-      const found = await sharesRepo.get(db, task.resource_id);
+      const found = await repos.shares.get(db, task.resource_id);
       if (!found || !creating(found)) return null;
       let share: ShareRow | undefined = found;
       if (!share.host) {
         // Placement is recorded before the backend is called, so a re-run uses the same backend.
         const { host, availabilityZone } = await place(found);
-        share = await sharesRepo.update(db, share.id, { host, availability_zone: availabilityZone });
+        share = await repos.shares.update(db, share.id, { host, availability_zone: availabilityZone });
         if (!share) return null;
       }
       const backend = backendFor(share.host);
       if (!share.snapshot_id) return backend.createShare(ref(share));
-      const snapshot = await snapshotsRepo.get(db, share.snapshot_id);
+      const snapshot = await repos.snapshots.get(db, share.snapshot_id);
       if (!snapshot) throw new NoValidHost(`Snapshot ${share.snapshot_id} no longer exists.`);
       return backend.createShareFromSnapshot(ref(share), snapshotRef(snapshot));
     },
     async succeed(task, result, finish) {
       await db.transaction(async (trx) => {
-        const share = await sharesRepo.getForUpdate(trx, task.resource_id);
+        const share = await repos.shares.getForUpdate(trx, task.resource_id);
         if (creating(share) && share && result) {
-          await sharesRepo.replaceExportLocations(
+          await repos.shares.replaceExportLocations(
             trx,
             share.id,
             result.map((l) => ({
@@ -109,7 +109,7 @@ export function createShareManager(deps: {
               is_admin_only: l.isAdminOnly,
             })),
           );
-          await sharesRepo.update(trx, share.id, { status: ShareStatus.AVAILABLE });
+          await repos.shares.update(trx, share.id, { status: ShareStatus.AVAILABLE });
         }
         await quotas.commit(trx, task.id);
         await finish(trx, 'done', null);
@@ -117,10 +117,10 @@ export function createShareManager(deps: {
     },
     async fail(task, err, finish) {
       await db.transaction(async (trx) => {
-        const share = await sharesRepo.getForUpdate(trx, task.resource_id);
+        const share = await repos.shares.getForUpdate(trx, task.resource_id);
         if (share && creating(share)) {
-          await sharesRepo.update(trx, share.id, { status: ShareStatus.ERROR });
-          await recordMessage(trx, {
+          await repos.shares.update(trx, share.id, { status: ShareStatus.ERROR });
+          await recordMessage(repos.messages, trx, {
             projectId: share.project_id,
             resourceType: 'SHARE',
             resourceId: share.id,
@@ -139,7 +139,7 @@ export function createShareManager(deps: {
   /** share.delete: remove the share from its backend, then the record. */
   const deleteShare: TaskHandler<typeof TaskKind.SHARE_DELETE> = {
     async run(task) {
-      const share = await sharesRepo.get(db, task.resource_id);
+      const share = await repos.shares.get(db, task.resource_id);
       if (!share || share.status !== ShareStatus.DELETING) return null;
       // A share that never reached a backend has nothing to remove there.
       if (share.host) await backendFor(share.host).deleteShare(ref(share));
@@ -147,9 +147,9 @@ export function createShareManager(deps: {
     },
     async succeed(task, _result, finish) {
       await db.transaction(async (trx) => {
-        const share = await sharesRepo.getForUpdate(trx, task.resource_id);
+        const share = await repos.shares.getForUpdate(trx, task.resource_id);
         if (share?.status === ShareStatus.DELETING) {
-          await sharesRepo.remove(trx, share.id);
+          await repos.shares.remove(trx, share.id);
           await quotas.release(
             trx,
             { projectId: share.project_id, shareTypeId: share.share_type_id },
@@ -163,10 +163,10 @@ export function createShareManager(deps: {
       // A force delete removes the share whatever the backend says (Manila's force_delete).
       if (task.payload.force) return deleteShare.succeed(task, null, finish);
       await db.transaction(async (trx) => {
-        const share = await sharesRepo.getForUpdate(trx, task.resource_id);
+        const share = await repos.shares.getForUpdate(trx, task.resource_id);
         if (share?.status === ShareStatus.DELETING) {
-          await sharesRepo.update(trx, share.id, { status: ShareStatus.ERROR_DELETING });
-          await recordMessage(trx, {
+          await repos.shares.update(trx, share.id, { status: ShareStatus.ERROR_DELETING });
+          await recordMessage(repos.messages, trx, {
             projectId: share.project_id,
             resourceType: 'SHARE',
             resourceId: share.id,
@@ -190,10 +190,10 @@ export function createShareManager(deps: {
     restoring?: string,
   ) {
     await db.transaction(async (trx) => {
-      const share = await sharesRepo.getForUpdate(trx, task.resource_id);
+      const share = await repos.shares.getForUpdate(trx, task.resource_id);
       if (share?.status === expect) {
-        await sharesRepo.update(trx, share.id, { status: outcome.status });
-        await recordMessage(trx, {
+        await repos.shares.update(trx, share.id, { status: outcome.status });
+        await recordMessage(repos.messages, trx, {
           projectId: share.project_id,
           resourceType: 'SHARE',
           resourceId: share.id,
@@ -203,9 +203,9 @@ export function createShareManager(deps: {
         });
       }
       if (restoring) {
-        const snap = await snapshotsRepo.getForUpdate(trx, restoring);
+        const snap = await repos.snapshots.getForUpdate(trx, restoring);
         if (snap?.status === SnapshotStatus.RESTORING)
-          await snapshotsRepo.update(trx, snap.id, { status: SnapshotStatus.AVAILABLE });
+          await repos.snapshots.update(trx, snap.id, { status: SnapshotStatus.AVAILABLE });
       }
       await quotas.rollback(trx, task.id);
       await finish(trx, 'failed', errorText(err));
@@ -215,16 +215,16 @@ export function createShareManager(deps: {
   /** share.extend: grow the share on its backend to payload.new_size. */
   const extendShare: TaskHandler<typeof TaskKind.SHARE_EXTEND> = {
     async run(task) {
-      const share = await sharesRepo.get(db, task.resource_id);
+      const share = await repos.shares.get(db, task.resource_id);
       if (share?.status !== ShareStatus.EXTENDING) return null;
       await backendFor(share.host).extendShare(ref(share), task.payload.new_size);
       return null;
     },
     async succeed(task, _result, finish) {
       await db.transaction(async (trx) => {
-        const share = await sharesRepo.getForUpdate(trx, task.resource_id);
+        const share = await repos.shares.getForUpdate(trx, task.resource_id);
         if (share?.status === ShareStatus.EXTENDING)
-          await sharesRepo.update(trx, share.id, {
+          await repos.shares.update(trx, share.id, {
             status: ShareStatus.AVAILABLE,
             size: task.payload.new_size,
           });
@@ -242,16 +242,16 @@ export function createShareManager(deps: {
   /** share.shrink: shrink the share on its backend to payload.new_size, if its data fits. */
   const shrinkShare: TaskHandler<typeof TaskKind.SHARE_SHRINK> = {
     async run(task) {
-      const share = await sharesRepo.get(db, task.resource_id);
+      const share = await repos.shares.get(db, task.resource_id);
       if (share?.status !== ShareStatus.SHRINKING) return null;
       await backendFor(share.host).shrinkShare(ref(share), task.payload.new_size);
       return null;
     },
     async succeed(task, _result, finish) {
       await db.transaction(async (trx) => {
-        const share = await sharesRepo.getForUpdate(trx, task.resource_id);
+        const share = await repos.shares.getForUpdate(trx, task.resource_id);
         if (share?.status === ShareStatus.SHRINKING) {
-          await sharesRepo.update(trx, share.id, {
+          await repos.shares.update(trx, share.id, {
             status: ShareStatus.AVAILABLE,
             size: task.payload.new_size,
           });
@@ -286,9 +286,9 @@ export function createShareManager(deps: {
   /** share.revert: make the share's data its snapshot's (payload.snapshot_id) again. */
   const revertShare: TaskHandler<typeof TaskKind.SHARE_REVERT> = {
     async run(task) {
-      const share = await sharesRepo.get(db, task.resource_id);
+      const share = await repos.shares.get(db, task.resource_id);
       if (share?.status !== ShareStatus.REVERTING) return null;
-      const snapshot = await snapshotsRepo.get(db, task.payload.snapshot_id);
+      const snapshot = await repos.snapshots.get(db, task.payload.snapshot_id);
       if (!snapshot)
         throw new BackendError('NotFound', `Snapshot ${task.payload.snapshot_id} no longer exists.`);
       await backendFor(share.host).revertToSnapshot(ref(share), snapshotRef(snapshot));
@@ -296,11 +296,11 @@ export function createShareManager(deps: {
     },
     async succeed(task, _result, finish) {
       await db.transaction(async (trx) => {
-        const share = await sharesRepo.getForUpdate(trx, task.resource_id);
-        const snapshot = await snapshotsRepo.getForUpdate(trx, task.payload.snapshot_id);
+        const share = await repos.shares.getForUpdate(trx, task.resource_id);
+        const snapshot = await repos.snapshots.getForUpdate(trx, task.payload.snapshot_id);
         if (share?.status === ShareStatus.REVERTING && snapshot) {
           // The share takes the snapshot's size: growth was reserved by the API, shrinkage is freed.
-          await sharesRepo.update(trx, share.id, { status: ShareStatus.AVAILABLE, size: snapshot.size });
+          await repos.shares.update(trx, share.id, { status: ShareStatus.AVAILABLE, size: snapshot.size });
           if (share.size > snapshot.size)
             await quotas.release(
               trx,
@@ -309,7 +309,7 @@ export function createShareManager(deps: {
             );
         }
         if (snapshot?.status === SnapshotStatus.RESTORING)
-          await snapshotsRepo.update(trx, snapshot.id, { status: SnapshotStatus.AVAILABLE });
+          await repos.snapshots.update(trx, snapshot.id, { status: SnapshotStatus.AVAILABLE });
         await quotas.commit(trx, task.id);
         await finish(trx, 'done', null);
       });

@@ -9,6 +9,7 @@ import type { Db } from './db.ts';
 import { createMessageService } from './messages.ts';
 import { createQuotaSetService } from './quota-sets.ts';
 import { createQuotaService } from './quotas.ts';
+import { repos as defaultRepos, type Repos } from './repos/index.ts';
 import type { ConfiguredBackend } from './scheduler.ts';
 import { createServiceRegistry } from './services.ts';
 import { createShareActionService } from './share-actions.ts';
@@ -17,7 +18,7 @@ import { createShareTypeService } from './share-types.ts';
 import { createShareService } from './shares.ts';
 import { createSnapshotManager } from './snapshot-manager.ts';
 import { createSnapshotService } from './snapshots.ts';
-import type { TaskHandlers } from './tasks.ts';
+import { createTaskApi, type TaskHandlers } from './tasks.ts';
 import { Worker } from './worker.ts';
 
 /**
@@ -30,19 +31,18 @@ export function createShareServices(opts: {
   backends: ConfiguredBackend[];
   serverHost?: string;
   leaseMs?: number;
+  /** Repositories to use instead of the real ones (tests' fakes). */
+  repos?: Partial<Repos>;
 }) {
   const { db, log, backends } = opts;
-  const quotas = createQuotaService();
-  const shareTypes = createShareTypeService({ db });
-  const shareManager = createShareManager({
-    db,
-    quotas,
-    backends,
-    serverHost: opts.serverHost ?? os.hostname(),
-  });
-  const snapshotManager = createSnapshotManager({ db, quotas, backends });
-  const accessManager = createAccessManager({ db, backends });
-  // What runs each task taskApi queues (Manila: rpcapi cast → manager method), one line a kind.
+  const repos: Repos = { ...defaultRepos, ...opts.repos };
+  const serverHost = opts.serverHost ?? os.hostname();
+  const quotas = createQuotaService({ repos });
+  const shareTypes = createShareTypeService({ db, repos });
+  const shareManager = createShareManager({ db, repos, quotas, backends, serverHost });
+  const snapshotManager = createSnapshotManager({ db, repos, quotas, backends });
+  const accessManager = createAccessManager({ db, repos, backends });
+  // What runs each task the task API queues (Manila: rpcapi cast → manager method), one line a kind.
   const handlers = {
     [TaskKind.SHARE_CREATE]: shareManager.createShare,
     [TaskKind.SHARE_DELETE]: shareManager.deleteShare,
@@ -53,33 +53,34 @@ export function createShareServices(opts: {
     [TaskKind.SNAPSHOT_CREATE]: snapshotManager.createSnapshot,
     [TaskKind.SNAPSHOT_DELETE]: snapshotManager.deleteSnapshot,
   } satisfies TaskHandlers;
-  const worker = new Worker({ db, log, handlers, ...(opts.leaseMs ? { leaseMs: opts.leaseMs } : {}) });
+  const worker = new Worker({
+    db,
+    log,
+    tasks: repos.tasks,
+    handlers,
+    ...(opts.leaseMs ? { leaseMs: opts.leaseMs } : {}),
+  });
   const registry = createServiceRegistry({
     db,
-    host: opts.serverHost ?? os.hostname(),
+    repos,
+    host: serverHost,
     backends: backends.map((b) => ({ name: b.backend.name, availabilityZone: b.availabilityZone })),
   });
   const zoneNames = () => [...new Set(backends.map((b) => b.availabilityZone))];
-  const shares = createShareService({
-    db,
-    quotas,
-    shareTypes,
-    availabilityZones: zoneNames,
-    kick: () => worker.kick(),
-  });
   const kick = () => worker.kick();
+  const tasks = createTaskApi(repos.tasks);
   return {
     quotas,
     shareTypes,
-    shares,
-    shareActions: createShareActionService({ db, quotas, kick }),
-    snapshots: createSnapshotService({ db, quotas, kick }),
-    accessRules: createAccessRuleService({ db, log, calls: backendCalls(backends), kick }),
+    shares: createShareService({ db, repos, tasks, quotas, shareTypes, availabilityZones: zoneNames, kick }),
+    shareActions: createShareActionService({ db, repos, tasks, quotas, kick }),
+    snapshots: createSnapshotService({ db, repos, tasks, quotas, kick }),
+    accessRules: createAccessRuleService({ db, repos, tasks, log, calls: backendCalls(backends), kick }),
     worker,
     backends,
-    quotaSets: createQuotaSetService({ db, quotas }),
-    messages: createMessageService({ db }),
-    availabilityZones: createAvailabilityZoneService({ db, names: zoneNames }),
+    quotaSets: createQuotaSetService({ db, repos, quotas }),
+    messages: createMessageService({ db, repos }),
+    availabilityZones: createAvailabilityZoneService({ db, repos, names: zoneNames }),
     registry,
     /** Start-up chores: stable rows for the backends' zones, and a first heartbeat. */
     async init(): Promise<void> {

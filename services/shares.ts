@@ -1,17 +1,15 @@
 import { randomUUID } from 'node:crypto';
 import type { ShareProtocol } from '../backends/types.ts';
 import { checkStatus, SHARE_DELETABLE, ShareStatus, SnapshotStatus } from './constants.ts';
-import { type Db, type Executor, inTransaction } from './db.ts';
+import { type Executor, inTransaction } from './db.ts';
 import { Conflict, Forbidden, InvalidInput, NotFound } from './errors.ts';
 import { boolSpec } from './extra-specs.ts';
 import { isUuid } from './ids.ts';
 import { type Auth, requireAdmin, requireMember, requireReader } from './policy.ts';
-import type { QuotaService } from './quotas.ts';
-import { shareTypesRepo } from './repos/share-types.ts';
-import { type ExportLocationRow, type Share, type ShareQuery, sharesRepo } from './repos/shares.ts';
-import { snapshotsRepo } from './repos/snapshots.ts';
+import type { Repos } from './repos/index.ts';
+import type { ExportLocationRow, Share, ShareQuery } from './repos/shares.ts';
 import type { ShareTypeService } from './share-types.ts';
-import { taskApi } from './tasks.ts';
+import type { ChangeDeps } from './tasks.ts';
 
 /** Keys starting with "__" are reserved for the system (scheduler hints): only admins may set them. */
 function checkReserved(auth: Auth, keys: string[]): void {
@@ -33,17 +31,15 @@ export interface CreateShareInput {
   snapshotId: string | null;
 }
 
-export interface ShareServiceDeps {
-  db: Db;
-  quotas: QuotaService;
+export interface ShareServiceDeps extends ChangeDeps {
+  repos: Pick<Repos, 'shares' | 'snapshots' | 'shareTypes'>;
   shareTypes: ShareTypeService;
   /** Availability zones that have a backend. */
   availabilityZones: () => string[];
-  /** Tell the local worker a task is waiting. */
-  kick: () => void;
 }
 
-export function createShareService({ db, quotas, shareTypes, availabilityZones, kick }: ShareServiceDeps) {
+export function createShareService(deps: ShareServiceDeps) {
+  const { db, repos, tasks, quotas, shareTypes, availabilityZones, kick } = deps;
   return {
     async create(auth: Auth, input: CreateShareInput): Promise<Share> {
       requireMember(auth, 'share:create');
@@ -74,13 +70,13 @@ export function createShareService({ db, quotas, shareTypes, availabilityZones, 
       const share = await inTransaction(db, async (trx) => {
         if (source) {
           // Locked so the snapshot cannot start deleting while a share is being made from it.
-          const snap = await snapshotsRepo.getForUpdate(trx, source.snapshot.id);
+          const snap = await repos.snapshots.getForUpdate(trx, source.snapshot.id);
           if (snap?.status !== SnapshotStatus.AVAILABLE)
             throw new InvalidInput(
               `Snapshot ${source.snapshot.id} is '${snap?.status ?? 'deleted'}'; a share can be created only from an available snapshot.`,
             );
         }
-        await sharesRepo.insert(trx, {
+        await repos.shares.insert(trx, {
           id,
           project_id: projectId,
           user_id: auth.userId,
@@ -95,14 +91,14 @@ export function createShareService({ db, quotas, shareTypes, availabilityZones, 
           host: null,
           snapshot_id: source?.snapshot.id ?? null,
         });
-        await sharesRepo.setMetadata(trx, id, input.metadata);
-        const task = await taskApi.createShare(trx, id);
+        await repos.shares.setMetadata(trx, id, input.metadata);
+        const task = await tasks.createShare(trx, id);
         await quotas.reserve(
           trx,
           { projectId, shareTypeId: type.id, taskId: task.id },
           { shares: 1, gigabytes: input.size },
         );
-        return sharesRepo.owned(trx, auth, id);
+        return repos.shares.owned(trx, auth, id);
       });
       kick();
       return share;
@@ -110,12 +106,12 @@ export function createShareService({ db, quotas, shareTypes, availabilityZones, 
 
     async get(auth: Auth, id: string): Promise<Share> {
       requireReader(auth, 'share:get');
-      return sharesRepo.visible(db, auth, id);
+      return repos.shares.visible(db, auth, id);
     },
 
     /**
      * A page of the shares the caller may see. `known` says which (id, revision) pairs the caller
-     * already holds rendered: those entries come without the share (see sharesRepo.list).
+     * already holds rendered: those entries come without the share (see repos.shares.list).
      */
     async list(
       auth: Auth,
@@ -127,23 +123,23 @@ export function createShareService({ db, quotas, shareTypes, availabilityZones, 
       const projectId = auth.isAdmin && q.allTenants ? (q.projectId ?? null) : auth.projectId;
       const query: ShareQuery = { ...q, projectId };
       return {
-        entries: await sharesRepo.list(db, query, known),
+        entries: await repos.shares.list(db, query, known),
         count: () =>
-          sharesRepo.count(db, { ...query, marker: undefined, limit: undefined, offset: undefined }),
+          repos.shares.count(db, { ...query, marker: undefined, limit: undefined, offset: undefined }),
       };
     },
 
     async exportLocations(auth: Auth, id: string): Promise<ExportLocationRow[]> {
       requireReader(auth, 'share:export_locations');
-      const share = await sharesRepo.visible(db, auth, id);
-      const rows = await sharesRepo.exportLocations(db, share.id);
+      const share = await repos.shares.visible(db, auth, id);
+      const rows = await repos.shares.exportLocations(db, share.id);
       // Non-admins never see admin-only locations.
       return auth.isAdmin ? rows : rows.filter((r) => !r.is_admin_only);
     },
 
     /** The sort value of the share a page starts after (a marker must be a share the caller sees). */
     async marker(auth: Auth, id: string, sortKey: string): Promise<{ id: string; sortValue: unknown }> {
-      const share = await sharesRepo.visible(db, auth, id).catch((err: unknown) => {
+      const share = await repos.shares.visible(db, auth, id).catch((err: unknown) => {
         throw err instanceof NotFound ? new InvalidInput(`Marker ${id} is not a share you can see.`) : err;
       });
       return { id: share.id, sortValue: share[sortKey as keyof Share] };
@@ -160,21 +156,21 @@ export function createShareService({ db, quotas, shareTypes, availabilityZones, 
     ): Promise<Share> {
       requireMember(auth, 'share:update');
       return inTransaction(db, async (trx) => {
-        await sharesRepo.lockOwned(trx, auth, id);
+        await repos.shares.lockOwned(trx, auth, id);
         if (patch.isPublic === true && !auth.isAdmin)
           throw new Forbidden('Policy does not allow share:set_public_share to be performed.');
-        await sharesRepo.update(trx, id, {
+        await repos.shares.update(trx, id, {
           ...(patch.name !== undefined ? { name: patch.name } : {}),
           ...(patch.description !== undefined ? { description: patch.description } : {}),
           ...(patch.isPublic !== undefined ? { is_public: patch.isPublic } : {}),
         });
-        return sharesRepo.owned(trx, auth, id);
+        return repos.shares.owned(trx, auth, id);
       });
     },
 
     async getMetadata(auth: Auth, id: string): Promise<Record<string, string>> {
       requireReader(auth, 'share:get_share_metadata');
-      return (await sharesRepo.visible(db, auth, id)).metadata;
+      return (await repos.shares.visible(db, auth, id)).metadata;
     },
 
     /** Sets keys (merge) or, with replace, makes the metadata exactly `metadata`. */
@@ -186,24 +182,24 @@ export function createShareService({ db, quotas, shareTypes, availabilityZones, 
     ): Promise<Record<string, string>> {
       requireMember(auth, 'share:update_share_metadata');
       return inTransaction(db, async (trx) => {
-        const share = await sharesRepo.lockOwned(trx, auth, id);
+        const share = await repos.shares.lockOwned(trx, auth, id);
         const touched = replace
           ? [...new Set([...Object.keys(share.metadata), ...Object.keys(metadata)])]
           : Object.keys(metadata);
         checkReserved(auth, touched);
-        if (replace) await sharesRepo.clearMetadata(trx, id);
-        await sharesRepo.setMetadata(trx, id, metadata);
-        return (await sharesRepo.owned(trx, auth, id)).metadata;
+        if (replace) await repos.shares.clearMetadata(trx, id);
+        await repos.shares.setMetadata(trx, id, metadata);
+        return (await repos.shares.owned(trx, auth, id)).metadata;
       });
     },
 
     async deleteMetadata(auth: Auth, id: string, key: string): Promise<void> {
       requireMember(auth, 'share:delete_share_metadata');
       await inTransaction(db, async (trx) => {
-        const share = await sharesRepo.lockOwned(trx, auth, id);
+        const share = await repos.shares.lockOwned(trx, auth, id);
         checkReserved(auth, [key]);
         if (share.metadata[key] === undefined) throw new NotFound(`Share ${id} has no metadata key ${key}.`);
-        await sharesRepo.deleteMetadata(trx, id, key);
+        await repos.shares.deleteMetadata(trx, id, key);
       });
     },
 
@@ -211,10 +207,10 @@ export function createShareService({ db, quotas, shareTypes, availabilityZones, 
     async forceDelete(auth: Auth, id: string): Promise<void> {
       requireAdmin(auth, 'share:force_delete');
       await inTransaction(db, async (trx) => {
-        await sharesRepo.lockOwned(trx, auth, id);
+        await repos.shares.lockOwned(trx, auth, id);
         await refuseWithSnapshots(trx, id);
-        await sharesRepo.update(trx, id, { status: ShareStatus.DELETING });
-        await taskApi.deleteShare(trx, id, true);
+        await repos.shares.update(trx, id, { status: ShareStatus.DELETING });
+        await tasks.deleteShare(trx, id, true);
       });
       kick();
     },
@@ -223,23 +219,23 @@ export function createShareService({ db, quotas, shareTypes, availabilityZones, 
     async resetStatus(auth: Auth, id: string, status: string): Promise<void> {
       requireAdmin(auth, 'share:reset_status');
       await inTransaction(db, async (trx) => {
-        await sharesRepo.lockOwned(trx, auth, id);
+        await repos.shares.lockOwned(trx, auth, id);
         checkStatus(status, ShareStatus);
-        await sharesRepo.update(trx, id, { status });
+        await repos.shares.update(trx, id, { status });
       });
     },
 
     async remove(auth: Auth, id: string): Promise<void> {
       requireMember(auth, 'share:delete');
       await inTransaction(db, async (trx) => {
-        const share = await sharesRepo.lockOwned(trx, auth, id);
+        const share = await repos.shares.lockOwned(trx, auth, id);
         if (!SHARE_DELETABLE.includes(share.status))
           throw new Forbidden(
             `Share ${id} cannot be deleted while its status is '${share.status}'; it must be one of ${SHARE_DELETABLE.join(', ')}.`,
           );
         await refuseWithSnapshots(trx, id);
-        await sharesRepo.update(trx, id, { status: ShareStatus.DELETING });
-        await taskApi.deleteShare(trx, id, false);
+        await repos.shares.update(trx, id, { status: ShareStatus.DELETING });
+        await tasks.deleteShare(trx, id, false);
       });
       kick();
     },
@@ -250,10 +246,10 @@ export function createShareService({ db, quotas, shareTypes, availabilityZones, 
    * share whose type allows it, not bigger than the new share, same protocol and zone.
    */
   async function sourceOf(auth: Auth, snapId: string, input: CreateShareInput) {
-    const snapshot = await snapshotsRepo.owned(db, auth, snapId);
+    const snapshot = await repos.snapshots.owned(db, auth, snapId);
     // A snapshot's share outlives it; both gone since the line above reads as the snapshot gone.
-    const share = await sharesRepo.get(db, snapshot.share_id);
-    const type = share && (await shareTypesRepo.get(db, share.share_type_id));
+    const share = await repos.shares.get(db, snapshot.share_id);
+    const type = share && (await repos.shareTypes.get(db, share.share_type_id));
     if (!share || !type) throw new NotFound(`Snapshot ${snapId} could not be found.`);
     if (boolSpec(share.share_type_specs, 'create_share_from_snapshot_support') !== true)
       throw new InvalidInput(
@@ -277,7 +273,7 @@ export function createShareService({ db, quotas, shareTypes, availabilityZones, 
 
   /** Manila keeps a share that has snapshots: they must be deleted first. */
   async function refuseWithSnapshots(ex: Executor, id: string): Promise<void> {
-    const snapshots = await snapshotsRepo.forShare(ex, id);
+    const snapshots = await repos.snapshots.forShare(ex, id);
     if (snapshots.length)
       throw new Conflict(
         `Share ${id} has ${snapshots.length} snapshot(s) (${snapshots.map((x) => x.id).join(', ')}); delete them before the share.`,

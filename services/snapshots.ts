@@ -1,13 +1,12 @@
 import { randomUUID } from 'node:crypto';
 import { checkStatus, ShareStatus, SNAPSHOT_DELETABLE, SnapshotStatus } from './constants.ts';
-import { type Db, inTransaction } from './db.ts';
+import { inTransaction } from './db.ts';
 import { Conflict, InvalidInput, NotFound, Unprocessable } from './errors.ts';
 import { boolSpec } from './extra-specs.ts';
 import { type Auth, requireAdmin, requireMember, requireReader } from './policy.ts';
-import type { QuotaService } from './quotas.ts';
-import { sharesRepo } from './repos/shares.ts';
-import { type SnapshotQuery, type SnapshotRow, snapshotsRepo } from './repos/snapshots.ts';
-import { taskApi } from './tasks.ts';
+import type { Repos } from './repos/index.ts';
+import type { SnapshotQuery, SnapshotRow } from './repos/snapshots.ts';
+import type { ChangeDeps } from './tasks.ts';
 
 export interface CreateSnapshotInput {
   shareId: string;
@@ -20,23 +19,23 @@ export interface CreateSnapshotInput {
  * Share snapshots: create (quota + status + task in one transaction), list, show, update, delete,
  * and the admin's force_delete and reset_status. A snapshot belongs to its share's project.
  */
-export function createSnapshotService(deps: { db: Db; quotas: QuotaService; kick: () => void }) {
-  const { db, quotas, kick } = deps;
+export function createSnapshotService(deps: ChangeDeps & { repos: Pick<Repos, 'shares' | 'snapshots'> }) {
+  const { db, repos, tasks, quotas, kick } = deps;
 
   async function startDelete(auth: Auth, id: string, force: boolean): Promise<void> {
     await inTransaction(db, async (trx) => {
-      const snap = await snapshotsRepo.lockOwned(trx, auth, id);
+      const snap = await repos.snapshots.lockOwned(trx, auth, id);
       if (!force && !SNAPSHOT_DELETABLE.includes(snap.status))
         throw new InvalidInput(
           `Snapshot ${id} cannot be deleted while its status is '${snap.status}'; it must be one of ${SNAPSHOT_DELETABLE.join(', ')}.`,
         );
-      const children = await sharesRepo.creatingFrom(trx, id);
+      const children = await repos.shares.creatingFrom(trx, id);
       if (children.length)
         throw new Conflict(
           `Snapshot ${id} is the source of share(s) still being created (${children.join(', ')}); delete it when they are done.`,
         );
-      await snapshotsRepo.update(trx, id, { status: SnapshotStatus.DELETING });
-      await taskApi.deleteSnapshot(trx, id, force);
+      await repos.snapshots.update(trx, id, { status: SnapshotStatus.DELETING });
+      await tasks.deleteSnapshot(trx, id, force);
     });
     kick();
   }
@@ -46,7 +45,7 @@ export function createSnapshotService(deps: { db: Db; quotas: QuotaService; kick
       requireMember(auth, 'share_snapshot:create_snapshot');
       const id = randomUUID();
       const snapshot = await inTransaction(db, async (trx) => {
-        const share = await sharesRepo.lockOwned(trx, auth, input.shareId);
+        const share = await repos.shares.lockOwned(trx, auth, input.shareId);
         if (boolSpec(share.share_type_specs, 'snapshot_support') !== true)
           throw new Unprocessable(
             `Share type ${share.share_type_name} of share ${share.id} does not have snapshot_support; snapshots cannot be taken of it.`,
@@ -55,7 +54,7 @@ export function createSnapshotService(deps: { db: Db; quotas: QuotaService; kick
           throw new InvalidInput(
             `A snapshot of share ${share.id} cannot be taken while its status is '${share.status}'; it must be 'available'.`,
           );
-        const row = await snapshotsRepo.insert(trx, {
+        const row = await repos.snapshots.insert(trx, {
           id,
           share_id: share.id,
           project_id: share.project_id,
@@ -67,7 +66,7 @@ export function createSnapshotService(deps: { db: Db; quotas: QuotaService; kick
           status: SnapshotStatus.CREATING,
           provider_location: null,
         });
-        const task = await taskApi.createSnapshot(trx, id);
+        const task = await tasks.createSnapshot(trx, id);
         await quotas.reserve(
           trx,
           { projectId: share.project_id, shareTypeId: share.share_type_id, taskId: task.id },
@@ -81,7 +80,7 @@ export function createSnapshotService(deps: { db: Db; quotas: QuotaService; kick
 
     async get(auth: Auth, id: string): Promise<SnapshotRow> {
       requireReader(auth, 'share_snapshot:get_snapshot');
-      return snapshotsRepo.owned(db, auth, id);
+      return repos.snapshots.owned(db, auth, id);
     },
 
     async list(
@@ -93,14 +92,14 @@ export function createSnapshotService(deps: { db: Db; quotas: QuotaService; kick
       const projectId = auth.isAdmin && q.allTenants ? (q.projectId ?? null) : auth.projectId;
       const query: SnapshotQuery = { ...q, projectId };
       return {
-        snapshots: await snapshotsRepo.list(db, query),
+        snapshots: await repos.snapshots.list(db, query),
         count: () =>
-          snapshotsRepo.count(db, { ...query, marker: undefined, limit: undefined, offset: undefined }),
+          repos.snapshots.count(db, { ...query, marker: undefined, limit: undefined, offset: undefined }),
       };
     },
 
     async marker(auth: Auth, id: string, sortKey: string): Promise<{ id: string; sortValue: unknown }> {
-      const snap = await snapshotsRepo.owned(db, auth, id).catch((err: unknown) => {
+      const snap = await repos.snapshots.owned(db, auth, id).catch((err: unknown) => {
         throw err instanceof NotFound ? new InvalidInput(`Marker ${id} is not a snapshot you can see.`) : err;
       });
       return { id: snap.id, sortValue: snap[sortKey as keyof SnapshotRow] };
@@ -113,12 +112,12 @@ export function createSnapshotService(deps: { db: Db; quotas: QuotaService; kick
     ): Promise<SnapshotRow> {
       requireMember(auth, 'share_snapshot:snapshot_update');
       return inTransaction(db, async (trx) => {
-        await snapshotsRepo.lockOwned(trx, auth, id);
-        await snapshotsRepo.update(trx, id, {
+        await repos.snapshots.lockOwned(trx, auth, id);
+        await repos.snapshots.update(trx, id, {
           ...(patch.name !== undefined ? { name: patch.name } : {}),
           ...(patch.description !== undefined ? { description: patch.description } : {}),
         });
-        return snapshotsRepo.owned(trx, auth, id);
+        return repos.snapshots.owned(trx, auth, id);
       });
     },
 
@@ -136,9 +135,9 @@ export function createSnapshotService(deps: { db: Db; quotas: QuotaService; kick
     async resetStatus(auth: Auth, id: string, status: string): Promise<void> {
       requireAdmin(auth, 'share_snapshot:reset_status');
       await inTransaction(db, async (trx) => {
-        await snapshotsRepo.lockOwned(trx, auth, id);
+        await repos.snapshots.lockOwned(trx, auth, id);
         checkStatus(status, SnapshotStatus);
-        await snapshotsRepo.update(trx, id, { status });
+        await repos.snapshots.update(trx, id, { status });
       });
     },
   };

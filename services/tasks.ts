@@ -1,11 +1,13 @@
 import type { AccessRuleState, ExportLocation } from '../backends/types.ts';
 import { TaskKind } from './constants.ts';
-import type { Executor, Trx } from './db.ts';
-import { type TaskRow, tasksRepo } from './repos/tasks.ts';
+import type { Db, Executor, Trx } from './db.ts';
+import type { QuotaService } from './quotas.ts';
+import type { Repos } from './repos/index.ts';
+import type { TaskRow } from './repos/tasks.ts';
 
 /**
  * The asynchronous half of a share change, typed end to end. The API side queues a task through
- * `taskApi` (Manila's share/rpcapi.py) inside the transaction that flips the status; the worker
+ * the task API (createTaskApi, Manila's share/rpcapi.py) inside the transaction that flips the status; the worker
  * claims it and calls the handler registered for its kind in share-services.ts (Manila's manager).
  * Payloads are written and read under the same type; stored names stay snake_case, as in the
  * tasks table since the first release.
@@ -73,33 +75,42 @@ export const handlerFor = <K extends TaskKind>(
   kind: K,
 ): TaskHandler<K> | undefined => handlers[kind];
 
-function enqueue<K extends TaskKind>(
-  ex: Executor,
-  kind: K,
-  resourceId: string,
-  payload: TaskPayloads[K],
-): Promise<TaskRow> {
-  return tasksRepo.insert(ex, { kind, resource_id: resourceId, payload });
-}
-
 /**
  * Queues the task for a change, inside the caller's transaction (so it exists exactly when the
  * status flip does). Each call names its kind; the handler table maps the kind to the manager.
  */
-export const taskApi = {
-  createShare: (ex: Executor, shareId: string) => enqueue(ex, TaskKind.SHARE_CREATE, shareId, {}),
-  deleteShare: (ex: Executor, shareId: string, force: boolean) =>
-    enqueue(ex, TaskKind.SHARE_DELETE, shareId, force ? { force: true } : {}),
-  extendShare: (ex: Executor, shareId: string, newSize: number) =>
-    enqueue(ex, TaskKind.SHARE_EXTEND, shareId, { new_size: newSize }),
-  shrinkShare: (ex: Executor, shareId: string, newSize: number) =>
-    enqueue(ex, TaskKind.SHARE_SHRINK, shareId, { new_size: newSize }),
-  revertShare: (ex: Executor, shareId: string, snapshotId: string) =>
-    enqueue(ex, TaskKind.SHARE_REVERT, shareId, { snapshot_id: snapshotId }),
-  updateAccess: (ex: Executor, shareId: string) => enqueue(ex, TaskKind.SHARE_ACCESS, shareId, {}),
-  createSnapshot: (ex: Executor, snapshotId: string) => enqueue(ex, TaskKind.SNAPSHOT_CREATE, snapshotId, {}),
-  deleteSnapshot: (ex: Executor, snapshotId: string, force: boolean) =>
-    enqueue(ex, TaskKind.SNAPSHOT_DELETE, snapshotId, force ? { force: true } : {}),
-};
+export function createTaskApi(tasks: Pick<Repos['tasks'], 'insert'>) {
+  const enqueue = <K extends TaskKind>(
+    ex: Executor,
+    kind: K,
+    resourceId: string,
+    payload: TaskPayloads[K],
+  ): Promise<TaskRow> => tasks.insert(ex, { kind, resource_id: resourceId, payload });
+  return {
+    createShare: (ex: Executor, shareId: string) => enqueue(ex, TaskKind.SHARE_CREATE, shareId, {}),
+    deleteShare: (ex: Executor, shareId: string, force: boolean) =>
+      enqueue(ex, TaskKind.SHARE_DELETE, shareId, force ? { force: true } : {}),
+    extendShare: (ex: Executor, shareId: string, newSize: number) =>
+      enqueue(ex, TaskKind.SHARE_EXTEND, shareId, { new_size: newSize }),
+    shrinkShare: (ex: Executor, shareId: string, newSize: number) =>
+      enqueue(ex, TaskKind.SHARE_SHRINK, shareId, { new_size: newSize }),
+    revertShare: (ex: Executor, shareId: string, snapshotId: string) =>
+      enqueue(ex, TaskKind.SHARE_REVERT, shareId, { snapshot_id: snapshotId }),
+    updateAccess: (ex: Executor, shareId: string) => enqueue(ex, TaskKind.SHARE_ACCESS, shareId, {}),
+    createSnapshot: (ex: Executor, snapshotId: string) =>
+      enqueue(ex, TaskKind.SNAPSHOT_CREATE, snapshotId, {}),
+    deleteSnapshot: (ex: Executor, snapshotId: string, force: boolean) =>
+      enqueue(ex, TaskKind.SNAPSHOT_DELETE, snapshotId, force ? { force: true } : {}),
+  };
+}
 
-export type TaskApi = typeof taskApi;
+export type TaskApi = ReturnType<typeof createTaskApi>;
+
+/** What a service that starts asynchronous changes is given besides its repositories. */
+export interface ChangeDeps {
+  db: Db;
+  tasks: TaskApi;
+  quotas: QuotaService;
+  /** Tells the local worker a task is waiting. */
+  kick: () => void;
+}

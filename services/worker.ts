@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
 import { isTaskKind, type TaskKind } from './constants.ts';
 import type { Db } from './db.ts';
-import { tasksRepo } from './repos/tasks.ts';
+import type { Repos } from './repos/index.ts';
 import {
   type FinishTx,
   handlerFor,
@@ -14,6 +14,8 @@ import {
 
 export interface WorkerOptions {
   db: Db;
+  /** Claims, renews and finishes tasks (the tasks table). */
+  tasks: Pick<Repos['tasks'], 'claim' | 'renew' | 'finish'>;
   log: Logger;
   /** What runs each kind of task; a kind without a handler (a newer server's) fails its tasks. */
   handlers: Partial<TaskHandlers>;
@@ -87,7 +89,7 @@ export class Worker {
 
   private async runOne(): Promise<boolean> {
     const { db, log, handlers } = this.opts;
-    const task = await tasksRepo.claim(db, this.id, this.leaseMs);
+    const task = await this.opts.tasks.claim(db, this.id, this.leaseMs);
     if (!task) return false;
     const tlog = log.child({
       task_id: task.id,
@@ -95,14 +97,15 @@ export class Worker {
       resource_id: task.resource_id,
       attempt: task.attempts,
     });
-    const finish: FinishTx = (trx, state, error) => tasksRepo.finish(trx, task.id, this.id, state, error);
+    const finish: FinishTx = (trx, state, error) =>
+      this.opts.tasks.finish(trx, task.id, this.id, state, error);
     const handler = isTaskKind(task.kind) ? handlerFor(handlers, task.kind) : undefined;
     if (!handler) {
       tlog.error('worker: no handler for this task kind');
       await db.transaction((trx) => finish(trx, 'failed', `no handler for ${task.kind}`));
       return true;
     }
-    // The row's payload was written by taskApi under the type its kind names.
+    // The row's payload was written by the task API under the type its kind names.
     await this.runTask(task as Task, handler, finish, tlog);
     return true;
   }
@@ -122,7 +125,7 @@ export class Worker {
     // Renew the lease while the backend works, so a slow but live task is not taken over.
     const renew = setInterval(
       () => {
-        tasksRepo
+        this.opts.tasks
           .renew(db, task.id, this.id, this.leaseMs)
           .catch((err: unknown) => tlog.warn({ err }, 'worker: lease renewal failed'));
       },
