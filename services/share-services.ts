@@ -10,6 +10,7 @@ import { createMessageService } from './messages.ts';
 import { createQuotaSetService } from './quota-sets.ts';
 import { createQuotaService } from './quotas.ts';
 import { repos as defaultRepos, type Repos } from './repos/index.ts';
+import { createPageReader, type PageReader } from './repos/page-reader.ts';
 import type { ConfiguredBackend } from './scheduler.ts';
 import { createServiceRegistry } from './services.ts';
 import { createShareActionService } from './share-actions.ts';
@@ -33,6 +34,8 @@ export function createShareServices(opts: {
   leaseMs?: number;
   /** Repositories to use instead of the real ones (tests' fakes). */
   repos?: Partial<Repos>;
+  /** Runs list pages' reads (default: through knex; the server gives PostgreSQL its own pool). */
+  reader?: PageReader;
 }) {
   const { db, log, backends } = opts;
   const repos: Repos = { ...defaultRepos, ...opts.repos };
@@ -72,7 +75,16 @@ export function createShareServices(opts: {
   return {
     quotas,
     shareTypes,
-    shares: createShareService({ db, repos, tasks, quotas, shareTypes, availabilityZones: zoneNames, kick }),
+    shares: createShareService({
+      db,
+      repos,
+      reader: opts.reader ?? createPageReader(db),
+      tasks,
+      quotas,
+      shareTypes,
+      availabilityZones: zoneNames,
+      kick,
+    }),
     shareActions: createShareActionService({ db, repos, tasks, quotas, kick }),
     snapshots: createSnapshotService({ db, repos, tasks, quotas, kick }),
     accessRules: createAccessRuleService({ db, repos, tasks, log, calls: backendCalls(backends), kick }),

@@ -5,9 +5,11 @@ import { type Executor, inTransaction } from './db.ts';
 import { Conflict, Forbidden, InvalidInput, NotFound } from './errors.ts';
 import { boolSpec } from './extra-specs.ts';
 import { isUuid } from './ids.ts';
-import { type Auth, requireAdmin, requireMember, requireReader } from './policy.ts';
+import { type Auth, listedProject, requireAdmin, requireMember, requireReader } from './policy.ts';
 import type { Repos } from './repos/index.ts';
-import type { ExportLocationRow, Share, ShareQuery } from './repos/shares.ts';
+import type { PageReader } from './repos/page-reader.ts';
+import { type ListQuery, markerOf } from './repos/paging.ts';
+import type { ExportLocationRow, PageItem, Share, ShareQuery } from './repos/shares.ts';
 import type { ShareTypeService } from './share-types.ts';
 import type { ChangeDeps } from './tasks.ts';
 
@@ -31,15 +33,38 @@ export interface CreateShareInput {
   snapshotId: string | null;
 }
 
+/** GET /v2/shares[/detail]: filters, order and page. */
+export interface ShareListQuery extends ListQuery<ShareQuery> {
+  /** is_soft_deleted=True. */
+  softDeleted: boolean;
+  /** with_count: also count the matches in all pages. */
+  withCount: boolean;
+}
+
+/**
+ * A page of shares as their ids and the revisions of what their views show, in list order; the
+ * shares themselves are loaded by id, so a caller that keeps rendered shares (the list view's
+ * cache) loads only those it has not seen at that revision.
+ */
+export interface SharePage {
+  items: PageItem[];
+  /** The shares with these ids, each with the revision it was read at; one deleted since is absent. */
+  load(ids: string[]): Promise<{ share: Share; revision: string }[]>;
+  /** With withCount: how many shares match in all pages. */
+  count: number | undefined;
+}
+
 export interface ShareServiceDeps extends ChangeDeps {
   repos: Pick<Repos, 'shares' | 'snapshots' | 'shareTypes'>;
+  /** Runs the list's page read. */
+  reader: PageReader;
   shareTypes: ShareTypeService;
   /** Availability zones that have a backend. */
   availabilityZones: () => string[];
 }
 
 export function createShareService(deps: ShareServiceDeps) {
-  const { db, repos, tasks, quotas, shareTypes, availabilityZones, kick } = deps;
+  const { db, repos, reader, tasks, quotas, shareTypes, availabilityZones, kick } = deps;
   return {
     async create(auth: Auth, input: CreateShareInput): Promise<Share> {
       requireMember(auth, 'share:create');
@@ -109,24 +134,19 @@ export function createShareService(deps: ShareServiceDeps) {
       return repos.shares.visible(db, auth, id);
     },
 
-    /**
-     * A page of the shares the caller may see. `known` says which (id, revision) pairs the caller
-     * already holds rendered: those entries come without the share (see repos.shares.list).
-     */
-    async list(
-      auth: Auth,
-      q: Omit<ShareQuery, 'projectId'> & { allTenants: boolean; projectId?: string | undefined },
-      known?: (id: string, revision: string) => boolean,
-    ) {
+    /** A page of the shares the caller may see: their ids and revisions, and how to load them. */
+    async list(auth: Auth, q: ShareListQuery): Promise<SharePage> {
+      const marker = await markerOf(q, (id) => repos.shares.visible(db, auth, id), 'share');
+      // No share is ever soft-deleted: asking for soft-deleted ones finds none (asked by the
+      // clients on every lookup by name, answered without a policy check, as it always was).
+      if (q.softDeleted) return { items: [], load: async () => [], count: q.withCount ? 0 : undefined };
       requireReader(auth, 'share:get_all');
-      // all_tenants is honoured for admins and silently ignored for everyone else (Manila).
-      const projectId = auth.isAdmin && q.allTenants ? (q.projectId ?? null) : auth.projectId;
-      const query: ShareQuery = { ...q, projectId };
-      return {
-        entries: await repos.shares.list(db, query, known),
-        count: () =>
-          repos.shares.count(db, { ...query, marker: undefined, limit: undefined, offset: undefined }),
-      };
+      const query: ShareQuery = { ...q, projectId: listedProject(auth, q), marker };
+      const items = await repos.shares.page(reader, query);
+      const count = q.withCount
+        ? await repos.shares.count(db, { ...query, marker: undefined, limit: undefined, offset: undefined })
+        : undefined;
+      return { items, load: (ids) => repos.shares.load(db, ids), count };
     },
 
     async exportLocations(auth: Auth, id: string): Promise<ExportLocationRow[]> {
@@ -135,14 +155,6 @@ export function createShareService(deps: ShareServiceDeps) {
       const rows = await repos.shares.exportLocations(db, share.id);
       // Non-admins never see admin-only locations.
       return auth.isAdmin ? rows : rows.filter((r) => !r.is_admin_only);
-    },
-
-    /** The sort value of the share a page starts after (a marker must be a share the caller sees). */
-    async marker(auth: Auth, id: string, sortKey: string): Promise<{ id: string; sortValue: unknown }> {
-      const share = await repos.shares.visible(db, auth, id).catch((err: unknown) => {
-        throw err instanceof NotFound ? new InvalidInput(`Marker ${id} is not a share you can see.`) : err;
-      });
-      return { id: share.id, sortValue: share[sortKey as keyof Share] };
     },
 
     async update(

@@ -1,10 +1,11 @@
 import { randomUUID } from 'node:crypto';
 import { checkStatus, ShareStatus, SNAPSHOT_DELETABLE, SnapshotStatus } from './constants.ts';
 import { inTransaction } from './db.ts';
-import { Conflict, InvalidInput, NotFound, Unprocessable } from './errors.ts';
+import { Conflict, InvalidInput, Unprocessable } from './errors.ts';
 import { boolSpec } from './extra-specs.ts';
-import { type Auth, requireAdmin, requireMember, requireReader } from './policy.ts';
+import { type Auth, listedProject, requireAdmin, requireMember, requireReader } from './policy.ts';
 import type { Repos } from './repos/index.ts';
+import { type ListQuery, markerOf } from './repos/paging.ts';
 import type { SnapshotQuery, SnapshotRow } from './repos/snapshots.ts';
 import type { ChangeDeps } from './tasks.ts';
 
@@ -83,26 +84,10 @@ export function createSnapshotService(deps: ChangeDeps & { repos: Pick<Repos, 's
       return repos.snapshots.owned(db, auth, id);
     },
 
-    async list(
-      auth: Auth,
-      q: Omit<SnapshotQuery, 'projectId'> & { allTenants: boolean; projectId?: string | undefined },
-    ) {
+    async list(auth: Auth, q: ListQuery<SnapshotQuery>): Promise<SnapshotRow[]> {
+      const marker = await markerOf(q, (id) => repos.snapshots.owned(db, auth, id), 'snapshot');
       requireReader(auth, 'share_snapshot:get_all_snapshots');
-      // As for shares: all_tenants only for admins, silently ignored for everyone else.
-      const projectId = auth.isAdmin && q.allTenants ? (q.projectId ?? null) : auth.projectId;
-      const query: SnapshotQuery = { ...q, projectId };
-      return {
-        snapshots: await repos.snapshots.list(db, query),
-        count: () =>
-          repos.snapshots.count(db, { ...query, marker: undefined, limit: undefined, offset: undefined }),
-      };
-    },
-
-    async marker(auth: Auth, id: string, sortKey: string): Promise<{ id: string; sortValue: unknown }> {
-      const snap = await repos.snapshots.owned(db, auth, id).catch((err: unknown) => {
-        throw err instanceof NotFound ? new InvalidInput(`Marker ${id} is not a snapshot you can see.`) : err;
-      });
-      return { id: snap.id, sortValue: snap[sortKey as keyof SnapshotRow] };
+      return repos.snapshots.list(db, { ...q, projectId: listedProject(auth, q), marker });
     },
 
     async update(

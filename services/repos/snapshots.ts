@@ -93,10 +93,6 @@ export const snapshotsRepo = {
   async list(ex: Executor, q: SnapshotQuery): Promise<SnapshotRow[]> {
     return paged(filtered(ex, q), 'share_snapshots', q);
   },
-  async count(ex: Executor, q: SnapshotQuery): Promise<number> {
-    const [{ count }] = (await filtered(ex, q).count({ count: '*' })) as [{ count: string | number }];
-    return Number(count);
-  },
   /** The share's snapshots, newest first (the first one is the only one a share may revert to). */
   async forShare(ex: Executor, shareId: string): Promise<SnapshotRow[]> {
     return ex('share_snapshots')
