@@ -9,7 +9,6 @@ import { createEmbeddedVacuum } from '../services/embedded-vacuum.ts';
 import { bootstrapIdentity, writeOpenrc } from '../services/identity/bootstrap.ts';
 import { createIdentity, type Identity } from '../services/identity/index.ts';
 import type { Auth } from '../services/policy.ts';
-import { createPageReader } from '../services/repos/page-reader.ts';
 import type { ConfiguredBackend } from '../services/scheduler.ts';
 import { HEARTBEAT_SECONDS } from '../services/services.ts';
 import { createShareServices } from '../services/share-services.ts';
@@ -90,8 +89,7 @@ export async function startServer(
     const parsed = parseBackendSpec(spec);
     backends.push({ backend: await createBackend(spec), availabilityZone: parsed.availabilityZone });
   }
-  const reader = createPageReader(db, config.databaseUrl);
-  const stack = createShareServices({ db, log, backends, reader, leaseMs: config.taskLeaseSeconds * 1000 });
+  const stack = createShareServices({ db, log, backends, leaseMs: config.taskLeaseSeconds * 1000 });
   await stack.init();
   const staticAdmin = config.adminToken
     ? { token: config.adminToken, auth: staticAdminAuth(boot.adminUserId, boot.adminProjectId) }
@@ -151,7 +149,6 @@ export async function startServer(
         await stack.worker.stop();
         await vacuum?.stop();
         for (const b of backends) await b.backend.close();
-        await reader.close();
         await db.destroy();
       })();
       return closing;

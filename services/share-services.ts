@@ -10,7 +10,7 @@ import { createMessageService } from './messages.ts';
 import { createQuotaSetService } from './quota-sets.ts';
 import { createQuotaService } from './quotas.ts';
 import { repos as defaultRepos, type Repos } from './repos/index.ts';
-import { createPageReader, type PageReader } from './repos/page-reader.ts';
+import { createPageReader } from './repos/page-reader.ts';
 import type { ConfiguredBackend } from './scheduler.ts';
 import { createServiceRegistry } from './services.ts';
 import { createShareActionService } from './share-actions.ts';
@@ -34,8 +34,6 @@ export function createShareServices(opts: {
   leaseMs?: number;
   /** Repositories to use instead of the real ones (tests' fakes). */
   repos?: Partial<Repos>;
-  /** Runs list pages' reads (default: through knex; the server gives PostgreSQL its own pool). */
-  reader?: PageReader;
 }) {
   const { db, log, backends } = opts;
   const repos: Repos = { ...defaultRepos, ...opts.repos };
@@ -78,7 +76,7 @@ export function createShareServices(opts: {
     shares: createShareService({
       db,
       repos,
-      reader: opts.reader ?? createPageReader(db),
+      reader: createPageReader(db),
       tasks,
       quotas,
       shareTypes,
