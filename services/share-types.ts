@@ -37,8 +37,14 @@ export async function ensureDefaultShareType(db: Db): Promise<ShareType> {
       revert_to_snapshot_support: 'True',
       mount_snapshot_support: 'False',
     });
-    return (await shareTypesRepo.get(trx, row.id)) as ShareType;
+    return justCreated(await shareTypesRepo.get(trx, row.id), row.id);
   });
+}
+
+/** A type read back inside the transaction that created it: there, or something is badly wrong. */
+function justCreated(type: ShareType | undefined, id: string): ShareType {
+  if (!type) throw new Error(`Share type ${id} is missing from the transaction that created it.`);
+  return type;
 }
 
 export function createShareTypeService({
@@ -108,7 +114,7 @@ export function createShareTypeService({
           is_public: input.isPublic ?? true,
         });
         await repos.shareTypes.setSpecs(trx, row.id, specs);
-        return (await repos.shareTypes.get(trx, row.id)) as ShareType;
+        return justCreated(await repos.shareTypes.get(trx, row.id), row.id);
       });
     },
 
