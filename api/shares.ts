@@ -137,11 +137,11 @@ export function sharesRouter(
     const { share: b } = parse(CreateBody, ctx.request.body);
     const created = await shares.create(ctx.state.auth, {
       size: b.size,
-      proto: b.share_proto as ShareProtocol,
+      shareProto: b.share_proto as ShareProtocol,
       name: b.name ?? b.display_name ?? null,
       description: b.description ?? b.display_description ?? null,
       metadata: b.metadata ?? {},
-      shareType: b.share_type ?? b.volume_type ?? null,
+      shareTypeRef: b.share_type ?? b.volume_type ?? null,
       availabilityZone: b.availability_zone ?? null,
       isPublic: b.is_public ?? false,
       snapshotId: b.snapshot_id ?? null,
@@ -171,7 +171,7 @@ export function sharesRouter(
   });
 
   r.delete('/:id', auth, async (ctx) => {
-    await shares.remove(ctx.state.auth, ctx.params.id!);
+    await shares.delete(ctx.state.auth, ctx.params.id!);
     ctx.status = 202;
   });
 

@@ -127,7 +127,7 @@ export function snapshotsRouter(config: Config, snapshots: SnapshotService, auth
   });
 
   r.delete('/:id', auth, async (ctx) => {
-    await snapshots.remove(ctx.state.auth, ctx.params.id!);
+    await snapshots.delete(ctx.state.auth, ctx.params.id!);
     ctx.status = 202;
   });
 

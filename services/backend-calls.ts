@@ -66,7 +66,7 @@ export type BackendCalls = ReturnType<typeof backendCalls>;
 export const shareRef = (s: ShareRow): ShareRef => ({
   id: s.id,
   size: s.size,
-  proto: s.share_proto as ShareProtocol,
+  shareProto: s.share_proto as ShareProtocol,
   pool: parseHost(s.host)?.pool ?? '',
 });
 

@@ -84,7 +84,7 @@ export function createMessageService({ db, repos }: { db: Db; repos: Pick<Repos,
       requireReader(auth, 'message:get');
       return mustGet(auth, id);
     },
-    async remove(auth: Auth, id: string): Promise<void> {
+    async delete(auth: Auth, id: string): Promise<void> {
       requireMember(auth, 'message:delete');
       await mustGet(auth, id);
       await repos.messages.remove(db, id);

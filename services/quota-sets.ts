@@ -24,17 +24,17 @@ export function createQuotaSetService(deps: {
 }) {
   const { db, repos, quotas } = deps;
   /** Readers see their own project's quotas; admins any project's. Others are refused (403, as Manila). */
-  async function target(auth: Auth, projectId: string, shareType: string | undefined) {
+  async function target(auth: Auth, projectId: string, shareTypeRef: string | undefined) {
     if (!auth.isAdmin && projectId !== auth.projectId)
       throw new Forbidden(`Policy does not allow quota_set:show to be performed on project ${projectId}.`);
     if (!auth.isAdmin && !auth.roles.includes('reader'))
       throw new Forbidden('Policy does not allow quota_set:show to be performed.');
     let shareTypeId = '';
-    if (shareType !== undefined) {
-      const type = isUuid(shareType)
-        ? await repos.shareTypes.get(db, shareType)
-        : await repos.shareTypes.getByName(db, shareType);
-      if (!type) throw new NotFound(`Share type ${shareType} could not be found.`);
+    if (shareTypeRef !== undefined) {
+      const type = isUuid(shareTypeRef)
+        ? await repos.shareTypes.get(db, shareTypeRef)
+        : await repos.shareTypes.getByName(db, shareTypeRef);
+      if (!type) throw new NotFound(`Share type ${shareTypeRef} could not be found.`);
       shareTypeId = type.id;
     }
     return shareTypeId;
@@ -51,12 +51,12 @@ export function createQuotaSetService(deps: {
   }
 
   return {
-    async show(auth: Auth, projectId: string, shareType?: string): Promise<Record<string, number>> {
-      return limits(projectId, await target(auth, projectId, shareType));
+    async show(auth: Auth, projectId: string, shareTypeRef?: string): Promise<Record<string, number>> {
+      return limits(projectId, await target(auth, projectId, shareTypeRef));
     },
 
-    async detail(auth: Auth, projectId: string, shareType?: string): Promise<Record<string, QuotaDetail>> {
-      const shareTypeId = await target(auth, projectId, shareType);
+    async detail(auth: Auth, projectId: string, shareTypeRef?: string): Promise<Record<string, QuotaDetail>> {
+      const shareTypeId = await target(auth, projectId, shareTypeRef);
       const l = await limits(projectId, shareTypeId);
       const usages = await repos.quotas.usages(db, projectId, shareTypeId);
       return Object.fromEntries(
@@ -75,12 +75,12 @@ export function createQuotaSetService(deps: {
       auth: Auth,
       projectId: string,
       values: Record<string, number>,
-      opts: { shareType?: string | undefined; force: boolean },
+      opts: { shareTypeRef?: string | undefined; force: boolean },
     ): Promise<Record<string, number>> {
       requireAdmin(auth, 'quota_set:update');
       if (!(await repos.projects.get(db, projectId)))
         throw new NotFound(`Project ${projectId} could not be found.`);
-      const shareTypeId = await target(auth, projectId, opts.shareType);
+      const shareTypeId = await target(auth, projectId, opts.shareTypeRef);
       const allowed = resourcesFor(shareTypeId);
       const unknown = Object.keys(values).filter((k) => !allowed.includes(k as QuotaResource));
       if (unknown.length)
@@ -108,9 +108,9 @@ export function createQuotaSetService(deps: {
     },
 
     /** Back to the defaults (project) or to no per-type limits (share type). */
-    async reset(auth: Auth, projectId: string, shareType?: string): Promise<void> {
+    async reset(auth: Auth, projectId: string, shareTypeRef?: string): Promise<void> {
       requireAdmin(auth, 'quota_set:delete');
-      const shareTypeId = await target(auth, projectId, shareType);
+      const shareTypeId = await target(auth, projectId, shareTypeRef);
       await repos.quotas.deleteLimits(db, projectId, shareTypeId);
     },
   };

@@ -17,7 +17,7 @@ export interface Placement {
 
 export interface PlacementRequest {
   size: number;
-  proto: ShareProtocol;
+  shareProto: ShareProtocol;
   specs: Record<string, string>;
   availabilityZone: string | null;
 }
@@ -61,8 +61,8 @@ export async function schedule(
       reasons.push(`${backend.name}: unavailable (${(err as Error).message})`);
       continue;
     }
-    if (!stats.capabilities.protocols.includes(req.proto)) {
-      reasons.push(`${backend.name}: no ${req.proto}`);
+    if (!stats.capabilities.protocols.includes(req.shareProto)) {
+      reasons.push(`${backend.name}: no ${req.shareProto}`);
       continue;
     }
     const missing = Object.entries(CAPABILITY_SPECS).filter(

@@ -49,7 +49,7 @@ export function createShareManager(deps: {
     const type = await repos.shareTypes.get(db, share.share_type_id);
     const request = {
       size: share.size,
-      proto: share.share_proto as ShareProtocol,
+      shareProto: share.share_proto as ShareProtocol,
       specs: type?.extra_specs ?? {},
       availabilityZone: share.availability_zone,
     };

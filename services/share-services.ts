@@ -7,12 +7,12 @@ import { backendCalls } from './backend-calls.ts';
 import { TaskKind } from './constants.ts';
 import type { Db } from './db.ts';
 import { createMessageService } from './messages.ts';
+import { createOsServices } from './os-services.ts';
 import { createQuotaSetService } from './quota-sets.ts';
 import { createQuotaService } from './quotas.ts';
 import { repos as defaultRepos, type Repos } from './repos/index.ts';
 import { createPageReader } from './repos/page-reader.ts';
 import type { ConfiguredBackend } from './scheduler.ts';
-import { createServiceRegistry } from './services.ts';
 import { createShareActionService } from './share-actions.ts';
 import { createShareManager } from './share-manager.ts';
 import { createShareTypeService } from './share-types.ts';
@@ -61,7 +61,7 @@ export function createShareServices(opts: {
     handlers,
     ...(opts.leaseMs ? { leaseMs: opts.leaseMs } : {}),
   });
-  const registry = createServiceRegistry({
+  const osServices = createOsServices({
     db,
     repos,
     host: serverHost,
@@ -91,11 +91,11 @@ export function createShareServices(opts: {
     quotaSets: createQuotaSetService({ db, repos, quotas }),
     messages: createMessageService({ db, repos }),
     availabilityZones: createAvailabilityZoneService({ db, repos, names: zoneNames }),
-    registry,
+    osServices,
     /** Start-up chores: stable rows for the backends' zones, and a first heartbeat. */
     async init(): Promise<void> {
       await ensureAvailabilityZones(db, zoneNames());
-      await registry.heartbeat();
+      await osServices.heartbeat();
     },
   };
 }

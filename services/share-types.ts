@@ -138,7 +138,7 @@ export function createShareTypeService({
       return mustGet(id);
     },
 
-    async remove(auth: Auth, id: string): Promise<void> {
+    async delete(auth: Auth, id: string): Promise<void> {
       requireAdmin(auth, 'share_type:delete');
       const type = await mustGet(id);
       if (type.name === DEFAULT_SHARE_TYPE)

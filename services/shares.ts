@@ -22,12 +22,12 @@ function checkReserved(auth: Auth, keys: string[]): void {
 
 export interface CreateShareInput {
   size: number;
-  proto: ShareProtocol;
+  shareProto: ShareProtocol;
   name: string | null;
   description: string | null;
   metadata: Record<string, string>;
-  /** Id or name; null → the default type. */
-  shareType: string | null;
+  /** The share type by id or by name (clients send either); null → the default type. */
+  shareTypeRef: string | null;
   availabilityZone: string | null;
   isPublic: boolean;
   snapshotId: string | null;
@@ -74,8 +74,8 @@ export function createShareService(deps: ShareServiceDeps) {
       checkReserved(auth, Object.keys(input.metadata));
       const source = input.snapshotId === null ? null : await sourceOf(auth, input.snapshotId, input);
       const type =
-        input.shareType !== null
-          ? await resolveType(auth, input.shareType)
+        input.shareTypeRef !== null
+          ? await resolveType(auth, input.shareTypeRef)
           : source
             ? source.type
             : await shareTypes.getDefault(auth);
@@ -108,7 +108,7 @@ export function createShareService(deps: ShareServiceDeps) {
           name: input.name,
           description: input.description,
           size: input.size,
-          share_proto: input.proto,
+          share_proto: input.shareProto,
           status: source ? ShareStatus.CREATING_FROM_SNAPSHOT : ShareStatus.CREATING,
           share_type_id: type.id,
           availability_zone: input.availabilityZone ?? source?.share.availability_zone ?? null,
@@ -237,7 +237,12 @@ export function createShareService(deps: ShareServiceDeps) {
       });
     },
 
-    async remove(auth: Auth, id: string): Promise<void> {
+    /**
+     * DELETE /v2/shares/{id}: from a deletable status the share turns `deleting` and
+     * tasks.deleteShare is queued; the row goes once the backend has removed the share
+     * (shareManager.deleteShare).
+     */
+    async delete(auth: Auth, id: string): Promise<void> {
       requireMember(auth, 'share:delete');
       await inTransaction(db, async (trx) => {
         const share = await repos.shares.lockOwned(trx, auth, id);
@@ -271,7 +276,7 @@ export function createShareService(deps: ShareServiceDeps) {
       throw new InvalidInput(
         `Share size ${input.size} GiB is smaller than the snapshot's size of ${snapshot.size} GiB.`,
       );
-    if (input.proto !== share.share_proto)
+    if (input.shareProto !== share.share_proto)
       throw new InvalidInput(
         `The snapshot's share uses ${share.share_proto}; a share made from it must use the same protocol.`,
       );

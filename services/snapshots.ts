@@ -106,7 +106,7 @@ export function createSnapshotService(deps: ChangeDeps & { repos: Pick<Repos, 's
       });
     },
 
-    async remove(auth: Auth, id: string): Promise<void> {
+    async delete(auth: Auth, id: string): Promise<void> {
       requireMember(auth, 'share_snapshot:delete_snapshot');
       await startDelete(auth, id, false);
     },

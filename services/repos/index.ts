@@ -1,9 +1,9 @@
 import { accessRulesRepo } from './access-rules.ts';
 import { availabilityZonesRepo } from './availability-zones.ts';
 import { messagesRepo } from './messages.ts';
+import { osServicesRepo } from './os-services.ts';
 import { projectsRepo } from './projects.ts';
 import { quotasRepo } from './quotas.ts';
-import { servicesRepo } from './services.ts';
 import { shareTypesRepo } from './share-types.ts';
 import { sharesRepo } from './shares.ts';
 import { snapshotsRepo } from './snapshots.ts';
@@ -20,7 +20,7 @@ export const repos = {
   messages: messagesRepo,
   projects: projectsRepo,
   quotas: quotasRepo,
-  services: servicesRepo,
+  osServices: osServicesRepo,
   shareTypes: shareTypesRepo,
   shares: sharesRepo,
   snapshots: snapshotsRepo,

@@ -47,7 +47,7 @@ function fake(
 
 const request = (over: Partial<PlacementRequest> = {}): PlacementRequest => ({
   size: 10,
-  proto: 'NFS',
+  shareProto: 'NFS',
   specs: { driver_handles_share_servers: 'False' },
   availabilityZone: null,
   ...over,
