@@ -20,8 +20,8 @@ import { requestMetrics } from './middleware/metrics.ts';
 import { microversion } from './middleware/microversion.ts';
 import { checkProjectPath, projectPath } from './middleware/project-path.ts';
 import { requestId } from './middleware/request-id.ts';
+import { osServicesRouter } from './os-services.ts';
 import { quotaSetsRouter } from './quota-sets.ts';
-import { servicesRouter } from './services.ts';
 import { shareAccessRulesRouter } from './share-access-rules.ts';
 import { shareTypesRouter } from './share-types.ts';
 import { sharesRouter } from './shares.ts';
@@ -43,7 +43,7 @@ export interface AppDeps {
     | 'quotaSets'
     | 'messages'
     | 'availabilityZones'
-    | 'registry'
+    | 'osServices'
   >;
   log: Logger;
   registry: Registry;
@@ -81,7 +81,7 @@ export function createApp(deps: AppDeps): Koa {
   root.use(limitsRouter(s.quotaSets, shareAuth).routes());
   root.use(messagesRouter(s.messages, shareAuth).routes());
   root.use(availabilityZonesRouter(s.availabilityZones, shareAuth).routes());
-  root.use(servicesRouter(s.registry, shareAuth).routes());
+  root.use(osServicesRouter(s.osServices, shareAuth).routes());
 
   app.use(requestId());
   app.use(requestLogging(deps.log));

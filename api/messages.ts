@@ -29,7 +29,7 @@ export function messagesRouter(messages: MessageService, auth: Middleware): Rout
     ctx.body = { message: view.message(await messages.get(ctx.state.auth, ctx.params.id!), ctx.state.auth) };
   });
   r.delete('/:id', auth, async (ctx) => {
-    await messages.remove(ctx.state.auth, ctx.params.id!);
+    await messages.delete(ctx.state.auth, ctx.params.id!);
     ctx.status = 204;
   });
   return r;

@@ -39,6 +39,31 @@ export function pageStart(q: {
   return { offset, markerId, limit: Math.min(q.limit || MAX_PAGE, MAX_PAGE) };
 }
 
+/**
+ * What every list query holds besides its filters: whose items (all_tenants, which any value but
+ * 0/false means, and project_id), the order, and where the page starts and how long it is.
+ */
+export function listParams<K extends string>(q: {
+  all_tenants?: string | undefined;
+  project_id?: string | undefined;
+  sort_key: K;
+  sort_dir: 'asc' | 'desc';
+  limit?: number | undefined;
+  offset?: string | undefined;
+  marker?: string | undefined;
+}) {
+  const { offset, markerId, limit } = pageStart(q);
+  return {
+    allTenants: q.all_tenants !== undefined && !['0', 'false', 'False'].includes(q.all_tenants),
+    projectId: q.project_id,
+    sortKey: q.sort_key,
+    sortDir: q.sort_dir,
+    limit,
+    offset,
+    markerId,
+  };
+}
+
 /** The `<collection>_links` of a full page: the same query continued after its last item. */
 export function nextLinks(
   url: string,

@@ -38,7 +38,7 @@ export function quotaSetsRouter(quotaSets: QuotaSetService, auth: Middleware): R
     const { quota_set } = parse(UpdateBody, ctx.request.body);
     const { tenant_id: _t, force, ...values } = quota_set;
     const q = await quotaSets.update(ctx.state.auth, ctx.params.project!, values as Record<string, number>, {
-      shareType: typeOf(ctx),
+      shareTypeRef: typeOf(ctx),
       force: force === undefined ? false : parseBool(force, 'force'),
     });
     ctx.body = { quota_set: { id: ctx.params.project, ...q } };

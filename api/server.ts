@@ -2,15 +2,15 @@ import { createServer, type Server } from 'node:http';
 import path from 'node:path';
 import type { Logger } from 'pino';
 import { Registry } from 'prom-client';
-import { createBackend, parseBackendSpec } from '../backends/registry.ts';
+import { createBackend, parseBackendSpec } from '../backends/drivers.ts';
 import { type Config, defaultPublicUrl } from '../services/config.ts';
 import { createDb, type Db, migrateLatest } from '../services/db.ts';
 import { createEmbeddedVacuum } from '../services/embedded-vacuum.ts';
 import { bootstrapIdentity, writeOpenrc } from '../services/identity/bootstrap.ts';
 import { createIdentity, type Identity } from '../services/identity/index.ts';
+import { HEARTBEAT_SECONDS } from '../services/os-services.ts';
 import type { Auth } from '../services/policy.ts';
 import type { ConfiguredBackend } from '../services/scheduler.ts';
-import { HEARTBEAT_SECONDS } from '../services/services.ts';
 import { createShareServices } from '../services/share-services.ts';
 import { ensureDefaultShareType } from '../services/share-types.ts';
 import { createApp } from './app.ts';
@@ -129,7 +129,7 @@ export async function startServer(
   const vacuum = config.databaseUrl ? null : createEmbeddedVacuum(db, log);
   vacuum?.start();
   const heartbeat = setInterval(() => {
-    stack.registry.heartbeat().catch((err: unknown) => log.warn({ err }, 'service heartbeat failed'));
+    stack.osServices.heartbeat().catch((err: unknown) => log.warn({ err }, 'service heartbeat failed'));
   }, HEARTBEAT_SECONDS * 1000);
   let closing: Promise<void> | null = null;
   return {

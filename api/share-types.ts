@@ -106,7 +106,7 @@ export function shareTypesRouter(types: ShareTypeService, auth: Middleware): Rou
   });
 
   r.delete('/:id', auth, async (ctx) => {
-    await types.remove(ctx.state.auth, ctx.params.id!);
+    await types.delete(ctx.state.auth, ctx.params.id!);
     ctx.status = 202;
   });
 

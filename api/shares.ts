@@ -5,15 +5,13 @@ import { ACCESS_TYPES, SHARE_PROTOCOLS, type ShareProtocol } from '../backends/t
 import type { AccessRuleService } from '../services/access-rules.ts';
 import type { Config } from '../services/config.ts';
 import { InvalidInput, NotFound } from '../services/errors.ts';
-import { shareUrl } from '../services/identity/catalog.ts';
 import { parseDictLiteral } from '../services/python-literal.ts';
 import { SHARE_SORT_KEYS } from '../services/repos/shares.ts';
 import type { ShareActionService } from '../services/share-actions.ts';
-import type { ShareService } from '../services/shares.ts';
-import { nextLinks, PageLimit, pageStart } from './paging.ts';
+import type { ShareListQuery, ShareService } from '../services/shares.ts';
+import { listParams, PageLimit } from './paging.ts';
 import { Bool, Description, Metadata, Name, objectLike, parse, Size } from './validation.ts';
 import * as accessView from './views/access-rules.ts';
-import { collectionJson, pageSignature, RenderedItems, RenderedPages } from './views/rendered.ts';
 import * as view from './views/shares.ts';
 
 const Proto = z
@@ -80,7 +78,7 @@ const DenyArg = z.object(
 
 const SORT_KEYS = SHARE_SORT_KEYS;
 
-const ListQuery = z
+const ListQueryParams = z
   .object({
     name: z.string().max(255).optional(),
     'name~': z.string().max(255).optional(),
@@ -105,6 +103,27 @@ const ListQuery = z
   })
   .strict();
 
+/** The list query, as the share service takes it. */
+function parseListQuery(query: unknown): ShareListQuery & { limit: number } {
+  const q = parse(ListQueryParams, query, 'query');
+  return {
+    ...listParams(q),
+    includePublic: q.is_public === true,
+    name: q.name,
+    nameLike: q['name~'],
+    descriptionLike: q['description~'],
+    status: q.status,
+    shareTypeId: q.share_type_id,
+    availabilityZone: q.availability_zone,
+    metadata: q.metadata ? parseDictLiteral(q.metadata, 'metadata') : undefined,
+    extraSpecs: q.extra_specs ? parseDictLiteral(q.extra_specs, 'extra_specs') : undefined,
+    exportLocationPath: q.export_location_path,
+    exportLocationId: q.export_location_id,
+    softDeleted: q.is_soft_deleted === true,
+    withCount: q.with_count === true,
+  };
+}
+
 export function sharesRouter(
   config: Config,
   services: { shares: ShareService; shareActions: ShareActionService; accessRules: AccessRuleService },
@@ -112,18 +131,17 @@ export function sharesRouter(
 ): Router {
   const { shares, shareActions, accessRules } = services;
   const r = new Router({ prefix: '/v2/shares' });
-  const rendered = new RenderedItems();
-  const pages = new RenderedPages();
+  const lists = view.createShareListViews(config);
 
   r.post('/', auth, async (ctx) => {
     const { share: b } = parse(CreateBody, ctx.request.body);
     const created = await shares.create(ctx.state.auth, {
       size: b.size,
-      proto: b.share_proto as ShareProtocol,
+      shareProto: b.share_proto as ShareProtocol,
       name: b.name ?? b.display_name ?? null,
       description: b.description ?? b.display_description ?? null,
       metadata: b.metadata ?? {},
-      shareType: b.share_type ?? b.volume_type ?? null,
+      shareTypeRef: b.share_type ?? b.volume_type ?? null,
       availabilityZone: b.availability_zone ?? null,
       isPublic: b.is_public ?? false,
       snapshotId: b.snapshot_id ?? null,
@@ -131,72 +149,21 @@ export function sharesRouter(
     ctx.body = { share: view.shareDetail(config, created, ctx.state.auth, ctx.state.microversion) };
   });
 
-  async function list(ctx: Parameters<Middleware>[0], detail: boolean) {
-    const q = parse(ListQuery, ctx.query, 'query');
-    const a = ctx.state.auth;
-    const { offset, markerId, limit } = pageStart(q);
-    const allTenants = q.all_tenants !== undefined && !['0', 'false', 'False'].includes(q.all_tenants);
-    const base = {
-      allTenants,
-      projectId: q.project_id,
-      includePublic: q.is_public === true,
-      name: q.name,
-      nameLike: q['name~'],
-      descriptionLike: q['description~'],
-      status: q.status,
-      shareTypeId: q.share_type_id,
-      availabilityZone: q.availability_zone,
-      metadata: q.metadata ? parseDictLiteral(q.metadata, 'metadata') : undefined,
-      extraSpecs: q.extra_specs ? parseDictLiteral(q.extra_specs, 'extra_specs') : undefined,
-      exportLocationPath: q.export_location_path,
-      exportLocationId: q.export_location_id,
-      sortKey: q.sort_key,
-      sortDir: q.sort_dir,
-      limit,
-      offset,
-      marker: markerId ? await shares.marker(a, markerId, q.sort_key) : undefined,
-    };
-    const v = ctx.state.microversion;
-    const variant = detail ? `detail ${v.major}.${v.minor}${a.isAdmin ? ' admin' : ''}` : 'summary';
-    const hits = new Map<string, string>();
-    // Shares are never soft-deleted here: asking for soft-deleted ones finds none.
-    const result = q.is_soft_deleted ? null : await shares.list(a, base, rendered.knownIn(variant, hits));
-    const entries = result?.entries ?? [];
-    const count = q.with_count ? (result ? await result.count() : 0) : undefined;
-    const pageKey = `${variant} ${a.projectId} ${ctx.querystring}`;
-    const signature = pageSignature(entries, count === undefined ? '' : String(count));
+  /** Manila's shape: parse, service.list, then the view (summaryList or detailList). */
+  async function list(ctx: Parameters<Middleware>[0], render: typeof lists.detailList) {
+    const q = parseListQuery(ctx.query);
+    const page = await shares.list(ctx.state.auth, q);
     ctx.type = 'application/json';
-    ctx.body =
-      pages.get(pageKey, signature) ??
-      pages.put(
-        pageKey,
-        signature,
-        collectionJson(
-          'shares',
-          entries.map((e) =>
-            e.share
-              ? rendered.put(
-                  variant,
-                  e.id,
-                  e.revision,
-                  detail ? view.shareDetail(config, e.share, a, v) : view.shareSummary(config, e.share),
-                )
-              : (hits.get(e.id) as string),
-          ),
-          {
-            shares_links: nextLinks(
-              `${shareUrl(config)}/shares${detail ? '/detail' : ''}`,
-              ctx.query,
-              entries,
-              limit,
-            ),
-            count,
-          },
-        ),
-      );
+    ctx.body = await render(page, {
+      auth: ctx.state.auth,
+      microversion: ctx.state.microversion,
+      query: ctx.query,
+      querystring: ctx.querystring,
+      limit: q.limit,
+    });
   }
-  r.get('/', auth, (ctx) => list(ctx, false));
-  r.get('/detail', auth, (ctx) => list(ctx, true));
+  r.get('/', auth, (ctx) => list(ctx, lists.summaryList));
+  r.get('/detail', auth, (ctx) => list(ctx, lists.detailList));
 
   r.get('/:id', auth, async (ctx) => {
     const s = await shares.get(ctx.state.auth, ctx.params.id!);
@@ -204,7 +171,7 @@ export function sharesRouter(
   });
 
   r.delete('/:id', auth, async (ctx) => {
-    await shares.remove(ctx.state.auth, ctx.params.id!);
+    await shares.delete(ctx.state.auth, ctx.params.id!);
     ctx.status = 202;
   });
 

@@ -5,7 +5,7 @@ import type { Config } from '../services/config.ts';
 import { InvalidInput, NotFound } from '../services/errors.ts';
 import { shareUrl } from '../services/identity/catalog.ts';
 import type { SnapshotService } from '../services/snapshots.ts';
-import { nextLinks, PageLimit, pageStart } from './paging.ts';
+import { listParams, nextLinks, PageLimit } from './paging.ts';
 import { Bool, Description, Name, parse } from './validation.ts';
 import * as view from './views/snapshots.ts';
 
@@ -83,10 +83,9 @@ export function snapshotsRouter(config: Config, snapshots: SnapshotService, auth
   async function list(ctx: Parameters<Middleware>[0], detail: boolean) {
     const q = parse(ListQuery, ctx.query, 'query');
     const a = ctx.state.auth;
-    const { offset, markerId, limit } = pageStart(q);
-    const result = await snapshots.list(a, {
-      allTenants: q.all_tenants !== undefined && !['0', 'false', 'False'].includes(q.all_tenants),
-      projectId: q.project_id,
+    const paging = listParams(q);
+    const rows = await snapshots.list(a, {
+      ...paging,
       name: q.name,
       nameLike: q['name~'],
       description: q.description,
@@ -95,13 +94,7 @@ export function snapshotsRouter(config: Config, snapshots: SnapshotService, auth
       shareId: q.share_id,
       size: q.size,
       usage: q.usage,
-      sortKey: q.sort_key,
-      sortDir: q.sort_dir,
-      limit,
-      offset,
-      marker: markerId ? await snapshots.marker(a, markerId, q.sort_key) : undefined,
     });
-    const rows = result.snapshots;
     const body: Record<string, unknown> = {
       snapshots: rows.map((s) =>
         detail ? view.snapshotDetail(config, s, a, ctx.state.microversion) : view.snapshotSummary(config, s),
@@ -111,7 +104,7 @@ export function snapshotsRouter(config: Config, snapshots: SnapshotService, auth
       `${shareUrl(config)}/snapshots${detail ? '/detail' : ''}`,
       ctx.query,
       rows,
-      limit,
+      paging.limit,
     );
     if (links) body.snapshots_links = links;
     ctx.body = body;
@@ -134,7 +127,7 @@ export function snapshotsRouter(config: Config, snapshots: SnapshotService, auth
   });
 
   r.delete('/:id', auth, async (ctx) => {
-    await snapshots.remove(ctx.state.auth, ctx.params.id!);
+    await snapshots.delete(ctx.state.auth, ctx.params.id!);
     ctx.status = 202;
   });
 

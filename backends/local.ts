@@ -67,6 +67,7 @@ interface ShareMeta {
   version: 1;
   id: string;
   size: number;
+  /** The share's shareProto; `proto` is the field's name in meta files already written. */
   proto: ShareProtocol;
   pool: string;
   createdAt: string;
@@ -246,7 +247,7 @@ export function createLocalBackend(options: LocalBackendOptions): LocalBackend {
       version: 1,
       id: share.id,
       size: share.size,
-      proto: share.proto,
+      proto: share.shareProto,
       pool: share.pool,
       createdAt: new Date().toISOString(),
       ...(sourceSnapshotId === undefined ? {} : { sourceSnapshotId }),
@@ -258,8 +259,8 @@ export function createLocalBackend(options: LocalBackendOptions): LocalBackend {
   /** The existing share when this create already happened; throws when it cannot happen. */
   async function checkNewShare(share: ShareRef): Promise<ShareMeta | undefined> {
     checkShareRef(share);
-    if (!protocols.includes(share.proto))
-      throw new BackendError('NotSupported', `Backend ${name} does not serve ${share.proto} shares.`);
+    if (!protocols.includes(share.shareProto))
+      throw new BackendError('NotSupported', `Backend ${name} does not serve ${share.shareProto} shares.`);
     await recoverShare(share.id);
     const existing = await readShareMeta(share.id);
     if (existing && existing.size !== share.size)
@@ -554,8 +555,8 @@ function checkSize(size: unknown): void {
 function checkShareRef(share: ShareRef): void {
   checkId(share.id, 'share');
   checkSize(share.size);
-  if (!(SHARE_PROTOCOLS as readonly string[]).includes(share.proto))
-    throw new BackendError('InvalidRequest', `Unknown share protocol ${String(share.proto)}.`);
+  if (!(SHARE_PROTOCOLS as readonly string[]).includes(share.shareProto))
+    throw new BackendError('InvalidRequest', `Unknown share protocol ${String(share.shareProto)}.`);
 }
 
 function validIpRule(r: AccessRule): boolean {

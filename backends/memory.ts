@@ -63,7 +63,7 @@ export interface MemoryCall {
 interface MemoryShare {
   id: string;
   size: number;
-  proto: ShareRef['proto'];
+  shareProto: ShareRef['shareProto'];
   pool: string;
   files: Map<string, Buffer>;
   accessRules: AccessRule[];
@@ -109,7 +109,7 @@ export interface MemoryBackendOptions {
 export interface MemoryShareState {
   id: string;
   size: number;
-  proto: ShareRef['proto'];
+  shareProto: ShareRef['shareProto'];
   pool: string;
   accessRules: AccessRule[];
   accessStates: Record<string, AccessRuleState>;
@@ -229,8 +229,8 @@ export function createMemoryBackend(options: MemoryBackendOptions = {}): MemoryB
 
   function checkNewShare(share: ShareRef): MemoryShare | undefined {
     checkShareRef(share);
-    if (!capabilities.protocols.includes(share.proto))
-      throw new BackendError('NotSupported', `Backend ${name} does not serve ${share.proto} shares.`);
+    if (!capabilities.protocols.includes(share.shareProto))
+      throw new BackendError('NotSupported', `Backend ${name} does not serve ${share.shareProto} shares.`);
     const existing = store.shares.get(share.id);
     if (existing && existing.size !== share.size)
       throw new BackendError(
@@ -244,7 +244,7 @@ export function createMemoryBackend(options: MemoryBackendOptions = {}): MemoryB
     store.shares.set(share.id, {
       id: share.id,
       size: share.size,
-      proto: share.proto,
+      shareProto: share.shareProto,
       pool: share.pool,
       files,
       accessRules: [],
@@ -444,7 +444,7 @@ export function createMemoryBackend(options: MemoryBackendOptions = {}): MemoryB
       return structuredClone({
         id: s.id,
         size: s.size,
-        proto: s.proto,
+        shareProto: s.shareProto,
         pool: s.pool,
         accessRules: s.accessRules,
         accessStates: s.accessStates,
@@ -477,8 +477,8 @@ function checkSize(size: unknown): void {
 function checkShareRef(share: ShareRef): void {
   checkId(share.id, 'share');
   checkSize(share.size);
-  if (!(SHARE_PROTOCOLS as readonly string[]).includes(share.proto))
-    throw new BackendError('InvalidRequest', `Unknown share protocol ${String(share.proto)}.`);
+  if (!(SHARE_PROTOCOLS as readonly string[]).includes(share.shareProto))
+    throw new BackendError('InvalidRequest', `Unknown share protocol ${String(share.shareProto)}.`);
 }
 
 function checkSnapshotRef(snapshot: SnapshotRef): void {

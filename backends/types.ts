@@ -19,7 +19,7 @@ export interface ShareRef {
   id: string;
   /** Size in GiB, as Manila counts it. */
   size: number;
-  proto: ShareProtocol;
+  shareProto: ShareProtocol;
   /** The pool the scheduler placed the share in (a name from stats().pools). */
   pool: string;
 }

@@ -137,7 +137,12 @@ async function measure(kind: FsKind, shape: Shape, mib: number): Promise<Row> {
   const mnt = makeFs(kind, mib, `${kind}-${shape.replaceAll(' ', '-')}-${mib}`);
   const backend = createLocalBackend({ name: 'bench', rootDir: path.join(mnt, 'root'), capacityGiB: 1000 });
   try {
-    const share: ShareRef = { id: 'source', size: Math.ceil(mib / 1024) + 1, proto: 'NFS', pool: 'local' };
+    const share: ShareRef = {
+      id: 'source',
+      size: Math.ceil(mib / 1024) + 1,
+      shareProto: 'NFS',
+      pool: 'local',
+    };
     const [loc] = await backend.createShare(share);
     if (!loc) throw new Error('no export location');
     let t0 = process.hrtime.bigint();

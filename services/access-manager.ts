@@ -1,21 +1,11 @@
-import type { AccessLevel, AccessRuleState, AccessType } from '../backends/types.ts';
-import { AccessState, rulesStatus } from './access-rules.ts';
+import type { AccessLevel, AccessType } from '../backends/types.ts';
 import { backendCalls, errorText, failureText, shareRef } from './backend-calls.ts';
+import { AccessState, rulesStatus, type TaskKind } from './constants.ts';
 import type { Db, Executor } from './db.ts';
 import { MessageAction, MessageDetail, recordMessage } from './messages.ts';
-import { accessRulesRepo } from './repos/access-rules.ts';
-import { sharesRepo } from './repos/shares.ts';
+import type { Repos } from './repos/index.ts';
 import type { ConfiguredBackend } from './scheduler.ts';
-import { TaskKind } from './shares.ts';
-import type { TaskHandler } from './worker.ts';
-
-interface SyncResult {
-  /** Rule ids sent to the backend, with the state it reported for each. */
-  states: Record<string, AccessRuleState>;
-  sent: string[];
-  /** Rule ids left out of the set (being denied): removed when the backend is done. */
-  denied: string[];
-}
+import type { TaskHandler } from './tasks.ts';
 
 /**
  * The share.access task: moves queued rules to applying/denying, gives the backend the share's
@@ -25,24 +15,26 @@ interface SyncResult {
  */
 export function createAccessManager(deps: {
   db: Db;
+  repos: Pick<Repos, 'shares' | 'accessRules' | 'messages'>;
   backends: ConfiguredBackend[];
-}): Record<string, TaskHandler> {
-  const { db } = deps;
+}) {
+  const { db, repos } = deps;
   const { backendFor } = backendCalls(deps.backends);
 
   async function settleShareStatus(ex: Executor, shareId: string): Promise<void> {
-    const rules = await accessRulesRepo.forShare(ex, shareId);
-    await sharesRepo.update(ex, shareId, { access_rules_status: rulesStatus(rules.map((r) => r.state)) });
+    const rules = await repos.accessRules.forShare(ex, shareId);
+    await repos.shares.update(ex, shareId, { access_rules_status: rulesStatus(rules.map((r) => r.state)) });
   }
 
-  const sync: TaskHandler = {
-    async run(task): Promise<SyncResult | null> {
+  /** share.access: give the backend the share's whole rule set, then record what it applied. */
+  const updateAccess: TaskHandler<typeof TaskKind.SHARE_ACCESS> = {
+    async run(task) {
       const locked = await db.transaction(async (trx) => {
-        const share = await sharesRepo.getForUpdate(trx, task.resource_id);
+        const share = await repos.shares.getForUpdate(trx, task.resource_id);
         if (!share?.host) return null;
-        await accessRulesRepo.moveStates(trx, share.id, AccessState.QUEUED_TO_APPLY, AccessState.APPLYING);
-        await accessRulesRepo.moveStates(trx, share.id, AccessState.QUEUED_TO_DENY, AccessState.DENYING);
-        return { share, host: share.host, rules: await accessRulesRepo.forShare(trx, share.id) };
+        await repos.accessRules.moveStates(trx, share.id, AccessState.QUEUED_TO_APPLY, AccessState.APPLYING);
+        await repos.accessRules.moveStates(trx, share.id, AccessState.QUEUED_TO_DENY, AccessState.DENYING);
+        return { share, host: share.host, rules: await repos.accessRules.forShare(trx, share.id) };
       });
       // Nothing on its way (an earlier task took it all): the backend already has this set.
       if (!locked?.rules.some((r) => r.state === AccessState.APPLYING || r.state === AccessState.DENYING))
@@ -64,24 +56,23 @@ export function createAccessManager(deps: {
         denied: rules.filter((r) => r.state === AccessState.DENYING).map((r) => r.id),
       };
     },
-    async succeed(task, result, finish) {
-      const r = result as SyncResult | null;
+    async succeed(task, r, finish) {
       await db.transaction(async (trx) => {
-        const share = await sharesRepo.getForUpdate(trx, task.resource_id);
+        const share = await repos.shares.getForUpdate(trx, task.resource_id);
         if (share && r) {
-          const now = new Map((await accessRulesRepo.forShare(trx, share.id)).map((x) => [x.id, x.state]));
+          const now = new Map((await repos.accessRules.forShare(trx, share.id)).map((x) => [x.id, x.state]));
           const settled: string[] = [AccessState.APPLYING, AccessState.ACTIVE, AccessState.ERROR];
           for (const id of r.sent) {
             // A rule denied while the backend worked keeps its queued_to_deny for the next task.
             if (!settled.includes(now.get(id) ?? '')) continue;
-            await accessRulesRepo.setState(
+            await repos.accessRules.setState(
               trx,
               id,
               r.states[id] === 'active' ? AccessState.ACTIVE : AccessState.ERROR,
             );
           }
           for (const id of r.denied)
-            if (now.get(id) === AccessState.DENYING) await accessRulesRepo.remove(trx, id);
+            if (now.get(id) === AccessState.DENYING) await repos.accessRules.remove(trx, id);
         }
         if (share) await settleShareStatus(trx, share.id);
         await finish(trx, 'done', null);
@@ -89,12 +80,12 @@ export function createAccessManager(deps: {
     },
     async fail(task, err, finish) {
       await db.transaction(async (trx) => {
-        const share = await sharesRepo.getForUpdate(trx, task.resource_id);
+        const share = await repos.shares.getForUpdate(trx, task.resource_id);
         if (share) {
-          await accessRulesRepo.moveStates(trx, share.id, AccessState.APPLYING, AccessState.ERROR);
-          await accessRulesRepo.moveStates(trx, share.id, AccessState.DENYING, AccessState.ERROR);
+          await repos.accessRules.moveStates(trx, share.id, AccessState.APPLYING, AccessState.ERROR);
+          await repos.accessRules.moveStates(trx, share.id, AccessState.DENYING, AccessState.ERROR);
           await settleShareStatus(trx, share.id);
-          await recordMessage(trx, {
+          await recordMessage(repos.messages, trx, {
             projectId: share.project_id,
             resourceType: 'SHARE',
             resourceId: share.id,
@@ -108,5 +99,5 @@ export function createAccessManager(deps: {
     },
   };
 
-  return { [TaskKind.SHARE_ACCESS]: sync };
+  return { updateAccess };
 }

@@ -3,41 +3,15 @@ import type { Logger } from 'pino';
 import type { AccessLevel, AccessType } from '../backends/types.ts';
 import { checkAccessTo } from './access-to.ts';
 import type { BackendCalls } from './backend-calls.ts';
-import { type Db, inTransaction, type Trx } from './db.ts';
+import { AccessRulesStatus, AccessState, ShareStatus } from './constants.ts';
+import { inTransaction, type Trx } from './db.ts';
 import { InvalidInput, NotFound } from './errors.ts';
 import { isUuid } from './ids.ts';
 import { type Auth, requireMember, requireReader } from './policy.ts';
-import { type AccessRule, accessRulesRepo } from './repos/access-rules.ts';
-import { type ShareRow, sharesRepo } from './repos/shares.ts';
-import { tasksRepo } from './repos/tasks.ts';
-import { type ShareService, ShareStatus, TaskKind } from './shares.ts';
-
-/** Manila's access rule states (the ones abaca goes through). */
-export const AccessState = {
-  QUEUED_TO_APPLY: 'queued_to_apply',
-  APPLYING: 'applying',
-  ACTIVE: 'active',
-  ERROR: 'error',
-  QUEUED_TO_DENY: 'queued_to_deny',
-  DENYING: 'denying',
-} as const;
-
-/** A share's access_rules_status: syncing while any rule is on its way, then error or active. */
-export const AccessRulesStatus = { ACTIVE: 'active', ERROR: 'error', SYNCING: 'syncing' } as const;
-
-const IN_FLIGHT: readonly string[] = [
-  AccessState.QUEUED_TO_APPLY,
-  AccessState.APPLYING,
-  AccessState.QUEUED_TO_DENY,
-  AccessState.DENYING,
-];
-
-/** What the share's access_rules_status is, given its rules' states. */
-export function rulesStatus(states: string[]): string {
-  if (states.some((s) => IN_FLIGHT.includes(s))) return AccessRulesStatus.SYNCING;
-  if (states.includes(AccessState.ERROR)) return AccessRulesStatus.ERROR;
-  return AccessRulesStatus.ACTIVE;
-}
+import type { AccessRule } from './repos/access-rules.ts';
+import type { Repos } from './repos/index.ts';
+import type { ShareRow } from './repos/shares.ts';
+import type { ChangeDeps } from './tasks.ts';
 
 export interface AllowInput {
   accessType: AccessType;
@@ -50,34 +24,25 @@ export interface AllowInput {
  * Access rules: allow and deny queue a change and a share.access task in one transaction; the task
  * (access-manager.ts) hands the backend the share's whole rule set at once.
  */
-export function createAccessRuleService(deps: {
-  db: Db;
-  log: Logger;
-  shares: ShareService;
-  calls: BackendCalls;
-  kick: () => void;
-}) {
-  const { db, log, shares, calls, kick } = deps;
+export function createAccessRuleService(
+  deps: Omit<ChangeDeps, 'quotas'> & {
+    repos: Pick<Repos, 'shares' | 'accessRules'>;
+    log: Logger;
+    calls: BackendCalls;
+  },
+) {
+  const { db, repos, tasks, log, calls, kick } = deps;
 
   async function queueSync(trx: Trx, share: ShareRow): Promise<void> {
-    await sharesRepo.update(trx, share.id, { access_rules_status: AccessRulesStatus.SYNCING });
-    await tasksRepo.insert(trx, { kind: TaskKind.SHARE_ACCESS, resource_id: share.id, payload: {} });
-  }
-
-  /** A rule the caller may see: one on a share of their project (or any, for an admin). */
-  async function mustGet(auth: Auth, id: string): Promise<AccessRule> {
-    const rule = isUuid(id) ? await accessRulesRepo.get(db, id) : undefined;
-    if (!rule) throw new NotFound(`Access rule ${id} could not be found.`);
-    await shares.owned(auth, rule.share_id).catch(() => {
-      throw new NotFound(`Access rule ${id} could not be found.`);
-    });
-    return rule;
+    await repos.shares.update(trx, share.id, { access_rules_status: AccessRulesStatus.SYNCING });
+    await tasks.updateAccess(trx, share.id);
   }
 
   return {
     async allow(auth: Auth, shareId: string, input: AllowInput): Promise<AccessRule> {
       requireMember(auth, 'share:allow_access');
-      const share = await shares.owned(auth, shareId);
+      // Read before the transaction: asking the backend what it enforces is I/O.
+      const share = await repos.shares.owned(db, auth, shareId);
       const checked = checkAccessTo(input.accessType, input.accessTo);
       const caps = await calls.capabilitiesFor(share.host);
       if (caps && !caps.accessTypes.includes(input.accessType))
@@ -86,20 +51,20 @@ export function createAccessRuleService(deps: {
         );
       if (checked.warning) log.warn({ share_id: shareId, project_id: auth.projectId }, checked.warning);
       const id = randomUUID();
-      await inTransaction(db, async (trx) => {
-        const locked = (await sharesRepo.getForUpdate(trx, shareId)) as ShareRow;
+      const rule = await inTransaction(db, async (trx) => {
+        const locked = await repos.shares.lockOwned(trx, auth, shareId);
         if (locked.status !== ShareStatus.AVAILABLE)
           throw new InvalidInput(
             `Access to share ${shareId} cannot be changed while its status is '${locked.status}'; it must be 'available'.`,
           );
-        const same = await accessRulesRepo.findSame(trx, shareId, input.accessType, checked.value);
+        const same = await repos.accessRules.findSame(trx, shareId, input.accessType, checked.value);
         if (same)
           throw new InvalidInput(
             [AccessState.QUEUED_TO_DENY, AccessState.DENYING].includes(same.state as 'denying')
               ? `Access rule ${input.accessType}:${checked.value} on share ${shareId} is being removed; add it again once it is gone.`
               : `Share ${shareId} already has access rule ${same.id} for ${input.accessType}:${checked.value} (${same.access_level}); delete it first to change the level.`,
           );
-        await accessRulesRepo.insert(trx, {
+        await repos.accessRules.insert(trx, {
           id,
           share_id: shareId,
           access_type: input.accessType,
@@ -108,26 +73,24 @@ export function createAccessRuleService(deps: {
           state: AccessState.QUEUED_TO_APPLY,
           access_key: null,
         });
-        await accessRulesRepo.setMetadata(trx, id, input.metadata);
+        await repos.accessRules.setMetadata(trx, id, input.metadata);
         await queueSync(trx, locked);
+        return repos.accessRules.owned(trx, auth, id);
       });
       kick();
-      return (await accessRulesRepo.get(db, id)) as AccessRule;
+      return rule;
     },
 
     async deny(auth: Auth, shareId: string, accessId: string): Promise<void> {
       requireMember(auth, 'share:deny_access');
-      await shares.owned(auth, shareId);
-      const rule = isUuid(accessId) ? await accessRulesRepo.get(db, accessId) : undefined;
-      if (!rule || rule.share_id !== shareId)
-        throw new NotFound(`Access rule ${accessId} could not be found on share ${shareId}.`);
       await inTransaction(db, async (trx) => {
-        const locked = (await sharesRepo.getForUpdate(trx, shareId)) as ShareRow;
-        const current = await accessRulesRepo.get(trx, accessId);
-        // Already on its way out (or gone): asking again changes nothing.
-        if (!current || current.state === AccessState.QUEUED_TO_DENY || current.state === AccessState.DENYING)
-          return;
-        await accessRulesRepo.setState(trx, accessId, AccessState.QUEUED_TO_DENY);
+        const locked = await repos.shares.lockOwned(trx, auth, shareId);
+        const current = isUuid(accessId) ? await repos.accessRules.get(trx, accessId) : undefined;
+        if (current?.share_id !== shareId)
+          throw new NotFound(`Access rule ${accessId} could not be found on share ${shareId}.`);
+        // Already on its way out: asking again changes nothing.
+        if (current.state === AccessState.QUEUED_TO_DENY || current.state === AccessState.DENYING) return;
+        await repos.accessRules.setState(trx, accessId, AccessState.QUEUED_TO_DENY);
         await queueSync(trx, locked);
       });
       kick();
@@ -139,13 +102,13 @@ export function createAccessRuleService(deps: {
       metadata: Record<string, string> = {},
     ): Promise<AccessRule[]> {
       requireReader(auth, 'share_access_rule:index');
-      await shares.owned(auth, shareId);
-      return accessRulesRepo.forShare(db, shareId, metadata);
+      await repos.shares.owned(db, auth, shareId);
+      return repos.accessRules.forShare(db, shareId, metadata);
     },
 
     async get(auth: Auth, id: string): Promise<AccessRule> {
       requireReader(auth, 'share_access_rule:get');
-      return mustGet(auth, id);
+      return repos.accessRules.owned(db, auth, id);
     },
 
     async setMetadata(
@@ -154,16 +117,20 @@ export function createAccessRuleService(deps: {
       metadata: Record<string, string>,
     ): Promise<Record<string, string>> {
       requireMember(auth, 'share_access_metadata:update');
-      await mustGet(auth, id);
-      await accessRulesRepo.setMetadata(db, id, metadata);
-      return (await accessRulesRepo.get(db, id))?.metadata ?? {};
+      return inTransaction(db, async (trx) => {
+        await repos.accessRules.lockOwned(trx, auth, id);
+        await repos.accessRules.setMetadata(trx, id, metadata);
+        return (await repos.accessRules.owned(trx, auth, id)).metadata;
+      });
     },
 
     async deleteMetadata(auth: Auth, id: string, key: string): Promise<void> {
       requireMember(auth, 'share_access_metadata:delete');
-      await mustGet(auth, id);
-      if (!(await accessRulesRepo.deleteMetadata(db, id, key)))
-        throw new NotFound(`Access rule ${id} has no metadata key ${key}.`);
+      await inTransaction(db, async (trx) => {
+        await repos.accessRules.lockOwned(trx, auth, id);
+        if (!(await repos.accessRules.deleteMetadata(trx, id, key)))
+          throw new NotFound(`Access rule ${id} has no metadata key ${key}.`);
+      });
     },
   };
 }

@@ -10,8 +10,23 @@ import type { ShareRow } from './repos/shares.ts';
 import type { SnapshotRow } from './repos/snapshots.ts';
 import type { ConfiguredBackend } from './scheduler.ts';
 
-/** The backend part of Manila's host string `server@backend#pool`. */
-export const backendNameOf = (host: string): string | undefined => /@([^#]+)#/.exec(host)?.[1];
+/** Manila's host string `server@backend#pool`, kept on a share once it is placed. */
+export interface Host {
+  /** The server that scheduled the share (any server with the backend may act on it). */
+  server: string;
+  /** The configured backend's name. */
+  backend: string;
+  /** A pool of that backend (a name from its stats().pools). */
+  pool: string;
+}
+
+/** The one reader of host strings; undefined for a share not placed yet or a malformed host. */
+export function parseHost(host: string | null): Host | undefined {
+  const m = host === null ? null : /^([^@]*)@([^#]+)#(.*)$/.exec(host);
+  return m ? { server: m[1] as string, backend: m[2] as string, pool: m[3] as string } : undefined;
+}
+
+export const formatHost = (h: Host): string => `${h.server}@${h.backend}#${h.pool}`;
 
 /** Raised when no backend can take a share; the share goes to error with Manila's message. */
 export class NoValidHost extends Error {}
@@ -22,9 +37,9 @@ export class NoValidHost extends Error {}
  * gives for a failure.
  */
 export function backendCalls(backends: ConfiguredBackend[]) {
-  function backendFor(host: string): Backend {
-    const name = backendNameOf(host);
-    const found = backends.find((b) => b.backend.name === name);
+  function backendFor(host: string | null): Backend {
+    const name = parseHost(host)?.backend;
+    const found = name === undefined ? undefined : backends.find((b) => b.backend.name === name);
     if (!found)
       throw new BackendError(
         'Unavailable',
@@ -51,8 +66,8 @@ export type BackendCalls = ReturnType<typeof backendCalls>;
 export const shareRef = (s: ShareRow): ShareRef => ({
   id: s.id,
   size: s.size,
-  proto: s.share_proto as ShareProtocol,
-  pool: (s.host ?? '').split('#')[1] ?? '',
+  shareProto: s.share_proto as ShareProtocol,
+  pool: parseHost(s.host)?.pool ?? '',
 });
 
 export const snapshotRef = (s: SnapshotRow): SnapshotRef => ({ id: s.id, shareId: s.share_id, size: s.size });

@@ -19,7 +19,7 @@ export interface Config {
   revocationCacheSeconds: number;
   /** How long a worker's claim on a task lasts without renewal (a dead worker's task waits this long). */
   taskLeaseSeconds: number;
-  /** Storage backends (registry specs); default: one `local` backend under the data dir. */
+  /** Storage backends (specs as backends/drivers.ts reads them); default: one `local` backend under the data dir. */
   backends: unknown[];
   /** Processes serving the API on the one listening address (Manila's osapi_share_workers). */
   apiWorkers: number;

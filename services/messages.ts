@@ -3,7 +3,8 @@ import type { Db, Executor } from './db.ts';
 import { NotFound } from './errors.ts';
 import { isUuid } from './ids.ts';
 import { type Auth, requireMember, requireReader } from './policy.ts';
-import { type MessageFilter, type MessageRow, messagesRepo } from './repos/messages.ts';
+import type { Repos } from './repos/index.ts';
+import type { MessageFilter, MessageRow } from './repos/messages.ts';
 
 /**
  * Manila's message action ids (manila/message/message_field.py). Detail ids 001 and 002 are
@@ -43,8 +44,12 @@ export interface UserMessage {
 }
 
 /** Records a user message (GET /v2/messages) telling the owner why something failed. */
-export async function recordMessage(ex: Executor, m: UserMessage): Promise<void> {
-  await messagesRepo.insert(ex, {
+export async function recordMessage(
+  messages: Pick<Repos['messages'], 'insert'>,
+  ex: Executor,
+  m: UserMessage,
+): Promise<void> {
+  await messages.insert(ex, {
     id: randomUUID(),
     project_id: m.projectId,
     resource_type: m.resourceType,
@@ -59,9 +64,9 @@ export async function recordMessage(ex: Executor, m: UserMessage): Promise<void>
 }
 
 /** GET/DELETE /v2/messages: a project's users read and dismiss their messages; admins see all. */
-export function createMessageService({ db }: { db: Db }) {
+export function createMessageService({ db, repos }: { db: Db; repos: Pick<Repos, 'messages'> }) {
   async function mustGet(auth: Auth, id: string): Promise<MessageRow> {
-    const row = isUuid(id) ? await messagesRepo.get(db, id) : undefined;
+    const row = isUuid(id) ? await repos.messages.get(db, id) : undefined;
     if (!row || (!auth.isAdmin && row.project_id !== auth.projectId))
       throw new NotFound(`Message ${id} could not be found.`);
     return row;
@@ -73,16 +78,16 @@ export function createMessageService({ db }: { db: Db }) {
       page: { limit?: number | undefined; offset?: number | undefined },
     ) {
       requireReader(auth, 'message:get_all');
-      return messagesRepo.list(db, auth.isAdmin ? null : (auth.projectId ?? ''), filter, page);
+      return repos.messages.list(db, auth.isAdmin ? null : (auth.projectId ?? ''), filter, page);
     },
     async get(auth: Auth, id: string): Promise<MessageRow> {
       requireReader(auth, 'message:get');
       return mustGet(auth, id);
     },
-    async remove(auth: Auth, id: string): Promise<void> {
+    async delete(auth: Auth, id: string): Promise<void> {
       requireMember(auth, 'message:delete');
       await mustGet(auth, id);
-      await messagesRepo.remove(db, id);
+      await repos.messages.remove(db, id);
     },
   };
 }

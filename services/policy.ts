@@ -57,6 +57,15 @@ export function requireReader(auth: Auth, action: string): void {
     );
 }
 
+/**
+ * Whose resources a list shows: the caller's project's. An admin with all_tenants sees every
+ * project's (null), or the one project_id names; all_tenants from anyone else is silently
+ * ignored, as Manila does (the clients send it on every lookup by name).
+ */
+export function listedProject(auth: Auth, q: { allTenants: boolean; projectId?: string | undefined }) {
+  return auth.isAdmin && q.allTenants ? (q.projectId ?? null) : auth.projectId;
+}
+
 /** Manila's PROJECT_MEMBER: a member of the token's project, or an admin. */
 export function requireMember(auth: Auth, action: string): void {
   if (auth.isAdmin) return;

@@ -8,9 +8,7 @@ import {
   type QuotaService,
   SHARE_TYPE_QUOTA_RESOURCES,
 } from './quotas.ts';
-import { projectsRepo } from './repos/projects.ts';
-import { quotasRepo } from './repos/quotas.ts';
-import { shareTypesRepo } from './repos/share-types.ts';
+import type { Repos } from './repos/index.ts';
 
 export interface QuotaDetail {
   limit: number;
@@ -19,19 +17,24 @@ export interface QuotaDetail {
 }
 
 /** The quota-sets API (show, update, reset, defaults) over the quota service's tables. */
-export function createQuotaSetService({ db, quotas }: { db: Db; quotas: QuotaService }) {
+export function createQuotaSetService(deps: {
+  db: Db;
+  repos: Pick<Repos, 'projects' | 'quotas' | 'shareTypes'>;
+  quotas: QuotaService;
+}) {
+  const { db, repos, quotas } = deps;
   /** Readers see their own project's quotas; admins any project's. Others are refused (403, as Manila). */
-  async function target(auth: Auth, projectId: string, shareType: string | undefined) {
+  async function target(auth: Auth, projectId: string, shareTypeRef: string | undefined) {
     if (!auth.isAdmin && projectId !== auth.projectId)
       throw new Forbidden(`Policy does not allow quota_set:show to be performed on project ${projectId}.`);
     if (!auth.isAdmin && !auth.roles.includes('reader'))
       throw new Forbidden('Policy does not allow quota_set:show to be performed.');
     let shareTypeId = '';
-    if (shareType !== undefined) {
-      const type = isUuid(shareType)
-        ? await shareTypesRepo.get(db, shareType)
-        : await shareTypesRepo.getByName(db, shareType);
-      if (!type) throw new NotFound(`Share type ${shareType} could not be found.`);
+    if (shareTypeRef !== undefined) {
+      const type = isUuid(shareTypeRef)
+        ? await repos.shareTypes.get(db, shareTypeRef)
+        : await repos.shareTypes.getByName(db, shareTypeRef);
+      if (!type) throw new NotFound(`Share type ${shareTypeRef} could not be found.`);
       shareTypeId = type.id;
     }
     return shareTypeId;
@@ -48,14 +51,14 @@ export function createQuotaSetService({ db, quotas }: { db: Db; quotas: QuotaSer
   }
 
   return {
-    async show(auth: Auth, projectId: string, shareType?: string): Promise<Record<string, number>> {
-      return limits(projectId, await target(auth, projectId, shareType));
+    async show(auth: Auth, projectId: string, shareTypeRef?: string): Promise<Record<string, number>> {
+      return limits(projectId, await target(auth, projectId, shareTypeRef));
     },
 
-    async detail(auth: Auth, projectId: string, shareType?: string): Promise<Record<string, QuotaDetail>> {
-      const shareTypeId = await target(auth, projectId, shareType);
+    async detail(auth: Auth, projectId: string, shareTypeRef?: string): Promise<Record<string, QuotaDetail>> {
+      const shareTypeId = await target(auth, projectId, shareTypeRef);
       const l = await limits(projectId, shareTypeId);
-      const usages = await quotasRepo.usages(db, projectId, shareTypeId);
+      const usages = await repos.quotas.usages(db, projectId, shareTypeId);
       return Object.fromEntries(
         Object.entries(l).map(([r, limit]) => {
           const u = usages.find((x) => x.resource === r);
@@ -72,12 +75,12 @@ export function createQuotaSetService({ db, quotas }: { db: Db; quotas: QuotaSer
       auth: Auth,
       projectId: string,
       values: Record<string, number>,
-      opts: { shareType?: string | undefined; force: boolean },
+      opts: { shareTypeRef?: string | undefined; force: boolean },
     ): Promise<Record<string, number>> {
       requireAdmin(auth, 'quota_set:update');
-      if (!(await projectsRepo.get(db, projectId)))
+      if (!(await repos.projects.get(db, projectId)))
         throw new NotFound(`Project ${projectId} could not be found.`);
-      const shareTypeId = await target(auth, projectId, opts.shareType);
+      const shareTypeId = await target(auth, projectId, opts.shareTypeRef);
       const allowed = resourcesFor(shareTypeId);
       const unknown = Object.keys(values).filter((k) => !allowed.includes(k as QuotaResource));
       if (unknown.length)
@@ -86,7 +89,7 @@ export function createQuotaSetService({ db, quotas }: { db: Db; quotas: QuotaSer
         );
       if (Object.keys(values).length === 0) throw new InvalidInput('Give at least one quota to set.');
       await inTransaction(db, async (trx) => {
-        const usages = await quotasRepo.usages(trx, projectId, shareTypeId);
+        const usages = await repos.quotas.usages(trx, projectId, shareTypeId);
         for (const [resource, limit] of Object.entries(values)) {
           const u = usages.find((x) => x.resource === resource);
           const used = (u?.in_use ?? 0) + (u?.reserved ?? 0);
@@ -94,7 +97,7 @@ export function createQuotaSetService({ db, quotas }: { db: Db; quotas: QuotaSer
             throw new InvalidInput(
               `Quota ${resource} cannot be set to ${limit}: ${used} already in use or reserved (use force to override).`,
             );
-          await quotasRepo.setLimit(
+          await repos.quotas.setLimit(
             trx,
             { project_id: projectId, share_type_id: shareTypeId, resource },
             limit,
@@ -105,10 +108,10 @@ export function createQuotaSetService({ db, quotas }: { db: Db; quotas: QuotaSer
     },
 
     /** Back to the defaults (project) or to no per-type limits (share type). */
-    async reset(auth: Auth, projectId: string, shareType?: string): Promise<void> {
+    async reset(auth: Auth, projectId: string, shareTypeRef?: string): Promise<void> {
       requireAdmin(auth, 'quota_set:delete');
-      const shareTypeId = await target(auth, projectId, shareType);
-      await quotasRepo.deleteLimits(db, projectId, shareTypeId);
+      const shareTypeId = await target(auth, projectId, shareTypeRef);
+      await repos.quotas.deleteLimits(db, projectId, shareTypeId);
     },
   };
 }

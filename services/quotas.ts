@@ -1,7 +1,8 @@
 import { randomUUID } from 'node:crypto';
 import type { Executor } from './db.ts';
 import { QuotaExceeded } from './errors.ts';
-import { type QuotaKey, quotasRepo } from './repos/quotas.ts';
+import type { Repos } from './repos/index.ts';
+import type { QuotaKey } from './repos/quotas.ts';
 
 /** Manila's quota resources and their default limits (-1 = unlimited). */
 export const QUOTA_DEFAULTS = {
@@ -36,13 +37,13 @@ export const SHARE_TYPE_QUOTA_RESOURCES: readonly QuotaResource[] = [
  * commit when the task succeeds (reserved → in_use) or roll back when it fails. Usage rows are
  * locked FOR UPDATE while checking, so concurrent requests cannot both take the last unit.
  */
-export function createQuotaService() {
+export function createQuotaService({ repos }: { repos: Pick<Repos, 'quotas'> }) {
   async function effectiveLimits(
     ex: Executor,
     projectId: string,
     shareTypeId: string,
   ): Promise<Record<string, number>> {
-    const own = await quotasRepo.limits(ex, projectId, shareTypeId);
+    const own = await repos.quotas.limits(ex, projectId, shareTypeId);
     // Project-wide limits fall back to the defaults; per-type limits exist only where set.
     return shareTypeId === '' ? { ...QUOTA_DEFAULTS, ...own } : own;
   }
@@ -61,7 +62,7 @@ export function createQuotaService() {
       for (const s of scopes)
         for (const [resource, delta] of Object.entries(deltas))
           if (delta && delta > 0) keys.push({ project_id: scope.projectId, share_type_id: s, resource });
-      const usages = await quotasRepo.lockUsages(ex, keys);
+      const usages = await repos.quotas.lockUsages(ex, keys);
       for (const s of scopes) {
         const limits = await effectiveLimits(ex, scope.projectId, s);
         for (const [resource, delta] of Object.entries(deltas)) {
@@ -80,23 +81,23 @@ export function createQuotaService() {
       }
       for (const key of keys) {
         const delta = deltas[key.resource as QuotaResource] as number;
-        await quotasRepo.adjust(ex, key, 0, delta);
-        await quotasRepo.addReservation(ex, { id: randomUUID(), task_id: scope.taskId, ...key, delta });
+        await repos.quotas.adjust(ex, key, 0, delta);
+        await repos.quotas.addReservation(ex, { id: randomUUID(), task_id: scope.taskId, ...key, delta });
       }
     },
 
     /** The task succeeded: its reservations become usage. */
     async commit(ex: Executor, taskId: string): Promise<void> {
-      const reservations = await quotasRepo.takeReservations(ex, taskId);
-      await quotasRepo.lockUsages(ex, reservations);
-      for (const r of reservations) await quotasRepo.adjust(ex, r, r.delta, -r.delta);
+      const reservations = await repos.quotas.takeReservations(ex, taskId);
+      await repos.quotas.lockUsages(ex, reservations);
+      for (const r of reservations) await repos.quotas.adjust(ex, r, r.delta, -r.delta);
     },
 
     /** The task failed: give its reservations back. */
     async rollback(ex: Executor, taskId: string): Promise<void> {
-      const reservations = await quotasRepo.takeReservations(ex, taskId);
-      await quotasRepo.lockUsages(ex, reservations);
-      for (const r of reservations) await quotasRepo.adjust(ex, r, 0, -r.delta);
+      const reservations = await repos.quotas.takeReservations(ex, taskId);
+      await repos.quotas.lockUsages(ex, reservations);
+      for (const r of reservations) await repos.quotas.adjust(ex, r, 0, -r.delta);
     },
 
     /** Usage freed directly (a deleted share), at project and share type level. */
@@ -109,9 +110,9 @@ export function createQuotaService() {
       for (const s of ['', scope.shareTypeId])
         for (const [resource, delta] of Object.entries(deltas))
           if (delta && delta > 0) keys.push({ project_id: scope.projectId, share_type_id: s, resource });
-      await quotasRepo.lockUsages(ex, keys);
+      await repos.quotas.lockUsages(ex, keys);
       for (const k of keys)
-        await quotasRepo.adjust(ex, k, -(deltas[k.resource as QuotaResource] as number), 0);
+        await repos.quotas.adjust(ex, k, -(deltas[k.resource as QuotaResource] as number), 0);
     },
   };
 }

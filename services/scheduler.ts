@@ -1,4 +1,5 @@
 import type { Backend, BackendStats, ShareProtocol } from '../backends/types.ts';
+import { formatHost } from './backend-calls.ts';
 import { boolSpec } from './extra-specs.ts';
 
 export interface ConfiguredBackend {
@@ -16,7 +17,7 @@ export interface Placement {
 
 export interface PlacementRequest {
   size: number;
-  proto: ShareProtocol;
+  shareProto: ShareProtocol;
   specs: Record<string, string>;
   availabilityZone: string | null;
 }
@@ -60,8 +61,8 @@ export async function schedule(
       reasons.push(`${backend.name}: unavailable (${(err as Error).message})`);
       continue;
     }
-    if (!stats.capabilities.protocols.includes(req.proto)) {
-      reasons.push(`${backend.name}: no ${req.proto}`);
+    if (!stats.capabilities.protocols.includes(req.shareProto)) {
+      reasons.push(`${backend.name}: no ${req.shareProto}`);
       continue;
     }
     const missing = Object.entries(CAPABILITY_SPECS).filter(
@@ -82,7 +83,7 @@ export async function schedule(
           backend,
           pool: pool.name,
           availabilityZone,
-          host: `${serverHost}@${backend.name}#${pool.name}`,
+          host: formatHost({ server: serverHost, backend: backend.name, pool: pool.name }),
         };
       }
     }

@@ -1,40 +1,31 @@
-import { type Db, inTransaction, type Trx } from './db.ts';
-import { Conflict, Forbidden, InvalidInput, NotFound } from './errors.ts';
+import { ShareStatus, SnapshotStatus } from './constants.ts';
+import { type Executor, inTransaction } from './db.ts';
+import { Conflict, Forbidden, InvalidInput } from './errors.ts';
 import { boolSpec } from './extra-specs.ts';
-import { isUuid } from './ids.ts';
 import { type Auth, requireMember } from './policy.ts';
-import type { QuotaService } from './quotas.ts';
-import { type Share, type ShareRow, sharesRepo } from './repos/shares.ts';
-import { snapshotsRepo } from './repos/snapshots.ts';
-import { tasksRepo } from './repos/tasks.ts';
-import { type ShareService, ShareStatus, SnapshotStatus, TaskKind } from './shares.ts';
+import type { Repos } from './repos/index.ts';
+import type { Share } from './repos/shares.ts';
+import type { ChangeDeps } from './tasks.ts';
 
 /**
  * Extend, shrink and revert: Manila's preconditions, the status flip, the quota reservation and
  * the task in one transaction; the worker (share-manager.ts) does the backend work.
  */
-export function createShareActionService(deps: {
-  db: Db;
-  quotas: QuotaService;
-  shares: ShareService;
-  kick: () => void;
-}) {
-  const { db, quotas, shares, kick } = deps;
+export function createShareActionService(deps: ChangeDeps & { repos: Pick<Repos, 'shares' | 'snapshots'> }) {
+  const { db, repos, tasks, quotas, kick } = deps;
 
-  /** Locks the share and checks it is available: the one status every action starts from. */
-  async function lockAvailable(trx: Trx, id: string, action: string): Promise<ShareRow> {
-    const share = (await sharesRepo.getForUpdate(trx, id)) as ShareRow;
+  /** Checks the locked share is available: the one status every action starts from. */
+  function mustBeAvailable(share: Share, action: string): void {
     if (share.status !== ShareStatus.AVAILABLE)
       throw new InvalidInput(
-        `Share ${id} cannot be ${action} while its status is '${share.status}'; it must be 'available'.`,
+        `Share ${share.id} cannot be ${action} while its status is '${share.status}'; it must be 'available'.`,
       );
-    return share;
   }
 
-  async function perShareLimit(projectId: string, shareTypeId: string): Promise<number> {
+  async function perShareLimit(ex: Executor, projectId: string, shareTypeId: string): Promise<number> {
     let limit = -1;
     for (const scope of ['', shareTypeId]) {
-      const l = (await quotas.effectiveLimits(db, projectId, scope)).per_share_gigabytes;
+      const l = (await quotas.effectiveLimits(ex, projectId, scope)).per_share_gigabytes;
       if (l !== undefined && l >= 0 && (limit < 0 || l < limit)) limit = l;
     }
     return limit;
@@ -45,22 +36,18 @@ export function createShareActionService(deps: {
       requireMember(auth, 'share:extend');
       if (force && !auth.isAdmin)
         throw new Forbidden('Policy does not allow share:force_extend to be performed.');
-      const current = await shares.owned(auth, id);
-      const perShare = await perShareLimit(current.project_id, current.share_type_id);
-      if (perShare >= 0 && newSize > perShare)
-        throw new InvalidInput(`New size ${newSize} GiB exceeds the per-share limit of ${perShare} GiB.`);
       await inTransaction(db, async (trx) => {
-        const share = await lockAvailable(trx, id, 'extended');
+        const share = await repos.shares.lockOwned(trx, auth, id);
+        const perShare = await perShareLimit(trx, share.project_id, share.share_type_id);
+        if (perShare >= 0 && newSize > perShare)
+          throw new InvalidInput(`New size ${newSize} GiB exceeds the per-share limit of ${perShare} GiB.`);
+        mustBeAvailable(share, 'extended');
         if (newSize <= share.size)
           throw new InvalidInput(
             `New size ${newSize} GiB must be greater than the current size ${share.size} GiB to extend; use shrink to make it smaller.`,
           );
-        await sharesRepo.update(trx, id, { status: ShareStatus.EXTENDING });
-        const task = await tasksRepo.insert(trx, {
-          kind: TaskKind.SHARE_EXTEND,
-          resource_id: id,
-          payload: { new_size: newSize },
-        });
+        await repos.shares.update(trx, id, { status: ShareStatus.EXTENDING });
+        const task = await tasks.extendShare(trx, id, newSize);
         // Manila answers a quota refusal on extend with 403.
         await quotas.reserve(
           trx,
@@ -74,19 +61,15 @@ export function createShareActionService(deps: {
 
     async shrink(auth: Auth, id: string, newSize: number): Promise<void> {
       requireMember(auth, 'share:shrink');
-      await shares.owned(auth, id);
       await inTransaction(db, async (trx) => {
-        const share = await lockAvailable(trx, id, 'shrunk');
+        const share = await repos.shares.lockOwned(trx, auth, id);
+        mustBeAvailable(share, 'shrunk');
         if (newSize >= share.size)
           throw new InvalidInput(
             `New size ${newSize} GiB must be less than the current size ${share.size} GiB to shrink; use extend to make it bigger.`,
           );
-        await sharesRepo.update(trx, id, { status: ShareStatus.SHRINKING });
-        await tasksRepo.insert(trx, {
-          kind: TaskKind.SHARE_SHRINK,
-          resource_id: id,
-          payload: { new_size: newSize },
-        });
+        await repos.shares.update(trx, id, { status: ShareStatus.SHRINKING });
+        await tasks.shrinkShare(trx, id, newSize);
       });
       kick();
     },
@@ -94,37 +77,30 @@ export function createShareActionService(deps: {
     /** Only to the share's latest snapshot, as Manila: reverting further back would lose the newer ones. */
     async revert(auth: Auth, id: string, snapshotId: string): Promise<void> {
       requireMember(auth, 'share:revert_to_snapshot');
-      const current: Share = await shares.owned(auth, id);
-      const snapshot = isUuid(snapshotId) ? await snapshotsRepo.get(db, snapshotId) : undefined;
-      if (!snapshot || !(auth.isAdmin || snapshot.project_id === auth.projectId))
-        throw new NotFound(`Snapshot ${snapshotId} could not be found.`);
-      if (snapshot.share_id !== id)
-        throw new InvalidInput(`Snapshot ${snapshotId} is not a snapshot of share ${id}.`);
-      if (boolSpec(current.share_type_specs, 'revert_to_snapshot_support') !== true)
-        throw new InvalidInput(
-          `Share type ${current.share_type_name} does not have revert_to_snapshot_support; share ${id} cannot be reverted.`,
-        );
       await inTransaction(db, async (trx) => {
-        const share = (await sharesRepo.getForUpdate(trx, id)) as ShareRow;
+        const share = await repos.shares.lockOwned(trx, auth, id);
+        const snapshot = await repos.snapshots.owned(trx, auth, snapshotId);
+        if (snapshot.share_id !== id)
+          throw new InvalidInput(`Snapshot ${snapshotId} is not a snapshot of share ${id}.`);
+        if (boolSpec(share.share_type_specs, 'revert_to_snapshot_support') !== true)
+          throw new InvalidInput(
+            `Share type ${share.share_type_name} does not have revert_to_snapshot_support; share ${id} cannot be reverted.`,
+          );
         if (share.status !== ShareStatus.AVAILABLE)
           throw new Conflict(
             `Share ${id} cannot be reverted while its status is '${share.status}'; it must be 'available'.`,
           );
-        const latest = (await snapshotsRepo.forShare(trx, id))[0];
+        const latest = (await repos.snapshots.forShare(trx, id))[0];
         if (latest?.id !== snapshotId)
           throw new Conflict(
             `Share ${id} can be reverted only to its latest snapshot (${latest?.id}); delete the newer snapshots first to go further back.`,
           );
-        const snap = await snapshotsRepo.getForUpdate(trx, snapshotId);
+        const snap = await repos.snapshots.getForUpdate(trx, snapshotId);
         if (snap?.status !== SnapshotStatus.AVAILABLE)
           throw new Conflict(`Snapshot ${snapshotId} is '${snap?.status}'; it must be 'available'.`);
-        await sharesRepo.update(trx, id, { status: ShareStatus.REVERTING });
-        await snapshotsRepo.update(trx, snapshotId, { status: SnapshotStatus.RESTORING });
-        const task = await tasksRepo.insert(trx, {
-          kind: TaskKind.SHARE_REVERT,
-          resource_id: id,
-          payload: { snapshot_id: snapshotId },
-        });
+        await repos.shares.update(trx, id, { status: ShareStatus.REVERTING });
+        await repos.snapshots.update(trx, snapshotId, { status: SnapshotStatus.RESTORING });
+        const task = await tasks.revertShare(trx, id, snapshotId);
         // The share takes the snapshot's size; growing back to it needs quota (403 as for extend).
         if (snap.size > share.size)
           await quotas.reserve(

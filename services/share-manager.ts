@@ -3,13 +3,14 @@ import { BackendError } from '../backends/errors.ts';
 import type { ShareProtocol } from '../backends/types.ts';
 import {
   backendCalls,
-  backendNameOf,
   errorText,
   failureText,
   NoValidHost,
+  parseHost,
   shareRef as ref,
   snapshotRef,
 } from './backend-calls.ts';
+import { ShareStatus, SnapshotStatus, type TaskKind } from './constants.ts';
 import type { Db } from './db.ts';
 import {
   MessageAction,
@@ -19,13 +20,10 @@ import {
   recordMessage,
 } from './messages.ts';
 import type { QuotaService } from './quotas.ts';
-import { shareTypesRepo } from './repos/share-types.ts';
-import { type Share, sharesRepo } from './repos/shares.ts';
-import { snapshotsRepo } from './repos/snapshots.ts';
-import type { TaskRow } from './repos/tasks.ts';
+import type { Repos } from './repos/index.ts';
+import type { Share, ShareRow } from './repos/shares.ts';
 import { type ConfiguredBackend, schedule } from './scheduler.ts';
-import { ShareStatus, SnapshotStatus, TaskKind } from './shares.ts';
-import type { FinishTx, TaskHandler } from './worker.ts';
+import type { FinishTx, Task, TaskHandler } from './tasks.ts';
 
 /**
  * Manila's share manager: the task handlers that carry out share changes on a backend. Each reads
@@ -35,11 +33,12 @@ import type { FinishTx, TaskHandler } from './worker.ts';
  */
 export function createShareManager(deps: {
   db: Db;
+  repos: Pick<Repos, 'shares' | 'snapshots' | 'shareTypes' | 'messages'>;
   quotas: QuotaService;
   backends: ConfiguredBackend[];
   serverHost: string;
-}): Record<string, TaskHandler> {
-  const { db, quotas, backends } = deps;
+}) {
+  const { db, repos, quotas, backends } = deps;
   const { backendFor } = backendCalls(backends);
 
   const creating = (s: { status: string } | undefined) =>
@@ -47,10 +46,10 @@ export function createShareManager(deps: {
 
   /** Where a new share goes: the scheduler's pick, or the backend and pool holding its snapshot. */
   async function place(share: Share) {
-    const type = await shareTypesRepo.get(db, share.share_type_id);
+    const type = await repos.shareTypes.get(db, share.share_type_id);
     const request = {
       size: share.size,
-      proto: share.share_proto as ShareProtocol,
+      shareProto: share.share_proto as ShareProtocol,
       specs: type?.extra_specs ?? {},
       availabilityZone: share.availability_zone,
     };
@@ -64,53 +63,53 @@ export function createShareManager(deps: {
     }
     // Backends copy a snapshot only within themselves: the new share joins its source's pool, which
     // must still satisfy the new share's type.
-    const snapshot = await snapshotsRepo.get(db, share.snapshot_id);
-    const source = snapshot && (await sharesRepo.get(db, snapshot.share_id));
+    const snapshot = await repos.snapshots.get(db, share.snapshot_id);
+    const source = snapshot && (await repos.shares.get(db, snapshot.share_id));
     if (!snapshot || !source?.host)
       throw new NoValidHost(`Snapshot ${share.snapshot_id} or its share no longer exists.`);
-    const backendName = backendNameOf(source.host);
-    const pool = source.host.split('#')[1];
-    const candidates = backends.filter((b) => b.backend.name === backendName);
+    const holder = parseHost(source.host);
+    const candidates = backends.filter((b) => b.backend.name === holder?.backend);
     const { placement, reasons } = await schedule(candidates, request, deps.serverHost);
-    if (!placement || placement.pool !== pool)
+    if (!placement || placement.pool !== holder?.pool)
       throw new NoValidHost(
         `No valid host was found: a share made from snapshot ${snapshot.id} must live on the backend holding it (${source.host})${reasons.length ? `, which was refused: ${reasons.join('; ')}` : ''}.`,
       );
     return { host: source.host, availabilityZone: placement.availabilityZone };
   }
 
-  const create: TaskHandler = {
-    async run(task: TaskRow) {
-      let share = await sharesRepo.get(db, task.resource_id);
-      if (!share || !creating(share)) return null;
+  /** share.create: place the share, then create it (from its snapshot, if it has one). */
+  const createShare: TaskHandler<typeof TaskKind.SHARE_CREATE> = {
+    async run(task) {
+      const found = await repos.shares.get(db, task.resource_id);
+      if (!found || !creating(found)) return null;
+      let share: ShareRow | undefined = found;
       if (!share.host) {
         // Placement is recorded before the backend is called, so a re-run uses the same backend.
-        const { host, availabilityZone } = await place(share);
-        await sharesRepo.update(db, share.id, { host, availability_zone: availabilityZone });
-        share = (await sharesRepo.get(db, share.id)) as Share;
+        const { host, availabilityZone } = await place(found);
+        share = await repos.shares.update(db, share.id, { host, availability_zone: availabilityZone });
+        if (!share) return null;
       }
-      const backend = backendFor(share.host as string);
+      const backend = backendFor(share.host);
       if (!share.snapshot_id) return backend.createShare(ref(share));
-      const snapshot = await snapshotsRepo.get(db, share.snapshot_id);
+      const snapshot = await repos.snapshots.get(db, share.snapshot_id);
       if (!snapshot) throw new NoValidHost(`Snapshot ${share.snapshot_id} no longer exists.`);
       return backend.createShareFromSnapshot(ref(share), snapshotRef(snapshot));
     },
     async succeed(task, result, finish) {
       await db.transaction(async (trx) => {
-        const share = await sharesRepo.getForUpdate(trx, task.resource_id);
+        const share = await repos.shares.getForUpdate(trx, task.resource_id);
         if (creating(share) && share && result) {
-          const locations = result as { path: string; preferred: boolean; isAdminOnly: boolean }[];
-          await sharesRepo.replaceExportLocations(
+          await repos.shares.replaceExportLocations(
             trx,
             share.id,
-            locations.map((l) => ({
+            result.map((l) => ({
               id: randomUUID(),
               path: l.path,
               preferred: l.preferred,
               is_admin_only: l.isAdminOnly,
             })),
           );
-          await sharesRepo.update(trx, share.id, { status: ShareStatus.AVAILABLE });
+          await repos.shares.update(trx, share.id, { status: ShareStatus.AVAILABLE });
         }
         await quotas.commit(trx, task.id);
         await finish(trx, 'done', null);
@@ -118,10 +117,10 @@ export function createShareManager(deps: {
     },
     async fail(task, err, finish) {
       await db.transaction(async (trx) => {
-        const share = await sharesRepo.getForUpdate(trx, task.resource_id);
+        const share = await repos.shares.getForUpdate(trx, task.resource_id);
         if (share && creating(share)) {
-          await sharesRepo.update(trx, share.id, { status: ShareStatus.ERROR });
-          await recordMessage(trx, {
+          await repos.shares.update(trx, share.id, { status: ShareStatus.ERROR });
+          await recordMessage(repos.messages, trx, {
             projectId: share.project_id,
             resourceType: 'SHARE',
             resourceId: share.id,
@@ -137,9 +136,10 @@ export function createShareManager(deps: {
     },
   };
 
-  const remove: TaskHandler = {
+  /** share.delete: remove the share from its backend, then the record. */
+  const deleteShare: TaskHandler<typeof TaskKind.SHARE_DELETE> = {
     async run(task) {
-      const share = await sharesRepo.get(db, task.resource_id);
+      const share = await repos.shares.get(db, task.resource_id);
       if (!share || share.status !== ShareStatus.DELETING) return null;
       // A share that never reached a backend has nothing to remove there.
       if (share.host) await backendFor(share.host).deleteShare(ref(share));
@@ -147,9 +147,9 @@ export function createShareManager(deps: {
     },
     async succeed(task, _result, finish) {
       await db.transaction(async (trx) => {
-        const share = await sharesRepo.getForUpdate(trx, task.resource_id);
+        const share = await repos.shares.getForUpdate(trx, task.resource_id);
         if (share?.status === ShareStatus.DELETING) {
-          await sharesRepo.remove(trx, share.id);
+          await repos.shares.remove(trx, share.id);
           await quotas.release(
             trx,
             { projectId: share.project_id, shareTypeId: share.share_type_id },
@@ -161,12 +161,12 @@ export function createShareManager(deps: {
     },
     async fail(task, err, finish) {
       // A force delete removes the share whatever the backend says (Manila's force_delete).
-      if (task.payload.force === true) return remove.succeed(task, null, finish);
+      if (task.payload.force) return deleteShare.succeed(task, null, finish);
       await db.transaction(async (trx) => {
-        const share = await sharesRepo.getForUpdate(trx, task.resource_id);
+        const share = await repos.shares.getForUpdate(trx, task.resource_id);
         if (share?.status === ShareStatus.DELETING) {
-          await sharesRepo.update(trx, share.id, { status: ShareStatus.ERROR_DELETING });
-          await recordMessage(trx, {
+          await repos.shares.update(trx, share.id, { status: ShareStatus.ERROR_DELETING });
+          await recordMessage(repos.messages, trx, {
             projectId: share.project_id,
             resourceType: 'SHARE',
             resourceId: share.id,
@@ -182,17 +182,18 @@ export function createShareManager(deps: {
 
   /** Records a failure of a change to an existing share: its status, a user message, the quota back. */
   async function failChange(
-    task: TaskRow,
+    task: Task,
     err: unknown,
     finish: FinishTx,
     expect: string,
     outcome: { status: string; action: MessageActionId; detail?: MessageDetailId; text?: string },
+    restoring?: string,
   ) {
     await db.transaction(async (trx) => {
-      const share = await sharesRepo.getForUpdate(trx, task.resource_id);
+      const share = await repos.shares.getForUpdate(trx, task.resource_id);
       if (share?.status === expect) {
-        await sharesRepo.update(trx, share.id, { status: outcome.status });
-        await recordMessage(trx, {
+        await repos.shares.update(trx, share.id, { status: outcome.status });
+        await recordMessage(repos.messages, trx, {
           projectId: share.project_id,
           resourceType: 'SHARE',
           resourceId: share.id,
@@ -201,30 +202,32 @@ export function createShareManager(deps: {
           text: outcome.text ?? failureText(err),
         });
       }
-      if (typeof task.payload.snapshot_id === 'string') {
-        const snap = await snapshotsRepo.getForUpdate(trx, task.payload.snapshot_id);
+      if (restoring) {
+        const snap = await repos.snapshots.getForUpdate(trx, restoring);
         if (snap?.status === SnapshotStatus.RESTORING)
-          await snapshotsRepo.update(trx, snap.id, { status: SnapshotStatus.AVAILABLE });
+          await repos.snapshots.update(trx, snap.id, { status: SnapshotStatus.AVAILABLE });
       }
       await quotas.rollback(trx, task.id);
       await finish(trx, 'failed', errorText(err));
     });
   }
 
-  const newSize = (task: TaskRow) => Number(task.payload.new_size);
-
-  const extend: TaskHandler = {
+  /** share.extend: grow the share on its backend to payload.new_size. */
+  const extendShare: TaskHandler<typeof TaskKind.SHARE_EXTEND> = {
     async run(task) {
-      const share = await sharesRepo.get(db, task.resource_id);
+      const share = await repos.shares.get(db, task.resource_id);
       if (share?.status !== ShareStatus.EXTENDING) return null;
-      await backendFor(share.host as string).extendShare(ref(share), newSize(task));
+      await backendFor(share.host).extendShare(ref(share), task.payload.new_size);
       return null;
     },
     async succeed(task, _result, finish) {
       await db.transaction(async (trx) => {
-        const share = await sharesRepo.getForUpdate(trx, task.resource_id);
+        const share = await repos.shares.getForUpdate(trx, task.resource_id);
         if (share?.status === ShareStatus.EXTENDING)
-          await sharesRepo.update(trx, share.id, { status: ShareStatus.AVAILABLE, size: newSize(task) });
+          await repos.shares.update(trx, share.id, {
+            status: ShareStatus.AVAILABLE,
+            size: task.payload.new_size,
+          });
         await quotas.commit(trx, task.id);
         await finish(trx, 'done', null);
       });
@@ -236,22 +239,26 @@ export function createShareManager(deps: {
       }),
   };
 
-  const shrink: TaskHandler = {
+  /** share.shrink: shrink the share on its backend to payload.new_size, if its data fits. */
+  const shrinkShare: TaskHandler<typeof TaskKind.SHARE_SHRINK> = {
     async run(task) {
-      const share = await sharesRepo.get(db, task.resource_id);
+      const share = await repos.shares.get(db, task.resource_id);
       if (share?.status !== ShareStatus.SHRINKING) return null;
-      await backendFor(share.host as string).shrinkShare(ref(share), newSize(task));
+      await backendFor(share.host).shrinkShare(ref(share), task.payload.new_size);
       return null;
     },
     async succeed(task, _result, finish) {
       await db.transaction(async (trx) => {
-        const share = await sharesRepo.getForUpdate(trx, task.resource_id);
+        const share = await repos.shares.getForUpdate(trx, task.resource_id);
         if (share?.status === ShareStatus.SHRINKING) {
-          await sharesRepo.update(trx, share.id, { status: ShareStatus.AVAILABLE, size: newSize(task) });
+          await repos.shares.update(trx, share.id, {
+            status: ShareStatus.AVAILABLE,
+            size: task.payload.new_size,
+          });
           await quotas.release(
             trx,
             { projectId: share.project_id, shareTypeId: share.share_type_id },
-            { gigabytes: share.size - newSize(task) },
+            { gigabytes: share.size - task.payload.new_size },
           );
         }
         await finish(trx, 'done', null);
@@ -270,29 +277,30 @@ export function createShareManager(deps: {
               status: ShareStatus.AVAILABLE,
               action: MessageAction.SHRINK,
               detail: MessageDetail.DRIVER_REFUSED_SHRINK,
-              text: `The share was not shrunk to ${newSize(task)} GiB: ${err.message} Its size and data are unchanged.`,
+              text: `The share was not shrunk to ${task.payload.new_size} GiB: ${err.message} Its size and data are unchanged.`,
             }
           : { status: ShareStatus.SHRINKING_ERROR, action: MessageAction.SHRINK },
       ),
   };
 
-  const revert: TaskHandler = {
+  /** share.revert: make the share's data its snapshot's (payload.snapshot_id) again. */
+  const revertShare: TaskHandler<typeof TaskKind.SHARE_REVERT> = {
     async run(task) {
-      const share = await sharesRepo.get(db, task.resource_id);
+      const share = await repos.shares.get(db, task.resource_id);
       if (share?.status !== ShareStatus.REVERTING) return null;
-      const snapshot = await snapshotsRepo.get(db, String(task.payload.snapshot_id));
+      const snapshot = await repos.snapshots.get(db, task.payload.snapshot_id);
       if (!snapshot)
         throw new BackendError('NotFound', `Snapshot ${task.payload.snapshot_id} no longer exists.`);
-      await backendFor(share.host as string).revertToSnapshot(ref(share), snapshotRef(snapshot));
+      await backendFor(share.host).revertToSnapshot(ref(share), snapshotRef(snapshot));
       return null;
     },
     async succeed(task, _result, finish) {
       await db.transaction(async (trx) => {
-        const share = await sharesRepo.getForUpdate(trx, task.resource_id);
-        const snapshot = await snapshotsRepo.getForUpdate(trx, String(task.payload.snapshot_id));
+        const share = await repos.shares.getForUpdate(trx, task.resource_id);
+        const snapshot = await repos.snapshots.getForUpdate(trx, task.payload.snapshot_id);
         if (share?.status === ShareStatus.REVERTING && snapshot) {
           // The share takes the snapshot's size: growth was reserved by the API, shrinkage is freed.
-          await sharesRepo.update(trx, share.id, { status: ShareStatus.AVAILABLE, size: snapshot.size });
+          await repos.shares.update(trx, share.id, { status: ShareStatus.AVAILABLE, size: snapshot.size });
           if (share.size > snapshot.size)
             await quotas.release(
               trx,
@@ -301,23 +309,21 @@ export function createShareManager(deps: {
             );
         }
         if (snapshot?.status === SnapshotStatus.RESTORING)
-          await snapshotsRepo.update(trx, snapshot.id, { status: SnapshotStatus.AVAILABLE });
+          await repos.snapshots.update(trx, snapshot.id, { status: SnapshotStatus.AVAILABLE });
         await quotas.commit(trx, task.id);
         await finish(trx, 'done', null);
       });
     },
     fail: (task, err, finish) =>
-      failChange(task, err, finish, ShareStatus.REVERTING, {
-        status: ShareStatus.REVERTING_ERROR,
-        action: MessageAction.REVERT_TO_SNAPSHOT,
-      }),
+      failChange(
+        task,
+        err,
+        finish,
+        ShareStatus.REVERTING,
+        { status: ShareStatus.REVERTING_ERROR, action: MessageAction.REVERT_TO_SNAPSHOT },
+        task.payload.snapshot_id,
+      ),
   };
 
-  return {
-    [TaskKind.SHARE_CREATE]: create,
-    [TaskKind.SHARE_DELETE]: remove,
-    [TaskKind.SHARE_EXTEND]: extend,
-    [TaskKind.SHARE_SHRINK]: shrink,
-    [TaskKind.SHARE_REVERT]: revert,
-  };
+  return { createShare, deleteShare, extendShare, shrinkShare, revertShare };
 }

@@ -4,18 +4,22 @@ import { createAccessManager } from './access-manager.ts';
 import { createAccessRuleService } from './access-rules.ts';
 import { createAvailabilityZoneService, ensureAvailabilityZones } from './availability-zones.ts';
 import { backendCalls } from './backend-calls.ts';
+import { TaskKind } from './constants.ts';
 import type { Db } from './db.ts';
 import { createMessageService } from './messages.ts';
+import { createOsServices } from './os-services.ts';
 import { createQuotaSetService } from './quota-sets.ts';
 import { createQuotaService } from './quotas.ts';
+import { repos as defaultRepos, type Repos } from './repos/index.ts';
+import { createPageReader } from './repos/page-reader.ts';
 import type { ConfiguredBackend } from './scheduler.ts';
-import { createServiceRegistry } from './services.ts';
 import { createShareActionService } from './share-actions.ts';
 import { createShareManager } from './share-manager.ts';
 import { createShareTypeService } from './share-types.ts';
 import { createShareService } from './shares.ts';
 import { createSnapshotManager } from './snapshot-manager.ts';
 import { createSnapshotService } from './snapshots.ts';
+import { createTaskApi, type TaskHandlers } from './tasks.ts';
 import { Worker } from './worker.ts';
 
 /**
@@ -28,47 +32,70 @@ export function createShareServices(opts: {
   backends: ConfiguredBackend[];
   serverHost?: string;
   leaseMs?: number;
+  /** Repositories to use instead of the real ones (tests' fakes). */
+  repos?: Partial<Repos>;
 }) {
   const { db, log, backends } = opts;
-  const quotas = createQuotaService();
-  const shareTypes = createShareTypeService({ db });
+  const repos: Repos = { ...defaultRepos, ...opts.repos };
+  const serverHost = opts.serverHost ?? os.hostname();
+  const quotas = createQuotaService({ repos });
+  const shareTypes = createShareTypeService({ db, repos });
+  const shareManager = createShareManager({ db, repos, quotas, backends, serverHost });
+  const snapshotManager = createSnapshotManager({ db, repos, quotas, backends });
+  const accessManager = createAccessManager({ db, repos, backends });
+  // What runs each task the task API queues (Manila: rpcapi cast → manager method), one line a kind.
   const handlers = {
-    ...createShareManager({ db, quotas, backends, serverHost: opts.serverHost ?? os.hostname() }),
-    ...createSnapshotManager({ db, quotas, backends }),
-    ...createAccessManager({ db, backends }),
-  };
-  const worker = new Worker({ db, log, handlers, ...(opts.leaseMs ? { leaseMs: opts.leaseMs } : {}) });
-  const registry = createServiceRegistry({
+    [TaskKind.SHARE_CREATE]: shareManager.createShare,
+    [TaskKind.SHARE_DELETE]: shareManager.deleteShare,
+    [TaskKind.SHARE_EXTEND]: shareManager.extendShare,
+    [TaskKind.SHARE_SHRINK]: shareManager.shrinkShare,
+    [TaskKind.SHARE_REVERT]: shareManager.revertShare,
+    [TaskKind.SHARE_ACCESS]: accessManager.updateAccess,
+    [TaskKind.SNAPSHOT_CREATE]: snapshotManager.createSnapshot,
+    [TaskKind.SNAPSHOT_DELETE]: snapshotManager.deleteSnapshot,
+  } satisfies TaskHandlers;
+  const worker = new Worker({
     db,
-    host: opts.serverHost ?? os.hostname(),
+    log,
+    tasks: repos.tasks,
+    handlers,
+    ...(opts.leaseMs ? { leaseMs: opts.leaseMs } : {}),
+  });
+  const osServices = createOsServices({
+    db,
+    repos,
+    host: serverHost,
     backends: backends.map((b) => ({ name: b.backend.name, availabilityZone: b.availabilityZone })),
   });
   const zoneNames = () => [...new Set(backends.map((b) => b.availabilityZone))];
-  const shares = createShareService({
-    db,
-    quotas,
-    shareTypes,
-    availabilityZones: zoneNames,
-    kick: () => worker.kick(),
-  });
   const kick = () => worker.kick();
+  const tasks = createTaskApi(repos.tasks);
   return {
     quotas,
     shareTypes,
-    shares,
-    shareActions: createShareActionService({ db, quotas, shares, kick }),
-    snapshots: createSnapshotService({ db, quotas, shares, kick }),
-    accessRules: createAccessRuleService({ db, log, shares, calls: backendCalls(backends), kick }),
+    shares: createShareService({
+      db,
+      repos,
+      reader: createPageReader(db),
+      tasks,
+      quotas,
+      shareTypes,
+      availabilityZones: zoneNames,
+      kick,
+    }),
+    shareActions: createShareActionService({ db, repos, tasks, quotas, kick }),
+    snapshots: createSnapshotService({ db, repos, tasks, quotas, kick }),
+    accessRules: createAccessRuleService({ db, repos, tasks, log, calls: backendCalls(backends), kick }),
     worker,
     backends,
-    quotaSets: createQuotaSetService({ db, quotas }),
-    messages: createMessageService({ db }),
-    availabilityZones: createAvailabilityZoneService({ db, names: zoneNames }),
-    registry,
+    quotaSets: createQuotaSetService({ db, repos, quotas }),
+    messages: createMessageService({ db, repos }),
+    availabilityZones: createAvailabilityZoneService({ db, repos, names: zoneNames }),
+    osServices,
     /** Start-up chores: stable rows for the backends' zones, and a first heartbeat. */
     async init(): Promise<void> {
       await ensureAvailabilityZones(db, zoneNames());
-      await registry.heartbeat();
+      await osServices.heartbeat();
     },
   };
 }

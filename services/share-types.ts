@@ -5,7 +5,7 @@ import { normalizeSpecs, REQUIRED_SPECS } from './extra-specs.ts';
 import { DEFAULT_DOMAIN_ID } from './identity/domains.ts';
 import { isUuid } from './ids.ts';
 import { type Auth, requireAdmin } from './policy.ts';
-import { projectsRepo } from './repos/projects.ts';
+import type { Repos } from './repos/index.ts';
 import { type ShareType, shareTypesRepo } from './repos/share-types.ts';
 
 /** The type the OpenStack clients require to exist (both look it up by this name). */
@@ -37,21 +37,33 @@ export async function ensureDefaultShareType(db: Db): Promise<ShareType> {
       revert_to_snapshot_support: 'True',
       mount_snapshot_support: 'False',
     });
-    return (await shareTypesRepo.get(trx, row.id)) as ShareType;
+    return justCreated(await shareTypesRepo.get(trx, row.id), row.id);
   });
 }
 
-export function createShareTypeService({ db }: { db: Db }) {
+/** A type read back inside the transaction that created it: there, or something is badly wrong. */
+function justCreated(type: ShareType | undefined, id: string): ShareType {
+  if (!type) throw new Error(`Share type ${id} is missing from the transaction that created it.`);
+  return type;
+}
+
+export function createShareTypeService({
+  db,
+  repos,
+}: {
+  db: Db;
+  repos: Pick<Repos, 'shareTypes' | 'projects'>;
+}) {
   const notFound = (id: string) => new NotFound(`Share type ${id} could not be found.`);
 
   /** A type the caller may see: admins see all; others public ones and those shared with them. */
   async function visible(auth: Auth, id: string): Promise<ShareType> {
-    const type = isUuid(id) ? await shareTypesRepo.get(db, id) : undefined;
+    const type = isUuid(id) ? await repos.shareTypes.get(db, id) : undefined;
     if (!type) throw notFound(id);
     if (
       !auth.isAdmin &&
       !type.is_public &&
-      !(auth.projectId && (await shareTypesRepo.hasAccess(db, id, auth.projectId)))
+      !(auth.projectId && (await repos.shareTypes.hasAccess(db, id, auth.projectId)))
     )
       throw notFound(id);
     return type;
@@ -60,12 +72,12 @@ export function createShareTypeService({ db }: { db: Db }) {
   /** `openstack share type access create` passes the project as typed: an id or a name. */
   async function resolveProject(ref: string): Promise<string | undefined> {
     const project =
-      (await projectsRepo.get(db, ref)) ?? (await projectsRepo.getByName(db, DEFAULT_DOMAIN_ID, ref));
+      (await repos.projects.get(db, ref)) ?? (await repos.projects.getByName(db, DEFAULT_DOMAIN_ID, ref));
     return project?.id;
   }
 
   async function mustGet(id: string): Promise<ShareType> {
-    const type = isUuid(id) ? await shareTypesRepo.get(db, id) : undefined;
+    const type = isUuid(id) ? await repos.shareTypes.get(db, id) : undefined;
     if (!type) throw notFound(id);
     return type;
   }
@@ -75,15 +87,15 @@ export function createShareTypeService({ db }: { db: Db }) {
 
     /** Non-admins always get public + shared types; admins choose with isPublic (default: public). */
     async list(auth: Auth, isPublic: boolean | 'all' | undefined): Promise<ShareType[]> {
-      if (!auth.isAdmin) return shareTypesRepo.list(db, { projectId: auth.projectId ?? '' });
-      return shareTypesRepo.list(db, {
+      if (!auth.isAdmin) return repos.shareTypes.list(db, { projectId: auth.projectId ?? '' });
+      return repos.shareTypes.list(db, {
         projectId: null,
         isPublic: isPublic === 'all' ? undefined : (isPublic ?? true),
       });
     },
 
     async getDefault(auth: Auth): Promise<ShareType> {
-      const type = await shareTypesRepo.getByName(db, DEFAULT_SHARE_TYPE);
+      const type = await repos.shareTypes.getByName(db, DEFAULT_SHARE_TYPE);
       if (!type) throw new NotFound('Default share type not found.');
       return visible(auth, type.id);
     },
@@ -95,14 +107,14 @@ export function createShareTypeService({ db }: { db: Db }) {
         if (specs[key] === undefined)
           throw new InvalidInput(`Required extra specification ${key} is missing.`);
       return inTransaction(db, async (trx) => {
-        const row = await shareTypesRepo.insert(trx, {
+        const row = await repos.shareTypes.insert(trx, {
           id: randomUUID(),
           name: input.name,
           description: input.description ?? null,
           is_public: input.isPublic ?? true,
         });
-        await shareTypesRepo.setSpecs(trx, row.id, specs);
-        return (await shareTypesRepo.get(trx, row.id)) as ShareType;
+        await repos.shareTypes.setSpecs(trx, row.id, specs);
+        return justCreated(await repos.shareTypes.get(trx, row.id), row.id);
       });
     },
 
@@ -117,7 +129,7 @@ export function createShareTypeService({ db }: { db: Db }) {
         throw new Forbidden(
           `The '${DEFAULT_SHARE_TYPE}' share type cannot be renamed: the clients look it up by name.`,
         );
-      await shareTypesRepo.update(db, id, {
+      await repos.shareTypes.update(db, id, {
         ...(input.name !== undefined ? { name: input.name } : {}),
         ...(input.description !== undefined ? { description: input.description } : {}),
         ...(input.isPublic !== undefined ? { is_public: input.isPublic } : {}),
@@ -126,14 +138,14 @@ export function createShareTypeService({ db }: { db: Db }) {
       return mustGet(id);
     },
 
-    async remove(auth: Auth, id: string): Promise<void> {
+    async delete(auth: Auth, id: string): Promise<void> {
       requireAdmin(auth, 'share_type:delete');
       const type = await mustGet(id);
       if (type.name === DEFAULT_SHARE_TYPE)
         throw new Forbidden(
           `The '${DEFAULT_SHARE_TYPE}' share type cannot be deleted: the clients require it.`,
         );
-      await shareTypesRepo.remove(db, id);
+      await repos.shareTypes.remove(db, id);
     },
 
     async listSpecs(auth: Auth, id: string): Promise<Record<string, string>> {
@@ -154,7 +166,7 @@ export function createShareTypeService({ db }: { db: Db }) {
       await mustGet(id);
       const normalized = normalizeSpecs(specs);
       if (Object.keys(normalized).length === 0) throw new InvalidInput('extra_specs must not be empty.');
-      await shareTypesRepo.setSpecs(db, id, normalized);
+      await repos.shareTypes.setSpecs(db, id, normalized);
       return normalized;
     },
 
@@ -163,7 +175,7 @@ export function createShareTypeService({ db }: { db: Db }) {
       await mustGet(id);
       if ((REQUIRED_SPECS as readonly string[]).includes(key))
         throw new Forbidden(`Extra spec ${key} is required and cannot be deleted.`);
-      if (!(await shareTypesRepo.deleteSpec(db, id, key)))
+      if (!(await repos.shareTypes.deleteSpec(db, id, key)))
         throw new NotFound(`Share type ${id} has no extra spec with key ${key}.`);
     },
 
@@ -171,7 +183,7 @@ export function createShareTypeService({ db }: { db: Db }) {
       requireAdmin(auth, 'share_type:list_project_access');
       const type = await mustGet(id);
       if (type.is_public) throw new NotFound('Access list not available for public share types.');
-      return shareTypesRepo.listAccess(db, id);
+      return repos.shareTypes.listAccess(db, id);
     },
 
     async addAccess(auth: Auth, id: string, projectRef: string): Promise<void> {
@@ -184,9 +196,9 @@ export function createShareTypeService({ db }: { db: Db }) {
         throw new InvalidInput(
           `Project ${projectRef} does not exist (give its id, or its name in the default domain).`,
         );
-      if (await shareTypesRepo.hasAccess(db, id, projectId))
+      if (await repos.shareTypes.hasAccess(db, id, projectId))
         throw new Conflict(`Share type ${id} is already accessible to project ${projectId}.`);
-      await shareTypesRepo.addAccess(db, id, projectId);
+      await repos.shareTypes.addAccess(db, id, projectId);
     },
 
     async removeAccess(auth: Auth, id: string, projectRef: string): Promise<void> {
@@ -196,7 +208,7 @@ export function createShareTypeService({ db }: { db: Db }) {
         throw new Conflict(`Share type ${id} is public: access applies only to private share types.`);
       // An entry for a project that has since been deleted can still be removed by its id.
       const projectId = (await resolveProject(projectRef)) ?? projectRef;
-      if (!(await shareTypesRepo.removeAccess(db, id, projectId)))
+      if (!(await repos.shareTypes.removeAccess(db, id, projectId)))
         throw new NotFound(`Share type ${id} has no access entry for project ${projectRef}.`);
     },
   };

@@ -1,68 +1,17 @@
 import { randomUUID } from 'node:crypto';
 import type { ShareProtocol } from '../backends/types.ts';
-import { type Db, type Executor, inTransaction } from './db.ts';
+import { checkStatus, SHARE_DELETABLE, ShareStatus, SnapshotStatus } from './constants.ts';
+import { type Executor, inTransaction } from './db.ts';
 import { Conflict, Forbidden, InvalidInput, NotFound } from './errors.ts';
 import { boolSpec } from './extra-specs.ts';
 import { isUuid } from './ids.ts';
-import { type Auth, requireAdmin, requireMember, requireReader } from './policy.ts';
-import type { QuotaService } from './quotas.ts';
-import { type ShareType, shareTypesRepo } from './repos/share-types.ts';
-import { type ExportLocationRow, type Share, type ShareQuery, sharesRepo } from './repos/shares.ts';
-import { snapshotsRepo } from './repos/snapshots.ts';
-import { tasksRepo } from './repos/tasks.ts';
+import { type Auth, listedProject, requireAdmin, requireMember, requireReader } from './policy.ts';
+import type { Repos } from './repos/index.ts';
+import type { PageReader } from './repos/page-reader.ts';
+import { type ListQuery, markerOf } from './repos/paging.ts';
+import type { ExportLocationRow, PageItem, Share, ShareQuery } from './repos/shares.ts';
 import type { ShareTypeService } from './share-types.ts';
-
-/** Manila's share statuses (manila/common/constants.py), the ones abaca uses. */
-export const ShareStatus = {
-  CREATING: 'creating',
-  CREATING_FROM_SNAPSHOT: 'creating_from_snapshot',
-  AVAILABLE: 'available',
-  ERROR: 'error',
-  DELETING: 'deleting',
-  ERROR_DELETING: 'error_deleting',
-  EXTENDING: 'extending',
-  EXTENDING_ERROR: 'extending_error',
-  SHRINKING: 'shrinking',
-  SHRINKING_ERROR: 'shrinking_error',
-  SHRINKING_POSSIBLE_DATA_LOSS_ERROR: 'shrinking_possible_data_loss_error',
-  REVERTING: 'reverting',
-  REVERTING_ERROR: 'reverting_error',
-} as const;
-export type ShareStatus = (typeof ShareStatus)[keyof typeof ShareStatus];
-
-/** Statuses from which a share may be deleted (Manila: available, error, and the *_error ones). */
-const DELETABLE: readonly string[] = [
-  ShareStatus.AVAILABLE,
-  ShareStatus.ERROR,
-  ShareStatus.ERROR_DELETING,
-  ShareStatus.EXTENDING_ERROR,
-  ShareStatus.SHRINKING_ERROR,
-  ShareStatus.SHRINKING_POSSIBLE_DATA_LOSS_ERROR,
-  ShareStatus.REVERTING_ERROR,
-];
-
-/** Manila's snapshot statuses; `restoring` while a share is reverted to it. */
-export const SnapshotStatus = {
-  CREATING: 'creating',
-  AVAILABLE: 'available',
-  ERROR: 'error',
-  DELETING: 'deleting',
-  ERROR_DELETING: 'error_deleting',
-  RESTORING: 'restoring',
-} as const;
-export type SnapshotStatus = (typeof SnapshotStatus)[keyof typeof SnapshotStatus];
-
-/** The task kinds; access changes run under the share's id so they queue behind its other tasks. */
-export const TaskKind = {
-  SHARE_CREATE: 'share.create',
-  SHARE_DELETE: 'share.delete',
-  SHARE_EXTEND: 'share.extend',
-  SHARE_SHRINK: 'share.shrink',
-  SHARE_REVERT: 'share.revert',
-  SHARE_ACCESS: 'share.access',
-  SNAPSHOT_CREATE: 'snapshot.create',
-  SNAPSHOT_DELETE: 'snapshot.delete',
-} as const;
+import type { ChangeDeps } from './tasks.ts';
 
 /** Keys starting with "__" are reserved for the system (scheduler hints): only admins may set them. */
 function checkReserved(auth: Auth, keys: string[]): void {
@@ -73,59 +22,60 @@ function checkReserved(auth: Auth, keys: string[]): void {
 
 export interface CreateShareInput {
   size: number;
-  proto: ShareProtocol;
+  shareProto: ShareProtocol;
   name: string | null;
   description: string | null;
   metadata: Record<string, string>;
-  /** Id or name; null → the default type. */
-  shareType: string | null;
+  /** The share type by id or by name (clients send either); null → the default type. */
+  shareTypeRef: string | null;
   availabilityZone: string | null;
   isPublic: boolean;
   snapshotId: string | null;
 }
 
-export interface ShareServiceDeps {
-  db: Db;
-  quotas: QuotaService;
+/** GET /v2/shares[/detail]: filters, order and page. */
+export interface ShareListQuery extends ListQuery<ShareQuery> {
+  /** is_soft_deleted=True. */
+  softDeleted: boolean;
+  /** with_count: also count the matches in all pages. */
+  withCount: boolean;
+}
+
+/**
+ * A page of shares as their ids and the revisions of what their views show, in list order; the
+ * shares themselves are loaded by id, so a caller that keeps rendered shares (the list view's
+ * cache) loads only those it has not seen at that revision.
+ */
+export interface SharePage {
+  items: PageItem[];
+  /** The shares with these ids, each with the revision it was read at; one deleted since is absent. */
+  load(ids: string[]): Promise<{ share: Share; revision: string }[]>;
+  /** With withCount: how many shares match in all pages. */
+  count: number | undefined;
+}
+
+export interface ShareServiceDeps extends ChangeDeps {
+  repos: Pick<Repos, 'shares' | 'snapshots' | 'shareTypes'>;
+  /** Runs the list's page read. */
+  reader: PageReader;
   shareTypes: ShareTypeService;
   /** Availability zones that have a backend. */
   availabilityZones: () => string[];
-  /** Tell the local worker a task is waiting. */
-  kick: () => void;
 }
 
-export function createShareService({ db, quotas, shareTypes, availabilityZones, kick }: ShareServiceDeps) {
-  const notFound = (id: string) => new NotFound(`Share ${id} could not be found.`);
-
-  /** Visible to the caller: their project's, any public one, or anything for an admin. */
-  function visible(auth: Auth, share: Share | undefined, id: string): Share {
-    if (!share) throw notFound(id);
-    if (auth.isAdmin || share.project_id === auth.projectId || share.is_public) return share;
-    throw notFound(id);
-  }
-
-  /** Changeable by the caller: their project's (member), or anything for an admin. */
-  async function owned(auth: Auth, id: string): Promise<Share> {
-    const share = isUuid(id) ? await sharesRepo.get(db, id) : undefined;
-    if (!share || !(auth.isAdmin || share.project_id === auth.projectId)) throw notFound(id);
-    return share;
-  }
-
+export function createShareService(deps: ShareServiceDeps) {
+  const { db, repos, reader, tasks, quotas, shareTypes, availabilityZones, kick } = deps;
   return {
-    /** For the services that act on a share (snapshots, access rules, resize): 404 unless it is the caller's. */
-    owned,
-    visible,
-
     async create(auth: Auth, input: CreateShareInput): Promise<Share> {
       requireMember(auth, 'share:create');
       if (!auth.projectId) throw new Forbidden('Creating a share needs a project-scoped token.');
       if (input.isPublic && !auth.isAdmin)
         throw new Forbidden('Policy does not allow share:create_public_share to be performed.');
       checkReserved(auth, Object.keys(input.metadata));
-      const source = input.snapshotId === null ? null : await sourceOf(auth, input);
+      const source = input.snapshotId === null ? null : await sourceOf(auth, input.snapshotId, input);
       const type =
-        input.shareType !== null
-          ? await resolveType(auth, input.shareType)
+        input.shareTypeRef !== null
+          ? await resolveType(auth, input.shareTypeRef)
           : source
             ? source.type
             : await shareTypes.getDefault(auth);
@@ -145,20 +95,20 @@ export function createShareService({ db, quotas, shareTypes, availabilityZones, 
       const share = await inTransaction(db, async (trx) => {
         if (source) {
           // Locked so the snapshot cannot start deleting while a share is being made from it.
-          const snap = await snapshotsRepo.getForUpdate(trx, source.snapshot.id);
+          const snap = await repos.snapshots.getForUpdate(trx, source.snapshot.id);
           if (snap?.status !== SnapshotStatus.AVAILABLE)
             throw new InvalidInput(
               `Snapshot ${source.snapshot.id} is '${snap?.status ?? 'deleted'}'; a share can be created only from an available snapshot.`,
             );
         }
-        await sharesRepo.insert(trx, {
+        await repos.shares.insert(trx, {
           id,
           project_id: projectId,
           user_id: auth.userId,
           name: input.name,
           description: input.description,
           size: input.size,
-          share_proto: input.proto,
+          share_proto: input.shareProto,
           status: source ? ShareStatus.CREATING_FROM_SNAPSHOT : ShareStatus.CREATING,
           share_type_id: type.id,
           availability_zone: input.availabilityZone ?? source?.share.availability_zone ?? null,
@@ -166,18 +116,14 @@ export function createShareService({ db, quotas, shareTypes, availabilityZones, 
           host: null,
           snapshot_id: source?.snapshot.id ?? null,
         });
-        await sharesRepo.setMetadata(trx, id, input.metadata);
-        const task = await tasksRepo.insert(trx, {
-          kind: TaskKind.SHARE_CREATE,
-          resource_id: id,
-          payload: {},
-        });
+        await repos.shares.setMetadata(trx, id, input.metadata);
+        const task = await tasks.createShare(trx, id);
         await quotas.reserve(
           trx,
           { projectId, shareTypeId: type.id, taskId: task.id },
           { shares: 1, gigabytes: input.size },
         );
-        return (await sharesRepo.get(trx, id)) as Share;
+        return repos.shares.owned(trx, auth, id);
       });
       kick();
       return share;
@@ -185,43 +131,30 @@ export function createShareService({ db, quotas, shareTypes, availabilityZones, 
 
     async get(auth: Auth, id: string): Promise<Share> {
       requireReader(auth, 'share:get');
-      return visible(auth, isUuid(id) ? await sharesRepo.get(db, id) : undefined, id);
+      return repos.shares.visible(db, auth, id);
     },
 
-    /**
-     * A page of the shares the caller may see. `known` says which (id, revision) pairs the caller
-     * already holds rendered: those entries come without the share (see sharesRepo.list).
-     */
-    async list(
-      auth: Auth,
-      q: Omit<ShareQuery, 'projectId'> & { allTenants: boolean; projectId?: string | undefined },
-      known?: (id: string, revision: string) => boolean,
-    ) {
+    /** A page of the shares the caller may see: their ids and revisions, and how to load them. */
+    async list(auth: Auth, q: ShareListQuery): Promise<SharePage> {
+      const marker = await markerOf(q, (id) => repos.shares.visible(db, auth, id), 'share');
+      // No share is ever soft-deleted: asking for soft-deleted ones finds none (asked by the
+      // clients on every lookup by name, answered without a policy check, as it always was).
+      if (q.softDeleted) return { items: [], load: async () => [], count: q.withCount ? 0 : undefined };
       requireReader(auth, 'share:get_all');
-      // all_tenants is honoured for admins and silently ignored for everyone else (Manila).
-      const projectId = auth.isAdmin && q.allTenants ? (q.projectId ?? null) : auth.projectId;
-      const query: ShareQuery = { ...q, projectId };
-      return {
-        entries: await sharesRepo.list(db, query, known),
-        count: () =>
-          sharesRepo.count(db, { ...query, marker: undefined, limit: undefined, offset: undefined }),
-      };
+      const query: ShareQuery = { ...q, projectId: listedProject(auth, q), marker };
+      const items = await repos.shares.page(reader, query);
+      const count = q.withCount
+        ? await repos.shares.count(db, { ...query, marker: undefined, limit: undefined, offset: undefined })
+        : undefined;
+      return { items, load: (ids) => repos.shares.load(db, ids), count };
     },
 
     async exportLocations(auth: Auth, id: string): Promise<ExportLocationRow[]> {
       requireReader(auth, 'share:export_locations');
-      const share = visible(auth, isUuid(id) ? await sharesRepo.get(db, id) : undefined, id);
-      const rows = await sharesRepo.exportLocations(db, share.id);
+      const share = await repos.shares.visible(db, auth, id);
+      const rows = await repos.shares.exportLocations(db, share.id);
       // Non-admins never see admin-only locations.
       return auth.isAdmin ? rows : rows.filter((r) => !r.is_admin_only);
-    },
-
-    /** The sort value of the share a page starts after (a marker must be a share the caller sees). */
-    async marker(auth: Auth, id: string, sortKey: string): Promise<{ id: string; sortValue: unknown }> {
-      const share = isUuid(id) ? await sharesRepo.get(db, id) : undefined;
-      if (!share || !(auth.isAdmin || share.project_id === auth.projectId || share.is_public))
-        throw new InvalidInput(`Marker ${id} is not a share you can see.`);
-      return { id: share.id, sortValue: share[sortKey as keyof Share] };
     },
 
     async update(
@@ -234,20 +167,22 @@ export function createShareService({ db, quotas, shareTypes, availabilityZones, 
       },
     ): Promise<Share> {
       requireMember(auth, 'share:update');
-      await owned(auth, id);
-      if (patch.isPublic === true && !auth.isAdmin)
-        throw new Forbidden('Policy does not allow share:set_public_share to be performed.');
-      await sharesRepo.update(db, id, {
-        ...(patch.name !== undefined ? { name: patch.name } : {}),
-        ...(patch.description !== undefined ? { description: patch.description } : {}),
-        ...(patch.isPublic !== undefined ? { is_public: patch.isPublic } : {}),
+      return inTransaction(db, async (trx) => {
+        await repos.shares.lockOwned(trx, auth, id);
+        if (patch.isPublic === true && !auth.isAdmin)
+          throw new Forbidden('Policy does not allow share:set_public_share to be performed.');
+        await repos.shares.update(trx, id, {
+          ...(patch.name !== undefined ? { name: patch.name } : {}),
+          ...(patch.description !== undefined ? { description: patch.description } : {}),
+          ...(patch.isPublic !== undefined ? { is_public: patch.isPublic } : {}),
+        });
+        return repos.shares.owned(trx, auth, id);
       });
-      return (await sharesRepo.get(db, id)) as Share;
     },
 
     async getMetadata(auth: Auth, id: string): Promise<Record<string, string>> {
       requireReader(auth, 'share:get_share_metadata');
-      return visible(auth, isUuid(id) ? await sharesRepo.get(db, id) : undefined, id).metadata;
+      return (await repos.shares.visible(db, auth, id)).metadata;
     },
 
     /** Sets keys (merge) or, with replace, makes the metadata exactly `metadata`. */
@@ -258,39 +193,36 @@ export function createShareService({ db, quotas, shareTypes, availabilityZones, 
       replace: boolean,
     ): Promise<Record<string, string>> {
       requireMember(auth, 'share:update_share_metadata');
-      const share = await owned(auth, id);
-      const touched = replace
-        ? [...new Set([...Object.keys(share.metadata), ...Object.keys(metadata)])]
-        : Object.keys(metadata);
-      checkReserved(auth, touched);
-      await inTransaction(db, async (trx) => {
-        if (replace) await sharesRepo.clearMetadata(trx, id);
-        await sharesRepo.setMetadata(trx, id, metadata);
+      return inTransaction(db, async (trx) => {
+        const share = await repos.shares.lockOwned(trx, auth, id);
+        const touched = replace
+          ? [...new Set([...Object.keys(share.metadata), ...Object.keys(metadata)])]
+          : Object.keys(metadata);
+        checkReserved(auth, touched);
+        if (replace) await repos.shares.clearMetadata(trx, id);
+        await repos.shares.setMetadata(trx, id, metadata);
+        return (await repos.shares.owned(trx, auth, id)).metadata;
       });
-      return (await sharesRepo.get(db, id))?.metadata ?? {};
     },
 
     async deleteMetadata(auth: Auth, id: string, key: string): Promise<void> {
       requireMember(auth, 'share:delete_share_metadata');
-      const share = await owned(auth, id);
-      checkReserved(auth, [key]);
-      if (share.metadata[key] === undefined) throw new NotFound(`Share ${id} has no metadata key ${key}.`);
-      await sharesRepo.deleteMetadata(db, id, key);
+      await inTransaction(db, async (trx) => {
+        const share = await repos.shares.lockOwned(trx, auth, id);
+        checkReserved(auth, [key]);
+        if (share.metadata[key] === undefined) throw new NotFound(`Share ${id} has no metadata key ${key}.`);
+        await repos.shares.deleteMetadata(trx, id, key);
+      });
     },
 
     /** Admin: delete whatever the status, and even if the backend fails. */
     async forceDelete(auth: Auth, id: string): Promise<void> {
       requireAdmin(auth, 'share:force_delete');
-      await owned(auth, id);
       await inTransaction(db, async (trx) => {
-        await sharesRepo.getForUpdate(trx, id);
+        await repos.shares.lockOwned(trx, auth, id);
         await refuseWithSnapshots(trx, id);
-        await sharesRepo.update(trx, id, { status: ShareStatus.DELETING });
-        await tasksRepo.insert(trx, {
-          kind: TaskKind.SHARE_DELETE,
-          resource_id: id,
-          payload: { force: true },
-        });
+        await repos.shares.update(trx, id, { status: ShareStatus.DELETING });
+        await tasks.deleteShare(trx, id, true);
       });
       kick();
     },
@@ -298,26 +230,29 @@ export function createShareService({ db, quotas, shareTypes, availabilityZones, 
     /** Admin: set the status by hand (to recover a share an operator has repaired). */
     async resetStatus(auth: Auth, id: string, status: string): Promise<void> {
       requireAdmin(auth, 'share:reset_status');
-      await owned(auth, id);
-      if (!(Object.values(ShareStatus) as string[]).includes(status))
-        throw new InvalidInput(
-          `Invalid status '${status}'; valid: ${Object.values(ShareStatus).join(', ')}.`,
-        );
-      await sharesRepo.update(db, id, { status });
+      await inTransaction(db, async (trx) => {
+        await repos.shares.lockOwned(trx, auth, id);
+        checkStatus(status, ShareStatus);
+        await repos.shares.update(trx, id, { status });
+      });
     },
 
-    async remove(auth: Auth, id: string): Promise<void> {
+    /**
+     * DELETE /v2/shares/{id}: from a deletable status the share turns `deleting` and
+     * tasks.deleteShare is queued; the row goes once the backend has removed the share
+     * (shareManager.deleteShare).
+     */
+    async delete(auth: Auth, id: string): Promise<void> {
       requireMember(auth, 'share:delete');
-      await owned(auth, id);
       await inTransaction(db, async (trx) => {
-        const share = (await sharesRepo.getForUpdate(trx, id)) as Share;
-        if (!DELETABLE.includes(share.status))
+        const share = await repos.shares.lockOwned(trx, auth, id);
+        if (!SHARE_DELETABLE.includes(share.status))
           throw new Forbidden(
-            `Share ${id} cannot be deleted while its status is '${share.status}'; it must be one of ${DELETABLE.join(', ')}.`,
+            `Share ${id} cannot be deleted while its status is '${share.status}'; it must be one of ${SHARE_DELETABLE.join(', ')}.`,
           );
         await refuseWithSnapshots(trx, id);
-        await sharesRepo.update(trx, id, { status: ShareStatus.DELETING });
-        await tasksRepo.insert(trx, { kind: TaskKind.SHARE_DELETE, resource_id: id, payload: {} });
+        await repos.shares.update(trx, id, { status: ShareStatus.DELETING });
+        await tasks.deleteShare(trx, id, false);
       });
       kick();
     },
@@ -327,12 +262,12 @@ export function createShareService({ db, quotas, shareTypes, availabilityZones, 
    * The snapshot a new share is made from, checked as Manila does: visible to the caller, from a
    * share whose type allows it, not bigger than the new share, same protocol and zone.
    */
-  async function sourceOf(auth: Auth, input: CreateShareInput) {
-    const snapId = input.snapshotId as string;
-    const snapshot = isUuid(snapId) ? await snapshotsRepo.get(db, snapId) : undefined;
-    if (!snapshot || !(auth.isAdmin || snapshot.project_id === auth.projectId))
-      throw new NotFound(`Snapshot ${snapId} could not be found.`);
-    const share = (await sharesRepo.get(db, snapshot.share_id)) as Share;
+  async function sourceOf(auth: Auth, snapId: string, input: CreateShareInput) {
+    const snapshot = await repos.snapshots.owned(db, auth, snapId);
+    // A snapshot's share outlives it; both gone since the line above reads as the snapshot gone.
+    const share = await repos.shares.get(db, snapshot.share_id);
+    const type = share && (await repos.shareTypes.get(db, share.share_type_id));
+    if (!share || !type) throw new NotFound(`Snapshot ${snapId} could not be found.`);
     if (boolSpec(share.share_type_specs, 'create_share_from_snapshot_support') !== true)
       throw new InvalidInput(
         `Share type ${share.share_type_name} of the snapshot's share does not have create_share_from_snapshot_support; shares cannot be created from its snapshots.`,
@@ -341,7 +276,7 @@ export function createShareService({ db, quotas, shareTypes, availabilityZones, 
       throw new InvalidInput(
         `Share size ${input.size} GiB is smaller than the snapshot's size of ${snapshot.size} GiB.`,
       );
-    if (input.proto !== share.share_proto)
+    if (input.shareProto !== share.share_proto)
       throw new InvalidInput(
         `The snapshot's share uses ${share.share_proto}; a share made from it must use the same protocol.`,
       );
@@ -350,13 +285,12 @@ export function createShareService({ db, quotas, shareTypes, availabilityZones, 
         `A share made from snapshot ${snapshot.id} is created in its share's availability zone ${share.availability_zone}; backends do not copy snapshots across zones.`,
       );
     // The source's type even if it has since become private: the new share inherits it by default.
-    const type = (await shareTypesRepo.get(db, share.share_type_id)) as ShareType;
     return { snapshot, share, type };
   }
 
   /** Manila keeps a share that has snapshots: they must be deleted first. */
   async function refuseWithSnapshots(ex: Executor, id: string): Promise<void> {
-    const snapshots = await snapshotsRepo.forShare(ex, id);
+    const snapshots = await repos.snapshots.forShare(ex, id);
     if (snapshots.length)
       throw new Conflict(
         `Share ${id} has ${snapshots.length} snapshot(s) (${snapshots.map((x) => x.id).join(', ')}); delete them before the share.`,

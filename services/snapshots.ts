@@ -1,21 +1,13 @@
 import { randomUUID } from 'node:crypto';
-import { type Db, inTransaction } from './db.ts';
-import { Conflict, InvalidInput, NotFound, Unprocessable } from './errors.ts';
+import { checkStatus, ShareStatus, SNAPSHOT_DELETABLE, SnapshotStatus } from './constants.ts';
+import { inTransaction } from './db.ts';
+import { Conflict, InvalidInput, Unprocessable } from './errors.ts';
 import { boolSpec } from './extra-specs.ts';
-import { isUuid } from './ids.ts';
-import { type Auth, requireAdmin, requireMember, requireReader } from './policy.ts';
-import type { QuotaService } from './quotas.ts';
-import { sharesRepo } from './repos/shares.ts';
-import { type SnapshotQuery, type SnapshotRow, snapshotsRepo } from './repos/snapshots.ts';
-import { tasksRepo } from './repos/tasks.ts';
-import { type ShareService, ShareStatus, SnapshotStatus, TaskKind } from './shares.ts';
-
-/** Statuses a snapshot may be deleted from (Manila: available and the error ones). */
-const DELETABLE: readonly string[] = [
-  SnapshotStatus.AVAILABLE,
-  SnapshotStatus.ERROR,
-  SnapshotStatus.ERROR_DELETING,
-];
+import { type Auth, listedProject, requireAdmin, requireMember, requireReader } from './policy.ts';
+import type { Repos } from './repos/index.ts';
+import { type ListQuery, markerOf } from './repos/paging.ts';
+import type { SnapshotQuery, SnapshotRow } from './repos/snapshots.ts';
+import type { ChangeDeps } from './tasks.ts';
 
 export interface CreateSnapshotInput {
   shareId: string;
@@ -28,39 +20,23 @@ export interface CreateSnapshotInput {
  * Share snapshots: create (quota + status + task in one transaction), list, show, update, delete,
  * and the admin's force_delete and reset_status. A snapshot belongs to its share's project.
  */
-export function createSnapshotService(deps: {
-  db: Db;
-  quotas: QuotaService;
-  shares: ShareService;
-  kick: () => void;
-}) {
-  const { db, quotas, shares, kick } = deps;
-  const notFound = (id: string) => new NotFound(`Snapshot ${id} could not be found.`);
+export function createSnapshotService(deps: ChangeDeps & { repos: Pick<Repos, 'shares' | 'snapshots'> }) {
+  const { db, repos, tasks, quotas, kick } = deps;
 
-  async function mustGet(auth: Auth, id: string): Promise<SnapshotRow> {
-    const snap = isUuid(id) ? await snapshotsRepo.get(db, id) : undefined;
-    if (!snap || !(auth.isAdmin || snap.project_id === auth.projectId)) throw notFound(id);
-    return snap;
-  }
-
-  async function startDelete(id: string, force: boolean): Promise<void> {
+  async function startDelete(auth: Auth, id: string, force: boolean): Promise<void> {
     await inTransaction(db, async (trx) => {
-      const snap = (await snapshotsRepo.getForUpdate(trx, id)) as SnapshotRow;
-      if (!force && !DELETABLE.includes(snap.status))
+      const snap = await repos.snapshots.lockOwned(trx, auth, id);
+      if (!force && !SNAPSHOT_DELETABLE.includes(snap.status))
         throw new InvalidInput(
-          `Snapshot ${id} cannot be deleted while its status is '${snap.status}'; it must be one of ${DELETABLE.join(', ')}.`,
+          `Snapshot ${id} cannot be deleted while its status is '${snap.status}'; it must be one of ${SNAPSHOT_DELETABLE.join(', ')}.`,
         );
-      const children = await sharesRepo.creatingFrom(trx, id);
+      const children = await repos.shares.creatingFrom(trx, id);
       if (children.length)
         throw new Conflict(
           `Snapshot ${id} is the source of share(s) still being created (${children.join(', ')}); delete it when they are done.`,
         );
-      await snapshotsRepo.update(trx, id, { status: SnapshotStatus.DELETING });
-      await tasksRepo.insert(trx, {
-        kind: TaskKind.SNAPSHOT_DELETE,
-        resource_id: id,
-        payload: force ? { force: true } : {},
-      });
+      await repos.snapshots.update(trx, id, { status: SnapshotStatus.DELETING });
+      await tasks.deleteSnapshot(trx, id, force);
     });
     kick();
   }
@@ -68,39 +44,34 @@ export function createSnapshotService(deps: {
   return {
     async create(auth: Auth, input: CreateSnapshotInput): Promise<SnapshotRow> {
       requireMember(auth, 'share_snapshot:create_snapshot');
-      const share = await shares.owned(auth, input.shareId);
-      if (boolSpec(share.share_type_specs, 'snapshot_support') !== true)
-        throw new Unprocessable(
-          `Share type ${share.share_type_name} of share ${share.id} does not have snapshot_support; snapshots cannot be taken of it.`,
-        );
       const id = randomUUID();
       const snapshot = await inTransaction(db, async (trx) => {
-        const locked = (await sharesRepo.getForUpdate(trx, share.id)) as { status: string; size: number };
-        if (locked.status !== ShareStatus.AVAILABLE)
-          throw new InvalidInput(
-            `A snapshot of share ${share.id} cannot be taken while its status is '${locked.status}'; it must be 'available'.`,
+        const share = await repos.shares.lockOwned(trx, auth, input.shareId);
+        if (boolSpec(share.share_type_specs, 'snapshot_support') !== true)
+          throw new Unprocessable(
+            `Share type ${share.share_type_name} of share ${share.id} does not have snapshot_support; snapshots cannot be taken of it.`,
           );
-        const row = await snapshotsRepo.insert(trx, {
+        if (share.status !== ShareStatus.AVAILABLE)
+          throw new InvalidInput(
+            `A snapshot of share ${share.id} cannot be taken while its status is '${share.status}'; it must be 'available'.`,
+          );
+        const row = await repos.snapshots.insert(trx, {
           id,
           share_id: share.id,
           project_id: share.project_id,
           user_id: auth.userId,
           name: input.name,
           description: input.description,
-          size: locked.size,
+          size: share.size,
           share_proto: share.share_proto,
           status: SnapshotStatus.CREATING,
           provider_location: null,
         });
-        const task = await tasksRepo.insert(trx, {
-          kind: TaskKind.SNAPSHOT_CREATE,
-          resource_id: id,
-          payload: {},
-        });
+        const task = await tasks.createSnapshot(trx, id);
         await quotas.reserve(
           trx,
           { projectId: share.project_id, shareTypeId: share.share_type_id, taskId: task.id },
-          { snapshots: 1, snapshot_gigabytes: locked.size },
+          { snapshots: 1, snapshot_gigabytes: share.size },
         );
         return row;
       });
@@ -110,29 +81,13 @@ export function createSnapshotService(deps: {
 
     async get(auth: Auth, id: string): Promise<SnapshotRow> {
       requireReader(auth, 'share_snapshot:get_snapshot');
-      return mustGet(auth, id);
+      return repos.snapshots.owned(db, auth, id);
     },
 
-    async list(
-      auth: Auth,
-      q: Omit<SnapshotQuery, 'projectId'> & { allTenants: boolean; projectId?: string | undefined },
-    ) {
+    async list(auth: Auth, q: ListQuery<SnapshotQuery>): Promise<SnapshotRow[]> {
+      const marker = await markerOf(q, (id) => repos.snapshots.owned(db, auth, id), 'snapshot');
       requireReader(auth, 'share_snapshot:get_all_snapshots');
-      // As for shares: all_tenants only for admins, silently ignored for everyone else.
-      const projectId = auth.isAdmin && q.allTenants ? (q.projectId ?? null) : auth.projectId;
-      const query: SnapshotQuery = { ...q, projectId };
-      return {
-        snapshots: await snapshotsRepo.list(db, query),
-        count: () =>
-          snapshotsRepo.count(db, { ...query, marker: undefined, limit: undefined, offset: undefined }),
-      };
-    },
-
-    async marker(auth: Auth, id: string, sortKey: string): Promise<{ id: string; sortValue: unknown }> {
-      const snap = isUuid(id) ? await snapshotsRepo.get(db, id) : undefined;
-      if (!snap || !(auth.isAdmin || snap.project_id === auth.projectId))
-        throw new InvalidInput(`Marker ${id} is not a snapshot you can see.`);
-      return { id: snap.id, sortValue: snap[sortKey as keyof SnapshotRow] };
+      return repos.snapshots.list(db, { ...q, projectId: listedProject(auth, q), marker });
     },
 
     async update(
@@ -141,34 +96,34 @@ export function createSnapshotService(deps: {
       patch: { name?: string | null | undefined; description?: string | null | undefined },
     ): Promise<SnapshotRow> {
       requireMember(auth, 'share_snapshot:snapshot_update');
-      await mustGet(auth, id);
-      return (await snapshotsRepo.update(db, id, {
-        ...(patch.name !== undefined ? { name: patch.name } : {}),
-        ...(patch.description !== undefined ? { description: patch.description } : {}),
-      })) as SnapshotRow;
+      return inTransaction(db, async (trx) => {
+        await repos.snapshots.lockOwned(trx, auth, id);
+        await repos.snapshots.update(trx, id, {
+          ...(patch.name !== undefined ? { name: patch.name } : {}),
+          ...(patch.description !== undefined ? { description: patch.description } : {}),
+        });
+        return repos.snapshots.owned(trx, auth, id);
+      });
     },
 
-    async remove(auth: Auth, id: string): Promise<void> {
+    async delete(auth: Auth, id: string): Promise<void> {
       requireMember(auth, 'share_snapshot:delete_snapshot');
-      await mustGet(auth, id);
-      await startDelete(id, false);
+      await startDelete(auth, id, false);
     },
 
     /** Admin: delete whatever the status, and even if the backend fails. */
     async forceDelete(auth: Auth, id: string): Promise<void> {
       requireAdmin(auth, 'share_snapshot:force_delete');
-      await mustGet(auth, id);
-      await startDelete(id, true);
+      await startDelete(auth, id, true);
     },
 
     async resetStatus(auth: Auth, id: string, status: string): Promise<void> {
       requireAdmin(auth, 'share_snapshot:reset_status');
-      await mustGet(auth, id);
-      if (!(Object.values(SnapshotStatus) as string[]).includes(status))
-        throw new InvalidInput(
-          `Invalid status '${status}'; valid: ${Object.values(SnapshotStatus).join(', ')}.`,
-        );
-      await snapshotsRepo.update(db, id, { status });
+      await inTransaction(db, async (trx) => {
+        await repos.snapshots.lockOwned(trx, auth, id);
+        checkStatus(status, SnapshotStatus);
+        await repos.snapshots.update(trx, id, { status });
+      });
     },
   };
 }

@@ -1,27 +1,24 @@
 import { randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
-import type { Db, Trx } from './db.ts';
-import { type TaskRow, tasksRepo } from './repos/tasks.ts';
-
-/**
- * Runs one kind of task. `run` does the backend work (outside any transaction); `succeed` and `fail`
- * record the outcome in one transaction with the task's completion. A handler must be safe to run
- * again after a crash at any point: backend calls are idempotent, and the final transaction checks
- * the resource is still in the state the task expects.
- */
-export interface TaskHandler {
-  run(task: TaskRow): Promise<unknown>;
-  succeed(task: TaskRow, result: unknown, finish: FinishTx): Promise<void>;
-  fail(task: TaskRow, error: unknown, finish: FinishTx): Promise<void>;
-}
-
-/** Given to succeed/fail: marks the task finished inside their transaction. */
-export type FinishTx = (trx: Trx, state: 'done' | 'failed', error: string | null) => Promise<boolean>;
+import { isTaskKind, type TaskKind } from './constants.ts';
+import type { Db } from './db.ts';
+import type { Repos } from './repos/index.ts';
+import {
+  type FinishTx,
+  handlerFor,
+  type Task,
+  type TaskHandler,
+  type TaskHandlers,
+  type TaskResults,
+} from './tasks.ts';
 
 export interface WorkerOptions {
   db: Db;
+  /** Claims, renews and finishes tasks (the tasks table). */
+  tasks: Pick<Repos['tasks'], 'claim' | 'renew' | 'finish'>;
   log: Logger;
-  handlers: Record<string, TaskHandler>;
+  /** What runs each kind of task; a kind without a handler (a newer server's) fails its tasks. */
+  handlers: Partial<TaskHandlers>;
   /** How long a claim lasts without renewal; a dead worker's task is reclaimed after it. */
   leaseMs?: number;
   /** Idle poll interval (other servers' tasks; this server's are run at once through kick()). */
@@ -92,7 +89,7 @@ export class Worker {
 
   private async runOne(): Promise<boolean> {
     const { db, log, handlers } = this.opts;
-    const task = await tasksRepo.claim(db, this.id, this.leaseMs);
+    const task = await this.opts.tasks.claim(db, this.id, this.leaseMs);
     if (!task) return false;
     const tlog = log.child({
       task_id: task.id,
@@ -100,41 +97,53 @@ export class Worker {
       resource_id: task.resource_id,
       attempt: task.attempts,
     });
-    const handler = handlers[task.kind];
-    const finish: FinishTx = (trx, state, error) => tasksRepo.finish(trx, task.id, this.id, state, error);
+    const finish: FinishTx = (trx, state, error) =>
+      this.opts.tasks.finish(trx, task.id, this.id, state, error);
+    const handler = isTaskKind(task.kind) ? handlerFor(handlers, task.kind) : undefined;
     if (!handler) {
       tlog.error('worker: no handler for this task kind');
       await db.transaction((trx) => finish(trx, 'failed', `no handler for ${task.kind}`));
       return true;
     }
+    // The row's payload was written by the task API under the type its kind names.
+    await this.runTask(task as Task, handler, finish, tlog);
+    return true;
+  }
+
+  private async runTask<K extends TaskKind>(
+    task: Task<K>,
+    handler: TaskHandler<K>,
+    finish: FinishTx,
+    tlog: Logger,
+  ): Promise<void> {
+    const { db } = this.opts;
     if (task.attempts > this.maxAttempts) {
       tlog.error('worker: task keeps dying with its worker; giving up');
       await handler.fail(task, new Error(`gave up after ${task.attempts - 1} attempts`), finish);
-      return true;
+      return;
     }
     // Renew the lease while the backend works, so a slow but live task is not taken over.
     const renew = setInterval(
       () => {
-        tasksRepo
+        this.opts.tasks
           .renew(db, task.id, this.id, this.leaseMs)
           .catch((err: unknown) => tlog.warn({ err }, 'worker: lease renewal failed'));
       },
       Math.max(this.leaseMs / 3, 50),
     );
     try {
-      let result: unknown;
+      let result: TaskResults[K];
       try {
         result = await handler.run(task);
       } catch (err) {
         tlog.warn({ err }, 'worker: task failed');
         await handler.fail(task, err, finish);
-        return true;
+        return;
       }
       await handler.succeed(task, result, finish);
       tlog.info('worker: task done');
     } finally {
       clearInterval(renew);
     }
-    return true;
   }
 }

@@ -19,18 +19,11 @@ export const iso = (d: Date | null): string | null => {
   )}:${pad2(d.getUTCSeconds())}.${pad3(d.getUTCMilliseconds())}`;
 };
 
-/** The link bases of the last public URL seen (it changes only when a test server rebinds). */
-let bases = { publicUrl: '', self: '', bookmark: '' };
-
 /** The self and bookmark links of a share API resource (`shares`, `snapshots`, …). */
 export function links(config: Config, collection: string, id: string) {
-  // Computed once per public URL, not twice per item of a list page.
-  if (bases.publicUrl !== config.publicUrl) {
-    const self = shareUrl(config);
-    bases = { publicUrl: config.publicUrl, self, bookmark: self.replace(/\/v2$/, '') };
-  }
+  // The bookmark is the version-less URL: the share API's URL without its /v2.
   return [
-    { rel: 'self', href: `${bases.self}/${collection}/${id}` },
-    { rel: 'bookmark', href: `${bases.bookmark}/${collection}/${id}` },
+    { rel: 'self', href: `${shareUrl(config)}/${collection}/${id}` },
+    { rel: 'bookmark', href: `${config.publicUrl}/${collection}/${id}` },
   ];
 }

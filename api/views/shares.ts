@@ -1,10 +1,14 @@
 import type { Config } from '../../services/config.ts';
+import { ShareStatus } from '../../services/constants.ts';
 import { boolSpec } from '../../services/extra-specs.ts';
+import { shareUrl } from '../../services/identity/catalog.ts';
 import type { Auth } from '../../services/policy.ts';
 import type { ExportLocationRow, Share } from '../../services/repos/shares.ts';
-import { ShareStatus } from '../../services/shares.ts';
+import type { SharePage } from '../../services/shares.ts';
 import { atLeast, type Microversion } from '../middleware/microversion.ts';
+import { nextLinks } from '../paging.ts';
 import { iso, links as resourceLinks } from './common.ts';
+import { ListRenderCache } from './rendered.ts';
 
 const links = (config: Config, id: string) => resourceLinks(config, 'shares', id);
 
@@ -79,5 +83,53 @@ export function exportLocation(e: ExportLocationRow, auth: Auth) {
     path: e.path,
     preferred: e.preferred,
     ...(auth.isAdmin ? { share_instance_id: e.share_id, is_admin_only: e.is_admin_only } : {}),
+  };
+}
+
+/** What a list view needs of the request besides the page. */
+export interface ListRequest {
+  auth: Auth;
+  microversion: Microversion;
+  /** The query as sent (the next link repeats it) and its text (part of a cached body's key). */
+  query: Record<string, unknown>;
+  querystring: string;
+  /** The page size asked for: a full page gets a next link. */
+  limit: number;
+}
+
+/**
+ * The list views of shares (Manila's view builder's summary_list and detail_list), with the
+ * render cache behind them: build one per router and every list request renders through it.
+ */
+export function createShareListViews(config: Config) {
+  const cache = new ListRenderCache();
+
+  function list(page: SharePage, req: ListRequest, detail: boolean): Promise<Buffer> {
+    const { auth, microversion: v } = req;
+    const variant = detail ? `detail ${v.major}.${v.minor}${auth.isAdmin ? ' admin' : ''}` : 'summary';
+    const url = `${shareUrl(config)}/shares${detail ? '/detail' : ''}`;
+    return cache.body({
+      name: 'shares',
+      variant,
+      pageKey: `${variant} ${auth.projectId} ${req.querystring}`,
+      page: {
+        items: page.items,
+        load: async (ids) =>
+          (await page.load(ids)).map(({ share, revision }) => ({ id: share.id, item: share, revision })),
+      },
+      render: detail ? (s: Share) => shareDetail(config, s, auth, v) : (s: Share) => shareSummary(config, s),
+      extras: (items) => ({
+        shares_links: nextLinks(url, req.query, items, req.limit),
+        count: page.count,
+      }),
+      signature: page.count === undefined ? '' : String(page.count),
+    });
+  }
+
+  return {
+    /** GET /v2/shares */
+    summaryList: (page: SharePage, req: ListRequest) => list(page, req, false),
+    /** GET /v2/shares/detail */
+    detailList: (page: SharePage, req: ListRequest) => list(page, req, true),
   };
 }

@@ -31,7 +31,8 @@ export function pythonDict(d: Record<string, string>): string {
     .join(', ')}}`;
 }
 
-export interface CreateShareInput {
+/** The body of POST /v2/shares as the wire spells it (the service's input is CreateShareInput). */
+export interface CreateShareBody {
   share_proto: string;
   size: number;
   name?: string | null;
@@ -43,20 +44,20 @@ export interface CreateShareInput {
   snapshot_id?: string | null;
 }
 
-export interface UpdateShareInput {
+export interface UpdateShareBody {
   display_name?: string | null;
   display_description?: string | null;
   is_public?: boolean;
 }
 
-export interface CreateShareTypeInput {
+export interface CreateShareTypeBody {
   name: string;
   description?: string | null;
   extra_specs: Record<string, string | boolean>;
   'share_type_access:is_public'?: boolean;
 }
 
-export interface AllowAccessInput {
+export interface AllowAccessBody {
   access_type: string;
   access_to: string;
   access_level?: string;
@@ -112,10 +113,10 @@ export class ShareClient {
   async getShare(id: string): Promise<Share> {
     return (await this.call<{ share: Share }>('GET', `/shares/${enc(id)}`)).share;
   }
-  async createShare(input: CreateShareInput): Promise<Share> {
+  async createShare(input: CreateShareBody): Promise<Share> {
     return (await this.call<{ share: Share }>('POST', '/shares', { body: { share: input } })).share;
   }
-  async updateShare(id: string, fields: UpdateShareInput): Promise<Share> {
+  async updateShare(id: string, fields: UpdateShareBody): Promise<Share> {
     return (await this.call<{ share: Share }>('PUT', `/shares/${enc(id)}`, { body: { share: fields } }))
       .share;
   }
@@ -222,7 +223,7 @@ export class ShareClient {
   async getShareType(id: string): Promise<ShareType> {
     return (await this.call<{ share_type: ShareType }>('GET', `/types/${enc(id)}`)).share_type;
   }
-  async createShareType(input: CreateShareTypeInput): Promise<ShareType> {
+  async createShareType(input: CreateShareTypeBody): Promise<ShareType> {
     return (await this.call<{ share_type: ShareType }>('POST', '/types', { body: { share_type: input } }))
       .share_type;
   }
@@ -273,7 +274,7 @@ export class ShareClient {
   async getAccessRule(id: string): Promise<AccessRule> {
     return (await this.call<{ access: AccessRule }>('GET', `/share-access-rules/${enc(id)}`)).access;
   }
-  async allowAccess(shareId: string, input: AllowAccessInput): Promise<AccessRule> {
+  async allowAccess(shareId: string, input: AllowAccessBody): Promise<AccessRule> {
     return ((await this.action(shareId, { allow_access: input })) as { access: AccessRule }).access;
   }
   async denyAccess(shareId: string, accessId: string): Promise<void> {

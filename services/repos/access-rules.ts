@@ -1,4 +1,7 @@
-import type { Executor } from '../db.ts';
+import type { Knex } from 'knex';
+import type { Executor, Trx } from '../db.ts';
+import type { Auth } from '../policy.ts';
+import { findInReach, withinReach } from './reach.ts';
 
 export interface AccessRuleRow {
   id: string;
@@ -26,6 +29,14 @@ const withMetadata = (ex: Executor) =>
     ),
   );
 
+/** The rule `id` if it is on a share the caller may change (a rule belongs to its share's project). */
+const ownedRule = (ex: Executor, auth: Auth, id: string): Knex.QueryBuilder =>
+  withMetadata(ex)
+    .where('share_access_rules.id', id)
+    .whereExists(
+      withinReach(ex('shares').whereRaw('shares.id = share_access_rules.share_id'), 'shares', auth, 'change'),
+    );
+
 export const accessRulesRepo = {
   async insert(ex: Executor, row: Omit<AccessRuleRow, 'created_at' | 'updated_at'>): Promise<AccessRuleRow> {
     const [created] = await ex('share_access_rules').insert(row).returning('*');
@@ -33,6 +44,14 @@ export const accessRulesRepo = {
   },
   async get(ex: Executor, id: string): Promise<AccessRule | undefined> {
     return withMetadata(ex).where('share_access_rules.id', id).first();
+  },
+  /** The rule if it is on a share the caller may change, else NotFound. */
+  async owned(ex: Executor, auth: Auth, id: string): Promise<AccessRule> {
+    return findInReach<AccessRule>(ownedRule(ex, auth, id), 'Access rule', id, false);
+  },
+  /** As owned, and the rule locked until `trx` ends, in one statement. */
+  async lockOwned(trx: Trx, auth: Auth, id: string): Promise<AccessRule> {
+    return findInReach<AccessRule>(ownedRule(trx, auth, id), 'Access rule', id, true);
   },
   /** A share's rules, oldest first; optionally only those whose metadata holds every given pair. */
   async forShare(

@@ -1,7 +1,9 @@
 import type { Knex } from 'knex';
-import type { Executor } from '../db.ts';
-import { selectRows } from './direct.ts';
-import { afterMarker, type PageQuery } from './paging.ts';
+import type { Executor, Trx } from '../db.ts';
+import type { Auth } from '../policy.ts';
+import type { PageReader } from './page-reader.ts';
+import { type PageQuery, pageSql } from './paging.ts';
+import { findInReach, type Reach, withinReach } from './reach.ts';
 
 export interface ShareRow {
   id: string;
@@ -33,13 +35,13 @@ export interface Share extends ShareRow {
 }
 
 /**
- * One share of a page: its id, the revision of everything its views show (the share's and its
- * type's), and the share itself unless the caller already had that revision.
+ * A share's place in a list page: its id and the revision of everything its views show (the
+ * share's row and metadata, and its type's name and extra specs), renewed by the database on
+ * every change to any of them.
  */
-export interface PageEntry {
+export interface PageItem {
   id: string;
   revision: string;
-  share: Share | undefined;
 }
 
 export interface ExportLocationRow {
@@ -90,8 +92,8 @@ const SORTABLE = new Set<string>(SHARE_SORT_KEYS);
 /**
  * The WHERE clause of a share query, as SQL text with $n parameters whose values it appends to
  * `values`. Written out instead of built with knex: a list request reads a page every time, and
- * knex's builder and compiler took about 0.5 ms of CPU per page on the 2-core test machine, against
- * about 0.2 ms for the driver's whole round trip. Values only ever travel as parameters.
+ * building and compiling the query cost more CPU than the database took to answer it. Values only
+ * ever travel as parameters.
  */
 function whereSql(q: ShareQuery, values: unknown[]): string {
   const p = (v: unknown) => {
@@ -132,29 +134,6 @@ function whereSql(q: ShareQuery, values: unknown[]): string {
 }
 
 /**
- * After the marker, ORDER BY (sortKey, id) so pages never overlap, LIMIT and OFFSET: paging.ts's
- * `paged` in SQL text (keyset paging: the cost follows the page, not the table).
- */
-function pageSql(q: PageQuery, values: unknown[]): string {
-  if (!SORTABLE.has(q.sortKey)) throw new Error(`shares cannot be sorted by ${q.sortKey}`);
-  const dir = q.sortDir === 'asc' ? 'ASC' : 'DESC';
-  const p = (v: unknown) => {
-    values.push(v);
-    return `$${values.length}`;
-  };
-  let sql = '';
-  if (q.marker) {
-    const marker = q.marker;
-    const isNull = marker.sortValue === null || marker.sortValue === undefined;
-    sql += ` AND ${afterMarker('shares', q.sortKey, q.sortDir, isNull, () => p(marker.id))}`;
-  }
-  sql += ` ORDER BY shares.${q.sortKey} ${dir}, shares.id ${dir}`;
-  if (q.limit !== undefined) sql += ` LIMIT ${p(q.limit)}`;
-  if (q.offset !== undefined) sql += ` OFFSET ${p(q.offset)}`;
-  return sql;
-}
-
-/**
  * The columns of a Share: the row plus its type's name and extra specs and its metadata, gathered
  * by subqueries so one share is one round trip.
  */
@@ -175,9 +154,9 @@ function withDetails(ex: Executor, b: Knex.QueryBuilder): Knex.QueryBuilder {
 
 /**
  * A page of rows made Shares with two more queries, one for the page's metadata and one for its
- * share types (usually one or two), instead of subqueries per row: on PostgreSQL the per-row
- * subqueries cost 2–4 times the page itself (each row aggregated its type's specs and its metadata
- * again), on PGlite more. Shares of one type share one specs object; views only read it.
+ * share types (usually one or two), instead of subqueries per row, which would aggregate a type's
+ * specs once per share and cost several times the page itself. Shares of one type share one specs
+ * object; views only read it.
  */
 async function withPageDetails(ex: Executor, rows: ShareRow[]): Promise<Share[]> {
   if (rows.length === 0) return [];
@@ -223,6 +202,11 @@ async function withPageDetails(ex: Executor, rows: ShareRow[]): Promise<Share[]>
   });
 }
 
+function inReach(ex: Executor, auth: Auth, id: string, reach: Reach, lock: boolean): Promise<Share> {
+  const b = withinReach(withDetails(ex, ex('shares').where('shares.id', id)), 'shares', auth, reach);
+  return findInReach<Share>(b, 'Share', id, lock);
+}
+
 export const sharesRepo = {
   async insert(
     ex: Executor,
@@ -234,6 +218,16 @@ export const sharesRepo = {
   async get(ex: Executor, id: string): Promise<Share | undefined> {
     return withDetails(ex, ex('shares').where('shares.id', id)).first();
   },
+  /** The share if the caller may see it (their project's, a public one, any for an admin), else NotFound. */
+  visible: (ex: Executor, auth: Auth, id: string) => inReach(ex, auth, id, 'see', false),
+  /** The share if the caller may change it (their project's, any for an admin), else NotFound. */
+  owned: (ex: Executor, auth: Auth, id: string) => inReach(ex, auth, id, 'change', false),
+  /**
+   * As owned, and locked until `trx` ends, in one statement: how every share mutation starts, so
+   * a delete committed a moment earlier is a NotFound and one a moment later waits for it.
+   */
+  lockOwned: (trx: Trx, auth: Auth, id: string) => inReach(trx, auth, id, 'change', true),
+  /** Locks the share for the worker, whoever owns it; undefined once it is gone. */
   async getForUpdate(ex: Executor, id: string): Promise<ShareRow | undefined> {
     return ex('shares').where({ id }).forUpdate().first();
   },
@@ -248,55 +242,52 @@ export const sharesRepo = {
     return (await ex('shares').where({ id }).delete().returning('id')).length > 0;
   },
   /**
-   * One page, ordered by (sortKey, id) so pages never overlap; cost follows the page, not the table.
-   * The page is read as ids and revisions first; only the shares whose revision `known` does not
-   * recognise are loaded whole (one more query, and the details of those alone).
+   * One page of the shares `q` selects, in list order, as ids and revisions: the one statement a
+   * list request always runs (the shares themselves come from `load`, for those a caller needs).
    */
-  async list(
-    ex: Executor,
-    q: ShareQuery,
-    known: (id: string, revision: string) => boolean = () => false,
-  ): Promise<PageEntry[]> {
+  async page(reader: PageReader, q: ShareQuery): Promise<PageItem[]> {
+    if (!SORTABLE.has(q.sortKey)) throw new Error(`shares cannot be sorted by ${q.sortKey}`);
     const values: unknown[] = [];
-    let where = whereSql(q, values);
-    if (q.marker && !where) where = ' WHERE TRUE';
-    const page = await selectRows<{ id: string; revision: string }>(
-      ex,
-      `SELECT shares.id, shares.revision || '.' || share_types.revision AS revision
-         FROM shares JOIN share_types ON share_types.id = shares.share_type_id${where}${pageSql(q, values)}`,
-      values,
-      // Metadata and extra-spec filters add a clause per key: texts without end, never prepared.
-      { prepared: !q.metadata && !q.extraSpecs },
-    );
-    const missing = new Set(page.filter((e) => !known(e.id, e.revision)).map((e) => e.id));
-    const loaded = new Map<string, Share>();
-    if (missing.size) {
-      const rows: (ShareRow & { page_revision: string })[] = await ex('shares')
-        .join('share_types', 'share_types.id', 'shares.share_type_id')
-        .select('shares.*', ex.raw("shares.revision || '.' || share_types.revision AS page_revision"))
-        .whereRaw('shares.id = ANY(?::uuid[])', [[...missing]]);
-      for (const share of await withPageDetails(ex, rows)) loaded.set(share.id, share);
-    }
-    // A share deleted between the two reads is left out; one changed in between is given with the
-    // revision it was loaded at, so what a caller keeps under a revision is never older than it.
-    const entries: PageEntry[] = [];
-    for (const e of page) {
-      const share = loaded.get(e.id) as (Share & { page_revision?: string }) | undefined;
-      if (missing.has(e.id) && !share) continue;
-      const revision = share?.page_revision ?? e.revision;
-      if (share) delete share.page_revision;
-      entries.push({ id: e.id, revision, share });
-    }
-    return entries;
+    const p = (v: unknown) => {
+      values.push(v);
+      return `$${values.length}`;
+    };
+    const where = whereSql(q, values);
+    const { after, orderBy } = pageSql('shares', q, p);
+    let sql = `SELECT shares.id, shares.revision || '.' || share_types.revision AS revision
+                 FROM shares JOIN share_types ON share_types.id = shares.share_type_id${where}`;
+    if (after) sql += where ? ` AND ${after}` : ` WHERE ${after}`;
+    sql += ` ORDER BY ${orderBy}`;
+    if (q.limit !== undefined) sql += ` LIMIT ${p(q.limit)}`;
+    if (q.offset !== undefined) sql += ` OFFSET ${p(q.offset)}`;
+    // Metadata and extra-spec filters add a clause per key: texts without end, never prepared.
+    return reader.select<PageItem>(sql, values, { prepared: !q.metadata && !q.extraSpecs });
+  },
+  /**
+   * The shares with these ids, each with the revision it was read at (see PageItem); a share
+   * deleted since its page was read is absent.
+   */
+  async load(ex: Executor, ids: string[]): Promise<{ share: Share; revision: string }[]> {
+    if (ids.length === 0) return [];
+    const rows: (ShareRow & { page_revision: string })[] = await ex('shares')
+      .join('share_types', 'share_types.id', 'shares.share_type_id')
+      .select('shares.*', ex.raw("shares.revision || '.' || share_types.revision AS page_revision"))
+      .whereRaw('shares.id = ANY(?::uuid[])', [ids]);
+    return (await withPageDetails(ex, rows)).map((share) => {
+      const row = share as Share & { page_revision?: string };
+      const revision = row.page_revision as string;
+      delete row.page_revision;
+      return { share, revision };
+    });
   },
   async count(ex: Executor, q: ShareQuery): Promise<number> {
     const values: unknown[] = [];
-    const [row] = await selectRows<{ count: string | number }>(
-      ex,
-      `SELECT count(*) AS count FROM shares${whereSql(q, values)}`,
-      values,
+    const where = whereSql(q, values).replace(/\$\d+/g, '?');
+    const { rows } = await ex.raw(
+      `SELECT count(*) AS count FROM shares${where}`,
+      values as Knex.RawBinding[],
     );
-    return Number(row?.count ?? 0);
+    return Number((rows as { count: string | number }[])[0]?.count ?? 0);
   },
   async setMetadata(ex: Executor, shareId: string, metadata: Record<string, string>): Promise<void> {
     const rows = Object.entries(metadata).map(([key, value]) => ({ share_id: shareId, key, value }));

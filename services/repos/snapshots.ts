@@ -1,6 +1,8 @@
 import type { Knex } from 'knex';
-import type { Executor } from '../db.ts';
+import type { Executor, Trx } from '../db.ts';
+import type { Auth } from '../policy.ts';
 import { type PageQuery, paged } from './paging.ts';
+import { findInReach, withinReach } from './reach.ts';
 
 export interface SnapshotRow {
   id: string;
@@ -51,6 +53,16 @@ function filtered(ex: Executor, q: SnapshotQuery): Knex.QueryBuilder {
   return b;
 }
 
+function inReach(ex: Executor, auth: Auth, id: string, lock: boolean): Promise<SnapshotRow> {
+  const b = withinReach(
+    ex('share_snapshots').where('share_snapshots.id', id),
+    'share_snapshots',
+    auth,
+    'change',
+  );
+  return findInReach<SnapshotRow>(b, 'Snapshot', id, lock);
+}
+
 export const snapshotsRepo = {
   async insert(ex: Executor, row: Omit<SnapshotRow, 'created_at' | 'updated_at'>): Promise<SnapshotRow> {
     const [created] = await ex('share_snapshots').insert(row).returning('*');
@@ -59,6 +71,11 @@ export const snapshotsRepo = {
   async get(ex: Executor, id: string): Promise<SnapshotRow | undefined> {
     return ex('share_snapshots').where({ id }).first();
   },
+  /** The snapshot if it is of the caller's project (any for an admin), else NotFound. */
+  owned: (ex: Executor, auth: Auth, id: string) => inReach(ex, auth, id, false),
+  /** As owned, and locked until `trx` ends, in one statement: how every snapshot mutation starts. */
+  lockOwned: (trx: Trx, auth: Auth, id: string) => inReach(trx, auth, id, true),
+  /** Locks the snapshot for the worker or a share it is used by, whoever owns it; undefined once gone. */
   async getForUpdate(ex: Executor, id: string): Promise<SnapshotRow | undefined> {
     return ex('share_snapshots').where({ id }).forUpdate().first();
   },
@@ -75,10 +92,6 @@ export const snapshotsRepo = {
   /** One page ordered by (sortKey, id), like shares: cost follows the page. */
   async list(ex: Executor, q: SnapshotQuery): Promise<SnapshotRow[]> {
     return paged(filtered(ex, q), 'share_snapshots', q);
-  },
-  async count(ex: Executor, q: SnapshotQuery): Promise<number> {
-    const [{ count }] = (await filtered(ex, q).count({ count: '*' })) as [{ count: string | number }];
-    return Number(count);
   },
   /** The share's snapshots, newest first (the first one is the only one a share may revert to). */
   async forShare(ex: Executor, shareId: string): Promise<SnapshotRow[]> {

@@ -229,7 +229,7 @@ describe('services', () => {
       .update({ updated_at: new Date(Date.now() - 120_000) });
     const res = await t.http().get('/v2/services?binary=manila-share').set(as(admin)).expect(200);
     assert.equal(res.body.services[0].state, 'down');
-    await t.stack.registry.heartbeat();
+    await t.stack.osServices.heartbeat();
     const again = await t.http().get('/v2/services?binary=manila-share').set(as(admin)).expect(200);
     assert.equal(again.body.services[0].state, 'up');
   });

@@ -15,16 +15,7 @@ async function messagesFor(id: string): Promise<string[]> {
   return res.body.messages.map((m: { user_message: string }) => m.user_message);
 }
 
-async function snapshot(shareId: string): Promise<string> {
-  const res = await f.t
-    .http()
-    .post('/v2/snapshots')
-    .set(f.as(f.alice.token))
-    .send({ snapshot: { share_id: shareId } })
-    .expect(202);
-  await f.drain();
-  return res.body.snapshot.id;
-}
+const snapshot = (shareId: string) => f.newSnapshot(shareId);
 
 async function setQuota(projectId: string, quota: Record<string, number>) {
   await f.t

@@ -93,7 +93,7 @@ export function backendContract(
   }
 
   function shareRef(pool: string, size = 1): ShareRef {
-    return { id: newId(), size, proto: 'NFS', pool };
+    return { id: newId(), size, shareProto: 'NFS', pool };
   }
 
   /** All files with their contents, for byte-for-byte comparisons. */
@@ -360,7 +360,7 @@ export function backendContract(
           await rejectsWith(backend.createShare(shareRef(pool, 0)), 'InvalidRequest');
           await rejectsWith(backend.createShare(shareRef(pool, 1.5)), 'InvalidRequest');
           await rejectsWith(
-            backend.createShare({ ...shareRef(pool), proto: 'FTP' as 'NFS' }),
+            backend.createShare({ ...shareRef(pool), shareProto: 'FTP' as 'NFS' }),
             'InvalidRequest',
           );
           const share = shareRef(pool, 2);
@@ -373,7 +373,7 @@ export function backendContract(
       test('ids that are not plain ids are refused with InvalidRequest', async (t) => {
         await withBackend(t, async ({ backend }, pool) => {
           for (const id of ['', '.', '..', '../x', 'a/b', '/abs', 'x\0y', '.hidden', 'a..b']) {
-            const share = { id, size: 1, proto: 'NFS' as const, pool };
+            const share = { id, size: 1, shareProto: 'NFS' as const, pool };
             await rejectsWith(backend.createShare(share), 'InvalidRequest');
             await rejectsWith(backend.deleteShare(share), 'InvalidRequest');
             await rejectsWith(backend.usage(share), 'InvalidRequest');

@@ -30,7 +30,7 @@ import { Registry } from 'prom-client';
 import request from 'supertest';
 import { createApp } from '../../api/app.ts';
 import { staticAdminAuth } from '../../api/server.ts';
-import { createBackend } from '../../backends/registry.ts';
+import { createBackend } from '../../backends/drivers.ts';
 import type { Backend } from '../../backends/types.ts';
 import { loadConfig } from '../../services/config.ts';
 import { bootstrapIdentity } from '../../services/identity/bootstrap.ts';
@@ -372,7 +372,7 @@ describe('local backend data, through the API', () => {
 
   test('extend, then hold more than the old size: usage counts it, shrinking back is refused, capacity is accounted', async () => {
     const share = await createShare(1);
-    const ref = { id: share.id, size: 1, proto: 'NFS' as const, pool: 'local' };
+    const ref = { id: share.id, size: 1, shareProto: 'NFS' as const, pool: 'local' };
     const allocated = await allocatedGiB();
     await action(share.id, { extend: { new_size: 3 } }, 'extending');
     assert.deepEqual((await getShare(share.id)).size, 3);

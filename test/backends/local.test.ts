@@ -127,7 +127,7 @@ function setup(t: TestContext, extra: Partial<LocalBackendOptions> = {}) {
   return h;
 }
 
-const shareRef = (size = 1): ShareRef => ({ id: newId(), size, proto: 'NFS', pool: 'local' });
+const shareRef = (size = 1): ShareRef => ({ id: newId(), size, shareProto: 'NFS', pool: 'local' });
 
 /** A share with varied metadata: modes, fixed mtimes, symlinks (one dangling), an empty and a read-only dir. */
 async function seedRich(h: LocalHarness, share: ShareRef): Promise<string> {
@@ -178,7 +178,7 @@ describe('local backend', () => {
     await h.backend.createShare(share);
     const bad = ['..', '../escape', '../../etc', 'a/../../b', '/tmp/abs', 'x\0', '.', '.git', 'sub/dir'];
     for (const id of bad) {
-      const ref: ShareRef = { id, size: 1, proto: 'NFS', pool: 'local' };
+      const ref: ShareRef = { id, size: 1, shareProto: 'NFS', pool: 'local' };
       const snap: SnapshotRef = { id, shareId: share.id, size: 1 };
       await rejectsWith(h.backend.createShare(ref), 'InvalidRequest');
       await rejectsWith(h.backend.deleteShare(ref), 'InvalidRequest');

@@ -25,7 +25,7 @@ backendContract('memory', async () => {
     remove: async (id, p) => backend.removeFile(id, p),
     list: async (id) => backend.listFiles(id),
     fill: async (id, bytes) => {
-      const { usedBytes } = await backend.usage({ id, size: 1, proto: 'NFS', pool: 'memory' });
+      const { usedBytes } = await backend.usage({ id, size: 1, shareProto: 'NFS', pool: 'memory' });
       backend.setUsage(id, { usedBytes: usedBytes + bytes });
     },
     reopen: async () => {
@@ -39,7 +39,7 @@ backendContract('memory', async () => {
 function setup(t: import('node:test').TestContext, options: MemoryBackendOptions = {}) {
   const backend = createMemoryBackend(options);
   t.after(() => backend.close());
-  const share = (size = 1, pool = 'memory'): ShareRef => ({ id: newId(), size, proto: 'NFS', pool });
+  const share = (size = 1, pool = 'memory'): ShareRef => ({ id: newId(), size, shareProto: 'NFS', pool });
   return { backend, share };
 }
 
@@ -115,12 +115,15 @@ test('memory: disabled capabilities are refused with NotSupported', async (t) =>
   assert.equal(stats.capabilities.snapshotSupport, false);
   assert.equal(stats.capabilities.mountSnapshotSupport, false);
   await rejectsWith(backend.createShare(share()), 'NotSupported', /NFS/);
-  const s = { ...share(), proto: 'CIFS' as const };
+  const s = { ...share(), shareProto: 'CIFS' as const };
   await backend.createShare(s);
   const snap = { id: newId(), shareId: s.id, size: 1 };
   await rejectsWith(backend.createSnapshot(snap), 'NotSupported');
   await rejectsWith(backend.revertToSnapshot(s, snap), 'NotSupported');
-  await rejectsWith(backend.createShareFromSnapshot({ ...share(), proto: 'CIFS' }, snap), 'NotSupported');
+  await rejectsWith(
+    backend.createShareFromSnapshot({ ...share(), shareProto: 'CIFS' }, snap),
+    'NotSupported',
+  );
 });
 
 test('memory: access types outside the capabilities are reported as error, the rest active', async (t) => {

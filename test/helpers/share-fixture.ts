@@ -16,6 +16,8 @@ export interface ShareFixture {
   as(token: string, version?: string): Record<string, string>;
   /** Creates a share as `token` (alice by default), runs the worker, returns its id. */
   newShare(body?: Record<string, unknown>, token?: string): Promise<string>;
+  /** Takes a snapshot of a share as alice, runs the worker, returns its id. */
+  newSnapshot(shareId: string): Promise<string>;
   // biome-ignore lint/suspicious/noExplicitAny: as above.
   getShare(id: string, token?: string): Promise<any>;
   // biome-ignore lint/suspicious/noExplicitAny: a response body as supertest types it; the assertions check it.
@@ -51,6 +53,16 @@ export async function shareFixture(options: TestAppOptions = {}): Promise<ShareF
       assert.equal(res.status, 200, JSON.stringify(res.body));
       await t.stack.worker.drain();
       return res.body.share.id as string;
+    },
+    async newSnapshot(shareId) {
+      const res = await t
+        .http()
+        .post('/v2/snapshots')
+        .set(as(alice.token))
+        .send({ snapshot: { share_id: shareId } });
+      assert.equal(res.status, 202, JSON.stringify(res.body));
+      await t.stack.worker.drain();
+      return res.body.snapshot.id as string;
     },
     async getShare(id, token = alice.token) {
       const res = await t.http().get(`/v2/shares/${id}`).set(as(token)).expect(200);

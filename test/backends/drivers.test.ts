@@ -8,7 +8,7 @@ import {
   createBackend,
   DEFAULT_AVAILABILITY_ZONE,
   parseBackendSpec,
-} from '../../backends/registry.ts';
+} from '../../backends/drivers.ts';
 
 async function rejectsConfig(spec: unknown, message: RegExp): Promise<void> {
   await assert.rejects(createBackend(spec), (err: unknown) => {
@@ -18,7 +18,7 @@ async function rejectsConfig(spec: unknown, message: RegExp): Promise<void> {
   });
 }
 
-test('registry: a memory backend from its spec, options passed through', async (t) => {
+test('drivers: a memory backend from its spec, options passed through', async (t) => {
   const backend = await createBackend({
     name: 'mem',
     driver: 'memory',
@@ -39,7 +39,7 @@ test('registry: a memory backend from its spec, options passed through', async (
   assert.equal(stats.capabilities.snapshotSupport, true);
 });
 
-test('registry: a local backend from its spec works in its rootDir', async (t) => {
+test('drivers: a local backend from its spec works in its rootDir', async (t) => {
   const dir = await mkdtemp(join(tmpdir(), 'abaca-registry-'));
   t.after(() => rm(dir, { recursive: true, force: true }));
   const backend = await createBackend({
@@ -49,13 +49,13 @@ test('registry: a local backend from its spec works in its rootDir', async (t) =
     options: { rootDir: dir, capacityGiB: 20, reflink: 'never' },
   });
   t.after(() => backend.close());
-  const [loc] = await backend.createShare({ id: 'share1', size: 1, proto: 'NFS', pool: 'local' });
+  const [loc] = await backend.createShare({ id: 'share1', size: 1, shareProto: 'NFS', pool: 'local' });
   assert.equal(loc?.path, join(dir, 'shares', 'share1', 'data'));
   assert.equal((await backend.stats()).pools[0]?.totalCapacityGiB, 20);
   assert.deepEqual((await readdir(dir)).sort(), ['shares', 'snapshots', 'tmp']);
 });
 
-test('registry: parseBackendSpec fills defaults', () => {
+test('drivers: parseBackendSpec fills defaults', () => {
   const spec = parseBackendSpec({ name: 'm', driver: 'memory' });
   assert.deepEqual(spec, {
     name: 'm',
@@ -69,14 +69,14 @@ test('registry: parseBackendSpec fills defaults', () => {
   );
 });
 
-test('registry: an unknown driver names the known ones', async () => {
+test('drivers: an unknown driver names the known ones', async () => {
   await rejectsConfig(
     { name: 'x', driver: 'glusterfs', options: {} },
     /unknown driver "glusterfs".*memory, local/,
   );
 });
 
-test('registry: bad specs and options get messages naming the field', async () => {
+test('drivers: bad specs and options get messages naming the field', async () => {
   const cases: Array<[unknown, RegExp]> = [
     [undefined, /Invalid backend configuration/],
     [{ driver: 'memory' }, /^Invalid backend configuration: name: /],

@@ -1,7 +1,7 @@
 import Router from '@koa/router';
 import type { Middleware } from 'koa';
 import { z } from 'zod';
-import type { ServiceRegistry } from '../services/services.ts';
+import type { OsServices } from '../services/os-services.ts';
 import { parse } from './validation.ts';
 
 const Query = z
@@ -16,10 +16,10 @@ const Query = z
 
 const iso = (d: Date) => d.toISOString().replace('Z', '');
 
-export function servicesRouter(registry: ServiceRegistry, auth: Middleware): Router {
+export function osServicesRouter(osServices: OsServices, auth: Middleware): Router {
   const r = new Router({ prefix: '/v2/services' });
   r.get('/', auth, async (ctx) => {
-    const rows = await registry.list(ctx.state.auth, parse(Query, ctx.query, 'query'));
+    const rows = await osServices.list(ctx.state.auth, parse(Query, ctx.query, 'query'));
     ctx.body = {
       services: rows.map((s) => ({
         id: s.id,

@@ -1,6 +1,7 @@
 import type { Db } from './db.ts';
 import { type Auth, requireAdmin } from './policy.ts';
-import { type ServiceRow, servicesRepo } from './repos/services.ts';
+import type { Repos } from './repos/index.ts';
+import type { ServiceRow } from './repos/os-services.ts';
 
 /** A service is down when it has not sent a heartbeat for this long (Manila's service_down_time). */
 export const SERVICE_DOWN_SECONDS = 60;
@@ -14,12 +15,14 @@ export interface Service extends ServiceRow {
  * Manila's services: each server registers itself as the scheduler and API worker, and each of its
  * backends as a share service (`host@backend`), then heartbeats; `state` comes from the heartbeat.
  */
-export function createServiceRegistry({
+export function createOsServices({
   db,
+  repos,
   host,
   backends,
 }: {
   db: Db;
+  repos: Pick<Repos, 'osServices'>;
   host: string;
   backends: { name: string; availabilityZone: string }[];
 }) {
@@ -30,7 +33,7 @@ export function createServiceRegistry({
   ];
   return {
     async heartbeat(): Promise<void> {
-      for (const s of own) await servicesRepo.heartbeat(db, s);
+      for (const s of own) await repos.osServices.heartbeat(db, s);
     },
     async list(
       auth: Auth,
@@ -45,7 +48,7 @@ export function createServiceRegistry({
       requireAdmin(auth, 'service:index');
       const { state, ...rest } = filter;
       const now = Date.now();
-      const rows = (await servicesRepo.list(db, rest)).map((r) => ({
+      const rows = (await repos.osServices.list(db, rest)).map((r) => ({
         ...r,
         state: (now - r.updated_at.getTime() <= SERVICE_DOWN_SECONDS * 1000 ? 'up' : 'down') as 'up' | 'down',
       }));
@@ -54,4 +57,4 @@ export function createServiceRegistry({
   };
 }
 
-export type ServiceRegistry = ReturnType<typeof createServiceRegistry>;
+export type OsServices = ReturnType<typeof createOsServices>;

@@ -10,7 +10,7 @@ export interface ServiceRow {
   updated_at: Date;
 }
 
-export const servicesRepo = {
+export const osServicesRepo = {
   /** Registers (or refreshes) a service: the heartbeat is updated_at. */
   async heartbeat(ex: Executor, row: { binary: string; host: string; zone: string }): Promise<void> {
     await ex('services')

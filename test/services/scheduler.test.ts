@@ -1,0 +1,144 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import type { Backend, BackendCapabilities, BackendStats, PoolStats } from '../../backends/types.ts';
+import { type ConfiguredBackend, type PlacementRequest, schedule } from '../../services/scheduler.ts';
+
+/**
+ * The filter scheduler, filter by filter, against backends that only answer stats() — as Manila
+ * tests its scheduler filters one at a time.
+ */
+
+const ALL: BackendCapabilities = {
+  snapshotSupport: true,
+  createShareFromSnapshotSupport: true,
+  revertToSnapshotSupport: true,
+  mountSnapshotSupport: false,
+  driverHandlesShareServers: false,
+  protocols: ['NFS', 'CIFS'],
+  accessTypes: ['ip'],
+};
+
+/** A backend whose stats() reports these pools (name → free GiB) and capabilities, or throws. */
+function fake(
+  name: string,
+  pools: Record<string, number>,
+  opts: { zone?: string; caps?: Partial<BackendCapabilities>; down?: string } = {},
+): ConfiguredBackend {
+  const stats = async (): Promise<BackendStats> => {
+    if (opts.down) throw new Error(opts.down);
+    return {
+      backendName: name,
+      driver: 'fake',
+      vendorName: 'test',
+      driverVersion: '0',
+      capabilities: { ...ALL, ...opts.caps },
+      pools: Object.entries(pools).map(
+        ([pool, free]): PoolStats => ({
+          name: pool,
+          totalCapacityGiB: 100,
+          freeCapacityGiB: free,
+          allocatedCapacityGiB: 100 - free,
+        }),
+      ),
+    };
+  };
+  return { backend: { name, stats } as Backend, availabilityZone: opts.zone ?? 'nova' };
+}
+
+const request = (over: Partial<PlacementRequest> = {}): PlacementRequest => ({
+  size: 10,
+  shareProto: 'NFS',
+  specs: { driver_handles_share_servers: 'False' },
+  availabilityZone: null,
+  ...over,
+});
+
+const cases: {
+  name: string;
+  backends: ConfiguredBackend[];
+  request: PlacementRequest;
+  host: string | null;
+  reasons: string[];
+}[] = [
+  {
+    name: 'the pool with the most free capacity wins, across backends',
+    backends: [fake('a', { p1: 20, p2: 50 }), fake('b', { q: 40 })],
+    request: request(),
+    host: 'srv@a#p2',
+    reasons: [],
+  },
+  {
+    name: 'a pool without room for the share is passed over, with its reason',
+    backends: [fake('a', { small: 5, big: 12 })],
+    request: request(),
+    host: 'srv@a#big',
+    reasons: ['a#small: 5 GiB free'],
+  },
+  {
+    name: 'availability zone filter',
+    backends: [fake('a', { p: 90 }, { zone: 'east' }), fake('b', { p: 30 }, { zone: 'west' })],
+    request: request({ availabilityZone: 'west' }),
+    host: 'srv@b#p',
+    reasons: ['a: in availability zone east'],
+  },
+  {
+    name: 'protocol filter',
+    backends: [fake('a', { p: 90 }, { caps: { protocols: ['CIFS'] } }), fake('b', { p: 30 })],
+    request: request(),
+    host: 'srv@b#p',
+    reasons: ['a: no NFS'],
+  },
+  {
+    name: 'capability filter: a boolean spec asks for the capability',
+    backends: [fake('a', { p: 90 }, { caps: { revertToSnapshotSupport: false } }), fake('b', { p: 30 })],
+    request: request({ specs: { revert_to_snapshot_support: 'True' } }),
+    host: 'srv@b#p',
+    reasons: ['a: lacks revert_to_snapshot_support'],
+  },
+  {
+    name: 'a spec that is False asks for nothing',
+    backends: [fake('a', { p: 90 }, { caps: { revertToSnapshotSupport: false } })],
+    request: request({ specs: { revert_to_snapshot_support: 'False' } }),
+    host: 'srv@a#p',
+    reasons: [],
+  },
+  {
+    name: 'a backend whose stats() fails is skipped, not fatal',
+    backends: [fake('a', { p: 90 }, { down: 'connection refused' }), fake('b', { p: 30 })],
+    request: request(),
+    host: 'srv@b#p',
+    reasons: ['a: unavailable (connection refused)'],
+  },
+  {
+    name: 'nothing fits: no placement, every reason',
+    backends: [fake('a', { p: 5 }), fake('b', { p: 90 }, { caps: { protocols: ['CIFS'] } })],
+    request: request(),
+    host: null,
+    reasons: ['a#p: 5 GiB free', 'b: no NFS'],
+  },
+  {
+    name: 'driver_handles_share_servers=True is refused before any backend is asked',
+    backends: [fake('a', { p: 90 })],
+    request: request({ specs: { driver_handles_share_servers: 'True' } }),
+    host: null,
+    reasons: ['share types with driver_handles_share_servers=True are not supported'],
+  },
+  {
+    name: 'no backend configured',
+    backends: [],
+    request: request(),
+    host: null,
+    reasons: [],
+  },
+];
+
+for (const c of cases)
+  test(`schedule: ${c.name}`, async () => {
+    const { placement, reasons } = await schedule(c.backends, c.request, 'srv');
+    assert.equal(placement?.host ?? null, c.host);
+    assert.deepEqual(reasons, c.reasons);
+    if (placement) {
+      const chosen = c.backends.find((b) => b.backend === placement.backend);
+      assert.equal(placement.availabilityZone, chosen?.availabilityZone);
+    }
+  });

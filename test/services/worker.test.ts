@@ -1,0 +1,162 @@
+import assert from 'node:assert/strict';
+import { randomUUID } from 'node:crypto';
+import { after, before, test } from 'node:test';
+import pino from 'pino';
+import { TaskKind } from '../../services/constants.ts';
+import { tasksRepo } from '../../services/repos/tasks.ts';
+import type { TaskHandler, TaskHandlers } from '../../services/tasks.ts';
+import { Worker } from '../../services/worker.ts';
+import { createTestDb, type TestDb } from '../helpers/db.ts';
+
+/**
+ * The worker's rules with fake handlers over a real tasks table: a run's result reaches succeed,
+ * a failed run reaches fail, a kind without a handler fails its task, a task that keeps dying
+ * with its worker is given up after maxAttempts claims, an expired lease is taken over and a live
+ * one is renewed.
+ */
+
+let tdb: TestDb;
+before(async () => {
+  tdb = await createTestDb();
+});
+after(() => tdb.close());
+
+const log = pino({ level: 'silent' });
+const EXTEND = TaskKind.SHARE_EXTEND;
+
+/** What a fake handler saw. */
+interface Seen {
+  runs: number;
+  succeeded: unknown[];
+  failed: string[];
+}
+
+/** A share.extend handler that records its calls; `run` decides what a run does. */
+function fakeExtend(run: () => Promise<null>): { handler: TaskHandler<typeof EXTEND>; seen: Seen } {
+  const seen: Seen = { runs: 0, succeeded: [], failed: [] };
+  const handler: TaskHandler<typeof EXTEND> = {
+    async run(task) {
+      seen.runs++;
+      assert.equal(typeof task.payload.new_size, 'number', 'the payload arrives typed');
+      return run();
+    },
+    async succeed(_task, result, finish) {
+      seen.succeeded.push(result);
+      await tdb.db.transaction((trx) => finish(trx, 'done', null));
+    },
+    async fail(_task, err, finish) {
+      seen.failed.push((err as Error).message);
+      await tdb.db.transaction((trx) => finish(trx, 'failed', (err as Error).message));
+    },
+  };
+  return { handler, seen };
+}
+
+const worker = (handlers: Partial<TaskHandlers>, opts: { leaseMs?: number; maxAttempts?: number } = {}) =>
+  new Worker({ db: tdb.db, log, tasks: tasksRepo, handlers, ...opts });
+
+const enqueue = (kind: string = EXTEND) =>
+  tasksRepo.insert(tdb.db, { kind, resource_id: randomUUID(), payload: { new_size: 2 } });
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+const cases: {
+  name: string;
+  kind?: string;
+  /** What the fake run does. */
+  run?: () => Promise<null>;
+  /** Claims by workers that died before this worker runs (each with an already expired lease). */
+  deadClaims?: number;
+  maxAttempts?: number;
+  expect: {
+    runs: number;
+    succeeded: number;
+    failed: RegExp | null;
+    state: 'gone' | 'failed';
+    error?: RegExp;
+  };
+}[] = [
+  {
+    name: 'a run that returns hands its result to succeed; the finished task is deleted',
+    expect: { runs: 1, succeeded: 1, failed: null, state: 'gone' },
+  },
+  {
+    name: 'a run that throws reaches fail; the task is kept, failed, with the error',
+    run: async () => {
+      throw new Error('backend said no');
+    },
+    expect: { runs: 1, succeeded: 0, failed: /backend said no/, state: 'failed', error: /backend said no/ },
+  },
+  {
+    name: 'a known kind without a handler fails its task',
+    kind: TaskKind.SHARE_SHRINK,
+    expect: { runs: 0, succeeded: 0, failed: null, state: 'failed', error: /^no handler for share\.shrink$/ },
+  },
+  {
+    name: 'a kind this server does not know fails its task',
+    kind: 'share.migrate',
+    expect: {
+      runs: 0,
+      succeeded: 0,
+      failed: null,
+      state: 'failed',
+      error: /^no handler for share\.migrate$/,
+    },
+  },
+  {
+    name: 'a task whose lease expired (its worker died) is run again',
+    deadClaims: 1,
+    expect: { runs: 1, succeeded: 1, failed: null, state: 'gone' },
+  },
+  {
+    name: 'up to maxAttempts claims, the task is still run',
+    deadClaims: 2,
+    maxAttempts: 3,
+    expect: { runs: 1, succeeded: 1, failed: null, state: 'gone' },
+  },
+  {
+    name: 'past maxAttempts claims, the task is given up without running',
+    deadClaims: 3,
+    maxAttempts: 3,
+    expect: { runs: 0, succeeded: 0, failed: /^gave up after 3 attempts$/, state: 'failed' },
+  },
+];
+
+for (const c of cases)
+  test(`worker: ${c.name}`, async () => {
+    const { handler, seen } = fakeExtend(c.run ?? (async () => null));
+    const task = await enqueue(c.kind);
+    // A dead worker's claim: its lease (1 ms) has run out by the time the next claim looks.
+    for (let i = 0; i < (c.deadClaims ?? 0); i++) {
+      assert.equal((await tasksRepo.claim(tdb.db, `dead-${i}`, 1))?.id, task.id);
+      await sleep(5);
+    }
+    const w = worker({ [EXTEND]: handler }, c.maxAttempts ? { maxAttempts: c.maxAttempts } : {});
+    assert.equal(await w.drain(), 1);
+    assert.equal(seen.runs, c.expect.runs);
+    assert.deepEqual(seen.succeeded, Array(c.expect.succeeded).fill(null));
+    if (c.expect.failed) assert.match(seen.failed.join(), c.expect.failed);
+    else assert.deepEqual(seen.failed, []);
+    const row = await tasksRepo.get(tdb.db, task.id);
+    if (c.expect.state === 'gone') assert.equal(row, undefined);
+    else {
+      assert.equal(row?.state, 'failed');
+      if (c.expect.error) assert.match(row?.error ?? '', c.expect.error);
+    }
+  });
+
+test('worker: a slow task keeps its lease renewed, so no other worker takes it over', async () => {
+  let release = () => {};
+  const { handler, seen } = fakeExtend(() => new Promise<null>((resolve) => (release = () => resolve(null))));
+  const task = await enqueue();
+  const slow = worker({ [EXTEND]: handler }, { leaseMs: 150 });
+  const running = slow.drain();
+  // Several lease lengths later the task is still this worker's.
+  await sleep(600);
+  const other = worker({ [EXTEND]: fakeExtend(async () => null).handler });
+  assert.equal(await other.drain(), 0, 'nothing to claim while the lease is renewed');
+  assert.equal((await tasksRepo.get(tdb.db, task.id))?.attempts, 1);
+  release();
+  assert.equal(await running, 1);
+  assert.equal(seen.succeeded.length, 1);
+});
