@@ -23,12 +23,13 @@ export interface EmbeddedVacuum {
 /**
  * PostgreSQL's autovacuum, for the embedded database. PGlite runs PostgreSQL without background
  * processes, so nothing would ever refresh the planner's statistics or reclaim dead rows: a project
- * grown from 0 to 10,000 shares kept the estimate of an empty table, and its list page was planned
- * as a hash join and sort over every share (20 ms instead of 1 ms). This does what autovacuum would,
+ * grown from empty to thousands of shares kept the estimate of an empty table, and its list page was
+ * planned as a hash join and sort over every share instead of an index scan of the page (timings in
+ * docs/benchmarks.md). This does what autovacuum would,
  * with its default thresholds, from the server process: every `intervalMs` it reads the tables'
  * statistics and runs ANALYZE where more than 50 + 10 % of the rows changed since the last one, and
  * VACUUM (ANALYZE) where more than 50 + 20 % are dead. PGlite has one connection, so requests wait
- * while a table is processed (tens of milliseconds for ten thousand shares).
+ * while a table is processed (a time that grows with the table).
  */
 export function createEmbeddedVacuum(db: Db, log: Logger, intervalMs = VACUUM_INTERVAL_MS): EmbeddedVacuum {
   let timer: NodeJS.Timeout | null = null;

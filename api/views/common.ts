@@ -6,8 +6,8 @@ const pad3 = (n: number) => (n < 10 ? `00${n}` : n < 100 ? `0${n}` : `${n}`);
 
 /**
  * Manila's timestamps: ISO 8601 without the zone letter (UTC is implied). The same text as
- * toISOString() minus its "Z", assembled by hand for four-digit years because toISOString is
- * about three times slower, and a detail page formats two timestamps per share.
+ * toISOString() minus its "Z", assembled by hand for four-digit years because toISOString costs
+ * several times as much, and a detail page formats two timestamps per share.
  */
 export const iso = (d: Date | null): string | null => {
   if (!d) return null;
