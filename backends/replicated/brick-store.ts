@@ -322,11 +322,17 @@ export class ShareStore {
     fs.linkSync(abs, at);
   }
 
+  /** The index entry of `st` when `st` is the indexed inode of its file (it has, or had, other names). */
+  private indexEntryOf(st: fs.Stats): { abs: string; id: string } | undefined {
+    if (!st.isFile() || st.nlink < 2) return undefined;
+    const id = this.getRecord(st.ino).id;
+    const ix = this.indexedLink(id);
+    return ix && ix.st.ino === st.ino ? { abs: ix.abs, id } : undefined;
+  }
+
   /** Names of the file that clients see: the link count less the index's name. */
   private userLinks(st: fs.Stats): number {
-    if (!st.isFile() || st.nlink < 2) return st.nlink;
-    const ix = this.indexedLink(this.getRecord(st.ino).id);
-    return ix && ix.st.ino === st.ino ? st.nlink - 1 : st.nlink;
+    return this.indexEntryOf(st) ? st.nlink - 1 : st.nlink;
   }
 
   /**
@@ -335,23 +341,22 @@ export class ShareStore {
    */
   private lastNameGone(st: fs.Stats, namesBefore: number): boolean {
     if (namesBefore > 1) return false;
-    if (st.isFile() && st.nlink > namesBefore) {
-      const ix = this.indexedLink(this.getRecord(st.ino).id);
-      if (ix && ix.st.ino === st.ino) fs.rmSync(ix.abs, { force: true });
-    }
+    const ix = st.nlink > namesBefore ? this.indexEntryOf(st) : undefined;
+    if (ix) fs.rmSync(ix.abs, { force: true });
     this.dropRecord(st.ino);
     return true;
   }
 
   /** `p` is a file with an index entry (it has, or had, several names). */
   private isIndexed(p: string): boolean {
-    if (isLinkPath(p)) return true;
+    return isLinkPath(p) || this.indexEntryAt(p) !== undefined;
+  }
+
+  private indexEntryAt(p: string): { abs: string; id: string } | undefined {
     try {
-      const st = fs.lstatSync(this.resolve(p));
-      if (!st.isFile() || st.nlink < 2) return false;
-      return this.indexedLink(this.getRecord(st.ino).id)?.st.ino === st.ino;
+      return this.indexEntryOf(fs.lstatSync(this.resolve(p)));
     } catch {
-      return false;
+      return undefined;
     }
   }
 
@@ -460,16 +465,8 @@ export class ShareStore {
     const out = [...paths];
     for (const p of paths) {
       if (p === '' || isLinkPath(p)) continue;
-      let st: fs.Stats;
-      try {
-        st = fs.lstatSync(this.resolve(p));
-      } catch {
-        continue;
-      }
-      if (!st.isFile() || st.nlink < 2) continue;
-      const id = this.getRecord(st.ino).id;
-      const ix = this.indexedLink(id);
-      if (ix && ix.st.ino === st.ino) out.push(`${LINKS_ROOT}/${id}`);
+      const ix = this.indexEntryAt(p);
+      if (ix) out.push(`${LINKS_ROOT}/${ix.id}`);
     }
     return out;
   }

@@ -55,6 +55,11 @@ function withCarry(header: Record<string, unknown>, carry: Carried[], self: stri
   return mine.length > 0 ? { ...header, carry: mine } : header;
 }
 
+function hasLinkBlame(paths: Set<string>): boolean {
+  for (const q of paths) if (isLinkPath(q)) return true;
+  return false;
+}
+
 function validPath(p: string): boolean {
   try {
     checkPath(p);
@@ -211,7 +216,7 @@ export class ShareCoordinator {
    */
   private async staleInode(m: Member, p: string): Promise<boolean> {
     const set = this.blamed.get(m.id);
-    if (!set || set.size === 0 || ![...set].some(isLinkPath)) return false;
+    if (!set || set.size === 0 || !hasLinkBlame(set)) return false;
     try {
       const a = (await this.req(m, OP.bGetattr, { path: p })).header['attr'] as Attr;
       return a.type === 'file' && set.has(`${LINKS_ROOT}/${a.id}`);
