@@ -18,7 +18,7 @@ import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { ReplicatedClient } from '../backends/replicated/client.ts';
+import { ReplicatedClient } from '../backends/replicated/client/client.ts';
 import { type Proc, spawnDaemon } from '../backends/replicated/processes.ts';
 
 const MIB = 1024 * 1024;

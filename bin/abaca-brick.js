@@ -2,4 +2,4 @@
 import { register } from 'tsx/esm/api';
 
 register();
-await import('../backends/replicated/brick-main.ts');
+await import('../backends/replicated/brick/brick-main.ts');

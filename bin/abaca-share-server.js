@@ -2,4 +2,4 @@
 import { register } from 'tsx/esm/api';
 
 register();
-await import('../backends/replicated/share-server-main.ts');
+await import('../backends/replicated/server/share-server-main.ts');

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
-import type { ReplicatedClient } from '../../../backends/replicated/client.ts';
+import type { ReplicatedClient } from '../../../backends/replicated/client/client.ts';
 import { assertReplicasEqual, Cluster, checksumWalk, expectCode } from './helpers.ts';
 
 let cl: Cluster;

@@ -4,8 +4,8 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, test } from 'node:test';
-import { ShareStore } from '../../../backends/replicated/brick-store.ts';
-import { DIRECT_ALIGN, DIRECT_MIN, DirectWriter } from '../../../backends/replicated/direct-writes.ts';
+import { ShareStore } from '../../../backends/replicated/brick/brick-store.ts';
+import { DIRECT_ALIGN, DIRECT_MIN, DirectWriter } from '../../../backends/replicated/brick/direct-writes.ts';
 
 let dir: string;
 /** Why O_DIRECT cannot be checked here, or undefined when the test directory's file system has it. */

@@ -10,7 +10,7 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
 import { test } from 'node:test';
-import type { ReplicatedClient } from '../../../backends/replicated/client.ts';
+import type { ReplicatedClient } from '../../../backends/replicated/client/client.ts';
 import { assertReplicasEqual, Cluster, settled, waitFor } from './helpers.ts';
 
 /** Files created in the directory while the brick is down: they make its heal take a while. */

@@ -4,7 +4,7 @@ import { createHash, randomUUID } from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { ReplicatedClient } from '../../../backends/replicated/client.ts';
+import { ReplicatedClient } from '../../../backends/replicated/client/client.ts';
 import { type Proc, spawnDaemon } from '../../../backends/replicated/processes.ts';
 
 export interface ClusterOptions {

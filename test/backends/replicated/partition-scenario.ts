@@ -7,7 +7,7 @@
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import path from 'node:path';
-import { ReplicatedClient } from '../../../backends/replicated/client.ts';
+import { ReplicatedClient } from '../../../backends/replicated/client/client.ts';
 import { type Proc, spawnDaemon } from '../../../backends/replicated/processes.ts';
 import { checksumWalk, digestOf, settled, waitFor } from './helpers.ts';
 import { Workload } from './workload.ts';

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { type BrickCandidate, placeReplicas } from '../../../backends/replicated/placement.ts';
+import { type BrickCandidate, placeReplicas } from '../../../backends/replicated/server/placement.ts';
 
 const b = (id: string, host: string, zone: string, up = true): BrickCandidate => ({
   id,

@@ -3,10 +3,10 @@ import fs from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 import { after, before, test } from 'node:test';
-import { ReplicatedClient } from '../../../backends/replicated/client.ts';
-import { encodeFrame } from '../../../backends/replicated/frame.ts';
-import { OP } from '../../../backends/replicated/opcodes.ts';
-import { RpcClient } from '../../../backends/replicated/rpc-client.ts';
+import { ReplicatedClient } from '../../../backends/replicated/client/client.ts';
+import { encodeFrame } from '../../../backends/replicated/protocol/frame.ts';
+import { OP } from '../../../backends/replicated/protocol/opcodes.ts';
+import { RpcClient } from '../../../backends/replicated/protocol/rpc-client.ts';
 import { Cluster, expectCode } from './helpers.ts';
 
 let cl: Cluster;

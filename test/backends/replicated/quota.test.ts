@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
-import type { ReplicatedClient } from '../../../backends/replicated/client.ts';
+import type { ReplicatedClient } from '../../../backends/replicated/client/client.ts';
 import { Cluster, checksumWalk, expectCode, settled } from './helpers.ts';
 
 const SIZE = 1_000_003;

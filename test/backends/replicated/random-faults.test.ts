@@ -20,7 +20,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { test } from 'node:test';
-import type { ReplicatedClient } from '../../../backends/replicated/client.ts';
+import type { ReplicatedClient } from '../../../backends/replicated/client/client.ts';
 import {
   assertReplicasEqual,
   Cluster,

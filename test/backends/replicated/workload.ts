@@ -3,7 +3,7 @@
  * in its own directory, with a model of what every acknowledged operation left behind.
  */
 import assert from 'node:assert/strict';
-import type { ReplicatedClient } from '../../../backends/replicated/client.ts';
+import type { ReplicatedClient } from '../../../backends/replicated/client/client.ts';
 import { rng } from './helpers.ts';
 
 export class Workload {

@@ -18,14 +18,14 @@
 import { createHash, randomUUID } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
+import { ReplicatedError } from '../protocol/errors.ts';
+import { payloadLength } from '../protocol/frame.ts';
+import { addRange, type ByteRange, healPathsOf, rangeOf } from '../protocol/heal-paths.ts';
+import type { MutationKind } from '../protocol/opcodes.ts';
+import { checkPath, isLinkPath, LINKS_ROOT, parentOf } from '../protocol/paths.ts';
+import type { Attr, BrickIndex, DirEntry, FileType, PendingEntry, ShareInfo } from '../protocol/types.ts';
+import { num, timeMs } from '../protocol/wire-args.ts';
 import { DirectWriter, writeParts } from './direct-writes.ts';
-import { ReplicatedError } from './errors.ts';
-import { payloadLength } from './frame.ts';
-import { addRange, type ByteRange, healPathsOf, rangeOf } from './heal-paths.ts';
-import type { MutationKind } from './opcodes.ts';
-import { checkPath, isLinkPath, LINKS_ROOT, parentOf } from './paths.ts';
-import type { Attr, BrickIndex, DirEntry, FileType, PendingEntry, ShareInfo } from './types.ts';
-import { num, timeMs } from './wire-args.ts';
 
 const RECORD_SIZE = 64;
 /**

@@ -4,17 +4,17 @@
  */
 import { randomUUID, timingSafeEqual } from 'node:crypto';
 import net from 'node:net';
+import { ReplicatedError, toReplicatedError } from '../protocol/errors.ts';
+import type { Frame } from '../protocol/frame.ts';
+import { OP } from '../protocol/opcodes.ts';
+import { checkClientPath, checkName, checkPath, joinPath } from '../protocol/paths.ts';
+import { type HandlerResult, serveSocket } from '../protocol/rpc-server.ts';
+import { type ShareInfo, SPLIT_BRAIN_POLICIES, type SplitBrainPolicy } from '../protocol/types.ts';
+import { num, timeMs } from '../protocol/wire-args.ts';
 import { BrickLink, DEFAULT_LINK_OPTIONS, type LinkOptions } from './brick-link.ts';
-import { ReplicatedError, toReplicatedError } from './errors.ts';
-import type { Frame } from './frame.ts';
 import { Healer } from './heal.ts';
-import { OP } from './opcodes.ts';
-import { checkClientPath, checkName, checkPath, joinPath } from './paths.ts';
 import { placeReplicas } from './placement.ts';
-import { type HandlerResult, serveSocket } from './rpc-server.ts';
 import { type Member, ShareCoordinator } from './share-coordinator.ts';
-import { type ShareInfo, SPLIT_BRAIN_POLICIES, type SplitBrainPolicy } from './types.ts';
-import { num, timeMs } from './wire-args.ts';
 
 export interface ShareServerOptions {
   host?: string;

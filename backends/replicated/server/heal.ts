@@ -10,13 +10,13 @@
  *    block sums so only changed ranges travel; each step runs under the share's write barrier, so
  *    clients keep working between steps.
  */
-import { ReplicatedError, toReplicatedError } from './errors.ts';
-import { payloadLength } from './frame.ts';
-import { addRange, type ByteRange } from './heal-paths.ts';
-import { OP } from './opcodes.ts';
-import { depthOf, isLinkPath, joinPath } from './paths.ts';
+import { ReplicatedError, toReplicatedError } from '../protocol/errors.ts';
+import { payloadLength } from '../protocol/frame.ts';
+import { addRange, type ByteRange } from '../protocol/heal-paths.ts';
+import { OP } from '../protocol/opcodes.ts';
+import { depthOf, isLinkPath, joinPath } from '../protocol/paths.ts';
+import type { Attr, BrickIndex, DirEntry, HealInfoBrick, SplitBrainPolicy } from '../protocol/types.ts';
 import type { Member, ShareCoordinator } from './share-coordinator.ts';
-import type { Attr, BrickIndex, DirEntry, HealInfoBrick, SplitBrainPolicy } from './types.ts';
 
 export const BLOCK = 1 << 20;
 const SEGMENT_BLOCKS = 16;

@@ -1,6 +1,6 @@
 /** Entry point of `abaca-brick --dir DIR [--host 127.0.0.1] [--port 0] [--host-label H] [--zone Z]`. */
+import { parseArgs } from '../protocol/cli-args.ts';
 import { BrickServer } from './brick-server.ts';
-import { parseArgs } from './cli-args.ts';
 
 const args = parseArgs(process.argv.slice(2));
 const dir = args.get('dir');

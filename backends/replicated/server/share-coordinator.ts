@@ -4,14 +4,14 @@
  * from an in-sync replica, and runs heal (heal.ts) through a write barrier.
  */
 import { randomUUID } from 'node:crypto';
+import { ReplicatedError, toReplicatedError } from '../protocol/errors.ts';
+import { type Payload, payloadLength } from '../protocol/frame.ts';
+import { healPathsOf, rangeOf } from '../protocol/heal-paths.ts';
+import { type MutationKind, OP } from '../protocol/opcodes.ts';
+import { ancestorsOf, checkPath, isLinkPath, isUnder, LINKS_ROOT } from '../protocol/paths.ts';
+import type { Reply } from '../protocol/rpc-client.ts';
+import type { Attr, BrickIndex, ShareInfo, StatFs } from '../protocol/types.ts';
 import type { BrickLink } from './brick-link.ts';
-import { ReplicatedError, toReplicatedError } from './errors.ts';
-import { type Payload, payloadLength } from './frame.ts';
-import { healPathsOf, rangeOf } from './heal-paths.ts';
-import { type MutationKind, OP } from './opcodes.ts';
-import { ancestorsOf, checkPath, isLinkPath, isUnder, LINKS_ROOT } from './paths.ts';
-import type { Reply } from './rpc-client.ts';
-import type { Attr, BrickIndex, ShareInfo, StatFs } from './types.ts';
 
 export interface Member {
   id: string;

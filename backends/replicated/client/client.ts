@@ -2,11 +2,11 @@
  * Client library for the native protocol, shaped like `fs/promises` (paths are share-relative:
  * 'dir/file', '' is the root). Large reads and writes are split into chunks kept in flight together.
  */
+import { ReplicatedError } from '../protocol/errors.ts';
+import { OP } from '../protocol/opcodes.ts';
+import { RpcClient } from '../protocol/rpc-client.ts';
+import type { Attr, DirEntry, HealInfoBrick, StatFs } from '../protocol/types.ts';
 import { OPEN_FLAGS, type OpenFlags, ReplicatedFileHandle } from './client-file-handle.ts';
-import { ReplicatedError } from './errors.ts';
-import { OP } from './opcodes.ts';
-import { RpcClient } from './rpc-client.ts';
-import type { Attr, DirEntry, HealInfoBrick, StatFs } from './types.ts';
 
 export interface ClientOptions {
   host: string;

@@ -4,10 +4,10 @@
  * SIGSTOP). A down brick is retried every `reconnectMs`; it is up again only after a hello answers.
  */
 import { EventEmitter } from 'node:events';
-import { ReplicatedError } from './errors.ts';
-import type { Payload } from './frame.ts';
-import { OP } from './opcodes.ts';
-import { type Reply, RpcClient } from './rpc-client.ts';
+import { ReplicatedError } from '../protocol/errors.ts';
+import type { Payload } from '../protocol/frame.ts';
+import { OP } from '../protocol/opcodes.ts';
+import { type Reply, RpcClient } from '../protocol/rpc-client.ts';
 
 export interface LinkOptions {
   /** A brick request that takes longer declares the brick down (bounded stall for clients). */

@@ -2,7 +2,7 @@
  * Replica placement: spread a replica set over distinct hosts first, then distinct zones. When
  * there are not enough hosts it still places the set but says so in `warning`.
  */
-import { ReplicatedError } from './errors.ts';
+import { ReplicatedError } from '../protocol/errors.ts';
 
 export interface BrickCandidate {
   id: string;

@@ -3,7 +3,7 @@
  *   [--attach share1,share2] [--brick-timeout-ms 5000] [--heal-interval-ms 60000] [--no-auto-heal]`.
  * Environment: ABACA_ADMIN_TOKEN, when set, is required by the admin operations.
  */
-import { parseArgs } from './cli-args.ts';
+import { parseArgs } from '../protocol/cli-args.ts';
 import { ShareServer } from './share-server.ts';
 
 const args = parseArgs(process.argv.slice(2));

@@ -3,10 +3,10 @@
  * here; append mode writes at the size this handle last saw (like NFS, concurrent appenders from
  * different handles can overwrite each other).
  */
+import { ReplicatedError } from '../protocol/errors.ts';
+import { OP } from '../protocol/opcodes.ts';
+import type { Attr } from '../protocol/types.ts';
 import type { ReplicatedClient } from './client.ts';
-import { ReplicatedError } from './errors.ts';
-import { OP } from './opcodes.ts';
-import type { Attr } from './types.ts';
 
 export const OPEN_FLAGS = ['r', 'r+', 'w', 'w+', 'wx', 'wx+', 'a', 'a+'] as const;
 export type OpenFlags = (typeof OPEN_FLAGS)[number];

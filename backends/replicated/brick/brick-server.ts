@@ -3,15 +3,15 @@ import { randomUUID } from 'node:crypto';
 import fs from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
+import { ReplicatedError } from '../protocol/errors.ts';
+import type { Frame } from '../protocol/frame.ts';
+import type { ByteRange } from '../protocol/heal-paths.ts';
+import { MUTATIONS, type MutationKind, OP } from '../protocol/opcodes.ts';
+import { checkName } from '../protocol/paths.ts';
+import { type HandlerResult, serveSocket } from '../protocol/rpc-server.ts';
+import type { ShareInfo } from '../protocol/types.ts';
+import { num } from '../protocol/wire-args.ts';
 import { ShareStore, writeFileDurable } from './brick-store.ts';
-import { ReplicatedError } from './errors.ts';
-import type { Frame } from './frame.ts';
-import type { ByteRange } from './heal-paths.ts';
-import { MUTATIONS, type MutationKind, OP } from './opcodes.ts';
-import { checkName } from './paths.ts';
-import { type HandlerResult, serveSocket } from './rpc-server.ts';
-import type { ShareInfo } from './types.ts';
-import { num } from './wire-args.ts';
 
 export interface BrickOptions {
   dir: string;
