@@ -5,9 +5,10 @@
 import { z } from 'zod';
 import { createLocalBackend } from './local.ts';
 import { createMemoryBackend, MEMORY_BACKEND_OPS, type MemoryBackendOp } from './memory.ts';
+import { createReplicatedBackend, REPLICA_COUNT_SPEC, replicaCountOf } from './replicated/driver.ts';
 import { ACCESS_TYPES, type Backend, SHARE_PROTOCOLS } from './types.ts';
 
-export const BACKEND_DRIVERS = ['memory', 'local'] as const;
+export const BACKEND_DRIVERS = ['memory', 'local', 'replicated'] as const;
 export type BackendDriver = (typeof BACKEND_DRIVERS)[number];
 
 export class BackendConfigError extends Error {
@@ -62,6 +63,30 @@ const LocalOptions = z.strictObject({
   protocols: z.array(z.enum(SHARE_PROTOCOLS)).min(1).optional(),
 });
 
+const ReplicatedOptions = z.strictObject({
+  shareServers: z.array(z.string().regex(/^[^\s:]+:\d{1,5}$/, 'host:port')).min(1),
+  exportAddresses: z
+    .array(z.string().regex(/^[^\s:]+:\d{1,5}$/, 'host:port'))
+    .min(1)
+    .optional(),
+  adminToken: z.string().min(16, 'at least 16 characters'),
+  protocols: z.array(z.enum(SHARE_PROTOCOLS)).min(1).optional(),
+  timeoutMs: z.number().int().min(1000).max(3_600_000).optional(),
+});
+
+/**
+ * What is wrong with an extra spec a driver reads itself (null when nothing is), so that a share
+ * type asking for something no backend can do is refused when the type is written, not when a
+ * share of it fails.
+ */
+export function driverSpecError(key: string, value: string): string | null {
+  if (key === REPLICA_COUNT_SPEC) {
+    const n = replicaCountOf({ [key]: value });
+    return typeof n === 'string' ? n : null;
+  }
+  return null;
+}
+
 function format(prefix: string, error: z.ZodError): string {
   const issues = error.issues.map((i) => {
     const path = [prefix, ...i.path.map(String)].filter(Boolean).join('.');
@@ -102,5 +127,7 @@ export async function createBackend(input: unknown): Promise<Backend> {
     }
     case 'local':
       return createLocalBackend({ name: spec.name, ...parseOptions(LocalOptions) });
+    case 'replicated':
+      return createReplicatedBackend({ name: spec.name, ...parseOptions(ReplicatedOptions) });
   }
 }

@@ -22,6 +22,11 @@ export interface ShareRef {
   shareProto: ShareProtocol;
   /** The pool the scheduler placed the share in (a name from stats().pools). */
   pool: string;
+  /**
+   * The share type's extra specs, given to the calls that create a share (a backend reads its own
+   * specs there, e.g. the replicated backend's `abaca:replica_count`).
+   */
+  specs?: Readonly<Record<string, string>>;
 }
 
 export interface SnapshotRef {

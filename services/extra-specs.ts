@@ -1,3 +1,4 @@
+import { driverSpecError } from '../backends/drivers.ts';
 import { InvalidInput } from './errors.ts';
 
 /** Extra specs whose values are booleans; stored and returned as "True"/"False", like Manila. */
@@ -56,6 +57,8 @@ export function normalizeSpecs(input: Record<string, unknown>): Record<string, s
       );
     if ((out[key] as string).length > 255)
       throw new InvalidInput(`Extra spec ${key} must be at most 255 characters.`);
+    const driverError = driverSpecError(key, out[key] as string);
+    if (driverError) throw new InvalidInput(driverError);
   }
   return out;
 }

@@ -90,10 +90,13 @@ export function createShareManager(deps: {
         if (!share) return null;
       }
       const backend = backendFor(share.host);
-      if (!share.snapshot_id) return backend.createShare(ref(share));
+      // The backend reads its own specs from the type (e.g. a replica count).
+      const type = await repos.shareTypes.get(db, share.share_type_id);
+      const target = { ...ref(share), specs: type?.extra_specs ?? {} };
+      if (!share.snapshot_id) return backend.createShare(target);
       const snapshot = await repos.snapshots.get(db, share.snapshot_id);
       if (!snapshot) throw new NoValidHost(`Snapshot ${share.snapshot_id} no longer exists.`);
-      return backend.createShareFromSnapshot(ref(share), snapshotRef(snapshot));
+      return backend.createShareFromSnapshot(target, snapshotRef(snapshot));
     },
     async succeed(task, result, finish) {
       await db.transaction(async (trx) => {

@@ -180,6 +180,17 @@ describe('bad input: a 4xx fault and nothing created', () => {
       /string/,
     ],
     [
+      'a replica count the replicated backend cannot make',
+      {
+        share_type: {
+          name: 'r2',
+          extra_specs: { driver_handles_share_servers: 'False', 'abaca:replica_count': '2' },
+        },
+      },
+      400,
+      /abaca:replica_count must be one of 1, 3/,
+    ],
+    [
       'is_public garbage',
       {
         share_type: {
@@ -248,6 +259,21 @@ describe('extra specs', () => {
     assert.deepEqual(one.body, { baz: 'qux' });
     await t.http().put(`/v2/types/${x.id}/extra_specs/baz`).set(as(admin)).send({ baz: 'zap' }).expect(200);
     await t.http().put(`/v2/types/${x.id}/extra_specs/baz`).set(as(admin)).send({ other: 'zap' }).expect(400);
+    // A driver's own spec is checked when it is set, not when a share of the type fails.
+    for (const bad of ['0', '2', 'three', ''])
+      await t
+        .http()
+        .post(`/v2/types/${x.id}/extra_specs`)
+        .set(as(admin))
+        .send({ extra_specs: { 'abaca:replica_count': bad } })
+        .expect(400);
+    await t
+      .http()
+      .post(`/v2/types/${x.id}/extra_specs`)
+      .set(as(admin))
+      .send({ extra_specs: { 'abaca:replica_count': '1' } })
+      .expect(200);
+    await t.http().delete(`/v2/types/${x.id}/extra_specs/abaca:replica_count`).set(as(admin)).expect(202);
     await t.http().delete(`/v2/types/${x.id}/extra_specs/baz`).set(as(admin)).expect(202);
     await t.http().get(`/v2/types/${x.id}/extra_specs/baz`).set(as(admin)).expect(404);
     await t.http().delete(`/v2/types/${x.id}/extra_specs/baz`).set(as(admin)).expect(404);

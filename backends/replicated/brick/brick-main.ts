@@ -1,11 +1,23 @@
-/** Entry point of `abaca-brick --dir DIR [--host 127.0.0.1] [--port 0] [--host-label H] [--zone Z]`. */
+/**
+ * Entry point of `abaca-brick --dir DIR [--host 127.0.0.1] [--port 0] [--host-label H] [--zone Z]
+ *   [--capacity-gib N]`.
+ */
 import { parseArgs } from '../protocol/cli-args.ts';
 import { BrickServer } from './brick-server.ts';
 
 const args = parseArgs(process.argv.slice(2));
 const dir = args.get('dir');
 if (!dir) {
-  console.error('usage: abaca-brick --dir DIR [--host ADDR] [--port N] [--host-label NAME] [--zone NAME]');
+  console.error(
+    'usage: abaca-brick --dir DIR [--host ADDR] [--port N] [--host-label NAME] [--zone NAME] [--capacity-gib N]',
+  );
+  process.exit(2);
+}
+const capacityGiB = args.has('capacity-gib') ? Number(args.get('capacity-gib')) : undefined;
+if (capacityGiB !== undefined && !(Number.isFinite(capacityGiB) && capacityGiB > 0)) {
+  console.error(
+    `abaca-brick: --capacity-gib must be a positive number of GiB, not ${args.get('capacity-gib')}`,
+  );
   process.exit(2);
 }
 const brick = new BrickServer({
@@ -14,6 +26,7 @@ const brick = new BrickServer({
   port: Number(args.get('port') ?? 0),
   hostLabel: args.get('host-label'),
   zone: args.get('zone'),
+  capacityBytes: capacityGiB === undefined ? undefined : Math.floor(capacityGiB * 1024 ** 3),
   handshakeMs: args.has('handshake-ms') ? Number(args.get('handshake-ms')) : undefined,
 });
 const addr = await brick.listen();

@@ -20,6 +20,8 @@ export interface BrickOptions {
   /** Placement labels: the machine and the failure zone this brick lives on. */
   hostLabel?: string;
   zone?: string;
+  /** The most this brick promises to shares (bytes); default: its file system's size. */
+  capacityBytes?: number;
   handshakeMs?: number;
 }
 
@@ -35,12 +37,17 @@ export class BrickServer {
   private readonly shares = new Map<string, ShareStore>();
   private server: net.Server | undefined;
   private readonly sharesDir: string;
+  private readonly tombstonesDir: string;
+  /** Size and first-replica flag of every share held here, built on first use (see space()). */
+  private spaceIndex: Map<string, { size: number; first: boolean }> | undefined;
 
   constructor(private readonly opts: BrickOptions) {
     fs.mkdirSync(opts.dir, { recursive: true });
     this.sharesDir = path.join(opts.dir, 'shares');
     fs.mkdirSync(this.sharesDir, { recursive: true });
     fs.mkdirSync(path.join(opts.dir, 'trash'), { recursive: true });
+    this.tombstonesDir = path.join(opts.dir, 'tombstones');
+    fs.mkdirSync(this.tombstonesDir, { recursive: true });
     const idFile = path.join(opts.dir, 'brick.json');
     if (!fs.existsSync(idFile)) writeFileDurable(idFile, JSON.stringify({ id: randomUUID() }));
     this.id = (JSON.parse(fs.readFileSync(idFile, 'utf8')) as { id: string }).id;
@@ -95,6 +102,42 @@ export class BrickServer {
     return fs.readdirSync(this.sharesDir).filter((n) => !n.includes('.tmp-'));
   }
 
+  private tombstoned(id: string): boolean {
+    return fs.existsSync(path.join(this.tombstonesDir, id));
+  }
+
+  /**
+   * What this brick can still promise: its file system's size and free space, its configured
+   * capacity, and the size of every share it holds (read from share.json once, then kept current).
+   */
+  private space(): Record<string, unknown> {
+    if (!this.spaceIndex) {
+      this.spaceIndex = new Map();
+      for (const id of this.listShares()) {
+        try {
+          this.noteShare(this.share(id).info);
+        } catch {
+          // A share directory without a readable share.json is not a share (yet).
+        }
+      }
+    }
+    const st = fs.statfsSync(this.opts.dir);
+    return {
+      id: this.id,
+      host: this.opts.hostLabel ?? 'localhost',
+      zone: this.opts.zone ?? 'default',
+      dev: fs.statSync(this.opts.dir).dev,
+      fsTotalBytes: st.blocks * st.bsize,
+      fsFreeBytes: st.bavail * st.bsize,
+      capacityBytes: this.opts.capacityBytes ?? null,
+      shares: Object.fromEntries(this.spaceIndex),
+    };
+  }
+
+  private noteShare(info: ShareInfo): void {
+    this.spaceIndex?.set(info.id, { size: info.size, first: info.bricks[0]?.id === this.id });
+  }
+
   handle(f: Frame): HandlerResult {
     const h = f.header;
     switch (f.op) {
@@ -111,15 +154,22 @@ export class BrickServer {
         };
       case OP.bShareCreate: {
         const sid = checkName(h['share']);
+        if (this.tombstoned(sid)) throw new ReplicatedError('EINVAL', `share ${sid} was deleted`);
         const dir = path.join(this.sharesDir, sid);
         if (!fs.existsSync(path.join(dir, 'share.json'))) {
           const info = h['info'] as ShareInfo;
           ShareStore.create(dir, { ...info, id: sid }, String(h['rootId']));
         }
-        return { header: { info: this.share(sid).info } };
+        const info = this.share(sid).info;
+        this.noteShare(info);
+        return { header: { info } };
       }
       case OP.bShareDelete: {
         const sid = checkName(h['share']);
+        // The tombstone first: once it is on disk the share can never come back from this brick.
+        if (h['tombstone'] === true && !this.tombstoned(sid))
+          writeFileDurable(path.join(this.tombstonesDir, sid), new Date().toISOString());
+        this.spaceIndex?.delete(sid);
         this.shares.get(sid)?.close();
         this.shares.delete(sid);
         const dir = path.join(this.sharesDir, sid);
@@ -134,6 +184,12 @@ export class BrickServer {
         const s = this.share(h['share']);
         return { header: { info: s.info } };
       }
+      case OP.bTombstoned: {
+        const ids = Array.isArray(h['shares']) ? h['shares'].map((x) => checkName(x)) : [];
+        return { header: { deleted: ids.filter((id) => this.tombstoned(id)) } };
+      }
+      case OP.bStat:
+        return { header: this.space() };
       case OP.bClaim: {
         const s = this.share(h['share']);
         const epoch = num(h['epoch'], 0);
@@ -150,8 +206,14 @@ export class BrickServer {
       case OP.bSetShareSize: {
         const s = this.share(h['share']);
         s.checkEpoch(h['epoch'], h['session']);
-        s.info = { ...s.info, size: num(h['size'], 0) };
+        // The share's record: size, access rules and their generation (each optional).
+        const change: Partial<ShareInfo> = {};
+        if (h['size'] !== undefined) change.size = num(h['size'], 0);
+        if (h['gen'] !== undefined) change.gen = num(h['gen'], 0);
+        if (Array.isArray(h['access'])) change.access = h['access'] as ShareInfo['access'];
+        s.info = { ...s.info, ...change };
         s.saveInfo();
+        this.noteShare(s.info);
         return {};
       }
       case OP.bMutate: {

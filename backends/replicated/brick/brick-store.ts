@@ -49,6 +49,8 @@ export interface MutateResult {
   sizeAfter: number;
   /** Bytes of regular-file data released (unlink/rename over the last link). */
   freed: number;
+  /** 1 when a file or symlink lost its last name (it no longer counts as a file of the share). */
+  gone?: number;
 }
 
 function hashPath(p: string): string {
@@ -664,10 +666,10 @@ export class ShareStore {
     fs.unlinkSync(abs);
     // Only the directory changes version: a replica that missed this unlink is blamed on the
     // directory, whose entry heal removes the name; the file's other names stay as they were.
-    let freed = 0;
-    if (this.lastNameGone(st, names) && st.isFile()) freed = st.size;
+    const gone = this.lastNameGone(st, names);
+    const freed = gone && st.isFile() ? st.size : 0;
     this.bump(pino);
-    return { v: 0, sizeBefore: 0, sizeAfter: 0, freed };
+    return { v: 0, sizeBefore: 0, sizeAfter: 0, freed, gone: gone ? 1 : 0 };
   }
 
   private rmdir(p: string): MutateResult {
@@ -701,13 +703,17 @@ export class ShareStore {
     fs.renameSync(src, dst);
     this.forgetNames();
     let freed = 0;
+    let gone = 0;
     if (old && old.ino !== st.ino) {
       if (old.isDirectory()) this.dropRecord(old.ino);
-      else if (this.lastNameGone(old, oldNames) && old.isFile()) freed = old.size;
+      else if (this.lastNameGone(old, oldNames)) {
+        gone = 1;
+        if (old.isFile()) freed = old.size;
+      }
     }
     this.bump(p1);
     if (p2 !== p1) this.bump(p2);
-    return { v: this.getRecord(st.ino).v, sizeBefore: 0, sizeAfter: 0, freed };
+    return { v: this.getRecord(st.ino).v, sizeBefore: 0, sizeAfter: 0, freed, gone };
   }
 
   private write(p: string, off: number, parts: Buffer[]): MutateResult {

@@ -5,7 +5,12 @@
 import { ReplicatedError } from '../protocol/errors.ts';
 import { OP } from '../protocol/opcodes.ts';
 import { RpcClient } from '../protocol/rpc-client.ts';
-import type { Attr, DirEntry, HealInfoBrick, StatFs } from '../protocol/types.ts';
+import type { Attr, CapacityReport, DirEntry, HealInfoBrick, ShareInfo, StatFs } from '../protocol/types.ts';
+
+export type { CapacityReport };
+
+type AccessList = NonNullable<ShareInfo['access']>;
+
 import { OPEN_FLAGS, type OpenFlags, ReplicatedFileHandle } from './client-file-handle.ts';
 
 export interface ClientOptions {
@@ -36,7 +41,14 @@ export class ReplicatedClient {
   static async connect(opts: ClientOptions): Promise<ReplicatedClient> {
     const rpc = await RpcClient.connect(opts.host, opts.port, 5000);
     const c = new ReplicatedClient(rpc, opts);
-    if (opts.share !== undefined) await c.call(OP.mount, { share: opts.share });
+    // With the admin token the mount is the operator's: not held to the share's access rules.
+    if (opts.share !== undefined) {
+      const header = opts.adminToken ? { share: opts.share, token: opts.adminToken } : { share: opts.share };
+      await c.call(OP.mount, header).catch((err: unknown) => {
+        rpc.close();
+        throw err;
+      });
+    }
     return c;
   }
 
@@ -266,9 +278,22 @@ export class ReplicatedClient {
   async createShare(
     id: string,
     size: number,
-    opts: { replicas?: number; bricks?: string[] } = {},
+    opts: { replicas?: number; bricks?: string[]; pool?: string; access?: AccessList } = {},
   ): Promise<Record<string, unknown>> {
     return (await this.admin(OP.createShare, { id, size, ...opts })).header;
+  }
+
+  /**
+   * Replaces the share's access rules (`to`: an address or CIDR); returns the ids now enforced.
+   * Connections already open are held to the new rules from their next operation.
+   */
+  async setAccess(id: string, access: AccessList): Promise<string[]> {
+    return (await this.admin(OP.setAccess, { id, access })).header['applied'] as string[];
+  }
+
+  /** The bricks' space and the pools (one per zone) the backend driver reports. */
+  async capacity(): Promise<CapacityReport> {
+    return (await this.admin(OP.capacity, {})).header as unknown as CapacityReport;
   }
 
   async deleteShare(id: string): Promise<void> {
@@ -283,8 +308,12 @@ export class ReplicatedClient {
     await this.admin(OP.setSize, { id, size });
   }
 
-  async usage(id: string): Promise<StatFs & { epoch: number }> {
-    return (await this.admin(OP.usage, { id })).header as unknown as StatFs & { epoch: number };
+  /** statfs of a share, plus `nondirs`: its files and symlinks (hard links counted once). */
+  async usage(id: string): Promise<StatFs & { nondirs: number; epoch: number }> {
+    return (await this.admin(OP.usage, { id })).header as unknown as StatFs & {
+      nondirs: number;
+      epoch: number;
+    };
   }
 
   async healInfo(id: string): Promise<HealInfoBrick[]> {
@@ -305,5 +334,25 @@ export class ReplicatedClient {
 
   async registerBrick(addr: string): Promise<Record<string, unknown>> {
     return (await this.admin(OP.registerBrick, { addr })).header;
+  }
+
+  async createSnapshot(shareId: string, snapId: string): Promise<void> {
+    await this.admin(0x8b, { id: shareId, snapshot: snapId });
+  }
+
+  async deleteSnapshot(shareId: string, snapId: string): Promise<void> {
+    await this.admin(0x8c, { id: shareId, snapshot: snapId });
+  }
+
+  async revertToSnapshot(shareId: string, snapId: string): Promise<void> {
+    await this.admin(0x8d, { id: shareId, snapshot: snapId });
+  }
+
+  async cloneShare(
+    id: string,
+    size: number,
+    opts: { from: string; snapshot: string; replicas?: number; pool?: string },
+  ): Promise<void> {
+    await this.admin(0x8e, { id, size, ...opts });
   }
 }

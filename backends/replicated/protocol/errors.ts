@@ -22,6 +22,7 @@ export const ERROR_CODES = [
   'EXDEV',
   'EMLINK',
   'EFBIG',
+  'EROFS',
   /** A brick does not hold the share (new or wiped disk, interrupted creation). */
   'ENXIO',
 ] as const;
@@ -38,7 +39,8 @@ export function isErrorCode(code: unknown): code is ErrorCode {
 export class ReplicatedError extends Error {
   readonly code: ErrorCode;
   constructor(code: ErrorCode, message?: string) {
-    super(message ? `${code}: ${message}` : code);
+    // A message that crossed the wire already starts with its code.
+    super(!message ? code : message.startsWith(`${code}: `) ? message : `${code}: ${message}`);
     this.name = 'ReplicatedError';
     this.code = code;
   }

@@ -31,6 +31,9 @@ export const OP = {
   resolveSplitBrain: 0x88,
   registerBrick: 0x89,
   detachShare: 0x8a,
+  // 0x8b–0x8e: snapshots
+  capacity: 0x8f,
+  setAccess: 0x90,
   // share server -> brick
   bHello: 0x100,
   bShareCreate: 0x101,
@@ -52,9 +55,16 @@ export const OP = {
   bPing: 0x111,
   bMutate: 0x112,
   bSetShareSize: 0x113,
+  // 0x114–0x11f: snapshots
+  bStat: 0x120,
+  bTombstoned: 0x121,
+  bSetAccess: 0x122,
 } as const;
 
 export type OpName = keyof typeof OP;
+
+/** Admin opcodes (client -> share server) all need the admin token; file operations are below. */
+export const isAdminOp = (op: number): boolean => op >= 0x80 && op < 0x100;
 
 /** Mutations a brick applies; the share server replicates each to the replica set. */
 export const MUTATIONS = [

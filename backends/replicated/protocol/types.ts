@@ -31,6 +31,13 @@ export interface ShareInfo {
   bricks: BrickRef[];
   epoch: number;
   owner: string;
+  /**
+   * Who may use the share (server/access.ts); absent on a share created without an access list,
+   * which is then not restricted by address.
+   */
+  access?: Array<{ id: string; to: string; level: 'rw' | 'ro' }>;
+  /** Bumped by every change of size or access, so an attach takes the newest record. */
+  gen?: number;
 }
 
 export interface PendingEntry {
@@ -62,3 +69,17 @@ export interface HealInfoBrick {
 
 export const SPLIT_BRAIN_POLICIES = ['source-brick', 'latest-mtime', 'bigger-file'] as const;
 export type SplitBrainPolicy = (typeof SPLIT_BRAIN_POLICIES)[number];
+
+/** The share server's `capacity` answer: each up brick's space, and one pool per zone. */
+export interface CapacityReport {
+  bricks: Array<{
+    id: string;
+    host: string;
+    zone: string;
+    fsTotalBytes: number;
+    fsFreeBytes: number;
+    capacityBytes: number | null;
+    shares: Record<string, { size: number; first: boolean }>;
+  }>;
+  pools: Array<{ name: string; totalBytes: number; allocatedBytes: number; freeBytes: number }>;
+}

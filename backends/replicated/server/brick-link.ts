@@ -22,6 +22,8 @@ export class BrickLink extends EventEmitter {
   id: string | undefined;
   hostLabel = '';
   zone = '';
+  /** The shares the brick held when it last said hello. */
+  shares: string[] = [];
   up = false;
   lastError = '';
   private rpc: RpcClient | undefined;
@@ -95,6 +97,8 @@ export class BrickLink extends EventEmitter {
       this.id = String(hello.header['id']);
       this.hostLabel = String(hello.header['host'] ?? '');
       this.zone = String(hello.header['zone'] ?? '');
+      const shares = hello.header['shares'];
+      this.shares = Array.isArray(shares) ? shares.map(String) : [];
       this.rpc = rpc;
       this.up = true;
       rpc.onClose((e) => this.markDown(e.message));

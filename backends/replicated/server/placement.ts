@@ -17,7 +17,8 @@ export interface Placement {
   warning?: string;
 }
 
-export function placeReplicas(candidates: BrickCandidate[], replicas: number): Placement {
+/** `zone`, when given and held by an up brick, is where the first replica goes (the share's pool). */
+export function placeReplicas(candidates: BrickCandidate[], replicas: number, zone?: string): Placement {
   if (!Number.isInteger(replicas) || replicas < 1 || replicas > 5)
     throw new ReplicatedError('EINVAL', 'replica count must be 1..5');
   const pool = candidates.filter((c) => c.up).sort((a, b) => a.id.localeCompare(b.id));
@@ -26,6 +27,12 @@ export function placeReplicas(candidates: BrickCandidate[], replicas: number): P
   const chosen: BrickCandidate[] = [];
   const hosts = new Set<string>();
   const zones = new Set<string>();
+  const first = zone === undefined ? undefined : pool.find((c) => c.zone === zone);
+  if (first) {
+    chosen.push(first);
+    hosts.add(first.host);
+    zones.add(first.zone);
+  }
   while (chosen.length < replicas) {
     const rest = pool.filter((c) => !chosen.includes(c));
     const score = (c: BrickCandidate): number => (hosts.has(c.host) ? 2 : 0) + (zones.has(c.zone) ? 1 : 0);

@@ -39,6 +39,7 @@ interface MutateReply {
   sizeBefore: number;
   sizeAfter: number;
   freed: number;
+  gone?: number;
 }
 
 interface Carried {
@@ -82,7 +83,9 @@ export class ShareCoordinator {
   confirmed = 0;
   /** Growth promised to mutations issued but not yet completed. */
   reserved = 0;
+  /** Files and symlinks (inodes, hard links counted once), and directories, of the live tree. */
   files = 0;
+  dirs = 0;
   /** In-memory mirror of the pending markers: brick id -> paths it must be healed on. */
   readonly blamed = new Map<string, Set<string>>();
   readonly splitBrain = new Set<string>();
@@ -231,7 +234,12 @@ export class ShareCoordinator {
 
   statfs(): StatFs {
     const used = this.confirmed + this.reserved;
-    return { size: this.info.size, used, free: Math.max(0, this.info.size - used), files: this.files };
+    return {
+      size: this.info.size,
+      used,
+      free: Math.max(0, this.info.size - used),
+      files: this.files + this.dirs,
+    };
   }
 
   // ---- mutations -----------------------------------------------------------------------------
@@ -619,10 +627,10 @@ export class ShareCoordinator {
     job.accounted = true;
     this.reserved -= job.growth;
     this.confirmed += rep.sizeAfter - rep.sizeBefore - rep.freed;
-    if (job.kind === 'unlink' && rep.freed > 0) this.files--;
-    if (job.kind === 'rename' && rep.freed > 0) this.files--;
-    if (job.kind === 'mkdir' || job.kind === 'symlink') this.files++;
-    if (job.kind === 'rmdir') this.files--;
+    if ((job.kind === 'unlink' || job.kind === 'rename') && rep.gone) this.files--;
+    if (job.kind === 'symlink') this.files++;
+    if (job.kind === 'mkdir') this.dirs++;
+    if (job.kind === 'rmdir') this.dirs--;
   }
 
   private afterFailure(job: Job): void {
@@ -656,7 +664,8 @@ export class ShareCoordinator {
       if (!m) return;
       const u = (await this.req(m, OP.bUsage, {}, undefined, 120_000)).header;
       this.confirmed = Number(u['bytes']);
-      this.files = Number(u['files']) + Number(u['dirs']);
+      this.files = Number(u['files']);
+      this.dirs = Number(u['dirs']);
       this.pathIds.clear();
       this.idSize.clear();
     });
@@ -670,11 +679,34 @@ export class ShareCoordinator {
       if (size < this.confirmed) {
         throw new ReplicatedError('ENOSPC', `cannot shrink to ${size} bytes: ${this.confirmed} bytes in use`);
       }
-      const ready = this.readyMembers();
-      const res = await Promise.allSettled(ready.map((m) => this.req(m, OP.bSetShareSize, { size })));
-      const ok = res.filter((r) => r.status === 'fulfilled').length;
-      if (ok < this.majority) throw new ReplicatedError('ENOTCONN', 'size change did not reach a quorum');
-      this.info = { ...this.info, size };
+      await this.saveInfo({ size });
     });
+  }
+
+  /** Replaces the share's access rules (enforced by the share server on every connection). */
+  async setAccess(access: NonNullable<ShareInfo['access']>): Promise<void> {
+    await this.barrier(() => this.saveInfo({ access }));
+  }
+
+  /**
+   * Writes a change of the share's record (size, access) to its replicas, with a new generation;
+   * a quorum must take it. Replicas that miss it get it when they return (recordFields()).
+   */
+  private async saveInfo(change: Pick<ShareInfo, 'size'> | Pick<ShareInfo, 'access'>): Promise<void> {
+    const gen = (this.info.gen ?? 0) + 1;
+    const ready = this.readyMembers();
+    const res = await Promise.allSettled(ready.map((m) => this.req(m, OP.bSetShareSize, { ...change, gen })));
+    const ok = res.filter((r) => r.status === 'fulfilled').length;
+    if (ok < this.majority) throw new ReplicatedError('ENOTCONN', 'the change did not reach a quorum');
+    this.info = { ...this.info, ...change, gen };
+  }
+
+  /** The record fields a returning replica is brought up to date with. */
+  recordFields(): Record<string, unknown> {
+    return {
+      size: this.info.size,
+      gen: this.info.gen ?? 0,
+      ...(this.info.access ? { access: this.info.access } : {}),
+    };
   }
 }

@@ -6,14 +6,16 @@ import { randomUUID, timingSafeEqual } from 'node:crypto';
 import net from 'node:net';
 import { ReplicatedError, toReplicatedError } from '../protocol/errors.ts';
 import type { Frame } from '../protocol/frame.ts';
-import { OP } from '../protocol/opcodes.ts';
+import { isAdminOp, OP } from '../protocol/opcodes.ts';
 import { checkClientPath, checkName, checkPath, joinPath } from '../protocol/paths.ts';
 import { type HandlerResult, serveSocket } from '../protocol/rpc-server.ts';
 import { type ShareInfo, SPLIT_BRAIN_POLICIES, type SplitBrainPolicy } from '../protocol/types.ts';
 import { num, timeMs } from '../protocol/wire-args.ts';
+import { type AccessLevel, accessFor, parseAccess } from './access.ts';
 import { BrickLink, DEFAULT_LINK_OPTIONS, type LinkOptions } from './brick-link.ts';
+import { type BrickSpace, gib, largestShare, pools, refusal } from './capacity.ts';
 import { Healer } from './heal.ts';
-import { placeReplicas } from './placement.ts';
+import { type BrickCandidate, placeReplicas } from './placement.ts';
 import { type Member, ShareCoordinator } from './share-coordinator.ts';
 
 export interface ShareServerOptions {
@@ -40,6 +42,36 @@ interface Attached {
 }
 
 const MAX_READ = 16 * 1024 * 1024;
+/** The replica count pools are quoted for (the default of a share type). */
+const QUOTED_REPLICAS = 3;
+
+/** A brick's `stat` answer: its space, and each share's size and whether it is the first replica. */
+type BrickReport = Omit<BrickSpace, 'shares'> & { shares: Record<string, { size: number; first: boolean }> };
+
+const spaceOf = (r: BrickReport): BrickSpace => ({
+  ...r,
+  shares: Object.fromEntries(Object.entries(r.shares).map(([id, s]) => [id, s.size])),
+});
+
+interface Mount {
+  share: string;
+  /** The share record's generation the level was decided at; a change of rules decides again. */
+  gen: number;
+  level: AccessLevel;
+}
+
+/** Client opcodes that change a share (refused with EROFS on a read-only rule). */
+const MUTATING_OPS = new Set<number>([
+  OP.setattr,
+  OP.write,
+  OP.create,
+  OP.mkdir,
+  OP.unlink,
+  OP.rmdir,
+  OP.rename,
+  OP.link,
+  OP.symlink,
+]);
 
 export class ShareServer {
   readonly id = randomUUID();
@@ -48,8 +80,9 @@ export class ShareServer {
   private server: net.Server | undefined;
   private readonly linkOpts: LinkOptions;
   private readonly attaching = new Map<string, Promise<ShareInfo>>();
-  /** The share each client connection mounted. */
-  private readonly mounts = new WeakMap<net.Socket, string>();
+  /** The share each client connection mounted, and what its access rules let it do. */
+  private readonly mounts = new WeakMap<net.Socket, Mount>();
+  private spaceQueue: Promise<void> = Promise.resolve();
 
   constructor(private readonly opts: ShareServerOptions = {}) {
     this.linkOpts = { ...DEFAULT_LINK_OPTIONS, ...opts.link };
@@ -59,8 +92,12 @@ export class ShareServer {
   link(addr: string): BrickLink {
     let l = this.links.get(addr);
     if (!l) {
-      l = new BrickLink(addr, this.linkOpts);
+      const created = new BrickLink(addr, this.linkOpts);
+      l = created;
       l.setMaxListeners(0);
+      l.on('up', () => {
+        this.onBrickUp(created).catch(() => {});
+      });
       l.start();
       this.links.set(addr, l);
     }
@@ -125,8 +162,12 @@ export class ShareServer {
     if (cur) this.detach(id);
     await this.waitLinks([...this.links.keys()], 2000);
     let infos = await this.findInfos(id);
-    if (infos.length === 0) throw new ReplicatedError('ENOENT', `share ${id} not found on any brick`);
-    const best = infos.reduce((a, b) => (b.epoch > a.epoch ? b : a));
+    if (infos.length === 0 || (await this.deletedOn(id)).length > 0)
+      throw new ReplicatedError('ENOENT', `share ${id} not found on any brick`);
+    // The newest record (size, access) wins; among equals the highest epoch.
+    const newer = (a: ShareInfo, b: ShareInfo) =>
+      (b.gen ?? 0) > (a.gen ?? 0) || ((b.gen ?? 0) === (a.gen ?? 0) && b.epoch > a.epoch);
+    const best = infos.reduce((a, b) => (newer(a, b) ? b : a));
     await this.waitLinks(
       best.bricks.map((b) => b.addr),
       2000,
@@ -224,7 +265,7 @@ export class ShareServer {
         await m.link.request(OP.bClaim, { ...base, owner: this.id, session });
         refill = true;
       }
-      await m.link.request(OP.bSetShareSize, { ...base, session, size: coord.info.size });
+      await m.link.request(OP.bSetShareSize, { ...base, session, ...coord.recordFields() });
       if (refill) {
         const good = coord.readyMembers().filter((x) => coord.isGood(x, ''));
         await Promise.all(good.map((g) => coord.req(g, OP.bMark, { paths: [''], bricks: [m.id] })));
@@ -251,6 +292,16 @@ export class ShareServer {
     a.coord.stop();
   }
 
+  /**
+   * The share for an admin call or a mount: attached here, or attached now (after a restart of
+   * this server, shares are attached on first use). A share another server took over is ESTALE.
+   */
+  private async serve(id: unknown): Promise<Attached> {
+    const sid = checkName(id);
+    if (!this.shares.has(sid)) await this.attach(sid);
+    return this.attached(sid);
+  }
+
   private attached(id: unknown): Attached {
     const a = this.shares.get(checkName(id));
     if (!a) throw new ReplicatedError('ESTALE', `share ${String(id)} is not served here`);
@@ -267,15 +318,22 @@ export class ShareServer {
     const existing = this.shares.get(id);
     if (existing && !existing.coord.fenced) return { info: existing.coord.info };
     await this.waitLinks([...this.links.keys()], 2000);
+    if ((await this.deletedOn(id)).length > 0)
+      throw new ReplicatedError('EINVAL', `share ${id} was deleted; a new share needs a new id`);
     if ((await this.findInfos(id)).length > 0) return { info: await this.attach(id) };
+    // One placement at a time: two creates must not both take the last free space.
+    return this.spaceLock(() => this.placeShare(id, size, h));
+  }
+
+  private async placeShare(
+    id: string,
+    size: number,
+    h: Record<string, unknown>,
+  ): Promise<Record<string, unknown>> {
     const replicas = h['replicas'] === undefined ? 3 : Number(h['replicas']);
-    const cands = [...this.links.values()].map((l) => ({
-      id: l.id ?? l.addr,
-      addr: l.addr,
-      host: l.hostLabel,
-      zone: l.zone,
-      up: l.up && l.id !== undefined,
-    }));
+    const space = await this.brickSpace();
+    const canTake = (brickId: string | undefined) => refusal(space, [brickId ?? ''], size) === null;
+    const cands = this.candidates(space);
     let chosen = cands;
     let warning: string | undefined;
     if (Array.isArray(h['bricks'])) {
@@ -292,16 +350,32 @@ export class ShareServer {
       const hosts = new Set(chosen.map((c) => c.host)).size;
       if (hosts < chosen.length) warning = `only ${hosts} distinct host(s) for ${chosen.length} replicas`;
     } else {
-      const p = placeReplicas(cands, replicas);
+      const roomy = cands.map((c) => ({ ...c, up: c.up && canTake(c.id) }));
+      if (roomy.filter((c) => c.up).length < replicas && cands.filter((c) => c.up).length >= replicas) {
+        const most = Math.max(0, ...cands.filter((c) => c.up).map((c) => largestShare(space, [c.id])));
+        throw new ReplicatedError(
+          'ENOSPC',
+          `not enough free capacity: ${replicas} replicas of ${gib(size)} GiB asked, but fewer than ${replicas} bricks can promise that much (the roomiest can promise ${gib(most)} GiB more)`,
+        );
+      }
+      const zone = typeof h['pool'] === 'string' && h['pool'] !== '' ? h['pool'] : undefined;
+      const p = placeReplicas(roomy, replicas, zone);
       chosen = p.bricks;
       warning = p.warning;
     }
+    const refused = refusal(
+      space,
+      chosen.map((c) => c.id),
+      size,
+    );
+    if (refused) throw new ReplicatedError('ENOSPC', `not enough free capacity: ${refused}`);
     const info: ShareInfo = {
       id,
       size,
       bricks: chosen.map((c) => ({ id: c.id, addr: c.addr })),
       epoch: 1,
       owner: this.id,
+      ...(h['access'] === undefined ? {} : { access: parseAccess(h['access']) }),
     };
     const rootId = randomUUID();
     await Promise.all(
@@ -318,11 +392,117 @@ export class ShareServer {
     this.detach(id);
     if (infos.length === 0) return;
     const best = infos.reduce((a, b) => (b.epoch > a.epoch ? b : a));
+    // Every reachable replica deletes it and keeps a tombstone; a replica that is down deletes its
+    // copy when it returns (onBrickUp), so the share never comes back.
     const res = await Promise.allSettled(
-      best.bricks.map((b) => this.link(b.addr).request(OP.bShareDelete, { share: id })),
+      best.bricks.map((b) => this.link(b.addr).request(OP.bShareDelete, { share: id, tombstone: true })),
     );
-    if (res.some((r) => r.status === 'rejected'))
-      throw new ReplicatedError('ENOTCONN', `share ${id} not deleted on every brick yet; retry`);
+    const done = res.filter((r) => r.status === 'fulfilled').length;
+    if (done < Math.floor(best.bricks.length / 2) + 1)
+      throw new ReplicatedError(
+        'ENOTCONN',
+        `share ${id} deleted on ${done} of ${best.bricks.length} bricks, not a majority yet; retry`,
+      );
+  }
+
+  /** The up bricks that hold a tombstone for the share. */
+  private async deletedOn(id: string): Promise<string[]> {
+    const res = await Promise.allSettled(
+      [...this.links.values()]
+        .filter((l) => l.up)
+        .map((l) =>
+          l
+            .request(OP.bTombstoned, { shares: [id] })
+            .then((r) => ((r.header['deleted'] as string[]).length ? [l.addr] : [])),
+        ),
+    );
+    return res.flatMap((r) => (r.status === 'fulfilled' ? r.value : []));
+  }
+
+  /** A returning brick drops the shares deleted while it was away (tombstoned on another brick). */
+  private async onBrickUp(link: BrickLink): Promise<void> {
+    if (link.shares.length === 0) return;
+    const others = [...this.links.values()].filter((l) => l !== link && l.up);
+    const res = await Promise.allSettled(
+      others.map((l) => l.request(OP.bTombstoned, { shares: link.shares })),
+    );
+    const deleted = new Set(
+      res.flatMap((r) => (r.status === 'fulfilled' ? (r.value.header['deleted'] as string[]) : [])),
+    );
+    for (const id of deleted) {
+      this.detach(id);
+      await link.request(OP.bShareDelete, { share: id, tombstone: true }).catch(() => {});
+    }
+  }
+
+  /** The up bricks' space reports (brick op `stat`). */
+  private async brickReports(): Promise<BrickReport[]> {
+    const res = await Promise.allSettled(
+      [...this.links.values()].filter((l) => l.up).map((l) => l.request(OP.bStat, {})),
+    );
+    return res.flatMap((r) => (r.status === 'fulfilled' ? [r.value.header as unknown as BrickReport] : []));
+  }
+
+  /** The up bricks' space, as the capacity rules count it. */
+  private async brickSpace(): Promise<BrickSpace[]> {
+    return (await this.brickReports()).map(spaceOf);
+  }
+
+  /** Bricks, their space and the pools (one per zone), for the backend driver's stats(). */
+  async capacity(): Promise<Record<string, unknown>> {
+    await this.waitLinks([...this.links.keys()], 2000);
+    const reports = await this.brickReports();
+    const firstZone = new Map<string, string>();
+    for (const b of reports)
+      for (const [id, s] of Object.entries(b.shares)) if (s.first) firstZone.set(id, b.zone);
+    const flat = reports.map(spaceOf);
+    const cands = this.candidates(flat);
+    const placement = (zone: string) => {
+      try {
+        return placeReplicas(cands, QUOTED_REPLICAS, zone).bricks.map((c) => c.id);
+      } catch {
+        return null; // fewer bricks up than a replica set needs
+      }
+    };
+    return { bricks: reports, pools: pools(flat, (id) => firstZone.get(id), placement) };
+  }
+
+  /** The bricks a new share may be placed on: linked, up, and reporting their space. */
+  private candidates(space: Array<{ id: string }>): BrickCandidate[] {
+    return [...this.links.values()].map((l) => ({
+      id: l.id ?? l.addr,
+      addr: l.addr,
+      host: l.hostLabel,
+      zone: l.zone,
+      up: l.up && l.id !== undefined && space.some((b) => b.id === l.id),
+    }));
+  }
+
+  /** Runs fn after every earlier call of spaceLock has finished. */
+  private spaceLock<T>(fn: () => Promise<T>): Promise<T> {
+    const run = this.spaceQueue.then(fn, fn);
+    this.spaceQueue = run.then(
+      () => undefined,
+      () => undefined,
+    );
+    return run;
+  }
+
+  /** Resizes a share; growth must fit on every replica's brick. */
+  private resize(a: Attached, size: number): Promise<void> {
+    return this.spaceLock(async () => {
+      const growth = size - a.coord.info.size;
+      if (growth > 0) {
+        const space = await this.brickSpace();
+        const refused = refusal(
+          space,
+          a.coord.info.bricks.map((b) => b.id),
+          growth,
+        );
+        if (refused) throw new ReplicatedError('ENOSPC', `not enough free capacity: ${refused}`);
+      }
+      await a.coord.setSize(size);
+    });
   }
 
   brickStatus(): Array<Record<string, unknown>> {
@@ -337,26 +517,41 @@ export class ShareServer {
   }
 
   // ---- protocol ----------------------------------------------------------------------------
-  private checkAdmin(h: Record<string, unknown>): void {
+  private isAdmin(h: Record<string, unknown>): boolean {
     const want = this.opts.adminToken;
-    if (!want) return;
+    if (!want) return typeof h['token'] === 'string';
     const got = Buffer.from(typeof h['token'] === 'string' ? h['token'] : '');
     const exp = Buffer.from(want);
-    if (got.length !== exp.length || !timingSafeEqual(got, exp))
-      throw new ReplicatedError('EACCES', 'admin operation needs the admin token');
+    return got.length === exp.length && timingSafeEqual(got, exp);
+  }
+
+  private checkAdmin(h: Record<string, unknown>): void {
+    if (!this.opts.adminToken) return;
+    if (!this.isAdmin(h)) throw new ReplicatedError('EACCES', 'admin operation needs the admin token');
   }
 
   private handle(f: Frame, sock: net.Socket): HandlerResult | Promise<HandlerResult> {
     const h = f.header;
-    if (f.op >= OP.createShare && f.op <= OP.detachShare) this.checkAdmin(h);
+    if (isAdminOp(f.op)) this.checkAdmin(h);
     switch (f.op) {
       case OP.ping:
         return {};
-      case OP.mount: {
-        const a = this.attached(h['share']);
-        this.mounts.set(sock, a.coord.info.id);
-        return { header: { epoch: a.coord.info.epoch } };
-      }
+      case OP.mount:
+        return this.serve(h['share']).then((a) => {
+          const info = a.coord.info;
+          const level = this.isAdmin(h) ? 'rw' : accessFor(info.access, sock.remoteAddress);
+          if (level === null)
+            throw new ReplicatedError(
+              'EACCES',
+              `no access rule of share ${info.id} allows ${sock.remoteAddress}`,
+            );
+          this.mounts.set(sock, { share: info.id, gen: info.gen ?? 0, level });
+          return { header: { epoch: info.epoch, access: level } };
+        });
+      case OP.setAccess:
+        return this.serve(h['id'])
+          .then((a) => a.coord.setAccess(parseAccess(h['access'])).then(() => a.coord.info.access ?? []))
+          .then((access) => ({ header: { applied: access.map((r) => r.id) } }));
       case OP.createShare:
         return this.createShare(h).then((header) => ({ header }));
       case OP.deleteShare:
@@ -367,22 +562,23 @@ export class ShareServer {
         this.detach(checkName(h['id']));
         return {};
       case OP.setSize:
-        return this.attached(h['id'])
-          .coord.setSize(num(h['size'], -1))
+        return this.serve(h['id'])
+          .then((a) => this.resize(a, num(h['size'], -1)))
           .then(() => ({}));
-      case OP.usage: {
-        const c = this.attached(h['id']).coord;
-        return { header: { ...c.statfs(), epoch: c.info.epoch } };
-      }
+      case OP.usage:
+        return this.serve(h['id']).then(({ coord: c }) => ({
+          header: { ...c.statfs(), nondirs: c.files, epoch: c.info.epoch },
+        }));
       case OP.healInfo:
-        return this.attached(h['id'])
-          .healer.healInfo()
+        return this.serve(h['id'])
+          .then((a) => a.healer.healInfo())
           .then((bricks) => ({ header: { bricks } }));
-      case OP.healNow: {
-        const a = this.attached(h['id']);
-        const run = h['full'] === true ? a.healer.fullHeal() : a.healer.healIndex();
-        return run.then((stats) => ({ header: { ...stats } }));
-      }
+      case OP.healNow:
+        return this.serve(h['id'])
+          .then((a) => (h['full'] === true ? a.healer.fullHeal() : a.healer.healIndex()))
+          .then((stats) => ({ header: { ...stats } }));
+      case OP.capacity:
+        return this.capacity().then((header) => ({ header }));
       case OP.resolveSplitBrain: {
         const a = this.attached(h['id']);
         const policy = String(h['policy']);
@@ -405,15 +601,28 @@ export class ShareServer {
           .then(() => ({ header: { id: l.id, host: l.hostLabel, zone: l.zone } }));
       }
       default:
-        return this.fileOp(f, this.mounts.get(sock));
+        return this.fileOp(f, sock);
     }
   }
 
-  private fileOp(f: Frame, share: string | undefined): HandlerResult | Promise<HandlerResult> {
+  private fileOp(f: Frame, sock: net.Socket): HandlerResult | Promise<HandlerResult> {
     const h = f.header;
     if (f.op < OP.lookup || f.op > OP.fsync) throw new ReplicatedError('ENOSYS', `unknown opcode ${f.op}`);
-    if (share === undefined) throw new ReplicatedError('EINVAL', 'mount a share first');
-    const c = this.attached(share).coord;
+    const mount = this.mounts.get(sock);
+    if (mount === undefined) throw new ReplicatedError('EINVAL', 'mount a share first');
+    const c = this.attached(mount.share).coord;
+    // Rules changed since this connection was admitted: decide again, for this operation on.
+    if (mount.gen !== (c.info.gen ?? 0)) {
+      mount.level = accessFor(c.info.access, sock.remoteAddress);
+      mount.gen = c.info.gen ?? 0;
+    }
+    if (mount.level === null)
+      throw new ReplicatedError(
+        'EACCES',
+        `access to share ${mount.share} was revoked for ${sock.remoteAddress}`,
+      );
+    if (mount.level === 'ro' && MUTATING_OPS.has(f.op))
+      throw new ReplicatedError('EROFS', `share ${mount.share} is read-only for ${sock.remoteAddress}`);
     const p = () => checkClientPath(h['path']);
     switch (f.op) {
       case OP.lookup:

@@ -11,6 +11,8 @@ export interface ClusterOptions {
   bricks?: number;
   serverArgs?: string[];
   brickLabels?: Array<{ host: string; zone: string }>;
+  /** Extra arguments for every brick (e.g. --capacity-gib). */
+  brickArgs?: string[];
 }
 
 /** N bricks + one share server, all real processes; `close()` kills them and removes the dirs. */
@@ -54,6 +56,7 @@ export class Cluster {
       label.host,
       '--zone',
       label.zone,
+      ...(this.opts.brickArgs ?? []),
     ]);
   }
 

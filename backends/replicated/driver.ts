@@ -1,0 +1,365 @@
+/**
+ * The `replicated` backend driver: the share API's Backend contract (backends/types.ts) over the
+ * admin operations of abaca share servers. The share server does the work (placement, quota,
+ * snapshots under its write barrier, access enforcement); this driver turns GiB into bytes, share
+ * refs into admin calls, and the share server's errno codes into BackendErrors.
+ *
+ * Export locations are `abaca://HOST:PORT/SHARE_ID`, one per share server address, stable across
+ * restarts because they are built from configuration, not from state.
+ */
+import { BackendError } from '../errors.ts';
+import {
+  type AccessRule,
+  type AccessRuleState,
+  type Backend,
+  type BackendCapabilities,
+  type BackendStats,
+  type ExportLocation,
+  type PoolStats,
+  SHARE_PROTOCOLS,
+  type ShareProtocol,
+  type ShareRef,
+  type SnapshotRef,
+} from '../types.ts';
+import { ReplicatedClient } from './client/client.ts';
+import { ReplicatedError, toReplicatedError } from './protocol/errors.ts';
+import type { CapacityReport } from './protocol/types.ts';
+
+const GiB = 1024 ** 3;
+
+/** The extra spec that chooses a share's replica count, and the counts a type may ask for. */
+export const REPLICA_COUNT_SPEC = 'abaca:replica_count';
+export const REPLICA_COUNTS = [1, 3] as const;
+export const DEFAULT_REPLICA_COUNT = 3;
+
+/** Protocols a replicated share can be created with (see docs/backends.md for NFS). */
+export const REPLICATED_PROTOCOLS: ShareProtocol[] = ['NATIVE', 'NFS'];
+
+export interface ReplicatedBackendOptions {
+  name: string;
+  /** Share servers' admin addresses, `host:port`; the first that answers serves a call. */
+  shareServers: string[];
+  /** Addresses put in export locations (what clients can reach); default: shareServers. */
+  exportAddresses?: string[];
+  /** The share servers' admin token. */
+  adminToken: string;
+  protocols?: ShareProtocol[];
+  /** Per admin call (ms). Snapshot, revert and clone of large trees take longer than one file op. */
+  timeoutMs?: number;
+}
+
+/**
+ * The replica count a share type asks for, or an error text when its `abaca:replica_count` spec is
+ * not one of REPLICA_COUNTS. Used when a type is created and again when a share is.
+ */
+export function replicaCountOf(specs: Readonly<Record<string, string>> | undefined): number | string {
+  const raw = specs?.[REPLICA_COUNT_SPEC];
+  if (raw === undefined) return DEFAULT_REPLICA_COUNT;
+  const n = Number(raw.trim());
+  if (!(REPLICA_COUNTS as readonly number[]).includes(n))
+    return `Extra spec ${REPLICA_COUNT_SPEC} must be one of ${REPLICA_COUNTS.join(', ')}, not ${JSON.stringify(raw)}.`;
+  return n;
+}
+
+/** Share and snapshot ids become names on the bricks: plain ids only. */
+function checkId(id: string, what: string): void {
+  if (!/^[A-Za-z0-9][A-Za-z0-9_-]{0,254}$/.test(id))
+    throw new BackendError('InvalidRequest', `${what} id ${JSON.stringify(id)} is not a valid id.`);
+}
+
+function checkSize(size: number, what: string): void {
+  if (!Number.isSafeInteger(size) || size < 1)
+    throw new BackendError(
+      'InvalidRequest',
+      `${what} must be a whole number of GiB, at least 1, not ${size}.`,
+    );
+}
+
+export function createReplicatedBackend(options: ReplicatedBackendOptions): Backend {
+  const { name } = options;
+  if (options.shareServers.length === 0)
+    throw new BackendError('InvalidRequest', `Backend ${name}: at least one share server is needed.`);
+  const protocols = options.protocols ?? REPLICATED_PROTOCOLS;
+  const exportAddresses = options.exportAddresses ?? options.shareServers;
+  const capabilities: BackendCapabilities = {
+    snapshotSupport: true,
+    createShareFromSnapshotSupport: true,
+    revertToSnapshotSupport: true,
+    mountSnapshotSupport: false,
+    driverHandlesShareServers: false,
+    protocols,
+    accessTypes: ['ip'],
+  };
+  let closed = false;
+
+  /** Runs one admin exchange on the first share server that accepts a connection. */
+  async function admin<T>(what: string, fn: (c: ReplicatedClient) => Promise<T>): Promise<T> {
+    if (closed) throw new BackendError('Unavailable', `Backend ${name} is closed.`);
+    let lastError: unknown;
+    for (const addr of options.shareServers) {
+      const [host, port] = splitAddr(addr);
+      let client: ReplicatedClient;
+      try {
+        client = await ReplicatedClient.connect({
+          host,
+          port,
+          adminToken: options.adminToken,
+          timeoutMs: options.timeoutMs ?? 120_000,
+        });
+      } catch (err) {
+        lastError = err;
+        continue;
+      }
+      try {
+        return await fn(client);
+      } catch (err) {
+        throw toBackendError(err, `${what} on backend ${name}`);
+      } finally {
+        client.close();
+      }
+    }
+    throw new BackendError(
+      'Unavailable',
+      `${what} on backend ${name}: no share server answered (${options.shareServers.join(', ')}): ${(lastError as Error)?.message}`,
+    );
+  }
+
+  function locations(id: string): ExportLocation[] {
+    return exportAddresses.map((addr, i) => ({
+      path: `abaca://${addr}/${id}`,
+      preferred: i === 0,
+      isAdminOnly: false,
+    }));
+  }
+
+  /** The share's size in GiB as the share server holds it; NotFound when it does not exist. */
+  async function currentGiB(c: ReplicatedClient, id: string): Promise<number> {
+    const usage = await c.usage(id);
+    return Math.round(usage.size / GiB);
+  }
+
+  function pools(report: CapacityReport): PoolStats[] {
+    return report.pools.map((p) => ({
+      name: p.name,
+      totalCapacityGiB: floor2(p.totalBytes / GiB),
+      allocatedCapacityGiB: floor2(p.allocatedBytes / GiB),
+      freeCapacityGiB: floor2(Math.max(0, Math.min(p.totalBytes - p.allocatedBytes, p.freeBytes)) / GiB),
+    }));
+  }
+
+  function checkShare(share: ShareRef): void {
+    checkId(share.id, 'Share');
+  }
+
+  function checkNew(share: ShareRef): number {
+    checkShare(share);
+    checkSize(share.size, 'A share size');
+    if (!(SHARE_PROTOCOLS as readonly string[]).includes(share.shareProto))
+      throw new BackendError('InvalidRequest', `Unknown share protocol ${JSON.stringify(share.shareProto)}.`);
+    if (!protocols.includes(share.shareProto))
+      throw new BackendError('NotSupported', `Backend ${name} does not serve ${share.shareProto} shares.`);
+    const replicas = replicaCountOf(share.specs);
+    if (typeof replicas === 'string') throw new BackendError('InvalidRequest', replicas);
+    return replicas;
+  }
+
+  /** Same size: the share already exists (a repeated call); another size is a different share. */
+  async function existing(c: ReplicatedClient, share: ShareRef): Promise<boolean> {
+    try {
+      const size = await currentGiB(c, share.id);
+      if (size !== share.size)
+        throw new BackendError(
+          'InvalidRequest',
+          `Share ${share.id} already exists with size ${size} GiB, not ${share.size} GiB.`,
+        );
+      return true;
+    } catch (err) {
+      if (err instanceof ReplicatedError && err.code === 'ENOENT') return false;
+      throw err;
+    }
+  }
+
+  /**
+   * Sets the share's quota to newSize GiB. The same size again is success (a repeated call); the
+   * wrong direction is InvalidRequest. The share server answers ENOSPC when the bricks cannot
+   * promise the growth, or when the share holds more than the smaller size.
+   */
+  async function resize(c: ReplicatedClient, share: ShareRef, newSize: number, how: 'extend' | 'shrink') {
+    checkShare(share);
+    checkSize(newSize, 'The new size');
+    const size = await currentGiB(c, share.id);
+    if (how === 'extend' ? newSize < size : newSize > size)
+      throw new BackendError(
+        'InvalidRequest',
+        `Cannot ${how} share ${share.id} from ${size} GiB to ${newSize} GiB.`,
+      );
+    if (newSize === size) return;
+    try {
+      await c.setSize(share.id, newSize * GiB);
+    } catch (err) {
+      if (!isCode(err, 'ENOSPC')) throw err;
+      throw how === 'extend'
+        ? new BackendError(
+            'CapacityExceeded',
+            `Not enough free capacity on backend ${name}: ${errMessage(err)}`,
+          )
+        : new BackendError(
+            'ShrinkPossibleDataLoss',
+            `Share ${share.id} holds more than ${newSize} GiB (${errMessage(err)}).`,
+          );
+    }
+  }
+
+  const backend: Backend = {
+    name,
+
+    stats: () =>
+      admin('stats', async (c): Promise<BackendStats> => {
+        const report = await c.capacity();
+        return {
+          backendName: name,
+          driver: 'replicated',
+          vendorName: 'abaca',
+          driverVersion: '1.0',
+          capabilities: structuredClone(capabilities),
+          pools: pools(report),
+        };
+      }),
+
+    createShare: (share) =>
+      admin('createShare', async (c) => {
+        const replicas = checkNew(share);
+        if (!(await existing(c, share)))
+          // Closed until the share API grants a rule (updateAccess).
+          await c.createShare(share.id, share.size * GiB, { replicas, pool: share.pool, access: [] });
+        return locations(share.id);
+      }),
+
+    createShareFromSnapshot: (share, snapshot) =>
+      admin('createShareFromSnapshot', async (c) => {
+        const replicas = checkNew(share);
+        checkId(snapshot.id, 'Snapshot');
+        checkId(snapshot.shareId, 'Share');
+        if (await existing(c, share)) return locations(share.id);
+        await c.cloneShare(share.id, share.size * GiB, {
+          from: snapshot.shareId,
+          snapshot: snapshot.id,
+          replicas,
+          pool: share.pool,
+        });
+        return locations(share.id);
+      }),
+
+    deleteShare: (share) =>
+      admin('deleteShare', async (c) => {
+        checkShare(share);
+        await c.deleteShare(share.id);
+      }),
+
+    extendShare: (share, newSize) => admin('extendShare', (c) => resize(c, share, newSize, 'extend')),
+
+    shrinkShare: (share, newSize) => admin('shrinkShare', (c) => resize(c, share, newSize, 'shrink')),
+
+    createSnapshot: (snapshot) =>
+      admin('createSnapshot', async (c) => {
+        checkId(snapshot.id, 'Snapshot');
+        checkId(snapshot.shareId, 'Share');
+        await c.createSnapshot(snapshot.shareId, snapshot.id);
+      }),
+
+    deleteSnapshot: (snapshot) =>
+      admin('deleteSnapshot', async (c) => {
+        checkId(snapshot.id, 'Snapshot');
+        checkId(snapshot.shareId, 'Share');
+        await c.deleteSnapshot(snapshot.shareId, snapshot.id);
+      }),
+
+    revertToSnapshot: (share, snapshot) =>
+      admin('revertToSnapshot', async (c) => {
+        checkShare(share);
+        checkId(snapshot.id, 'Snapshot');
+        if (snapshot.shareId !== share.id)
+          throw new BackendError(
+            'InvalidRequest',
+            `Snapshot ${snapshot.id} belongs to share ${snapshot.shareId}, not to share ${share.id}.`,
+          );
+        await c.revertToSnapshot(share.id, snapshot.id);
+      }),
+
+    updateAccess: (share, rules) =>
+      admin('updateAccess', async (c) => {
+        checkShare(share);
+        const states: Record<string, AccessRuleState> = {};
+        const enforced: AccessRule[] = [];
+        for (const r of rules) {
+          if (capabilities.accessTypes.includes(r.accessType)) enforced.push(r);
+          else states[r.id] = 'error';
+        }
+        const applied = await c.setAccess(
+          share.id,
+          enforced.map((r) => ({ id: r.id, to: r.accessTo, level: r.accessLevel })),
+        );
+        for (const r of enforced) states[r.id] = applied.includes(r.id) ? 'active' : 'error';
+        return states;
+      }),
+
+    exportLocations: (share) =>
+      admin('exportLocations', async (c) => {
+        checkShare(share);
+        await currentGiB(c, share.id);
+        return locations(share.id);
+      }),
+
+    usage: (share) =>
+      admin('usage', async (c) => {
+        checkShare(share);
+        const u = await c.usage(share.id);
+        return { usedBytes: u.used, files: u.nondirs };
+      }),
+
+    async close() {
+      closed = true;
+    },
+  };
+  return backend;
+}
+
+function splitAddr(addr: string): [string, number] {
+  const i = addr.lastIndexOf(':');
+  return [addr.slice(0, i).replace(/^\[|\]$/g, ''), Number(addr.slice(i + 1))];
+}
+
+const floor2 = (x: number) => Math.floor(x * 100) / 100;
+
+function isCode(err: unknown, code: string): boolean {
+  return err instanceof ReplicatedError && err.code === code;
+}
+
+function errMessage(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
+}
+
+/** The share server's errno codes, as the share API's backend errors. */
+function toBackendError(err: unknown, what: string): BackendError {
+  if (err instanceof BackendError) return err;
+  const e = toReplicatedError(err);
+  const text = `${what}: ${e.message}`;
+  switch (e.code) {
+    case 'ENOENT':
+      return new BackendError('NotFound', text, { cause: err });
+    case 'EINVAL':
+    case 'ENAMETOOLONG':
+      return new BackendError('InvalidRequest', text, { cause: err });
+    case 'ENOSPC':
+      return new BackendError('CapacityExceeded', text, { cause: err });
+    case 'ENOSYS':
+      return new BackendError('NotSupported', text, { cause: err });
+    case 'ENOTCONN':
+    case 'ETIMEDOUT':
+    case 'ESTALE':
+    case 'EBUSY':
+      return new BackendError('Unavailable', text, { cause: err });
+    default:
+      return new BackendError('Failed', text, { cause: err });
+  }
+}
