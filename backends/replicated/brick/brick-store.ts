@@ -517,7 +517,7 @@ export class ShareStore {
     const blame = Array.isArray(h['blame']) ? (h['blame'] as string[]) : [];
     const carried = carriedOf(h['carry']);
     if (blame.length > 0) this.addBlame(marks, blame, rangeOf(kind, h, payloadLength(payload)));
-    // Blame carried to the new names of a moved or linked inode (share-coordinator.ts carriedBlame).
+    // Blame carried to the new names of a moved or linked inode (server/share-coordinator.ts carriedBlame).
     for (const c of carried) this.addBlame([c.path], c.bricks);
     if (kind !== 'fsync') this.markDirty(marks);
     const r = this.apply(kind, p, np, h, payload);
