@@ -22,7 +22,9 @@ import { checkProjectPath, projectPath } from './middleware/project-path.ts';
 import { requestId } from './middleware/request-id.ts';
 import { osServicesRouter } from './os-services.ts';
 import { quotaSetsRouter } from './quota-sets.ts';
+import { schedulerStatsRouter } from './scheduler-stats.ts';
 import { shareAccessRulesRouter } from './share-access-rules.ts';
+import { shareHealRouter } from './share-heal.ts';
 import { shareTypesRouter } from './share-types.ts';
 import { sharesRouter } from './shares.ts';
 import { snapshotsRouter } from './snapshots.ts';
@@ -44,6 +46,8 @@ export interface AppDeps {
     | 'messages'
     | 'availabilityZones'
     | 'osServices'
+    | 'shareHeal'
+    | 'pools'
   >;
   log: Logger;
   registry: Registry;
@@ -82,6 +86,8 @@ export function createApp(deps: AppDeps): Koa {
   root.use(messagesRouter(s.messages, shareAuth).routes());
   root.use(availabilityZonesRouter(s.availabilityZones, shareAuth).routes());
   root.use(osServicesRouter(s.osServices, shareAuth).routes());
+  root.use(shareHealRouter(s.shareHeal, shareAuth).routes());
+  root.use(schedulerStatsRouter(s.pools, shareAuth).routes());
 
   app.use(requestId());
   app.use(requestLogging(deps.log));

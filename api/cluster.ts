@@ -28,7 +28,13 @@ interface MetricsMessage {
 const isMetricsMessage = (m: unknown): m is MetricsMessage =>
   typeof m === 'object' && m !== null && (m as { type?: unknown }).type === METRICS_REQUEST;
 
-export async function runPrimary(config: Config, log: Logger, out: (line: string) => void): Promise<void> {
+export async function runPrimary(
+  config: Config,
+  log: Logger,
+  out: (line: string) => void,
+  /** Stops what the primary runs besides the API processes (solo storage), after them. */
+  afterWorkers: () => Promise<void> | undefined = () => undefined,
+): Promise<void> {
   const db = openDatabase(config);
   let boot: Awaited<ReturnType<typeof prepareDatabase>>;
   try {
@@ -86,10 +92,13 @@ export async function runPrimary(config: Config, log: Logger, out: (line: string
     stopping = true;
     const workers = Object.values(cluster.workers ?? {}).filter((w): w is Worker => w !== undefined);
     let left = workers.length;
-    if (left === 0) process.exit(code);
+    const exit = () => {
+      Promise.resolve(afterWorkers()).finally(() => process.exit(code));
+    };
+    if (left === 0) exit();
     for (const w of workers) {
       w.once('exit', () => {
-        if (--left === 0) process.exit(code);
+        if (--left === 0) exit();
       });
       w.process.kill('SIGTERM');
     }

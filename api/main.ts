@@ -1,5 +1,6 @@
 import cluster from 'node:cluster';
 import { parseArgs } from 'node:util';
+import { startSolo } from '../backends/replicated/solo.ts';
 import { ConfigError, loadConfig } from '../services/config.ts';
 import { migrateLatest } from '../services/db.ts';
 import { bootstrapIdentity, writeOpenrc } from '../services/identity/bootstrap.ts';
@@ -21,7 +22,8 @@ Commands:
 
 Configuration is read from the environment: ABACA_LISTEN, ABACA_PUBLIC_URL, ABACA_DATA_DIR,
 DATABASE_URL, ABACA_ADMIN_PASSWORD, ABACA_ADMIN_TOKEN, ABACA_REGION, ABACA_TOKEN_LIFETIME,
-ABACA_BODY_LIMIT, ABACA_LOG_LEVEL, ABACA_API_WORKERS (see README.md).`;
+ABACA_BODY_LIMIT, ABACA_LOG_LEVEL, ABACA_API_WORKERS, ABACA_BACKENDS (unset: the replicated storage
+in solo mode under the data dir), ABACA_SOLO_PORT (see README.md).`;
 
 const out = (line: string) => process.stdout.write(`${line}\n`);
 
@@ -40,8 +42,22 @@ async function main(argv: string[]): Promise<number> {
   const log = createLogger(config.logLevel);
 
   if (command === 'serve') {
+    // Solo mode (no ABACA_BACKENDS): this process runs the replicated storage; API processes it
+    // forks get the backend through ABACA_BACKENDS and do not start it again.
+    const solo = config.solo
+      ? await startSolo({
+          dataDir: config.dataDir,
+          host: config.listenHost,
+          shareServerPort: config.solo.shareServerPort,
+          log,
+        })
+      : null;
+    if (solo) {
+      config.backends = [solo.backendSpec];
+      process.env['ABACA_BACKENDS'] = JSON.stringify(config.backends);
+    }
     if (cluster.isPrimary && config.apiWorkers > 1) {
-      await runPrimary(config, log, out);
+      await runPrimary(config, log, out, () => solo?.stop());
       return -1; // keep running
     }
     const running = await startServer(config, log, out, { clusterWorker: cluster.isWorker });
@@ -55,16 +71,19 @@ async function main(argv: string[]): Promise<number> {
         process.exit(1);
       }, 15_000);
       force.unref();
-      running.shutdown().then(
-        () => {
-          log.info('stopped');
-          process.exit(0);
-        },
-        (err) => {
-          log.error({ err }, 'error during shutdown');
-          process.exit(1);
-        },
-      );
+      running
+        .shutdown()
+        .then(() => solo?.stop())
+        .then(
+          () => {
+            log.info('stopped');
+            process.exit(0);
+          },
+          (err) => {
+            log.error({ err }, 'error during shutdown');
+            process.exit(1);
+          },
+        );
     };
     process.once('SIGTERM', () => stop('SIGTERM'));
     process.once('SIGINT', () => stop('SIGINT'));

@@ -8,8 +8,10 @@ import { InvalidInput, NotFound } from '../services/errors.ts';
 import { parseDictLiteral } from '../services/python-literal.ts';
 import { SHARE_SORT_KEYS } from '../services/repos/shares.ts';
 import type { ShareActionService } from '../services/share-actions.ts';
+import type { ShareHealService } from '../services/share-heal.ts';
 import type { ShareListQuery, ShareService } from '../services/shares.ts';
 import { listParams, PageLimit } from './paging.ts';
+import { HealArg, HealResolveArg } from './share-heal.ts';
 import { Bool, Description, Metadata, Name, objectLike, parse, Size } from './validation.ts';
 import * as accessView from './views/access-rules.ts';
 import * as view from './views/shares.ts';
@@ -126,10 +128,15 @@ function parseListQuery(query: unknown): ShareListQuery & { limit: number } {
 
 export function sharesRouter(
   config: Config,
-  services: { shares: ShareService; shareActions: ShareActionService; accessRules: AccessRuleService },
+  services: {
+    shares: ShareService;
+    shareActions: ShareActionService;
+    accessRules: AccessRuleService;
+    shareHeal: ShareHealService;
+  },
   auth: Middleware,
 ): Router {
-  const { shares, shareActions, accessRules } = services;
+  const { shares, shareActions, accessRules, shareHeal } = services;
   const r = new Router({ prefix: '/v2/shares' });
   const lists = view.createShareListViews(config);
 
@@ -255,6 +262,22 @@ export function sharesRouter(
       async deny_access(ctx, id, arg) {
         await accessRules.deny(ctx.state.auth, id, parse(DenyArg, arg, 'deny_access').access_id);
         ctx.status = 202;
+      },
+      // abaca's own (GlusterFS's `volume heal`): start a heal of the replicas, resolve a split-brain.
+      async heal(ctx, id, arg) {
+        const b = parse(HealArg, arg ?? null, 'heal');
+        await shareHeal.start(ctx.state.auth, id, b?.full ?? false);
+        ctx.status = 202;
+      },
+      async heal_resolve(ctx, id, arg) {
+        const b = parse(HealResolveArg, arg, 'heal_resolve');
+        const source = await shareHeal.resolve(ctx.state.auth, id, {
+          path: b.path,
+          policy: b.policy,
+          sourceBrick: b.source_brick,
+        });
+        ctx.status = 200;
+        ctx.body = { heal_resolve: { path: b.path, policy: b.policy, source_brick: source } };
       },
       async access_list(ctx, id) {
         const list = await accessRules.listForShare(ctx.state.auth, id);

@@ -140,4 +140,50 @@ export interface Backend {
 
   /** Releases resources (timers, connections). */
   close(): Promise<void>;
+
+  /** Self-heal of a replicating backend (optional: the API answers that the backend has none). */
+  heal?: ShareHeal;
+  /** The processes the backend is made of, shown as rows of os-services (optional). */
+  components?(): Promise<StorageComponent[]>;
+}
+
+/** Split-brain policies (GlusterFS's): which copy of a path in split-brain wins. */
+export const SPLIT_BRAIN_POLICIES = ['source-brick', 'latest-mtime', 'bigger-file'] as const;
+export type SplitBrainPolicy = (typeof SPLIT_BRAIN_POLICIES)[number];
+
+export interface HealReplica {
+  brick: string;
+  address: string;
+  connected: boolean;
+  /** Paths this replica holds markers for, at most a few hundred (count has them all). */
+  entries: Array<{ path: string; splitBrain: boolean; healing: boolean }>;
+  count: number;
+}
+
+export interface HealInfo {
+  replicas: HealReplica[];
+  lastHeal: {
+    kind: 'index' | 'full';
+    startedAt: string;
+    finishedAt: string | null;
+    stats: Record<string, number> | null;
+    error: string | null;
+  } | null;
+}
+
+export interface ShareHeal {
+  info(share: ShareRef): Promise<HealInfo>;
+  /** Starts a heal of the share (an index heal, or a full walk) and returns without waiting. */
+  start(share: ShareRef, full: boolean): Promise<void>;
+  /** Resolves one path in split-brain by a policy; returns the replica whose copy won. */
+  resolve(share: ShareRef, path: string, policy: SplitBrainPolicy, source?: string): Promise<string>;
+}
+
+export interface StorageComponent {
+  /** e.g. abaca-brick, abaca-share-server */
+  binary: string;
+  /** Where it runs, as the backend names it (address, brick id). */
+  host: string;
+  zone: string;
+  up: boolean;
 }

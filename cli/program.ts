@@ -2,6 +2,7 @@
 import { Command, Option } from 'commander';
 import { registerAccessCommands, registerExportLocationCommands } from './commands/access.ts';
 import { examples } from './commands/common.ts';
+import { registerHealCommands, registerPoolCommands } from './commands/heal.ts';
 import {
   registerApplicationCredentialCommands,
   registerProjectCommands,
@@ -119,6 +120,8 @@ export function buildProgram(): Command {
       .description('Availability zones'),
   );
   registerServiceCommands(share.command('service').description('Share services (admin only)'));
+  registerHealCommands(share.command('heal').description('Self-heal of replicated shares (admin only)'));
+  registerPoolCommands(share.command('pool').description('Storage pools (admin only)'));
   registerMessageCommands(share.command('message').description('User messages: why an operation failed'));
 
   registerTokenCommands(program.command('token').description('Identity tokens'));

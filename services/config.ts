@@ -19,8 +19,13 @@ export interface Config {
   revocationCacheSeconds: number;
   /** How long a worker's claim on a task lasts without renewal (a dead worker's task waits this long). */
   taskLeaseSeconds: number;
-  /** Storage backends (specs as backends/drivers.ts reads them); default: one `local` backend under the data dir. */
+  /**
+   * Storage backends (specs as backends/drivers.ts reads them). Empty when ABACA_BACKENDS is not
+   * set: the server then runs the replicated storage in solo mode and uses that (`solo`).
+   */
   backends: unknown[];
+  /** No ABACA_BACKENDS: run three bricks and a share server under the data dir (backends/replicated/solo.ts). */
+  solo: { shareServerPort?: number } | null;
   /** Processes serving the API on the one listening address (Manila's osapi_share_workers). */
   apiWorkers: number;
 }
@@ -76,6 +81,12 @@ const Env = z.object({
       return z.NEVER;
     })
     .optional(),
+  ABACA_SOLO_PORT: z.coerce
+    .number({ error: 'ABACA_SOLO_PORT must be a port number' })
+    .int('ABACA_SOLO_PORT must be a port number')
+    .min(1, 'ABACA_SOLO_PORT must be 1-65535')
+    .max(65535, 'ABACA_SOLO_PORT must be 1-65535')
+    .optional(),
 });
 
 export class ConfigError extends Error {}
@@ -112,13 +123,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     logLevel: e.ABACA_LOG_LEVEL,
     revocationCacheSeconds: e.ABACA_REVOCATION_CACHE_SECONDS,
     taskLeaseSeconds: e.ABACA_TASK_LEASE_SECONDS,
-    backends: e.ABACA_BACKENDS ?? [
-      {
-        name: 'local',
-        driver: 'local',
-        options: { rootDir: path.join(path.resolve(e.ABACA_DATA_DIR), 'local'), capacityGiB: 1000 },
-      },
-    ],
+    backends: e.ABACA_BACKENDS ?? [],
+    solo: e.ABACA_BACKENDS ? null : { shareServerPort: e.ABACA_SOLO_PORT },
     apiWorkers: e.ABACA_API_WORKERS,
   };
 }

@@ -1,3 +1,4 @@
+import type { StorageComponent } from '../backends/types.ts';
 import type { Db } from './db.ts';
 import { type Auth, requireAdmin } from './policy.ts';
 import type { Repos } from './repos/index.ts';
@@ -24,13 +25,37 @@ export function createOsServices({
   db: Db;
   repos: Pick<Repos, 'osServices'>;
   host: string;
-  backends: { name: string; availabilityZone: string }[];
+  backends: { name: string; availabilityZone: string; components?: () => Promise<StorageComponent[]> }[];
 }) {
   const zones = [...new Set(backends.map((b) => b.availabilityZone))];
   const own = [
     { binary: 'manila-scheduler', host, zone: zones[0] ?? 'nova' },
     ...backends.map((b) => ({ binary: 'manila-share', host: `${host}@${b.name}`, zone: b.availabilityZone })),
   ];
+  /**
+   * The processes backends are made of (a replicated backend's bricks and share servers), asked
+   * now: their state is what the backend sees at this moment, not a heartbeat. Their ids follow
+   * the registered services' and are stable while the backends' layout is.
+   */
+  async function storageRows(now: number): Promise<Service[]> {
+    const out: Service[] = [];
+    for (const b of backends) {
+      if (!b.components) continue;
+      for (const c of await b.components())
+        out.push({
+          id: STORAGE_ID_BASE + out.length,
+          binary: c.binary,
+          host: `${host}@${b.name}:${c.host}`,
+          zone: c.zone || b.availabilityZone,
+          status: 'enabled',
+          state: c.up ? 'up' : 'down',
+          created_at: new Date(now),
+          updated_at: new Date(now),
+        });
+    }
+    return out;
+  }
+
   return {
     async heartbeat(): Promise<void> {
       for (const s of own) await repos.osServices.heartbeat(db, s);
@@ -48,13 +73,21 @@ export function createOsServices({
       requireAdmin(auth, 'service:index');
       const { state, ...rest } = filter;
       const now = Date.now();
-      const rows = (await repos.osServices.list(db, rest)).map((r) => ({
+      const rows: Service[] = (await repos.osServices.list(db, rest)).map((r) => ({
         ...r,
         state: (now - r.updated_at.getTime() <= SERVICE_DOWN_SECONDS * 1000 ? 'up' : 'down') as 'up' | 'down',
       }));
+      rows.push(...(await storageRows(now)).filter((r) => matches(r, rest)));
       return state ? rows.filter((r) => r.state === state) : rows;
     },
   };
+}
+
+/** Ids of the rows for backends' processes start here, far above registered services' ids. */
+const STORAGE_ID_BASE = 100_000;
+
+function matches(r: Service, f: Partial<Pick<ServiceRow, 'binary' | 'host' | 'zone' | 'status'>>): boolean {
+  return Object.entries(f).every(([k, v]) => v === undefined || r[k as keyof ServiceRow] === v);
 }
 
 export type OsServices = ReturnType<typeof createOsServices>;

@@ -8,12 +8,14 @@ import { TaskKind } from './constants.ts';
 import type { Db } from './db.ts';
 import { createMessageService } from './messages.ts';
 import { createOsServices } from './os-services.ts';
+import { createPoolService } from './pools.ts';
 import { createQuotaSetService } from './quota-sets.ts';
 import { createQuotaService } from './quotas.ts';
 import { repos as defaultRepos, type Repos } from './repos/index.ts';
 import { createPageReader } from './repos/page-reader.ts';
 import type { ConfiguredBackend } from './scheduler.ts';
 import { createShareActionService } from './share-actions.ts';
+import { createShareHealService } from './share-heal.ts';
 import { createShareManager } from './share-manager.ts';
 import { createShareTypeService } from './share-types.ts';
 import { createShareService } from './shares.ts';
@@ -65,7 +67,11 @@ export function createShareServices(opts: {
     db,
     repos,
     host: serverHost,
-    backends: backends.map((b) => ({ name: b.backend.name, availabilityZone: b.availabilityZone })),
+    backends: backends.map((b) => ({
+      name: b.backend.name,
+      availabilityZone: b.availabilityZone,
+      components: b.backend.components?.bind(b.backend),
+    })),
   });
   const zoneNames = () => [...new Set(backends.map((b) => b.availabilityZone))];
   const kick = () => worker.kick();
@@ -92,6 +98,8 @@ export function createShareServices(opts: {
     messages: createMessageService({ db, repos }),
     availabilityZones: createAvailabilityZoneService({ db, repos, names: zoneNames }),
     osServices,
+    shareHeal: createShareHealService({ db, repos, calls: backendCalls(backends) }),
+    pools: createPoolService({ backends, serverHost }),
     /** Start-up chores: stable rows for the backends' zones, and a first heartbeat. */
     async init(): Promise<void> {
       await ensureAvailabilityZones(db, zoneNames());

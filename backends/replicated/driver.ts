@@ -19,13 +19,14 @@ import {
   SHARE_PROTOCOLS,
   type ShareProtocol,
   type ShareRef,
-  type SnapshotRef,
 } from '../types.ts';
 import { ReplicatedClient } from './client/client.ts';
 import { ReplicatedError, toReplicatedError } from './protocol/errors.ts';
 import type { CapacityReport } from './protocol/types.ts';
 
 const GiB = 1024 ** 3;
+/** Heal info lists at most this many paths per replica (its count has them all). */
+const HEAL_ENTRIES_SHOWN = 200;
 
 /** The extra spec that chooses a share's replica count, and the counts a type may ask for. */
 export const REPLICA_COUNT_SPEC = 'abaca:replica_count';
@@ -316,6 +317,61 @@ export function createReplicatedBackend(options: ReplicatedBackendOptions): Back
         const u = await c.usage(share.id);
         return { usedBytes: u.used, files: u.nondirs };
       }),
+
+    heal: {
+      info: (share) =>
+        admin('healInfo', async (c) => {
+          checkShare(share);
+          const r = await c.healReport(share.id);
+          return {
+            replicas: r.bricks.map((b) => ({
+              brick: b.brick,
+              address: b.addr,
+              connected: b.connected,
+              entries: b.entries.slice(0, HEAL_ENTRIES_SHOWN),
+              count: b.count,
+            })),
+            lastHeal: r.lastHeal,
+          };
+        }),
+      start: (share, full) =>
+        admin('heal', async (c) => {
+          checkShare(share);
+          await c.startHeal(share.id, full);
+        }),
+      resolve: (share, path, policy, source) =>
+        admin('resolveSplitBrain', async (c) => {
+          checkShare(share);
+          return c.resolveSplitBrain(share.id, path, policy, source);
+        }),
+    },
+
+    components: () =>
+      admin('components', async (c) => {
+        const bricks = await c.brickStatus();
+        return [
+          ...options.shareServers.map((addr) => ({
+            binary: 'abaca-share-server',
+            host: addr,
+            zone: '',
+            up: true,
+          })),
+          ...bricks.map((b) => ({
+            binary: 'abaca-brick',
+            host: `${String(b['addr'])} (${String(b['id'] ?? 'unknown id')})`,
+            zone: String(b['zone'] ?? ''),
+            up: b['up'] === true,
+          })),
+        ];
+      }).catch(() =>
+        // No share server answers: they are down, and what they would say of the bricks is unknown.
+        options.shareServers.map((addr) => ({
+          binary: 'abaca-share-server',
+          host: addr,
+          zone: '',
+          up: false,
+        })),
+      ),
 
     async close() {
       closed = true;

@@ -62,16 +62,20 @@ export function spawnDaemon(
       child.kill('SIGKILL');
       reject(new Error(`${bin} did not start: ${out} ${err}`));
     }, 30_000);
+    let listening = false;
     child.stdout!.on('data', (d: Buffer) => {
+      if (listening) return; // a long-lived daemon's output is not kept
       out += d.toString();
       const m = /listening on (\S+)/.exec(out);
       if (m) {
+        listening = true;
         clearTimeout(timer);
         resolve(new Proc(child, m[1]!));
       }
     });
     child.stderr!.on('data', (d: Buffer) => {
-      err += d.toString();
+      // Only the tail is kept, for the error message if it exits before listening.
+      err = (err + d.toString()).slice(-8192);
       if (process.env['ABACA_VERBOSE']) process.stderr.write(d);
     });
     child.once('exit', (code) => {

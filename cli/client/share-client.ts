@@ -11,9 +11,11 @@ import type {
   ExportLocation,
   Limits,
   Message,
+  Pool,
   QuotaSet,
   Service,
   Share,
+  ShareHeal,
   ShareType,
   Snapshot,
   SnapshotExportLocation,
@@ -317,6 +319,26 @@ export class ShareClient {
   async listAvailabilityZones(): Promise<AvailabilityZone[]> {
     return (await this.call<{ availability_zones: AvailabilityZone[] }>('GET', '/availability-zones'))
       .availability_zones;
+  }
+  async getShareHeal(id: string): Promise<ShareHeal> {
+    return (await this.call<{ share_heal: ShareHeal }>('GET', `/shares/${enc(id)}/heal`)).share_heal;
+  }
+  async startShareHeal(id: string, full: boolean): Promise<void> {
+    await this.action(id, { heal: { full } });
+  }
+  async resolveShareSplitBrain(
+    id: string,
+    input: { path: string; policy: string; source_brick?: string },
+  ): Promise<{ path: string; policy: string; source_brick: string }> {
+    return (
+      (await this.action(id, { heal_resolve: input })) as {
+        heal_resolve: { path: string; policy: string; source_brick: string };
+      }
+    ).heal_resolve;
+  }
+  async listPools(query: Query = {}, detail = false): Promise<Pool[]> {
+    const path = detail ? '/scheduler-stats/pools/detail' : '/scheduler-stats/pools';
+    return (await this.call<{ pools: Pool[] }>('GET', path, { query })).pools;
   }
   async listServices(query: Query = {}): Promise<Service[]> {
     return (await this.call<{ services: Service[] }>('GET', '/services', { query })).services;

@@ -253,3 +253,36 @@ export interface RoleAssignment {
   user?: { id: string; name?: string };
   scope: { project?: { id: string; name?: string }; domain?: { id: string; name?: string } };
 }
+
+/** GET /v2/shares/{id}/heal (abaca's own). */
+export interface ShareHeal {
+  share_id: string;
+  status: string;
+  pending_entries: number;
+  split_brain_entries: string[];
+  last_heal: {
+    kind: string;
+    started_at: string;
+    finished_at: string | null;
+    error: string | null;
+    entries_healed: number | null;
+    bytes_copied: number | null;
+    split_brain_found: number | null;
+  } | null;
+  replicas: Array<{
+    brick_id: string;
+    address: string;
+    connected: boolean;
+    pending_entries: number;
+    entries: Array<{ path: string; split_brain: boolean; healing: boolean }>;
+  }>;
+}
+
+/** GET /v2/scheduler-stats/pools/detail. */
+export interface Pool {
+  name: string;
+  host: string;
+  backend: string;
+  pool: string;
+  capabilities?: Record<string, unknown>;
+}

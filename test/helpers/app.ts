@@ -15,6 +15,7 @@ import { type Config, loadConfig } from '../../services/config.ts';
 import type { Db } from '../../services/db.ts';
 import { bootstrapIdentity } from '../../services/identity/bootstrap.ts';
 import { createIdentity, type Identity } from '../../services/identity/index.ts';
+import type { ConfiguredBackend } from '../../services/scheduler.ts';
 import { createShareServices, type ShareServices } from '../../services/share-services.ts';
 import { ensureDefaultShareType } from '../../services/share-types.ts';
 import { createTestDb, type TestDb } from './db.ts';
@@ -58,6 +59,8 @@ export interface TestUser {
 export interface TestAppOptions {
   /** Capabilities of the memory backend (default: everything). */
   memory?: Pick<MemoryBackendOptions, 'capabilities'>;
+  /** Backends to serve instead of the memory backend (e.g. a replicated cluster). */
+  backends?: ConfiguredBackend[];
 }
 
 export async function makeTestApp(
@@ -91,7 +94,7 @@ export async function makeTestApp(
     t.stack = createShareServices({
       db: tdb.db,
       log,
-      backends: [{ backend: t.memory, availabilityZone: 'nova' }],
+      backends: options.backends ?? [{ backend: t.memory, availabilityZone: 'nova' }],
       serverHost: 'test',
     });
     await t.stack.init();

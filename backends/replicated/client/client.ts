@@ -5,7 +5,15 @@
 import { ReplicatedError } from '../protocol/errors.ts';
 import { OP } from '../protocol/opcodes.ts';
 import { RpcClient } from '../protocol/rpc-client.ts';
-import type { Attr, CapacityReport, DirEntry, HealInfoBrick, ShareInfo, StatFs } from '../protocol/types.ts';
+import type {
+  Attr,
+  CapacityReport,
+  DirEntry,
+  HealInfoBrick,
+  LastHeal,
+  ShareInfo,
+  StatFs,
+} from '../protocol/types.ts';
 
 export type { CapacityReport };
 
@@ -317,11 +325,22 @@ export class ReplicatedClient {
   }
 
   async healInfo(id: string): Promise<HealInfoBrick[]> {
-    return (await this.admin(OP.healInfo, { id })).header['bricks'] as never;
+    return (await this.healReport(id)).bricks;
+  }
+
+  /** heal info per brick, and the share's last heal run (null before the first). */
+  async healReport(id: string): Promise<{ bricks: HealInfoBrick[]; lastHeal: LastHeal | null }> {
+    const h = (await this.admin(OP.healInfo, { id })).header;
+    return { bricks: h['bricks'] as HealInfoBrick[], lastHeal: (h['lastHeal'] ?? null) as LastHeal | null };
   }
 
   async healNow(id: string, full = false): Promise<Record<string, number>> {
     return (await this.admin(OP.healNow, { id, full })).header as Record<string, number>;
+  }
+
+  /** Starts a heal and returns at once; heal info reports it as lastHeal. */
+  async startHeal(id: string, full = false): Promise<void> {
+    await this.admin(OP.healNow, { id, full, background: true });
   }
 
   async resolveSplitBrain(id: string, path: string, policy: string, source?: string): Promise<string> {

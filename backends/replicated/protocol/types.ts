@@ -83,3 +83,23 @@ export interface CapacityReport {
   }>;
   pools: Array<{ name: string; totalBytes: number; allocatedBytes: number; freeBytes: number }>;
 }
+
+/** What one heal run did (heal info reports the last one). */
+export interface HealStats {
+  entries: number;
+  files: number;
+  bytes: number;
+  /** Blocks compared by checksum (data heals without recorded ranges). */
+  summed: number;
+  splitBrain: number;
+  ms: number;
+}
+
+/** The last heal run of a share, as heal info reports it. */
+export interface LastHeal {
+  kind: 'index' | 'full';
+  startedAt: string;
+  finishedAt: string | null;
+  stats: HealStats | null;
+  error: string | null;
+}

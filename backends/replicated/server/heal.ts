@@ -15,23 +15,21 @@ import { payloadLength } from '../protocol/frame.ts';
 import { addRange, type ByteRange } from '../protocol/heal-paths.ts';
 import { OP } from '../protocol/opcodes.ts';
 import { depthOf, isLinkPath, joinPath } from '../protocol/paths.ts';
-import type { Attr, BrickIndex, DirEntry, HealInfoBrick, SplitBrainPolicy } from '../protocol/types.ts';
+import type {
+  Attr,
+  BrickIndex,
+  DirEntry,
+  HealInfoBrick,
+  HealStats,
+  LastHeal,
+  SplitBrainPolicy,
+} from '../protocol/types.ts';
 import type { Member, ShareCoordinator } from './share-coordinator.ts';
 
 export const BLOCK = 1 << 20;
 const SEGMENT_BLOCKS = 16;
 const INLINE_MAX = 1 << 20;
 const DIR_BATCH = 64;
-
-export interface HealStats {
-  entries: number;
-  files: number;
-  bytes: number;
-  /** Blocks compared by checksum (data heals without recorded ranges). */
-  summed: number;
-  splitBrain: number;
-  ms: number;
-}
 
 interface Side {
   m: Member;
@@ -43,6 +41,8 @@ interface Side {
 
 export class Healer {
   private running: Promise<HealStats> | undefined;
+  /** The most recent run, finished or not. */
+  last: LastHeal | null = null;
   /** Paths being healed right now (heal info tags them). */
   private readonly current = new Set<string>();
   /** Paths some replica marked dirty (an operation on them may not have reached every replica). */
@@ -64,7 +64,7 @@ export class Healer {
       this.again = true;
       return this.running;
     }
-    this.running = this.run().finally(() => {
+    this.running = this.recorded('index', () => this.run()).finally(() => {
       this.running = undefined;
       if (this.again) {
         this.again = false;
@@ -72,6 +72,29 @@ export class Healer {
       }
     });
     return this.running;
+  }
+
+  /** Runs a heal and keeps its outcome as `last`. */
+  private async recorded(kind: LastHeal['kind'], fn: () => Promise<HealStats>): Promise<HealStats> {
+    const run: LastHeal = {
+      kind,
+      startedAt: new Date().toISOString(),
+      finishedAt: null,
+      stats: null,
+      error: null,
+    };
+    this.last = run;
+    try {
+      run.stats = await fn();
+      return run.stats;
+    } catch (err) {
+      run.error = (err as Error).message;
+      throw err;
+    } finally {
+      run.finishedAt = new Date().toISOString();
+      // A full heal ends with an index heal of its own: the outer run is the one to report.
+      this.last = run;
+    }
   }
 
   async indexes(): Promise<Map<string, BrickIndex>> {
@@ -484,7 +507,11 @@ export class Healer {
    * entry, the entry itself for a differing version/size/mode). No majority = split-brain.
    * Then an index heal repairs what was marked.
    */
-  async fullHeal(): Promise<HealStats> {
+  fullHeal(): Promise<HealStats> {
+    return this.recorded('full', () => this.walkAndHeal());
+  }
+
+  private async walkAndHeal(): Promise<HealStats> {
     const ready = this.c.readyMembers();
     if (ready.length < 2) throw new ReplicatedError('ENOTCONN', 'a full heal needs two reachable replicas');
     const need = Math.floor(ready.length / 2) + 1;

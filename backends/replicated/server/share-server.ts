@@ -570,25 +570,29 @@ export class ShareServer {
           header: { ...c.statfs(), nondirs: c.files, epoch: c.info.epoch },
         }));
       case OP.healInfo:
-        return this.serve(h['id'])
-          .then((a) => a.healer.healInfo())
-          .then((bricks) => ({ header: { bricks } }));
+        return this.serve(h['id']).then(async (a) => ({
+          header: { bricks: await a.healer.healInfo(), lastHeal: a.healer.last },
+        }));
       case OP.healNow:
-        return this.serve(h['id'])
-          .then((a) => (h['full'] === true ? a.healer.fullHeal() : a.healer.healIndex()))
-          .then((stats) => ({ header: { ...stats } }));
+        return this.serve(h['id']).then((a) => {
+          const run = h['full'] === true ? a.healer.fullHeal() : a.healer.healIndex();
+          // In the background: the caller follows it through heal info (lastHeal).
+          if (h['background'] === true) {
+            run.catch(() => {});
+            return { header: { started: true } };
+          }
+          return run.then((stats) => ({ header: { ...stats } }));
+        });
       case OP.capacity:
         return this.capacity().then((header) => ({ header }));
       case OP.resolveSplitBrain: {
-        const a = this.attached(h['id']);
         const policy = String(h['policy']);
         if (!(SPLIT_BRAIN_POLICIES as readonly string[]).includes(policy))
           throw new ReplicatedError('EINVAL', `policy must be one of ${SPLIT_BRAIN_POLICIES.join(', ')}`);
-        return a.healer
-          .resolveSplitBrain(
-            checkPath(h['path']),
-            policy as SplitBrainPolicy,
-            h['source'] as string | undefined,
+        const path = checkPath(h['path']);
+        return this.serve(h['id'])
+          .then((a) =>
+            a.healer.resolveSplitBrain(path, policy as SplitBrainPolicy, h['source'] as string | undefined),
           )
           .then((source) => ({ header: { source } }));
       }

@@ -1,0 +1,82 @@
+import { BackendError } from '../backends/errors.ts';
+import type { HealInfo, ShareHeal, SplitBrainPolicy } from '../backends/types.ts';
+import { type BackendCalls, shareRef } from './backend-calls.ts';
+import type { Db } from './db.ts';
+import { InvalidInput, NotFound, NotSupported, ServiceUnavailable } from './errors.ts';
+import { type Auth, requireAdmin } from './policy.ts';
+import type { Repos } from './repos/index.ts';
+import type { ShareRow } from './repos/shares.ts';
+
+/**
+ * Self-heal of a share's replicas, for operators (GlusterFS's `volume heal … info|full|split-brain`):
+ * what is pending or in split-brain, start a heal, resolve a split-brain path by a policy. Admin
+ * only; the share's backend does the work, directly (these are reads and hand-offs, not changes the
+ * share API records).
+ */
+export function createShareHealService(deps: { db: Db; repos: Pick<Repos, 'shares'>; calls: BackendCalls }) {
+  const { db, repos, calls } = deps;
+
+  async function placed(
+    auth: Auth,
+    id: string,
+    action: string,
+  ): Promise<{ share: ShareRow; heal: ShareHeal }> {
+    requireAdmin(auth, `share:${action}`);
+    const share = await repos.shares.get(db, id);
+    if (!share) throw new NotFound(`Share ${id} could not be found.`);
+    if (!share.host)
+      throw new InvalidInput(`Share ${id} has no replicas yet (status '${share.status}'): nothing to heal.`);
+    const heal = calls.backendFor(share.host).heal;
+    if (!heal)
+      throw new InvalidInput(
+        `Share ${id} is on a backend without self-heal (${share.host}); only replicated backends heal.`,
+      );
+    return { share, heal };
+  }
+
+  /** A backend's refusal as the API's error (these calls are answered in the request). */
+  async function viaBackend<T>(fn: () => Promise<T>): Promise<T> {
+    try {
+      return await fn();
+    } catch (err) {
+      if (!(err instanceof BackendError)) throw err;
+      switch (err.code) {
+        case 'NotFound':
+          throw new NotFound(err.message);
+        case 'InvalidRequest':
+          throw new InvalidInput(err.message);
+        case 'NotSupported':
+          throw new NotSupported(err.message);
+        default:
+          throw new ServiceUnavailable(`The storage backend could not answer: ${err.message}`);
+      }
+    }
+  }
+
+  return {
+    async info(auth: Auth, id: string): Promise<HealInfo & { share: ShareRow }> {
+      const { share, heal } = await placed(auth, id, 'heal_info');
+      return { share, ...(await viaBackend(() => heal.info(shareRef(share)))) };
+    },
+
+    async start(auth: Auth, id: string, full: boolean): Promise<void> {
+      const { share, heal } = await placed(auth, id, 'heal');
+      await viaBackend(() => heal.start(shareRef(share), full));
+    },
+
+    async resolve(
+      auth: Auth,
+      id: string,
+      r: { path: string; policy: SplitBrainPolicy; sourceBrick?: string | undefined },
+    ): Promise<string> {
+      const { share, heal } = await placed(auth, id, 'heal_resolve');
+      if (r.policy === 'source-brick' && !r.sourceBrick)
+        throw new InvalidInput(
+          "The policy 'source-brick' needs source_brick: the brick id or address whose copy wins.",
+        );
+      return viaBackend(() => heal.resolve(shareRef(share), r.path, r.policy, r.sourceBrick));
+    },
+  };
+}
+
+export type ShareHealService = ReturnType<typeof createShareHealService>;
