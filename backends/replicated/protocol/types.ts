@@ -85,7 +85,8 @@ export interface CapacityReport {
 }
 
 /** What one heal run did (heal info reports the last one). */
-export interface HealStats {
+// A type alias (not an interface) so that it fits Record<string, number> in the Backend contract.
+export type HealStats = {
   entries: number;
   files: number;
   bytes: number;
@@ -93,7 +94,7 @@ export interface HealStats {
   summed: number;
   splitBrain: number;
   ms: number;
-}
+};
 
 /** The last heal run of a share, as heal info reports it. */
 export interface LastHeal {
