@@ -12,6 +12,7 @@ import { type HandlerResult, serveSocket } from '../protocol/rpc-server.ts';
 import type { ShareInfo } from '../protocol/types.ts';
 import { num } from '../protocol/wire-args.ts';
 import { ShareStore, writeFileDurable } from './brick-store.ts';
+import { handleSnapshotOp, SNAPSHOT_OPS } from './snapshots-ops.ts';
 
 export interface BrickOptions {
   dir: string;
@@ -78,6 +79,26 @@ export class BrickServer {
   close(): void {
     this.server?.close();
   }
+
+  /** What snapshot operations need of this brick (brick/snapshots-ops.ts). */
+  private readonly snapshotHost = {
+    share: (id: unknown) => this.share(id),
+    sharesDir: () => this.sharesDir,
+    trashDir: () => path.join(this.opts.dir, 'trash'),
+    tombstoned: (id: string) => this.tombstoned(id),
+    reopen: (id: string, fn: () => void) => {
+      const old = this.share(id);
+      const session = old.session;
+      old.close();
+      this.shares.delete(id);
+      try {
+        fn();
+      } finally {
+        this.share(id).session = session;
+      }
+    },
+    noteShare: (info: ShareInfo) => this.noteShare(info),
+  };
 
   private share(id: unknown): ShareStore {
     const sid = checkName(id);
@@ -284,6 +305,7 @@ export class BrickServer {
         return {};
       }
       default:
+        if (SNAPSHOT_OPS.has(f.op)) return handleSnapshotOp(this.snapshotHost, f.op, h);
         throw new ReplicatedError('ENOSYS', `unknown opcode ${f.op}`);
     }
   }

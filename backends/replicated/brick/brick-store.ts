@@ -6,7 +6,8 @@
  *   <root>/brick.json                          { id }
  *   <root>/shares/<share>/share.json           ShareInfo (size, bricks, epoch, owner)
  *   <root>/shares/<share>/data/...             the share's tree, as clients see it
- *   <root>/shares/<share>/snaps/               reserved for snapshots (next issue)
+ *   <root>/shares/<share>/snaps/<snap>/        snapshots (layout in snapshots.ts)
+ *   <root>/shares/<share>/meta/shared-inodes.bin  inodes of data/ that a snapshot also links
  *   <root>/shares/<share>/meta/records.bin     sparse table of 64-byte records indexed by inode
  *                                              number: magic "ABR1", version, file id
  *   <root>/shares/<share>/meta/index/dirty/<sha1(path)>    path: an operation started here
@@ -26,8 +27,9 @@ import { checkPath, isLinkPath, LINKS_ROOT, parentOf } from '../protocol/paths.t
 import type { Attr, BrickIndex, DirEntry, FileType, PendingEntry, ShareInfo } from '../protocol/types.ts';
 import { num, timeMs } from '../protocol/wire-args.ts';
 import { DirectWriter, writeParts } from './direct-writes.ts';
+import { RECORD_SIZE, type Rec, readRecord, writeRecord } from './records.ts';
+import { breakLink, SharedInodes } from './snapshots.ts';
 
-const RECORD_SIZE = 64;
 /**
  * Early writeback (RocksDB's `bytes_per_sync`): after this many bytes written through one cached
  * descriptor, a background fdatasync (libuv thread pool) starts pushing them to disk while the
@@ -35,13 +37,7 @@ const RECORD_SIZE = 64;
  * fsync alone.
  */
 const WRITEBACK_BYTES = 16 * 1024 * 1024;
-const RECORD_MAGIC = 0x41425231; // 'ABR1'
 const { O_WRONLY, O_RDONLY, O_CREAT, O_EXCL, O_NOFOLLOW, O_DIRECTORY } = fs.constants;
-
-interface Rec {
-  id: string;
-  v: number;
-}
 
 export interface MutateResult {
   v: number;
@@ -116,6 +112,8 @@ export class ShareStore {
    */
   private readonly ranges = new Map<string, Map<string, ByteRange[] | null>>();
   info: ShareInfo;
+  /** Inodes of data/ that snapshots (or a clone's origin) also link: copied before a change. */
+  readonly shared: SharedInodes;
   /** Session of the share server connection that claimed the share last (memory only). */
   session: string | undefined;
 
@@ -128,6 +126,7 @@ export class ShareStore {
     this.pendingDir = path.join(dir, 'meta', 'index', 'pending');
     this.linksDir = path.join(dir, 'meta', 'links');
     fs.mkdirSync(this.linksDir, { recursive: true }); // shares made before the link index
+    this.shared = new SharedInodes(path.join(dir, 'meta', 'shared-inodes.bin'));
     this.sweepLinks();
     this.info = JSON.parse(fs.readFileSync(path.join(dir, 'share.json'), 'utf8')) as ShareInfo;
     for (const f of fs.readdirSync(this.dirtyDir)) {
@@ -334,6 +333,8 @@ export class ShareStore {
 
   /** Names of the file that clients see: the link count less the index's name. */
   private userLinks(st: fs.Stats): number {
+    // A file shared with a snapshot has one name here (link() breaks the sharing first).
+    if (this.shared.size > 0 && st.isFile() && this.shared.has(st.ino)) return 1;
     return this.indexEntryOf(st) ? st.nlink - 1 : st.nlink;
   }
 
@@ -509,6 +510,29 @@ export class ShareStore {
     return this.pending.get(p)?.blame ?? {};
   }
 
+  // ---- copy-on-write -------------------------------------------------------------------------
+  /**
+   * Before a change of file `p`'s data, size, mode, times or names: when a snapshot also links its
+   * inode, `p` gets a private copy first. Shares without snapshots pay one Set lookup.
+   */
+  private cow(p: string): void {
+    if (this.shared.size === 0) return;
+    let abs: string;
+    let st: fs.Stats;
+    try {
+      abs = this.resolve(p);
+      st = fs.lstatSync(abs);
+    } catch {
+      return; // the operation itself reports it
+    }
+    if (!st.isFile() || !this.shared.has(st.ino)) return;
+    this.dropFd(p);
+    const rec = this.getRecord(st.ino);
+    const ino = breakLink(abs, path.join(this.dir, 'meta', 'tmp'), st);
+    this.setRecord(ino, rec);
+    this.records.delete(st.ino);
+  }
+
   // ---- mutations ----------------------------------------------------------------------------
   mutate(kind: MutationKind, h: Record<string, unknown>, payload: Buffer[]): MutateResult {
     const p = checkPath(h['path']);
@@ -643,6 +667,7 @@ export class ShareStore {
 
   private link(p: string, np: string | undefined): MutateResult {
     if (np === undefined || np === '') throw new ReplicatedError('EINVAL', 'link needs newPath');
+    this.cow(p);
     const src = this.resolve(p);
     const st = fs.lstatSync(src);
     if (st.isDirectory()) throw new ReplicatedError('EPERM', 'hard link to a directory');
@@ -717,6 +742,7 @@ export class ShareStore {
   }
 
   private write(p: string, off: number, parts: Buffer[]): MutateResult {
+    this.cow(p);
     return this.withFile(p, O_WRONLY, (fd) => {
       const st = fs.fstatSync(fd);
       if (!st.isFile()) throw new ReplicatedError('EISDIR', p);
@@ -732,6 +758,7 @@ export class ShareStore {
   }
 
   private truncate(p: string, size: number): MutateResult {
+    this.cow(p);
     return this.withFile(p, O_WRONLY, (fd) => {
       const st = fs.fstatSync(fd);
       if (!st.isFile()) throw new ReplicatedError('EISDIR', p);
@@ -741,6 +768,7 @@ export class ShareStore {
   }
 
   private setattr(p: string, h: Record<string, unknown>): MutateResult {
+    this.cow(p);
     const abs = this.resolve(p);
     const st = fs.lstatSync(abs);
     let before = st.isFile() ? st.size : 0;
@@ -881,6 +909,10 @@ export class ShareStore {
       st = undefined;
     }
     this.forgetNames();
+    if (st?.isFile() && this.shared.has(st.ino)) {
+      this.cow(p);
+      st = fs.lstatSync(abs);
+    }
     if (st && p !== '' && (typeOf(st) !== type || this.getRecord(st.ino).id !== id)) {
       this.removeTree(p);
       st = undefined;
@@ -972,33 +1004,4 @@ function carriedOf(v: unknown): Array<{ path: string; bricks: string[] }> {
       throw new ReplicatedError('EINVAL', 'carry bricks must be brick ids');
     return { path: checkPath(o['path']), bricks: bricks as string[] };
   });
-}
-
-/** Scratch buffer for record writes (the brick is single-threaded; every write fills it whole). */
-const recordBuf = Buffer.alloc(RECORD_SIZE);
-
-/**
- * Records live at offset ino * 64 of a sparse file: one pwrite of 64 aligned bytes (never crossing a
- * sector), so a kill -9 leaves the old or the new record. A hole or a foreign pattern reads as
- * "no record" (id '', version 0).
- */
-function writeRecord(fd: number, ino: number, r: Rec): void {
-  const idLen = Buffer.byteLength(r.id, 'utf8');
-  if (idLen > RECORD_SIZE - 17) throw new ReplicatedError('EINVAL', 'file id too long');
-  const buf = recordBuf.fill(0);
-  buf.writeUInt32BE(RECORD_MAGIC, 0);
-  // The 64-bit version as two halves (a safe integer; no BigInt on the write path).
-  buf.writeUInt32BE(Math.floor(r.v / 2 ** 32), 8);
-  buf.writeUInt32BE(r.v >>> 0, 12);
-  buf.writeUInt8(idLen, 16);
-  buf.write(r.id, 17, 'utf8');
-  fs.writeSync(fd, buf, 0, RECORD_SIZE, ino * RECORD_SIZE);
-}
-
-function readRecord(fd: number, ino: number): Rec {
-  const buf = Buffer.alloc(RECORD_SIZE);
-  const n = fs.readSync(fd, buf, 0, RECORD_SIZE, ino * RECORD_SIZE);
-  if (n < RECORD_SIZE || buf.readUInt32BE(0) !== RECORD_MAGIC) return { id: '', v: 0 };
-  const len = Math.min(buf.readUInt8(16), RECORD_SIZE - 17);
-  return { id: buf.toString('utf8', 17, 17 + len), v: Number(buf.readBigUInt64BE(8)) };
 }

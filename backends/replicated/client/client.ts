@@ -355,23 +355,37 @@ export class ReplicatedClient {
     return (await this.admin(OP.registerBrick, { addr })).header;
   }
 
-  async createSnapshot(shareId: string, snapId: string): Promise<void> {
-    await this.admin(0x8b, { id: shareId, snapshot: snapId });
+  /** Snapshots a share on its replicas; answers the snapshot's record (method, files, bytes, ms). */
+  async createSnapshot(
+    shareId: string,
+    snapId: string,
+    opts: { method?: string } = {},
+  ): Promise<Record<string, unknown>> {
+    return (await this.admin(OP.createSnapshot, { id: shareId, snapshot: snapId, ...opts })).header;
   }
 
+  /** Idempotent: deleting a snapshot that does not exist succeeds. */
   async deleteSnapshot(shareId: string, snapId: string): Promise<void> {
-    await this.admin(0x8c, { id: shareId, snapshot: snapId });
+    await this.admin(OP.deleteSnapshot, { id: shareId, snapshot: snapId });
   }
 
-  async revertToSnapshot(shareId: string, snapId: string): Promise<void> {
-    await this.admin(0x8d, { id: shareId, snapshot: snapId });
+  /** The share's snapshots as its replicas agree on them (oldest first). */
+  async listSnapshots(shareId: string): Promise<Array<Record<string, unknown>>> {
+    return (await this.admin(OP.createSnapshot, { id: shareId, list: true })).header['snapshots'] as Array<
+      Record<string, unknown>
+    >;
   }
 
+  async revertToSnapshot(shareId: string, snapId: string): Promise<Record<string, unknown>> {
+    return (await this.admin(OP.revertToSnapshot, { id: shareId, snapshot: snapId })).header;
+  }
+
+  /** A new share `id` of `size` bytes from a snapshot of share `opts.from`, on the same bricks. */
   async cloneShare(
     id: string,
     size: number,
     opts: { from: string; snapshot: string; replicas?: number; pool?: string },
-  ): Promise<void> {
-    await this.admin(0x8e, { id, size, ...opts });
+  ): Promise<Record<string, unknown>> {
+    return (await this.admin(OP.cloneShare, { id, size, ...opts })).header;
   }
 }

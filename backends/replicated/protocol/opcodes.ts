@@ -31,7 +31,10 @@ export const OP = {
   resolveSplitBrain: 0x88,
   registerBrick: 0x89,
   detachShare: 0x8a,
-  // 0x8b–0x8e: snapshots
+  createSnapshot: 0x8b,
+  deleteSnapshot: 0x8c,
+  revertToSnapshot: 0x8d,
+  cloneShare: 0x8e,
   capacity: 0x8f,
   setAccess: 0x90,
   // share server -> brick
@@ -56,6 +59,12 @@ export const OP = {
   bMutate: 0x112,
   bSetShareSize: 0x113,
   // 0x114–0x11f: snapshots
+  bSnapCreate: 0x114,
+  bSnapDelete: 0x115,
+  bSnapList: 0x116,
+  bSnapMaxVersion: 0x117,
+  bSnapRevert: 0x118,
+  bSnapClone: 0x119,
   bStat: 0x120,
   bTombstoned: 0x121,
   bSetAccess: 0x122,

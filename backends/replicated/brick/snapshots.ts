@@ -1,0 +1,490 @@
+/**
+ * Snapshots of a share on one brick. A snapshot is a tree under `snaps/<id>/` built while the
+ * share server holds the share's write barrier, so every replica snapshots the same state:
+ *
+ *   snaps/<id>/data/          the share's tree at snapshot time
+ *   snaps/<id>/records.bin    file id and version per inode of that tree (as meta/records.bin)
+ *   snaps/<id>/shared.bin     inodes the tree shares with the live share (hard-link method)
+ *   snaps/<id>/snap.json      SnapInfo; written last, so a tree without it is unfinished
+ *   meta/shared-inodes.bin    inodes of `data` that a snapshot (or the share a clone came from)
+ *                             also links: the brick copies such a file before changing it
+ *   meta/snaps-deleted/<id>   a deleted snapshot never comes back through heal
+ *
+ * Methods, best first: reflink (FICLONE: new inodes, shared extents), a hard-link tree with
+ * copy-on-write done by the brick (ShareStore.cow), a plain copy. A file with several names is
+ * never hard-linked into a snapshot (its names would have to break together): it is copied once
+ * and its other names linked to the copy.
+ */
+import { randomUUID } from 'node:crypto';
+import fs from 'node:fs';
+import path from 'node:path';
+import { ReplicatedError } from '../protocol/errors.ts';
+import { checkName } from '../protocol/paths.ts';
+import { type Rec, readRecord, writeRecord } from './records.ts';
+
+export type SnapMethod = 'reflink' | 'link' | 'copy';
+export const SNAP_METHODS: readonly SnapMethod[] = ['reflink', 'link', 'copy'];
+
+export interface SnapInfo {
+  id: string;
+  /** The share's quota (bytes) when the snapshot was taken: a revert restores it. */
+  size: number;
+  method: SnapMethod;
+  files: number;
+  bytes: number;
+  createdAt: string;
+  ms: number;
+}
+
+const { COPYFILE_FICLONE_FORCE } = fs.constants;
+const NO_REFLINK = new Set(['ENOTSUP', 'EOPNOTSUPP', 'EXDEV', 'EINVAL', 'ENOSYS', 'ENOTTY']);
+const NO_LINK = new Set(['EMLINK', 'EPERM', 'EXDEV', 'ENOTSUP', 'EOPNOTSUPP']);
+
+/** Inodes of a share's `data` that other trees also link, kept in meta/shared-inodes.bin. */
+export class SharedInodes {
+  private readonly set = new Set<number>();
+  constructor(private readonly file: string) {
+    let buf: Buffer;
+    try {
+      buf = fs.readFileSync(file);
+    } catch {
+      return;
+    }
+    for (let o = 0; o + 8 <= buf.length; o += 8) this.set.add(buf.readDoubleLE(o));
+  }
+
+  get size(): number {
+    return this.set.size;
+  }
+
+  has(ino: number): boolean {
+    return this.set.has(ino);
+  }
+
+  add(inos: Iterable<number>): void {
+    const fresh = [...inos].filter((i) => !this.set.has(i));
+    if (fresh.length === 0) return;
+    appendInodes(this.file, fresh);
+    for (const i of fresh) this.set.add(i);
+  }
+
+  clear(): void {
+    this.set.clear();
+    fs.rmSync(this.file, { force: true });
+  }
+}
+
+function appendInodes(file: string, inos: number[]): void {
+  const buf = Buffer.alloc(inos.length * 8);
+  for (const [i, ino] of inos.entries()) buf.writeDoubleLE(ino, i * 8);
+  const fd = fs.openSync(file, 'a', 0o600);
+  try {
+    fs.writeSync(fd, buf);
+    fs.fsyncSync(fd);
+  } finally {
+    fs.closeSync(fd);
+  }
+}
+
+function readInodes(file: string): Set<number> {
+  const out = new Set<number>();
+  try {
+    const buf = fs.readFileSync(file);
+    for (let o = 0; o + 8 <= buf.length; o += 8) out.add(buf.readDoubleLE(o));
+  } catch {
+    // none
+  }
+  return out;
+}
+
+/** Whether FICLONE works on the file system of `dir` (probed once per device). */
+const reflinkByDev = new Map<number, boolean>();
+export function reflinkWorks(dir: string): boolean {
+  const dev = fs.statSync(dir).dev;
+  const known = reflinkByDev.get(dev);
+  if (known !== undefined) return known;
+  const a = path.join(dir, `.probe-${randomUUID().slice(0, 8)}`);
+  const b = `${a}-clone`;
+  let ok = false;
+  try {
+    fs.writeFileSync(a, 'probe');
+    fs.copyFileSync(a, b, COPYFILE_FICLONE_FORCE);
+    ok = true;
+  } catch {
+    ok = false;
+  } finally {
+    fs.rmSync(a, { force: true });
+    fs.rmSync(b, { force: true });
+  }
+  reflinkByDev.set(dev, ok);
+  return ok;
+}
+
+interface TreeCopy {
+  src: string;
+  dst: string;
+  /** Record of a source inode. */
+  recOf: (ino: number) => Rec;
+  /** Descriptor of the target's records file. */
+  recFd: number;
+  /** Added to every version written (revert moves versions past everything seen). */
+  bump: number;
+  /** Source inodes that may be hard-linked (a single name in the source tree). */
+  mayLink: (st: fs.Stats) => boolean;
+  method: SnapMethod;
+  /** Where a target file with several names keeps its extra name (meta/links of a live share). */
+  linksDir?: string;
+}
+
+interface TreeResult {
+  method: SnapMethod;
+  files: number;
+  bytes: number;
+  /** Target inodes hard-linked to source inodes. */
+  linked: number[];
+}
+
+/**
+ * Builds `dst` (which must not exist) as a copy of `src` using `method` where the file system
+ * allows it, falling back per file: reflink → link → copy. Records follow every inode.
+ */
+function copyTree(o: TreeCopy): TreeResult {
+  let reflink = o.method === 'reflink';
+  let link = o.method !== 'copy';
+  const used = new Set<SnapMethod>();
+  const res: TreeResult = { method: 'copy', files: 0, bytes: 0, linked: [] };
+  const seen = new Map<number, string>();
+  const put = (ino: number, r: Rec): void =>
+    writeRecord(o.recFd, ino, { id: r.id, v: r.v + (r.v > 0 ? o.bump : 0) });
+  const file = (from: string, to: string, st: fs.Stats): void => {
+    res.files++;
+    res.bytes += st.size;
+    const r = o.recOf(st.ino);
+    const again = seen.get(st.ino);
+    if (again !== undefined) {
+      fs.linkSync(again, to);
+      if (o.linksDir && r.id && !fs.existsSync(path.join(o.linksDir, r.id)))
+        fs.linkSync(to, path.join(o.linksDir, r.id));
+      return;
+    }
+    if (link && o.mayLink(st)) {
+      try {
+        fs.linkSync(from, to);
+        used.add('link');
+        res.linked.push(st.ino);
+        put(st.ino, r);
+        return;
+      } catch (err) {
+        if (!NO_LINK.has((err as NodeJS.ErrnoException).code ?? '')) throw err;
+        link = false;
+      }
+    }
+    let cloned = false;
+    if (reflink) {
+      try {
+        fs.copyFileSync(from, to, COPYFILE_FICLONE_FORCE);
+        cloned = true;
+        used.add('reflink');
+      } catch (err) {
+        if (!NO_REFLINK.has((err as NodeJS.ErrnoException).code ?? '')) throw err;
+        reflink = false;
+      }
+    }
+    if (!cloned) {
+      fs.copyFileSync(from, to);
+      used.add('copy');
+    }
+    fs.chmodSync(to, st.mode & 0o7777);
+    fs.utimesSync(to, st.atime, st.mtime);
+    const nst = fs.lstatSync(to);
+    put(nst.ino, r);
+    if (st.nlink > 1) seen.set(st.ino, to);
+  };
+  const dir = (from: string, to: string, st: fs.Stats): void => {
+    fs.mkdirSync(to, { mode: 0o700 });
+    for (const d of fs.readdirSync(from, { withFileTypes: true })) {
+      const f = path.join(from, d.name);
+      const t = path.join(to, d.name);
+      const cst = fs.lstatSync(f);
+      if (cst.isDirectory()) dir(f, t, cst);
+      else if (cst.isSymbolicLink()) {
+        fs.symlinkSync(fs.readlinkSync(f), t);
+        fs.lutimesSync(t, cst.atime, cst.mtime);
+        put(fs.lstatSync(t).ino, o.recOf(cst.ino));
+        res.files++;
+      } else if (cst.isFile()) file(f, t, cst);
+    }
+    fs.chmodSync(to, st.mode & 0o7777);
+    fs.utimesSync(to, st.atime, st.mtime);
+    put(fs.lstatSync(to).ino, o.recOf(st.ino));
+  };
+  dir(o.src, o.dst, fs.lstatSync(o.src));
+  res.method = used.has('reflink')
+    ? 'reflink'
+    : used.has('link')
+      ? 'link'
+      : used.has('copy')
+        ? 'copy'
+        : o.method === 'reflink' && !reflink
+          ? 'link'
+          : o.method;
+  return res;
+}
+
+/** The method a brick uses for a tree in `dir`: reflink where the file system clones, else links. */
+export function bestMethod(dir: string, want?: unknown): SnapMethod {
+  if (want !== undefined && want !== null) {
+    if (!SNAP_METHODS.includes(want as SnapMethod))
+      throw new ReplicatedError('EINVAL', `method must be one of ${SNAP_METHODS.join(', ')}`);
+    return want as SnapMethod;
+  }
+  return reflinkWorks(dir) ? 'reflink' : 'link';
+}
+
+function snapDir(shareDir: string, snapId: string): string {
+  return path.join(shareDir, 'snaps', checkName(snapId));
+}
+
+function fsyncPath(p: string): void {
+  const fd = fs.openSync(p, 'r');
+  try {
+    fs.fsyncSync(fd);
+  } finally {
+    fs.closeSync(fd);
+  }
+}
+
+function writeJson(file: string, v: unknown): void {
+  const tmp = `${file}.tmp-${randomUUID().slice(0, 8)}`;
+  fs.writeFileSync(tmp, JSON.stringify(v));
+  fsyncPath(tmp);
+  fs.renameSync(tmp, file);
+}
+
+export function readSnap(shareDir: string, snapId: string): SnapInfo | undefined {
+  try {
+    return JSON.parse(fs.readFileSync(path.join(snapDir(shareDir, snapId), 'snap.json'), 'utf8')) as SnapInfo;
+  } catch {
+    return undefined;
+  }
+}
+
+export function listSnaps(shareDir: string): SnapInfo[] {
+  let names: string[];
+  try {
+    names = fs.readdirSync(path.join(shareDir, 'snaps'));
+  } catch {
+    return [];
+  }
+  return names
+    .filter((n) => !n.includes('.tmp-'))
+    .map((n) => readSnap(shareDir, n))
+    .filter((s): s is SnapInfo => s !== undefined)
+    .sort((a, b) => a.createdAt.localeCompare(b.createdAt) || a.id.localeCompare(b.id));
+}
+
+export function deletedSnaps(shareDir: string): string[] {
+  try {
+    return fs.readdirSync(path.join(shareDir, 'meta', 'snaps-deleted')).filter((n) => !n.includes('.tmp-'));
+  } catch {
+    return [];
+  }
+}
+
+/** What a snapshot needs of the live share on this brick. */
+export interface LiveShare {
+  readonly dir: string;
+  readonly dataDir: string;
+  readonly size: number;
+  readonly shared: SharedInodes;
+  getRecord(ino: number): Rec;
+}
+
+/**
+ * Snapshots the live share (the caller holds the write barrier). Idempotent: an existing complete
+ * snapshot is returned as it is. `createdAt` comes from the share server so replicas agree.
+ */
+export function createSnap(
+  live: LiveShare,
+  snapId: string,
+  opts: { method?: unknown; createdAt?: unknown },
+): SnapInfo {
+  const dir = snapDir(live.dir, snapId);
+  const have = readSnap(live.dir, snapId);
+  if (have) return have;
+  if (fs.existsSync(path.join(live.dir, 'meta', 'snaps-deleted', snapId)))
+    throw new ReplicatedError('EINVAL', `snapshot ${snapId} was deleted; a new snapshot needs a new id`);
+  const t0 = performance.now();
+  const tmp = `${dir}.tmp-${randomUUID().slice(0, 8)}`;
+  fs.rmSync(dir, { recursive: true, force: true });
+  fs.mkdirSync(tmp, { recursive: true });
+  const method = bestMethod(live.dir, opts.method);
+  const recFd = fs.openSync(path.join(tmp, 'records.bin'), 'w', 0o600);
+  let r: TreeResult;
+  try {
+    r = copyTree({
+      src: live.dataDir,
+      dst: path.join(tmp, 'data'),
+      recOf: (ino) => live.getRecord(ino),
+      recFd,
+      bump: 0,
+      // One client-visible name: not a hard-linked file of the share.
+      mayLink: (st) => live.shared.has(st.ino) || st.nlink === 1,
+      method,
+    });
+    fs.fsyncSync(recFd);
+  } finally {
+    fs.closeSync(recFd);
+  }
+  if (r.linked.length > 0) {
+    appendInodes(path.join(tmp, 'shared.bin'), r.linked);
+    // Before the snapshot is complete: a crash in between only costs a needless copy later.
+    live.shared.add(r.linked);
+  }
+  const info: SnapInfo = {
+    id: snapId,
+    size: live.size,
+    method: r.method,
+    files: r.files,
+    bytes: r.bytes,
+    createdAt: typeof opts.createdAt === 'string' ? opts.createdAt : new Date().toISOString(),
+    ms: Math.round(performance.now() - t0),
+  };
+  writeJson(path.join(tmp, 'snap.json'), info);
+  fs.renameSync(tmp, dir);
+  fsyncPath(path.join(live.dir, 'snaps'));
+  return info;
+}
+
+/** Deletes a snapshot (missing: nothing to do) and remembers it was deleted. */
+export function deleteSnap(shareDir: string, snapId: string, trashDir: string): void {
+  const dir = snapDir(shareDir, snapId);
+  const tomb = path.join(shareDir, 'meta', 'snaps-deleted');
+  fs.mkdirSync(tomb, { recursive: true });
+  if (!fs.existsSync(path.join(tomb, snapId))) writeJson(path.join(tomb, snapId), new Date().toISOString());
+  if (fs.existsSync(dir)) {
+    const t = path.join(trashDir, `snap-${snapId}-${randomUUID().slice(0, 8)}`);
+    fs.renameSync(dir, t);
+    fs.rmSync(t, { recursive: true, force: true });
+  }
+}
+
+/** The highest version of any inode of the live tree (revert moves past it). */
+export function maxVersion(live: LiveShare): number {
+  let max = live.getRecord(fs.lstatSync(live.dataDir).ino).v;
+  const walk = (d: string): void => {
+    for (const e of fs.readdirSync(d, { withFileTypes: true })) {
+      const f = path.join(d, e.name);
+      const st = fs.lstatSync(f);
+      max = Math.max(max, live.getRecord(st.ino).v);
+      if (st.isDirectory()) walk(f);
+    }
+  };
+  walk(live.dataDir);
+  return max;
+}
+
+/**
+ * Builds a share tree from a snapshot into `<target>/data` and `<target>/meta/records.bin`
+ * (the target directory must exist, with `meta/links`). Returns the inodes it hard-linked.
+ */
+function treeFromSnap(shareDir: string, snapId: string, target: string, bump: number): TreeResult {
+  const sdir = snapDir(shareDir, snapId);
+  const snapFd = fs.openSync(path.join(sdir, 'records.bin'), 'r');
+  const shared = readInodes(path.join(sdir, 'shared.bin'));
+  const recFd = fs.openSync(path.join(target, 'meta', 'records.bin'), 'w', 0o600);
+  try {
+    const r = copyTree({
+      src: path.join(sdir, 'data'),
+      dst: path.join(target, 'data'),
+      recOf: (ino) => readRecord(snapFd, ino),
+      recFd,
+      bump,
+      mayLink: (st) => shared.has(st.ino),
+      method: bestMethod(shareDir),
+      linksDir: path.join(target, 'meta', 'links'),
+    });
+    fs.fsyncSync(recFd);
+    return r;
+  } finally {
+    fs.closeSync(recFd);
+    fs.closeSync(snapFd);
+  }
+}
+
+/**
+ * Replaces the share's tree by the snapshot's (the share's store is closed by the caller). Every
+ * version moves up by `bump`; markers of the old tree go. Returns the snapshot's info.
+ */
+export function revertShare(shareDir: string, snapId: string, bump: number, trashDir: string): SnapInfo {
+  const info = readSnap(shareDir, snapId);
+  if (!info) throw new ReplicatedError('ENOENT', `snapshot ${snapId} not found`);
+  const stage = path.join(shareDir, 'meta', `revert.tmp-${randomUUID().slice(0, 8)}`);
+  fs.mkdirSync(path.join(stage, 'meta', 'links'), { recursive: true });
+  const r = treeFromSnap(shareDir, snapId, stage, bump);
+  const trash = path.join(trashDir, `revert-${path.basename(shareDir)}-${randomUUID().slice(0, 8)}`);
+  fs.mkdirSync(trash, { recursive: true });
+  const meta = path.join(shareDir, 'meta');
+  // The swap: old tree, records, link index and markers to the trash; the new ones in.
+  fs.renameSync(path.join(shareDir, 'data'), path.join(trash, 'data'));
+  fs.renameSync(path.join(stage, 'data'), path.join(shareDir, 'data'));
+  fs.renameSync(path.join(stage, 'meta', 'records.bin'), path.join(meta, 'records.bin'));
+  fs.renameSync(path.join(meta, 'links'), path.join(trash, 'links'));
+  fs.renameSync(path.join(stage, 'meta', 'links'), path.join(meta, 'links'));
+  for (const m of ['dirty', 'pending']) {
+    fs.renameSync(path.join(meta, 'index', m), path.join(trash, m));
+    fs.mkdirSync(path.join(meta, 'index', m));
+  }
+  const shared = new SharedInodes(path.join(meta, 'shared-inodes.bin'));
+  shared.add(r.linked);
+  fs.rmSync(stage, { recursive: true, force: true });
+  fs.rmSync(trash, { recursive: true, force: true });
+  return info;
+}
+
+/**
+ * A new share directory `dstDir` from a snapshot of the share in `srcDir`, with `shareJson` as its
+ * record. Idempotent: an existing `dstDir` is left as it is.
+ */
+export function cloneFromSnap(
+  srcDir: string,
+  snapId: string,
+  dstDir: string,
+  shareJson: unknown,
+): SnapMethod {
+  const info = readSnap(srcDir, snapId);
+  if (!info) throw new ReplicatedError('ENOENT', `snapshot ${snapId} not found`);
+  const tmp = `${dstDir}.tmp-${randomUUID().slice(0, 8)}`;
+  for (const sub of ['snaps', 'meta/index/dirty', 'meta/index/pending', 'meta/links', 'meta/tmp'])
+    fs.mkdirSync(path.join(tmp, sub), { recursive: true });
+  try {
+    const r = treeFromSnap(srcDir, snapId, tmp, 0);
+    if (r.linked.length > 0) appendInodes(path.join(tmp, 'meta', 'shared-inodes.bin'), r.linked);
+    fs.writeFileSync(path.join(tmp, 'meta', 'clones'), `${path.basename(srcDir)}/${snapId}`);
+    writeJson(path.join(tmp, 'share.json'), shareJson);
+    fs.renameSync(tmp, dstDir);
+    fsyncPath(path.dirname(dstDir));
+    return r.method;
+  } catch (err) {
+    fs.rmSync(tmp, { recursive: true, force: true });
+    throw err;
+  }
+}
+
+/**
+ * Copy-on-write of one file of the live tree that another tree also links: a private copy with the
+ * same mode and times takes its name. Returns the new inode.
+ */
+export function breakLink(abs: string, tmpDir: string, st: fs.Stats): number {
+  const tmp = path.join(tmpDir, `cow-${randomUUID().slice(0, 8)}`);
+  try {
+    fs.copyFileSync(abs, tmp, fs.constants.COPYFILE_FICLONE);
+    fs.chmodSync(tmp, st.mode & 0o7777);
+    fs.utimesSync(tmp, st.atime, st.mtime);
+    fs.renameSync(tmp, abs);
+  } catch (err) {
+    fs.rmSync(tmp, { force: true });
+    throw err;
+  }
+  return fs.lstatSync(abs).ino;
+}
