@@ -692,7 +692,7 @@ export class ShareCoordinator {
    * Writes a change of the share's record (size, access) to its replicas, with a new generation;
    * a quorum must take it. Replicas that miss it get it when they return (recordFields()).
    */
-  private async saveInfo(change: Pick<ShareInfo, 'size'> | Pick<ShareInfo, 'access'>): Promise<void> {
+  async saveInfo(change: Pick<ShareInfo, 'size'> | Pick<ShareInfo, 'access'>): Promise<void> {
     const gen = (this.info.gen ?? 0) + 1;
     const ready = this.readyMembers();
     const res = await Promise.allSettled(ready.map((m) => this.req(m, OP.bSetShareSize, { ...change, gen })));

@@ -17,6 +17,14 @@ import { type BrickSpace, gib, largestShare, pools, refusal } from './capacity.t
 import { Healer } from './heal.ts';
 import { type BrickCandidate, placeReplicas } from './placement.ts';
 import { type Member, ShareCoordinator } from './share-coordinator.ts';
+import {
+  cloneShare,
+  createSnapshot,
+  deleteSnapshot,
+  listSnapshots,
+  revertToSnapshot,
+  type SnapshotServer,
+} from './snapshots.ts';
 
 export interface ShareServerOptions {
   host?: string;
@@ -31,6 +39,8 @@ export interface ShareServerOptions {
   maxReadBytes?: number;
   /** When set, admin operations must carry this token (header `token`); else they are open. */
   adminToken?: string;
+  /** Where the server's notes go (snapshot methods and times); default stderr, false: nowhere. */
+  log?: ((msg: string) => void) | false;
 }
 
 interface Attached {
@@ -126,6 +136,27 @@ export class ShareServer {
     for (const id of [...this.shares.keys()]) this.detach(id);
     for (const l of this.links.values()) l.stop();
   }
+
+  /** What snapshot operations need of this server (server/snapshots.ts). */
+  private readonly snapshotHost: SnapshotServer = {
+    serve: async (id) => {
+      const a = await this.serve(id);
+      return { coord: a.coord, healIndex: () => a.healer.healIndex() };
+    },
+    attach: (id) => this.attach(id),
+    detach: (id) => this.detach(id),
+    spaceLock: (fn) => this.spaceLock(fn),
+    brickSpace: () => this.brickSpace(),
+    findInfos: (id) => this.findInfos(id),
+    deletedOn: (id) => this.deletedOn(id),
+    link: (addr) => this.link(addr),
+    serverId: this.id,
+    log: (msg) => {
+      if (this.opts.log === false) return;
+      if (this.opts.log) this.opts.log(msg);
+      else console.error(`abaca-share-server: ${msg}`);
+    },
+  };
 
   coordinator(id: string): ShareCoordinator | undefined {
     return this.shares.get(id)?.coord;
@@ -598,6 +629,22 @@ export class ShareServer {
       }
       case OP.brickStatus:
         return { header: { bricks: this.brickStatus() } };
+      case OP.createSnapshot:
+        if (h['list'] === true)
+          return listSnapshots(this.snapshotHost, String(h['id'])).then((snapshots) => ({
+            header: { snapshots },
+          }));
+        return createSnapshot(this.snapshotHost, String(h['id']), String(h['snapshot']), h['method']).then(
+          (header) => ({ header }),
+        );
+      case OP.deleteSnapshot:
+        return deleteSnapshot(this.snapshotHost, String(h['id']), String(h['snapshot'])).then(() => ({}));
+      case OP.revertToSnapshot:
+        return revertToSnapshot(this.snapshotHost, String(h['id']), String(h['snapshot'])).then((header) => ({
+          header,
+        }));
+      case OP.cloneShare:
+        return cloneShare(this.snapshotHost, h).then((header) => ({ header }));
       case OP.registerBrick: {
         const l = this.link(String(h['addr']));
         return l

@@ -237,14 +237,17 @@ export function readBrickRecord(fd: number, ino: number): { id: string; v: numbe
 }
 
 /**
- * Walks `<brick>/shares/<share>` on disk: every name under data/ (and the root, as ''), with its
+ * Walks `<brick>/shares/<share>` (or a snapshot `snaps/<id>`, with its own records file) on disk: every name under data/ (and the root, as ''), with its
  * type, mode, size, contents hash or link target, its records.bin id and version, and its hard links.
  */
-export function readReplica(shareDir: string): Map<string, ReplicaEntry> {
+export function readReplica(
+  shareDir: string,
+  recordsFile = path.join(shareDir, 'meta', 'records.bin'),
+): Map<string, ReplicaEntry> {
   const data = path.join(shareDir, 'data');
   const out = new Map<string, ReplicaEntry>();
   const byIno = new Map<number, string[]>();
-  const fd = fs.openSync(path.join(shareDir, 'meta', 'records.bin'), 'r');
+  const fd = fs.openSync(recordsFile, 'r');
   try {
     const visit = (rel: string): void => {
       const full = rel === '' ? data : path.join(data, rel);
