@@ -27,6 +27,7 @@ export const SNAPSHOT_OPS = new Set<number>([
   OP.bSnapMaxVersion,
   OP.bSnapRevert,
   OP.bSnapClone,
+  OP.bSnapFind,
 ]);
 
 /** What the operations need of the brick server. */
@@ -51,6 +52,19 @@ function live(s: ShareStore): LiveShare {
 }
 
 export function handleSnapshotOp(b: SnapshotHost, op: number, h: Record<string, unknown>): HandlerResult {
+  if (op === OP.bSnapFind) {
+    // Snapshot ids are unique across shares: which shares here hold (or deleted) this one.
+    const snapId = checkName(h['snapshot']);
+    const shares = fs
+      .readdirSync(b.sharesDir())
+      .filter(
+        (n) =>
+          !n.includes('.tmp-') &&
+          (readSnap(path.join(b.sharesDir(), n), snapId) !== undefined ||
+            fs.existsSync(path.join(b.sharesDir(), n, 'meta', 'snaps-deleted', snapId))),
+      );
+    return { header: { shares } };
+  }
   const s = b.share(h['share']);
   // Reads may come without an epoch (heal info); every change is fenced.
   if (h['epoch'] !== undefined || op !== OP.bSnapList) s.checkEpoch(h['epoch'], h['session']);

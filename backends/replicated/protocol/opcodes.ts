@@ -65,6 +65,7 @@ export const OP = {
   bSnapMaxVersion: 0x117,
   bSnapRevert: 0x118,
   bSnapClone: 0x119,
+  bSnapFind: 0x11a,
   bStat: 0x120,
   bTombstoned: 0x121,
   bSetAccess: 0x122,

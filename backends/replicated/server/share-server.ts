@@ -149,7 +149,7 @@ export class ShareServer {
     brickSpace: () => this.brickSpace(),
     findInfos: (id) => this.findInfos(id),
     deletedOn: (id) => this.deletedOn(id),
-    link: (addr) => this.link(addr),
+    links: () => [...this.links.values()],
     serverId: this.id,
     log: (msg) => {
       if (this.opts.log === false) return;

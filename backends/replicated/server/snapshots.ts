@@ -36,7 +36,8 @@ export interface SnapshotServer {
   brickSpace(): Promise<BrickSpace[]>;
   findInfos(id: string): Promise<ShareInfo[]>;
   deletedOn(id: string): Promise<string[]>;
-  link(addr: string): BrickLink;
+  /** Every brick link of this server (up or not). */
+  links(): BrickLink[];
   readonly serverId: string;
   log(msg: string): void;
 }
@@ -77,6 +78,28 @@ export async function listSnapshots(srv: SnapshotServer, shareId: string): Promi
   return agreed(coord, await catalogs(coord));
 }
 
+/** The shares (other than `shareId`) whose bricks hold, or deleted, snapshot `snapId`. */
+async function ownersElsewhere(srv: SnapshotServer, shareId: string, snapId: string): Promise<string[]> {
+  const res = await Promise.allSettled(
+    srv
+      .links()
+      .filter((l) => l.up)
+      .map(async (l) => (await l.request(OP.bSnapFind, { snapshot: snapId })).header['shares'] as string[]),
+  );
+  const all = new Set(res.flatMap((r) => (r.status === 'fulfilled' ? r.value : [])));
+  all.delete(shareId);
+  return [...all];
+}
+
+async function checkNotElsewhere(srv: SnapshotServer, shareId: string, snapId: string): Promise<void> {
+  const other = await ownersElsewhere(srv, shareId, snapId);
+  if (other.length > 0)
+    throw new ReplicatedError(
+      'EINVAL',
+      `snapshot ${snapId} belongs to share ${other[0]}, not to share ${shareId}`,
+    );
+}
+
 /** Bricks able to take part: ready, and holding no pending blame (their copy is complete). */
 async function inSync(
   srv: SnapshotServer,
@@ -109,6 +132,7 @@ export async function createSnapshot(
 ): Promise<Record<string, unknown>> {
   checkName(snapId);
   const { coord } = await inSync(srv, checkName(shareId));
+  await checkNotElsewhere(srv, shareId, snapId);
   return coord.barrier(async () => {
     const members = coord.readyMembers().filter((m) => coord.isClean(m));
     if (members.length < coord.majority)
@@ -183,7 +207,10 @@ export async function revertToSnapshot(
   checkName(snapId);
   const { coord } = await inSync(srv, checkName(shareId));
   const snap = agreed(coord, await catalogs(coord)).find((s) => s.id === snapId);
-  if (!snap) throw new ReplicatedError('ENOENT', `snapshot ${snapId} of share ${shareId} not found`);
+  if (!snap) {
+    await checkNotElsewhere(srv, shareId, snapId);
+    throw new ReplicatedError('ENOENT', `snapshot ${snapId} of share ${shareId} not found`);
+  }
   const result = await srv.spaceLock(async () => {
     const growth = snap.size - coord.info.size;
     if (growth > 0) {
@@ -256,8 +283,16 @@ export async function cloneShare(
       `a share from a snapshot has its source's ${coord.members.length} replicas, not ${String(h['replicas'])}`,
     );
   const cats = await catalogs(coord);
-  if (!agreed(coord, cats).some((s) => s.id === snapId))
+  const snap = agreed(coord, cats).find((s) => s.id === snapId);
+  if (!snap) {
+    await checkNotElsewhere(srv, from, snapId);
     throw new ReplicatedError('ENOENT', `snapshot ${snapId} of share ${from} not found`);
+  }
+  if (size < snap.size)
+    throw new ReplicatedError(
+      'EINVAL',
+      `a share from snapshot ${snapId} needs at least ${snap.size} bytes, not ${size}`,
+    );
   return srv.spaceLock(async () => {
     const refused = refusal(
       await srv.brickSpace(),

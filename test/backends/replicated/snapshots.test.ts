@@ -179,7 +179,7 @@ test('a share from a snapshot is independent in both directions; delete is idemp
   const cl = await Cluster.start();
   try {
     const admin = await cl.client();
-    await admin.createShare('src', 1 << 30);
+    await admin.createShare('src', 40 * MIB);
     const c = await cl.client('src');
     await c.writeFile('f', 'original');
     await c.writeFile('g', 'other');
