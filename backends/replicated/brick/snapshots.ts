@@ -150,7 +150,8 @@ interface TreeResult {
  */
 function copyTree(o: TreeCopy): TreeResult {
   let reflink = o.method === 'reflink';
-  let link = o.method !== 'copy';
+  // Links only where reflink is not wanted or turns out not to work.
+  let link = o.method === 'link';
   const used = new Set<SnapMethod>();
   const res: TreeResult = { method: 'copy', files: 0, bytes: 0, linked: [] };
   const seen = new Map<number, string>();
@@ -188,6 +189,7 @@ function copyTree(o: TreeCopy): TreeResult {
       } catch (err) {
         if (!NO_REFLINK.has((err as NodeJS.ErrnoException).code ?? '')) throw err;
         reflink = false;
+        link = true;
       }
     }
     if (!cloned) {

@@ -1,0 +1,85 @@
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { after, before, test } from 'node:test';
+import { assertReplicasEqual, Cluster } from './helpers.ts';
+
+const MIB = 1024 * 1024;
+
+/** Why the reflink test cannot run here, or null: it needs root and mkfs.xfs (CI has both). */
+function cannotRun(): string | null {
+  if (process.getuid?.() !== 0) return 'needs root to mount an XFS loop image';
+  try {
+    execFileSync('mkfs.xfs', ['-V'], { stdio: 'ignore' });
+  } catch {
+    return 'mkfs.xfs not found (Debian package xfsprogs)';
+  }
+  return null;
+}
+
+const skip = cannotRun();
+let mnt = '';
+let img = '';
+
+before(() => {
+  if (skip) return;
+  const base = fs.mkdtempSync(path.join(os.tmpdir(), 'abaca-xfs-'));
+  img = path.join(base, 'xfs.img');
+  mnt = path.join(base, 'mnt');
+  fs.mkdirSync(mnt);
+  fs.closeSync(fs.openSync(img, 'w'));
+  fs.truncateSync(img, 1024 * MIB);
+  execFileSync('mkfs.xfs', ['-q', '-m', 'reflink=1', img]);
+  execFileSync('mount', ['-o', 'loop', img, mnt]);
+});
+
+after(() => {
+  if (skip || !mnt) return;
+  execFileSync('umount', [mnt]);
+  fs.rmSync(path.dirname(img), { recursive: true, force: true });
+});
+
+test('on XFS with reflink, snapshot, revert and clone use reflink and stay independent', {
+  skip: skip ?? false,
+}, async () => {
+  const saved = process.env['TMPDIR'];
+  process.env['TMPDIR'] = mnt; // the cluster's brick directories go on the XFS image
+  const cl = await Cluster.start();
+  if (saved === undefined) delete process.env['TMPDIR'];
+  else process.env['TMPDIR'] = saved;
+  try {
+    const admin = await cl.client();
+    await admin.createShare('x', 200 * MIB);
+    const c = await cl.client('x');
+    await c.writeFile('big', Buffer.alloc(32 * MIB, 1));
+    await c.writeFile('small', 'small');
+    const res = await admin.createSnapshot('x', 's');
+    assert.deepEqual(new Set(Object.values(res['methods'] as Record<string, string>)), new Set(['reflink']));
+    const live = fs.statSync(path.join(cl.shareDataDir(0, 'x'), 'big'));
+    const snap = fs.statSync(path.join(cl.brickDirs[0]!, 'shares', 'x', 'snaps', 's', 'data', 'big'));
+    assert.notEqual(live.ino, snap.ino, 'reflink copies are new inodes');
+    await c.write('big', 0, Buffer.from('changed'));
+    assert.equal(
+      fs
+        .readFileSync(path.join(cl.brickDirs[0]!, 'shares', 'x', 'snaps', 's', 'data', 'big'))
+        .subarray(0, 7)
+        .toString('hex'),
+      '01010101010101',
+    );
+    await admin.revertToSnapshot('x', 's');
+    const c2 = await cl.client('x');
+    assert.ok((await c2.readFile('big')).equals(Buffer.alloc(32 * MIB, 1)));
+    const cloned = await admin.cloneShare('y', 200 * MIB, { from: 'x', snapshot: 's' });
+    assert.equal(cloned['method'], 'reflink');
+    await c2.writeFile('small', 'changed in x');
+    await admin.setAccess('y', [{ id: 'r', to: '127.0.0.0/8', level: 'rw' }]);
+    const y = await cl.client('y');
+    assert.equal((await y.readFile('small')).toString(), 'small');
+    await assertReplicasEqual(cl, 'x');
+    await assertReplicasEqual(cl, 'y');
+  } finally {
+    await cl.close();
+  }
+});
