@@ -31,6 +31,8 @@ export interface SoloOptions {
   host: string;
   /** Pin the share server's port (else the one chosen at the first start is kept). */
   shareServerPort?: number;
+  /** The API's identity endpoint (…/identity/v3): mounts must carry a token it accepts. */
+  authUrl: string;
   /** Where supervision events go (a pino logger fits). */
   log: { info(obj: object, msg: string): void; error(obj: object, msg: string): void };
   /** Delay before a dead child is started again. */
@@ -91,6 +93,8 @@ export async function startSolo(opts: SoloOptions): Promise<SoloStorage> {
     opts.host,
     '--port',
     String(state.shareServerPort),
+    '--auth-url',
+    opts.authUrl,
   ];
   const env = { ABACA_ADMIN_TOKEN: state.adminToken };
 
