@@ -180,3 +180,104 @@ test('solo mode: a share server refuses a token of another project', { skip, tim
     /not scoped to the project/,
   );
 });
+
+test('solo mode end to end: type, share, data through the client, snapshot, revert, clone, extend, shrink refused', {
+  skip,
+  timeout: 240_000,
+}, async () => {
+  await run(
+    'share',
+    'type',
+    'create',
+    'replicated',
+    'false',
+    '--snapshot-support',
+    'true',
+    '--revert-to-snapshot-support',
+    'true',
+    '--create-share-from-snapshot-support',
+    'true',
+    '--extra-specs',
+    'abaca:replica_count=3',
+  );
+  const share = await run(
+    'share',
+    'create',
+    'NFS',
+    '1',
+    '--name',
+    'e2e',
+    '--share-type',
+    'replicated',
+    '--wait',
+    '-f',
+    'json',
+  );
+  assert.equal(share.status, 'available');
+  await run('share', 'access', 'create', 'e2e', 'ip', '127.0.0.1', '--wait');
+  const token = (await run('token', 'issue', '-f', 'json')).id as string;
+  const mountOf = async (name: string) => {
+    const loc = (await run('share', 'export', 'location', 'list', name, '-f', 'json'))[0].Path as string;
+    const m = /^abaca:\/\/([^/]+):(\d+)\/(.+)$/.exec(loc);
+    assert.ok(m, loc);
+    const c = await ReplicatedClient.connect({ host: m[1]!, port: Number(m[2]), share: m[3], token });
+    clients.push(c);
+    return c;
+  };
+  const c = await mountOf('e2e');
+  await c.mkdir('docs');
+  await c.writeFile('docs/a.txt', 'version one');
+  await c.writeFile('keep.bin', Buffer.alloc(300_000, 7));
+
+  const snap = await run('share', 'snapshot', 'create', 'e2e', '--name', 'one', '--wait', '-f', 'json');
+  assert.equal(snap.status, 'available');
+  // Written after the snapshot: a change, a new file, a removal.
+  await c.writeFile('docs/a.txt', 'version two, longer');
+  await c.writeFile('docs/new.txt', 'only after');
+  await c.unlink('keep.bin');
+
+  // A share from the snapshot holds the snapshot's data and is independent of its source.
+  const clone = await run(
+    'share',
+    'create',
+    'NFS',
+    '1',
+    '--name',
+    'e2e-clone',
+    '--share-type',
+    'replicated',
+    '--snapshot-id',
+    snap.id,
+    '--wait',
+    '-f',
+    'json',
+  );
+  assert.equal(clone.status, 'available');
+  await run('share', 'access', 'create', 'e2e-clone', 'ip', '127.0.0.1', '--wait');
+  const k = await mountOf('e2e-clone');
+  assert.equal((await k.readFile('docs/a.txt')).toString(), 'version one');
+  assert.deepEqual(await k.readFile('keep.bin'), Buffer.alloc(300_000, 7));
+  assert.equal(await k.exists('docs/new.txt'), false);
+  await k.writeFile('docs/a.txt', 'changed in the clone');
+  assert.equal((await c.readFile('docs/a.txt')).toString(), 'version two, longer');
+
+  // Revert: exactly the snapshot's data again (the mount is re-made, as after any revert).
+  await run('share', 'revert', snap.id, '--wait');
+  const r = await mountOf('e2e');
+  assert.equal((await r.readFile('docs/a.txt')).toString(), 'version one');
+  assert.deepEqual(await r.readFile('keep.bin'), Buffer.alloc(300_000, 7));
+  assert.equal(await r.exists('docs/new.txt'), false);
+  assert.equal((await k.readFile('docs/a.txt')).toString(), 'changed in the clone');
+
+  // Extend, fill past the old size (a sparse file counts its full length), shrink refused.
+  await run('share', 'resize', 'e2e', '2', '--wait');
+  assert.equal((await r.statfs()).size, 2 * 1024 ** 3);
+  await r.writeFile('big', '');
+  await r.truncate('big', 1.5 * 1024 ** 3);
+  const refused = await runClient(OPENSTACK, ['share', 'resize', 'e2e', '1', '--wait'], env);
+  assert.notEqual(refused.code, 0, refused.stdout);
+  const after = await run('share', 'show', 'e2e', '-f', 'json');
+  assert.deepEqual([after.status, after.size], ['available', 2]);
+  assert.equal((await r.stat('big')).size, 1.5 * 1024 ** 3);
+  assert.equal((await r.readFile('docs/a.txt')).toString(), 'version one');
+});
