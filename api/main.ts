@@ -1,7 +1,8 @@
 import cluster from 'node:cluster';
+import net from 'node:net';
 import { parseArgs } from 'node:util';
 import { startSolo } from '../backends/replicated/solo.ts';
-import { ConfigError, loadConfig } from '../services/config.ts';
+import { ConfigError, defaultPublicUrl, loadConfig } from '../services/config.ts';
 import { migrateLatest } from '../services/db.ts';
 import { bootstrapIdentity, writeOpenrc } from '../services/identity/bootstrap.ts';
 import { KeyRing } from '../services/identity/key-ring.ts';
@@ -44,11 +45,18 @@ async function main(argv: string[]): Promise<number> {
   if (command === 'serve') {
     // Solo mode (no ABACA_BACKENDS): this process runs the replicated storage; API processes it
     // forks get the backend through ABACA_BACKENDS and do not start it again.
+    // The share server checks mount tokens with this server's identity API, so its address must be
+    // known before either starts: with port 0, a free port is chosen here.
+    if (config.solo && config.listenPort === 0) {
+      config.listenPort = await freePort(config.listenHost);
+      process.env['ABACA_LISTEN'] = `${config.listenHost}:${config.listenPort}`; // for forked API processes
+    }
     const solo = config.solo
       ? await startSolo({
           dataDir: config.dataDir,
           host: config.listenHost,
           shareServerPort: config.solo.shareServerPort,
+          authUrl: `${defaultPublicUrl(config.listenHost, config.listenPort)}/identity/v3`,
           log,
         })
       : null;
@@ -135,3 +143,15 @@ main(process.argv.slice(2)).then(
     process.exit(1);
   },
 );
+
+/** A port nothing listens on now (the kernel's choice for port 0), for a server that starts next. */
+function freePort(host: string): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const probe = net.createServer();
+    probe.once('error', reject);
+    probe.listen(0, host, () => {
+      const { port } = probe.address() as net.AddressInfo;
+      probe.close(() => resolve(port));
+    });
+  });
+}

@@ -23,6 +23,11 @@ export interface ShareRef {
   /** The pool the scheduler placed the share in (a name from stats().pools). */
   pool: string;
   /**
+   * The project that owns the share (the share API always sets it; a backend that checks identity
+   * on its data path records it).
+   */
+  projectId?: string;
+  /**
    * The share type's extra specs, given to the calls that create a share (a backend reads its own
    * specs there, e.g. the replicated backend's `abaca:replica_count`).
    */

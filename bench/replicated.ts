@@ -14,7 +14,7 @@
  * ABACA_BENCH_DEPTH (creates in flight per client, 4), ABACA_BENCH_DIR (os.tmpdir()),
  * ABACA_BENCH_CHUNK_KIB (1024, at most 16384) and ABACA_BENCH_WINDOW (16) for (2) and (3).
  */
-import { randomBytes } from 'node:crypto';
+import { randomBytes, randomUUID } from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -159,15 +159,16 @@ async function main(): Promise<void> {
     ),
   );
   procs.push(...bricks);
-  const server = await spawnDaemon('abaca-share-server.js', [
-    '--bricks',
-    bricks.map((b) => b.addr).join(','),
-    '--brick-timeout-ms',
-    '30000',
-  ]);
+  const adminToken = randomUUID();
+  const server = await spawnDaemon(
+    'abaca-share-server.js',
+    ['--bricks', bricks.map((b) => b.addr).join(','), '--brick-timeout-ms', '30000'],
+    undefined,
+    { ABACA_ADMIN_TOKEN: adminToken },
+  );
   procs.push(server);
   const connect = (share?: string): Promise<ReplicatedClient> =>
-    ReplicatedClient.connect({ host: '127.0.0.1', port: server.port, share, timeoutMs: 120_000 });
+    ReplicatedClient.connect({ host: '127.0.0.1', port: server.port, share, timeoutMs: 120_000, adminToken });
   const admin = await connect();
   await admin.createShare('bench', 64 * 1024 * MIB);
   const c = await connect('bench');

@@ -68,6 +68,7 @@ export const shareRef = (s: ShareRow): ShareRef => ({
   size: s.size,
   shareProto: s.share_proto as ShareProtocol,
   pool: parseHost(s.host)?.pool ?? '',
+  projectId: s.project_id,
 });
 
 export const snapshotRef = (s: SnapshotRow): SnapshotRef => ({ id: s.id, shareId: s.share_id, size: s.size });

@@ -232,7 +232,12 @@ export function createReplicatedBackend(options: ReplicatedBackendOptions): Back
         const replicas = checkNew(share);
         if (!(await existing(c, share)))
           // Closed until the share API grants a rule (updateAccess).
-          await c.createShare(share.id, share.size * GiB, { replicas, pool: share.pool, access: [] });
+          await c.createShare(share.id, share.size * GiB, {
+            replicas,
+            pool: share.pool,
+            access: [],
+            project: share.projectId,
+          });
         return locations(share.id);
       }),
 
@@ -247,6 +252,7 @@ export function createReplicatedBackend(options: ReplicatedBackendOptions): Back
           snapshot: snapshot.id,
           replicas,
           pool: share.pool,
+          project: share.projectId,
         });
         return locations(share.id);
       }),
@@ -299,6 +305,7 @@ export function createReplicatedBackend(options: ReplicatedBackendOptions): Back
         const applied = await c.setAccess(
           share.id,
           enforced.map((r) => ({ id: r.id, to: r.accessTo, level: r.accessLevel })),
+          share.projectId,
         );
         for (const r of enforced) states[r.id] = applied.includes(r.id) ? 'active' : 'error';
         return states;

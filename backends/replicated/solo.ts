@@ -31,6 +31,8 @@ export interface SoloOptions {
   host: string;
   /** Pin the share server's port (else the one chosen at the first start is kept). */
   shareServerPort?: number;
+  /** The API's identity endpoint (…/identity/v3): mounts must carry a token it accepts. */
+  authUrl: string;
   /** Where supervision events go (a pino logger fits). */
   log: { info(obj: object, msg: string): void; error(obj: object, msg: string): void };
   /** Delay before a dead child is started again. */
@@ -91,23 +93,46 @@ export async function startSolo(opts: SoloOptions): Promise<SoloStorage> {
     opts.host,
     '--port',
     String(state.shareServerPort),
+    '--auth-url',
+    opts.authUrl,
   ];
   const env = { ABACA_ADMIN_TOKEN: state.adminToken };
 
-  /** Starts child `slot` and keeps it running until stop(). */
+  /**
+   * Starts child `slot` and keeps it running until stop(): a child that exits, or fails to start
+   * again, is retried after a delay that doubles with each failure in a row (up to 30 s) and starts
+   * over once a child has stayed up for a minute.
+   */
   async function supervise(slot: number, name: string, bin: string, args: () => string[]): Promise<Proc> {
+    const base = opts.restartDelayMs ?? 1000;
+    let failures = 0;
+    const again = () => {
+      const delay = Math.min(30_000, base * 2 ** Math.min(failures, 10));
+      failures++;
+      setTimeout(() => {
+        if (stopping) return;
+        start().catch((err: Error) => {
+          opts.log.error(
+            {
+              child: name,
+              err: err.message.split('\n')[0],
+              retryInMs: Math.min(30_000, base * 2 ** failures),
+            },
+            `solo storage: ${name} did not start again`,
+          );
+          again();
+        });
+      }, delay).unref();
+    };
     const start = async (): Promise<Proc> => {
       const proc = await spawnDaemon(bin, args(), undefined, env);
       children[slot] = proc;
+      const startedAt = Date.now();
       proc.exited.then((code) => {
         if (stopping) return;
+        if (Date.now() - startedAt > 60_000) failures = 0;
         opts.log.error({ child: name, code }, `solo storage: ${name} exited; starting it again`);
-        setTimeout(() => {
-          if (stopping) return;
-          start().catch((err: Error) =>
-            opts.log.error({ child: name, err: err.message }, `solo storage: ${name} did not start again`),
-          );
-        }, opts.restartDelayMs ?? 1000);
+        again();
       });
       return proc;
     };

@@ -232,6 +232,7 @@ export class BrickServer {
         if (h['size'] !== undefined) change.size = num(h['size'], 0);
         if (h['gen'] !== undefined) change.gen = num(h['gen'], 0);
         if (Array.isArray(h['access'])) change.access = h['access'] as ShareInfo['access'];
+        if (typeof h['project'] === 'string') change.project = h['project'];
         s.info = { ...s.info, ...change };
         s.saveInfo();
         this.noteShare(s.info);

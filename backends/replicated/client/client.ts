@@ -32,6 +32,11 @@ export interface ClientOptions {
   window?: number;
   /** Sent with admin operations (the share server's ABACA_ADMIN_TOKEN). */
   adminToken?: string;
+  /**
+   * An identity token (Keystone or application credential) of the share's project, sent with the
+   * mount when no admin token is given; share servers with an identity service require it.
+   */
+  token?: string;
 }
 
 export interface WriteOptions {
@@ -51,7 +56,8 @@ export class ReplicatedClient {
     const c = new ReplicatedClient(rpc, opts);
     // With the admin token the mount is the operator's: not held to the share's access rules.
     if (opts.share !== undefined) {
-      const header = opts.adminToken ? { share: opts.share, token: opts.adminToken } : { share: opts.share };
+      const token = opts.adminToken ?? opts.token;
+      const header = token ? { share: opts.share, token } : { share: opts.share };
       await c.call(OP.mount, header).catch((err: unknown) => {
         rpc.close();
         throw err;
@@ -286,7 +292,7 @@ export class ReplicatedClient {
   async createShare(
     id: string,
     size: number,
-    opts: { replicas?: number; bricks?: string[]; pool?: string; access?: AccessList } = {},
+    opts: { replicas?: number; bricks?: string[]; pool?: string; access?: AccessList; project?: string } = {},
   ): Promise<Record<string, unknown>> {
     return (await this.admin(OP.createShare, { id, size, ...opts })).header;
   }
@@ -295,8 +301,9 @@ export class ReplicatedClient {
    * Replaces the share's access rules (`to`: an address or CIDR); returns the ids now enforced.
    * Connections already open are held to the new rules from their next operation.
    */
-  async setAccess(id: string, access: AccessList): Promise<string[]> {
-    return (await this.admin(OP.setAccess, { id, access })).header['applied'] as string[];
+  async setAccess(id: string, access: AccessList, project?: string): Promise<string[]> {
+    const header = project === undefined ? { id, access } : { id, access, project };
+    return (await this.admin(OP.setAccess, header)).header['applied'] as string[];
   }
 
   /** The bricks' space and the pools (one per zone) the backend driver reports. */
@@ -384,7 +391,7 @@ export class ReplicatedClient {
   async cloneShare(
     id: string,
     size: number,
-    opts: { from: string; snapshot: string; replicas?: number; pool?: string },
+    opts: { from: string; snapshot: string; replicas?: number; pool?: string; project?: string },
   ): Promise<Record<string, unknown>> {
     return (await this.admin(OP.cloneShare, { id, size, ...opts })).header;
   }

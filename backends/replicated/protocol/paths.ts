@@ -26,6 +26,13 @@ export function checkName(name: unknown): string {
   return name;
 }
 
+/** A project id as the share API sends it (a UUID or a Keystone-style hex id). */
+export function checkProject(v: unknown): string {
+  if (typeof v !== 'string' || !/^[A-Za-z0-9_-]{1,64}$/.test(v))
+    throw new ReplicatedError('EINVAL', 'project must be a project id');
+  return v;
+}
+
 /**
  * A root name clients may not use: `.abaca-links/<file id>` names, for heal, the inode of a file
  * with several hard links on a brick (its index entry), so a write missed through any of its names

@@ -36,6 +36,11 @@ export interface ShareInfo {
    * which is then not restricted by address.
    */
   access?: Array<{ id: string; to: string; level: 'rw' | 'ro' }>;
+  /**
+   * The share API's project that owns the share: with an identity service configured, a client's
+   * token must be scoped to it (or carry the admin role) to mount the share.
+   */
+  project?: string;
   /** Bumped by every change of size or access, so an attach takes the newest record. */
   gen?: number;
 }

@@ -565,7 +565,17 @@ export class Healer {
     const stats: HealStats = { entries: 0, files: 0, bytes: 0, summed: 0, splitBrain: 0, ms: 0 };
     const sides = await this.c.barrier(() => this.sides(p));
     const present = sides.filter((s) => s.attr);
-    if (present.length === 0) throw new ReplicatedError('ENOENT', p);
+    const shown = p === '' ? 'the share root' : p;
+    if (present.length === 0) throw new ReplicatedError('ENOENT', `${shown} does not exist on any replica`);
+    const first = present[0]!.attr!;
+    const agree =
+      present.length === sides.length &&
+      present.every((s) => s.attr!.type === first.type && s.attr!.id === first.id && s.attr!.v === first.v);
+    if (agree && !this.c.splitBrain.has(p))
+      throw new ReplicatedError(
+        'EINVAL',
+        `${shown} is not in split-brain: every replica holds the same version`,
+      );
     let source: Side | undefined;
     if (policy === 'source-brick') {
       source = present.find((s) => s.m.id === sourceBrick || s.m.link.addr === sourceBrick);

@@ -684,15 +684,16 @@ export class ShareCoordinator {
   }
 
   /** Replaces the share's access rules (enforced by the share server on every connection). */
-  async setAccess(access: NonNullable<ShareInfo['access']>): Promise<void> {
-    await this.barrier(() => this.saveInfo({ access }));
+  /** Replaces the access rules (and records the owning project when given). */
+  async setAccess(access: NonNullable<ShareInfo['access']>, project?: string): Promise<void> {
+    await this.barrier(() => this.saveInfo(project === undefined ? { access } : { access, project }));
   }
 
   /**
    * Writes a change of the share's record (size, access) to its replicas, with a new generation;
    * a quorum must take it. Replicas that miss it get it when they return (recordFields()).
    */
-  async saveInfo(change: Pick<ShareInfo, 'size'> | Pick<ShareInfo, 'access'>): Promise<void> {
+  async saveInfo(change: Partial<Pick<ShareInfo, 'size' | 'access' | 'project'>>): Promise<void> {
     const gen = (this.info.gen ?? 0) + 1;
     const ready = this.readyMembers();
     const res = await Promise.allSettled(ready.map((m) => this.req(m, OP.bSetShareSize, { ...change, gen })));
@@ -707,6 +708,7 @@ export class ShareCoordinator {
       size: this.info.size,
       gen: this.info.gen ?? 0,
       ...(this.info.access ? { access: this.info.access } : {}),
+      ...(this.info.project ? { project: this.info.project } : {}),
     };
   }
 }

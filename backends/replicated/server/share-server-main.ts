@@ -1,7 +1,8 @@
 /**
  * Entry point of `abaca-share-server --bricks H:P,H:P,... [--host 127.0.0.1] [--port 0]
- *   [--attach share1,share2] [--brick-timeout-ms 5000] [--heal-interval-ms 60000] [--no-auto-heal]`.
- * Environment: ABACA_ADMIN_TOKEN, when set, is required by the admin operations.
+ *   [--attach share1,share2] [--brick-timeout-ms 5000] [--heal-interval-ms 60000] [--no-auto-heal]
+ *   [--auth-url http://HOST:PORT/identity/v3] [--token-recheck-ms 5000]`.
+ * Environment: ABACA_ADMIN_TOKEN (required), the secret of the admin operations.
  */
 import { parseArgs } from '../protocol/cli-args.ts';
 import { ShareServer } from './share-server.ts';
@@ -10,6 +11,11 @@ const args = parseArgs(process.argv.slice(2));
 const list = (k: string): string[] => (args.get(k) ?? '').split(',').filter((s) => s !== '');
 const numArg = (k: string): number | undefined => (args.has(k) ? Number(args.get(k)) : undefined);
 const timeoutMs = numArg('brick-timeout-ms');
+const adminToken = process.env['ABACA_ADMIN_TOKEN'] ?? '';
+if (adminToken.length < 16) {
+  console.error('abaca-share-server: set ABACA_ADMIN_TOKEN to a secret of at least 16 characters');
+  process.exit(2);
+}
 const server = new ShareServer({
   host: args.get('host') ?? '127.0.0.1',
   port: Number(args.get('port') ?? 0),
@@ -18,7 +24,9 @@ const server = new ShareServer({
   healIntervalMs: numArg('heal-interval-ms'),
   autoHeal: !args.has('no-auto-heal'),
   handshakeMs: numArg('handshake-ms'),
-  adminToken: process.env['ABACA_ADMIN_TOKEN'] || undefined,
+  adminToken,
+  authUrl: args.get('auth-url'),
+  tokenRecheckMs: numArg('token-recheck-ms'),
 });
 const addr = await server.listen();
 for (const s of list('attach')) {

@@ -7,7 +7,7 @@ import net from 'node:net';
 import { ReplicatedError, toReplicatedError } from '../protocol/errors.ts';
 import type { Frame } from '../protocol/frame.ts';
 import { isAdminOp, OP } from '../protocol/opcodes.ts';
-import { checkClientPath, checkName, checkPath, joinPath } from '../protocol/paths.ts';
+import { checkClientPath, checkName, checkPath, checkProject, joinPath } from '../protocol/paths.ts';
 import { type HandlerResult, serveSocket } from '../protocol/rpc-server.ts';
 import { type ShareInfo, SPLIT_BRAIN_POLICIES, type SplitBrainPolicy } from '../protocol/types.ts';
 import { num, timeMs } from '../protocol/wire-args.ts';
@@ -25,6 +25,7 @@ import {
   revertToSnapshot,
   type SnapshotServer,
 } from './snapshots.ts';
+import { TokenChecker, type TokenFacts } from './tokens.ts';
 
 export interface ShareServerOptions {
   host?: string;
@@ -37,8 +38,17 @@ export interface ShareServerOptions {
   autoHeal?: boolean;
   handshakeMs?: number;
   maxReadBytes?: number;
-  /** When set, admin operations must carry this token (header `token`); else they are open. */
-  adminToken?: string;
+  /**
+   * The operator's secret: admin operations must carry it (header `token`), and a mount that
+   * carries it is not held to the share's rules. Required: there is no open mode.
+   */
+  adminToken: string;
+  /**
+   * The identity API (…/identity/v3). When set, a client mount must also carry a token of the
+   * share's project (or with the admin role), checked there and again every `tokenRecheckMs`.
+   */
+  authUrl?: string;
+  tokenRecheckMs?: number;
   /** Where the server's notes go (snapshot methods and times); default stderr, false: nowhere. */
   log?: ((msg: string) => void) | false;
 }
@@ -65,6 +75,10 @@ const spaceOf = (r: BrickReport): BrickSpace => ({
 
 interface Mount {
   share: string;
+  /** Mounted with the admin token: the operator's, not held to rules or identity. */
+  admin: boolean;
+  /** The identity token the mount was admitted with (checked again as it ages). */
+  token?: string;
   /** The share record's generation the level was decided at; a change of rules decides again. */
   gen: number;
   level: AccessLevel;
@@ -93,9 +107,14 @@ export class ShareServer {
   /** The share each client connection mounted, and what its access rules let it do. */
   private readonly mounts = new WeakMap<net.Socket, Mount>();
   private spaceQueue: Promise<void> = Promise.resolve();
+  private readonly tokens: TokenChecker | undefined;
 
-  constructor(private readonly opts: ShareServerOptions = {}) {
+  constructor(private readonly opts: ShareServerOptions) {
+    if (!opts.adminToken) throw new Error('the share server needs an admin token (ABACA_ADMIN_TOKEN)');
     this.linkOpts = { ...DEFAULT_LINK_OPTIONS, ...opts.link };
+    this.tokens = opts.authUrl
+      ? new TokenChecker({ authUrl: opts.authUrl, recheckMs: opts.tokenRecheckMs })
+      : undefined;
     for (const b of opts.bricks ?? []) this.link(b);
   }
 
@@ -407,6 +426,7 @@ export class ShareServer {
       epoch: 1,
       owner: this.id,
       ...(h['access'] === undefined ? {} : { access: parseAccess(h['access']) }),
+      ...(h['project'] === undefined ? {} : { project: checkProject(h['project']) }),
     };
     const rootId = randomUUID();
     await Promise.all(
@@ -550,14 +570,12 @@ export class ShareServer {
   // ---- protocol ----------------------------------------------------------------------------
   private isAdmin(h: Record<string, unknown>): boolean {
     const want = this.opts.adminToken;
-    if (!want) return typeof h['token'] === 'string';
     const got = Buffer.from(typeof h['token'] === 'string' ? h['token'] : '');
     const exp = Buffer.from(want);
     return got.length === exp.length && timingSafeEqual(got, exp);
   }
 
   private checkAdmin(h: Record<string, unknown>): void {
-    if (!this.opts.adminToken) return;
     if (!this.isAdmin(h)) throw new ReplicatedError('EACCES', 'admin operation needs the admin token');
   }
 
@@ -568,21 +586,14 @@ export class ShareServer {
       case OP.ping:
         return {};
       case OP.mount:
-        return this.serve(h['share']).then((a) => {
-          const info = a.coord.info;
-          const level = this.isAdmin(h) ? 'rw' : accessFor(info.access, sock.remoteAddress);
-          if (level === null)
-            throw new ReplicatedError(
-              'EACCES',
-              `no access rule of share ${info.id} allows ${sock.remoteAddress}`,
-            );
-          this.mounts.set(sock, { share: info.id, gen: info.gen ?? 0, level });
-          return { header: { epoch: info.epoch, access: level } };
-        });
-      case OP.setAccess:
+        return this.mount(h, sock);
+      case OP.setAccess: {
+        const access = parseAccess(h['access']);
+        const project = h['project'] === undefined ? undefined : checkProject(h['project']);
         return this.serve(h['id'])
-          .then((a) => a.coord.setAccess(parseAccess(h['access'])).then(() => a.coord.info.access ?? []))
-          .then((access) => ({ header: { applied: access.map((r) => r.id) } }));
+          .then((a) => a.coord.setAccess(access, project).then(() => a.coord.info.access ?? []))
+          .then((applied) => ({ header: { applied: applied.map((r) => r.id) } }));
+      }
       case OP.createShare:
         return this.createShare(h).then((header) => ({ header }));
       case OP.deleteShare:
@@ -656,16 +667,53 @@ export class ShareServer {
     }
   }
 
+  /**
+   * Admits a connection to a share: the admin token, or (with an identity service) a token of the
+   * share's project, and in both non-admin cases an access rule covering the client's address.
+   */
+  private async mount(h: Record<string, unknown>, sock: net.Socket): Promise<HandlerResult> {
+    const a = await this.serve(h['share']);
+    const info = a.coord.info;
+    const admin = this.isAdmin(h);
+    let token: string | undefined;
+    if (!admin && this.tokens) {
+      if (typeof h['token'] !== 'string' || h['token'] === '')
+        throw new ReplicatedError('EACCES', `share ${info.id} needs an identity token to mount`);
+      token = h['token'];
+      this.allowedBy(await this.tokens.check(token), info);
+    }
+    const level = admin ? 'rw' : accessFor(info.access, sock.remoteAddress);
+    if (level === null)
+      throw new ReplicatedError('EACCES', `no access rule of share ${info.id} allows ${sock.remoteAddress}`);
+    this.mounts.set(sock, { share: info.id, admin, token, gen: info.gen ?? 0, level });
+    return { header: { epoch: info.epoch, access: level } };
+  }
+
+  /** A valid token may use a share of its own project, or any share with the admin role. */
+  private allowedBy(facts: TokenFacts, info: ShareInfo): void {
+    if (facts.isAdmin || (info.project !== undefined && facts.projectId === info.project)) return;
+    throw new ReplicatedError('EACCES', `the token is not scoped to the project of share ${info.id}`);
+  }
+
   private fileOp(f: Frame, sock: net.Socket): HandlerResult | Promise<HandlerResult> {
     const h = f.header;
     if (f.op < OP.lookup || f.op > OP.fsync) throw new ReplicatedError('ENOSYS', `unknown opcode ${f.op}`);
     const mount = this.mounts.get(sock);
     if (mount === undefined) throw new ReplicatedError('EINVAL', 'mount a share first');
     const c = this.attached(mount.share).coord;
-    // Rules changed since this connection was admitted: decide again, for this operation on.
-    if (mount.gen !== (c.info.gen ?? 0)) {
-      mount.level = accessFor(c.info.access, sock.remoteAddress);
-      mount.gen = c.info.gen ?? 0;
+    if (!mount.admin) {
+      // The identity token is asked about again once its answer is older than the recheck time.
+      if (mount.token !== undefined && this.tokens) {
+        const known = this.tokens.fresh(mount.token);
+        if (known === undefined) return this.tokens.check(mount.token).then(() => this.fileOp(f, sock));
+        if (known instanceof ReplicatedError) throw known;
+        this.allowedBy(known, c.info);
+      }
+      // Rules changed since this connection was admitted: decide again, for this operation on.
+      if (mount.gen !== (c.info.gen ?? 0)) {
+        mount.level = accessFor(c.info.access, sock.remoteAddress);
+        mount.gen = c.info.gen ?? 0;
+      }
     }
     if (mount.level === null)
       throw new ReplicatedError(

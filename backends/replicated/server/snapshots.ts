@@ -7,7 +7,7 @@
  */
 import { ReplicatedError, toReplicatedError } from '../protocol/errors.ts';
 import { OP } from '../protocol/opcodes.ts';
-import { checkName } from '../protocol/paths.ts';
+import { checkName, checkProject } from '../protocol/paths.ts';
 import type { ShareInfo } from '../protocol/types.ts';
 import type { BrickLink } from './brick-link.ts';
 import { type BrickSpace, refusal } from './capacity.ts';
@@ -273,6 +273,7 @@ export async function cloneShare(
   const size = Number(h['size']);
   if (!Number.isSafeInteger(size) || size < 0)
     throw new ReplicatedError('EINVAL', 'size must be a byte count');
+  const project = h['project'] === undefined ? undefined : checkProject(h['project']);
   if ((await srv.deletedOn(id)).length > 0)
     throw new ReplicatedError('EINVAL', `share ${id} was deleted; a new share needs a new id`);
   if ((await srv.findInfos(id)).length > 0) return { info: await srv.attach(id) };
@@ -307,6 +308,7 @@ export async function cloneShare(
       epoch: 1,
       owner: srv.serverId,
       access: [],
+      ...(project === undefined ? {} : { project }),
     };
     const holders = cats.filter((x) => x.snaps.some((s) => s.id === snapId)).map((x) => x.m);
     const res = await Promise.allSettled(

@@ -4,8 +4,10 @@
  * quorum, rejoins, waits for heal and compares the replicas. Prints one JSON line; exit 0 = pass.
  *   argv: <dir> <nsB> <vethA> <addrB>
  */
+
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
 import path from 'node:path';
 import { ReplicatedClient } from '../../../backends/replicated/client/client.ts';
 import { type Proc, spawnDaemon } from '../../../backends/replicated/processes.ts';
@@ -26,15 +28,22 @@ try {
     ['ip', 'netns', 'exec', nsB],
   );
   procs.push(b1, b2, b3);
-  const srv = await spawnDaemon('abaca-share-server.js', [
-    '--bricks',
-    [b1.addr, b2.addr, b3.addr].join(','),
-    '--brick-timeout-ms',
-    '3000',
-  ]);
+  const adminToken = randomUUID();
+  const srv = await spawnDaemon(
+    'abaca-share-server.js',
+    ['--bricks', [b1.addr, b2.addr, b3.addr].join(','), '--brick-timeout-ms', '3000'],
+    undefined,
+    { ABACA_ADMIN_TOKEN: adminToken },
+  );
   procs.push(srv);
   const connect = async (share?: string): Promise<ReplicatedClient> => {
-    const c = await ReplicatedClient.connect({ host: '127.0.0.1', port: srv.port, share, timeoutMs: 30_000 });
+    const c = await ReplicatedClient.connect({
+      host: '127.0.0.1',
+      port: srv.port,
+      share,
+      timeoutMs: 30_000,
+      adminToken,
+    });
     clients.push(c);
     return c;
   };
