@@ -100,6 +100,7 @@ export class FuseSession {
   private loops: Promise<void>[] = [];
   /** What INIT settled: the kernel's protocol minor, flags granted, max_write and max_pages. */
   negotiated: {
+    kernelMinor: number;
     minor: number;
     flags: number;
     maxWrite: number;
@@ -361,6 +362,7 @@ export class FuseSession {
     out.writeUInt32LE(1, 24); // time_gran: nanoseconds
     out.writeUInt16LE(maxPages, 28);
     this.negotiated = {
+      kernelMinor: minor,
       minor: Math.min(minor, FUSE_KERNEL_MINOR_VERSION),
       flags,
       maxWrite: this.maxWrite,
