@@ -191,8 +191,11 @@ async function suite(server: Server) {
 
 const candidates: Server[] = [];
 if (!ONLY || ONLY === 'raw') candidates.push(raw(Number(process.env.ABACA_BENCH_READERS ?? 8)));
-if ((!ONLY || ONLY === 'fuse-native') && hasFuseNative())
-  candidates.push(fuseNative(false), fuseNative(true));
+if (!ONLY || ONLY === 'fuse-native') {
+  if (hasFuseNative()) candidates.push(fuseNative(false), fuseNative(true));
+  else
+    process.stderr.write('fuse-native is not installed: measuring the raw binding only (see docs/fuse.md)\n');
+}
 for (const c of candidates) await suite(c);
 
 // Concurrency: 4 writers against a server that takes 2 ms per WRITE (a network round trip).

@@ -97,6 +97,8 @@ export class FuseSession {
   private readonly entryTimeout: number;
   private readonly attrTimeout: number;
   private closed = false;
+  /** Every reader has stopped: the mount is gone (unmounted from here or from outside). */
+  private ended = false;
   private loops: Promise<void>[] = [];
   /** What INIT settled: the kernel's protocol minor, flags granted, max_write and max_pages. */
   negotiated: {
@@ -139,6 +141,9 @@ export class FuseSession {
       throw err;
     }
     for (let i = 0; i < s.readers; i++) s.loops.push(s.readLoop());
+    void Promise.allSettled(s.loops).then(() => {
+      s.ended = true;
+    });
     return s;
   }
 
@@ -185,7 +190,11 @@ export class FuseSession {
 
   /** Unmounts (lazily if busy and `lazy`); the readers then see ENODEV and stop. */
   async unmount(lazy = false): Promise<void> {
-    if (!this.closed) await runCommand('umount', lazy ? ['-l', this.mountpoint] : [this.mountpoint]);
+    try {
+      if (!this.ended) await runCommand('umount', lazy ? ['-l', this.mountpoint] : [this.mountpoint]);
+    } catch (err) {
+      if (!this.ended) throw err; // else someone else unmounted it meanwhile
+    }
     await this.closedPromise();
   }
 
