@@ -16,6 +16,7 @@ const MIB = Number(process.env.ABACA_BENCH_MIB ?? 1024);
 const SMALL_MIB = Number(process.env.ABACA_BENCH_SMALL_MIB ?? 64);
 const CREATES = Number(process.env.ABACA_BENCH_CREATES ?? 2000);
 const ONLY = process.env.ABACA_BENCH_ONLY;
+const MOUNT_DIR = path.join(os.tmpdir(), `abaca-fuse-bench-${process.pid}`);
 const TICK = 100; // USER_HZ: /proc/<pid>/stat times are in 1/100 s on Linux
 
 interface Server {
@@ -119,7 +120,7 @@ async function measure(
   mib: number,
   ops?: number,
 ) {
-  const dir = path.join(os.tmpdir(), `abaca-fuse-bench-${process.pid}`);
+  const dir = MOUNT_DIR;
   const m = await mount(server, dir, sink);
   try {
     if (workload.startsWith('read')) run(`dd if=/dev/zero of=${dir}/f bs=1M count=${mib} status=none`);
@@ -212,6 +213,8 @@ if (!ONLY || ONLY === 'raw') {
     );
   }
 }
+
+fs.rmSync(MOUNT_DIR, { recursive: true, force: true }); // unmounted by now: the bare directory
 
 const date = new Date().toISOString();
 const load = os
