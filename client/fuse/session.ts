@@ -1,0 +1,411 @@
+// A FUSE session on /dev/fuse without native code: open the device, have mount(8) mount it with
+// the descriptor inherited as fd 3, then serve requests with several reads of the device in
+// flight at once (each blocks one libuv threadpool thread), so requests run concurrently.
+import { spawn } from 'node:child_process';
+import fs from 'node:fs';
+import { constants } from 'node:os';
+import path from 'node:path';
+import { promisify } from 'node:util';
+import {
+  type Attr,
+  attrOut,
+  cstring,
+  type DirEntry,
+  entryOut,
+  FATTR,
+  FUSE_KERNEL_MINOR_VERSION,
+  FUSE_KERNEL_VERSION,
+  IN_HEADER_SIZE,
+  INIT_OUT_SIZE,
+  InitFlag,
+  NO_REPLY,
+  Op,
+  openOut,
+  outHeader,
+  packDirents,
+  RW_IN_SIZE,
+  readInHeader,
+  type StatFs,
+  statfsOut,
+  writeOut,
+} from './protocol.ts';
+
+const readAsync = promisify(fs.read);
+const E = constants.errno;
+
+/** Throw this from an operation to answer the request with that errno. */
+export class FuseError extends Error {
+  constructor(readonly errno: number) {
+    super(`errno ${errno}`);
+  }
+}
+
+export interface SetAttr {
+  mode?: number;
+  size?: number;
+  atimeMs?: number;
+  mtimeMs?: number;
+}
+
+/** Inode-based operations, as the kernel asks them (the low-level FUSE model). */
+export interface FuseOps {
+  lookup(parent: number, name: string): Promise<Attr>;
+  forget?(ino: number, nlookup: number): void;
+  getattr(ino: number): Promise<Attr>;
+  setattr(ino: number, set: SetAttr): Promise<Attr>;
+  mkdir(parent: number, name: string, mode: number): Promise<Attr>;
+  unlink(parent: number, name: string): Promise<void>;
+  rmdir(parent: number, name: string): Promise<void>;
+  rename(parent: number, name: string, newParent: number, newName: string, flags: number): Promise<void>;
+  open(ino: number, flags: number): Promise<number>;
+  create(parent: number, name: string, mode: number, flags: number): Promise<{ attr: Attr; fh: number }>;
+  read(ino: number, fh: number, offset: number, size: number): Promise<Buffer>;
+  write(ino: number, fh: number, offset: number, data: Buffer): Promise<number>;
+  flush?(ino: number, fh: number): Promise<void>;
+  fsync?(ino: number, fh: number, datasync: boolean): Promise<void>;
+  release(ino: number, fh: number): Promise<void>;
+  readdir(ino: number): Promise<DirEntry[]>;
+  statfs(): Promise<StatFs>;
+}
+
+export interface SessionOptions {
+  /** Concurrent reads of /dev/fuse, i.e. requests served at once (default 8). */
+  readers?: number;
+  /** Largest WRITE the kernel may send, in bytes (default 1 MiB; the kernel caps it at max_pages). */
+  maxWrite?: number;
+  entryTimeout?: number;
+  attrTimeout?: number;
+  fsname?: string;
+  /**
+   * Readahead in KiB, set on the mount's bdi after mounting (default max_write): INIT can only
+   * lower the kernel's 128 KiB default, and each readahead READ is at most this large.
+   */
+  readaheadKb?: number;
+  /** Extra mount options, e.g. ['ro']. */
+  mountOptions?: string[];
+  /** Log each request to stderr. */
+  debug?: boolean;
+}
+
+const PAGE = 4096;
+const OPNAME = new Map(Object.entries(Op).map(([k, v]) => [v as number, k]));
+
+export class FuseSession {
+  readonly fd: number;
+  private readonly readers: number;
+  private readonly maxWrite: number;
+  private readonly entryTimeout: number;
+  private readonly attrTimeout: number;
+  private closed = false;
+  /** Every reader has stopped: the mount is gone (unmounted from here or from outside). */
+  private ended = false;
+  private loops: Promise<void>[] = [];
+  /** What INIT settled: the kernel's protocol minor, flags granted, max_write and max_pages. */
+  negotiated: {
+    kernelMinor: number;
+    minor: number;
+    flags: number;
+    maxWrite: number;
+    maxPages: number;
+    maxReadahead: number;
+  } | null = null;
+
+  readonly mountpoint: string;
+
+  private constructor(
+    mountpoint: string,
+    private readonly ops: FuseOps,
+    private readonly opts: SessionOptions,
+  ) {
+    this.readers = opts.readers ?? 8;
+    this.maxWrite = opts.maxWrite ?? 1024 * 1024;
+    this.entryTimeout = opts.entryTimeout ?? 1;
+    this.attrTimeout = opts.attrTimeout ?? 1;
+    this.mountpoint = path.resolve(mountpoint);
+    this.fd = fs.openSync('/dev/fuse', 'r+');
+  }
+
+  /** Mounts `ops` at `mountpoint` (root only) and starts serving. */
+  static async mount(mountpoint: string, ops: FuseOps, opts: SessionOptions = {}): Promise<FuseSession> {
+    const readers = opts.readers ?? 8;
+    const pool = Number(process.env.UV_THREADPOOL_SIZE ?? 4);
+    if (pool < readers + 2)
+      throw new Error(
+        `UV_THREADPOOL_SIZE=${pool}: each of the ${readers} readers holds a libuv thread; start node with UV_THREADPOOL_SIZE >= ${readers + 2}`,
+      );
+    const s = new FuseSession(mountpoint, ops, opts);
+    try {
+      await s.runMount();
+    } catch (err) {
+      fs.closeSync(s.fd);
+      throw err;
+    }
+    for (let i = 0; i < s.readers; i++) s.loops.push(s.readLoop());
+    void Promise.allSettled(s.loops).then(() => {
+      s.ended = true;
+    });
+    return s;
+  }
+
+  private runMount(): Promise<void> {
+    const options = [
+      'fd=3',
+      'rootmode=40000',
+      `user_id=${process.getuid?.() ?? 0}`,
+      `group_id=${process.getgid?.() ?? 0}`,
+      'allow_other',
+      'default_permissions',
+      ...(this.opts.mountOptions ?? []),
+    ];
+    // -i: no /sbin/mount.<type> helper (mount.fuse would try to run a program named by the source).
+    const args = [
+      '-i',
+      '-t',
+      'fuse.abaca',
+      '-o',
+      options.join(','),
+      this.opts.fsname ?? 'abaca',
+      this.mountpoint,
+    ];
+    return runCommand('mount', args, [this.fd]);
+  }
+
+  /**
+   * The bdi is named by the mount's device number, read from mountinfo: a stat of the mountpoint
+   * would be a FUSE request this (single) thread has to answer itself.
+   */
+  private setReadahead(kb: number): void {
+    const line = fs
+      .readFileSync('/proc/self/mountinfo', 'utf8')
+      .split('\n')
+      .find((l) => l.split(' ')[4] === this.mountpoint && l.includes(' - fuse.abaca '));
+    const dev = line?.split(' ')[2];
+    if (!dev) return;
+    try {
+      fs.writeFileSync(`/sys/class/bdi/${dev}/read_ahead_kb`, String(kb));
+    } catch {
+      // Best effort: without it reads come in 128 KiB requests.
+    }
+  }
+
+  /** Unmounts (lazily if busy and `lazy`); the readers then see ENODEV and stop. */
+  async unmount(lazy = false): Promise<void> {
+    try {
+      if (!this.ended) await runCommand('umount', lazy ? ['-l', this.mountpoint] : [this.mountpoint]);
+    } catch (err) {
+      if (!this.ended) throw err; // else someone else unmounted it meanwhile
+    }
+    await this.closedPromise();
+  }
+
+  /** Resolves once every reader has stopped (after an unmount from anywhere) and the fd is closed. */
+  async closedPromise(): Promise<void> {
+    await Promise.allSettled(this.loops);
+    if (!this.closed) {
+      this.closed = true;
+      fs.closeSync(this.fd);
+    }
+  }
+
+  private async readLoop(): Promise<void> {
+    // The kernel refuses reads smaller than a whole WRITE request (header, write_in, data).
+    const buf = Buffer.allocUnsafeSlow(this.maxWrite + PAGE);
+    for (;;) {
+      let n: number;
+      try {
+        n = (await readAsync(this.fd, buf, 0, buf.length, null)).bytesRead;
+      } catch (err) {
+        const code = (err as NodeJS.ErrnoException).code;
+        if (code === 'ENOENT' || code === 'EINTR' || code === 'EAGAIN') continue; // request interrupted
+        if (code === 'ENODEV') return; // unmounted
+        throw err;
+      }
+      await this.handle(buf.subarray(0, n));
+    }
+  }
+
+  private reply(unique: bigint, error: number, body: Buffer[] = []): void {
+    let len = 0;
+    for (const b of body) len += b.length;
+    try {
+      fs.writevSync(this.fd, [outHeader(unique, error, len), ...body]);
+    } catch (err) {
+      // ENOENT: the request was interrupted and is gone; ENODEV: unmounted meanwhile.
+      const code = (err as NodeJS.ErrnoException).code;
+      if (code !== 'ENOENT' && code !== 'ENODEV') throw err;
+    }
+  }
+
+  private async handle(req: Buffer): Promise<void> {
+    const h = readInHeader(req);
+    const arg = req.subarray(IN_HEADER_SIZE, h.len);
+    if (this.opts.debug) process.stderr.write(`fuse: ${OPNAME.get(h.opcode) ?? h.opcode} node ${h.nodeid}\n`);
+    try {
+      const body = await this.dispatch(h.opcode, h.nodeid, arg);
+      if (body && !NO_REPLY.has(h.opcode)) this.reply(h.unique, 0, body);
+      // After INIT's reply: the kernel lowers readahead to what INIT said when it applies it.
+      if (h.opcode === Op.INIT) this.setReadahead(this.opts.readaheadKb ?? Math.floor(this.maxWrite / 1024));
+    } catch (err) {
+      if (NO_REPLY.has(h.opcode)) return;
+      const errno = err instanceof FuseError ? err.errno : E.EIO;
+      if (!(err instanceof FuseError))
+        process.stderr.write(`fuse: ${OPNAME.get(h.opcode)}: ${String(err)}\n`);
+      this.reply(h.unique, -errno);
+    }
+  }
+
+  /** Returns the reply body, or null for requests that take no reply. */
+  private async dispatch(op: number, ino: number, a: Buffer): Promise<Buffer[] | null> {
+    const ops = this.ops;
+    switch (op) {
+      case Op.INIT:
+        return [this.init(a)];
+      case Op.DESTROY:
+        return [];
+      case Op.LOOKUP:
+        return [entryOut(await ops.lookup(ino, cstring(a, 0)[0]), this.entryTimeout, this.attrTimeout)];
+      case Op.FORGET:
+        ops.forget?.(ino, Number(a.readBigUInt64LE(0)));
+        return null;
+      case Op.BATCH_FORGET: {
+        const count = a.readUInt32LE(0);
+        for (let i = 0; i < count; i++)
+          ops.forget?.(Number(a.readBigUInt64LE(8 + i * 16)), Number(a.readBigUInt64LE(16 + i * 16)));
+        return null;
+      }
+      case Op.INTERRUPT:
+        return null;
+      case Op.GETATTR:
+        return [attrOut(await ops.getattr(ino), this.attrTimeout)];
+      case Op.SETATTR:
+        return [attrOut(await ops.setattr(ino, parseSetattr(a)), this.attrTimeout)];
+      case Op.MKDIR: {
+        const attr = await ops.mkdir(ino, cstring(a, 8)[0], a.readUInt32LE(0) & ~a.readUInt32LE(4));
+        return [entryOut(attr, this.entryTimeout, this.attrTimeout)];
+      }
+      case Op.UNLINK:
+        await ops.unlink(ino, cstring(a, 0)[0]);
+        return [];
+      case Op.RMDIR:
+        await ops.rmdir(ino, cstring(a, 0)[0]);
+        return [];
+      case Op.RENAME:
+      case Op.RENAME2: {
+        const at = op === Op.RENAME ? 8 : 16;
+        const [from, next] = cstring(a, at);
+        const flags = op === Op.RENAME ? 0 : a.readUInt32LE(8);
+        await ops.rename(ino, from, Number(a.readBigUInt64LE(0)), cstring(a, next)[0], flags);
+        return [];
+      }
+      case Op.OPEN:
+        return [openOut(await ops.open(ino, a.readUInt32LE(0)), 0)];
+      case Op.CREATE: {
+        const mode = a.readUInt32LE(4) & ~a.readUInt32LE(8);
+        const r = await ops.create(ino, cstring(a, 16)[0], mode, a.readUInt32LE(0));
+        return [entryOut(r.attr, this.entryTimeout, this.attrTimeout), openOut(r.fh, 0)];
+      }
+      case Op.READ: {
+        const fh = Number(a.readBigUInt64LE(0));
+        return [await ops.read(ino, fh, Number(a.readBigUInt64LE(8)), a.readUInt32LE(16))];
+      }
+      case Op.WRITE: {
+        const fh = Number(a.readBigUInt64LE(0));
+        const size = a.readUInt32LE(16);
+        const n = await ops.write(
+          ino,
+          fh,
+          Number(a.readBigUInt64LE(8)),
+          a.subarray(RW_IN_SIZE, RW_IN_SIZE + size),
+        );
+        return [writeOut(n)];
+      }
+      case Op.FLUSH:
+        await ops.flush?.(ino, Number(a.readBigUInt64LE(0)));
+        return [];
+      case Op.FSYNC:
+        await ops.fsync?.(ino, Number(a.readBigUInt64LE(0)), (a.readUInt32LE(8) & 1) !== 0);
+        return [];
+      case Op.RELEASE:
+        await ops.release(ino, Number(a.readBigUInt64LE(0)));
+        return [];
+      case Op.OPENDIR:
+        return [openOut(0, 0)];
+      case Op.READDIR: {
+        // The prototype lists the whole directory on every call and slices by offset.
+        const entries = await ops.readdir(ino);
+        return [packDirents(entries, Number(a.readBigUInt64LE(8)), a.readUInt32LE(16))];
+      }
+      case Op.RELEASEDIR:
+      case Op.FSYNCDIR:
+        return [];
+      case Op.STATFS:
+        return [statfsOut(await ops.statfs())];
+      default:
+        throw new FuseError(E.ENOSYS);
+    }
+  }
+
+  private init(a: Buffer): Buffer {
+    const major = a.readUInt32LE(0);
+    const minor = a.readUInt32LE(4);
+    const maxReadahead = a.readUInt32LE(8);
+    const kernelFlags = a.readUInt32LE(12);
+    const out = Buffer.alloc(INIT_OUT_SIZE);
+    out.writeUInt32LE(FUSE_KERNEL_VERSION, 0);
+    out.writeUInt32LE(FUSE_KERNEL_MINOR_VERSION, 4);
+    if (major !== FUSE_KERNEL_VERSION) return out.subarray(0, 8); // the kernel retries or gives up
+    const want =
+      InitFlag.ASYNC_READ |
+      InitFlag.BIG_WRITES |
+      InitFlag.MAX_PAGES |
+      InitFlag.ATOMIC_O_TRUNC |
+      InitFlag.PARALLEL_DIROPS |
+      InitFlag.ASYNC_DIO;
+    const flags = kernelFlags & want;
+    const maxPages = Math.ceil(this.maxWrite / PAGE);
+    out.writeUInt32LE(maxReadahead, 8);
+    out.writeUInt32LE(flags, 12);
+    out.writeUInt16LE(64, 16); // max_background: readahead and async direct I/O in flight
+    out.writeUInt16LE(48, 18); // congestion_threshold
+    out.writeUInt32LE(this.maxWrite, 20);
+    out.writeUInt32LE(1, 24); // time_gran: nanoseconds
+    out.writeUInt16LE(maxPages, 28);
+    this.negotiated = {
+      kernelMinor: minor,
+      minor: Math.min(minor, FUSE_KERNEL_MINOR_VERSION),
+      flags,
+      maxWrite: this.maxWrite,
+      maxPages,
+      maxReadahead,
+    };
+    return out;
+  }
+}
+
+function parseSetattr(a: Buffer): SetAttr {
+  const valid = a.readUInt32LE(0);
+  const set: SetAttr = {};
+  const time = (secAt: number, nsecAt: number) =>
+    Number(a.readBigUInt64LE(secAt)) * 1000 + a.readUInt32LE(nsecAt) / 1e6;
+  if (valid & FATTR.MODE) set.mode = a.readUInt32LE(68);
+  if (valid & FATTR.SIZE) set.size = Number(a.readBigUInt64LE(16));
+  if (valid & FATTR.ATIME_NOW) set.atimeMs = Date.now();
+  else if (valid & FATTR.ATIME) set.atimeMs = time(32, 56);
+  if (valid & FATTR.MTIME_NOW) set.mtimeMs = Date.now();
+  else if (valid & FATTR.MTIME) set.mtimeMs = time(40, 60);
+  return set;
+}
+
+function runCommand(cmd: string, args: string[], passFds: number[] = []): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(cmd, args, { stdio: ['ignore', 'ignore', 'pipe', ...passFds] });
+    let stderr = '';
+    child.stderr?.on('data', (d) => {
+      stderr += d;
+    });
+    child.on('error', reject);
+    child.on('close', (code) =>
+      code === 0 ? resolve() : reject(new Error(`${cmd} ${args.join(' ')}: exit ${code}: ${stderr.trim()}`)),
+    );
+  });
+}
