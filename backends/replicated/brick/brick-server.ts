@@ -12,6 +12,7 @@ import { type HandlerResult, serveSocket } from '../protocol/rpc-server.ts';
 import type { ShareInfo } from '../protocol/types.ts';
 import { num } from '../protocol/wire-args.ts';
 import { ShareStore, writeFileDurable } from './brick-store.ts';
+import { handleSnapshotHealOp, SNAPSHOT_HEAL_OPS } from './snapshot-heal.ts';
 import { handleSnapshotOp, SNAPSHOT_OPS } from './snapshots-ops.ts';
 
 export interface BrickOptions {
@@ -159,7 +160,7 @@ export class BrickServer {
     this.spaceIndex?.set(info.id, { size: info.size, first: info.bricks[0]?.id === this.id });
   }
 
-  handle(f: Frame): HandlerResult {
+  handle(f: Frame): HandlerResult | Promise<HandlerResult> {
     const h = f.header;
     switch (f.op) {
       case OP.bPing:
@@ -307,6 +308,7 @@ export class BrickServer {
       }
       default:
         if (SNAPSHOT_OPS.has(f.op)) return handleSnapshotOp(this.snapshotHost, f.op, h);
+        if (SNAPSHOT_HEAL_OPS.has(f.op)) return handleSnapshotHealOp(this.snapshotHost, f.op, h, f.parts);
         throw new ReplicatedError('ENOSYS', `unknown opcode ${f.op}`);
     }
   }

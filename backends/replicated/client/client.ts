@@ -12,6 +12,7 @@ import type {
   HealInfoBrick,
   LastHeal,
   ShareInfo,
+  SnapshotHealEntry,
   StatFs,
 } from '../protocol/types.ts';
 
@@ -335,10 +336,19 @@ export class ReplicatedClient {
     return (await this.healReport(id)).bricks;
   }
 
-  /** heal info per brick, and the share's last heal run (null before the first). */
-  async healReport(id: string): Promise<{ bricks: HealInfoBrick[]; lastHeal: LastHeal | null }> {
+  /**
+   * heal info per brick, the share's last heal run (null before the first), and the snapshots
+   * bricks still miss (or still hold after a deletion elsewhere).
+   */
+  async healReport(
+    id: string,
+  ): Promise<{ bricks: HealInfoBrick[]; lastHeal: LastHeal | null; snapshots: SnapshotHealEntry[] }> {
     const h = (await this.admin(OP.healInfo, { id })).header;
-    return { bricks: h['bricks'] as HealInfoBrick[], lastHeal: (h['lastHeal'] ?? null) as LastHeal | null };
+    return {
+      bricks: h['bricks'] as HealInfoBrick[],
+      lastHeal: (h['lastHeal'] ?? null) as LastHeal | null,
+      snapshots: (h['snapshots'] ?? []) as SnapshotHealEntry[],
+    };
   }
 
   async healNow(id: string, full = false): Promise<Record<string, number>> {

@@ -66,6 +66,12 @@ export const OP = {
   bSnapRevert: 0x118,
   bSnapClone: 0x119,
   bSnapFind: 0x11a,
+  // snapshot heal (brick/snapshot-heal.ts): source walk and read, target staging and commit
+  bSnapWalk: 0x11b,
+  bSnapRead: 0x11c,
+  bSnapHealBegin: 0x11d,
+  bSnapHealPut: 0x11e,
+  bSnapHealCommit: 0x11f,
   bStat: 0x120,
   bTombstoned: 0x121,
   bSetAccess: 0x122,

@@ -109,3 +109,12 @@ export interface LastHeal {
   stats: HealStats | null;
   error: string | null;
 }
+
+/** heal info: a snapshot one brick is missing, or still holds after it was deleted elsewhere. */
+export interface SnapshotHealEntry {
+  brick: string;
+  snapshot: string;
+  action: 'copy' | 'delete';
+  /** Being copied or deleted right now. */
+  healing: boolean;
+}

@@ -17,6 +17,7 @@ import { type BrickSpace, gib, largestShare, pools, refusal } from './capacity.t
 import { Healer } from './heal.ts';
 import { type BrickCandidate, placeReplicas } from './placement.ts';
 import { type Member, ShareCoordinator } from './share-coordinator.ts';
+import { SnapshotHealer } from './snapshot-heal.ts';
 import {
   cloneShare,
   createSnapshot,
@@ -59,6 +60,8 @@ interface Attached {
   timer: NodeJS.Timeout | undefined;
   unlisten: () => void;
   healSoon: () => void;
+  /** Copies missed snapshots to bricks that return, deletes snapshots deleted meanwhile. */
+  snapHeal: SnapshotHealer;
 }
 
 const MAX_READ = 16 * 1024 * 1024;
@@ -242,12 +245,18 @@ export class ShareServer {
       throw new ReplicatedError('ENOTCONN', `could not claim share ${id} on a majority of its bricks`);
     }
     const healer = new Healer(coord);
+    const snapHeal = new SnapshotHealer(coord, (msg) => this.snapshotHost.log(msg));
     let healTimer: NodeJS.Timeout | undefined;
     const healSoon = (): void => {
       if (this.opts.autoHeal === false || healTimer) return;
       healTimer = setTimeout(() => {
         healTimer = undefined;
-        healer.healIndex().catch(() => {});
+        // Snapshots after the live tree: the index heal pauses clients in short steps, the
+        // snapshot copy does not need to.
+        healer
+          .healIndex()
+          .catch(() => {})
+          .finally(() => snapHeal.soon());
       }, 50);
     };
     const listeners: Array<() => void> = [];
@@ -273,6 +282,7 @@ export class ShareServer {
       interval > 0
         ? setInterval(() => {
             if (coord.needsHeal()) healer.healIndex().catch(() => {});
+            if (this.opts.autoHeal !== false) snapHeal.soon();
           }, interval)
         : undefined;
     timer?.unref();
@@ -281,6 +291,7 @@ export class ShareServer {
       healer,
       timer,
       healSoon,
+      snapHeal,
       unlisten: () => {
         for (const l of listeners) l();
         if (healTimer) clearTimeout(healTimer);
@@ -331,6 +342,11 @@ export class ShareServer {
       if (toReplicatedError(err).code === 'ESTALE') coord.fenced = true;
       return false;
     }
+  }
+
+  /** A snapshot was created or deleted: bricks that missed it catch up (in the background). */
+  private snapshotsChanged(id: string): void {
+    if (this.opts.autoHeal !== false) this.shares.get(id)?.snapHeal.soon();
   }
 
   detach(id: string): void {
@@ -613,11 +629,17 @@ export class ShareServer {
         }));
       case OP.healInfo:
         return this.serve(h['id']).then(async (a) => ({
-          header: { bricks: await a.healer.healInfo(), lastHeal: a.healer.last },
+          header: {
+            bricks: await a.healer.healInfo(),
+            lastHeal: a.healer.last,
+            snapshots: await a.snapHeal.pending().catch(() => []),
+            lastSnapshotHeal: a.snapHeal.last,
+          },
         }));
       case OP.healNow:
         return this.serve(h['id']).then((a) => {
-          const run = h['full'] === true ? a.healer.fullHeal() : a.healer.healIndex();
+          const live = h['full'] === true ? a.healer.fullHeal() : a.healer.healIndex();
+          const run = live.then(async (stats) => ({ ...stats, snapshots: await a.snapHeal.run() }));
           // In the background: the caller follows it through heal info (lastHeal).
           if (h['background'] === true) {
             run.catch(() => {});
@@ -646,10 +668,17 @@ export class ShareServer {
             header: { snapshots },
           }));
         return createSnapshot(this.snapshotHost, String(h['id']), String(h['snapshot']), h['method']).then(
-          (header) => ({ header }),
+          (header) => {
+            // Replicas that did not take part (behind, or down) get it by snapshot heal.
+            this.snapshotsChanged(String(h['id']));
+            return { header };
+          },
         );
       case OP.deleteSnapshot:
-        return deleteSnapshot(this.snapshotHost, String(h['id']), String(h['snapshot'])).then(() => ({}));
+        return deleteSnapshot(this.snapshotHost, String(h['id']), String(h['snapshot'])).then(() => {
+          this.snapshotsChanged(String(h['id']));
+          return {};
+        });
       case OP.revertToSnapshot:
         return revertToSnapshot(this.snapshotHost, String(h['id']), String(h['snapshot'])).then((header) => ({
           header,

@@ -42,13 +42,13 @@ export interface SnapshotServer {
   log(msg: string): void;
 }
 
-interface BrickCatalog {
+export interface BrickCatalog {
   m: Member;
   snaps: SnapRecord[];
   deleted: string[];
 }
 
-async function catalogs(c: ShareCoordinator): Promise<BrickCatalog[]> {
+export async function catalogs(c: ShareCoordinator): Promise<BrickCatalog[]> {
   const res = await Promise.allSettled(
     c.readyMembers().map(async (m) => {
       const h = (await c.req(m, OP.bSnapList, {})).header;
@@ -59,7 +59,7 @@ async function catalogs(c: ShareCoordinator): Promise<BrickCatalog[]> {
 }
 
 /** The snapshots a majority of the share's bricks hold and none has deleted (oldest first). */
-function agreed(c: ShareCoordinator, cats: BrickCatalog[]): SnapRecord[] {
+export function agreed(c: ShareCoordinator, cats: BrickCatalog[]): SnapRecord[] {
   const deleted = new Set(cats.flatMap((x) => x.deleted));
   const count = new Map<string, { n: number; rec: SnapRecord }>();
   for (const x of cats)

@@ -1,0 +1,286 @@
+import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
+import fs from 'node:fs';
+import path from 'node:path';
+import { test } from 'node:test';
+import { listSnaps } from '../../../backends/replicated/brick/snapshots.ts';
+import type { ReplicatedClient } from '../../../backends/replicated/client/client.ts';
+import {
+  assertReplicasEqual,
+  Cluster,
+  type ReplicaState,
+  readReplica,
+  replicaDifferences,
+  rng,
+  settled,
+  waitFor,
+} from './helpers.ts';
+
+const MIB = 1024 * 1024;
+
+function snapDir(cl: Cluster, i: number, share: string, snap: string): string {
+  return path.join(cl.brickDirs[i]!, 'shares', share, 'snaps', snap);
+}
+
+/** Every replica's copy of snapshot `snap` of `share`, read from the bricks' disks. */
+function snapStates(cl: Cluster, share: string, snap: string): ReplicaState[] {
+  return cl.brickDirs.map((_, i) => {
+    const dir = snapDir(cl, i, share, snap);
+    return {
+      index: i,
+      label: `snapshot on replica ${i + 1}`,
+      dir,
+      entries: readReplica(dir, path.join(dir, 'records.bin')),
+    };
+  });
+}
+
+/**
+ * The snapshot trees are equal file by file: names, types, modes, sizes, contents, records, hard
+ * links; and the healed copy has the times of the copy it came from (the originals' times may differ
+ * by the bricks' own clocks of each operation).
+ */
+function assertSnapshotsEqual(cl: Cluster, share: string, snap: string, healed?: number): ReplicaState[] {
+  const states = snapStates(cl, share, snap);
+  assert.deepEqual(
+    replicaDifferences(states).map((d) => d.message),
+    [],
+    `copies of snapshot ${snap} differ`,
+  );
+  if (healed === undefined) return states;
+  for (const p of states[0]!.entries.keys()) {
+    const times = states.map((s) => fs.lstatSync(path.join(s.dir, 'data', p)).mtimeMs);
+    const mine = times[healed]!;
+    assert.ok(
+      times.some((t, i) => i !== healed && Math.abs(t - mine) < 1),
+      `mtime of '${p}' on the healed copy is no other copy's: ${times.join(', ')}`,
+    );
+  }
+  return states;
+}
+
+/** Data that does not compress to holes: a 1 MiB pseudo-random block, varied per MiB. */
+function noise(bytes: number, seed: number): Buffer {
+  const r = rng(seed);
+  const block = Buffer.alloc(MIB);
+  for (let i = 0; i < MIB; i += 4) block.writeUInt32LE(Math.floor(r() * 2 ** 32), i);
+  const out = Buffer.alloc(bytes);
+  for (let o = 0; o < bytes; o += MIB) {
+    block.copy(out, o, 0, Math.min(MIB, bytes - o));
+    out.writeUInt32LE(o / MIB, o);
+  }
+  return out;
+}
+
+async function waitSnapHealed(
+  admin: ReplicatedClient,
+  cl: Cluster,
+  share: string,
+  brick: number,
+  snap: string,
+) {
+  await waitFor(
+    async () =>
+      fs.existsSync(path.join(snapDir(cl, brick, share, snap), 'snap.json')) &&
+      (await admin.healReport(share)).snapshots.length === 0,
+    40_000,
+    `snapshot ${snap} healed on replica ${brick + 1}`,
+  );
+}
+
+function sha(b: Buffer): string {
+  return createHash('sha256').update(b).digest('hex');
+}
+
+test('a brick down during the snapshot catches up by heal; revert and clone use its copy', async () => {
+  const cl = await Cluster.start();
+  try {
+    const admin = await cl.client();
+    await admin.createShare('s', 1 << 30);
+    const c = await cl.client('s');
+    await c.mkdir('dir');
+    await c.mkdir('dir/deep');
+    await c.writeFile('dir/a', 'alpha');
+    await c.writeFile('dir/deep/b', Buffer.alloc(70_000, 7)); // above the inline size
+    await c.symlink('dir/a', 'ln');
+    await c.writeFile('hard', 'two names');
+    await c.link('hard', 'dir/hard2');
+    await c.writeFile('ro', 'read only');
+    await c.chmod('ro', 0o444);
+    await c.chmod('dir/deep', 0o555);
+    await c.utimes('dir/a', 1_000_000, 2_000_000);
+    // A large file with a hole in the middle.
+    const big = noise(6 * MIB, 1);
+    await c.writeFile('sparse', big.subarray(0, 2 * MIB));
+    await c.writeAt('sparse', 10 * MIB, big.subarray(2 * MIB));
+    await settled(admin, 's');
+    await cl.bricks[2]!.kill9();
+    const rand = rng(11);
+    let stop = false;
+    let n = 0;
+    const writer = (async () => {
+      while (!stop) {
+        const name = `w${Math.floor(rand() * 30)}`;
+        await c.writeFile(name, Buffer.alloc(Math.floor(rand() * 8192), n++ & 0xff));
+        if (rand() < 0.3) await c.chmod(name, 0o600);
+      }
+    })();
+    await new Promise((r) => setTimeout(r, 100));
+    await admin.createSnapshot('s', 'snap1');
+    await new Promise((r) => setTimeout(r, 100));
+    stop = true;
+    await writer;
+    assert.ok(n > 5, `writer made ${n} writes`);
+    assert.equal(fs.existsSync(snapDir(cl, 2, 's', 'snap1')), false);
+    await cl.restartBrick(2);
+    await waitSnapHealed(admin, cl, 's', 2, 'snap1');
+    const states = assertSnapshotsEqual(cl, 's', 'snap1', 2);
+    const healed = states[2]!.entries;
+    assert.deepEqual(healed.get('hard')!.links, ['dir/hard2', 'hard']);
+    assert.equal(healed.get('ro')!.mode, 0o444);
+    assert.equal(healed.get('dir/deep')!.mode, 0o555);
+    const sp = fs.statSync(path.join(snapDir(cl, 2, 's', 'snap1'), 'data', 'sparse'));
+    assert.equal(sp.size, 14 * MIB);
+    assert.ok(sp.blocks * 512 < 10 * MIB, `the hole stays a hole (${sp.blocks * 512} bytes allocated)`);
+    // Not a staging tree left, and the brick lists it like the others.
+    assert.deepEqual(
+      fs.readdirSync(path.join(cl.brickDirs[2]!, 'shares', 's', 'snaps')).filter((x) => x.includes('.tmp-')),
+      [],
+    );
+    assert.deepEqual(
+      listSnaps(path.join(cl.brickDirs[2]!, 'shares', 's')).map((x) => [x.id, x.createdAt, x.size]),
+      listSnaps(path.join(cl.brickDirs[0]!, 'shares', 's')).map((x) => [x.id, x.createdAt, x.size]),
+    );
+    await assertReplicasEqual(cl, 's');
+
+    // Another brick down: a clone and a revert are served by the healed copy and one original.
+    await cl.bricks[0]!.kill9();
+    const want = new Map<string, string>();
+    for (const [p, e] of states[1]!.entries) if (e.type === 'file') want.set(p, e.sha256);
+    await admin.cloneShare('cl', 1 << 30, { from: 's', snapshot: 'snap1' });
+    await admin.setAccess('cl', [{ id: 'r1', to: '127.0.0.0/8', level: 'rw' }]);
+    const d = await cl.client('cl');
+    for (const [p, h] of want) assert.equal(sha(await d.readFile(p)), h, `clone: ${p}`);
+    const cloned = readReplica(path.join(cl.brickDirs[2]!, 'shares', 'cl'));
+    for (const [p, e] of states[1]!.entries) {
+      assert.equal(cloned.get(p)?.id, e.id, `clone record of ${p}`);
+      assert.equal(cloned.get(p)?.v, e.v, `clone version of ${p}`);
+    }
+    await c.writeFile('dir/a', 'after the snapshot');
+    await admin.revertToSnapshot('s', 'snap1');
+    const c2 = await cl.client('s');
+    for (const [p, h] of want) assert.equal(sha(await c2.readFile(p)), h, `revert: ${p}`);
+    assert.equal(await c2.exists('w99'), false);
+    await cl.restartBrick(0);
+    await admin.healNow('s');
+    await assertReplicasEqual(cl, 's');
+    await assertReplicasEqual(cl, 'cl');
+  } finally {
+    await cl.close();
+  }
+});
+
+test('a snapshot deleted while a brick was down is deleted there when it returns, and stays gone', async () => {
+  const cl = await Cluster.start();
+  try {
+    const admin = await cl.client();
+    await admin.createShare('s', 1 << 30);
+    const c = await cl.client('s');
+    await c.writeFile('f', 'kept in s1');
+    await admin.createSnapshot('s', 's1');
+    await admin.createSnapshot('s', 'keep');
+    await cl.bricks[2]!.kill9();
+    await admin.deleteSnapshot('s', 's1');
+    // Taken and deleted while the brick was away: it only needs the tombstone.
+    await admin.createSnapshot('s', 's2');
+    await admin.deleteSnapshot('s', 's2');
+    assert.deepEqual(
+      (await admin.listSnapshots('s')).map((x) => x['id']),
+      ['keep'],
+    );
+    // A snapshot only one brick holds is not the share's: never spread.
+    fs.cpSync(snapDir(cl, 0, 's', 'keep'), snapDir(cl, 0, 's', 'lonely'), { recursive: true });
+    const lonelyJson = path.join(snapDir(cl, 0, 's', 'lonely'), 'snap.json');
+    fs.writeFileSync(
+      lonelyJson,
+      JSON.stringify({ ...JSON.parse(fs.readFileSync(lonelyJson, 'utf8')), id: 'lonely' }),
+    );
+    assert.equal(fs.existsSync(path.join(snapDir(cl, 2, 's', 's1'), 'snap.json')), true);
+    await cl.restartBrick(2);
+    const tomb = (i: number, id: string) =>
+      fs.existsSync(path.join(cl.brickDirs[i]!, 'shares', 's', 'meta', 'snaps-deleted', id));
+    await waitFor(
+      async () =>
+        !fs.existsSync(snapDir(cl, 2, 's', 's1')) &&
+        tomb(2, 's1') &&
+        tomb(2, 's2') &&
+        (await admin.healReport('s')).snapshots.length === 0,
+      30_000,
+      'deletions healed on replica 3',
+    );
+    await admin.healNow('s');
+    await new Promise((r) => setTimeout(r, 500));
+    assert.equal(fs.existsSync(snapDir(cl, 2, 's', 's1')), false);
+    for (const i of [0, 1, 2]) assert.equal(fs.existsSync(snapDir(cl, i, 's', 's2')), false);
+    for (const i of [1, 2]) assert.equal(fs.existsSync(snapDir(cl, i, 's', 'lonely')), false);
+    assert.deepEqual(
+      (await admin.listSnapshots('s')).map((x) => x['id']),
+      ['keep'],
+    );
+    assertSnapshotsEqual(cl, 's', 'keep');
+    await assertReplicasEqual(cl, 's');
+  } finally {
+    await cl.close();
+  }
+});
+
+test('a snapshot heal cut short by a kill of the target restarts cleanly; nothing half-made is listed', async () => {
+  const cl = await Cluster.start();
+  try {
+    const admin = await cl.client();
+    await admin.createShare('s', 1 << 30);
+    const c = await cl.client('s');
+    const size = 160 * MIB;
+    await c.writeFile('big', noise(size, 3));
+    await c.writeFile('small', 'small file');
+    await settled(admin, 's');
+    await cl.bricks[2]!.kill9();
+    await admin.createSnapshot('s', 'snap');
+    await cl.restartBrick(2);
+    const snaps = path.join(cl.brickDirs[2]!, 'shares', 's', 'snaps');
+    // Kill the target while the big file is on its way.
+    let staged = '';
+    await waitFor(
+      () => {
+        const tmp = fs.readdirSync(snaps).find((x) => x.startsWith('snap.tmp-heal-'));
+        if (!tmp) return false;
+        try {
+          const st = fs.statSync(path.join(snaps, tmp, 'data', 'big'));
+          if (st.size > 0 && st.size < size) {
+            staged = tmp;
+            return true;
+          }
+        } catch {
+          // not there yet
+        }
+        return false;
+      },
+      30_000,
+      'the big file half copied',
+    );
+    await cl.bricks[2]!.kill9();
+    assert.ok(staged);
+    assert.equal(fs.existsSync(path.join(snaps, 'snap')), false, 'no snapshot published half-made');
+    assert.deepEqual(listSnaps(path.join(cl.brickDirs[2]!, 'shares', 's')), []);
+    await cl.restartBrick(2);
+    await waitSnapHealed(admin, cl, 's', 2, 'snap');
+    assert.deepEqual(
+      fs.readdirSync(snaps).filter((x) => x.includes('.tmp-')),
+      [],
+    );
+    assertSnapshotsEqual(cl, 's', 'snap', 2);
+    await assertReplicasEqual(cl, 's');
+  } finally {
+    await cl.close();
+  }
+});
