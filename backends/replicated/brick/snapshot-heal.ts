@@ -453,6 +453,29 @@ async function flush(dir: string): Promise<void> {
     );
 }
 
+/**
+ * shared.bin of a healed snapshot: its files with one name, which a revert or clone may hard-link
+ * into a live tree (and then copy on write) like those of a snapshot taken with the link method.
+ * Files with several names are copied by them, as always.
+ */
+async function writeLinkable(dir: string): Promise<void> {
+  const inos: number[] = [];
+  const visit = async (d: string): Promise<void> => {
+    for (const e of await fs.promises.readdir(d, { withFileTypes: true })) {
+      const f = path.join(d, e.name);
+      if (e.isDirectory()) await visit(f);
+      else if (e.isFile()) {
+        const st = await fs.promises.lstat(f);
+        if (st.nlink === 1) inos.push(st.ino);
+      }
+    }
+  };
+  await visit(path.join(dir, 'data'));
+  const buf = Buffer.alloc(inos.length * 8);
+  for (const [i, ino] of inos.entries()) buf.writeDoubleLE(ino, i * 8);
+  await fs.promises.writeFile(path.join(dir, 'shared.bin'), buf, { mode: 0o600 });
+}
+
 function fsyncDir(d: string): void {
   const fd = fs.openSync(d, O_RDONLY);
   try {
@@ -487,6 +510,7 @@ async function commit(
     fs.utimesSync(abs, timeMs(l.at, 0) / 1000, timeMs(l.mt, 0) / 1000);
   }
   fs.rmSync(path.join(dir, 'dirs.jsonl'), { force: true });
+  await writeLinkable(dir);
   await flush(dir);
   const info: SnapInfo = {
     id: snapId,

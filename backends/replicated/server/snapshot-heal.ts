@@ -22,6 +22,7 @@ import { agreed, type BrickCatalog, catalogs, type SnapRecord } from './snapshot
 
 const CHUNK = 1 << 20;
 const CHUNKS_IN_FLIGHT = 4;
+const PUT_HEADER_BYTES = 96 * 1024;
 /** Commit flushes the whole staging tree to disk (asynchronously on the brick). */
 const COMMIT_TIMEOUT_MS = 600_000;
 
@@ -184,35 +185,49 @@ export class SnapshotHealer {
       info = page.header['info'];
       const data = payloadBuffer(page.parts);
       let at = 0;
-      const puts: Record<string, unknown>[] = [];
-      const parts: Buffer[] = [];
+      let puts: Record<string, unknown>[] = [];
+      let parts: Buffer[] = [];
+      let putBytes = 0;
       const large: WalkEntry[] = [];
+      // Headers are JSON limited to 256 KiB: a batch is sent before it grows near that.
+      const send = async (): Promise<void> => {
+        if (puts.length === 0) return;
+        await this.c.req(dst, OP.bSnapHealPut, { snapshot: snap, token, entries: puts }, parts);
+        puts = [];
+        parts = [];
+        putBytes = 0;
+      };
+      const add = async (entry: Record<string, unknown>, inline?: Buffer): Promise<void> => {
+        const n = Buffer.byteLength(JSON.stringify(entry)) + 1;
+        if (putBytes + n > PUT_HEADER_BYTES) await send();
+        puts.push(entry);
+        putBytes += n;
+        if (inline) parts.push(inline);
+      };
       for (const e of entries) {
         const inline = e.n === undefined ? undefined : data.subarray(at, at + e.n);
         at += e.n ?? 0;
         files++;
         const base = { p: e.p, id: e.id, v: e.v, mode: e.mode, at: e.at, mt: e.mt };
-        if (e.t === 'dir') puts.push({ ...base, t: 'dir' });
-        else if (e.t === 'symlink') puts.push({ ...base, t: 'symlink', target: e.target });
+        if (e.t === 'dir') await add({ ...base, t: 'dir' });
+        else if (e.t === 'symlink') await add({ ...base, t: 'symlink', target: e.target });
         else {
           const first = firstName.get(e.ino);
           if (first !== undefined) {
-            puts.push({ p: e.p, t: 'link', to: first });
+            await add({ p: e.p, t: 'link', to: first });
             continue;
           }
           firstName.set(e.ino, e.p);
           bytes += e.size;
           if (inline && inline.length === e.size) {
-            puts.push({ ...base, t: 'file', size: e.size, n: inline.length });
-            parts.push(inline);
+            await add({ ...base, t: 'file', size: e.size, n: inline.length }, inline);
           } else {
-            puts.push({ ...base, t: 'file', size: e.size });
+            await add({ ...base, t: 'file', size: e.size });
             large.push(e);
           }
         }
       }
-      if (puts.length > 0)
-        await this.c.req(dst, OP.bSnapHealPut, { snapshot: snap, token, entries: puts }, parts);
+      await send();
       for (const e of large) await this.copyFile(snap, token, src, dst, e);
       const last = entries[entries.length - 1];
       if (page.header['done'] === true || !last) break;

@@ -140,6 +140,15 @@ export async function createSnapshot(
     const cats = await catalogs(coord);
     if (cats.some((x) => x.deleted.includes(snapId)))
       throw new ReplicatedError('EEXIST', `snapshot ${snapId} was deleted; a new snapshot needs a new id`);
+    // Taken already (a retry): a replica that lacks it must get the same point in time, by
+    // snapshot heal, not a new snapshot of today's tree.
+    const have = agreed(coord, cats).find((s) => s.id === snapId);
+    if (have) {
+      const holders = cats.flatMap((x) =>
+        x.snaps.filter((s) => s.id === snapId).map((s) => [x.m.id, s.method]),
+      );
+      return { snapshot: have, methods: Object.fromEntries(holders) };
+    }
     const createdAt =
       cats.flatMap((x) => x.snaps).find((s) => s.id === snapId)?.createdAt ?? new Date().toISOString();
     const res = await Promise.allSettled(

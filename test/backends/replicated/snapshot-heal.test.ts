@@ -284,3 +284,39 @@ test('a snapshot heal cut short by a kill of the target restarts cleanly; nothin
     await cl.close();
   }
 });
+
+test('a repeated create leaves a brick that missed the snapshot to heal (same point in time)', async () => {
+  const cl = await Cluster.start({ serverArgs: ['--no-auto-heal'] });
+  try {
+    const admin = await cl.client();
+    await admin.createShare('s', 1 << 30);
+    const c = await cl.client('s');
+    await c.writeFile('f', 'one');
+    await settled(admin, 's');
+    await cl.bricks[2]!.kill9();
+    const first = await admin.createSnapshot('s', 'snap');
+    await cl.restartBrick(2);
+    await waitFor(
+      async () => (await admin.healInfo('s')).every((b) => b.connected),
+      20_000,
+      'replica 3 back',
+    );
+    await c.writeFile('f', 'two');
+    await settled(admin, 's');
+    assert.deepEqual(
+      (await admin.healReport('s')).snapshots.map((x) => [x.snapshot, x.action]),
+      [['snap', 'copy']],
+    );
+    // The retry answers the snapshot as it is and does not take a new one on replica 3.
+    const again = await admin.createSnapshot('s', 'snap');
+    assert.deepEqual(again['snapshot'], first['snapshot']);
+    assert.equal(fs.existsSync(snapDir(cl, 2, 's', 'snap')), false);
+    const r = await admin.healNow('s');
+    assert.equal((r['snapshots'] as unknown as { copied: number }).copied, 1);
+    assert.equal(fs.readFileSync(path.join(snapDir(cl, 2, 's', 'snap'), 'data', 'f'), 'utf8'), 'one');
+    assertSnapshotsEqual(cl, 's', 'snap', 2);
+    assert.deepEqual((await admin.healReport('s')).snapshots, []);
+  } finally {
+    await cl.close();
+  }
+});
