@@ -14,7 +14,7 @@ type HealInfo = Awaited<ReturnType<ShareHealService['info']>>;
 function healStatus(h: HealInfo): 'healthy' | 'healing' | 'degraded' | 'split-brain' {
   if (h.replicas.some((r) => r.entries.some((e) => e.splitBrain))) return 'split-brain';
   if (h.replicas.some((r) => !r.connected)) return 'degraded';
-  if (h.replicas.some((r) => r.count > 0)) return 'healing';
+  if (h.replicas.some((r) => r.count > 0) || (h.snapshots ?? []).length > 0) return 'healing';
   return 'healthy';
 }
 
@@ -46,6 +46,10 @@ export function healView(h: HealInfo) {
       connected: r.connected,
       pending_entries: r.count,
       entries: r.entries.map((e) => ({ path: e.path, split_brain: e.splitBrain, healing: e.healing })),
+      // Snapshots this replica missed (copy) or must still delete, as snapshot heal sees them.
+      pending_snapshots: (h.snapshots ?? [])
+        .filter((s) => s.brick === r.brick)
+        .map((s) => ({ snapshot_id: s.snapshot, action: s.action, healing: s.healing })),
     })),
   };
 }

@@ -174,6 +174,8 @@ export interface HealInfo {
     stats: Record<string, number> | null;
     error: string | null;
   } | null;
+  /** Snapshots a replica still lacks (copy) or still holds after a deletion elsewhere (delete). */
+  snapshots?: Array<{ brick: string; snapshot: string; action: 'copy' | 'delete'; healing: boolean }>;
 }
 
 export interface ShareHeal {

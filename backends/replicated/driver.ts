@@ -339,6 +339,7 @@ export function createReplicatedBackend(options: ReplicatedBackendOptions): Back
               count: b.count,
             })),
             lastHeal: r.lastHeal,
+            snapshots: r.snapshots,
           };
         }),
       start: (share, full) =>
