@@ -320,3 +320,44 @@ test('a repeated create leaves a brick that missed the snapshot to heal (same po
     await cl.close();
   }
 });
+
+test('a snapshot of thousands of names heals in pages: every name once, hard links across pages kept', async () => {
+  const cl = await Cluster.start();
+  try {
+    const admin = await cl.client();
+    await admin.createShare('s', 1 << 30);
+    const c = await cl.client('s');
+    // Names that sort in interesting ways: a directory 'a' before a file 'a.b' and 'a-b'
+    // (pre-order must follow the component order, not the string order of whole paths).
+    await c.mkdir('a');
+    await c.writeFile('a.b', 'dot');
+    await c.writeFile('a-b', 'dash');
+    const ops: Promise<unknown>[] = [];
+    for (let d = 0; d < 5; d++) {
+      await c.mkdir(`a/d${d}`);
+      await c.mkdir(`a/d${d}/sub`);
+    }
+    for (let d = 0; d < 5; d++)
+      for (let i = 0; i < 500; i++) {
+        ops.push(c.writeFile(`a/d${d}/f${i}`, `file ${d}/${i}`));
+        if (ops.length >= 32) await Promise.all(ops.splice(0));
+      }
+    await Promise.all(ops.splice(0));
+    for (let d = 0; d < 5; d++) await c.writeFile(`a/d${d}/sub/last`, Buffer.alloc(100_000, d + 1));
+    // Names of one inode far apart in the walk.
+    await c.link('a/d0/f1', 'a/d4/sub/link-to-d0-f1');
+    await c.link('a/d0/sub/last', 'zz-big-link');
+    await settled(admin, 's');
+    await cl.bricks[1]!.kill9();
+    await admin.createSnapshot('s', 'many');
+    await cl.restartBrick(1);
+    await waitSnapHealed(admin, cl, 's', 1, 'many');
+    const states = assertSnapshotsEqual(cl, 's', 'many', 1);
+    assert.equal(states[1]!.entries.size, 1 + 3 + 10 + 2500 + 5 + 2);
+    assert.deepEqual(states[1]!.entries.get('zz-big-link')!.links, ['a/d0/sub/last', 'zz-big-link']);
+    assert.deepEqual(states[1]!.entries.get('a/d0/f1')!.links, ['a/d0/f1', 'a/d4/sub/link-to-d0-f1']);
+    await assertReplicasEqual(cl, 's');
+  } finally {
+    await cl.close();
+  }
+});
