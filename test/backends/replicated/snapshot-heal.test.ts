@@ -234,7 +234,7 @@ test('a snapshot deleted while a brick was down is deleted there when it returns
   }
 });
 
-test('a snapshot heal cut short by a kill of the target restarts cleanly; nothing half-made is listed', async () => {
+test('a snapshot heal cut short by a kill of the target, then of the share server, restarts cleanly; nothing half-made is listed', async () => {
   const cl = await Cluster.start();
   try {
     const admin = await cl.client();
@@ -248,32 +248,47 @@ test('a snapshot heal cut short by a kill of the target restarts cleanly; nothin
     await admin.createSnapshot('s', 'snap');
     await cl.restartBrick(2);
     const snaps = path.join(cl.brickDirs[2]!, 'shares', 's', 'snaps');
-    // Kill the target while the big file is on its way.
-    let staged = '';
-    await waitFor(
-      () => {
-        const tmp = fs.readdirSync(snaps).find((x) => x.startsWith('snap.tmp-heal-'));
-        if (!tmp) return false;
-        try {
-          const st = fs.statSync(path.join(snaps, tmp, 'data', 'big'));
-          if (st.size > 0 && st.size < size) {
-            staged = tmp;
-            return true;
+    /** A staging tree (other than `not`) in which the big file is half there. */
+    const halfCopied = async (not: string): Promise<string> => {
+      let staged = '';
+      await waitFor(
+        () => {
+          const tmp = fs.readdirSync(snaps).find((x) => x.startsWith('snap.tmp-heal-') && x !== not);
+          if (!tmp) return false;
+          try {
+            const st = fs.statSync(path.join(snaps, tmp, 'data', 'big'));
+            if (st.size > 0 && st.size < size) {
+              staged = tmp;
+              return true;
+            }
+          } catch {
+            // not there yet
           }
-        } catch {
-          // not there yet
-        }
-        return false;
-      },
-      30_000,
-      'the big file half copied',
-    );
+          return false;
+        },
+        30_000,
+        'the big file half copied',
+      );
+      return staged;
+    };
+    const nothingListed = (): void => {
+      assert.equal(fs.existsSync(path.join(snaps, 'snap')), false, 'no snapshot published half-made');
+      assert.deepEqual(listSnaps(path.join(cl.brickDirs[2]!, 'shares', 's')), []);
+    };
+    // Cut short by a kill of the target while the big file is on its way...
+    const first = await halfCopied('');
     await cl.bricks[2]!.kill9();
-    assert.ok(staged);
-    assert.equal(fs.existsSync(path.join(snaps, 'snap')), false, 'no snapshot published half-made');
-    assert.deepEqual(listSnaps(path.join(cl.brickDirs[2]!, 'shares', 's')), []);
+    nothingListed();
     await cl.restartBrick(2);
-    await waitSnapHealed(admin, cl, 's', 2, 'snap');
+    // ... then by a kill of the share server: another one takes the share over and finishes it.
+    await halfCopied(first);
+    await cl.server.kill9();
+    nothingListed();
+    const s2 = await cl.startServer();
+    cl.servers.push(s2);
+    const admin2 = await cl.client();
+    await admin2.attachShare('s');
+    await waitSnapHealed(admin2, cl, 's', 2, 'snap');
     assert.deepEqual(
       fs.readdirSync(snaps).filter((x) => x.includes('.tmp-')),
       [],
