@@ -485,11 +485,13 @@ function fsyncDir(d: string): void {
   }
 }
 
+/** `copyMs`: how long the share server took to bring the tree over (snap.json's `ms` adds the commit). */
 async function commit(
   s: ShareStore,
   snapId: string,
   token: string,
   rawInfo: unknown,
+  copyMs: number,
 ): Promise<Record<string, unknown>> {
   const dir = stagingOf(s, snapId, token);
   const src = (rawInfo ?? {}) as Partial<SnapInfo>;
@@ -519,7 +521,7 @@ async function commit(
     files: num(src.files, 0),
     bytes: num(src.bytes, 0),
     createdAt: src.createdAt,
-    ms: Date.now() - t0,
+    ms: copyMs + Date.now() - t0,
   };
   // From here on one synchronous step: nothing can delete or create the snapshot in between.
   if (!fs.existsSync(dir))
@@ -569,7 +571,9 @@ export function handleSnapshotHealOp(
       return {};
     case OP.bSnapHealCommit:
       s.checkEpoch(h['epoch'], h['session']);
-      return commit(s, snapId, checkToken(h['token']), h['info']).then((header) => ({ header }));
+      return commit(s, snapId, checkToken(h['token']), h['info'], num(h['ms'], 0)).then((header) => ({
+        header,
+      }));
     default:
       throw new ReplicatedError('ENOSYS', `unknown opcode ${op}`);
   }

@@ -233,7 +233,13 @@ export class SnapshotHealer {
       if (page.header['done'] === true || !last) break;
       after = last.p;
     }
-    await this.c.req(dst, OP.bSnapHealCommit, { snapshot: snap, token, info }, undefined, COMMIT_TIMEOUT_MS);
+    await this.c.req(
+      dst,
+      OP.bSnapHealCommit,
+      { snapshot: snap, token, info, ms: Date.now() - t0 },
+      undefined,
+      COMMIT_TIMEOUT_MS,
+    );
     return { files, bytes, ms: Date.now() - t0 };
   }
 
