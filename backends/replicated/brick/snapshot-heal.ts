@@ -30,12 +30,12 @@ import path from 'node:path';
 import { ReplicatedError } from '../protocol/errors.ts';
 import { payloadBuffer } from '../protocol/frame.ts';
 import { OP } from '../protocol/opcodes.ts';
-import { checkName, checkPath } from '../protocol/paths.ts';
+import { checkName, checkPath, isLinkPath, LINKS_ROOT } from '../protocol/paths.ts';
 import type { HandlerResult } from '../protocol/rpc-server.ts';
 import { num, timeMs } from '../protocol/wire-args.ts';
 import type { ShareStore } from './brick-store.ts';
 import { readRecord, writeRecord } from './records.ts';
-import { readSnap, type SnapInfo } from './snapshots.ts';
+import { bestMethod, readSnap, type SnapInfo } from './snapshots.ts';
 
 export const SNAPSHOT_HEAL_OPS = new Set<number>([
   OP.bSnapWalk,
@@ -322,15 +322,66 @@ interface PutEntry {
   off?: number;
   n?: number;
   zero?: boolean;
+  /** The share server knows this brick's live copy of the path is good: it may be used. */
+  live?: boolean;
 }
 
-function put(s: ShareStore, snapId: string, token: string, raw: unknown, payload: Buffer): void {
+/**
+ * The target's live file at the same path, when it still is the snapshot's file (same file id,
+ * version, size and mode; no operation on it left unfinished here; one client-visible name): it
+ * is reflinked into the staging tree where the file system clones, else hard-linked and added to
+ * the share's copy-on-write set, as a snapshot taken here would have done. Undefined: copy it.
+ */
+function fromLive(
+  s: ShareStore,
+  rel: string,
+  abs: string,
+  e: PutEntry,
+  reflink: boolean,
+  dirty: Set<string>,
+): { ino: number; linked: boolean } | undefined {
+  if (rel === '' || rel === LINKS_ROOT || isLinkPath(rel) || dirty.has(rel)) return undefined;
+  let src: string;
+  let st: fs.Stats;
+  try {
+    src = s.resolve(rel);
+    st = fs.lstatSync(src);
+  } catch {
+    return undefined;
+  }
+  if (!st.isFile()) return undefined;
+  const r = s.getRecord(st.ino);
+  if (r.id === '' || r.id !== e.id || r.v !== e.v || st.size !== e.size) return undefined;
+  if ((st.mode & 0o7777) !== (num(e.mode, 0) & 0o7777)) return undefined;
+  if (!(s.shared.has(st.ino) || st.nlink === 1)) return undefined;
+  fs.rmSync(abs, { force: true });
+  try {
+    if (reflink) {
+      fs.copyFileSync(src, abs, fs.constants.COPYFILE_FICLONE_FORCE);
+      fs.chmodSync(abs, st.mode & 0o7777);
+      fs.utimesSync(abs, timeMs(e.at, 0) / 1000, timeMs(e.mt, 0) / 1000);
+      return { ino: fs.lstatSync(abs).ino, linked: false };
+    }
+    fs.linkSync(src, abs);
+    return { ino: st.ino, linked: true };
+  } catch {
+    fs.rmSync(abs, { force: true });
+    return undefined;
+  }
+}
+
+/** Applies entries to the staging tree; answers the files taken from the live tree (not to be sent). */
+function put(s: ShareStore, snapId: string, token: string, raw: unknown, payload: Buffer): string[] {
   if (!Array.isArray(raw) || raw.length > 10_000)
     throw new ReplicatedError('EINVAL', 'entries must be a list');
   const dir = stagingOf(s, snapId, token);
   const data = path.join(dir, 'data');
   const recFd = fs.openSync(path.join(dir, 'records.bin'), fs.constants.O_RDWR);
   const dirLines: string[] = [];
+  const fromLiveTree: string[] = [];
+  const linkedInos: number[] = [];
+  let reflinked = false;
+  let liveSetup: { reflink: boolean; dirty: Set<string> } | undefined;
   let at = 0;
   const take = (n: number): Buffer => {
     if (at + n > payload.length) throw new ReplicatedError('EINVAL', 'entries name more data than sent');
@@ -365,6 +416,18 @@ function put(s: ShareStore, snapId: string, token: string, raw: unknown, payload
           break;
         }
         case 'file': {
+          if (e.live === true) {
+            liveSetup ??= { reflink: bestMethod(s.dir) === 'reflink', dirty: new Set(s.index().dirty) };
+            const got = fromLive(s, rel, abs, e, liveSetup.reflink, liveSetup.dirty);
+            if (got) {
+              if (e.n !== undefined) take(num(e.n, 0));
+              writeRecord(recFd, got.ino, rec());
+              if (got.linked) linkedInos.push(got.ino);
+              else reflinked = true;
+              fromLiveTree.push(rel);
+              break;
+            }
+          }
           const fd = fs.openSync(abs, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW, 0o600);
           try {
             const size = num(e.size, 0);
@@ -422,6 +485,14 @@ function put(s: ShareStore, snapId: string, token: string, raw: unknown, payload
     fs.closeSync(recFd);
   }
   if (dirLines.length > 0) fs.appendFileSync(path.join(dir, 'dirs.jsonl'), `${dirLines.join('\n')}\n`);
+  if (linkedInos.length > 0) {
+    // In the same synchronous step as the links: no write reaches these inodes before they are in
+    // the copy-on-write set. The staging tree keeps the list for its shared.bin.
+    s.shared.add(linkedInos);
+    fs.appendFileSync(path.join(dir, 'linked.bin'), inoBytes(linkedInos));
+  }
+  if (reflinked) fs.writeFileSync(path.join(dir, 'reflinked'), '');
+  return fromLiveTree;
 }
 
 /** Flushes the staging tree: syncfs of its file system, else an fsync per file. */
@@ -454,26 +525,43 @@ async function flush(dir: string): Promise<void> {
 }
 
 /**
- * shared.bin of a healed snapshot: its files with one name, which a revert or clone may hard-link
- * into a live tree (and then copy on write) like those of a snapshot taken with the link method.
- * Files with several names are copied by them, as always.
+ * shared.bin of a healed snapshot: its files with one name in the snapshot — private copies, and
+ * inodes hard-linked from the live tree — which a revert or clone may hard-link into a live tree
+ * (and then copy on write) like those of a snapshot taken with the link method. A file with
+ * several names in the snapshot is never listed: a revert copies it, so its names stay one inode.
  */
 async function writeLinkable(dir: string): Promise<void> {
-  const inos: number[] = [];
+  const names = new Map<number, number>();
+  const nlink = new Map<number, number>();
   const visit = async (d: string): Promise<void> => {
     for (const e of await fs.promises.readdir(d, { withFileTypes: true })) {
       const f = path.join(d, e.name);
       if (e.isDirectory()) await visit(f);
       else if (e.isFile()) {
         const st = await fs.promises.lstat(f);
-        if (st.nlink === 1) inos.push(st.ino);
+        names.set(st.ino, (names.get(st.ino) ?? 0) + 1);
+        nlink.set(st.ino, st.nlink);
       }
     }
   };
   await visit(path.join(dir, 'data'));
+  const fromLive = new Set<number>();
+  try {
+    const buf = await fs.promises.readFile(path.join(dir, 'linked.bin'));
+    for (let o = 0; o + 8 <= buf.length; o += 8) fromLive.add(buf.readDoubleLE(o));
+  } catch {
+    // nothing taken from the live tree by a hard link
+  }
+  const inos = [...names].filter(([ino, n]) => n === 1 && (nlink.get(ino) === 1 || fromLive.has(ino)));
+  await fs.promises.writeFile(path.join(dir, 'shared.bin'), inoBytes(inos.map(([ino]) => ino)), {
+    mode: 0o600,
+  });
+}
+
+function inoBytes(inos: number[]): Buffer {
   const buf = Buffer.alloc(inos.length * 8);
   for (const [i, ino] of inos.entries()) buf.writeDoubleLE(ino, i * 8);
-  await fs.promises.writeFile(path.join(dir, 'shared.bin'), buf, { mode: 0o600 });
+  return buf;
 }
 
 function fsyncDir(d: string): void {
@@ -513,11 +601,18 @@ async function commit(
   }
   fs.rmSync(path.join(dir, 'dirs.jsonl'), { force: true });
   await writeLinkable(dir);
+  const method = fs.existsSync(path.join(dir, 'linked.bin'))
+    ? 'link'
+    : fs.existsSync(path.join(dir, 'reflinked'))
+      ? 'reflink'
+      : 'copy';
+  fs.rmSync(path.join(dir, 'linked.bin'), { force: true });
+  fs.rmSync(path.join(dir, 'reflinked'), { force: true });
   await flush(dir);
   const info: SnapInfo = {
     id: snapId,
     size: num(src.size, 0),
-    method: 'copy',
+    method,
     files: num(src.files, 0),
     bytes: num(src.bytes, 0),
     createdAt: src.createdAt,
@@ -567,8 +662,9 @@ export function handleSnapshotHealOp(
       return { header: begin(s, snapId) };
     case OP.bSnapHealPut:
       s.checkEpoch(h['epoch'], h['session']);
-      put(s, snapId, checkToken(h['token']), h['entries'], payloadBuffer(parts));
-      return {};
+      return {
+        header: { live: put(s, snapId, checkToken(h['token']), h['entries'], payloadBuffer(parts)) },
+      };
     case OP.bSnapHealCommit:
       s.checkEpoch(h['epoch'], h['session']);
       return commit(s, snapId, checkToken(h['token']), h['info'], num(h['ms'], 0)).then((header) => ({

@@ -80,9 +80,13 @@ export function handleSnapshotOp(b: SnapshotHost, op: number, h: Record<string, 
     }
     case OP.bSnapDelete:
       deleteSnap(s.dir, checkName(h['snapshot']), b.trashDir());
-      // Nothing links the share's files any more (no snapshot, no clone on either side): writes
-      // stop checking.
-      if (listSnaps(s.dir).length === 0 && !fs.existsSync(path.join(s.dir, 'meta', 'clones')))
+      // Nothing links the share's files any more (no snapshot, no clone on either side, no
+      // snapshot being healed here, brick/snapshot-heal.ts): writes stop checking.
+      if (
+        listSnaps(s.dir).length === 0 &&
+        !fs.existsSync(path.join(s.dir, 'meta', 'clones')) &&
+        !fs.readdirSync(path.join(s.dir, 'snaps')).some((n) => n.includes('.tmp-'))
+      )
         s.shared.clear();
       return {};
     case OP.bSnapMaxVersion:

@@ -189,10 +189,21 @@ export class SnapshotHealer {
       let parts: Buffer[] = [];
       let putBytes = 0;
       const large: WalkEntry[] = [];
+      /** Files the target took from its own live tree (unchanged since the snapshot). */
+      const fromLive = new Set<string>();
       // Headers are JSON limited to 256 KiB: a batch is sent before it grows near that.
       const send = async (): Promise<void> => {
         if (puts.length === 0) return;
-        await this.c.req(dst, OP.bSnapHealPut, { snapshot: snap, token, entries: puts }, parts);
+        const r = await this.c.req(dst, OP.bSnapHealPut, { snapshot: snap, token, entries: puts }, parts);
+        for (const p of (r.header['live'] ?? []) as string[]) {
+          // A change missed (and maybe half healed) since the check: the copy taken may be torn.
+          // Blame comes before any heal write and goes only after the last one, so checking again
+          // after the answer covers the whole window. This run gives the snapshot up; the next
+          // starts it again.
+          if (!this.c.isGood(dst, p))
+            throw new ReplicatedError('EBUSY', `${p} changed on brick ${dst.id} while it was taken`);
+          fromLive.add(p);
+        }
         puts = [];
         parts = [];
         putBytes = 0;
@@ -219,16 +230,19 @@ export class SnapshotHealer {
           }
           firstName.set(e.ino, e.p);
           bytes += e.size;
+          // Its live copy there may be the same file still (the brick checks id, version, size and
+          // mode), when nothing marks that copy as missing a change.
+          const live = this.c.isGood(dst, e.p) ? { live: true } : {};
           if (inline && inline.length === e.size) {
-            await add({ ...base, t: 'file', size: e.size, n: inline.length }, inline);
+            await add({ ...base, ...live, t: 'file', size: e.size, n: inline.length }, inline);
           } else {
-            await add({ ...base, t: 'file', size: e.size });
+            await add({ ...base, ...live, t: 'file', size: e.size });
             large.push(e);
           }
         }
       }
       await send();
-      for (const e of large) await this.copyFile(snap, token, src, dst, e);
+      for (const e of large) if (!fromLive.has(e.p)) await this.copyFile(snap, token, src, dst, e);
       const last = entries[entries.length - 1];
       if (page.header['done'] === true || !last) break;
       after = last.p;
