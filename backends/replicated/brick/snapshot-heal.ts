@@ -278,6 +278,18 @@ function dropStaging(s: ShareStore, snapId: string): void {
       fs.rmSync(path.join(snapsDir(s), n), { recursive: true, force: true });
 }
 
+/**
+ * Whether a snapshot heal stages a tree in this share (its files may link the live tree's inodes:
+ * the copy-on-write set must stay).
+ */
+export function healStaging(shareDir: string): boolean {
+  try {
+    return fs.readdirSync(path.join(shareDir, 'snaps')).some((n) => n.includes('.tmp-heal-'));
+  } catch {
+    return false;
+  }
+}
+
 /** Staging trees of snapshots this brick now holds or deleted (their heal was cut short). */
 function sweep(s: ShareStore): void {
   let names: string[];

@@ -8,6 +8,7 @@ import type { HandlerResult } from '../protocol/rpc-server.ts';
 import type { ShareInfo } from '../protocol/types.ts';
 import { num } from '../protocol/wire-args.ts';
 import type { ShareStore } from './brick-store.ts';
+import { healStaging } from './snapshot-heal.ts';
 import {
   cloneFromSnap,
   createSnap,
@@ -81,11 +82,11 @@ export function handleSnapshotOp(b: SnapshotHost, op: number, h: Record<string, 
     case OP.bSnapDelete:
       deleteSnap(s.dir, checkName(h['snapshot']), b.trashDir());
       // Nothing links the share's files any more (no snapshot, no clone on either side, no
-      // snapshot being healed here, brick/snapshot-heal.ts): writes stop checking.
+      // snapshot being healed here): writes stop checking.
       if (
         listSnaps(s.dir).length === 0 &&
         !fs.existsSync(path.join(s.dir, 'meta', 'clones')) &&
-        !fs.readdirSync(path.join(s.dir, 'snaps')).some((n) => n.includes('.tmp-'))
+        !healStaging(s.dir)
       )
         s.shared.clear();
       return {};
