@@ -416,9 +416,15 @@ function treeFromSnap(shareDir: string, snapId: string, target: string, bump: nu
 
 /**
  * Replaces the share's tree by the snapshot's (the share's store is closed by the caller). Every
- * version moves up by `bump`; markers of the old tree go. Returns the snapshot's info.
+ * version moves up by `bump`; markers of the old tree go. Returns the snapshot's info and the
+ * method the new tree was built with.
  */
-export function revertShare(shareDir: string, snapId: string, bump: number, trashDir: string): SnapInfo {
+export function revertShare(
+  shareDir: string,
+  snapId: string,
+  bump: number,
+  trashDir: string,
+): { info: SnapInfo; method: SnapMethod } {
   const info = readSnap(shareDir, snapId);
   if (!info) throw new ReplicatedError('ENOENT', `snapshot ${snapId} not found`);
   const stage = path.join(shareDir, 'meta', `revert.tmp-${randomUUID().slice(0, 8)}`);
@@ -441,7 +447,7 @@ export function revertShare(shareDir: string, snapId: string, bump: number, tras
   shared.add(r.linked);
   fs.rmSync(stage, { recursive: true, force: true });
   fs.rmSync(trash, { recursive: true, force: true });
-  return info;
+  return { info, method: r.method };
 }
 
 /**
