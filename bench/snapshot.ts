@@ -1,4 +1,9 @@
 /**
+ * `npm run bench:snapshot`: snapshot costs of the backends that keep snapshots on a file system,
+ * each beside `cp -a` of the same data in the same run. ABACA_BENCH_BACKENDS picks them
+ * ("local,replicated" by default); the replicated rows are bench/snapshot-replicated.ts (three
+ * bricks and a share server, admin calls timed as a client sees them). Loop images: loop-fs.ts.
+ *
  * Snapshot and create-from-snapshot on the `local` backend, called directly (no HTTP: the API adds a
  * constant few milliseconds; the copy is what grows). For each filesystem, size and shape it times:
  *   baseline   `cp -a --reflink=never` of the share's data: a plain full copy with modes and times,
@@ -15,13 +20,14 @@
  * filesystem is synced, untimed, before each timed step, and the steps themselves do not fsync (nor does
  * the backend's copy).
  */
-import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { createLocalBackend } from '../backends/local.ts';
 import type { ShareRef, SnapshotRef } from '../backends/types.ts';
+import { type FsKind, freeBytes, fsTypeName, run, ScratchFs, secs, syncFs } from './loop-fs.ts';
+import { benchReplicated } from './snapshot-replicated.ts';
 
 const MIB = 1024 * 1024;
 const SIZES = (process.env['ABACA_BENCH_SIZES'] ?? '10,100,1024').split(',').map(Number);
@@ -29,75 +35,13 @@ const SIZES = (process.env['ABACA_BENCH_SIZES'] ?? '10,100,1024').split(',').map
 // minutes on a 2-core machine. ABACA_BENCH_FILE_KIB=4 gives the 4 KiB numbers.
 const FILE_KIB = Number(process.env['ABACA_BENCH_FILE_KIB'] ?? 8);
 const FILESYSTEMS = (process.env['ABACA_BENCH_FS'] ?? 'ext4,xfs').split(',') as FsKind[];
+const BACKENDS = (process.env['ABACA_BENCH_BACKENDS'] ?? 'local,replicated').split(',');
 const PER_DIR = 256;
 
-type FsKind = 'ext4' | 'xfs' | 'tmpdir';
 type Shape = 'small files' | 'one big file';
 
-const base = fs.mkdtempSync(path.join(os.tmpdir(), 'abaca-bench-snapshot-'));
-const mounts = new Set<string>();
+const scratch = new ScratchFs();
 const pool = randomBytes(16 * MIB);
-
-function secs(t0: bigint): number {
-  return Number(process.hrtime.bigint() - t0) / 1e9;
-}
-
-function run(cmd: string, args: string[]): void {
-  execFileSync(cmd, args, { stdio: ['ignore', 'ignore', 'pipe'], timeout: 120_000 });
-}
-
-/** Flushes one filesystem (sync -f), so a timed step does not pay for the previous one's writeback. */
-function syncFs(dir: string): void {
-  run('sync', ['-f', dir]);
-}
-
-function freeBytes(dir: string): number {
-  const s = fs.statfsSync(dir);
-  return s.bfree * s.bsize;
-}
-
-/** A fresh, mounted filesystem big enough for four copies of `mib` MiB (for tmpdir: a fresh directory). */
-function makeFs(kind: FsKind, mib: number, label: string): string {
-  const dir = path.join(base, label);
-  fs.mkdirSync(dir);
-  if (kind === 'tmpdir') return dir;
-  const img = `${dir}.img`;
-  const mnt = path.join(dir, 'mnt');
-  fs.mkdirSync(mnt);
-  // Sparse image: source, baseline copy, snapshot and clone, plus room for metadata.
-  const imgMiB = Math.max(512, 5 * mib + 256);
-  const fd = fs.openSync(img, 'w');
-  fs.ftruncateSync(fd, imgMiB * MIB);
-  fs.closeSync(fd);
-  if (kind === 'xfs') run('mkfs.xfs', ['-q', '-f', '-m', 'reflink=1', img]);
-  // One inode per 4 KiB, enough for four trees of 4 KiB files; tables written now, not by a
-  // background thread during the measurements.
-  else run('mkfs.ext4', ['-q', '-F', '-i', '4096', '-E', 'lazy_itable_init=0,lazy_journal_init=0', img]);
-  run('mount', ['-o', 'loop', img, mnt]);
-  mounts.add(mnt);
-  return mnt;
-}
-
-function dropFs(kind: FsKind, mnt: string): void {
-  if (kind !== 'tmpdir') {
-    run('umount', [mnt]);
-    mounts.delete(mnt);
-    fs.rmSync(`${path.dirname(mnt)}.img`, { force: true });
-  }
-  fs.rmSync(kind === 'tmpdir' ? mnt : path.dirname(mnt), { recursive: true, force: true });
-}
-
-/** Checks, before any measurement, that loop images can be made here; says why not otherwise. */
-function canLoopMount(kind: 'ext4' | 'xfs'): string | undefined {
-  if (process.getuid?.() !== 0) return 'needs root for loop mounts';
-  try {
-    const mnt = makeFs(kind, 1, `probe-${kind}`);
-    dropFs(kind, mnt);
-    return undefined;
-  } catch (err) {
-    return (err as Error).message.split('\n')[0];
-  }
-}
 
 /** Writes the share's data as a client would: `mib` MiB in files of FILE_KIB, or in one file. */
 function writeData(dir: string, shape: Shape, mib: number): number {
@@ -134,7 +78,8 @@ interface Row {
 }
 
 async function measure(kind: FsKind, shape: Shape, mib: number): Promise<Row> {
-  const mnt = makeFs(kind, mib, `${kind}-${shape.replaceAll(' ', '-')}-${mib}`);
+  // Source, baseline copy, snapshot and clone, plus room for metadata.
+  const mnt = scratch.make(kind, 5 * mib + 256, `${kind}-${shape.replaceAll(' ', '-')}-${mib}`);
   const backend = createLocalBackend({ name: 'bench', rootDir: path.join(mnt, 'root'), capacityGiB: 1000 });
   try {
     const share: ShareRef = {
@@ -169,9 +114,8 @@ async function measure(kind: FsKind, shape: Shape, mib: number): Promise<Row> {
     t0 = process.hrtime.bigint();
     await backend.createShareFromSnapshot({ ...share, id: 'clone' }, snap);
     const clone = secs(t0);
-    const label = kind === 'tmpdir' ? `${fsTypeName(mnt)} (${os.tmpdir()})` : `${kind} (loop)`;
     return {
-      fs: label,
+      fs: scratch.label(kind, mnt),
       method,
       shape,
       mib,
@@ -185,19 +129,8 @@ async function measure(kind: FsKind, shape: Shape, mib: number): Promise<Row> {
     };
   } finally {
     await backend.close();
-    dropFs(kind, mnt);
+    scratch.drop(kind, mnt);
   }
-}
-
-function fsTypeName(dir: string): string {
-  const magic: Record<number, string> = {
-    61267: 'ext4',
-    1481003842: 'xfs',
-    2435016766: 'btrfs',
-    16914836: 'tmpfs',
-  };
-  const t = fs.statfsSync(dir).type;
-  return magic[t] ?? `fs 0x${t.toString(16)}`;
 }
 
 function printRows(rows: Row[]): void {
@@ -242,27 +175,10 @@ function printRows(rows: Row[]): void {
   for (const row of table) console.log(line(row));
 }
 
-async function main(): Promise<void> {
-  const cpus = os.cpus();
+async function benchLocal(kinds: FsKind[]): Promise<void> {
   console.log(
-    `abaca local backend snapshot bench, ${new Date().toISOString().slice(0, 10)}, ${cpus.length}× ${cpus[0]?.model.trim()}, ` +
-      `Node ${process.version}, Linux ${os.release()}; sizes ${SIZES.join(', ')} MiB; small files of ${FILE_KIB} KiB; ` +
-      `temp dir ${fsTypeName(base)} at ${base}`,
+    `\nlocal backend (direct calls): sizes ${SIZES.join(', ')} MiB; small files of ${FILE_KIB} KiB`,
   );
-  const kinds: FsKind[] = [];
-  for (const kind of FILESYSTEMS) {
-    if (kind === 'tmpdir') {
-      kinds.push(kind);
-      continue;
-    }
-    const why = canLoopMount(kind);
-    if (why) console.log(`${kind}: skipped (${why})`);
-    else kinds.push(kind);
-  }
-  if (!kinds.length) {
-    console.log('no loop filesystem could be made: measuring in the temp dir instead');
-    kinds.push('tmpdir');
-  }
   const rows: Row[] = [];
   const started = process.hrtime.bigint();
   for (const kind of kinds)
@@ -281,6 +197,35 @@ async function main(): Promise<void> {
       'space the snapshot took (after sync).\n',
   );
   printRows(rows);
+  console.log(`\nlocal backend: ${secs(started).toFixed(0)} s`);
+}
+
+async function main(): Promise<void> {
+  const cpus = os.cpus();
+  console.log(
+    `abaca snapshot bench (${BACKENDS.join(', ')}), ${new Date().toISOString().slice(0, 10)}, ${cpus.length}× ${cpus[0]?.model.trim()}, ` +
+      `Node ${process.version}, Linux ${os.release()}; temp dir ${fsTypeName(scratch.base)} at ${scratch.base}`,
+  );
+  const kinds: FsKind[] = [];
+  for (const kind of FILESYSTEMS) {
+    if (kind === 'tmpdir') {
+      kinds.push(kind);
+      continue;
+    }
+    const why = scratch.canLoopMount(kind);
+    if (why) console.log(`${kind}: skipped (${why})`);
+    else kinds.push(kind);
+  }
+  if (!kinds.length) {
+    console.log('no loop filesystem could be made: measuring in the temp dir instead');
+    kinds.push('tmpdir');
+  }
+  const started = process.hrtime.bigint();
+  for (const b of BACKENDS) {
+    if (b === 'local') await benchLocal(kinds);
+    else if (b === 'replicated') await benchReplicated(scratch, kinds);
+    else throw new Error(`ABACA_BENCH_BACKENDS: unknown backend ${b} (local, replicated)`);
+  }
   console.log(
     `\ntotal ${secs(started).toFixed(0)} s; load average at the end: ${os
       .loadavg()
@@ -289,28 +234,14 @@ async function main(): Promise<void> {
   );
 }
 
-function cleanup(): void {
-  for (const mnt of mounts) {
-    try {
-      run('umount', [mnt]);
-    } catch {
-      try {
-        run('umount', ['-l', mnt]);
-      } catch {}
-    }
-  }
-  mounts.clear();
-  fs.rmSync(base, { recursive: true, force: true });
-}
-
 for (const sig of ['SIGINT', 'SIGTERM'] as const)
   process.once(sig, () => {
-    cleanup();
+    scratch.cleanup();
     process.exit(130);
   });
 
 try {
   await main();
 } finally {
-  cleanup();
+  scratch.cleanup();
 }

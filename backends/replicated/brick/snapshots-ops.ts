@@ -96,11 +96,11 @@ export function handleSnapshotOp(b: SnapshotHost, op: number, h: Record<string, 
       const snapId = checkName(h['snapshot']);
       if (!readSnap(s.dir, snapId)) throw new ReplicatedError('ENOENT', `snapshot ${snapId} not found`);
       const bump = num(h['bump'], 0);
-      let snap: unknown;
+      let done: ReturnType<typeof revertShare> | undefined;
       b.reopen(s.info.id, () => {
-        snap = revertShare(s.dir, snapId, bump, b.trashDir());
+        done = revertShare(s.dir, snapId, bump, b.trashDir());
       });
-      return { header: { snap } };
+      return { header: { snap: done?.info, method: done?.method } };
     }
     case OP.bSnapClone: {
       const snapId = checkName(h['snapshot']);

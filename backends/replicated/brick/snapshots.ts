@@ -20,7 +20,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { ReplicatedError } from '../protocol/errors.ts';
 import { checkName } from '../protocol/paths.ts';
-import { type Rec, readRecord, writeRecord } from './records.ts';
+import { type Rec, readRecord, writeRecordBatch } from './records.ts';
 
 export type SnapMethod = 'reflink' | 'link' | 'copy';
 export const SNAP_METHODS: readonly SnapMethod[] = ['reflink', 'link', 'copy'];
@@ -39,6 +39,8 @@ export interface SnapInfo {
 const { COPYFILE_FICLONE_FORCE } = fs.constants;
 const NO_REFLINK = new Set(['ENOTSUP', 'EOPNOTSUPP', 'EXDEV', 'EINVAL', 'ENOSYS', 'ENOTTY']);
 const NO_LINK = new Set(['EMLINK', 'EPERM', 'EXDEV', 'ENOTSUP', 'EOPNOTSUPP']);
+/** Records a tree copy keeps in memory before writing them out (4 MiB of records). */
+const RECORD_BATCH = 65536;
 
 /** Inodes of a share's `data` that other trees also link, kept in meta/shared-inodes.bin. */
 export class SharedInodes {
@@ -155,8 +157,18 @@ function copyTree(o: TreeCopy): TreeResult {
   const used = new Set<SnapMethod>();
   const res: TreeResult = { method: 'copy', files: 0, bytes: 0, linked: [] };
   const seen = new Map<number, string>();
-  const put = (ino: number, r: Rec): void =>
-    writeRecord(o.recFd, ino, { id: r.id, v: r.v + (r.v > 0 ? o.bump : 0) });
+  // Records are batched (writeRecordBatch) and flushed when many are pending and at the end.
+  const pending = new Map<number, Rec>();
+  let flushed = false;
+  const flush = (): void => {
+    writeRecordBatch(o.recFd, pending, !flushed);
+    pending.clear();
+    flushed = true;
+  };
+  const put = (ino: number, r: Rec): void => {
+    pending.set(ino, { id: r.id, v: r.v + (r.v > 0 ? o.bump : 0) });
+    if (pending.size >= RECORD_BATCH) flush();
+  };
   const file = (from: string, to: string, st: fs.Stats): void => {
     res.files++;
     res.bytes += st.size;
@@ -196,9 +208,10 @@ function copyTree(o: TreeCopy): TreeResult {
       fs.copyFileSync(from, to);
       used.add('copy');
     }
-    fs.chmodSync(to, st.mode & 0o7777);
-    fs.utimesSync(to, st.atime, st.mtime);
+    // copyFile gives the copy the source's mode already; chmod only where it did not.
     const nst = fs.lstatSync(to);
+    if ((nst.mode & 0o7777) !== (st.mode & 0o7777)) fs.chmodSync(to, st.mode & 0o7777);
+    fs.utimesSync(to, st.atime, st.mtime);
     put(nst.ino, r);
     if (st.nlink > 1) seen.set(st.ino, to);
   };
@@ -221,6 +234,7 @@ function copyTree(o: TreeCopy): TreeResult {
     put(fs.lstatSync(to).ino, o.recOf(st.ino));
   };
   dir(o.src, o.dst, fs.lstatSync(o.src));
+  flush();
   res.method = used.has('reflink')
     ? 'reflink'
     : used.has('link')
@@ -416,9 +430,15 @@ function treeFromSnap(shareDir: string, snapId: string, target: string, bump: nu
 
 /**
  * Replaces the share's tree by the snapshot's (the share's store is closed by the caller). Every
- * version moves up by `bump`; markers of the old tree go. Returns the snapshot's info.
+ * version moves up by `bump`; markers of the old tree go. Returns the snapshot's info and the
+ * method the new tree was built with.
  */
-export function revertShare(shareDir: string, snapId: string, bump: number, trashDir: string): SnapInfo {
+export function revertShare(
+  shareDir: string,
+  snapId: string,
+  bump: number,
+  trashDir: string,
+): { info: SnapInfo; method: SnapMethod } {
   const info = readSnap(shareDir, snapId);
   if (!info) throw new ReplicatedError('ENOENT', `snapshot ${snapId} not found`);
   const stage = path.join(shareDir, 'meta', `revert.tmp-${randomUUID().slice(0, 8)}`);
@@ -441,7 +461,7 @@ export function revertShare(shareDir: string, snapId: string, bump: number, tras
   shared.add(r.linked);
   fs.rmSync(stage, { recursive: true, force: true });
   fs.rmSync(trash, { recursive: true, force: true });
-  return info;
+  return { info, method: r.method };
 }
 
 /**

@@ -258,7 +258,13 @@ export async function revertToSnapshot(
       if (missed.length > 0)
         await Promise.allSettled(ok.map((m) => coord.req(m, OP.bMark, { paths: [''], bricks: missed })));
       if (snap.size !== coord.info.size) await coord.saveInfo({ size: snap.size });
-      return { snapshot: snap, bump, missed };
+      const methods = Object.fromEntries(
+        members.flatMap((m, i) => {
+          const r = res[i]!;
+          return r.status === 'fulfilled' ? [[m.id, r.value.header['method']]] : [];
+        }),
+      );
+      return { snapshot: snap, bump, missed, methods };
     });
   });
   // Usage, open handles and the blame mirror come from the reverted tree.
