@@ -56,6 +56,12 @@ export const InitFlag = {
 export const FOPEN_DIRECT_IO = 1;
 export const FOPEN_KEEP_CACHE = 2;
 
+/** Notification codes: written to /dev/fuse unsolicited, with unique 0 and the code as `error`. */
+export const Notify = {
+  INVAL_INODE: 2,
+  INVAL_ENTRY: 3,
+} as const;
+
 export const FATTR = {
   MODE: 1 << 0,
   UID: 1 << 1,
@@ -111,7 +117,10 @@ export function outHeader(unique: bigint, error: number, bodyLen: number): Buffe
 
 /** File attributes as the prototype keeps them; times in milliseconds since the epoch. */
 export interface Attr {
+  /** st_ino, and the node ID too unless `nodeid` says otherwise. */
   ino: number;
+  /** The node ID the kernel names this file by, when it is not `ino`. */
+  nodeid?: number;
   size: number;
   mode: number;
   nlink: number;
@@ -147,7 +156,7 @@ export function writeAttr(b: Buffer, o: number, a: Attr): void {
 /** Timeouts are given in seconds (fractions allowed). */
 export function entryOut(a: Attr, entryTimeout: number, attrTimeout: number): Buffer {
   const b = Buffer.alloc(ENTRY_OUT_SIZE);
-  b.writeBigUInt64LE(BigInt(a.ino), 0);
+  b.writeBigUInt64LE(BigInt(a.nodeid ?? a.ino), 0);
   b.writeBigUInt64LE(0n, 8); // generation
   writeValid(b, entryTimeout, 16, 32);
   writeValid(b, attrTimeout, 24, 36);
@@ -173,6 +182,12 @@ export function openOut(fh: number, openFlags: number): Buffer {
   b.writeBigUInt64LE(BigInt(fh), 0);
   b.writeUInt32LE(openFlags, 8);
   return b;
+}
+
+/** An open reply's file handle and FOPEN_* flags. */
+export interface Opened {
+  fh: number;
+  flags?: number;
 }
 
 export function writeOut(size: number): Buffer {
@@ -212,6 +227,7 @@ export interface DirEntry {
 /**
  * Packs entries from index `from` into at most `size` bytes of fuse_dirent records; each record's
  * `off` is the index of the entry after it, which the kernel hands back as the next offset.
+ * (Entries are indexed from the listing's start: the caller keeps the listing of an open directory.)
  */
 export function packDirents(entries: DirEntry[], from: number, size: number): Buffer {
   const parts: Buffer[] = [];

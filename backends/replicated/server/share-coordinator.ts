@@ -362,6 +362,13 @@ export class ShareCoordinator {
       case 'write':
       case 'truncate':
       case 'setattr': {
+        if (kind === 'write' && h['append'] === true) {
+          // O_APPEND from any number of clients: the end as of every mutation issued before this one.
+          const end = await this.sizeOf(p);
+          if (!end) throw new ReplicatedError('ENOENT', p);
+          h['off'] = end.size;
+          delete h['append'];
+        }
         const target =
           kind === 'write'
             ? Number(h['off']) + payloadLength(job.payload)

@@ -749,7 +749,17 @@ export class ShareServer {
       }
       case OP.write:
         return c
-          .mutate('write', { path: p(), off: num(h['off'], 0), sync: h['sync'] === true }, f.parts)
+          .mutate(
+            'write',
+            {
+              path: p(),
+              off: num(h['off'], 0),
+              sync: h['sync'] === true,
+              // At the file's end as the share server orders writes (O_APPEND), not at `off`.
+              ...(h['append'] === true ? { append: true } : {}),
+            },
+            f.parts,
+          )
           .then((header) => ({ header }));
       case OP.create:
         return c
