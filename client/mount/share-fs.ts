@@ -186,8 +186,8 @@ export class ShareFs implements FuseOps {
       if (set.mtimeMs !== undefined) h['mtimeMs'] = set.mtimeMs;
       if (Object.keys(h).length > 0) {
         this.writeCheck();
-        await this.fresh(n);
-        await this.call(OP.setattr, { path: this.pathOf(n), ...h });
+        // `fid`: the server refuses (ESTALE) if the path names another file by now.
+        await this.call(OP.setattr, { path: this.pathOf(n), fid: n.fid, ...h });
       }
       return this.toAttr(await this.fresh(n), n);
     });
@@ -294,7 +294,7 @@ export class ShareFs implements FuseOps {
       const told = n.told;
       let a = await this.fresh(n);
       if (flags & O_TRUNC && a.size > 0) {
-        await this.call(OP.setattr, { path: this.pathOf(n), size: 0 });
+        await this.call(OP.setattr, { path: this.pathOf(n), fid: n.fid, size: 0 });
         a = await this.fresh(n);
       }
       if (told !== undefined && told !== `${a.v}:${a.size}:${a.mtimeMs}`) this.invalidate?.(n.ino);
@@ -330,7 +330,8 @@ export class ShareFs implements FuseOps {
   read(_ino: number, fh: number, offset: number, size: number): Promise<Buffer> {
     return guard(async () => {
       const h = this.handle(fh);
-      return (await this.call(OP.read, { path: this.pathOf(h.node), off: offset, len: size })).payload;
+      const header = { path: this.pathOf(h.node), off: offset, len: size, fid: h.node.fid };
+      return (await this.call(OP.read, header)).payload;
     });
   }
 
@@ -338,7 +339,8 @@ export class ShareFs implements FuseOps {
     return guard(async () => {
       const h = this.handle(fh);
       const path = this.pathOf(h.node);
-      const header = h.append ? { path, off: 0, append: true } : { path, off: offset };
+      const fid = h.node.fid;
+      const header = h.append ? { path, off: 0, append: true, fid } : { path, off: offset, fid };
       // The data is forwarded from the session's read buffer, which is reused only after the reply.
       await this.call(OP.write, header, data);
       return data.length;

@@ -731,7 +731,7 @@ export class ShareServer {
       case OP.getattr:
         return c.getattr(p()).then((attr) => ({ header: { attr } }));
       case OP.setattr: {
-        const a: Record<string, unknown> = { path: p() };
+        const a: Record<string, unknown> = { path: p(), ...fidOf(h) };
         if (h['mode'] !== undefined) a['mode'] = num(h['mode'], 0);
         if (h['size'] !== undefined) a['size'] = num(h['size'], 0);
         if (h['atimeMs'] !== undefined) a['atimeMs'] = timeMs(h['atimeMs'], 0);
@@ -745,7 +745,26 @@ export class ShareServer {
         const len = num(h['len'], 0);
         if (len > (this.opts.maxReadBytes ?? MAX_READ))
           throw new ReplicatedError('EINVAL', 'bad read length');
-        return c.readFrom(p(), OP.bRead, { off: num(h['off'], 0), len }).then((r) => ({ payload: r.parts }));
+        // `fid`: through an open file, which must still be the one at this path.
+        const fid = typeof h['fid'] === 'string' ? h['fid'] : undefined;
+        return c
+          .readFrom(
+            p(),
+            OP.bRead,
+            fid === undefined ? { off: num(h['off'], 0), len } : { off: num(h['off'], 0), len, fid },
+          )
+          .then(
+            (r) => ({ payload: r.parts }),
+            (err: unknown) => {
+              const e = toReplicatedError(err);
+              if (fid !== undefined && e.code === 'ENOENT')
+                throw new ReplicatedError(
+                  'ESTALE',
+                  `${String(h['path'])} is no longer the file that was opened`,
+                );
+              throw e;
+            },
+          );
       }
       case OP.write:
         return c
@@ -757,6 +776,7 @@ export class ShareServer {
               sync: h['sync'] === true,
               // At the file's end as the share server orders writes (O_APPEND), not at `off`.
               ...(h['append'] === true ? { append: true } : {}),
+              ...fidOf(h),
             },
             f.parts,
           )
@@ -802,4 +822,9 @@ export class ShareServer {
         throw new ReplicatedError('ENOSYS', `unknown opcode ${f.op}`);
     }
   }
+}
+
+/** An open file's id sent with a read, write or setattr through it (the file must still be there). */
+function fidOf(h: Record<string, unknown>): { fid?: string } {
+  return typeof h['fid'] === 'string' ? { fid: h['fid'] } : {};
 }
