@@ -111,9 +111,13 @@ export function codeOf(fn: () => unknown): string {
   }
 }
 
-/** An fs error's code; libuv has no name for EDQUOT (-122 here), so it is named from errno. */
+const ERRNO_NAMES = new Map(Object.entries(os.constants.errno).map(([name, n]) => [n, name]));
+
+/** An fs error's code; libuv has no name for some (EDQUOT, ESTALE), so those are named from errno. */
 export function errCode(err: unknown): string {
   const e = err as NodeJS.ErrnoException;
-  if (e.errno === -os.constants.errno.EDQUOT) return 'EDQUOT';
+  const byErrno = e.errno === undefined ? undefined : ERRNO_NAMES.get(-e.errno);
+  if (byErrno && (e.code === undefined || e.code === 'UNKNOWN' || e.code.startsWith('Unknown')))
+    return byErrno;
   return e.code ?? String(err);
 }
