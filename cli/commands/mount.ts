@@ -33,7 +33,7 @@ export function registerMountCommands(program: Command): void {
       .option('--ro', 'mount read-only')
       .option(
         '-o, --options <list>',
-        'mount options, comma-separated (repeatable): ro, entry_timeout=S, attr_timeout=S, timeout=S (both), retry_timeout=S, readers=N, admin_token_file=PATH, debug',
+        'mount options, comma-separated (repeatable): ro, entry_timeout=S, attr_timeout=S, timeout=S (both), retry_timeout=S, write_behind=MiB (0 or sync: off), readers=N, admin_token_file=PATH, debug',
         collect,
       )
       .option('--foreground', 'serve the mount in this process until it is unmounted (for supervisors)')

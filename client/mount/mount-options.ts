@@ -9,6 +9,8 @@ export interface MountOptions {
   readers: number;
   /** Seconds requests are sent again while the share server cannot be reached (default 30). */
   retryTimeout: number;
+  /** MiB per file written behind (answered before the server has them; default 16, 0 = off). */
+  writeBehindMiB: number;
   /** A file holding the share server's admin token (an operator's mount, not held to rules). */
   adminTokenFile?: string;
   /** Log every FUSE request to stderr. */
@@ -23,6 +25,7 @@ export const DEFAULT_MOUNT_OPTIONS: MountOptions = {
   attrTimeout: 1,
   readers: 8,
   retryTimeout: 30,
+  writeBehindMiB: 16,
   debug: false,
   ignored: [],
 };
@@ -85,6 +88,18 @@ export function parseMountOptions(lists: string[], base: Partial<MountOptions> =
           break;
         case 'retry_timeout':
           o.retryTimeout = seconds(value, key, 0);
+          break;
+        case 'write_behind': {
+          const n = Number(value);
+          if (value === undefined || value === '' || !Number.isInteger(n) || n < 0 || n > 1024)
+            throw new Error(
+              `-o write_behind= needs a whole number of MiB from 0 to 1024, got '${value ?? ''}'`,
+            );
+          o.writeBehindMiB = n;
+          break;
+        }
+        case 'sync':
+          o.writeBehindMiB = 0;
           break;
         case 'readers': {
           const n = Number(value);

@@ -54,7 +54,11 @@ export async function mountShare(req: MountRequest): Promise<MountedShare> {
   });
   try {
     const readOnly = o.readOnly || conn.access === 'ro';
-    const shareFs = await ShareFs.create(conn, { readOnly, log: req.log });
+    const shareFs = await ShareFs.create(conn, {
+      readOnly,
+      writeBehindBytes: o.writeBehindMiB * 1024 * 1024,
+      log: req.log,
+    });
     const session = await FuseSession.mount(req.dir, shareFs, {
       readers: o.readers,
       entryTimeout: o.entryTimeout,

@@ -25,6 +25,7 @@ const O_EXCL = fs.constants.O_EXCL;
 const O_TRUNC = fs.constants.O_TRUNC;
 const O_APPEND = fs.constants.O_APPEND;
 const RENAME_NOREPLACE = 1;
+const DEFAULT_WRITE_BEHIND = 16 * 1024 * 1024;
 
 const TYPE_BITS: Record<string, number> = {
   file: 0o100000,
@@ -47,11 +48,22 @@ interface MountedNode extends Node {
   told?: string;
   /** Unlinked while open here: removed from its hidden name at the last release. */
   unlinked?: boolean;
+  /** Writes answered to the kernel but not yet by the server (write-behind), and their bytes. */
+  inflight?: Set<Promise<void>>;
+  inflightBytes?: number;
+  /** The first write-behind failure, reported by the next write, flush, fsync or close. */
+  writeError?: FuseError;
 }
 
 export interface ShareFsOptions {
   /** Refuse every change (EROFS), as the kernel does for a read-only mount. */
   readOnly?: boolean;
+  /**
+   * Write-behind: bytes per file that may be on their way to the server after WRITE was answered
+   * (default 16 MiB; 0 answers each WRITE only after the server did). Errors of such writes come
+   * back from the next write, fsync or close, as over NFS.
+   */
+  writeBehindBytes?: number;
   log?: (msg: string) => void;
 }
 
@@ -146,6 +158,20 @@ export class ShareFs implements FuseOps {
     return fh;
   }
 
+  /** Waits for the node's write-behind to reach the server (before anything reads its size or data). */
+  private async drain(n: MountedNode | undefined): Promise<void> {
+    while (n?.inflight && n.inflight.size > 0) await Promise.all([...n.inflight]);
+  }
+
+  /** Throws (once) what a write-behind of this node met. */
+  private reportWriteError(n: MountedNode): void {
+    const e = n.writeError;
+    if (e) {
+      n.writeError = undefined;
+      throw e;
+    }
+  }
+
   private handle(fh: number): Handle {
     const h = this.handles.get(fh);
     if (!h) throw new FuseError(E.EBADF);
@@ -157,6 +183,7 @@ export class ShareFs implements FuseOps {
     return guard(async () => {
       const dir = this.pathOf(this.node(parent));
       const path = this.childPath(parent, name);
+      await this.drain(this.nodes.atPath(path));
       const a = (await this.call(OP.lookup, { dir, name })).header['attr'] as WireAttr;
       return this.entry(path, a);
     });
@@ -169,6 +196,7 @@ export class ShareFs implements FuseOps {
   getattr(ino: number): Promise<Attr> {
     return guard(async () => {
       const n = this.node(ino);
+      await this.drain(n);
       return this.toAttr(await this.fresh(n), n);
     });
   }
@@ -184,6 +212,7 @@ export class ShareFs implements FuseOps {
       if (set.size !== undefined) h['size'] = set.size;
       if (set.atimeMs !== undefined) h['atimeMs'] = set.atimeMs;
       if (set.mtimeMs !== undefined) h['mtimeMs'] = set.mtimeMs;
+      await this.drain(n);
       if (Object.keys(h).length > 0) {
         this.writeCheck();
         // `fid`: the server refuses (ESTALE) if the path names another file by now.
@@ -213,6 +242,7 @@ export class ShareFs implements FuseOps {
     return guard(async () => {
       this.writeCheck();
       const n = this.node(ino);
+      await this.drain(n);
       const path = this.childPath(newParent, newName);
       await this.call(OP.link, { path: this.pathOf(n), newPath: path });
       return this.entry(path, await this.stat(path));
@@ -233,6 +263,7 @@ export class ShareFs implements FuseOps {
       this.writeCheck();
       const path = this.childPath(parent, name);
       const n = this.nodes.atPath(path) as MountedNode | undefined;
+      await this.drain(n);
       if (n && n.open > 0 && n.names.size === 1) {
         // Open here: its data must stay readable through the open files until the last close.
         await this.hide(n, parent, path);
@@ -277,6 +308,8 @@ export class ShareFs implements FuseOps {
         if (exists) throw new FuseError(E.EEXIST);
       }
       const replaced = this.nodes.atPath(to) as MountedNode | undefined;
+      await this.drain(this.nodes.atPath(from));
+      await this.drain(replaced);
       if (replaced && replaced.open > 0 && replaced.names.size === 1 && from !== to)
         await this.hide(replaced, newParent, to);
       await this.call(OP.rename, { path: from, newPath: to });
@@ -291,6 +324,7 @@ export class ShareFs implements FuseOps {
       const writable = (flags & O_ACCMODE) !== O_RDONLY;
       if (writable || flags & O_TRUNC) this.writeCheck();
       // Close-to-open: what another mount closed is seen now, not after the attribute timeout.
+      await this.drain(n);
       const told = n.told;
       let a = await this.fresh(n);
       if (flags & O_TRUNC && a.size > 0) {
@@ -330,6 +364,7 @@ export class ShareFs implements FuseOps {
   read(_ino: number, fh: number, offset: number, size: number): Promise<Buffer> {
     return guard(async () => {
       const h = this.handle(fh);
+      await this.drain(h.node);
       const header = { path: this.pathOf(h.node), off: offset, len: size, fid: h.node.fid };
       return (await this.call(OP.read, header)).payload;
     });
@@ -338,23 +373,58 @@ export class ShareFs implements FuseOps {
   write(_ino: number, fh: number, offset: number, data: Buffer): Promise<number> {
     return guard(async () => {
       const h = this.handle(fh);
-      const path = this.pathOf(h.node);
-      const fid = h.node.fid;
-      const header = h.append ? { path, off: 0, append: true, fid } : { path, off: offset, fid };
-      // The data is forwarded from the session's read buffer, which is reused only after the reply.
-      await this.call(OP.write, header, data);
+      const n = h.node as MountedNode;
+      this.reportWriteError(n);
+      const path = this.pathOf(n);
+      const fid = n.fid;
+      const window = this.opts.writeBehindBytes ?? DEFAULT_WRITE_BEHIND;
+      if (h.append || window === 0) {
+        // The data is forwarded from the session's read buffer, reused only after the reply.
+        const header = h.append ? { path, off: 0, append: true, fid } : { path, off: offset, fid };
+        await this.call(OP.write, header, data);
+        return data.length;
+      }
+      // Write-behind: answered now, sent with others in flight (a sequential writer is not held to
+      // one round trip per request). The buffer is the session's, so it is copied.
+      n.inflight ??= new Set();
+      while ((n.inflightBytes ?? 0) > 0 && (n.inflightBytes ?? 0) + data.length > window)
+        await Promise.race(n.inflight);
+      this.reportWriteError(n);
+      const copy = Buffer.from(data);
+      n.inflightBytes = (n.inflightBytes ?? 0) + copy.length;
+      const sent: Promise<void> = this.call(OP.write, { path, off: offset, fid }, copy).then(
+        () => undefined,
+        (err: unknown) => {
+          n.writeError ??= toFuseError(err);
+        },
+      );
+      const tracked = sent.finally(() => {
+        n.inflight?.delete(tracked);
+        n.inflightBytes = (n.inflightBytes ?? 0) - copy.length;
+      });
+      n.inflight.add(tracked);
       return data.length;
     });
   }
 
-  async flush(): Promise<void> {
-    // Nothing is held back: every WRITE was on a quorum of replicas before it was answered.
+  /** close(2): what was written through this mount is on the server (close-to-open), or its error. */
+  flush(_ino: number, fh: number): Promise<void> {
+    return guard(async () => {
+      const h = this.handles.get(fh);
+      if (!h) return;
+      const n = h.node as MountedNode;
+      await this.drain(n);
+      this.reportWriteError(n);
+    });
   }
 
   fsync(_ino: number, fh: number): Promise<void> {
     return guard(async () => {
       const h = this.handle(fh);
-      await this.call(OP.fsync, { path: this.pathOf(h.node) });
+      const n = h.node as MountedNode;
+      await this.drain(n);
+      this.reportWriteError(n);
+      await this.call(OP.fsync, { path: this.pathOf(n) });
     });
   }
 
@@ -364,6 +434,7 @@ export class ShareFs implements FuseOps {
       if (!h) return;
       this.handles.delete(fh);
       const n = h.node as MountedNode;
+      await this.drain(n);
       n.open--;
       if (n.open === 0 && n.unlinked && n.path !== null) {
         const path = n.path;

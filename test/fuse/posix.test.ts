@@ -252,6 +252,15 @@ test('EDQUOT at exactly the share size; statfs reports the share', { skip, timeo
     codeOf(() => fs.writeFileSync(path.join(m.dir, 'other'), 'z')),
     'EDQUOT',
   );
+  // A large write past the quota, written behind: refused by a later write or by close.
+  fs.unlinkSync(path.join(m.dir, 'other'));
+  fs.truncateSync(f, 0);
+  assert.equal(
+    codeOf(() => fs.writeFileSync(path.join(m.dir, 'huge'), Buffer.alloc(QUOTA + 1024 * 1024, 2))),
+    'EDQUOT',
+  );
+  fs.unlinkSync(path.join(m.dir, 'huge'));
+  fs.writeFileSync(f, Buffer.alloc(QUOTA, 1));
   // Space comes back when a file shrinks.
   fs.truncateSync(f, QUOTA - 10);
   fs.writeFileSync(path.join(m.dir, 'other'), '0123456789');
