@@ -5,12 +5,13 @@
  * Real bricks and share server; needs root and /dev/fuse (skipped with the reason otherwise).
  */
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { after, before, test } from 'node:test';
 import type { ReplicatedClient } from '../../backends/replicated/client/client.ts';
 import { Cluster } from '../backends/replicated/helpers.ts';
-import { abaca, codeOf, fuseSkip, mount, tempDir, unmountAll } from './helpers.ts';
+import { ABACA, abaca, codeOf, fuseSkip, mount, tempDir, unmountAll } from './helpers.ts';
 
 const skip = fuseSkip;
 let cl: Cluster;
@@ -117,4 +118,27 @@ test('rules changed while mounted: ro → EROFS, removed → EACCES, back → wo
   await admin.setAccess('live', rw);
   fs.writeFileSync(f, 'three');
   assert.equal(fs.readFileSync(f, 'utf8'), 'three');
+});
+
+test('mount.abaca (what mount -t abaca runs) mounts with its -o options and returns', {
+  skip,
+  timeout: 60_000,
+}, async () => {
+  const dir = path.join(work, 'helper');
+  fs.mkdirSync(dir);
+  const helper = path.join(path.dirname(ABACA), 'mount.abaca');
+  const r = spawnSync(helper, [loc('shared'), dir, '-o', 'ro,_netdev,attr_timeout=2'], { encoding: 'utf8' });
+  try {
+    assert.equal(r.status, 0, r.stderr);
+    assert.match(r.stderr, /mounted .* at .*helper \(read-only\); attribute timeout 2 s/);
+    const line = fs
+      .readFileSync('/proc/self/mounts', 'utf8')
+      .split('\n')
+      .find((l) => l.split(' ')[1] === dir);
+    assert.match(line ?? '', /^abaca:\/\/127\.0\.0\.1:\d+\/shared \S+ fuse\.abaca ro,/);
+    assert.equal(fs.readFileSync(path.join(dir, 'seed'), 'utf8'), 'seed data');
+  } finally {
+    const u = await abaca(['umount', dir]);
+    assert.equal(u.code, 0, u.stderr);
+  }
 });
