@@ -31,6 +31,9 @@ export const Op = {
   READDIR: 28,
   RELEASEDIR: 29,
   FSYNCDIR: 30,
+  GETLK: 31,
+  SETLK: 32,
+  SETLKW: 33,
   ACCESS: 34,
   CREATE: 35,
   INTERRUPT: 36,
@@ -44,8 +47,10 @@ export const NO_REPLY = new Set<number>([Op.FORGET, Op.BATCH_FORGET, Op.INTERRUP
 
 export const InitFlag = {
   ASYNC_READ: 1 << 0,
+  POSIX_LOCKS: 1 << 1,
   ATOMIC_O_TRUNC: 1 << 3,
   BIG_WRITES: 1 << 5,
+  FLOCK_LOCKS: 1 << 10,
   AUTO_INVAL_DATA: 1 << 12,
   ASYNC_DIO: 1 << 15,
   WRITEBACK_CACHE: 1 << 16,
@@ -254,4 +259,44 @@ export function cstring(b: Buffer, o: number): [string, number] {
   const end = b.indexOf(0, o);
   const stop = end < 0 ? b.length : end;
   return [b.toString('utf8', o, stop), stop + 1];
+}
+
+/** fcntl lock types as FUSE carries them. */
+export const F_RDLCK = 0;
+export const F_WRLCK = 1;
+export const F_UNLCK = 2;
+/** lk_flags: the request is a flock(2), not an fcntl lock. */
+export const FUSE_LK_FLOCK = 1;
+/** release_flags: drop the flock locks of lock_owner. */
+export const FUSE_RELEASE_FLOCK_UNLOCK = 2;
+/** The kernel's OFFSET_MAX: a lock to the end of the file. */
+const OFFSET_MAX = 0x7fffffffffffffffn;
+
+/** A byte-range lock; `end` is inclusive, Infinity for "to the end of the file". */
+export interface FileLock {
+  start: number;
+  end: number;
+  type: number;
+  pid: number;
+}
+
+/** fuse_file_lock at `o`. */
+export function readFileLock(b: Buffer, o: number): FileLock {
+  const end = b.readBigUInt64LE(o + 8);
+  return {
+    start: Number(b.readBigUInt64LE(o)),
+    end: end >= OFFSET_MAX ? Infinity : Number(end),
+    type: b.readUInt32LE(o + 16),
+    pid: b.readUInt32LE(o + 20),
+  };
+}
+
+/** fuse_lk_out: the conflicting lock, or type F_UNLCK when there is none. */
+export function lkOut(l: FileLock): Buffer {
+  const b = Buffer.alloc(24);
+  b.writeBigUInt64LE(BigInt(l.start), 0);
+  b.writeBigUInt64LE(l.end === Infinity ? OFFSET_MAX : BigInt(l.end), 8);
+  b.writeUInt32LE(l.type, 16);
+  b.writeUInt32LE(l.pid, 20);
+  return b;
 }

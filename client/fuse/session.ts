@@ -13,11 +13,15 @@ import {
   type DirEntry,
   entryOut,
   FATTR,
+  type FileLock,
   FUSE_KERNEL_MINOR_VERSION,
   FUSE_KERNEL_VERSION,
+  FUSE_LK_FLOCK,
+  FUSE_RELEASE_FLOCK_UNLOCK,
   IN_HEADER_SIZE,
   INIT_OUT_SIZE,
   InitFlag,
+  lkOut,
   NO_REPLY,
   Notify,
   Op,
@@ -26,6 +30,7 @@ import {
   outHeader,
   packDirents,
   RW_IN_SIZE,
+  readFileLock,
   readInHeader,
   type StatFs,
   statfsOut,
@@ -77,9 +82,24 @@ export interface FuseOps {
   ): Promise<{ attr: Attr; fh: number; flags?: number }>;
   read(ino: number, fh: number, offset: number, size: number): Promise<Buffer>;
   write(ino: number, fh: number, offset: number, data: Buffer): Promise<number>;
-  flush?(ino: number, fh: number): Promise<void>;
+  /** close(2) of a descriptor; `owner` is its lock owner, whose POSIX locks go now. */
+  flush?(ino: number, fh: number, owner: string): Promise<void>;
   fsync?(ino: number, fh: number, datasync: boolean): Promise<void>;
-  release(ino: number, fh: number): Promise<void>;
+  /** The last close; `flockOwner` is set when the flock locks of that owner must go. */
+  release(ino: number, fh: number, flockOwner?: string): Promise<void>;
+  /** The first lock of another owner that conflicts with `lock`, or null. */
+  getlk?(ino: number, fh: number, owner: string, lock: FileLock): Promise<FileLock | null>;
+  /**
+   * Takes or releases (type F_UNLCK) a lock: fcntl, or flock with `flock`. With `wait`, until it
+   * is granted or `signal` aborts (the kernel's INTERRUPT), which must end in EINTR.
+   */
+  setlk?(
+    ino: number,
+    fh: number,
+    owner: string,
+    lock: FileLock,
+    opts: { wait: boolean; flock: boolean; signal: AbortSignal },
+  ): Promise<void>;
   /** A handle for READDIR to keep a listing under (default 0). */
   opendir?(ino: number): Promise<number>;
   /**
@@ -123,6 +143,8 @@ export class FuseSession {
   /** Every reader has stopped: the mount is gone (unmounted from here or from outside). */
   private ended = false;
   private loops: Promise<void>[] = [];
+  /** Requests the kernel may interrupt (lock waits), by unique. */
+  private readonly interruptible = new Map<bigint, AbortController>();
   /** What INIT settled: the kernel's protocol minor, flags granted, max_write and max_pages. */
   negotiated: {
     kernelMinor: number;
@@ -234,6 +256,21 @@ export class FuseSession {
     this.notify(Notify.INVAL_INODE, [b]);
   }
 
+  /**
+   * The same for pages too, written from a pool thread: the kernel may wait there on a page an
+   * in-flight READ of that inode holds, which this thread stays free to answer.
+   */
+  notifyInvalInodeAsync(ino: number, off = 0, len = 0): Promise<void> {
+    if (this.ended || this.closed || this.negotiated === null) return Promise.resolve();
+    const b = Buffer.alloc(24);
+    b.writeBigUInt64LE(BigInt(ino), 0);
+    b.writeBigInt64LE(BigInt(off), 8);
+    b.writeBigInt64LE(BigInt(len), 16);
+    return new Promise((resolve) => {
+      fs.writev(this.fd, [outHeader(0n, Notify.INVAL_INODE, b.length), b], () => resolve());
+    });
+  }
+
   /** Tells the kernel to drop the name `name` in directory `parent` from its dentry cache. */
   notifyInvalEntry(parent: number, name: string): void {
     const n = Buffer.from(name);
@@ -297,7 +334,7 @@ export class FuseSession {
     const arg = req.subarray(IN_HEADER_SIZE, h.len);
     if (this.opts.debug) process.stderr.write(`fuse: ${OPNAME.get(h.opcode) ?? h.opcode} node ${h.nodeid}\n`);
     try {
-      const body = await this.dispatch(h.opcode, h.nodeid, arg);
+      const body = await this.dispatch(h.opcode, h.nodeid, arg, h.unique);
       if (body && !NO_REPLY.has(h.opcode)) this.reply(h.unique, 0, body);
       // After INIT's reply: the kernel lowers readahead to what INIT said when it applies it.
       if (h.opcode === Op.INIT) this.setReadahead(this.opts.readaheadKb ?? Math.floor(this.maxWrite / 1024));
@@ -311,7 +348,7 @@ export class FuseSession {
   }
 
   /** Returns the reply body, or null for requests that take no reply. */
-  private async dispatch(op: number, ino: number, a: Buffer): Promise<Buffer[] | null> {
+  private async dispatch(op: number, ino: number, a: Buffer, unique: bigint): Promise<Buffer[] | null> {
     const ops = this.ops;
     switch (op) {
       case Op.INIT:
@@ -330,7 +367,41 @@ export class FuseSession {
         return null;
       }
       case Op.INTERRUPT:
+        this.interruptible.get(a.readBigUInt64LE(0))?.abort();
         return null;
+      case Op.GETLK: {
+        if (!ops.getlk) throw new FuseError(E.ENOSYS);
+        const lock = readFileLock(a, 16);
+        const held = await ops.getlk(
+          ino,
+          Number(a.readBigUInt64LE(0)),
+          a.readBigUInt64LE(8).toString(16),
+          lock,
+        );
+        return [lkOut(held ?? { ...lock, type: 2 })];
+      }
+      case Op.SETLK:
+      case Op.SETLKW: {
+        if (!ops.setlk) throw new FuseError(E.ENOSYS);
+        const ac = new AbortController();
+        this.interruptible.set(unique, ac);
+        try {
+          await ops.setlk(
+            ino,
+            Number(a.readBigUInt64LE(0)),
+            a.readBigUInt64LE(8).toString(16),
+            readFileLock(a, 16),
+            {
+              wait: op === Op.SETLKW,
+              flock: (a.readUInt32LE(40) & FUSE_LK_FLOCK) !== 0,
+              signal: ac.signal,
+            },
+          );
+        } finally {
+          this.interruptible.delete(unique);
+        }
+        return [];
+      }
       case Op.GETATTR:
         return [attrOut(await ops.getattr(ino), this.attrTimeout)];
       case Op.SETATTR:
@@ -393,14 +464,20 @@ export class FuseSession {
         return [writeOut(n)];
       }
       case Op.FLUSH:
-        await ops.flush?.(ino, Number(a.readBigUInt64LE(0)));
+        await ops.flush?.(ino, Number(a.readBigUInt64LE(0)), a.readBigUInt64LE(16).toString(16));
         return [];
       case Op.FSYNC:
         await ops.fsync?.(ino, Number(a.readBigUInt64LE(0)), (a.readUInt32LE(8) & 1) !== 0);
         return [];
-      case Op.RELEASE:
-        await ops.release(ino, Number(a.readBigUInt64LE(0)));
+      case Op.RELEASE: {
+        const flockUnlock = (a.readUInt32LE(12) & FUSE_RELEASE_FLOCK_UNLOCK) !== 0;
+        await ops.release(
+          ino,
+          Number(a.readBigUInt64LE(0)),
+          flockUnlock ? a.readBigUInt64LE(16).toString(16) : undefined,
+        );
         return [];
+      }
       case Op.OPENDIR:
         return [openOut(ops.opendir ? await ops.opendir(ino) : 0, 0)];
       case Op.READDIR: {
@@ -430,7 +507,9 @@ export class FuseSession {
     out.writeUInt32LE(FUSE_KERNEL_VERSION, 0);
     out.writeUInt32LE(FUSE_KERNEL_MINOR_VERSION, 4);
     if (major !== FUSE_KERNEL_VERSION) return out.subarray(0, 8); // the kernel retries or gives up
+    const locks = this.ops.setlk ? InitFlag.POSIX_LOCKS | InitFlag.FLOCK_LOCKS : 0;
     const want =
+      locks |
       InitFlag.ASYNC_READ |
       InitFlag.BIG_WRITES |
       InitFlag.MAX_PAGES |

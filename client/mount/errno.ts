@@ -35,6 +35,8 @@ const ERRNO: Record<string, number> = {
   EFBIG: E.EFBIG,
   EROFS: E.EROFS,
   ENXIO: E.ENOTCONN,
+  EAGAIN: E.EAGAIN,
+  EINTR: E.EINTR,
 };
 
 /** Anything thrown while serving a request, as the FuseError the session answers with. */

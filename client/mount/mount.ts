@@ -68,6 +68,7 @@ export async function mountShare(req: MountRequest): Promise<MountedShare> {
       debug: o.debug,
     });
     shareFs.invalidate = (ino) => session.notifyInvalInode(ino);
+    shareFs.invalidateData = (ino) => session.notifyInvalInodeAsync(ino);
     const closed = session.closedPromise().then(() => conn.close());
     return {
       session,

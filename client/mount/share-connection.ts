@@ -128,6 +128,15 @@ export class ShareConnection {
     }
   }
 
+  /**
+   * A request that may wait as long as it needs (a lock wait): no timeout, not sent again (the
+   * locks of a lost connection are gone with it anyway).
+   */
+  async callWaiting(op: number, header: object): Promise<Reply> {
+    const c = await this.current();
+    return c.rpc.request(op, header, undefined, 0);
+  }
+
   close(): void {
     this.closed = true;
     this.client?.close();

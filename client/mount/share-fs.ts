@@ -12,7 +12,17 @@ import { constants } from 'node:os';
 import { OP } from '../../backends/replicated/protocol/opcodes.ts';
 import { joinPath, LINKS_ROOT } from '../../backends/replicated/protocol/paths.ts';
 import type { Attr as WireAttr, DirEntry as WireDirEntry } from '../../backends/replicated/protocol/types.ts';
-import { type Attr, type DirEntry, FOPEN_DIRECT_IO, type Opened, type StatFs } from '../fuse/protocol.ts';
+import {
+  type Attr,
+  type DirEntry,
+  F_RDLCK,
+  F_UNLCK,
+  F_WRLCK,
+  type FileLock,
+  FOPEN_DIRECT_IO,
+  type Opened,
+  type StatFs,
+} from '../fuse/protocol.ts';
 import { FuseError, type FuseOps, type SetAttr } from '../fuse/session.ts';
 import { toFuseError } from './errno.ts';
 import { type Node, NodeTable, ROOT_NODE } from './node-table.ts';
@@ -53,6 +63,8 @@ interface MountedNode extends Node {
   inflightBytes?: number;
   /** The first write-behind failure, reported by the next write, flush, fsync or close. */
   writeError?: FuseError;
+  /** Lock owners that took locks on this file through this mount (their close releases them). */
+  lockOwners?: Set<string>;
 }
 
 export interface ShareFsOptions {
@@ -71,8 +83,11 @@ export class ShareFs implements FuseOps {
   private readonly handles = new Map<number, Handle>();
   private readonly listings = new Map<number, DirEntry[] | null>();
   private nextFh = 1;
+  private nextWait = 1;
   /** Set once mounted: drops the kernel's cached attributes of a node. */
   invalidate: ((ino: number) => void) | undefined;
+  /** Set once mounted: drops the kernel's cached attributes and pages of a node. */
+  invalidateData: ((ino: number) => Promise<void>) | undefined;
 
   private constructor(
     private readonly conn: ShareConnection,
@@ -407,14 +422,78 @@ export class ShareFs implements FuseOps {
     });
   }
 
-  /** close(2): what was written through this mount is on the server (close-to-open), or its error. */
-  flush(_ino: number, fh: number): Promise<void> {
+  /**
+   * close(2): what was written through this mount is on the server (close-to-open), or its error;
+   * and the POSIX locks the closing owner holds on the file are released (fcntl semantics).
+   */
+  flush(_ino: number, fh: number, owner?: string): Promise<void> {
     return guard(async () => {
       const h = this.handles.get(fh);
       if (!h) return;
       const n = h.node as MountedNode;
       await this.drain(n);
+      if (owner !== undefined && n.lockOwners?.has(`posix:${owner}`)) {
+        n.lockOwners.delete(`posix:${owner}`);
+        await this.call(OP.lock, { ...lockHeader(n, owner, 'posix', WHOLE), type: 'u' });
+      }
       this.reportWriteError(n);
+    });
+  }
+
+  getlk(_ino: number, fh: number, owner: string, lock: FileLock): Promise<FileLock | null> {
+    return guard(async () => {
+      const n = this.handle(fh).node as MountedNode;
+      const type = lock.type === F_WRLCK ? 'w' : 'r';
+      const r = await this.call(OP.getlk, { ...lockHeader(n, owner, 'posix', lock), type });
+      const held = r.header['lock'] as { type: string; start: number; end: number; pid: number } | null;
+      if (!held) return null;
+      return {
+        type: held.type === 'w' ? F_WRLCK : F_RDLCK,
+        start: held.start,
+        end: held.end === -1 ? Infinity : held.end,
+        pid: held.pid,
+      };
+    });
+  }
+
+  setlk(
+    _ino: number,
+    fh: number,
+    owner: string,
+    lock: FileLock,
+    opts: { wait: boolean; flock: boolean; signal: AbortSignal },
+  ): Promise<void> {
+    return guard(async () => {
+      const n = this.handle(fh).node as MountedNode;
+      const kind = opts.flock ? 'flock' : 'posix';
+      const range = opts.flock ? WHOLE : lock;
+      const header = lockHeader(n, owner, kind, range);
+      if (lock.type === F_UNLCK) {
+        // What was written under the lock reaches the server before the next holder can read it.
+        await this.drain(n);
+        this.reportWriteError(n);
+        await this.call(OP.lock, { ...header, type: 'u' });
+        return;
+      }
+      const type = lock.type === F_WRLCK ? 'w' : 'r';
+      n.lockOwners ??= new Set();
+      n.lockOwners.add(`${kind}:${owner}`);
+      if (!opts.wait) {
+        await this.call(OP.lock, { ...header, type });
+        await this.invalidateData?.(n.ino);
+        return;
+      }
+      // A wait holds no timeout; the kernel's INTERRUPT (a signal to the waiting program) cancels it.
+      const wid = `w${this.nextWait++}`;
+      const cancel = () => void this.conn.callWaiting(OP.lockCancel, { wid }).catch(() => {});
+      opts.signal.addEventListener('abort', cancel, { once: true });
+      try {
+        await this.conn.callWaiting(OP.lock, { ...header, type, wait: true, wid });
+      } finally {
+        opts.signal.removeEventListener('abort', cancel);
+      }
+      // As NFS does: a new lock holder reads what the previous one wrote, not this mount's cache.
+      await this.invalidateData?.(n.ino);
     });
   }
 
@@ -428,13 +507,15 @@ export class ShareFs implements FuseOps {
     });
   }
 
-  release(_ino: number, fh: number): Promise<void> {
+  release(_ino: number, fh: number, flockOwner?: string): Promise<void> {
     return guard(async () => {
       const h = this.handles.get(fh);
       if (!h) return;
       this.handles.delete(fh);
       const n = h.node as MountedNode;
       await this.drain(n);
+      if (flockOwner !== undefined && n.lockOwners?.delete(`flock:${flockOwner}`))
+        await this.call(OP.lock, { ...lockHeader(n, flockOwner, 'flock', WHOLE), type: 'u' }).catch(() => {});
       n.open--;
       if (n.open === 0 && n.unlinked && n.path !== null) {
         const path = n.path;
@@ -513,6 +594,26 @@ export function stIno(fid: string, fallback: number): number {
   const hex = fid.replace(/-/g, '').slice(0, 13);
   if (!/^[0-9a-f]{13}$/i.test(hex)) return fallback;
   return Number.parseInt(hex, 16) || fallback;
+}
+
+const WHOLE = { start: 0, end: Infinity };
+
+/** The wire header of a lock request on node `n` (locks are kept by file id on the server). */
+function lockHeader(
+  n: Node,
+  owner: string,
+  kind: 'posix' | 'flock',
+  range: { start: number; end: number; pid?: number },
+): Record<string, unknown> {
+  return {
+    pid: range.pid ?? 0,
+    path: n.path ?? '',
+    fid: n.fid,
+    owner,
+    kind,
+    start: range.start,
+    end: range.end === Infinity ? -1 : range.end,
+  };
 }
 
 async function guard<T>(fn: () => Promise<T>): Promise<T> {

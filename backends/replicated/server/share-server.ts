@@ -15,6 +15,7 @@ import { type AccessLevel, accessFor, parseAccess } from './access.ts';
 import { BrickLink, DEFAULT_LINK_OPTIONS, type LinkOptions } from './brick-link.ts';
 import { type BrickSpace, gib, largestShare, pools, refusal } from './capacity.ts';
 import { Healer } from './heal.ts';
+import { type LockKind, type LockRequest, LockTable } from './locks.ts';
 import { type BrickCandidate, placeReplicas } from './placement.ts';
 import { type Member, ShareCoordinator } from './share-coordinator.ts';
 import {
@@ -108,6 +109,8 @@ export class ShareServer {
   private readonly mounts = new WeakMap<net.Socket, Mount>();
   private spaceQueue: Promise<void> = Promise.resolve();
   private readonly tokens: TokenChecker | undefined;
+  /** Advisory locks of every share served here, keyed by share and file id. */
+  readonly locks = new LockTable();
 
   constructor(private readonly opts: ShareServerOptions) {
     if (!opts.adminToken) throw new Error('the share server needs an admin token (ABACA_ADMIN_TOKEN)');
@@ -685,6 +688,7 @@ export class ShareServer {
     const level = admin ? 'rw' : accessFor(info.access, sock.remoteAddress);
     if (level === null)
       throw new ReplicatedError('EACCES', `no access rule of share ${info.id} allows ${sock.remoteAddress}`);
+    if (!this.mounts.has(sock)) sock.once('close', () => this.locks.dropClient(sock));
     this.mounts.set(sock, { share: info.id, admin, token, gen: info.gen ?? 0, level });
     return { header: { epoch: info.epoch, access: level } };
   }
@@ -697,7 +701,8 @@ export class ShareServer {
 
   private fileOp(f: Frame, sock: net.Socket): HandlerResult | Promise<HandlerResult> {
     const h = f.header;
-    if (f.op < OP.lookup || f.op > OP.fsync) throw new ReplicatedError('ENOSYS', `unknown opcode ${f.op}`);
+    if (f.op < OP.lookup || f.op > OP.lockCancel || f.op === OP.ping)
+      throw new ReplicatedError('ENOSYS', `unknown opcode ${f.op}`);
     const mount = this.mounts.get(sock);
     if (mount === undefined) throw new ReplicatedError('EINVAL', 'mount a share first');
     const c = this.attached(mount.share).coord;
@@ -818,6 +823,34 @@ export class ShareServer {
         return { header: c.statfs() };
       case OP.fsync:
         return c.mutate('fsync', { path: p() }).then(() => ({}));
+      case OP.lock:
+      case OP.getlk: {
+        const { key, req } = lockRequest(mount.share, h, sock);
+        const type = h['type'];
+        if (f.op === OP.getlk) {
+          if (type !== 'r' && type !== 'w') throw new ReplicatedError('EINVAL', 'type must be r or w');
+          const held = this.locks.conflict(key, req, type);
+          const lock = held
+            ? {
+                type: held.type,
+                start: held.start,
+                end: held.end === Infinity ? -1 : held.end,
+                pid: held.pid,
+              }
+            : null;
+          return { header: { lock } };
+        }
+        if (type === 'u') {
+          this.locks.unlock(key, req);
+          return {};
+        }
+        if (type !== 'r' && type !== 'w') throw new ReplicatedError('EINVAL', 'type must be r, w or u');
+        const wid = typeof h['wid'] === 'string' ? h['wid'] : undefined;
+        return this.locks.lock(key, req, type, h['wait'] === true, wid).then(() => ({}));
+      }
+      case OP.lockCancel:
+        this.locks.cancel(sock, String(h['wid']));
+        return {};
       default:
         throw new ReplicatedError('ENOSYS', `unknown opcode ${f.op}`);
     }
@@ -827,4 +860,22 @@ export class ShareServer {
 /** An open file's id sent with a read, write or setattr through it (the file must still be there). */
 function fidOf(h: Record<string, unknown>): { fid?: string } {
   return typeof h['fid'] === 'string' ? { fid: h['fid'] } : {};
+}
+
+/** A lock request's table key (share and file id) and its owner and range, from the wire. */
+function lockRequest(
+  share: string,
+  h: Record<string, unknown>,
+  sock: net.Socket,
+): { key: string; req: LockRequest } {
+  const fid = h['fid'];
+  if (typeof fid !== 'string' || fid === '') throw new ReplicatedError('EINVAL', 'fid is required');
+  const kind: LockKind = h['kind'] === 'flock' ? 'flock' : 'posix';
+  const start = num(h['start'], 0);
+  const end = h['end'] === -1 || h['end'] === undefined ? Infinity : num(h['end'], 0);
+  if (end < start) throw new ReplicatedError('EINVAL', 'lock range ends before it starts');
+  return {
+    key: `${share}/${fid}`,
+    req: { client: sock, owner: String(h['owner'] ?? ''), kind, start, end, pid: num(h['pid'] ?? 0, 0) },
+  };
 }
