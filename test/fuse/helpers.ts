@@ -33,9 +33,13 @@ export async function mount(
   dir: string,
   args: string[] = [],
   env: Record<string, string> = {},
+  /** A command to run it through, e.g. ['nsenter', '--net=/run/netns/NS']. */
+  prefix: string[] = [],
 ): Promise<Mount> {
   fs.mkdirSync(dir, { recursive: true });
-  const child = spawn(process.execPath, [ABACA, 'mount', source, dir, '--foreground', ...args], {
+  const argv = [process.execPath, ABACA, 'mount', source, dir, '--foreground', ...args];
+  const cmd = [...prefix, ...argv];
+  const child = spawn(cmd[0]!, cmd.slice(1), {
     stdio: ['ignore', 'ignore', 'pipe'],
     env: { ...process.env, ...env },
   });
