@@ -10,6 +10,7 @@ import {
   registerTokenCommands,
   registerUserCommands,
 } from './commands/identity.ts';
+import { registerMountCommands } from './commands/mount.ts';
 import {
   registerAvailabilityZoneCommands,
   registerMessageCommands,
@@ -124,6 +125,7 @@ export function buildProgram(): Command {
   registerPoolCommands(share.command('pool').description('Storage pools (admin only)'));
   registerMessageCommands(share.command('message').description('User messages: why an operation failed'));
 
+  registerMountCommands(program);
   registerTokenCommands(program.command('token').description('Identity tokens'));
   registerProjectCommands(program.command('project').description('Identity projects'));
   registerUserCommands(program.command('user').description('Identity users'));

@@ -31,6 +31,9 @@ export const Op = {
   READDIR: 28,
   RELEASEDIR: 29,
   FSYNCDIR: 30,
+  GETLK: 31,
+  SETLK: 32,
+  SETLKW: 33,
   ACCESS: 34,
   CREATE: 35,
   INTERRUPT: 36,
@@ -44,8 +47,10 @@ export const NO_REPLY = new Set<number>([Op.FORGET, Op.BATCH_FORGET, Op.INTERRUP
 
 export const InitFlag = {
   ASYNC_READ: 1 << 0,
+  POSIX_LOCKS: 1 << 1,
   ATOMIC_O_TRUNC: 1 << 3,
   BIG_WRITES: 1 << 5,
+  FLOCK_LOCKS: 1 << 10,
   AUTO_INVAL_DATA: 1 << 12,
   ASYNC_DIO: 1 << 15,
   WRITEBACK_CACHE: 1 << 16,
@@ -55,6 +60,12 @@ export const InitFlag = {
 
 export const FOPEN_DIRECT_IO = 1;
 export const FOPEN_KEEP_CACHE = 2;
+
+/** Notification codes: written to /dev/fuse unsolicited, with unique 0 and the code as `error`. */
+export const Notify = {
+  INVAL_INODE: 2,
+  INVAL_ENTRY: 3,
+} as const;
 
 export const FATTR = {
   MODE: 1 << 0,
@@ -111,7 +122,10 @@ export function outHeader(unique: bigint, error: number, bodyLen: number): Buffe
 
 /** File attributes as the prototype keeps them; times in milliseconds since the epoch. */
 export interface Attr {
+  /** st_ino, and the node ID too unless `nodeid` says otherwise. */
   ino: number;
+  /** The node ID the kernel names this file by, when it is not `ino`. */
+  nodeid?: number;
   size: number;
   mode: number;
   nlink: number;
@@ -147,7 +161,7 @@ export function writeAttr(b: Buffer, o: number, a: Attr): void {
 /** Timeouts are given in seconds (fractions allowed). */
 export function entryOut(a: Attr, entryTimeout: number, attrTimeout: number): Buffer {
   const b = Buffer.alloc(ENTRY_OUT_SIZE);
-  b.writeBigUInt64LE(BigInt(a.ino), 0);
+  b.writeBigUInt64LE(BigInt(a.nodeid ?? a.ino), 0);
   b.writeBigUInt64LE(0n, 8); // generation
   writeValid(b, entryTimeout, 16, 32);
   writeValid(b, attrTimeout, 24, 36);
@@ -173,6 +187,12 @@ export function openOut(fh: number, openFlags: number): Buffer {
   b.writeBigUInt64LE(BigInt(fh), 0);
   b.writeUInt32LE(openFlags, 8);
   return b;
+}
+
+/** An open reply's file handle and FOPEN_* flags. */
+export interface Opened {
+  fh: number;
+  flags?: number;
 }
 
 export function writeOut(size: number): Buffer {
@@ -212,6 +232,7 @@ export interface DirEntry {
 /**
  * Packs entries from index `from` into at most `size` bytes of fuse_dirent records; each record's
  * `off` is the index of the entry after it, which the kernel hands back as the next offset.
+ * (Entries are indexed from the listing's start: the caller keeps the listing of an open directory.)
  */
 export function packDirents(entries: DirEntry[], from: number, size: number): Buffer {
   const parts: Buffer[] = [];
@@ -238,4 +259,44 @@ export function cstring(b: Buffer, o: number): [string, number] {
   const end = b.indexOf(0, o);
   const stop = end < 0 ? b.length : end;
   return [b.toString('utf8', o, stop), stop + 1];
+}
+
+/** fcntl lock types as FUSE carries them. */
+export const F_RDLCK = 0;
+export const F_WRLCK = 1;
+export const F_UNLCK = 2;
+/** lk_flags: the request is a flock(2), not an fcntl lock. */
+export const FUSE_LK_FLOCK = 1;
+/** release_flags: drop the flock locks of lock_owner. */
+export const FUSE_RELEASE_FLOCK_UNLOCK = 2;
+/** The kernel's OFFSET_MAX: a lock to the end of the file. */
+const OFFSET_MAX = 0x7fffffffffffffffn;
+
+/** A byte-range lock; `end` is inclusive, Infinity for "to the end of the file". */
+export interface FileLock {
+  start: number;
+  end: number;
+  type: number;
+  pid: number;
+}
+
+/** fuse_file_lock at `o`. */
+export function readFileLock(b: Buffer, o: number): FileLock {
+  const end = b.readBigUInt64LE(o + 8);
+  return {
+    start: Number(b.readBigUInt64LE(o)),
+    end: end >= OFFSET_MAX ? Infinity : Number(end),
+    type: b.readUInt32LE(o + 16),
+    pid: b.readUInt32LE(o + 20),
+  };
+}
+
+/** fuse_lk_out: the conflicting lock, or type F_UNLCK when there is none. */
+export function lkOut(l: FileLock): Buffer {
+  const b = Buffer.alloc(24);
+  b.writeBigUInt64LE(BigInt(l.start), 0);
+  b.writeBigUInt64LE(l.end === Infinity ? OFFSET_MAX : BigInt(l.end), 8);
+  b.writeUInt32LE(l.type, 16);
+  b.writeUInt32LE(l.pid, 20);
+  return b;
 }

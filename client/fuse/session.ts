@@ -13,17 +13,24 @@ import {
   type DirEntry,
   entryOut,
   FATTR,
+  type FileLock,
   FUSE_KERNEL_MINOR_VERSION,
   FUSE_KERNEL_VERSION,
+  FUSE_LK_FLOCK,
+  FUSE_RELEASE_FLOCK_UNLOCK,
   IN_HEADER_SIZE,
   INIT_OUT_SIZE,
   InitFlag,
+  lkOut,
   NO_REPLY,
+  Notify,
   Op,
+  type Opened,
   openOut,
   outHeader,
   packDirents,
   RW_IN_SIZE,
+  readFileLock,
   readInHeader,
   type StatFs,
   statfsOut,
@@ -45,6 +52,10 @@ export interface SetAttr {
   size?: number;
   atimeMs?: number;
   mtimeMs?: number;
+  uid?: number;
+  gid?: number;
+  /** The open file the change came through (ftruncate, futimens), when there is one. */
+  fh?: number;
 }
 
 /** Inode-based operations, as the kernel asks them (the low-level FUSE model). */
@@ -54,17 +65,49 @@ export interface FuseOps {
   getattr(ino: number): Promise<Attr>;
   setattr(ino: number, set: SetAttr): Promise<Attr>;
   mkdir(parent: number, name: string, mode: number): Promise<Attr>;
+  readlink?(ino: number): Promise<string>;
+  symlink?(parent: number, name: string, target: string): Promise<Attr>;
+  /** A new name `newName` in `newParent` for the file `ino` (a hard link). */
+  link?(ino: number, newParent: number, newName: string): Promise<Attr>;
   unlink(parent: number, name: string): Promise<void>;
   rmdir(parent: number, name: string): Promise<void>;
   rename(parent: number, name: string, newParent: number, newName: string, flags: number): Promise<void>;
-  open(ino: number, flags: number): Promise<number>;
-  create(parent: number, name: string, mode: number, flags: number): Promise<{ attr: Attr; fh: number }>;
+  /** Answers the file handle, or the handle and FOPEN_* flags (direct_io, keep_cache). */
+  open(ino: number, flags: number): Promise<number | Opened>;
+  create(
+    parent: number,
+    name: string,
+    mode: number,
+    flags: number,
+  ): Promise<{ attr: Attr; fh: number; flags?: number }>;
   read(ino: number, fh: number, offset: number, size: number): Promise<Buffer>;
   write(ino: number, fh: number, offset: number, data: Buffer): Promise<number>;
-  flush?(ino: number, fh: number): Promise<void>;
+  /** close(2) of a descriptor; `owner` is its lock owner, whose POSIX locks go now. */
+  flush?(ino: number, fh: number, owner: string): Promise<void>;
   fsync?(ino: number, fh: number, datasync: boolean): Promise<void>;
-  release(ino: number, fh: number): Promise<void>;
-  readdir(ino: number): Promise<DirEntry[]>;
+  /** The last close; `flockOwner` is set when the flock locks of that owner must go. */
+  release(ino: number, fh: number, flockOwner?: string): Promise<void>;
+  /** The first lock of another owner that conflicts with `lock`, or null. */
+  getlk?(ino: number, fh: number, owner: string, lock: FileLock): Promise<FileLock | null>;
+  /**
+   * Takes or releases (type F_UNLCK) a lock: fcntl, or flock with `flock`. With `wait`, until it
+   * is granted or `signal` aborts (the kernel's INTERRUPT), which must end in EINTR.
+   */
+  setlk?(
+    ino: number,
+    fh: number,
+    owner: string,
+    lock: FileLock,
+    opts: { wait: boolean; flock: boolean; signal: AbortSignal },
+  ): Promise<void>;
+  /** A handle for READDIR to keep a listing under (default 0). */
+  opendir?(ino: number): Promise<number>;
+  /**
+   * The whole listing of a directory, entries indexed from 0; the session answers READDIR at
+   * `offset` from it (a file system may cache it under `fh` for offsets after 0).
+   */
+  readdir(ino: number, fh: number, offset: number): Promise<DirEntry[]>;
+  releasedir?(ino: number, fh: number): Promise<void>;
   statfs(): Promise<StatFs>;
 }
 
@@ -100,6 +143,8 @@ export class FuseSession {
   /** Every reader has stopped: the mount is gone (unmounted from here or from outside). */
   private ended = false;
   private loops: Promise<void>[] = [];
+  /** Requests the kernel may interrupt (lock waits), by unique. */
+  private readonly interruptible = new Map<bigint, AbortController>();
   /** What INIT settled: the kernel's protocol minor, flags granted, max_write and max_pages. */
   negotiated: {
     kernelMinor: number;
@@ -198,6 +243,54 @@ export class FuseSession {
     await this.closedPromise();
   }
 
+  /**
+   * Tells the kernel to drop what it cached of inode `ino`: its attributes, and with `off` ≥ 0
+   * its pages from `off` (`len` bytes, 0 for all). Never call it for pages while serving a request
+   * on that inode (the kernel may wait on a page that request holds); attributes alone are safe.
+   */
+  notifyInvalInode(ino: number, off = -1, len = 0): void {
+    const b = Buffer.alloc(24);
+    b.writeBigUInt64LE(BigInt(ino), 0);
+    b.writeBigInt64LE(BigInt(off), 8);
+    b.writeBigInt64LE(BigInt(len), 16);
+    this.notify(Notify.INVAL_INODE, [b]);
+  }
+
+  /**
+   * The same for pages too, written from a pool thread: the kernel may wait there on a page an
+   * in-flight READ of that inode holds, which this thread stays free to answer.
+   */
+  notifyInvalInodeAsync(ino: number, off = 0, len = 0): Promise<void> {
+    if (this.ended || this.closed || this.negotiated === null) return Promise.resolve();
+    const b = Buffer.alloc(24);
+    b.writeBigUInt64LE(BigInt(ino), 0);
+    b.writeBigInt64LE(BigInt(off), 8);
+    b.writeBigInt64LE(BigInt(len), 16);
+    return new Promise((resolve) => {
+      fs.writev(this.fd, [outHeader(0n, Notify.INVAL_INODE, b.length), b], () => resolve());
+    });
+  }
+
+  /** Tells the kernel to drop the name `name` in directory `parent` from its dentry cache. */
+  notifyInvalEntry(parent: number, name: string): void {
+    const n = Buffer.from(name);
+    const b = Buffer.alloc(16);
+    b.writeBigUInt64LE(BigInt(parent), 0);
+    b.writeUInt32LE(n.length, 8);
+    this.notify(Notify.INVAL_ENTRY, [b, n, Buffer.alloc(1)]);
+  }
+
+  private notify(code: number, body: Buffer[]): void {
+    if (this.ended || this.closed || this.negotiated === null) return;
+    let len = 0;
+    for (const b of body) len += b.length;
+    try {
+      fs.writevSync(this.fd, [outHeader(0n, code, len), ...body]);
+    } catch {
+      // ENOENT: the kernel does not hold that inode or name (nothing to drop); ENODEV: unmounted.
+    }
+  }
+
   /** Resolves once every reader has stopped (after an unmount from anywhere) and the fd is closed. */
   async closedPromise(): Promise<void> {
     await Promise.allSettled(this.loops);
@@ -241,7 +334,7 @@ export class FuseSession {
     const arg = req.subarray(IN_HEADER_SIZE, h.len);
     if (this.opts.debug) process.stderr.write(`fuse: ${OPNAME.get(h.opcode) ?? h.opcode} node ${h.nodeid}\n`);
     try {
-      const body = await this.dispatch(h.opcode, h.nodeid, arg);
+      const body = await this.dispatch(h.opcode, h.nodeid, arg, h.unique);
       if (body && !NO_REPLY.has(h.opcode)) this.reply(h.unique, 0, body);
       // After INIT's reply: the kernel lowers readahead to what INIT said when it applies it.
       if (h.opcode === Op.INIT) this.setReadahead(this.opts.readaheadKb ?? Math.floor(this.maxWrite / 1024));
@@ -255,7 +348,7 @@ export class FuseSession {
   }
 
   /** Returns the reply body, or null for requests that take no reply. */
-  private async dispatch(op: number, ino: number, a: Buffer): Promise<Buffer[] | null> {
+  private async dispatch(op: number, ino: number, a: Buffer, unique: bigint): Promise<Buffer[] | null> {
     const ops = this.ops;
     switch (op) {
       case Op.INIT:
@@ -274,11 +367,60 @@ export class FuseSession {
         return null;
       }
       case Op.INTERRUPT:
+        this.interruptible.get(a.readBigUInt64LE(0))?.abort();
         return null;
+      case Op.GETLK: {
+        if (!ops.getlk) throw new FuseError(E.ENOSYS);
+        const lock = readFileLock(a, 16);
+        const held = await ops.getlk(
+          ino,
+          Number(a.readBigUInt64LE(0)),
+          a.readBigUInt64LE(8).toString(16),
+          lock,
+        );
+        return [lkOut(held ?? { ...lock, type: 2 })];
+      }
+      case Op.SETLK:
+      case Op.SETLKW: {
+        if (!ops.setlk) throw new FuseError(E.ENOSYS);
+        const ac = new AbortController();
+        this.interruptible.set(unique, ac);
+        try {
+          await ops.setlk(
+            ino,
+            Number(a.readBigUInt64LE(0)),
+            a.readBigUInt64LE(8).toString(16),
+            readFileLock(a, 16),
+            {
+              wait: op === Op.SETLKW,
+              flock: (a.readUInt32LE(40) & FUSE_LK_FLOCK) !== 0,
+              signal: ac.signal,
+            },
+          );
+        } finally {
+          this.interruptible.delete(unique);
+        }
+        return [];
+      }
       case Op.GETATTR:
         return [attrOut(await ops.getattr(ino), this.attrTimeout)];
       case Op.SETATTR:
         return [attrOut(await ops.setattr(ino, parseSetattr(a)), this.attrTimeout)];
+      case Op.READLINK: {
+        if (!ops.readlink) throw new FuseError(E.ENOSYS);
+        return [Buffer.from(await ops.readlink(ino))];
+      }
+      case Op.SYMLINK: {
+        if (!ops.symlink) throw new FuseError(E.ENOSYS);
+        const [name, next] = cstring(a, 0);
+        const attr = await ops.symlink(ino, name, cstring(a, next)[0]);
+        return [entryOut(attr, this.entryTimeout, this.attrTimeout)];
+      }
+      case Op.LINK: {
+        if (!ops.link) throw new FuseError(E.ENOSYS);
+        const attr = await ops.link(Number(a.readBigUInt64LE(0)), ino, cstring(a, 8)[0]);
+        return [entryOut(attr, this.entryTimeout, this.attrTimeout)];
+      }
       case Op.MKDIR: {
         const attr = await ops.mkdir(ino, cstring(a, 8)[0], a.readUInt32LE(0) & ~a.readUInt32LE(4));
         return [entryOut(attr, this.entryTimeout, this.attrTimeout)];
@@ -297,12 +439,14 @@ export class FuseSession {
         await ops.rename(ino, from, Number(a.readBigUInt64LE(0)), cstring(a, next)[0], flags);
         return [];
       }
-      case Op.OPEN:
-        return [openOut(await ops.open(ino, a.readUInt32LE(0)), 0)];
+      case Op.OPEN: {
+        const r = await ops.open(ino, a.readUInt32LE(0));
+        return [typeof r === 'number' ? openOut(r, 0) : openOut(r.fh, r.flags ?? 0)];
+      }
       case Op.CREATE: {
         const mode = a.readUInt32LE(4) & ~a.readUInt32LE(8);
         const r = await ops.create(ino, cstring(a, 16)[0], mode, a.readUInt32LE(0));
-        return [entryOut(r.attr, this.entryTimeout, this.attrTimeout), openOut(r.fh, 0)];
+        return [entryOut(r.attr, this.entryTimeout, this.attrTimeout), openOut(r.fh, r.flags ?? 0)];
       }
       case Op.READ: {
         const fh = Number(a.readBigUInt64LE(0));
@@ -320,22 +464,31 @@ export class FuseSession {
         return [writeOut(n)];
       }
       case Op.FLUSH:
-        await ops.flush?.(ino, Number(a.readBigUInt64LE(0)));
+        await ops.flush?.(ino, Number(a.readBigUInt64LE(0)), a.readBigUInt64LE(16).toString(16));
         return [];
       case Op.FSYNC:
         await ops.fsync?.(ino, Number(a.readBigUInt64LE(0)), (a.readUInt32LE(8) & 1) !== 0);
         return [];
-      case Op.RELEASE:
-        await ops.release(ino, Number(a.readBigUInt64LE(0)));
+      case Op.RELEASE: {
+        const flockUnlock = (a.readUInt32LE(12) & FUSE_RELEASE_FLOCK_UNLOCK) !== 0;
+        await ops.release(
+          ino,
+          Number(a.readBigUInt64LE(0)),
+          flockUnlock ? a.readBigUInt64LE(16).toString(16) : undefined,
+        );
         return [];
+      }
       case Op.OPENDIR:
-        return [openOut(0, 0)];
+        return [openOut(ops.opendir ? await ops.opendir(ino) : 0, 0)];
       case Op.READDIR: {
-        // The prototype lists the whole directory on every call and slices by offset.
-        const entries = await ops.readdir(ino);
-        return [packDirents(entries, Number(a.readBigUInt64LE(8)), a.readUInt32LE(16))];
+        const fh = Number(a.readBigUInt64LE(0));
+        const offset = Number(a.readBigUInt64LE(8));
+        const entries = await ops.readdir(ino, fh, offset);
+        return [packDirents(entries, offset, a.readUInt32LE(16))];
       }
       case Op.RELEASEDIR:
+        await ops.releasedir?.(ino, Number(a.readBigUInt64LE(0)));
+        return [];
       case Op.FSYNCDIR:
         return [];
       case Op.STATFS:
@@ -354,7 +507,9 @@ export class FuseSession {
     out.writeUInt32LE(FUSE_KERNEL_VERSION, 0);
     out.writeUInt32LE(FUSE_KERNEL_MINOR_VERSION, 4);
     if (major !== FUSE_KERNEL_VERSION) return out.subarray(0, 8); // the kernel retries or gives up
+    const locks = this.ops.setlk ? InitFlag.POSIX_LOCKS | InitFlag.FLOCK_LOCKS : 0;
     const want =
+      locks |
       InitFlag.ASYNC_READ |
       InitFlag.BIG_WRITES |
       InitFlag.MAX_PAGES |
@@ -388,6 +543,9 @@ function parseSetattr(a: Buffer): SetAttr {
   const time = (secAt: number, nsecAt: number) =>
     Number(a.readBigUInt64LE(secAt)) * 1000 + a.readUInt32LE(nsecAt) / 1e6;
   if (valid & FATTR.MODE) set.mode = a.readUInt32LE(68);
+  if (valid & FATTR.UID) set.uid = a.readUInt32LE(76);
+  if (valid & FATTR.GID) set.gid = a.readUInt32LE(80);
+  if (valid & FATTR.FH) set.fh = Number(a.readBigUInt64LE(8));
   if (valid & FATTR.SIZE) set.size = Number(a.readBigUInt64LE(16));
   if (valid & FATTR.ATIME_NOW) set.atimeMs = Date.now();
   else if (valid & FATTR.ATIME) set.atimeMs = time(32, 56);

@@ -261,7 +261,14 @@ export class BrickServer {
         return { header: { attr, blame: s.pendingFor(p), ranges: s.rangesFor(p) } };
       }
       case OP.bRead:
-        return { payload: this.readShare(h).read(h['path'], num(h['off'], 0), num(h['len'], 0)) };
+        return {
+          payload: this.readShare(h).read(
+            h['path'],
+            num(h['off'], 0),
+            num(h['len'], 0),
+            typeof h['fid'] === 'string' ? h['fid'] : undefined,
+          ),
+        };
       case OP.bReadlink:
         return { header: { target: this.readShare(h).readlink(h['path']) } };
       case OP.bReaddir: {

@@ -812,10 +812,13 @@ export class ShareStore {
   }
 
   // ---- reads ---------------------------------------------------------------------------------
-  read(p: unknown, off: number, len: number): Buffer {
+  /** With `fid`, only from that file: ENOENT when the path names another one now. */
+  read(p: unknown, off: number, len: number, fid?: string): Buffer {
     return this.withFile(checkPath(p), O_RDONLY, (fd) => {
       const st = fs.fstatSync(fd);
       if (st.isDirectory()) throw new ReplicatedError('EISDIR', String(p));
+      if (fid !== undefined && this.getRecord(st.ino).id !== fid)
+        throw new ReplicatedError('ENOENT', `${String(p)} is another file now`);
       const n = Math.max(0, Math.min(len, st.size - off));
       const buf = Buffer.allocUnsafe(n);
       let done = 0;

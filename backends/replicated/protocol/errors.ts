@@ -25,6 +25,10 @@ export const ERROR_CODES = [
   'EROFS',
   /** A brick does not hold the share (new or wiped disk, interrupted creation). */
   'ENXIO',
+  /** A lock is held by another owner (advisory locks, without waiting). */
+  'EAGAIN',
+  /** A lock wait was cancelled by the client. */
+  'EINTR',
 ] as const;
 
 export type ErrorCode = (typeof ERROR_CODES)[number];

@@ -19,6 +19,10 @@ export const OP = {
   statfs: 16,
   fsync: 17,
   ping: 18,
+  // advisory locks (server/locks.ts), held per client connection
+  lock: 19,
+  getlk: 20,
+  lockCancel: 21,
   // admin (client -> share server)
   createShare: 0x80,
   deleteShare: 0x81,

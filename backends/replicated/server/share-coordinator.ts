@@ -341,6 +341,14 @@ export class ShareCoordinator {
     let sizeKey: string | undefined;
     let newSize: number | undefined;
     const limit = this.info.size;
+    if (h['fid'] !== undefined) {
+      // Through an open file: it must still be the file at this path (another client may have
+      // renamed or removed it since), checked in order with every other mutation.
+      const cur = await this.sizeOf(p);
+      if (cur?.id !== h['fid'])
+        throw new ReplicatedError('ESTALE', `${p} is no longer the file that was opened`);
+      delete h['fid'];
+    }
     switch (kind) {
       case 'create': {
         const len = payloadLength(job.payload);
@@ -362,6 +370,13 @@ export class ShareCoordinator {
       case 'write':
       case 'truncate':
       case 'setattr': {
+        if (kind === 'write' && h['append'] === true) {
+          // O_APPEND from any number of clients: the end as of every mutation issued before this one.
+          const end = await this.sizeOf(p);
+          if (!end) throw new ReplicatedError('ENOENT', p);
+          h['off'] = end.size;
+          delete h['append'];
+        }
         const target =
           kind === 'write'
             ? Number(h['off']) + payloadLength(job.payload)

@@ -15,6 +15,7 @@ import { type AccessLevel, accessFor, parseAccess } from './access.ts';
 import { BrickLink, DEFAULT_LINK_OPTIONS, type LinkOptions } from './brick-link.ts';
 import { type BrickSpace, gib, largestShare, pools, refusal } from './capacity.ts';
 import { Healer } from './heal.ts';
+import { type LockKind, type LockRequest, LockTable } from './locks.ts';
 import { type BrickCandidate, placeReplicas } from './placement.ts';
 import { type Member, ShareCoordinator } from './share-coordinator.ts';
 import { SnapshotHealer } from './snapshot-heal.ts';
@@ -111,6 +112,8 @@ export class ShareServer {
   private readonly mounts = new WeakMap<net.Socket, Mount>();
   private spaceQueue: Promise<void> = Promise.resolve();
   private readonly tokens: TokenChecker | undefined;
+  /** Advisory locks of every share served here, keyed by share and file id. */
+  readonly locks = new LockTable();
 
   constructor(private readonly opts: ShareServerOptions) {
     if (!opts.adminToken) throw new Error('the share server needs an admin token (ABACA_ADMIN_TOKEN)');
@@ -714,6 +717,7 @@ export class ShareServer {
     const level = admin ? 'rw' : accessFor(info.access, sock.remoteAddress);
     if (level === null)
       throw new ReplicatedError('EACCES', `no access rule of share ${info.id} allows ${sock.remoteAddress}`);
+    if (!this.mounts.has(sock)) sock.once('close', () => this.locks.dropClient(sock));
     this.mounts.set(sock, { share: info.id, admin, token, gen: info.gen ?? 0, level });
     return { header: { epoch: info.epoch, access: level } };
   }
@@ -726,7 +730,8 @@ export class ShareServer {
 
   private fileOp(f: Frame, sock: net.Socket): HandlerResult | Promise<HandlerResult> {
     const h = f.header;
-    if (f.op < OP.lookup || f.op > OP.fsync) throw new ReplicatedError('ENOSYS', `unknown opcode ${f.op}`);
+    if (f.op < OP.lookup || f.op > OP.lockCancel || f.op === OP.ping)
+      throw new ReplicatedError('ENOSYS', `unknown opcode ${f.op}`);
     const mount = this.mounts.get(sock);
     if (mount === undefined) throw new ReplicatedError('EINVAL', 'mount a share first');
     const c = this.attached(mount.share).coord;
@@ -760,7 +765,7 @@ export class ShareServer {
       case OP.getattr:
         return c.getattr(p()).then((attr) => ({ header: { attr } }));
       case OP.setattr: {
-        const a: Record<string, unknown> = { path: p() };
+        const a: Record<string, unknown> = { path: p(), ...fidOf(h) };
         if (h['mode'] !== undefined) a['mode'] = num(h['mode'], 0);
         if (h['size'] !== undefined) a['size'] = num(h['size'], 0);
         if (h['atimeMs'] !== undefined) a['atimeMs'] = timeMs(h['atimeMs'], 0);
@@ -774,11 +779,41 @@ export class ShareServer {
         const len = num(h['len'], 0);
         if (len > (this.opts.maxReadBytes ?? MAX_READ))
           throw new ReplicatedError('EINVAL', 'bad read length');
-        return c.readFrom(p(), OP.bRead, { off: num(h['off'], 0), len }).then((r) => ({ payload: r.parts }));
+        // `fid`: through an open file, which must still be the one at this path.
+        const fid = typeof h['fid'] === 'string' ? h['fid'] : undefined;
+        return c
+          .readFrom(
+            p(),
+            OP.bRead,
+            fid === undefined ? { off: num(h['off'], 0), len } : { off: num(h['off'], 0), len, fid },
+          )
+          .then(
+            (r) => ({ payload: r.parts }),
+            (err: unknown) => {
+              const e = toReplicatedError(err);
+              if (fid !== undefined && e.code === 'ENOENT')
+                throw new ReplicatedError(
+                  'ESTALE',
+                  `${String(h['path'])} is no longer the file that was opened`,
+                );
+              throw e;
+            },
+          );
       }
       case OP.write:
         return c
-          .mutate('write', { path: p(), off: num(h['off'], 0), sync: h['sync'] === true }, f.parts)
+          .mutate(
+            'write',
+            {
+              path: p(),
+              off: num(h['off'], 0),
+              sync: h['sync'] === true,
+              // At the file's end as the share server orders writes (O_APPEND), not at `off`.
+              ...(h['append'] === true ? { append: true } : {}),
+              ...fidOf(h),
+            },
+            f.parts,
+          )
           .then((header) => ({ header }));
       case OP.create:
         return c
@@ -817,8 +852,59 @@ export class ShareServer {
         return { header: c.statfs() };
       case OP.fsync:
         return c.mutate('fsync', { path: p() }).then(() => ({}));
+      case OP.lock:
+      case OP.getlk: {
+        const { key, req } = lockRequest(mount.share, h, sock);
+        const type = h['type'];
+        if (f.op === OP.getlk) {
+          if (type !== 'r' && type !== 'w') throw new ReplicatedError('EINVAL', 'type must be r or w');
+          const held = this.locks.conflict(key, req, type);
+          const lock = held
+            ? {
+                type: held.type,
+                start: held.start,
+                end: held.end === Infinity ? -1 : held.end,
+                pid: held.pid,
+              }
+            : null;
+          return { header: { lock } };
+        }
+        if (type === 'u') {
+          this.locks.unlock(key, req);
+          return {};
+        }
+        if (type !== 'r' && type !== 'w') throw new ReplicatedError('EINVAL', 'type must be r, w or u');
+        const wid = typeof h['wid'] === 'string' ? h['wid'] : undefined;
+        return this.locks.lock(key, req, type, h['wait'] === true, wid).then(() => ({}));
+      }
+      case OP.lockCancel:
+        this.locks.cancel(sock, String(h['wid']));
+        return {};
       default:
         throw new ReplicatedError('ENOSYS', `unknown opcode ${f.op}`);
     }
   }
+}
+
+/** An open file's id sent with a read, write or setattr through it (the file must still be there). */
+function fidOf(h: Record<string, unknown>): { fid?: string } {
+  return typeof h['fid'] === 'string' ? { fid: h['fid'] } : {};
+}
+
+/** A lock request's table key (share and file id) and its owner and range, from the wire. */
+function lockRequest(
+  share: string,
+  h: Record<string, unknown>,
+  sock: net.Socket,
+): { key: string; req: LockRequest } {
+  const fid = h['fid'];
+  if (typeof fid !== 'string' || fid === '') throw new ReplicatedError('EINVAL', 'fid is required');
+  const kind: LockKind = h['kind'] === 'flock' ? 'flock' : 'posix';
+  const start = num(h['start'], 0);
+  const end = h['end'] === -1 || h['end'] === undefined ? Infinity : num(h['end'], 0);
+  if (end < start) throw new ReplicatedError('EINVAL', 'lock range ends before it starts');
+  return {
+    key: `${share}/${fid}`,
+    req: { client: sock, owner: String(h['owner'] ?? ''), kind, start, end, pid: num(h['pid'] ?? 0, 0) },
+  };
 }

@@ -1,0 +1,258 @@
+// `npm run bench:mount` (root, /dev/fuse): issue 17's benchmark of `abaca mount`. Starts 3 bricks
+// and a share server under a temporary directory, mounts a replica-3 share with `abaca mount`,
+// and runs the same workloads through the mount and on the local disk (the temporary directory),
+// plus sequential I/O through the client library in the same run:
+//   sequential write + fsync and sequential read after dropping caches (fio when installed,
+//   else dd with 1 MiB blocks), 4 KiB random read and write IOPS with 4 jobs (fio only), and
+//   creating ABACA_BENCH_FILES (default 10,000) files of 4 KiB with 4 processes.
+// Sizes: ABACA_BENCH_MIB (default 1024). It prints what it ran.
+import { spawn, spawnSync } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { ReplicatedClient } from '../backends/replicated/client/client.ts';
+import { type Proc, spawnDaemon } from '../backends/replicated/processes.ts';
+
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+const MIB = Number(process.env.ABACA_BENCH_MIB ?? 1024);
+const FILES = Number(process.env.ABACA_BENCH_FILES ?? 10_000);
+const JOBS = 4;
+const hasFio = spawnSync('fio', ['--version']).status === 0;
+
+interface Row {
+  workload: string;
+  where: string;
+  value: number;
+  unit: string;
+}
+const rows: Row[] = [];
+
+function run(cmd: string, args: string[]): string {
+  const r = spawnSync(cmd, args, { encoding: 'utf8', maxBuffer: 64 * 1024 * 1024 });
+  if (r.status !== 0) throw new Error(`${cmd} ${args.join(' ')}: ${r.stderr}`);
+  return r.stdout + r.stderr;
+}
+
+function dropCaches(): void {
+  spawnSync('sync');
+  try {
+    fs.writeFileSync('/proc/sys/vm/drop_caches', '3');
+  } catch {
+    // not root: the read may come from the page cache (the local disk's especially)
+  }
+}
+
+/** Seconds `fn` takes. */
+async function timed(fn: () => unknown): Promise<number> {
+  const t0 = process.hrtime.bigint();
+  await fn();
+  return Number(process.hrtime.bigint() - t0) / 1e9;
+}
+
+async function sequential(where: string, dir: string): Promise<void> {
+  const file = path.join(dir, 'seq.bin');
+  if (hasFio) {
+    const common = ['--name=seq', `--filename=${file}`, '--bs=1M', `--size=${MIB}M`, '--output-format=json'];
+    const w = JSON.parse(run('fio', [...common, '--rw=write', '--end_fsync=1', '--ioengine=psync']));
+    rows.push({
+      workload: `seq write ${MIB} MiB + fsync`,
+      where,
+      value: w.jobs[0].write.bw_bytes / 1e6,
+      unit: 'MB/s',
+    });
+    dropCaches();
+    const r = JSON.parse(run('fio', [...common, '--rw=read', '--ioengine=psync']));
+    rows.push({
+      workload: `seq read ${MIB} MiB (cold)`,
+      where,
+      value: r.jobs[0].read.bw_bytes / 1e6,
+      unit: 'MB/s',
+    });
+  } else {
+    const ws = await timed(() =>
+      run('dd', ['if=/dev/zero', `of=${file}`, 'bs=1M', `count=${MIB}`, 'conv=fsync']),
+    );
+    rows.push({
+      workload: `seq write ${MIB} MiB + fsync`,
+      where,
+      value: (MIB * 1.048576) / ws,
+      unit: 'MB/s',
+    });
+    dropCaches();
+    const rs = await timed(() => run('dd', [`if=${file}`, 'of=/dev/null', 'bs=1M']));
+    rows.push({
+      workload: `seq read ${MIB} MiB (cold)`,
+      where,
+      value: (MIB * 1.048576) / rs,
+      unit: 'MB/s',
+    });
+  }
+  fs.rmSync(file, { force: true });
+}
+
+function random(where: string, dir: string): void {
+  if (!hasFio) return;
+  for (const rw of ['randread', 'randwrite']) {
+    const out = JSON.parse(
+      run('fio', [
+        `--name=${rw}`,
+        `--directory=${dir}`,
+        `--rw=${rw}`,
+        '--bs=4k',
+        '--size=64M',
+        `--numjobs=${JOBS}`,
+        '--time_based',
+        '--runtime=10',
+        '--ioengine=psync',
+        '--group_reporting',
+        '--output-format=json',
+      ]),
+    );
+    const job = out.jobs[0][rw === 'randread' ? 'read' : 'write'];
+    rows.push({ workload: `4 KiB ${rw}, ${JOBS} jobs`, where, value: job.iops, unit: 'IOPS' });
+  }
+  for (const f of fs.readdirSync(dir)) if (f.startsWith('rand')) fs.rmSync(path.join(dir, f));
+}
+
+async function creates(where: string, dir: string): Promise<void> {
+  const per = Math.ceil(FILES / JOBS);
+  const script = `
+    const fs = require('node:fs'); const d = process.argv[1]; const n = Number(process.argv[2]);
+    fs.mkdirSync(d, { recursive: true }); const data = Buffer.alloc(4096, 1);
+    for (let i = 0; i < n; i++) fs.writeFileSync(d + '/f' + i, data);`;
+  const s = await timed(() =>
+    Promise.all(
+      Array.from(
+        { length: JOBS },
+        (_, j) =>
+          new Promise<void>((resolve, reject) => {
+            const c = spawn(process.execPath, ['-e', script, path.join(dir, `creates${j}`), String(per)], {
+              stdio: 'inherit',
+            });
+            c.on('exit', (code) => (code === 0 ? resolve() : reject(new Error(`creator exited ${code}`))));
+          }),
+      ),
+    ),
+  );
+  rows.push({
+    workload: `create ${per * JOBS} files of 4 KiB, ${JOBS} jobs`,
+    where,
+    value: (per * JOBS) / s,
+    unit: 'files/s',
+  });
+  for (let j = 0; j < JOBS; j++) fs.rmSync(path.join(dir, `creates${j}`), { recursive: true, force: true });
+}
+
+async function library(client: ReplicatedClient): Promise<void> {
+  const chunk = Buffer.alloc(1024 * 1024, 7);
+  await client.create('lib.bin');
+  const ws = await timed(async () => {
+    for (let i = 0; i < MIB; i++) await client.write('lib.bin', i * chunk.length, chunk);
+    await client.fsync('lib.bin');
+  });
+  rows.push({
+    workload: `seq write ${MIB} MiB + fsync`,
+    where: 'client library (1 MiB, 1 in flight)',
+    value: (MIB * 1.048576) / ws,
+    unit: 'MB/s',
+  });
+  const rs = await timed(async () => {
+    for (let i = 0; i < MIB; i++) await client.read('lib.bin', i * chunk.length, chunk.length);
+  });
+  rows.push({
+    workload: `seq read ${MIB} MiB (cold)`,
+    where: 'client library (1 MiB, 1 in flight)',
+    value: (MIB * 1.048576) / rs,
+    unit: 'MB/s',
+  });
+  await client.unlink('lib.bin');
+}
+
+async function main(): Promise<void> {
+  if (process.getuid?.() !== 0 || !fs.existsSync('/dev/fuse')) {
+    console.log('bench:mount needs root and /dev/fuse; skipped');
+    return;
+  }
+  const base = fs.mkdtempSync(path.join(os.tmpdir(), 'abaca-bench-mount-'));
+  const procs: Proc[] = [];
+  const mnt = path.join(base, 'mnt');
+  const local = path.join(base, 'local');
+  fs.mkdirSync(mnt);
+  fs.mkdirSync(local);
+  const adminToken = randomUUID();
+  let client: ReplicatedClient | undefined;
+  try {
+    for (let i = 1; i <= 3; i++)
+      procs.push(
+        await spawnDaemon('abaca-brick.js', [
+          '--dir',
+          path.join(base, `brick${i}`),
+          '--host-label',
+          `h${i}`,
+          '--zone',
+          `z${i}`,
+        ]),
+      );
+    const server = await spawnDaemon(
+      'abaca-share-server.js',
+      ['--bricks', procs.map((p) => p.addr).join(',')],
+      undefined,
+      { ABACA_ADMIN_TOKEN: adminToken },
+    );
+    procs.push(server);
+    const admin = await ReplicatedClient.connect({ host: '127.0.0.1', port: server.port, adminToken });
+    await admin.createShare('bench', (MIB * 2 + 1024) * 1024 * 1024, {
+      access: [{ id: 'r1', to: '127.0.0.1', level: 'rw' }],
+    });
+    admin.close();
+    client = await ReplicatedClient.connect({
+      host: '127.0.0.1',
+      port: server.port,
+      share: 'bench',
+      timeoutMs: 120_000,
+    });
+    const loc = `abaca://127.0.0.1:${server.port}/bench`;
+    run(process.execPath, [path.join(root, 'bin/abaca.js'), 'mount', loc, mnt]);
+    console.log(
+      `bench:mount — ${MIB} MiB sequential, ${FILES} creates, ${JOBS} jobs; ${hasFio ? 'fio' : 'dd (install fio for random IOPS)'}; replica-3 share at ${loc}, local disk ${local}`,
+    );
+    const whereMount = 'abaca mount (replica 3)';
+    await sequential(whereMount, mnt);
+    await sequential('local disk', local);
+    await library(client);
+    random(whereMount, mnt);
+    random('local disk', local);
+    await creates(whereMount, mnt);
+    await creates('local disk', local);
+
+    const byWorkload = new Map<string, Row[]>();
+    for (const r of rows)
+      byWorkload.set(r.workload.replace(' (dd)', ''), [
+        ...(byWorkload.get(r.workload.replace(' (dd)', '')) ?? []),
+        r,
+      ]);
+    console.log('\n| workload | where | rate | vs local disk | vs client library |\n|---|---|---|---|---|');
+    for (const [, rs] of byWorkload) {
+      const localRow = rs.find((r) => r.where === 'local disk');
+      const libRow = rs.find((r) => r.where.startsWith('client library'));
+      for (const r of rs) {
+        const vsLocal =
+          localRow && r !== localRow ? `${((100 * r.value) / localRow.value).toFixed(0)} %` : '';
+        const vsLib =
+          libRow && r.where === whereMount ? `${((100 * r.value) / libRow.value).toFixed(0)} %` : '';
+        console.log(
+          `| ${r.workload} | ${r.where} | ${r.value.toFixed(r.value < 100 ? 1 : 0)} ${r.unit} | ${vsLocal} | ${vsLib} |`,
+        );
+      }
+    }
+  } finally {
+    spawnSync('umount', ['-l', mnt]);
+    client?.close();
+    await Promise.all(procs.map((p) => p.kill9().catch(() => {})));
+    fs.rmSync(base, { recursive: true, force: true });
+  }
+}
+
+await main();

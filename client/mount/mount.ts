@@ -1,0 +1,89 @@
+/**
+ * Mounts a share: connects to its share server, builds the file system and mounts it with FUSE.
+ * The caller (the `abaca mount` command) finds the share's address and its token; this module
+ * knows neither the share API nor the CLI.
+ */
+import fs from 'node:fs';
+import { FuseSession } from '../fuse/session.ts';
+import type { MountOptions } from './mount-options.ts';
+import { type ShareAddress, ShareConnection } from './share-connection.ts';
+import { ShareFs } from './share-fs.ts';
+
+export interface MountRequest {
+  dir: string;
+  address: ShareAddress;
+  options: MountOptions;
+  /** The identity token to mount with (asked again at every reconnection). */
+  token?: () => Promise<string | undefined>;
+  log?: (msg: string) => void;
+}
+
+export interface MountedShare {
+  session: FuseSession;
+  conn: ShareConnection;
+  fs: ShareFs;
+  /** The access the share's rules give this client ('ro' mounts read-only). */
+  access: 'rw' | 'ro';
+  readOnly: boolean;
+  /** Resolves when the mount is gone (unmounted from here or from outside) and the connection closed. */
+  closed: Promise<void>;
+  unmount(lazy?: boolean): Promise<void>;
+}
+
+/** Why FUSE cannot be used here, or null when it can. */
+export function fuseUnavailable(): string | null {
+  if (!fs.existsSync('/dev/fuse')) return 'FUSE is not available: /dev/fuse does not exist (modprobe fuse)';
+  if (process.getuid?.() !== 0) return 'FUSE is not available to this user: abaca mount must run as root';
+  return null;
+}
+
+export function exportLocation(a: ShareAddress): string {
+  const host = a.host.includes(':') ? `[${a.host}]` : a.host;
+  return `abaca://${host}:${a.port}/${a.share}`;
+}
+
+export async function mountShare(req: MountRequest): Promise<MountedShare> {
+  const o = req.options;
+  const adminToken = o.adminTokenFile ? fs.readFileSync(o.adminTokenFile, 'utf8').trim() : undefined;
+  const conn = await ShareConnection.open({
+    ...req.address,
+    adminToken,
+    token: req.token,
+    retryMs: o.retryTimeout * 1000,
+    log: req.log,
+  });
+  try {
+    const readOnly = o.readOnly || conn.access === 'ro';
+    const shareFs = await ShareFs.create(conn, {
+      readOnly,
+      writeBehindBytes: o.writeBehindMiB * 1024 * 1024,
+      log: req.log,
+    });
+    const session = await FuseSession.mount(req.dir, shareFs, {
+      readers: o.readers,
+      entryTimeout: o.entryTimeout,
+      attrTimeout: o.attrTimeout,
+      fsname: exportLocation(req.address),
+      mountOptions: readOnly ? ['ro'] : [],
+      debug: o.debug,
+    });
+    shareFs.invalidate = (ino) => session.notifyInvalInode(ino);
+    shareFs.invalidateData = (ino) => session.notifyInvalInodeAsync(ino);
+    const closed = session.closedPromise().then(() => conn.close());
+    return {
+      session,
+      conn,
+      fs: shareFs,
+      access: conn.access,
+      readOnly,
+      closed,
+      unmount: async (lazy = false) => {
+        await session.unmount(lazy);
+        await closed;
+      },
+    };
+  } catch (err) {
+    conn.close();
+    throw err;
+  }
+}

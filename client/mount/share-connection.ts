@@ -1,0 +1,145 @@
+/**
+ * The mount's connection to its share server: connects and mounts the share (with the admin
+ * token, or an identity token of the share's project), reconnects when the connection drops and
+ * sends again what was in flight, for up to `retryMs`; after that a request fails with ENOTCONN,
+ * so a mount whose server stays away answers programs instead of hanging.
+ */
+import { ReplicatedClient } from '../../backends/replicated/client/client.ts';
+import { ReplicatedError, toReplicatedError } from '../../backends/replicated/protocol/errors.ts';
+import { OP } from '../../backends/replicated/protocol/opcodes.ts';
+
+export interface ShareAddress {
+  host: string;
+  port: number;
+  share: string;
+}
+
+/** `abaca://HOST:PORT/SHARE_ID` (the replicated driver's export location). */
+export function parseExportLocation(location: string): ShareAddress | null {
+  const m = /^abaca:\/\/(\[[^\]]+\]|[^/:]+):(\d+)\/([^/]+)\/?$/.exec(location);
+  if (!m) return null;
+  return { host: m[1]!.replace(/^\[|\]$/g, ''), port: Number(m[2]), share: m[3]! };
+}
+
+export interface ConnectionOptions extends ShareAddress {
+  /** The share server's admin token: an operator's mount, not held to access rules. */
+  adminToken?: string;
+  /** The identity token to mount with, asked for at every (re)connection. */
+  token?: () => Promise<string | undefined>;
+  /** How long requests are sent again while the server cannot be reached (default 30 s). */
+  retryMs?: number;
+  /** How long one request may take before it counts as lost (default 60 s). */
+  requestTimeoutMs?: number;
+  log?: (msg: string) => void;
+}
+
+type Reply = Awaited<ReturnType<ReplicatedClient['call']>>;
+
+/** Codes that mean "the connection is gone", not "the server said no". */
+const TRANSPORT = new Set(['ENOTCONN', 'ETIMEDOUT']);
+
+export class ShareConnection {
+  private client: ReplicatedClient | null = null;
+  private connecting: Promise<ReplicatedClient> | null = null;
+  private closed = false;
+  /** What the share's access rules allow this client, as the last mount answered. */
+  access: 'rw' | 'ro' = 'rw';
+  /** Connections made (the first one included). */
+  connects = 0;
+
+  private constructor(private readonly opts: ConnectionOptions) {}
+
+  /** Connects and mounts once; errors (no access, bad token, nothing listening) are thrown as they are. */
+  static async open(opts: ConnectionOptions): Promise<ShareConnection> {
+    const c = new ShareConnection(opts);
+    c.client = await c.connect();
+    return c;
+  }
+
+  get address(): string {
+    return `${this.opts.host}:${this.opts.port}`;
+  }
+
+  private async connect(): Promise<ReplicatedClient> {
+    const c = await ReplicatedClient.connect({
+      host: this.opts.host,
+      port: this.opts.port,
+      timeoutMs: this.opts.requestTimeoutMs ?? 60_000,
+    });
+    try {
+      await this.mountOn(c, this.opts.adminToken ?? (await this.opts.token?.()));
+    } catch (err) {
+      c.close();
+      throw err;
+    }
+    this.connects++;
+    return c;
+  }
+
+  private async mountOn(c: ReplicatedClient, token: string | undefined): Promise<void> {
+    const header = token ? { share: this.opts.share, token } : { share: this.opts.share };
+    const r = await c.call(OP.mount, header);
+    this.access = r.header['access'] === 'ro' ? 'ro' : 'rw';
+  }
+
+  /** Mounts again on the open connection with a renewed identity token (before the old one expires). */
+  async renewToken(token: string): Promise<void> {
+    if (this.opts.adminToken) return;
+    const c = this.client;
+    if (c && !c.rpc.closed) await this.mountOn(c, token);
+  }
+
+  private current(): Promise<ReplicatedClient> {
+    if (this.closed) return Promise.reject(new ReplicatedError('ENOTCONN', 'unmounted'));
+    if (this.client && !this.client.rpc.closed) return Promise.resolve(this.client);
+    this.client = null;
+    this.connecting ??= this.connect()
+      .then((c) => {
+        this.client = c;
+        this.opts.log?.(`reconnected to ${this.address}`);
+        return c;
+      })
+      .finally(() => {
+        this.connecting = null;
+      });
+    return this.connecting;
+  }
+
+  /**
+   * One request; while the connection is down it is sent again on a new one until `retryMs` has
+   * passed. (Writes at an offset are idempotent; a create, mkdir, unlink or rename sent twice may
+   * answer EEXIST or ENOENT the second time, as over NFS without a reply cache.)
+   */
+  async call(op: number, header: object, payload?: Buffer): Promise<Reply> {
+    const deadline = Date.now() + (this.opts.retryMs ?? 30_000);
+    let wait = 50;
+    for (;;) {
+      let c: ReplicatedClient;
+      try {
+        c = await this.current();
+        return await c.call(op, header, payload);
+      } catch (err) {
+        const e = toReplicatedError(err);
+        if (!TRANSPORT.has(e.code) || this.closed || Date.now() >= deadline) throw e;
+        if (e.code === 'ETIMEDOUT') this.client?.close(); // a lost answer: start over on a new connection
+      }
+      await new Promise((r) => setTimeout(r, wait));
+      wait = Math.min(wait * 2, 1000);
+    }
+  }
+
+  /**
+   * A request that may wait as long as it needs (a lock wait): no timeout, not sent again (the
+   * locks of a lost connection are gone with it anyway).
+   */
+  async callWaiting(op: number, header: object): Promise<Reply> {
+    const c = await this.current();
+    return c.rpc.request(op, header, undefined, 0);
+  }
+
+  close(): void {
+    this.closed = true;
+    this.client?.close();
+    this.client = null;
+  }
+}

@@ -1,0 +1,625 @@
+/**
+ * The FUSE file system of `abaca mount`: the kernel's inode-based requests (client/fuse/session.ts)
+ * answered with the share server's path-based operations, through a NodeTable.
+ *
+ * Coherence is NFS's close-to-open: writes go to the share server before WRITE is answered (no
+ * write-back cache), an open asks the server for the file's attributes and tells the kernel to
+ * drop the ones it cached when they changed, and the kernel drops a file's cached pages at every
+ * open. Names and attributes are otherwise cached for the entry and attribute timeouts.
+ */
+import fs from 'node:fs';
+import { constants } from 'node:os';
+import { OP } from '../../backends/replicated/protocol/opcodes.ts';
+import { joinPath, LINKS_ROOT } from '../../backends/replicated/protocol/paths.ts';
+import type { Attr as WireAttr, DirEntry as WireDirEntry } from '../../backends/replicated/protocol/types.ts';
+import {
+  type Attr,
+  type DirEntry,
+  F_RDLCK,
+  F_UNLCK,
+  F_WRLCK,
+  type FileLock,
+  FOPEN_DIRECT_IO,
+  type Opened,
+  type StatFs,
+} from '../fuse/protocol.ts';
+import { FuseError, type FuseOps, type SetAttr } from '../fuse/session.ts';
+import { toFuseError } from './errno.ts';
+import { type Node, NodeTable, ROOT_NODE } from './node-table.ts';
+import type { ShareConnection } from './share-connection.ts';
+
+const E = constants.errno;
+const O_ACCMODE = 3;
+const O_RDONLY = 0;
+const O_EXCL = fs.constants.O_EXCL;
+const O_TRUNC = fs.constants.O_TRUNC;
+const O_APPEND = fs.constants.O_APPEND;
+const RENAME_NOREPLACE = 1;
+const DEFAULT_WRITE_BEHIND = 16 * 1024 * 1024;
+
+const TYPE_BITS: Record<string, number> = {
+  file: 0o100000,
+  dir: 0o040000,
+  symlink: 0o120000,
+  other: 0o100000,
+};
+
+/** Prefix of the name an open file is moved to when it is unlinked through this mount (NFS's .nfsXXXX). */
+export const UNLINKED_PREFIX = '.abaca-unlinked-';
+
+interface Handle {
+  node: Node;
+  append: boolean;
+  writable: boolean;
+}
+
+interface MountedNode extends Node {
+  /** What the kernel was last told of the file: `v:size:mtime` (an open compares it). */
+  told?: string;
+  /** Unlinked while open here: removed from its hidden name at the last release. */
+  unlinked?: boolean;
+  /** Writes answered to the kernel but not yet by the server (write-behind), and their bytes. */
+  inflight?: Set<Promise<void>>;
+  inflightBytes?: number;
+  /** The first write-behind failure, reported by the next write, flush, fsync or close. */
+  writeError?: FuseError;
+  /** Lock owners that took locks on this file through this mount (their close releases them). */
+  lockOwners?: Set<string>;
+}
+
+export interface ShareFsOptions {
+  /** Refuse every change (EROFS), as the kernel does for a read-only mount. */
+  readOnly?: boolean;
+  /**
+   * Write-behind: bytes per file that may be on their way to the server after WRITE was answered
+   * (default 16 MiB; 0 answers each WRITE only after the server did). Errors of such writes come
+   * back from the next write, fsync or close, as over NFS.
+   */
+  writeBehindBytes?: number;
+  log?: (msg: string) => void;
+}
+
+export class ShareFs implements FuseOps {
+  private readonly handles = new Map<number, Handle>();
+  private readonly listings = new Map<number, DirEntry[] | null>();
+  private nextFh = 1;
+  private nextWait = 1;
+  /** Set once mounted: drops the kernel's cached attributes of a node. */
+  invalidate: ((ino: number) => void) | undefined;
+  /** Set once mounted: drops the kernel's cached attributes and pages of a node. */
+  invalidateData: ((ino: number) => Promise<void>) | undefined;
+
+  private constructor(
+    private readonly conn: ShareConnection,
+    readonly nodes: NodeTable,
+    private readonly opts: ShareFsOptions,
+  ) {}
+
+  static async create(conn: ShareConnection, opts: ShareFsOptions = {}): Promise<ShareFs> {
+    const root = (await conn.call(OP.getattr, { path: '' })).header['attr'] as WireAttr;
+    return new ShareFs(conn, new NodeTable(root.id), opts);
+  }
+
+  // ---- helpers -----------------------------------------------------------------------------------
+  private node(ino: number): MountedNode {
+    const n = this.nodes.get(ino);
+    if (!n) throw new FuseError(E.ESTALE);
+    return n;
+  }
+
+  private pathOf(n: Node): string {
+    if (n.path === null) throw new FuseError(E.ESTALE);
+    return n.path;
+  }
+
+  private childPath(parent: number, name: string): string {
+    const dir = this.pathOf(this.node(parent));
+    if (dir === '' && name === LINKS_ROOT) throw new FuseError(E.ENOENT);
+    return joinPath(dir, name);
+  }
+
+  private writeCheck(): void {
+    if (this.opts.readOnly) throw new FuseError(E.EROFS);
+  }
+
+  private async call(op: number, header: object, payload?: Buffer) {
+    return this.conn.call(op, header, payload);
+  }
+
+  private async stat(path: string): Promise<WireAttr> {
+    return (await this.call(OP.getattr, { path })).header['attr'] as WireAttr;
+  }
+
+  /** The attributes of a node, from the server; ESTALE when its path now names another file. */
+  private async fresh(n: MountedNode): Promise<WireAttr> {
+    const a = await this.stat(this.pathOf(n));
+    if (a.id !== n.fid) {
+      if (n.ino === ROOT_NODE) this.nodes.refid(n, a.id);
+      else {
+        this.nodes.stale(n);
+        throw new FuseError(E.ESTALE);
+      }
+    }
+    return a;
+  }
+
+  private toAttr(a: WireAttr, n: MountedNode): Attr {
+    n.told = `${a.v}:${a.size}:${a.mtimeMs}`;
+    return {
+      ino: stIno(a.id, n.ino),
+      nodeid: n.ino,
+      size: a.size,
+      mode: (TYPE_BITS[a.type] ?? 0o100000) | (a.mode & 0o7777),
+      nlink: n.unlinked ? 0 : a.nlink,
+      uid: 0,
+      gid: 0,
+      atimeMs: a.atimeMs,
+      mtimeMs: a.mtimeMs,
+      ctimeMs: a.ctimeMs,
+    };
+  }
+
+  /** A name the kernel will hold: one more lookup on its node. */
+  private entry(path: string, a: WireAttr): Attr {
+    const n = this.nodes.found(path, a.id, true, a.type === 'dir');
+    return this.toAttr(a, n);
+  }
+
+  private newHandle(n: Node, flags: number): number {
+    const fh = this.nextFh++;
+    const writable = (flags & O_ACCMODE) !== O_RDONLY;
+    this.handles.set(fh, { node: n, append: (flags & O_APPEND) !== 0, writable });
+    n.open++;
+    return fh;
+  }
+
+  /** Waits for the node's write-behind to reach the server (before anything reads its size or data). */
+  private async drain(n: MountedNode | undefined): Promise<void> {
+    while (n?.inflight && n.inflight.size > 0) await Promise.all([...n.inflight]);
+  }
+
+  /** Throws (once) what a write-behind of this node met. */
+  private reportWriteError(n: MountedNode): void {
+    const e = n.writeError;
+    if (e) {
+      n.writeError = undefined;
+      throw e;
+    }
+  }
+
+  private handle(fh: number): Handle {
+    const h = this.handles.get(fh);
+    if (!h) throw new FuseError(E.EBADF);
+    return h;
+  }
+
+  // ---- FuseOps -------------------------------------------------------------------------------------
+  lookup(parent: number, name: string): Promise<Attr> {
+    return guard(async () => {
+      const dir = this.pathOf(this.node(parent));
+      const path = this.childPath(parent, name);
+      await this.drain(this.nodes.atPath(path));
+      const a = (await this.call(OP.lookup, { dir, name })).header['attr'] as WireAttr;
+      return this.entry(path, a);
+    });
+  }
+
+  forget(ino: number, nlookup: number): void {
+    this.nodes.forget(ino, nlookup);
+  }
+
+  getattr(ino: number): Promise<Attr> {
+    return guard(async () => {
+      const n = this.node(ino);
+      await this.drain(n);
+      return this.toAttr(await this.fresh(n), n);
+    });
+  }
+
+  setattr(ino: number, set: SetAttr): Promise<Attr> {
+    return guard(async () => {
+      const n = this.node(ino);
+      // Owners are not kept on the share: every file is root's, and only that can be asked for.
+      if ((set.uid !== undefined && set.uid !== 0) || (set.gid !== undefined && set.gid !== 0))
+        throw new FuseError(E.EPERM);
+      const h: Record<string, unknown> = {};
+      if (set.mode !== undefined) h['mode'] = set.mode & 0o7777;
+      if (set.size !== undefined) h['size'] = set.size;
+      if (set.atimeMs !== undefined) h['atimeMs'] = set.atimeMs;
+      if (set.mtimeMs !== undefined) h['mtimeMs'] = set.mtimeMs;
+      await this.drain(n);
+      if (Object.keys(h).length > 0) {
+        this.writeCheck();
+        // `fid`: the server refuses (ESTALE) if the path names another file by now.
+        await this.call(OP.setattr, { path: this.pathOf(n), fid: n.fid, ...h });
+      }
+      return this.toAttr(await this.fresh(n), n);
+    });
+  }
+
+  readlink(ino: number): Promise<string> {
+    return guard(async () => {
+      const n = this.node(ino);
+      return String((await this.call(OP.readlink, { path: this.pathOf(n) })).header['target']);
+    });
+  }
+
+  symlink(parent: number, name: string, target: string): Promise<Attr> {
+    return guard(async () => {
+      this.writeCheck();
+      const path = this.childPath(parent, name);
+      await this.call(OP.symlink, { path, target });
+      return this.entry(path, await this.stat(path));
+    });
+  }
+
+  link(ino: number, newParent: number, newName: string): Promise<Attr> {
+    return guard(async () => {
+      this.writeCheck();
+      const n = this.node(ino);
+      await this.drain(n);
+      const path = this.childPath(newParent, newName);
+      await this.call(OP.link, { path: this.pathOf(n), newPath: path });
+      return this.entry(path, await this.stat(path));
+    });
+  }
+
+  mkdir(parent: number, name: string, mode: number): Promise<Attr> {
+    return guard(async () => {
+      this.writeCheck();
+      const path = this.childPath(parent, name);
+      await this.call(OP.mkdir, { path, mode: mode & 0o7777 });
+      return this.entry(path, await this.stat(path));
+    });
+  }
+
+  unlink(parent: number, name: string): Promise<void> {
+    return guard(async () => {
+      this.writeCheck();
+      const path = this.childPath(parent, name);
+      const n = this.nodes.atPath(path) as MountedNode | undefined;
+      await this.drain(n);
+      if (n && n.open > 0 && n.names.size === 1) {
+        // Open here: its data must stay readable through the open files until the last close.
+        await this.hide(n, parent, path);
+        return;
+      }
+      await this.call(OP.unlink, { path });
+      this.nodes.detach(path);
+    });
+  }
+
+  /** Moves an open file out of sight (unlinked, but still open here); removed at its last release. */
+  private async hide(n: MountedNode, parent: number, path: string): Promise<void> {
+    const hidden = this.childPath(parent, `${UNLINKED_PREFIX}${n.fid.replace(/-/g, '').slice(0, 16)}`);
+    await this.call(OP.rename, { path, newPath: hidden });
+    this.nodes.renamed(path, hidden, false);
+    n.unlinked = true;
+  }
+
+  rmdir(parent: number, name: string): Promise<void> {
+    return guard(async () => {
+      this.writeCheck();
+      const path = this.childPath(parent, name);
+      await this.call(OP.rmdir, { path });
+      this.nodes.detach(path);
+    });
+  }
+
+  rename(parent: number, name: string, newParent: number, newName: string, flags: number): Promise<void> {
+    return guard(async () => {
+      this.writeCheck();
+      if (flags & ~RENAME_NOREPLACE) throw new FuseError(E.EINVAL); // RENAME_EXCHANGE, WHITEOUT
+      const from = this.childPath(parent, name);
+      const to = this.childPath(newParent, newName);
+      if (flags & RENAME_NOREPLACE) {
+        const exists = await this.stat(to).then(
+          () => true,
+          (err) => {
+            if (toFuseError(err).errno === E.ENOENT) return false;
+            throw err;
+          },
+        );
+        if (exists) throw new FuseError(E.EEXIST);
+      }
+      const replaced = this.nodes.atPath(to) as MountedNode | undefined;
+      await this.drain(this.nodes.atPath(from));
+      await this.drain(replaced);
+      if (replaced && replaced.open > 0 && replaced.names.size === 1 && from !== to)
+        await this.hide(replaced, newParent, to);
+      await this.call(OP.rename, { path: from, newPath: to });
+      const moved = this.nodes.atPath(from);
+      this.nodes.renamed(from, to, moved === undefined || moved.dir);
+    });
+  }
+
+  open(ino: number, flags: number): Promise<Opened> {
+    return guard(async () => {
+      const n = this.node(ino);
+      const writable = (flags & O_ACCMODE) !== O_RDONLY;
+      if (writable || flags & O_TRUNC) this.writeCheck();
+      // Close-to-open: what another mount closed is seen now, not after the attribute timeout.
+      await this.drain(n);
+      const told = n.told;
+      let a = await this.fresh(n);
+      if (flags & O_TRUNC && a.size > 0) {
+        await this.call(OP.setattr, { path: this.pathOf(n), fid: n.fid, size: 0 });
+        a = await this.fresh(n);
+      }
+      if (told !== undefined && told !== `${a.v}:${a.size}:${a.mtimeMs}`) this.invalidate?.(n.ino);
+      n.told = `${a.v}:${a.size}:${a.mtimeMs}`;
+      const fh = this.newHandle(n, flags);
+      // O_APPEND writes land where the server finds the end, not where this kernel thinks it is:
+      // they bypass the page cache, which would hold them at the wrong offset.
+      return { fh, flags: flags & O_APPEND ? FOPEN_DIRECT_IO : 0 };
+    });
+  }
+
+  create(
+    parent: number,
+    name: string,
+    mode: number,
+    flags: number,
+  ): Promise<{ attr: Attr; fh: number; flags?: number }> {
+    return guard(async () => {
+      this.writeCheck();
+      const path = this.childPath(parent, name);
+      await this.call(
+        OP.create,
+        { path, mode: mode & 0o7777, excl: (flags & O_EXCL) !== 0, trunc: (flags & O_TRUNC) !== 0 },
+        Buffer.alloc(0),
+      );
+      const a = await this.stat(path);
+      const attr = this.entry(path, a);
+      const fh = this.newHandle(this.node(attr.nodeid!), flags);
+      return { attr, fh, flags: flags & O_APPEND ? FOPEN_DIRECT_IO : 0 };
+    });
+  }
+
+  read(_ino: number, fh: number, offset: number, size: number): Promise<Buffer> {
+    return guard(async () => {
+      const h = this.handle(fh);
+      await this.drain(h.node);
+      const header = { path: this.pathOf(h.node), off: offset, len: size, fid: h.node.fid };
+      return (await this.call(OP.read, header)).payload;
+    });
+  }
+
+  write(_ino: number, fh: number, offset: number, data: Buffer): Promise<number> {
+    return guard(async () => {
+      const h = this.handle(fh);
+      const n = h.node as MountedNode;
+      this.reportWriteError(n);
+      const path = this.pathOf(n);
+      const fid = n.fid;
+      const window = this.opts.writeBehindBytes ?? DEFAULT_WRITE_BEHIND;
+      if (h.append || window === 0) {
+        // The data is forwarded from the session's read buffer, reused only after the reply.
+        const header = h.append ? { path, off: 0, append: true, fid } : { path, off: offset, fid };
+        await this.call(OP.write, header, data);
+        return data.length;
+      }
+      // Write-behind: answered now, sent with others in flight (a sequential writer is not held to
+      // one round trip per request). The buffer is the session's, so it is copied.
+      n.inflight ??= new Set();
+      while ((n.inflightBytes ?? 0) > 0 && (n.inflightBytes ?? 0) + data.length > window)
+        await Promise.race(n.inflight);
+      this.reportWriteError(n);
+      const copy = Buffer.from(data);
+      n.inflightBytes = (n.inflightBytes ?? 0) + copy.length;
+      const sent: Promise<void> = this.call(OP.write, { path, off: offset, fid }, copy).then(
+        () => undefined,
+        (err: unknown) => {
+          n.writeError ??= toFuseError(err);
+        },
+      );
+      const tracked = sent.finally(() => {
+        n.inflight?.delete(tracked);
+        n.inflightBytes = (n.inflightBytes ?? 0) - copy.length;
+      });
+      n.inflight.add(tracked);
+      return data.length;
+    });
+  }
+
+  /**
+   * close(2): what was written through this mount is on the server (close-to-open), or its error;
+   * and the POSIX locks the closing owner holds on the file are released (fcntl semantics).
+   */
+  flush(_ino: number, fh: number, owner?: string): Promise<void> {
+    return guard(async () => {
+      const h = this.handles.get(fh);
+      if (!h) return;
+      const n = h.node as MountedNode;
+      await this.drain(n);
+      if (owner !== undefined && n.lockOwners?.has(`posix:${owner}`)) {
+        n.lockOwners.delete(`posix:${owner}`);
+        await this.call(OP.lock, { ...lockHeader(n, owner, 'posix', WHOLE), type: 'u' });
+      }
+      this.reportWriteError(n);
+    });
+  }
+
+  getlk(_ino: number, fh: number, owner: string, lock: FileLock): Promise<FileLock | null> {
+    return guard(async () => {
+      const n = this.handle(fh).node as MountedNode;
+      const type = lock.type === F_WRLCK ? 'w' : 'r';
+      const r = await this.call(OP.getlk, { ...lockHeader(n, owner, 'posix', lock), type });
+      const held = r.header['lock'] as { type: string; start: number; end: number; pid: number } | null;
+      if (!held) return null;
+      return {
+        type: held.type === 'w' ? F_WRLCK : F_RDLCK,
+        start: held.start,
+        end: held.end === -1 ? Infinity : held.end,
+        pid: held.pid,
+      };
+    });
+  }
+
+  setlk(
+    _ino: number,
+    fh: number,
+    owner: string,
+    lock: FileLock,
+    opts: { wait: boolean; flock: boolean; signal: AbortSignal },
+  ): Promise<void> {
+    return guard(async () => {
+      const n = this.handle(fh).node as MountedNode;
+      const kind = opts.flock ? 'flock' : 'posix';
+      const range = opts.flock ? WHOLE : lock;
+      const header = lockHeader(n, owner, kind, range);
+      if (lock.type === F_UNLCK) {
+        // What was written under the lock reaches the server before the next holder can read it.
+        await this.drain(n);
+        this.reportWriteError(n);
+        await this.call(OP.lock, { ...header, type: 'u' });
+        return;
+      }
+      const type = lock.type === F_WRLCK ? 'w' : 'r';
+      n.lockOwners ??= new Set();
+      n.lockOwners.add(`${kind}:${owner}`);
+      if (!opts.wait) {
+        await this.call(OP.lock, { ...header, type });
+        await this.invalidateData?.(n.ino);
+        return;
+      }
+      // A wait holds no timeout; the kernel's INTERRUPT (a signal to the waiting program) cancels it.
+      const wid = `w${this.nextWait++}`;
+      const cancel = () => void this.conn.callWaiting(OP.lockCancel, { wid }).catch(() => {});
+      opts.signal.addEventListener('abort', cancel, { once: true });
+      try {
+        await this.conn.callWaiting(OP.lock, { ...header, type, wait: true, wid });
+      } finally {
+        opts.signal.removeEventListener('abort', cancel);
+      }
+      // As NFS does: a new lock holder reads what the previous one wrote, not this mount's cache.
+      await this.invalidateData?.(n.ino);
+    });
+  }
+
+  fsync(_ino: number, fh: number): Promise<void> {
+    return guard(async () => {
+      const h = this.handle(fh);
+      const n = h.node as MountedNode;
+      await this.drain(n);
+      this.reportWriteError(n);
+      await this.call(OP.fsync, { path: this.pathOf(n) });
+    });
+  }
+
+  release(_ino: number, fh: number, flockOwner?: string): Promise<void> {
+    return guard(async () => {
+      const h = this.handles.get(fh);
+      if (!h) return;
+      this.handles.delete(fh);
+      const n = h.node as MountedNode;
+      await this.drain(n);
+      if (flockOwner !== undefined && n.lockOwners?.delete(`flock:${flockOwner}`))
+        await this.call(OP.lock, { ...lockHeader(n, flockOwner, 'flock', WHOLE), type: 'u' }).catch(() => {});
+      n.open--;
+      if (n.open === 0 && n.unlinked && n.path !== null) {
+        const path = n.path;
+        n.unlinked = false;
+        await this.call(OP.unlink, { path }).catch(() => {});
+        this.nodes.detach(path);
+      }
+      this.nodes.dropIfUnused(n);
+    });
+  }
+
+  async opendir(): Promise<number> {
+    const fh = this.nextFh++;
+    this.listings.set(fh, null);
+    return fh;
+  }
+
+  readdir(ino: number, fh: number, offset: number): Promise<DirEntry[]> {
+    return guard(async () => {
+      const cached = this.listings.get(fh);
+      if (cached && offset > 0) return cached;
+      const n = this.node(ino);
+      const path = this.pathOf(n);
+      const out: DirEntry[] = [
+        { ino: stIno(n.fid, n.ino), name: '.', mode: 0o040000 },
+        { ino: 1, name: '..', mode: 0o040000 },
+      ];
+      let after = '';
+      for (;;) {
+        const h = (await this.call(OP.readdir, { path, after, count: 1000 })).header;
+        const entries = h['entries'] as WireDirEntry[];
+        for (const e of entries) {
+          if (path === '' && e.name === LINKS_ROOT) continue;
+          out.push({ ino: stIno(e.id, 0), name: e.name, mode: TYPE_BITS[e.type] ?? 0o100000 });
+        }
+        if (h['done'] === true || entries.length === 0) break;
+        after = entries[entries.length - 1]!.name;
+      }
+      if (this.listings.has(fh)) this.listings.set(fh, out);
+      return out;
+    });
+  }
+
+  async releasedir(_ino: number, fh: number): Promise<void> {
+    this.listings.delete(fh);
+  }
+
+  statfs(): Promise<StatFs> {
+    return guard(async () => {
+      const s = (await this.call(OP.statfs, {})).header as {
+        size: number;
+        used: number;
+        free: number;
+        files: number;
+      };
+      const bsize = 4096;
+      // Inodes are not limited; report a large pool so `df -i` shows use, not a limit.
+      const ffree = 1_000_000_000;
+      return {
+        bsize,
+        blocks: Math.floor(s.size / bsize),
+        bfree: Math.floor(s.free / bsize),
+        bavail: Math.floor(s.free / bsize),
+        files: s.files + ffree,
+        ffree,
+      };
+    });
+  }
+}
+
+/**
+ * st_ino from the file's id on the share: the same on every mount and across remounts, and the
+ * same for the hard links of a file. 52 bits of the id (UUIDs); a node number when there is no id.
+ */
+export function stIno(fid: string, fallback: number): number {
+  const hex = fid.replace(/-/g, '').slice(0, 13);
+  if (!/^[0-9a-f]{13}$/i.test(hex)) return fallback;
+  return Number.parseInt(hex, 16) || fallback;
+}
+
+const WHOLE = { start: 0, end: Infinity };
+
+/** The wire header of a lock request on node `n` (locks are kept by file id on the server). */
+function lockHeader(
+  n: Node,
+  owner: string,
+  kind: 'posix' | 'flock',
+  range: { start: number; end: number; pid?: number },
+): Record<string, unknown> {
+  return {
+    pid: range.pid ?? 0,
+    path: n.path ?? '',
+    fid: n.fid,
+    owner,
+    kind,
+    start: range.start,
+    end: range.end === Infinity ? -1 : range.end,
+  };
+}
+
+async function guard<T>(fn: () => Promise<T>): Promise<T> {
+  try {
+    return await fn();
+  } catch (err) {
+    throw toFuseError(err);
+  }
+}

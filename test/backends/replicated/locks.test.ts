@@ -1,0 +1,60 @@
+/** The share server's advisory lock table (server/locks.ts), alone: conflicts, splits, waits, clients going away. */
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { type LockRequest, LockTable } from '../../../backends/replicated/server/locks.ts';
+
+const A = {};
+const B = {};
+const req = (client: object, owner: string, start: number, end: number, kind: 'posix' | 'flock' = 'posix') =>
+  ({ client, owner, kind, start, end, pid: 1 }) as LockRequest;
+const code = (p: Promise<unknown>) =>
+  p.then(
+    () => 'ok',
+    (e: { code: string }) => e.code,
+  );
+
+test('conflicts: table of held lock × requested lock', async () => {
+  const cases: Array<[string, 'r' | 'w', LockRequest, 'r' | 'w', LockRequest, string]> = [
+    ['w vs w overlapping, other client', 'w', req(A, '1', 0, 99), 'w', req(B, '1', 50, 60), 'EAGAIN'],
+    ['w vs w disjoint', 'w', req(A, '1', 0, 99), 'w', req(B, '1', 100, 199), 'ok'],
+    ['r vs r overlapping', 'r', req(A, '1', 0, 99), 'r', req(B, '1', 0, 99), 'ok'],
+    ['r vs w overlapping', 'r', req(A, '1', 0, 99), 'w', req(B, '1', 99, 99), 'EAGAIN'],
+    ['same client, other owner', 'w', req(A, '1', 0, 99), 'w', req(A, '2', 0, 99), 'EAGAIN'],
+    ['same owner: replaces', 'w', req(A, '1', 0, 99), 'r', req(A, '1', 0, 99), 'ok'],
+    ['to infinity', 'w', req(A, '1', 10, Infinity), 'w', req(B, '1', 1e12, 1e12), 'EAGAIN'],
+    ['flock and posix apart', 'w', req(A, '1', 0, Infinity, 'flock'), 'w', req(B, '1', 0, 9), 'ok'],
+  ];
+  for (const [name, t1, r1, t2, r2, want] of cases) {
+    const t = new LockTable();
+    await t.lock('f', r1, t1, false);
+    assert.equal(await code(t.lock('f', r2, t2, false)), want, name);
+  }
+});
+
+test('unlocking the middle of a range splits it', async () => {
+  const t = new LockTable();
+  await t.lock('f', req(A, '1', 0, 99), 'w', false);
+  t.unlock('f', req(A, '1', 40, 59));
+  assert.equal(t.count(), 2);
+  assert.equal(await code(t.lock('f', req(B, '1', 40, 59), 'w', false)), 'ok');
+  assert.equal(await code(t.lock('f', req(B, '1', 39, 39), 'w', false)), 'EAGAIN');
+  assert.equal(await code(t.lock('f', req(B, '1', 60, 60), 'w', false)), 'EAGAIN');
+});
+
+test('a waiter is granted at the unlock, in order; cancel gives EINTR; a client gone frees its locks', async () => {
+  const t = new LockTable();
+  await t.lock('f', req(A, '1', 0, 9), 'w', false);
+  const order: string[] = [];
+  const w1 = t.lock('f', req(B, '1', 0, 9), 'w', true, 'x').then(() => order.push('b1'));
+  const w2 = t.lock('f', req(B, '2', 0, 9), 'w', true, 'y');
+  const w2code = code(w2);
+  t.cancel(B, 'y');
+  assert.equal(await w2code, 'EINTR');
+  t.unlock('f', req(A, '1', 0, 9));
+  await w1;
+  assert.deepEqual(order, ['b1']);
+  const w3 = code(t.lock('f', req(A, '3', 5, 5), 'r', true));
+  t.dropClient(B);
+  assert.equal(await w3, 'ok');
+  assert.equal(t.count(), 1);
+});

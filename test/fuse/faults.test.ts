@@ -1,0 +1,127 @@
+/**
+ * Faults under a running copy into `abaca mount`: kill -9 of a brick, and kill -9 and restart of
+ * the share server (the mount reconnects and sends again what was in flight) — the copy finishes
+ * and its checksum matches. With quorum lost, an operation fails with ENOTCONN within the mount's
+ * retry timeout instead of hanging, and works again once the bricks are back; umount always works.
+ * Real bricks and share server; needs root and /dev/fuse (skipped with the reason otherwise).
+ */
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { createHash, randomBytes } from 'node:crypto';
+import fs from 'node:fs';
+import path from 'node:path';
+import { after, before, test } from 'node:test';
+import { Cluster } from '../backends/replicated/helpers.ts';
+import { codeOf, fuseSkip, mount, tempDir, unmountAll } from './helpers.ts';
+
+const skip = fuseSkip;
+let cl: Cluster;
+let work = '';
+let source = '';
+let sourceSha = '';
+const SIZE = 64 * 1024 * 1024;
+
+before(async () => {
+  if (skip) return;
+  work = tempDir('abaca-fuse-faults-');
+  source = path.join(work, 'source.bin');
+  const data = randomBytes(SIZE);
+  fs.writeFileSync(source, data);
+  sourceSha = createHash('sha256').update(data).digest('hex');
+  cl = await Cluster.start();
+  const admin = await cl.client();
+  await admin.createShare('f', 1024 * 1024 * 1024, { access: [{ id: 'r1', to: '127.0.0.1', level: 'rw' }] });
+});
+after(async () => {
+  await unmountAll();
+  await cl?.close();
+  if (work) fs.rmSync(work, { recursive: true, force: true });
+});
+
+const sha = (file: string) => createHash('sha256').update(fs.readFileSync(file)).digest('hex');
+
+/** `cp SOURCE DEST` as a child process; resolves with its exit code and stderr. */
+function cp(dest: string): { done: Promise<{ code: number | null; stderr: string }> } {
+  // dd with 1 MiB blocks and fsync at the end: a copy a program would make, slow enough to hit.
+  const child = spawn('dd', [`if=${source}`, `of=${dest}`, 'bs=1M', 'conv=fsync'], {
+    stdio: ['ignore', 'ignore', 'pipe'],
+  });
+  let stderr = '';
+  child.stderr.on('data', (d) => {
+    stderr += d;
+  });
+  return { done: new Promise((resolve) => child.on('exit', (code) => resolve({ code, stderr }))) };
+}
+
+/** Resolves once `file` has at least `bytes` (as the server has it: the other mount would see it). */
+async function grown(file: string, bytes: number): Promise<void> {
+  for (let i = 0; i < 600; i++) {
+    try {
+      if (fs.statSync(file).size >= bytes) return;
+    } catch {}
+    await new Promise((r) => setTimeout(r, 20));
+  }
+  throw new Error(`${file} did not grow to ${bytes}`);
+}
+
+test('kill -9 of a brick during a copy: the copy finishes and matches', {
+  skip,
+  timeout: 120_000,
+}, async () => {
+  const m = await mount(`abaca://127.0.0.1:${cl.server.port}/f`, path.join(work, 'm1'));
+  const dest = path.join(m.dir, 'copy1.bin');
+  const run = cp(dest);
+  await grown(dest, 8 * 1024 * 1024);
+  await cl.bricks[1]!.kill9();
+  const r = await run.done;
+  assert.equal(r.code, 0, r.stderr);
+  assert.equal(sha(dest), sourceSha);
+  await cl.restartBrick(1);
+});
+
+test('the share server killed and restarted during a copy: the copy finishes and matches', {
+  skip,
+  timeout: 120_000,
+}, async () => {
+  const port = cl.server.port;
+  const m = await mount(`abaca://127.0.0.1:${port}/f`, path.join(work, 'm2'));
+  const dest = path.join(m.dir, 'copy2.bin');
+  const run = cp(dest);
+  await grown(dest, 8 * 1024 * 1024);
+  await cl.server.kill9();
+  await new Promise((r) => setTimeout(r, 500));
+  cl.servers.push(await cl.startServer(['--port', String(port)]));
+  const r = await run.done;
+  assert.equal(r.code, 0, r.stderr);
+  assert.equal(sha(dest), sourceSha);
+  assert.match(m.output(), /reconnected to 127\.0\.0\.1:\d+/);
+});
+
+test('quorum lost: ENOTCONN within the retry timeout, then back to work; umount works', {
+  skip,
+  timeout: 120_000,
+}, async () => {
+  const m = await mount(`abaca://127.0.0.1:${cl.server.port}/f`, path.join(work, 'm3'), [
+    '-o',
+    'retry_timeout=3,attr_timeout=0,entry_timeout=0',
+  ]);
+  fs.writeFileSync(path.join(m.dir, 'before'), 'before');
+  await Promise.all([cl.bricks[0]!.kill9(), cl.bricks[2]!.kill9()]);
+  const t0 = Date.now();
+  const code = codeOf(() => fs.writeFileSync(path.join(m.dir, 'during'), 'x'));
+  const ms = Date.now() - t0;
+  assert.equal(code, 'ENOTCONN', m.output());
+  assert.ok(ms < 15_000, `answered after ${ms} ms`);
+  // Reads need one in-sync replica, not a quorum.
+  assert.equal(fs.readFileSync(path.join(m.dir, 'before'), 'utf8'), 'before');
+  await Promise.all([cl.restartBrick(0), cl.restartBrick(2)]);
+  let back = 'ENOTCONN';
+  for (let i = 0; i < 100 && back !== 'ok'; i++) {
+    back = codeOf(() => fs.writeFileSync(path.join(m.dir, 'after'), 'after'));
+    if (back !== 'ok') await new Promise((r) => setTimeout(r, 200));
+  }
+  assert.equal(back, 'ok');
+  assert.equal(fs.readFileSync(path.join(m.dir, 'before'), 'utf8'), 'before');
+  await m.stop();
+  assert.equal(fs.readdirSync(m.dir).length, 0);
+});

@@ -1,0 +1,127 @@
+/** Test helpers for `abaca mount`: real mounts served by `abaca mount --foreground` child processes. */
+import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
+export const ABACA = path.join(ROOT, 'bin/abaca.js');
+
+/** Why these tests cannot run here, or false. CI runs as root with /dev/fuse. */
+export const fuseSkip: string | false =
+  process.getuid?.() !== 0
+    ? 'mounting FUSE needs root'
+    : !fs.existsSync('/dev/fuse')
+      ? 'no /dev/fuse on this machine'
+      : false;
+
+export interface Mount {
+  dir: string;
+  child: ChildProcess;
+  /** Everything the mount process wrote to stderr so far. */
+  output(): string;
+  /** Unmounts (lazily) and waits for the process to end. */
+  stop(): Promise<void>;
+}
+
+const mounts: Mount[] = [];
+
+/** `abaca mount SOURCE DIR --foreground ARGS…`; resolves once it says "mounted". */
+export async function mount(
+  source: string,
+  dir: string,
+  args: string[] = [],
+  env: Record<string, string> = {},
+  /** A command to run it through, e.g. ['nsenter', '--net=/run/netns/NS']. */
+  prefix: string[] = [],
+): Promise<Mount> {
+  fs.mkdirSync(dir, { recursive: true });
+  const argv = [process.execPath, ABACA, 'mount', source, dir, '--foreground', ...args];
+  const cmd = [...prefix, ...argv];
+  const child = spawn(cmd[0]!, cmd.slice(1), {
+    stdio: ['ignore', 'ignore', 'pipe'],
+    env: { ...process.env, ...env },
+  });
+  let out = '';
+  const exited = new Promise<void>((r) => child.on('exit', () => r()));
+  await new Promise<void>((resolve, reject) => {
+    child.stderr!.on('data', (d) => {
+      out += d;
+      if (/^mounted /m.test(out)) resolve();
+    });
+    child.on('exit', (code) => reject(new Error(`abaca mount exited ${code}: ${out}`)));
+  });
+  const m: Mount = {
+    dir,
+    child,
+    output: () => out,
+    stop: async () => {
+      if (child.exitCode === null && child.signalCode === null) {
+        spawnSync('umount', ['-l', dir]);
+        await Promise.race([exited, new Promise((r) => setTimeout(r, 5000))]);
+        if (child.exitCode === null) child.kill('SIGKILL');
+      }
+      spawnSync('umount', ['-l', dir]);
+    },
+  };
+  mounts.push(m);
+  return m;
+}
+
+/** Unmounts every mount this file made (call in after()). */
+export async function unmountAll(): Promise<void> {
+  await Promise.all(mounts.splice(0).map((m) => m.stop()));
+}
+
+/** Runs `abaca ARGS…` to the end: its exit code, stdout and stderr. */
+export function abaca(
+  args: string[],
+  env: Record<string, string> = {},
+  timeoutMs = 60_000,
+): Promise<{ code: number; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, [ABACA, ...args], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+      env: { ...process.env, ...env },
+    });
+    let stdout = '';
+    let stderr = '';
+    child.stdout!.on('data', (d) => {
+      stdout += d;
+    });
+    child.stderr!.on('data', (d) => {
+      stderr += d;
+    });
+    const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
+    child.on('close', (code) => {
+      clearTimeout(timer);
+      resolve({ code: code ?? -1, stdout, stderr });
+    });
+  });
+}
+
+export function tempDir(prefix: string): string {
+  return fs.mkdtempSync(path.join(os.tmpdir(), prefix));
+}
+
+/** The error code of a synchronous fs call, or 'ok'. */
+export function codeOf(fn: () => unknown): string {
+  try {
+    fn();
+    return 'ok';
+  } catch (err) {
+    return errCode(err);
+  }
+}
+
+const ERRNO_NAMES = new Map(Object.entries(os.constants.errno).map(([name, n]) => [n, name]));
+
+/** An fs error's code; libuv has no name for some (EDQUOT, ESTALE), so those are named from errno. */
+export function errCode(err: unknown): string {
+  const e = err as NodeJS.ErrnoException;
+  const byErrno = e.errno === undefined ? undefined : ERRNO_NAMES.get(-e.errno);
+  if (byErrno && (e.code === undefined || e.code === 'UNKNOWN' || e.code.startsWith('Unknown')))
+    return byErrno;
+  return e.code ?? String(err);
+}

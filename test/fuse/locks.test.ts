@@ -1,0 +1,257 @@
+/**
+ * Advisory locks across two mounts of one share (the share server keeps the lock table): flock
+ * and fcntl byte-range locks contended between A and B, F_GETLK seeing the other mount's lock,
+ * close releasing, a killed mount losing its locks, and 4 processes × 2 mounts incrementing one
+ * counter under a lock (no update lost: the lock also makes the holder read the latest data).
+ * Locks are taken by python3 processes (fcntl module). Needs root and /dev/fuse.
+ */
+import assert from 'node:assert/strict';
+import { spawn, spawnSync } from 'node:child_process';
+import fs from 'node:fs';
+import path from 'node:path';
+import { after, before, test } from 'node:test';
+import { Cluster } from '../backends/replicated/helpers.ts';
+import { fuseSkip, type Mount, mount, tempDir, unmountAll } from './helpers.ts';
+
+const python = spawnSync('python3', ['-c', 'import fcntl'], { encoding: 'utf8' });
+const skip = fuseSkip || (python.status !== 0 ? 'python3 (for fcntl and flock) is not installed' : false);
+let cl: Cluster;
+let work = '';
+let a: Mount;
+let b: Mount;
+let loc = '';
+
+before(async () => {
+  if (skip) return;
+  work = tempDir('abaca-fuse-locks-');
+  cl = await Cluster.start();
+  const admin = await cl.client();
+  await admin.createShare('lk', 1 << 30, { access: [{ id: 'r1', to: '127.0.0.1', level: 'rw' }] });
+  loc = `abaca://127.0.0.1:${cl.server.port}/lk`;
+  [a, b] = await Promise.all([mount(loc, path.join(work, 'a')), mount(loc, path.join(work, 'b'))]);
+});
+after(async () => {
+  await unmountAll();
+  await cl?.close();
+  if (work) fs.rmSync(work, { recursive: true, force: true });
+});
+
+interface Py {
+  /** Lines the script printed so far. */
+  lines: string[];
+  /** Resolves once the script printed `line`. */
+  said(line: string): Promise<void>;
+  exit: Promise<{ code: number | null; stderr: string }>;
+  kill(): void;
+}
+
+/** Runs a python3 script with `import fcntl, os, sys, time` and args; its stdout lines are kept. */
+function py(script: string, ...args: string[]): Py {
+  const child = spawn('python3', ['-u', '-c', `import fcntl, os, sys, time, errno\n${script}`, ...args], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  const lines: string[] = [];
+  const waiters: Array<() => void> = [];
+  let buf = '';
+  let stderr = '';
+  child.stdout.on('data', (d) => {
+    buf += d;
+    const parts = buf.split('\n');
+    buf = parts.pop()!;
+    lines.push(...parts);
+    for (const w of waiters.splice(0)) w();
+  });
+  child.stderr.on('data', (d) => {
+    stderr += d;
+  });
+  const exit = new Promise<{ code: number | null; stderr: string }>((r) =>
+    child.on('exit', (code) => r({ code, stderr })),
+  );
+  return {
+    lines,
+    exit,
+    kill: () => child.kill('SIGKILL'),
+    said: (line) =>
+      new Promise<void>((resolve, reject) => {
+        const check = () => {
+          if (lines.includes(line)) resolve();
+          else waiters.push(check);
+        };
+        exit.then((e) => {
+          if (!lines.includes(line))
+            reject(new Error(`script ended (${e.code}) before '${line}': ${e.stderr}`));
+        });
+        check();
+      }),
+  };
+}
+
+/** Holds an exclusive flock for `seconds` (argv[2]), then closes. */
+const HOLD_FLOCK = `
+fd = os.open(sys.argv[1], os.O_RDWR | os.O_CREAT)
+fcntl.flock(fd, fcntl.LOCK_EX)
+print('locked')
+time.sleep(float(sys.argv[2]))
+os.close(fd)
+print('released')`;
+
+const TRY_FLOCK = `
+fd = os.open(sys.argv[1], os.O_RDWR | os.O_CREAT)
+try:
+    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    print('got')
+except OSError as e:
+    print(errno.errorcode[e.errno])
+t = time.time()
+fcntl.flock(fd, fcntl.LOCK_EX)
+print('waited %.1f' % (time.time() - t))`;
+
+test('flock: held on A, EAGAIN on B without waiting, granted to B when A closes', {
+  skip,
+  timeout: 60_000,
+}, async () => {
+  const holder = py(HOLD_FLOCK, path.join(a.dir, 'f'), '2');
+  await holder.said('locked');
+  const other = py(TRY_FLOCK, path.join(b.dir, 'f'));
+  const r = await other.exit;
+  assert.equal(r.code, 0, r.stderr);
+  assert.equal(other.lines[0], 'EAGAIN');
+  assert.match(other.lines[1] ?? '', /^waited (\d+\.\d)$/);
+  assert.ok(Number(other.lines[1]!.split(' ')[1]) >= 0.8, other.lines[1]);
+  await holder.exit;
+});
+
+test('fcntl byte ranges: disjoint ranges coexist, overlaps conflict, F_GETLK sees A from B', {
+  skip,
+  timeout: 60_000,
+}, async () => {
+  fs.writeFileSync(path.join(a.dir, 'r'), Buffer.alloc(1000));
+  const holder = py(
+    `
+fd = os.open(sys.argv[1], os.O_RDWR)
+fcntl.lockf(fd, fcntl.LOCK_EX, 100, 0)     # bytes 0-99
+fcntl.lockf(fd, fcntl.LOCK_SH, 100, 500)   # bytes 500-599, shared
+print('locked')
+time.sleep(3)`,
+    path.join(a.dir, 'r'),
+  );
+  await holder.said('locked');
+  const other = py(
+    `
+import struct
+fd = os.open(sys.argv[1], os.O_RDWR)
+def attempt(kind, length, start):
+    try:
+        fcntl.lockf(fd, kind | fcntl.LOCK_NB, length, start)
+        return 'ok'
+    except OSError as e:
+        return errno.errorcode[e.errno]
+print('disjoint', attempt(fcntl.LOCK_EX, 100, 100))
+print('overlap', attempt(fcntl.LOCK_EX, 10, 50))
+print('shared-on-shared', attempt(fcntl.LOCK_SH, 10, 550))
+print('excl-on-shared', attempt(fcntl.LOCK_EX, 10, 550))
+q = struct.pack('hhqqi', fcntl.F_WRLCK, 0, 0, 10, 0)
+r = struct.unpack('hhqqi', fcntl.fcntl(fd, fcntl.F_GETLK, q))
+print('getlk', 'F_WRLCK' if r[0] == fcntl.F_WRLCK else r[0], r[2], r[3])
+q = struct.pack('hhqqi', fcntl.F_WRLCK, 0, 300, 10, 0)
+r = struct.unpack('hhqqi', fcntl.fcntl(fd, fcntl.F_GETLK, q))
+print('getlk-free', 'F_UNLCK' if r[0] == fcntl.F_UNLCK else r[0])`,
+    path.join(b.dir, 'r'),
+  );
+  const r = await other.exit;
+  assert.equal(r.code, 0, r.stderr);
+  assert.deepEqual(other.lines, [
+    'disjoint ok',
+    'overlap EAGAIN',
+    'shared-on-shared ok',
+    'excl-on-shared EAGAIN',
+    'getlk F_WRLCK 0 100',
+    'getlk-free F_UNLCK',
+  ]);
+  holder.kill();
+  await holder.exit;
+  // The holder's close (its process died) released its locks.
+  const after = py(
+    `
+fd = os.open(sys.argv[1], os.O_RDWR)
+fcntl.lockf(fd, fcntl.LOCK_EX | fcntl.LOCK_NB, 0, 0)
+print('whole file')`,
+    path.join(b.dir, 'r'),
+  );
+  const e = await after.exit;
+  assert.equal(e.code, 0, e.stderr);
+  assert.deepEqual(after.lines, ['whole file']);
+});
+
+test('4 processes × 2 mounts increment one counter under lockf: no update lost', {
+  skip,
+  timeout: 120_000,
+}, async () => {
+  fs.writeFileSync(path.join(a.dir, 'counter'), '0'.padEnd(32));
+  const rounds = 25;
+  const script = `
+fd = os.open(sys.argv[1], os.O_RDWR)
+for i in range(int(sys.argv[2])):
+    fcntl.lockf(fd, fcntl.LOCK_EX)
+    v = int(os.pread(fd, 32, 0))
+    os.pwrite(fd, str(v + 1).ljust(32).encode(), 0)
+    fcntl.lockf(fd, fcntl.LOCK_UN)
+print('done')`;
+  const procs = [a, a, a, a, b, b, b, b].map((m) => py(script, path.join(m.dir, 'counter'), String(rounds)));
+  for (const p of procs) {
+    const r = await p.exit;
+    assert.equal(r.code, 0, r.stderr);
+  }
+  assert.equal(Number(fs.readFileSync(path.join(b.dir, 'counter'), 'utf8').trim()), 8 * rounds);
+});
+
+test('a mount that dies loses its locks', { skip, timeout: 60_000 }, async () => {
+  const c = await mount(loc, path.join(work, 'c'));
+  const holder = py(HOLD_FLOCK, path.join(c.dir, 'g'), '30');
+  await holder.said('locked');
+  const blocked = py(TRY_FLOCK, path.join(b.dir, 'g'));
+  await blocked.said('EAGAIN');
+  // The process serving the mount (the child `abaca mount --foreground` runs it in): its
+  // connection closes, and the share server drops its locks.
+  const server = spawnSync('pgrep', ['-P', String(c.child.pid)], { encoding: 'utf8' }).stdout.trim();
+  assert.match(server, /^\d+$/);
+  process.kill(Number(server), 'SIGKILL');
+  const r = await blocked.exit;
+  assert.equal(r.code, 0, r.stderr);
+  assert.match(blocked.lines[1] ?? '', /^waited /);
+  holder.kill();
+  await c.stop();
+});
+
+test('a signal interrupts a lock wait (EINTR), and the cancelled wait is not granted later', {
+  skip,
+  timeout: 60_000,
+}, async () => {
+  const holder = py(HOLD_FLOCK, path.join(a.dir, 'h'), '2');
+  await holder.said('locked');
+  const waiter = py(
+    `
+import signal
+class Alarm(Exception): pass
+def ring(*_): raise Alarm()
+signal.signal(signal.SIGALRM, ring)
+fd = os.open(sys.argv[1], os.O_RDWR)
+signal.alarm(1)
+try:
+    fcntl.flock(fd, fcntl.LOCK_EX)
+    print('granted')
+except Alarm:
+    print('interrupted')
+time.sleep(3)
+print('still open')`,
+    path.join(b.dir, 'h'),
+  );
+  await waiter.said('interrupted');
+  await holder.exit;
+  // The holder is gone and the interrupted waiter holds nothing: the lock is free.
+  const third = py(TRY_FLOCK, path.join(a.dir, 'h'));
+  const r = await third.exit;
+  assert.equal(r.code, 0, r.stderr);
+  assert.equal(third.lines[0], 'got');
+  await waiter.exit;
+});

@@ -1,0 +1,113 @@
+/** The pure parts of the mount client: -o options, the node table, export locations, errno mapping. */
+import assert from 'node:assert/strict';
+import { constants } from 'node:os';
+import { test } from 'node:test';
+import { ReplicatedError } from '../../backends/replicated/protocol/errors.ts';
+import { errnoOf } from '../../client/mount/errno.ts';
+import { parseMountOptions } from '../../client/mount/mount-options.ts';
+import { NodeTable, ROOT_NODE } from '../../client/mount/node-table.ts';
+import { parseExportLocation } from '../../client/mount/share-connection.ts';
+import { stIno } from '../../client/mount/share-fs.ts';
+
+test('-o options: values, defaults, fstab noise, and refusals', () => {
+  const cases: Array<[string[], Record<string, unknown> | RegExp]> = [
+    [
+      [],
+      { readOnly: false, entryTimeout: 1, attrTimeout: 1, readers: 8, retryTimeout: 30, writeBehindMiB: 16 },
+    ],
+    [['ro'], { readOnly: true }],
+    [['ro,rw'], { readOnly: false }],
+    [['timeout=5'], { entryTimeout: 5, attrTimeout: 5 }],
+    [['attr_timeout=0.5', 'entry_timeout=0'], { attrTimeout: 0.5, entryTimeout: 0 }],
+    [['sync'], { writeBehindMiB: 0 }],
+    [['write_behind=64,readers=16,retry_timeout=3'], { writeBehindMiB: 64, readers: 16, retryTimeout: 3 }],
+    [['defaults,_netdev,noauto,nofail'], { ignored: ['defaults', '_netdev', 'noauto', 'nofail'] }],
+    [['admin_token_file=/etc/abaca/token'], { adminTokenFile: '/etc/abaca/token' }],
+    [['frob'], /unknown mount option 'frob'/],
+    [['attr_timeout=-1'], /attr_timeout= needs a number/],
+    [['readers=0'], /readers= needs a whole number/],
+    [['write_behind=x'], /write_behind= needs/],
+    [['admin_token_file='], /needs a path/],
+  ];
+  for (const [lists, want] of cases) {
+    if (want instanceof RegExp) assert.throws(() => parseMountOptions(lists), want, lists.join(' '));
+    else {
+      const got = parseMountOptions(lists) as unknown as Record<string, unknown>;
+      for (const [k, v] of Object.entries(want)) assert.deepEqual(got[k], v, `${lists.join(' ')}: ${k}`);
+    }
+  }
+});
+
+test('node table: lookups, hard links, renames of files and directories, unlink, forget', () => {
+  const t = new NodeTable('root-id');
+  const d = t.found('d', 'd-id', true, true);
+  const f = t.found('d/f', 'f-id');
+  assert.equal(t.found('d/f', 'f-id'), f);
+  assert.equal(f.nlookup, 2);
+  // A hard link: the same node under a second name.
+  assert.equal(t.found('l', 'f-id'), f);
+  assert.deepEqual([...f.names].sort(), ['d/f', 'l']);
+  // A directory rename moves what is below it.
+  t.renamed('d', 'e', true);
+  assert.equal(d.path, 'e');
+  assert.deepEqual([...f.names].sort(), ['e/f', 'l']);
+  assert.equal(t.atPath('e/f'), f);
+  assert.equal(t.atPath('d/f'), undefined);
+  // Unlinking one name keeps the node reachable by the other.
+  t.detach('l');
+  assert.equal(f.path, 'e/f');
+  t.detach('e/f');
+  assert.equal(f.path, null);
+  // A rename over a name detaches the file that had it.
+  const g = t.found('g', 'g-id');
+  const h = t.found('h', 'h-id');
+  t.renamed('g', 'h', false);
+  assert.equal(g.path, 'h');
+  assert.equal(h.path, null);
+  // The path now names another file: a new node, the old one loses the name.
+  const g2 = t.found('h', 'g2-id');
+  assert.notEqual(g2, g);
+  assert.equal(g.path, null);
+  // FORGET drops a node once the kernel holds no lookup and it is not open.
+  const before = t.size;
+  t.forget(f.ino, 3); // d/f twice, l once
+  assert.equal(t.get(f.ino), undefined);
+  g2.open = 1;
+  t.forget(g2.ino, 1);
+  assert.ok(t.get(g2.ino));
+  assert.equal(t.size, before - 1);
+  t.forget(ROOT_NODE, 100);
+  assert.ok(t.get(ROOT_NODE));
+});
+
+test('export locations, st_ino from file ids, errno values', () => {
+  assert.deepEqual(parseExportLocation('abaca://10.0.0.2:7400/8f1c'), {
+    host: '10.0.0.2',
+    port: 7400,
+    share: '8f1c',
+  });
+  assert.deepEqual(parseExportLocation('abaca://[fd00::1]:7400/s/'), {
+    host: 'fd00::1',
+    port: 7400,
+    share: 's',
+  });
+  assert.equal(parseExportLocation('nfs://10.0.0.2/x'), null);
+  assert.equal(parseExportLocation('data'), null);
+  const id = '3f2a9c4e-1b7d-4e8f-9a0b-1c2d3e4f5a6b';
+  assert.equal(stIno(id, 7), stIno(id, 9));
+  assert.ok(stIno(id, 7) > 1 && Number.isSafeInteger(stIno(id, 7)));
+  assert.equal(stIno('', 7), 7);
+  const E = constants.errno;
+  for (const [code, errno] of [
+    ['EDQUOT', E.EDQUOT],
+    ['EROFS', E.EROFS],
+    ['EACCES', E.EACCES],
+    ['ENOTCONN', E.ENOTCONN],
+    ['ETIMEDOUT', E.ENOTCONN],
+    ['ENXIO', E.ENOTCONN],
+    ['ESTALE', E.ESTALE],
+    ['EAGAIN', E.EAGAIN],
+  ] as const)
+    assert.equal(errnoOf(new ReplicatedError(code)), errno, code);
+  assert.equal(errnoOf(new Error('bug')), E.EIO);
+});
