@@ -1,54 +1,19 @@
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
-import { after, before, test } from 'node:test';
-import { assertReplicasEqual, Cluster } from './helpers.ts';
+import { test } from 'node:test';
+import { assertReplicasEqual } from './helpers.ts';
+import { useXfsImage } from './xfs-image.ts';
 
 const MIB = 1024 * 1024;
 
-/** Why the reflink test cannot run here, or null: it needs root and mkfs.xfs (CI has both). */
-function cannotRun(): string | null {
-  if (process.getuid?.() !== 0) return 'needs root to mount an XFS loop image';
-  try {
-    execFileSync('mkfs.xfs', ['-V'], { stdio: 'ignore' });
-  } catch {
-    return 'mkfs.xfs not found (Debian package xfsprogs)';
-  }
-  return null;
-}
-
-const skip = cannotRun();
-let mnt = '';
-let img = '';
-
-before(() => {
-  if (skip) return;
-  const base = fs.mkdtempSync(path.join(os.tmpdir(), 'abaca-xfs-'));
-  img = path.join(base, 'xfs.img');
-  mnt = path.join(base, 'mnt');
-  fs.mkdirSync(mnt);
-  fs.closeSync(fs.openSync(img, 'w'));
-  fs.truncateSync(img, 1024 * MIB);
-  execFileSync('mkfs.xfs', ['-q', '-m', 'reflink=1', img]);
-  execFileSync('mount', ['-o', 'loop', img, mnt]);
-});
-
-after(() => {
-  if (skip || !mnt) return;
-  execFileSync('umount', [mnt]);
-  fs.rmSync(path.dirname(img), { recursive: true, force: true });
-});
+const xfs = useXfsImage();
+const skip = xfs.skip;
 
 test('on XFS with reflink, snapshot, revert and clone use reflink and stay independent', {
   skip: skip ?? false,
 }, async () => {
-  const saved = process.env['TMPDIR'];
-  process.env['TMPDIR'] = mnt; // the cluster's brick directories go on the XFS image
-  const cl = await Cluster.start();
-  if (saved === undefined) delete process.env['TMPDIR'];
-  else process.env['TMPDIR'] = saved;
+  const cl = await xfs.startCluster();
   try {
     const admin = await cl.client();
     await admin.createShare('x', 200 * MIB);
