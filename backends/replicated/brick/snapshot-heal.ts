@@ -32,6 +32,7 @@ import { payloadBuffer } from '../protocol/frame.ts';
 import { OP } from '../protocol/opcodes.ts';
 import { checkName, checkPath, isLinkPath, LINKS_ROOT } from '../protocol/paths.ts';
 import type { HandlerResult } from '../protocol/rpc-server.ts';
+import type { WalkEntry } from '../protocol/types.ts';
 import { num, timeMs } from '../protocol/wire-args.ts';
 import type { ShareStore } from './brick-store.ts';
 import { readRecord, writeRecord } from './records.ts';
@@ -53,23 +54,6 @@ const PAGE_HEADER_BYTES = 160 * 1024;
 const PAGE_DATA_BYTES = 4 * 1024 * 1024;
 const MAX_READ = 16 * 1024 * 1024;
 const { O_WRONLY, O_RDONLY, O_CREAT, O_TRUNC, O_NOFOLLOW } = fs.constants;
-
-/** One name of a snapshot tree as the walk reports it ('' is the root). */
-export interface WalkEntry {
-  p: string;
-  t: 'dir' | 'file' | 'symlink';
-  /** The source inode: names of one inode within the snapshot stay one inode. */
-  ino: number;
-  id: string;
-  v: number;
-  mode: number;
-  size: number;
-  at: number;
-  mt: number;
-  target?: string;
-  /** Bytes of this file's data in the page's payload (the whole file). */
-  n?: number;
-}
 
 /** What the operations need of the brick server. */
 export interface SnapshotHealHost {

@@ -118,3 +118,20 @@ export interface SnapshotHealEntry {
   /** Being copied or deleted right now. */
   healing: boolean;
 }
+
+/** One name of a snapshot tree as a brick's snapshot walk reports it ('' is the root). */
+export interface WalkEntry {
+  p: string;
+  t: 'dir' | 'file' | 'symlink';
+  /** The source inode: names of one inode within the snapshot stay one inode. */
+  ino: number;
+  id: string;
+  v: number;
+  mode: number;
+  size: number;
+  at: number;
+  mt: number;
+  target?: string;
+  /** Bytes of this file's data in the page's payload (the whole file). */
+  n?: number;
+}

@@ -16,7 +16,7 @@
 import { ReplicatedError, toReplicatedError } from '../protocol/errors.ts';
 import { payloadBuffer } from '../protocol/frame.ts';
 import { OP } from '../protocol/opcodes.ts';
-import type { SnapshotHealEntry } from '../protocol/types.ts';
+import type { SnapshotHealEntry, WalkEntry } from '../protocol/types.ts';
 import type { Member, ShareCoordinator } from './share-coordinator.ts';
 import { agreed, type BrickCatalog, catalogs, type SnapRecord } from './snapshots.ts';
 
@@ -33,20 +33,6 @@ export interface SnapshotHealStats {
   bytes: number;
   failed: number;
   ms: number;
-}
-
-interface WalkEntry {
-  p: string;
-  t: 'dir' | 'file' | 'symlink';
-  ino: number;
-  id: string;
-  v: number;
-  mode: number;
-  size: number;
-  at: number;
-  mt: number;
-  target?: string;
-  n?: number;
 }
 
 interface Task {
