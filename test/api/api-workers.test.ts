@@ -84,6 +84,10 @@ describe('two API processes on one address', { skip: SKIP }, () => {
       ABACA_DATA_DIR: data.path,
       ABACA_ADMIN_PASSWORD: PASSWORD,
       ABACA_API_WORKERS: '2',
+      // The primary's children are then only its API processes (solo storage would add four).
+      ABACA_BACKENDS: JSON.stringify([
+        { name: 'local', driver: 'local', options: { rootDir: `${data.path}/local`, capacityGiB: 10 } },
+      ]),
     });
     const res = await requestPasswordToken(server.url, PASSWORD);
     assert.equal(res.status, 201);
