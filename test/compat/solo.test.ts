@@ -15,6 +15,7 @@ import { readReplica, replicaDifferences, waitFor } from '../backends/replicated
 import { tempDir } from '../helpers/db.ts';
 import {
   COMPAT_ADMIN_PASSWORD,
+  compatAdminEnv,
   OPENSTACK,
   openstackClientSkip,
   runClient,
@@ -33,15 +34,7 @@ async function start(): Promise<void> {
     ABACA_DATA_DIR: data.path,
     ABACA_ADMIN_PASSWORD: COMPAT_ADMIN_PASSWORD,
   });
-  env = {
-    OS_AUTH_URL: `${server.url}/identity/v3`,
-    OS_IDENTITY_API_VERSION: '3',
-    OS_USERNAME: 'admin',
-    OS_PASSWORD: COMPAT_ADMIN_PASSWORD,
-    OS_PROJECT_NAME: 'admin',
-    OS_USER_DOMAIN_NAME: 'Default',
-    OS_PROJECT_DOMAIN_NAME: 'Default',
-  };
+  env = compatAdminEnv(server.url);
 }
 
 before(async () => {

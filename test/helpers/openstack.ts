@@ -55,6 +55,20 @@ export interface CompatServer {
   stop(): Promise<void>;
 }
 
+/** The OS_* environment that logs in as the admin of a server started with COMPAT_ADMIN_PASSWORD. */
+export function compatAdminEnv(serverUrl: string): Record<string, string> {
+  return {
+    OS_AUTH_URL: `${serverUrl}/identity/v3`,
+    OS_IDENTITY_API_VERSION: '3',
+    OS_USERNAME: 'admin',
+    OS_PASSWORD: COMPAT_ADMIN_PASSWORD,
+    OS_PROJECT_NAME: 'admin',
+    OS_USER_DOMAIN_NAME: 'Default',
+    OS_PROJECT_DOMAIN_NAME: 'Default',
+    OS_REGION_NAME: 'RegionOne',
+  };
+}
+
 export async function startCompatServer(
   prefix: string,
   extraEnv: Record<string, string> = {},
@@ -67,16 +81,7 @@ export async function startCompatServer(
   });
   return {
     server,
-    adminEnv: {
-      OS_AUTH_URL: `${server.url}/identity/v3`,
-      OS_IDENTITY_API_VERSION: '3',
-      OS_USERNAME: 'admin',
-      OS_PASSWORD: COMPAT_ADMIN_PASSWORD,
-      OS_PROJECT_NAME: 'admin',
-      OS_USER_DOMAIN_NAME: 'Default',
-      OS_PROJECT_DOMAIN_NAME: 'Default',
-      OS_REGION_NAME: 'RegionOne',
-    },
+    adminEnv: compatAdminEnv(server.url),
     async stop() {
       await server.stop();
       data.remove();

@@ -390,3 +390,34 @@ export async function expectCode(p: Promise<unknown>, codes: string[]): Promise<
   }
   throw new Error(`expected ${codes.join('|')}, but the call succeeded`);
 }
+
+/**
+ * Runs `during` 100 ms into a writer that rewrites (and now and then chmods) the files w0…w{names-1}
+ * of the share, and stops the writer 100 ms after; gives `during`'s result and the writes made.
+ */
+export async function whileWriting<T>(
+  c: ReplicatedClient,
+  opts: { seed: number; names: number; chmodRate: number },
+  during: () => Promise<T>,
+): Promise<{ result: T; writes: number }> {
+  const rand = rng(opts.seed);
+  let stop = false;
+  let n = 0;
+  const writer = (async () => {
+    while (!stop) {
+      const name = `w${Math.floor(rand() * opts.names)}`;
+      await c.writeFile(name, Buffer.alloc(Math.floor(rand() * 8192), n++ & 0xff));
+      if (rand() < opts.chmodRate) await c.chmod(name, 0o600);
+    }
+  })();
+  let result: T;
+  try {
+    await new Promise((r) => setTimeout(r, 100));
+    result = await during();
+    await new Promise((r) => setTimeout(r, 100));
+  } finally {
+    stop = true;
+    await writer;
+  }
+  return { result, writes: n };
+}

@@ -14,6 +14,7 @@ import {
   rng,
   settled,
   waitFor,
+  whileWriting,
 } from './helpers.ts';
 
 const MIB = 1024 * 1024;
@@ -118,21 +119,9 @@ test('a brick down during the snapshot catches up by heal; revert and clone use 
     await c.writeAt('sparse', 10 * MIB, big.subarray(2 * MIB));
     await settled(admin, 's');
     await cl.bricks[2]!.kill9();
-    const rand = rng(11);
-    let stop = false;
-    let n = 0;
-    const writer = (async () => {
-      while (!stop) {
-        const name = `w${Math.floor(rand() * 30)}`;
-        await c.writeFile(name, Buffer.alloc(Math.floor(rand() * 8192), n++ & 0xff));
-        if (rand() < 0.3) await c.chmod(name, 0o600);
-      }
-    })();
-    await new Promise((r) => setTimeout(r, 100));
-    await admin.createSnapshot('s', 'snap1');
-    await new Promise((r) => setTimeout(r, 100));
-    stop = true;
-    await writer;
+    const { writes: n } = await whileWriting(c, { seed: 11, names: 30, chmodRate: 0.3 }, () =>
+      admin.createSnapshot('s', 'snap1'),
+    );
     assert.ok(n > 5, `writer made ${n} writes`);
     // Changed after the snapshot: the returning brick's live copy is not the snapshot's any more.
     await c.write('sparse', 12 * MIB, Buffer.from('later'));

@@ -10,8 +10,8 @@ import {
   type ReplicaState,
   readReplica,
   replicaDifferences,
-  rng,
   settled,
+  whileWriting,
 } from './helpers.ts';
 
 const MIB = 1024 * 1024;
@@ -62,21 +62,9 @@ test('snapshot while a writer runs: the three replicas hold the same snapshot, v
     await c.symlink('dir/a', 'ln');
     await c.writeFile('hard', 'two names');
     await c.link('hard', 'dir/hard2');
-    const rand = rng(7);
-    let stop = false;
-    let n = 0;
-    const writer = (async () => {
-      while (!stop) {
-        const name = `w${Math.floor(rand() * 50)}`;
-        await c.writeFile(name, Buffer.alloc(Math.floor(rand() * 8192), n++ & 0xff));
-        if (rand() < 0.2) await c.chmod(name, 0o600);
-      }
-    })();
-    await new Promise((r) => setTimeout(r, 100));
-    const res = await admin.createSnapshot('s', 'snap1');
-    await new Promise((r) => setTimeout(r, 100));
-    stop = true;
-    await writer;
+    const { result: res, writes: n } = await whileWriting(c, { seed: 7, names: 50, chmodRate: 0.2 }, () =>
+      admin.createSnapshot('s', 'snap1'),
+    );
     assert.ok(n > 5, `writer made ${n} writes`);
     assert.ok(
       Object.values(res['methods'] as Record<string, string>).every((m) => m === 'link' || m === 'reflink'),
