@@ -2,10 +2,11 @@
  * The FUSE file system of `abaca mount`: the kernel's inode-based requests (client/fuse/session.ts)
  * answered with the share server's path-based operations, through a NodeTable.
  *
- * Coherence is NFS's close-to-open: writes go to the share server before WRITE is answered (no
- * write-back cache), an open asks the server for the file's attributes and tells the kernel to
- * drop the ones it cached when they changed, and the kernel drops a file's cached pages at every
- * open. Names and attributes are otherwise cached for the entry and attribute timeouts.
+ * Coherence is NFS's close-to-open: writes may be answered before the share server has them
+ * (write-behind, bounded per file; `writeBehindBytes: 0` turns it off), but flush (close), fsync
+ * and unlocking wait for them; an open asks the server for the file's attributes and tells the
+ * kernel to drop the ones it cached when they changed, and the kernel drops a file's cached pages
+ * at every open. Names and attributes are otherwise cached for the entry and attribute timeouts.
  */
 import fs from 'node:fs';
 import { constants } from 'node:os';
@@ -144,7 +145,7 @@ export class ShareFs implements FuseOps {
   }
 
   private toAttr(a: WireAttr, n: MountedNode): Attr {
-    n.told = `${a.v}:${a.size}:${a.mtimeMs}`;
+    n.told = stamp(a);
     return {
       ino: stIno(a.id, n.ino),
       nodeid: n.ino,
@@ -346,8 +347,8 @@ export class ShareFs implements FuseOps {
         await this.call(OP.setattr, { path: this.pathOf(n), fid: n.fid, size: 0 });
         a = await this.fresh(n);
       }
-      if (told !== undefined && told !== `${a.v}:${a.size}:${a.mtimeMs}`) this.invalidate?.(n.ino);
-      n.told = `${a.v}:${a.size}:${a.mtimeMs}`;
+      if (told !== undefined && told !== stamp(a)) this.invalidate?.(n.ino);
+      n.told = stamp(a);
       const fh = this.newHandle(n, flags);
       // O_APPEND writes land where the server finds the end, not where this kernel thinks it is:
       // they bypass the page cache, which would hold them at the wrong offset.
@@ -584,6 +585,11 @@ export class ShareFs implements FuseOps {
       };
     });
   }
+}
+
+/** What the kernel is told of a file, compared at open: version, size and mtime. */
+function stamp(a: WireAttr): string {
+  return `${a.v}:${a.size}:${a.mtimeMs}`;
 }
 
 /**

@@ -127,11 +127,16 @@ export class LockTable {
     else this.held.set(key, out);
   }
 
-  private apply(key: string, lock: Held): void {
+  /** Holds `lock`, replacing what its owner held over the range. */
+  private place(key: string, lock: Held): void {
     this.subtract(key, lock);
     const list = this.held.get(key) ?? [];
     list.push(lock);
     this.held.set(key, list);
+  }
+
+  private apply(key: string, lock: Held): void {
+    this.place(key, lock);
     // A downgrade (w → r) may let readers in.
     if (lock.type === 'r') this.wake(key);
   }
@@ -147,18 +152,8 @@ export class LockTable {
         continue;
       }
       list.splice(i, 1);
-      this.subtract(key, w);
-      const held = this.held.get(key) ?? [];
-      held.push({
-        client: w.client,
-        owner: w.owner,
-        kind: w.kind,
-        pid: w.pid,
-        start: w.start,
-        end: w.end,
-        type: w.type,
-      });
-      this.held.set(key, held);
+      const { client, owner, kind, pid, start, end, type } = w;
+      this.place(key, { client, owner, kind, pid, start, end, type });
       w.resolve();
     }
     if (list.length === 0) this.waiting.delete(key);
