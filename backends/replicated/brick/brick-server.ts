@@ -13,6 +13,7 @@ import type { ShareInfo } from '../protocol/types.ts';
 import { num } from '../protocol/wire-args.ts';
 import { ShareStore, writeFileDurable } from './brick-store.ts';
 import { handleSnapshotHealOp, SNAPSHOT_HEAL_OPS } from './snapshot-heal.ts';
+import { discard } from './snapshots.ts';
 import { handleSnapshotOp, SNAPSHOT_OPS } from './snapshots-ops.ts';
 
 export interface BrickOptions {
@@ -53,9 +54,14 @@ export class BrickServer {
     const idFile = path.join(opts.dir, 'brick.json');
     if (!fs.existsSync(idFile)) writeFileDurable(idFile, JSON.stringify({ id: randomUUID() }));
     this.id = (JSON.parse(fs.readFileSync(idFile, 'utf8')) as { id: string }).id;
-    // Leftovers of a share creation or deletion interrupted by a crash.
-    for (const n of fs.readdirSync(this.sharesDir))
-      if (n.includes('.tmp-')) fs.rmSync(path.join(this.sharesDir, n), { recursive: true, force: true });
+    // Leftovers of a share creation or deletion, a snapshot or a revert interrupted by a crash.
+    for (const n of fs.readdirSync(this.sharesDir)) {
+      if (n.includes('.tmp-')) {
+        fs.rmSync(path.join(this.sharesDir, n), { recursive: true, force: true });
+        continue;
+      }
+      sweepShare(path.join(this.sharesDir, n));
+    }
     fs.rmSync(path.join(opts.dir, 'trash'), { recursive: true, force: true });
     fs.mkdirSync(path.join(opts.dir, 'trash'), { recursive: true });
   }
@@ -198,7 +204,7 @@ export class BrickServer {
         if (fs.existsSync(dir)) {
           const trash = path.join(this.opts.dir, 'trash', `${sid}-${randomUUID().slice(0, 8)}`);
           fs.renameSync(dir, trash);
-          fs.rmSync(trash, { recursive: true, force: true });
+          discard(trash);
         }
         return {};
       }
@@ -319,4 +325,24 @@ export class BrickServer {
         throw new ReplicatedError('ENOSYS', `unknown opcode ${f.op}`);
     }
   }
+}
+
+/**
+ * Unfinished work a crash left in one share: snapshot trees without snap.json and snapshot-heal
+ * staging (`snaps/*.tmp-*`), a revert's staging tree and half-written metadata files
+ * (`meta/*.tmp-*`), and copy-on-write copies that never took their name (`meta/tmp/*`).
+ */
+function sweepShare(shareDir: string): void {
+  const remove = (p: string): void => fs.rmSync(p, { recursive: true, force: true });
+  const list = (d: string): string[] => {
+    try {
+      return fs.readdirSync(d);
+    } catch {
+      return [];
+    }
+  };
+  for (const sub of ['snaps', 'meta'])
+    for (const n of list(path.join(shareDir, sub)))
+      if (n.includes('.tmp-')) remove(path.join(shareDir, sub, n));
+  for (const n of list(path.join(shareDir, 'meta', 'tmp'))) remove(path.join(shareDir, 'meta', 'tmp', n));
 }

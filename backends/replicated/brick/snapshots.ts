@@ -10,8 +10,10 @@
  *                             also links: the brick copies such a file before changing it
  *   meta/snaps-deleted/<id>   a deleted snapshot never comes back through heal
  *
- * Methods, best first: reflink (FICLONE: new inodes, shared extents), a hard-link tree with
- * copy-on-write done by the brick (ShareStore.cow), a plain copy. A file with several names is
+ * Methods, best first: reflink (FICLONE: new inodes, shared extents; files under LINK_BELOW are
+ * hard-linked even there), a hard-link tree with copy-on-write done by the brick (ShareStore.cow,
+ * itself a clone where the file system clones), a plain copy. The method a tree reports is the
+ * best one it used for any file. A file with several names is
  * never hard-linked into a snapshot (its names would have to break together): it is copied once
  * and its other names linked to the copy.
  */
@@ -39,6 +41,12 @@ export interface SnapInfo {
 const { COPYFILE_FICLONE_FORCE } = fs.constants;
 const NO_REFLINK = new Set(['ENOTSUP', 'EOPNOTSUPP', 'EXDEV', 'EINVAL', 'ENOSYS', 'ENOTTY']);
 const NO_LINK = new Set(['EMLINK', 'EPERM', 'EXDEV', 'ENOTSUP', 'EOPNOTSUPP']);
+/**
+ * On a file system that clones, files smaller than this are still hard-linked: one link(2) costs a
+ * third of a clone's open/ioctl/close/utimes (10,000 files of 4 KiB on XFS: 0.15–0.21 s linked,
+ * 0.46–0.49 s cloned, 0.45–0.48 s `cp -a`), and their copy on first write is a clone too.
+ */
+export const LINK_BELOW = 64 * 1024;
 /** Records a tree copy keeps in memory before writing them out (4 MiB of records). */
 const RECORD_BATCH = 65536;
 
@@ -152,8 +160,9 @@ interface TreeResult {
  */
 function copyTree(o: TreeCopy): TreeResult {
   let reflink = o.method === 'reflink';
-  // Links only where reflink is not wanted or turns out not to work.
+  // Links where reflink is not wanted or turns out not to work, and for small files (LINK_BELOW).
   let link = o.method === 'link';
+  let linkSmall = reflink;
   const used = new Set<SnapMethod>();
   const res: TreeResult = { method: 'copy', files: 0, bytes: 0, linked: [] };
   const seen = new Map<number, string>();
@@ -180,7 +189,7 @@ function copyTree(o: TreeCopy): TreeResult {
         fs.linkSync(to, path.join(o.linksDir, r.id));
       return;
     }
-    if (link && o.mayLink(st)) {
+    if ((link || (linkSmall && st.size < LINK_BELOW)) && o.mayLink(st)) {
       try {
         fs.linkSync(from, to);
         used.add('link');
@@ -190,6 +199,7 @@ function copyTree(o: TreeCopy): TreeResult {
       } catch (err) {
         if (!NO_LINK.has((err as NodeJS.ErrnoException).code ?? '')) throw err;
         link = false;
+        linkSmall = false;
       }
     }
     let cloned = false;
@@ -372,6 +382,17 @@ export function createSnap(
   return info;
 }
 
+/**
+ * Removes a tree already moved into the brick's trash, in the background: the caller's answer does
+ * not wait for thousands of unlinks. A crash before it finishes is harmless (the brick empties its
+ * trash when it starts).
+ */
+export function discard(trashed: string): void {
+  fs.promises.rm(trashed, { recursive: true, force: true }).catch((err: Error) => {
+    console.error(`brick: removing ${trashed} failed (removed at the next start): ${err.message}`);
+  });
+}
+
 /** Deletes a snapshot (missing: nothing to do) and remembers it was deleted. */
 export function deleteSnap(shareDir: string, snapId: string, trashDir: string): void {
   const dir = snapDir(shareDir, snapId);
@@ -381,7 +402,7 @@ export function deleteSnap(shareDir: string, snapId: string, trashDir: string): 
   if (fs.existsSync(dir)) {
     const t = path.join(trashDir, `snap-${snapId}-${randomUUID().slice(0, 8)}`);
     fs.renameSync(dir, t);
-    fs.rmSync(t, { recursive: true, force: true });
+    discard(t);
   }
 }
 
@@ -460,7 +481,7 @@ export function revertShare(
   const shared = new SharedInodes(path.join(meta, 'shared-inodes.bin'));
   shared.add(r.linked);
   fs.rmSync(stage, { recursive: true, force: true });
-  fs.rmSync(trash, { recursive: true, force: true });
+  discard(trash);
   return { info, method: r.method };
 }
 

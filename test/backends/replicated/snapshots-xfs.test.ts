@@ -10,7 +10,7 @@ const MIB = 1024 * 1024;
 const xfs = useXfsImage();
 const skip = xfs.skip;
 
-test('on XFS with reflink, snapshot, revert and clone use reflink and stay independent', {
+test('on XFS with reflink, snapshot, revert and clone reflink large files, hard-link small ones and stay independent', {
   skip: skip ?? false,
 }, async () => {
   const cl = await xfs.startCluster();
@@ -25,6 +25,16 @@ test('on XFS with reflink, snapshot, revert and clone use reflink and stay indep
     const live = fs.statSync(path.join(cl.shareDataDir(0, 'x'), 'big'));
     const snap = fs.statSync(path.join(cl.brickDirs[0]!, 'shares', 'x', 'snaps', 's', 'data', 'big'));
     assert.notEqual(live.ino, snap.ino, 'reflink copies are new inodes');
+    const snapSmall = path.join(cl.brickDirs[0]!, 'shares', 'x', 'snaps', 's', 'data', 'small');
+    const liveSmall = path.join(cl.shareDataDir(0, 'x'), 'small');
+    assert.equal(
+      fs.statSync(snapSmall).ino,
+      fs.statSync(liveSmall).ino,
+      'a file under 64 KiB is hard-linked',
+    );
+    await c.writeFile('small', 'written after the snapshot');
+    assert.equal(fs.readFileSync(snapSmall, 'utf8'), 'small', 'the write broke the link first');
+    assert.notEqual(fs.statSync(liveSmall).ino, fs.statSync(snapSmall).ino);
     await c.write('big', 0, Buffer.from('changed'));
     assert.equal(
       fs

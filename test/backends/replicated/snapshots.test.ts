@@ -11,6 +11,7 @@ import {
   readReplica,
   replicaDifferences,
   settled,
+  waitFor,
   whileWriting,
 } from './helpers.ts';
 
@@ -195,6 +196,45 @@ test('a share from a snapshot is independent in both directions; delete is idemp
     await assertReplicasEqual(cl, 'dst');
     await expectCode(admin.createSnapshot('missing', 'x'), ['ENOENT']);
     await expectCode(admin.cloneShare('dst2', MIB, { from: 'src', snapshot: 'snap' }), ['ENOENT']);
+  } finally {
+    await cl.close();
+  }
+});
+
+test('what a crash leaves mid-snapshot or mid-revert is swept when the brick starts; removed trees leave the trash', async () => {
+  const cl = await Cluster.start();
+  try {
+    const admin = await cl.client();
+    await admin.createShare('w', 40 * MIB);
+    const c = await cl.client('w');
+    await c.writeFile('f', 'kept');
+    await admin.createSnapshot('w', 'done');
+    await admin.revertToSnapshot('w', 'done');
+    await admin.deleteSnapshot('w', 'done');
+    await admin.createSnapshot('w', 'kept');
+    const trash = path.join(cl.brickDirs[0]!, 'trash');
+    // the reverted-away tree and the deleted snapshot go in the background, but they go
+    await waitFor(() => fs.readdirSync(trash).length === 0, 20_000, 'the trash to empty');
+    const share = path.join(cl.brickDirs[0]!, 'shares', 'w');
+    const leftovers = [
+      path.join(share, 'snaps', 'crashed.tmp-1234abcd', 'data', 'x'),
+      path.join(share, 'snaps', 'kept.tmp-heal-0123', 'data', 'y'),
+      path.join(share, 'meta', 'revert.tmp-5678abcd', 'data', 'z'),
+      path.join(share, 'meta', 'tmp', 'cow-9abc'),
+    ];
+    for (const l of leftovers) {
+      fs.mkdirSync(path.dirname(l), { recursive: true });
+      fs.writeFileSync(l, 'left by a crash');
+    }
+    await cl.restartBrick(0);
+    for (const l of leftovers) assert.equal(fs.existsSync(l), false, `${l} swept`);
+    assert.deepEqual(fs.readdirSync(path.join(share, 'snaps')), ['kept']);
+    assert.deepEqual(
+      (await admin.listSnapshots('w')).map((s) => s['id']),
+      ['kept'],
+    );
+    await assertReplicasEqual(cl, 'w');
+    assertSame(snapStates(cl, 'w', 'kept'), 'snapshots after the sweep');
   } finally {
     await cl.close();
   }
