@@ -70,6 +70,8 @@ export class BrickServer {
     const srv = net.createServer((sock) =>
       serveSocket(sock, (f) => this.handle(f), {
         handshakeMs: this.opts.handshakeMs ?? 10_000,
+        // A large copy-on-write answers late: the share server hears it is still going.
+        interimMs: 500,
         onError: (err) => console.error('abaca-brick: internal error', err),
       }),
     );
@@ -166,7 +168,38 @@ export class BrickServer {
     this.spaceIndex?.set(info.id, { size: info.size, first: info.bricks[0]?.id === this.id });
   }
 
+  /**
+   * Per share, the last of its requests that wait behind a large copy-on-write (see bMutate): while
+   * one runs, every request of the share queues here in arrival order — reads too, so a read sent
+   * after a write still sees it (the share server may have acknowledged that write already, on the
+   * other replicas' answers). Requests without a share (ping, hello) never wait.
+   */
+  private readonly queues = new Map<string, Promise<unknown>>();
+
   handle(f: Frame): HandlerResult | Promise<HandlerResult> {
+    const sid = f.header['share'];
+    if (typeof sid !== 'string') return this.handleNow(f);
+    const tail = this.queues.get(sid);
+    if (tail)
+      return this.queue(
+        sid,
+        tail.then(() => this.handleNow(f)),
+      );
+    const r = this.handleNow(f);
+    // A mutation that started a large copy-on-write: the share's next changes wait for it.
+    return r instanceof Promise && f.op === OP.bMutate ? this.queue(sid, r) : r;
+  }
+
+  private queue<T>(sid: string, p: Promise<T>): Promise<T> {
+    const tail = p.catch(() => undefined);
+    this.queues.set(sid, tail);
+    void tail.then(() => {
+      if (this.queues.get(sid) === tail) this.queues.delete(sid);
+    });
+    return p;
+  }
+
+  private handleNow(f: Frame): HandlerResult | Promise<HandlerResult> {
     const h = f.header;
     switch (f.op) {
       case OP.bPing:
@@ -250,7 +283,9 @@ export class BrickServer {
         s.checkEpoch(h['epoch'], h['session']);
         const kind = String(h['k']);
         if (!MUT.has(kind)) throw new ReplicatedError('ENOSYS', `unknown mutation ${kind}`);
-        return { header: s.mutate(kind as MutationKind, h, f.parts) };
+        const large = s.largeCowOf(kind as MutationKind, h);
+        if (large === undefined) return { header: s.mutate(kind as MutationKind, h, f.parts) };
+        return s.cowAsync(large).then(() => ({ header: s.mutate(kind as MutationKind, h, f.parts) }));
       }
       case OP.bGetattr: {
         const s = this.readShare(h);

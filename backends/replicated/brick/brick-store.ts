@@ -28,7 +28,7 @@ import type { Attr, BrickIndex, DirEntry, FileType, PendingEntry, ShareInfo } fr
 import { num, timeMs } from '../protocol/wire-args.ts';
 import { DirectWriter, writeParts } from './direct-writes.ts';
 import { RECORD_SIZE, type Rec, readRecord, writeRecord } from './records.ts';
-import { breakLink, SharedInodes } from './snapshots.ts';
+import { breakLink, breakLinkAsync, SharedInodes } from './snapshots.ts';
 
 /**
  * Early writeback (RocksDB's `bytes_per_sync`): after this many bytes written through one cached
@@ -37,6 +37,12 @@ import { breakLink, SharedInodes } from './snapshots.ts';
  * fsync alone.
  */
 const WRITEBACK_BYTES = 16 * 1024 * 1024;
+/**
+ * A copy-on-write of a file this large runs off the event loop (largeCowOf/cowAsync): without
+ * reflink, 1 GiB takes seconds, longer than the share server waits for a blocked brick.
+ */
+export const LARGE_COW = 8 * 1024 * 1024;
+const LARGE_COW_KINDS = new Set<MutationKind>(['write', 'truncate', 'setattr', 'link']);
 const { O_WRONLY, O_RDONLY, O_CREAT, O_EXCL, O_NOFOLLOW, O_DIRECTORY } = fs.constants;
 
 export interface MutateResult {
@@ -529,6 +535,36 @@ export class ShareStore {
     this.dropFd(p);
     const rec = this.getRecord(st.ino);
     const ino = breakLink(abs, path.join(this.dir, 'meta', 'tmp'), st);
+    this.setRecord(ino, rec);
+    this.records.delete(st.ino);
+  }
+
+  /**
+   * The path of mutation `kind` when its copy-on-write would copy a file of LARGE_COW bytes or
+   * more: the brick does that copy first with cowAsync, with the share's other changes waiting.
+   */
+  largeCowOf(kind: MutationKind, h: Record<string, unknown>): string | undefined {
+    if (this.shared.size === 0 || !LARGE_COW_KINDS.has(kind) || typeof h['path'] !== 'string')
+      return undefined;
+    try {
+      const p = checkPath(h['path']);
+      const st = fs.lstatSync(this.resolve(p));
+      return st.isFile() && st.size >= LARGE_COW && this.shared.has(st.ino) ? p : undefined;
+    } catch {
+      return undefined; // the mutation itself reports it
+    }
+  }
+
+  /** cow() of a large file with the copy off the event loop (no other change of the share meanwhile). */
+  async cowAsync(p: string): Promise<void> {
+    const abs = this.resolve(p);
+    const st = fs.lstatSync(abs);
+    if (!st.isFile() || !this.shared.has(st.ino)) return;
+    this.dropFd(p);
+    const rec = this.getRecord(st.ino);
+    const ino = await breakLinkAsync(abs, path.join(this.dir, 'meta', 'tmp'), st);
+    // Reads during the copy may have opened the old inode (the snapshot's): not for writes.
+    this.dropFd(p);
     this.setRecord(ino, rec);
     this.records.delete(st.ino);
   }

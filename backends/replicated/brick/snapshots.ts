@@ -515,6 +515,24 @@ export function cloneFromSnap(
 }
 
 /**
+ * breakLink off the event loop, for a large file on a file system that cannot clone (a copy of
+ * seconds): the brick keeps answering pings and sends interim frames meanwhile.
+ */
+export async function breakLinkAsync(abs: string, tmpDir: string, st: fs.Stats): Promise<number> {
+  const tmp = path.join(tmpDir, `cow-${randomUUID().slice(0, 8)}`);
+  try {
+    await fs.promises.copyFile(abs, tmp, fs.constants.COPYFILE_FICLONE);
+    await fs.promises.chmod(tmp, st.mode & 0o7777);
+    await fs.promises.utimes(tmp, st.atime, st.mtime);
+    fs.renameSync(tmp, abs);
+  } catch (err) {
+    fs.rmSync(tmp, { force: true });
+    throw err;
+  }
+  return fs.lstatSync(abs).ino;
+}
+
+/**
  * Copy-on-write of one file of the live tree that another tree also links: a private copy with the
  * same mode and times takes its name. Returns the new inode.
  */

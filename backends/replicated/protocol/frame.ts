@@ -4,7 +4,8 @@
  *   0  u32 BE  length of everything after this field (12 + H + P)
  *   4  u32 BE  request id (echoed in the response; 0 = connection-level error)
  *   8  u16 BE  opcode (echoed in the response)
- *  10  u8      kind: 0 request, 1 response
+ *  10  u8      kind: 0 request, 1 response, 2 interim ("still working on it": no header
+ *              fields, sent for a long request so the peer's timeout starts again)
  *  11  u8      reserved, 0
  *  12  u32 BE  H, length of the JSON header
  *  16  H bytes JSON header (UTF-8, an object)
@@ -18,6 +19,7 @@ export const MAX_HEADER = 256 * 1024;
 
 export const KIND_REQUEST = 0;
 export const KIND_RESPONSE = 1;
+export const KIND_INTERIM = 2;
 
 /** File data: one buffer, or the socket chunks it arrived in (forwarded and written without a copy). */
 export type Payload = Buffer | Buffer[];

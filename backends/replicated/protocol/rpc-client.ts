@@ -1,7 +1,14 @@
 /** Request/response over one TCP connection with pipelining: many requests in flight, matched by id. */
 import net from 'node:net';
 import { isErrorCode, ReplicatedError, toReplicatedError } from './errors.ts';
-import { DEFAULT_MAX_FRAME, encodeFrame, FrameDecoder, KIND_RESPONSE, type Payload } from './frame.ts';
+import {
+  DEFAULT_MAX_FRAME,
+  encodeFrame,
+  FrameDecoder,
+  KIND_INTERIM,
+  KIND_RESPONSE,
+  type Payload,
+} from './frame.ts';
 
 export interface Reply {
   header: Record<string, unknown>;
@@ -15,7 +22,12 @@ interface Waiter {
   resolve: (r: Reply) => void;
   reject: (e: ReplicatedError) => void;
   timer: NodeJS.Timeout | undefined;
+  /** Starts the timeout again (an interim frame came), unless the request's cap is reached. */
+  rearm?: () => void;
 }
+
+/** However many interim frames come, a request with a timeout fails after this many timeouts. */
+const INTERIM_CAP = 24;
 
 export class RpcClient {
   private nextId = 1;
@@ -39,6 +51,10 @@ export class RpcClient {
         return;
       }
       for (const f of frames) {
+        if (f.kind === KIND_INTERIM) {
+          this.waiters.get(f.reqId)?.rearm?.();
+          continue;
+        }
         if (f.kind !== KIND_RESPONSE) continue;
         if (f.reqId === 0) {
           const code = isErrorCode(f.header['e']) ? f.header['e'] : 'EIO';
@@ -91,14 +107,31 @@ export class RpcClient {
     const id = this.nextId;
     this.nextId = this.nextId >= 0xfffffff0 ? 1 : this.nextId + 1;
     return new Promise<Reply>((resolve, reject) => {
-      const timer =
-        timeoutMs && timeoutMs > 0
-          ? setTimeout(() => {
-              this.waiters.delete(id);
-              reject(new ReplicatedError('ETIMEDOUT', `request timed out after ${timeoutMs} ms`));
-            }, timeoutMs)
-          : undefined;
-      this.waiters.set(id, { resolve, reject, timer });
+      if (!timeoutMs || timeoutMs <= 0) {
+        this.waiters.set(id, { resolve, reject, timer: undefined });
+      } else {
+        const started = Date.now();
+        const expire = (): void => {
+          this.waiters.delete(id);
+          const waited = Date.now() - started;
+          reject(
+            new ReplicatedError(
+              'ETIMEDOUT',
+              waited > timeoutMs * 1.5
+                ? `request timed out after ${waited} ms (still in progress on the peer)`
+                : `request timed out after ${timeoutMs} ms`,
+            ),
+          );
+        };
+        const w: Waiter = { resolve, reject, timer: setTimeout(expire, timeoutMs) };
+        // The peer says it is still working: wait another timeout, up to INTERIM_CAP of them.
+        w.rearm = () => {
+          if (Date.now() - started >= timeoutMs * INTERIM_CAP) return;
+          clearTimeout(w.timer);
+          w.timer = setTimeout(expire, timeoutMs);
+        };
+        this.waiters.set(id, w);
+      }
       const parts = encodeFrame(id, op, 0, header, payload);
       this.socket.cork();
       for (const p of parts) this.socket.write(p);

@@ -6,6 +6,7 @@ import {
   encodeFrame,
   type Frame,
   FrameDecoder,
+  KIND_INTERIM,
   KIND_REQUEST,
   KIND_RESPONSE,
   type Payload,
@@ -26,6 +27,12 @@ export interface ServeOptions {
    */
   handshakeMs?: number;
   onError?: (err: unknown) => void;
+  /**
+   * A request still being worked on after this long gets an interim frame, and another each time
+   * this long passes, so that the peer waits for real work (a large copy-on-write) without
+   * declaring this end hung. The event loop must be free for them: work that blocks it gets none.
+   */
+  interimMs?: number;
 }
 
 export function serveSocket(socket: net.Socket, handler: Handler, opts: ServeOptions = {}): void {
@@ -48,6 +55,28 @@ export function serveSocket(socket: net.Socket, handler: Handler, opts: ServeOpt
     socket.cork();
     for (const p of parts) socket.write(p);
     socket.uncork();
+  };
+
+  // Requests answered asynchronously and not yet answered, with when each began.
+  const working = new Map<Frame, number>();
+  let ticker: NodeJS.Timeout | undefined;
+  const interimMs = opts.interimMs ?? 0;
+  const tick = (): void => {
+    const due = Date.now() - interimMs;
+    for (const [f, since] of working)
+      if (since <= due && !socket.destroyed) {
+        working.set(f, Date.now());
+        socket.write(Buffer.concat(encodeFrame(f.reqId, f.op, KIND_INTERIM, {})));
+      }
+    if (working.size === 0 || socket.destroyed) {
+      clearInterval(ticker);
+      ticker = undefined;
+    }
+  };
+  const began = (f: Frame): void => {
+    if (interimMs <= 0) return;
+    working.set(f, Date.now());
+    ticker ??= setInterval(tick, Math.max(50, interimMs / 2));
   };
 
   socket.on('data', (chunk: Buffer) => {
@@ -75,9 +104,14 @@ export function serveSocket(socket: net.Socket, handler: Handler, opts: ServeOpt
         continue;
       }
       if (r instanceof Promise) {
+        began(f);
         r.then(
-          (res) => send(f, res.header ?? {}, res.payload),
+          (res) => {
+            working.delete(f);
+            send(f, res.header ?? {}, res.payload);
+          },
           (err) => {
+            working.delete(f);
             const e = toReplicatedError(err);
             if (e.code === 'EIO') opts.onError?.(err);
             send(f, { e: e.code, m: e.message });

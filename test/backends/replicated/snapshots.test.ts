@@ -239,3 +239,58 @@ test('what a crash leaves mid-snapshot or mid-revert is swept when the brick sta
     await cl.close();
   }
 });
+
+test('the first write to a large hard-linked file copies it without the share server taking the bricks for hung', async () => {
+  const cl = await Cluster.start();
+  try {
+    const setup = await cl.client();
+    await setup.createShare('big', 1 << 30);
+    const w = await cl.client('big');
+    const chunk = Buffer.alloc(4 * MIB, 7);
+    await w.writeFile('f', chunk);
+    for (let off = chunk.length; off < 384 * MIB; off += chunk.length) await w.write('f', off, chunk);
+    await w.writeFile('small', 'small');
+    const snap = await setup.createSnapshot('big', 's');
+    assert.deepEqual(new Set(Object.values(snap['methods'] as Record<string, string>)), new Set(['link']));
+    // A share server with a one-second brick timeout takes the share over (the writes above, on a
+    // busy machine, could outlast it): copying 384 MiB on three replicas of one disk takes longer,
+    // so before the copy moved off the brick's event loop the next write lost quorum (ENOTCONN).
+    const strict = await cl.startServer(['--brick-timeout-ms', '1000']);
+    const admin = await cl.client(undefined, strict);
+    await admin.attachShare('big');
+    const c = await cl.client('big', strict);
+    const t0 = Date.now();
+    // Two writes in a row to the shared file, and one to another file of the share, at once: the
+    // others wait for the copy and are applied in order.
+    await Promise.all([
+      c.write('f', 0, Buffer.from('first')),
+      c.write('f', 2, Buffer.from('SECOND')),
+      c.writeFile('small', 'changed while copying'),
+    ]);
+    const ms = Date.now() - t0;
+    assert.equal((await c.read('f', 0, 8)).toString(), 'fiSECOND');
+    assert.equal((await c.readFile('small')).toString(), 'changed while copying');
+    // Every replica applied every write: nothing was blamed, so no heal had anything to do (a brick
+    // taken for hung would have been blamed, and the heal started at once would have repaired it).
+    await waitFor(
+      async () => (await admin.healInfo('big')).every((b) => b.connected && b.count === 0),
+      20_000,
+      'markers to clear',
+    );
+    const { lastHeal } = await admin.healReport('big');
+    assert.ok(
+      lastHeal === null || lastHeal.stats?.entries === 0,
+      `no replica fell behind (the writes took ${ms} ms): ${JSON.stringify(lastHeal)}`,
+    );
+    for (const d of cl.brickDirs) {
+      const fd = fs.openSync(path.join(d, 'shares', 'big', 'snaps', 's', 'data', 'f'), 'r');
+      const head = Buffer.alloc(8);
+      fs.readSync(fd, head, 0, 8, 0);
+      fs.closeSync(fd);
+      assert.ok(head.equals(Buffer.alloc(8, 7)), 'the snapshot keeps the old bytes');
+    }
+    await assertReplicasEqual(cl, 'big');
+  } finally {
+    await cl.close();
+  }
+});
