@@ -28,6 +28,13 @@ export interface Config {
   solo: { shareServerPort?: number } | null;
   /** Processes serving the API on the one listening address (Manila's osapi_share_workers). */
   apiWorkers: number;
+  /** Failed-login throttling (services/identity/login-throttle.ts). */
+  login: {
+    maxFailures: number;
+    maxFailuresPerAddress: number;
+    lockoutSeconds: number;
+    lockoutMaxSeconds: number;
+  };
 }
 
 const Env = z.object({
@@ -67,6 +74,10 @@ const Env = z.object({
     .min(1, 'ABACA_API_WORKERS must be at least 1')
     .max(64, 'ABACA_API_WORKERS must be at most 64')
     .default(1),
+  ABACA_LOGIN_MAX_FAILURES: z.coerce.number().int().min(0).max(1000).default(5),
+  ABACA_LOGIN_MAX_FAILURES_PER_ADDRESS: z.coerce.number().int().min(0).max(100_000).default(20),
+  ABACA_LOGIN_LOCKOUT_SECONDS: z.coerce.number().min(0.1).max(86_400).default(2),
+  ABACA_LOGIN_LOCKOUT_MAX_SECONDS: z.coerce.number().min(1).max(86_400).default(900),
   ABACA_BACKENDS: z
     .string()
     .transform((s, ctx) => {
@@ -126,6 +137,12 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     backends: e.ABACA_BACKENDS ?? [],
     solo: e.ABACA_BACKENDS ? null : { shareServerPort: e.ABACA_SOLO_PORT },
     apiWorkers: e.ABACA_API_WORKERS,
+    login: {
+      maxFailures: e.ABACA_LOGIN_MAX_FAILURES,
+      maxFailuresPerAddress: e.ABACA_LOGIN_MAX_FAILURES_PER_ADDRESS,
+      lockoutSeconds: e.ABACA_LOGIN_LOCKOUT_SECONDS,
+      lockoutMaxSeconds: Math.max(e.ABACA_LOGIN_LOCKOUT_MAX_SECONDS, e.ABACA_LOGIN_LOCKOUT_SECONDS),
+    },
   };
 }
 

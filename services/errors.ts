@@ -82,6 +82,13 @@ export class NotSupported extends ApiError {
   }
 }
 
+/** Too many attempts (failed logins): wait `retryAfterSeconds`. */
+export class TooManyRequests extends ApiError {
+  constructor(message: string, retryAfterSeconds: number) {
+    super(429, message, { 'Retry-After': String(retryAfterSeconds) });
+  }
+}
+
 export class ServiceUnavailable extends ApiError {
   constructor(message: string) {
     super(503, message);
@@ -98,6 +105,7 @@ const FAULT_NAMES: Record<number, string> = {
   409: 'conflictingRequest',
   413: 'overLimit',
   415: 'badMediaType',
+  429: 'overLimit',
   501: 'notImplemented',
   503: 'serviceUnavailable',
 };

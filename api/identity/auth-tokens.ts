@@ -22,6 +22,7 @@ export function authTokensRouter(config: Config, identity: Identity, auth: Middl
       password: a.identity.password,
       applicationCredential: a.identity.application_credential,
       scope: a.scope as 'unscoped' | { project: { id?: string; name?: string } } | undefined,
+      source: ctx.ip,
     });
     ctx.status = 201;
     ctx.set('X-Subject-Token', t.token);

@@ -59,6 +59,7 @@ export function usersRouter(config: Config, identity: Identity, auth: Middleware
       ctx.params.id!,
       user.original_password,
       user.password,
+      ctx.ip,
     );
     ctx.status = 204;
   });

@@ -3,6 +3,7 @@ import type { Db } from '../db.ts';
 import { createApplicationCredentialService } from './application-credentials.ts';
 import { createDomainService } from './domains.ts';
 import { KeyRing } from './key-ring.ts';
+import { createLoginThrottle } from './login-throttle.ts';
 import { createProjectService } from './projects.ts';
 import { RevocationList } from './revocations.ts';
 import { createRoleAssignmentService } from './role-assignments.ts';
@@ -18,10 +19,12 @@ export function createIdentity(db: Db, config: Config) {
     config.revocationCacheSeconds * 1000,
     config.tokenLifetimeSeconds * 1000,
   );
-  const deps = { db, config, keys, revocations };
+  const throttle = createLoginThrottle(db, config.login);
+  const deps = { db, config, keys, revocations, throttle };
   return {
     keys,
     revocations,
+    throttle,
     tokens: createTokenService(deps),
     domains: createDomainService(deps),
     projects: createProjectService(deps),

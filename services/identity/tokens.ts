@@ -10,6 +10,7 @@ import { roleAssignmentsRepo } from '../repos/role-assignments.ts';
 import { type RoleRef, rolesRepo } from '../repos/roles.ts';
 import { type UserRow, usersRepo } from '../repos/users.ts';
 import { InvalidTokenSignature, type KeyRing } from './key-ring.ts';
+import { appCredentialKey, type LoginKeys, type LoginThrottle, userKey } from './login-throttle.ts';
 import { verifySecret } from './passwords.ts';
 import type { RevocationList } from './revocations.ts';
 
@@ -30,6 +31,8 @@ export interface AuthRequest {
     | undefined;
   /** undefined: no scope given (the user's default project, if any); 'unscoped': explicitly none. */
   scope?: { project: NameOrId & { domain?: NameOrId | undefined } } | 'unscoped' | undefined;
+  /** The client's address: failed logins are throttled per address too. */
+  source?: string | undefined;
 }
 
 interface DomainRef {
@@ -75,9 +78,17 @@ export interface TokenServiceDeps {
   config: Config;
   keys: KeyRing;
   revocations: RevocationList;
+  throttle: LoginThrottle;
 }
 
-export function createTokenService({ db, config, keys, revocations }: TokenServiceDeps) {
+/** A throttling key for an account named by a request, whether or not it exists. */
+function namedKey(kind: string, ref: NameOrId & { domain?: NameOrId | undefined }): string {
+  if (ref.id) return `${kind}-id:${ref.id}`;
+  const domain = ref.domain?.id ? `id=${ref.domain.id}` : `name=${ref.domain?.name ?? ''}`;
+  return `${kind}-name:${domain}/${ref.name ?? ''}`;
+}
+
+export function createTokenService({ db, config, keys, revocations, throttle }: TokenServiceDeps) {
   const lifetimeMs = config.tokenLifetimeSeconds * 1000;
 
   async function findDomain(ref: NameOrId | undefined): Promise<DomainRef & { enabled: boolean }> {
@@ -193,7 +204,13 @@ export function createTokenService({ db, config, keys, revocations }: TokenServi
     const p = req.password;
     if (!p?.user) throw new InvalidInput("The 'password' method needs auth.identity.password.user.");
     const row = await findUser(p.user);
+    const keys: LoginKeys = {
+      account: row ? userKey(row.id) : namedKey('user', p.user),
+      address: req.source,
+    };
+    await throttle.check(keys);
     const ok = await verifySecret(p.user.password, row?.password_hash);
+    await (ok && row ? throttle.succeeded(keys) : throttle.failed(keys));
     const user = await activeUser(row, ok, BAD_CREDENTIALS);
     const u = row as UserRow;
     if (req.scope === 'unscoped')
@@ -230,7 +247,13 @@ export function createTokenService({ db, config, keys, revocations }: TokenServi
       const owner = await findUser(ac.user);
       row = owner ? await applicationCredentialsRepo.getByName(db, owner.id, ac.name) : undefined;
     }
+    const keys: LoginKeys = {
+      account: appCredentialKey(row?.id ?? ac.id ?? namedKey('user', ac.user ?? {}) + `/${ac.name ?? ''}`),
+      address: req.source,
+    };
+    await throttle.check(keys);
     const ok = await verifySecret(ac.secret, row?.secret_hash);
+    await (ok && row ? throttle.succeeded(keys) : throttle.failed(keys));
     if (row?.expires_at && row.expires_at.getTime() <= Date.now()) throw new Unauthorized(BAD_APP_CREDENTIAL);
     const owner = row ? await usersRepo.get(db, row.user_id) : undefined;
     const user = await activeUser(row && owner, ok, BAD_APP_CREDENTIAL);

@@ -3,8 +3,10 @@ import { InvalidInput, NotFound, Unauthorized } from '../errors.ts';
 import { newId } from '../ids.ts';
 import { type Auth, requireAdmin, requireSelf } from '../policy.ts';
 import { domainsRepo } from '../repos/domains.ts';
+import { loginFailuresRepo } from '../repos/login-failures.ts';
 import { type UserRow, usersRepo } from '../repos/users.ts';
 import { DEFAULT_DOMAIN_ID, stripUndefined } from './domains.ts';
+import { type LoginThrottle, userKey } from './login-throttle.ts';
 import { hashSecret, verifySecret } from './passwords.ts';
 import type { RevocationList } from './revocations.ts';
 
@@ -24,7 +26,15 @@ export interface UserFilter {
   enabled?: boolean | undefined;
 }
 
-export function createUserService({ db, revocations }: { db: Db; revocations: RevocationList }) {
+export function createUserService({
+  db,
+  revocations,
+  throttle,
+}: {
+  db: Db;
+  revocations: RevocationList;
+  throttle: LoginThrottle;
+}) {
   async function mustGet(id: string): Promise<UserRow> {
     const u = await usersRepo.get(db, id);
     if (!u) throw new NotFound(`Could not find user: ${id}.`);
@@ -73,6 +83,8 @@ export function createUserService({ db, revocations }: { db: Db; revocations: Re
         const updated = (await usersRepo.update(trx, id, patch)) as UserRow;
         if (password !== undefined || (current.enabled && input.enabled === false))
           await revocations.revokeUser(trx, id);
+        // An admin's update of the user is how a locked account is unlocked (login-throttle.ts).
+        await loginFailuresRepo.clear(trx, [userKey(id)]);
         return updated;
       });
     },
@@ -86,11 +98,23 @@ export function createUserService({ db, revocations }: { db: Db; revocations: Re
       });
     },
     /** POST /v3/users/{id}/password: a user changes their own password, proving the old one. */
-    async changePassword(auth: Auth, id: string, original: string, password: string): Promise<void> {
+    async changePassword(
+      auth: Auth,
+      id: string,
+      original: string,
+      password: string,
+      source?: string,
+    ): Promise<void> {
       requireSelf(auth, id, 'identity:change_password');
       const user = await mustGet(id);
-      if (!(await verifySecret(original, user.password_hash)))
+      // Proving the old password is a login like any other: the same throttling.
+      const keys = { account: userKey(id), address: source };
+      await throttle.check(keys);
+      if (!(await verifySecret(original, user.password_hash))) {
+        await throttle.failed(keys);
         throw new Unauthorized('The original password is not correct.');
+      }
+      await throttle.succeeded(keys);
       const hash = await hashSecret(password);
       await inTransaction(db, async (trx) => {
         await usersRepo.update(trx, id, { password_hash: hash, password_changed_at: new Date() });

@@ -1,0 +1,91 @@
+/**
+ * Throttling of password and application-credential logins, per account and per source address
+ * (Keystone's lockout_failure_attempts / lockout_duration, but answering 429 with Retry-After).
+ *
+ * Every failed secret — a wrong password, an unknown user name, an unknown credential — counts
+ * against the account it named (the user's id when it exists, else the name as given, so unknown
+ * names behave exactly like known ones) and against the client's address. From the `maxFailures`th
+ * failure on, the key is locked for a window that doubles with each further failure (from
+ * `lockoutSeconds` up to `lockoutMaxSeconds`); while it is locked every attempt answers 429 before
+ * any secret is checked. A success clears the account's count (not the address's: one good account
+ * must not reset a guesser's address); an admin clears an account by updating the user. The counts
+ * live in the database, so a restart forgets nothing and every API process sees the same numbers.
+ */
+import type { Db } from '../db.ts';
+import { TooManyRequests } from '../errors.ts';
+import { loginFailuresRepo } from '../repos/login-failures.ts';
+
+export interface LoginThrottleSettings {
+  /** Failures of one account before it is locked (0: never). */
+  maxFailures: number;
+  /** Failures from one address before it is locked (0: never). */
+  maxFailuresPerAddress: number;
+  lockoutSeconds: number;
+  lockoutMaxSeconds: number;
+}
+
+/** The keys one login attempt counts against. */
+export interface LoginKeys {
+  account: string;
+  address: string | undefined;
+}
+
+const DAY_MS = 24 * 3600 * 1000;
+
+export function createLoginThrottle(db: Db, s: LoginThrottleSettings) {
+  const limitOf = (key: string): number =>
+    key.startsWith('addr:') ? s.maxFailuresPerAddress : s.maxFailures;
+  const keysOf = (k: LoginKeys): string[] =>
+    [k.account, k.address === undefined ? undefined : `addr:${k.address}`].filter(
+      (x): x is string => x !== undefined && limitOf(x) > 0,
+    );
+
+  return {
+    /** Throws TooManyRequests while the account or the address is locked. */
+    async check(k: LoginKeys): Promise<void> {
+      const keys = keysOf(k);
+      if (keys.length === 0) return;
+      const now = Date.now();
+      const until = Math.max(
+        0,
+        ...(await loginFailuresRepo.get(db, keys)).map((r) => r.locked_until?.getTime() ?? 0),
+      );
+      if (until > now) {
+        const wait = Math.ceil((until - now) / 1000);
+        throw new TooManyRequests(
+          `Too many failed logins for this account or from this address; try again in ${wait} seconds.`,
+          wait,
+        );
+      }
+    },
+
+    /** Counts a failed secret; locks the keys that reached their limit. */
+    async failed(k: LoginKeys): Promise<void> {
+      const now = new Date();
+      for (const key of keysOf(k)) {
+        const n = await loginFailuresRepo.add(db, key, now);
+        const limit = limitOf(key);
+        if (n < limit) continue;
+        const seconds = Math.min(s.lockoutMaxSeconds, s.lockoutSeconds * 2 ** Math.min(n - limit, 30));
+        await loginFailuresRepo.lock(db, key, new Date(now.getTime() + seconds * 1000));
+      }
+      // Counts older than a day are forgotten now and then (one failure in a hundred sweeps).
+      if (Math.random() < 0.01) await loginFailuresRepo.purgeBefore(db, new Date(now.getTime() - DAY_MS));
+    },
+
+    /** A good secret: the account starts again from zero. */
+    async succeeded(k: LoginKeys): Promise<void> {
+      await loginFailuresRepo.clear(db, [k.account]);
+    },
+
+    /** An admin unlocks a user (any update of the user does). */
+    async clearUser(userId: string): Promise<void> {
+      await loginFailuresRepo.clear(db, [userKey(userId)]);
+    },
+  };
+}
+
+export const userKey = (id: string): string => `user:${id}`;
+export const appCredentialKey = (id: string): string => `app-credential:${id}`;
+
+export type LoginThrottle = ReturnType<typeof createLoginThrottle>;
