@@ -63,7 +63,7 @@ function wrap(log: Logger, service: string, handlers: Handlers) {
           const ms = Date.now() - started;
           if (err instanceof CsiError) {
             log.warn(
-              { rpc: `${service}/${method}`, ...about, ms, code: status[err.code], msg: err.message },
+              { rpc: `${service}/${method}`, ...about, ms, code: status[err.code], reason: err.message },
               'refused',
             );
             cb({ code: err.code, details: err.message });
