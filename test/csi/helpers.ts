@@ -110,20 +110,48 @@ export async function stopPlugins(): Promise<void> {
 export type Msg = any;
 export type Call = (req?: Msg) => Promise<Msg>;
 
+type IdentityRpc = 'GetPluginInfo' | 'GetPluginCapabilities' | 'Probe';
+type ControllerRpc =
+  | 'CreateVolume'
+  | 'DeleteVolume'
+  | 'ControllerPublishVolume'
+  | 'ControllerUnpublishVolume'
+  | 'ValidateVolumeCapabilities'
+  | 'ListVolumes'
+  | 'GetCapacity'
+  | 'ControllerGetCapabilities'
+  | 'CreateSnapshot'
+  | 'DeleteSnapshot'
+  | 'ListSnapshots'
+  | 'ControllerExpandVolume';
+type NodeRpc =
+  | 'NodeStageVolume'
+  | 'NodeUnstageVolume'
+  | 'NodePublishVolume'
+  | 'NodeUnpublishVolume'
+  | 'NodeGetVolumeStats'
+  | 'NodeGetCapabilities'
+  | 'NodeGetInfo';
+
 export interface CsiClient {
-  identity: Record<string, Call>;
-  controller: Record<string, Call>;
-  node: Record<string, Call>;
+  identity: Record<IdentityRpc, Call>;
+  controller: Record<ControllerRpc, Call>;
+  node: Record<NodeRpc, Call>;
   close(): void;
 }
 
-function promisify(client: Client): Record<string, Call> {
-  return new Proxy({} as Record<string, Call>, {
+function promisify<K extends string>(client: Client): Record<K, Call> {
+  return new Proxy({} as Record<K, Call>, {
     get:
       (_t, method: string) =>
       (req: Msg = {}) =>
         new Promise((resolve, reject) => {
-          const fn = (client as unknown as Record<string, Function>)[method];
+          const fn = (
+            client as unknown as Record<
+              string,
+              (r: Msg, o: object, cb: (err: ServiceError | null, res: Msg) => void) => void
+            >
+          )[method];
           if (!fn) return reject(new Error(`no such method ${method}`));
           fn.call(client, req, { deadline: Date.now() + 120_000 }, (err: ServiceError | null, res: Msg) =>
             err ? reject(err) : resolve(res),
@@ -139,9 +167,9 @@ export function connect(socket: string): CsiClient {
   const ctl = new defs.Controller(target, credentials.createInsecure());
   const node = new defs.Node(target, credentials.createInsecure());
   return {
-    identity: promisify(id),
-    controller: promisify(ctl),
-    node: promisify(node),
+    identity: promisify<IdentityRpc>(id),
+    controller: promisify<ControllerRpc>(ctl),
+    node: promisify<NodeRpc>(node),
     close() {
       id.close();
       ctl.close();
