@@ -103,6 +103,8 @@ export async function startPlugin(socket: string, args: string[], prefix: string
 }
 
 export async function stopPlugins(): Promise<void> {
+  // CSI_TEST_LOGS=1 shows what the plugins logged (each call with its duration) when debugging.
+  if (process.env.CSI_TEST_LOGS) for (const p of plugins) process.stderr.write(p.logs());
   await Promise.all(plugins.splice(0).map((p) => p.stop()));
 }
 
