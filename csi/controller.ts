@@ -231,12 +231,12 @@ export function createController(opts: ControllerOptions): Handlers {
     }
   }
 
-  /** Polls quickly (100 ms, growing to 1 s) for up to the call's budget. */
+  /** Polls quickly (50 ms, growing to 0.5 s) for up to the call's budget. */
   const fastPoll = <T>(
     fetch: () => Promise<T | null>,
     judge: (v: T | null) => 'done' | 'failed' | 'pending',
     timeoutMs = budget,
-  ) => poll<T>(fetch, judge, () => null, { timeoutMs, initialDelayMs: 100, maxDelayMs: 1000, factor: 1.5 });
+  ) => poll<T>(fetch, judge, () => null, { timeoutMs, initialDelayMs: 50, maxDelayMs: 500, factor: 1.3 });
 
   /** Why a resource went to an error status, from its latest user message. */
   async function failure(api: ShareApi, id: string, what: string, statusName: string): Promise<CsiError> {
