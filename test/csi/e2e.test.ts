@@ -328,7 +328,7 @@ test('a node plugin restarted between stage and publish finds its mounts again',
   await deleteVolume(vol);
 });
 
-test('a killed FUSE process: stats say abnormal, staging again recovers the mount and the pod path', {
+test('a killed FUSE process: stats say abnormal, the next publish mounts it again and re-binds the pod path', {
   skip,
   timeout: 180_000,
 }, async () => {
@@ -362,18 +362,21 @@ test('a killed FUSE process: stats say abnormal, staging again recovers the moun
     volume_capability: MOUNT_RWX,
     secrets,
   });
-  await n.NodeStageVolume({
-    volume_id: vol,
-    staging_target_path: staging,
-    volume_capability: MOUNT_RWX,
-    secrets,
-    publish_context,
-  });
+  // The next NodePublishVolume (with the node-publish secret) mounts the stale staging path again
+  // and re-makes the pod's bind mount; staging again afterwards finds it healthy.
   await n.NodePublishVolume({
     volume_id: vol,
     staging_target_path: staging,
     target_path: target,
     volume_capability: MOUNT_RWX,
+    publish_context,
+    secrets,
+  });
+  await n.NodeStageVolume({
+    volume_id: vol,
+    staging_target_path: staging,
+    volume_capability: MOUNT_RWX,
+    secrets,
     publish_context,
   });
   assert.equal(mountsAt(staging), 1);
