@@ -220,8 +220,9 @@ export function sharesRouter(
   });
   r.delete('/:id/metadata/:key', auth, async (ctx) => {
     await shares.deleteMetadata(ctx.state.auth, ctx.params.id!, ctx.params.key!);
+    // Manila answers 200 with no body; an explicit null keeps Koa from sending "OK".
+    ctx.body = null;
     ctx.status = 200;
-    ctx.body = {};
   });
 
   /** The share actions, by name (`os-` prefixed names from before 2.7 are the same actions). */

@@ -50,6 +50,12 @@ export async function schedule(
   let best: Placement | null = null;
   let bestFree = -1;
   for (const { backend, availabilityZone } of backends) {
+    // A type may name its backend (Manila's capabilities filter on share_backend_name).
+    const wantedBackend = req.specs.share_backend_name ?? req.specs['capabilities:share_backend_name'];
+    if (wantedBackend !== undefined && wantedBackend !== backend.name) {
+      reasons.push(`${backend.name}: not share_backend_name ${wantedBackend}`);
+      continue;
+    }
     if (req.availabilityZone && req.availabilityZone !== availabilityZone) {
       reasons.push(`${backend.name}: in availability zone ${availabilityZone}`);
       continue;
