@@ -26,6 +26,7 @@ import { quotaSetsRouter } from './quota-sets.ts';
 import { schedulerStatsRouter } from './scheduler-stats.ts';
 import { shareAccessRulesRouter } from './share-access-rules.ts';
 import { shareHealRouter } from './share-heal.ts';
+import { shareInstancesRouter } from './share-instances.ts';
 import { shareReplicasRouter } from './share-replicas.ts';
 import { shareTypesRouter } from './share-types.ts';
 import { sharesRouter } from './shares.ts';
@@ -41,6 +42,7 @@ export interface AppDeps {
     ShareServices,
     | 'shareTypes'
     | 'shares'
+    | 'shareInstances'
     | 'shareActions'
     | 'snapshots'
     | 'accessRules'
@@ -80,6 +82,7 @@ export function createApp(deps: AppDeps): Koa {
   root.use(versionsRouter(deps.config).routes());
   const s = deps.share;
   root.use(shareTypesRouter(s.shareTypes, shareAuth).routes());
+  root.use(shareInstancesRouter(s.shareInstances, shareAuth).routes());
   root.use(sharesRouter(deps.config, s, shareAuth).routes());
   root.use(snapshotsRouter(deps.config, s.snapshots, shareAuth).routes());
   root.use(shareAccessRulesRouter(s.accessRules, shareAuth).routes());
