@@ -93,7 +93,7 @@ export function createApp(deps: AppDeps): Koa {
   root.use(osServicesRouter(s.osServices, shareAuth).routes());
   root.use(shareHealRouter(s.shareHeal, shareAuth).routes());
   root.use(shareReplicasRouter(shareAuth).routes());
-  root.use(schedulerStatsRouter(s.pools, shareAuth).routes());
+  root.use(schedulerStatsRouter(s.pools, s.shareTypes, shareAuth).routes());
 
   app.use(requestId());
   app.use(requestLogging(deps.log));

@@ -85,6 +85,14 @@ export function createShareTypeService({
   return {
     visible,
 
+    /** A type the caller may see, by id or by name (what clients send in a share_type filter). */
+    async visibleByRef(auth: Auth, ref: string): Promise<ShareType> {
+      if (isUuid(ref)) return visible(auth, ref);
+      const type = await repos.shareTypes.getByName(db, ref);
+      if (!type) throw notFound(ref);
+      return visible(auth, type.id);
+    },
+
     /** Non-admins always get public + shared types; admins choose with isPublic (default: public). */
     async list(auth: Auth, isPublic: boolean | 'all' | undefined): Promise<ShareType[]> {
       if (!auth.isAdmin) return repos.shareTypes.list(db, { projectId: auth.projectId ?? '' });

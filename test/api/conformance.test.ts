@@ -138,6 +138,33 @@ describe('share list filters', () => {
   });
 });
 
+describe('scheduler-stats pools', () => {
+  test('pool (Manila’s name for the filter) and share_type (2.23, by id or name) filter the pools', async () => {
+    const pools = async (q: string, v = '2.72') =>
+      (await t.http().get(`/v2/scheduler-stats/pools?${q}`).set(as(admin, v)).expect(200)).body.pools;
+    const all = await pools('');
+    assert.ok(all.length >= 1);
+    assert.deepEqual(await pools(`pool=${encodeURIComponent(`^${all[0].pool}$`)}`), [all[0]]);
+    assert.deepEqual(await pools('pool=nothing-like-it'), []);
+    const other = await t
+      .http()
+      .post('/v2/types')
+      .set(as(admin))
+      .send({
+        share_type: {
+          name: 'elsewhere',
+          extra_specs: { driver_handles_share_servers: false, share_backend_name: 'elsewhere' },
+        },
+      })
+      .expect(200);
+    assert.deepEqual(await pools('share_type=elsewhere'), []);
+    assert.deepEqual(await pools(`share_type=${other.body.share_type.id}`), []);
+    assert.deepEqual(await pools('share_type=default'), all);
+    assert.deepEqual(await pools('share_type=elsewhere', '2.22'), all, 'no share_type filter before 2.23');
+    await t.http().get('/v2/scheduler-stats/pools?share_type=nope').set(as(admin)).expect(404);
+  });
+});
+
 describe('share instances and replicas', () => {
   test('an admin sees a share as its one instance; members get 403', async () => {
     const list = await t.http().get(`/v2/shares/${shareId}/instances`).set(as(admin, '2.54')).expect(200);
