@@ -18,6 +18,7 @@ import { errorHandler } from './middleware/errors.ts';
 import { requestLogging } from './middleware/logging.ts';
 import { requestMetrics } from './middleware/metrics.ts';
 import { microversion } from './middleware/microversion.ts';
+import { noContentBody } from './middleware/no-content.ts';
 import { checkProjectPath, projectPath } from './middleware/project-path.ts';
 import { requestId } from './middleware/request-id.ts';
 import { osServicesRouter } from './os-services.ts';
@@ -25,6 +26,8 @@ import { quotaSetsRouter } from './quota-sets.ts';
 import { schedulerStatsRouter } from './scheduler-stats.ts';
 import { shareAccessRulesRouter } from './share-access-rules.ts';
 import { shareHealRouter } from './share-heal.ts';
+import { shareInstancesRouter } from './share-instances.ts';
+import { shareReplicasRouter } from './share-replicas.ts';
 import { shareTypesRouter } from './share-types.ts';
 import { sharesRouter } from './shares.ts';
 import { snapshotsRouter } from './snapshots.ts';
@@ -39,6 +42,7 @@ export interface AppDeps {
     ShareServices,
     | 'shareTypes'
     | 'shares'
+    | 'shareInstances'
     | 'shareActions'
     | 'snapshots'
     | 'accessRules'
@@ -78,6 +82,7 @@ export function createApp(deps: AppDeps): Koa {
   root.use(versionsRouter(deps.config).routes());
   const s = deps.share;
   root.use(shareTypesRouter(s.shareTypes, shareAuth).routes());
+  root.use(shareInstancesRouter(s.shareInstances, shareAuth).routes());
   root.use(sharesRouter(deps.config, s, shareAuth).routes());
   root.use(snapshotsRouter(deps.config, s.snapshots, shareAuth).routes());
   root.use(shareAccessRulesRouter(s.accessRules, shareAuth).routes());
@@ -87,19 +92,20 @@ export function createApp(deps: AppDeps): Koa {
   root.use(availabilityZonesRouter(s.availabilityZones, shareAuth).routes());
   root.use(osServicesRouter(s.osServices, shareAuth).routes());
   root.use(shareHealRouter(s.shareHeal, shareAuth).routes());
-  root.use(schedulerStatsRouter(s.pools, shareAuth).routes());
+  root.use(shareReplicasRouter(shareAuth).routes());
+  root.use(schedulerStatsRouter(s.pools, s.shareTypes, shareAuth).routes());
 
   app.use(requestId());
   app.use(requestLogging(deps.log));
   app.use(requestMetrics(deps.registry));
   app.use(errorHandler(deps.log));
+  app.use(noContentBody());
   app.use(jsonBody(deps.config.bodyLimitBytes));
-  // Microversions and /v2/{project_id} belong to the share API (/, /v2…), not to identity.
+  // Microversions and /v2/{project_id} belong to the v2 share API, not to identity nor to the
+  // versions document at / (which Manila serves without a microversion header).
   const version = microversion();
   const project = projectPath();
-  app.use((ctx, next) =>
-    ctx.path === '/' || /^\/v2(\/|$)/.test(ctx.path) ? version(ctx, () => project(ctx, next)) : next(),
-  );
+  app.use((ctx, next) => (/^\/v2(\/|$)/.test(ctx.path) ? version(ctx, () => project(ctx, next)) : next()));
   app.use(root.routes());
   app.use(root.allowedMethods());
   return app;

@@ -2,6 +2,7 @@ import Router from '@koa/router';
 import type { Middleware } from 'koa';
 import { z } from 'zod';
 import type { OsServices } from '../services/os-services.ts';
+import { onlyVersions } from './middleware/microversion.ts';
 import { parse } from './validation.ts';
 
 const Query = z
@@ -9,17 +10,19 @@ const Query = z
     binary: z.string().max(255).optional(),
     host: z.string().max(255).optional(),
     zone: z.string().max(255).optional(),
-    status: z.enum(['enabled', 'disabled'], { error: 'must be enabled or disabled' }).optional(),
-    state: z.enum(['up', 'down'], { error: 'must be up or down' }).optional(),
+    // Like Manila: a value no service has (or a parameter it does not know) filters, not fails.
+    status: z.string().max(255).optional(),
+    state: z.string().max(255).optional(),
   })
-  .strict();
+  .loose();
 
 const iso = (d: Date) => d.toISOString().replace('Z', '');
 
 export function osServicesRouter(osServices: OsServices, auth: Middleware): Router {
-  const r = new Router({ prefix: '/v2/services' });
-  r.get('/', auth, async (ctx) => {
-    const rows = await osServices.list(ctx.state.auth, parse(Query, ctx.query, 'query'));
+  const r = new Router();
+  const list: Middleware = async (ctx) => {
+    const { binary, host, zone, status, state } = parse(Query, ctx.query, 'query');
+    const rows = await osServices.list(ctx.state.auth, { binary, host, zone, status, state });
     ctx.body = {
       services: rows.map((s) => ({
         id: s.id,
@@ -31,6 +34,9 @@ export function osServicesRouter(osServices: OsServices, auth: Middleware): Rout
         updated_at: iso(s.updated_at),
       })),
     };
-  });
+  };
+  // os-services until 2.6, services from 2.7 (Manila's rename).
+  r.get('/v2/os-services', auth, onlyVersions('2.0', '2.6'), list);
+  r.get('/v2/services', auth, onlyVersions('2.7'), list);
   return r;
 }

@@ -3,6 +3,7 @@ import type { Middleware } from 'koa';
 import { z } from 'zod';
 import { parseBool } from '../services/extra-specs.ts';
 import type { QuotaSetService } from '../services/quota-sets.ts';
+import { onlyVersions } from './middleware/microversion.ts';
 import { parse } from './validation.ts';
 
 const Limit = z.coerce
@@ -19,33 +20,51 @@ const Query = z
   .object({ share_type: z.string().max(255).optional(), user_id: z.string().max(64).optional() })
   .loose();
 
+/**
+ * GET/PUT/DELETE /v2/quota-sets/{project}[/defaults|/detail]: named os-quota-sets until 2.6 and
+ * quota-sets from 2.7, as Manila renamed it (the other name is a 404); detail from 2.25.
+ */
 export function quotaSetsRouter(quotaSets: QuotaSetService, auth: Middleware): Router {
-  const r = new Router({ prefix: '/v2/quota-sets' });
-  const typeOf = (ctx: { query: unknown }) => parse(Query, ctx.query, 'query').share_type;
-
-  r.get('/:project/defaults', auth, (ctx) => {
-    ctx.body = { quota_set: { id: ctx.params.project, ...quotaSets.defaults() } };
-  });
-  r.get('/:project/detail', auth, async (ctx) => {
-    const q = await quotaSets.detail(ctx.state.auth, ctx.params.project!, typeOf(ctx));
-    ctx.body = { quota_set: { id: ctx.params.project, ...q } };
-  });
-  r.get('/:project', auth, async (ctx) => {
-    const q = await quotaSets.show(ctx.state.auth, ctx.params.project!, typeOf(ctx));
-    ctx.body = { quota_set: { id: ctx.params.project, ...q } };
-  });
-  r.put('/:project', auth, async (ctx) => {
-    const { quota_set } = parse(UpdateBody, ctx.request.body);
-    const { tenant_id: _t, force, ...values } = quota_set;
-    const q = await quotaSets.update(ctx.state.auth, ctx.params.project!, values as Record<string, number>, {
-      shareTypeRef: typeOf(ctx),
-      force: force === undefined ? false : parseBool(force, 'force'),
-    });
-    ctx.body = { quota_set: { id: ctx.params.project, ...q } };
-  });
-  r.delete('/:project', auth, async (ctx) => {
-    await quotaSets.reset(ctx.state.auth, ctx.params.project!, typeOf(ctx));
-    ctx.status = 202;
-  });
+  const r = new Router();
+  const legacy = new Router({ prefix: '/v2/os-quota-sets' });
+  legacy.use(onlyVersions('2.0', '2.6'));
+  const current = new Router({ prefix: '/v2/quota-sets' });
+  current.use(onlyVersions('2.7'));
+  for (const router of [legacy, current]) routes(router);
+  r.use(legacy.routes(), current.routes());
   return r;
+
+  function routes(r: Router) {
+    const typeOf = (ctx: { query: unknown }) => parse(Query, ctx.query, 'query').share_type;
+
+    r.get('/:project/defaults', auth, (ctx) => {
+      ctx.body = { quota_set: { id: ctx.params.project, ...quotaSets.defaults() } };
+    });
+    r.get('/:project/detail', auth, onlyVersions('2.25'), async (ctx) => {
+      const q = await quotaSets.detail(ctx.state.auth, ctx.params.project!, typeOf(ctx));
+      ctx.body = { quota_set: { id: ctx.params.project, ...q } };
+    });
+    r.get('/:project', auth, async (ctx) => {
+      const q = await quotaSets.show(ctx.state.auth, ctx.params.project!, typeOf(ctx));
+      ctx.body = { quota_set: { id: ctx.params.project, ...q } };
+    });
+    r.put('/:project', auth, async (ctx) => {
+      const { quota_set } = parse(UpdateBody, ctx.request.body);
+      const { tenant_id: _t, force, ...values } = quota_set;
+      const q = await quotaSets.update(
+        ctx.state.auth,
+        ctx.params.project!,
+        values as Record<string, number>,
+        {
+          shareTypeRef: typeOf(ctx),
+          force: force === undefined ? false : parseBool(force, 'force'),
+        },
+      );
+      ctx.body = { quota_set: { id: ctx.params.project, ...q } };
+    });
+    r.delete('/:project', auth, async (ctx) => {
+      await quotaSets.reset(ctx.state.auth, ctx.params.project!, typeOf(ctx));
+      ctx.status = 202;
+    });
+  }
 }

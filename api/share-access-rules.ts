@@ -42,8 +42,9 @@ export function shareAccessRulesRouter(rules: AccessRuleService, auth: Middlewar
   });
   r.delete('/:id/metadata/:key', auth, async (ctx) => {
     await rules.deleteMetadata(ctx.state.auth, ctx.params.id!, ctx.params.key!);
+    // Manila answers 200 with no body; an explicit null keeps Koa from sending "OK".
+    ctx.body = null;
     ctx.status = 200;
-    ctx.body = {};
   });
   return r;
 }

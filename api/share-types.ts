@@ -68,29 +68,44 @@ export function shareTypesRouter(types: ShareTypeService, auth: Middleware): Rou
     const rows = (await types.list(ctx.state.auth, isPublic)).filter((t) =>
       Object.entries(wanted).every(([k, v]) => t.extra_specs[k]?.toLowerCase() === v.toLowerCase()),
     );
-    const list = rows.map((t) => view.shareType(t, ctx.state.auth));
+    const list = rows.map((t) => view.shareType(t, ctx.state.auth, ctx.state.microversion));
     ctx.body = { share_types: list, volume_types: list };
   });
 
   r.get('/default', auth, async (ctx) => {
     requireReader(ctx.state.auth, 'share_type:default');
-    ctx.body = view.shareTypeEnvelope(await types.getDefault(ctx.state.auth), ctx.state.auth);
+    ctx.body = view.shareTypeEnvelope(
+      await types.getDefault(ctx.state.auth),
+      ctx.state.auth,
+      ctx.state.microversion,
+    );
   });
 
   r.get('/:id', auth, async (ctx) => {
     requireReader(ctx.state.auth, 'share_type:show');
-    ctx.body = view.shareTypeEnvelope(await types.visible(ctx.state.auth, ctx.params.id!), ctx.state.auth);
+    ctx.body = view.shareTypeEnvelope(
+      await types.visible(ctx.state.auth, ctx.params.id!),
+      ctx.state.auth,
+      ctx.state.microversion,
+    );
   });
 
   r.post('/', auth, async (ctx) => {
     const { share_type: b } = parse(CreateBody, ctx.request.body);
+    const v = ctx.state.microversion;
+    if (b.description && !atLeast(v, '2.41'))
+      throw new InvalidInput(
+        "'description' is not supported by this microversion: use 2.41 or later to give a share type one.",
+      );
+    // Until 2.24 snapshot_support was a required spec that a type without it took as True.
+    const extraSpecs = atLeast(v, '2.24') ? b.extra_specs : { snapshot_support: 'True', ...b.extra_specs };
     const t = await types.create(ctx.state.auth, {
       name: b.name,
       description: b.description,
       isPublic: b['share_type_access:is_public'] ?? b['os-share-type-access:is_public'],
-      extraSpecs: b.extra_specs,
+      extraSpecs,
     });
-    ctx.body = view.shareTypeEnvelope(t, ctx.state.auth);
+    ctx.body = view.shareTypeEnvelope(t, ctx.state.auth, ctx.state.microversion);
   });
 
   r.put('/:id', auth, async (ctx) => {
@@ -102,7 +117,7 @@ export function shareTypesRouter(types: ShareTypeService, auth: Middleware): Rou
       description: b.description,
       isPublic: b['share_type_access:is_public'],
     });
-    ctx.body = view.shareTypeEnvelope(t, ctx.state.auth);
+    ctx.body = view.shareTypeEnvelope(t, ctx.state.auth, ctx.state.microversion);
   });
 
   r.delete('/:id', auth, async (ctx) => {
@@ -129,7 +144,10 @@ export function shareTypesRouter(types: ShareTypeService, auth: Middleware): Rou
     ctx.body = await types.setSpecs(ctx.state.auth, ctx.params.id!, body);
   });
   r.delete('/:id/extra_specs/:key', auth, async (ctx) => {
-    await types.deleteSpec(ctx.state.auth, ctx.params.id!, ctx.params.key!);
+    await types.deleteSpec(ctx.state.auth, ctx.params.id!, ctx.params.key!, {
+      // snapshot_support stayed a required spec until 2.24.
+      required: atLeast(ctx.state.microversion, '2.24') ? [] : ['snapshot_support'],
+    });
     ctx.status = 202;
   });
 

@@ -10,6 +10,7 @@ import { SHARE_SORT_KEYS } from '../services/repos/shares.ts';
 import type { ShareActionService } from '../services/share-actions.ts';
 import type { ShareHealService } from '../services/share-heal.ts';
 import type { ShareListQuery, ShareService } from '../services/shares.ts';
+import { atLeast, type Microversion } from './middleware/microversion.ts';
 import { listParams, PageLimit } from './paging.ts';
 import { HealArg, HealResolveArg } from './share-heal.ts';
 import { Bool, Description, Metadata, Name, objectLike, parse, Size } from './validation.ts';
@@ -85,7 +86,12 @@ const ListQueryParams = z
     name: z.string().max(255).optional(),
     'name~': z.string().max(255).optional(),
     'description~': z.string().max(1024).optional(),
+    description: z.string().max(1024).optional(),
+    display_description: z.string().max(1024).optional(),
     status: z.string().max(64).optional(),
+    host: z.string().max(255).optional(),
+    snapshot_id: z.string().max(64).optional(),
+    share_server_id: z.string().max(64).optional(),
     share_type_id: z.string().max(64).optional(),
     metadata: z.string().max(4096).optional(),
     extra_specs: z.string().max(4096).optional(),
@@ -105,22 +111,36 @@ const ListQueryParams = z
   })
   .strict();
 
-/** The list query, as the share service takes it. */
-function parseListQuery(query: unknown): ShareListQuery & { limit: number } {
+/**
+ * The list query, as the share service takes it. Filters a microversion does not have yet are
+ * ignored, as Manila ignores them: `export_location_*` before 2.35, `name~`/`description~` before
+ * 2.36. `host` and `share_server_id` are admin filters (ignored for others, as Manila's policy).
+ */
+export function parseListQuery(
+  query: unknown,
+  v: Microversion,
+  isAdmin: boolean,
+): ShareListQuery & { limit: number } {
   const q = parse(ListQueryParams, query, 'query');
+  const like = atLeast(v, '2.36');
+  const byExport = atLeast(v, '2.35');
   return {
     ...listParams(q),
     includePublic: q.is_public === true,
     name: q.name,
-    nameLike: q['name~'],
-    descriptionLike: q['description~'],
+    nameLike: like ? q['name~'] : undefined,
+    descriptionLike: like ? q['description~'] : undefined,
+    description: q.description ?? q.display_description,
     status: q.status,
+    host: isAdmin ? q.host : undefined,
+    snapshotId: q.snapshot_id,
+    shareServerId: isAdmin ? q.share_server_id : undefined,
     shareTypeId: q.share_type_id,
     availabilityZone: q.availability_zone,
     metadata: q.metadata ? parseDictLiteral(q.metadata, 'metadata') : undefined,
     extraSpecs: q.extra_specs ? parseDictLiteral(q.extra_specs, 'extra_specs') : undefined,
-    exportLocationPath: q.export_location_path,
-    exportLocationId: q.export_location_id,
+    exportLocationPath: byExport ? q.export_location_path : undefined,
+    exportLocationId: byExport ? q.export_location_id : undefined,
     softDeleted: q.is_soft_deleted === true,
     withCount: q.with_count === true,
   };
@@ -158,7 +178,7 @@ export function sharesRouter(
 
   /** Manila's shape: parse, service.list, then the view (summaryList or detailList). */
   async function list(ctx: Parameters<Middleware>[0], render: typeof lists.detailList) {
-    const q = parseListQuery(ctx.query);
+    const q = parseListQuery(ctx.query, ctx.state.microversion, ctx.state.auth.isAdmin);
     const page = await shares.list(ctx.state.auth, q);
     ctx.type = 'application/json';
     ctx.body = await render(page, {
@@ -220,8 +240,9 @@ export function sharesRouter(
   });
   r.delete('/:id/metadata/:key', auth, async (ctx) => {
     await shares.deleteMetadata(ctx.state.auth, ctx.params.id!, ctx.params.key!);
+    // Manila answers 200 with no body; an explicit null keeps Koa from sending "OK".
+    ctx.body = null;
     ctx.status = 200;
-    ctx.body = {};
   });
 
   /** The share actions, by name (`os-` prefixed names from before 2.7 are the same actions). */
@@ -293,8 +314,9 @@ export function sharesRouter(
       throw new InvalidInput(`An action body holds exactly one action, such as {"extend": {"new_size": 2}}.`);
     const key = keys[0] as string;
     const action = actions[key.replace(/^os-/, '')];
+    // Manila answers an action it does not have (migration_*, soft_delete … here) with 404.
     if (!action)
-      throw new InvalidInput(`Unknown share action '${key}'; known: ${Object.keys(actions).join(', ')}.`);
+      throw new NotFound(`There is no share action '${key}'; known: ${Object.keys(actions).join(', ')}.`);
     await action(ctx, ctx.params.id!, body?.[key]);
   });
 

@@ -61,7 +61,7 @@ const MetaKey = z.string().min(1, 'keys must not be empty').max(255, 'keys must 
 /** Manila's metadata: string keys and values of at most 255 characters. */
 export const Metadata = z.record(
   MetaKey,
-  z.string({ error: 'values must be strings' }).max(255, 'values must be at most 255 characters'),
+  z.string({ error: 'values must be strings' }).max(1023, 'values must be at most 1023 characters'),
   { error: 'must be an object of string keys and values' },
 );
 

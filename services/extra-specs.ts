@@ -64,11 +64,15 @@ export function normalizeSpecs(input: Record<string, unknown>): Record<string, s
 }
 
 /**
- * What a non-admin sees: the tenant-visible specs, with the capability flags Manila infers when a
- * type leaves them out (manila/api/views/types.py).
+ * What a non-admin sees: the tenant-visible specs, with (from microversion 2.24, `inferFlags`) the
+ * capability flags Manila infers when a type leaves them out (manila/api/views/types.py).
  */
-export function tenantVisibleSpecs(specs: Record<string, string>): Record<string, string> {
+export function tenantVisibleSpecs(
+  specs: Record<string, string>,
+  { inferFlags = true }: { inferFlags?: boolean } = {},
+): Record<string, string> {
   const out = Object.fromEntries(Object.entries(specs).filter(([k]) => TENANT_VISIBLE_SPECS.includes(k)));
+  if (!inferFlags) return out;
   if (out.snapshot_support !== undefined && out.create_share_from_snapshot_support === undefined)
     out.create_share_from_snapshot_support = out.snapshot_support;
   out.revert_to_snapshot_support ??= 'False';

@@ -66,8 +66,8 @@ export function createOsServices({
         binary?: string | undefined;
         host?: string | undefined;
         zone?: string | undefined;
-        status?: 'enabled' | 'disabled' | undefined;
-        state?: 'up' | 'down' | undefined;
+        status?: string | undefined;
+        state?: string | undefined;
       },
     ): Promise<Service[]> {
       requireAdmin(auth, 'service:index');
@@ -86,7 +86,7 @@ export function createOsServices({
 /** Ids of the rows for backends' processes start here, far above registered services' ids. */
 const STORAGE_ID_BASE = 100_000;
 
-function matches(r: Service, f: Partial<Pick<ServiceRow, 'binary' | 'host' | 'zone' | 'status'>>): boolean {
+function matches(r: Service, f: Partial<Record<'binary' | 'host' | 'zone' | 'status', string>>): boolean {
   return Object.entries(f).every(([k, v]) => v === undefined || r[k as keyof ServiceRow] === v);
 }
 

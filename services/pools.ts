@@ -2,7 +2,7 @@ import type { BackendStats, PoolStats } from '../backends/types.ts';
 import { formatHost } from './backend-calls.ts';
 import { InvalidInput, ServiceUnavailable } from './errors.ts';
 import { type Auth, requireAdmin } from './policy.ts';
-import type { ConfiguredBackend } from './scheduler.ts';
+import { type ConfiguredBackend, unmetSpecs } from './scheduler.ts';
 
 /** One pool as Manila's scheduler-stats show it: `host@backend#pool` and, in detail, its capabilities. */
 export interface PoolView {
@@ -20,6 +20,8 @@ export interface PoolFilter {
   pool_name?: string | undefined;
   host?: string | undefined;
   backend?: string | undefined;
+  /** A share type's extra specs: only pools whose backend can serve the type. */
+  shareTypeSpecs?: Record<string, string> | undefined;
 }
 
 function pattern(value: string | undefined, key: string): RegExp | undefined {
@@ -70,6 +72,8 @@ export function createPoolService(deps: { backends: ConfiguredBackend[]; serverH
           if (want.pool && !want.pool.test(view.pool)) continue;
           if (want.host && !want.host.test(view.host)) continue;
           if (want.backend && !want.backend.test(view.backend)) continue;
+          if (filter.shareTypeSpecs && unmetSpecs(backend.name, stats.capabilities, filter.shareTypeSpecs))
+            continue;
           out.push(view);
         }
       }

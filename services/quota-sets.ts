@@ -46,8 +46,10 @@ export function createQuotaSetService(deps: {
 
   async function limits(projectId: string, shareTypeId: string): Promise<Record<string, number>> {
     const own = await quotas.effectiveLimits(db, projectId, shareTypeId);
-    // A share type without its own limit is bounded only by the project's: shown as unlimited.
-    return Object.fromEntries(resourcesFor(shareTypeId).map((r) => [r, own[r] ?? -1]));
+    // A share type without its own limit is bounded by the project's, and shows it (as Manila's
+    // share-type quotas default to the project's values).
+    const project = shareTypeId === '' ? own : await quotas.effectiveLimits(db, projectId, '');
+    return Object.fromEntries(resourcesFor(shareTypeId).map((r) => [r, own[r] ?? project[r] ?? -1]));
   }
 
   return {

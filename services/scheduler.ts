@@ -31,6 +31,24 @@ const CAPABILITY_SPECS = {
 } as const;
 
 /**
+ * Why a backend cannot serve a share type's specs (Manila's capabilities filter: the named
+ * share_backend_name, the boolean capabilities asked for), or null when it can.
+ */
+export function unmetSpecs(
+  backendName: string,
+  capabilities: BackendStats['capabilities'],
+  specs: Record<string, string>,
+): string | null {
+  const wantedBackend = specs.share_backend_name ?? specs['capabilities:share_backend_name'];
+  if (wantedBackend !== undefined && wantedBackend !== backendName)
+    return `not share_backend_name ${wantedBackend}`;
+  const missing = Object.entries(CAPABILITY_SPECS).filter(
+    ([spec, cap]) => boolSpec(specs, spec) === true && !capabilities[cap],
+  );
+  return missing.length ? `lacks ${missing.map(([s]) => s).join(', ')}` : null;
+}
+
+/**
  * Manila's filter scheduler, small: keep the backends whose availability zone, protocols and
  * capabilities satisfy the share type, then the pools with room for the share; pick the pool with
  * the most free capacity. Returns null with the reasons when nothing fits.
@@ -50,6 +68,12 @@ export async function schedule(
   let best: Placement | null = null;
   let bestFree = -1;
   for (const { backend, availabilityZone } of backends) {
+    // A type may name its backend (Manila's capabilities filter on share_backend_name).
+    const wantedBackend = req.specs.share_backend_name ?? req.specs['capabilities:share_backend_name'];
+    if (wantedBackend !== undefined && wantedBackend !== backend.name) {
+      reasons.push(`${backend.name}: not share_backend_name ${wantedBackend}`);
+      continue;
+    }
     if (req.availabilityZone && req.availabilityZone !== availabilityZone) {
       reasons.push(`${backend.name}: in availability zone ${availabilityZone}`);
       continue;

@@ -16,6 +16,7 @@ import { createPageReader } from './repos/page-reader.ts';
 import type { ConfiguredBackend } from './scheduler.ts';
 import { createShareActionService } from './share-actions.ts';
 import { createShareHealService } from './share-heal.ts';
+import { createShareInstanceService } from './share-instances.ts';
 import { createShareManager } from './share-manager.ts';
 import { createShareTypeService } from './share-types.ts';
 import { createShareService } from './shares.ts';
@@ -76,19 +77,21 @@ export function createShareServices(opts: {
   const zoneNames = () => [...new Set(backends.map((b) => b.availabilityZone))];
   const kick = () => worker.kick();
   const tasks = createTaskApi(repos.tasks);
+  const shares = createShareService({
+    db,
+    repos,
+    reader: createPageReader(db),
+    tasks,
+    quotas,
+    shareTypes,
+    availabilityZones: zoneNames,
+    kick,
+  });
   return {
     quotas,
     shareTypes,
-    shares: createShareService({
-      db,
-      repos,
-      reader: createPageReader(db),
-      tasks,
-      quotas,
-      shareTypes,
-      availabilityZones: zoneNames,
-      kick,
-    }),
+    shares,
+    shareInstances: createShareInstanceService({ shares }),
     shareActions: createShareActionService({ db, repos, tasks, quotas, kick }),
     snapshots: createSnapshotService({ db, repos, tasks, quotas, kick }),
     accessRules: createAccessRuleService({ db, repos, tasks, log, calls: backendCalls(backends), kick }),

@@ -85,6 +85,14 @@ export function createShareTypeService({
   return {
     visible,
 
+    /** A type the caller may see, by id or by name (what clients send in a share_type filter). */
+    async visibleByRef(auth: Auth, ref: string): Promise<ShareType> {
+      if (isUuid(ref)) return visible(auth, ref);
+      const type = await repos.shareTypes.getByName(db, ref);
+      if (!type) throw notFound(ref);
+      return visible(auth, type.id);
+    },
+
     /** Non-admins always get public + shared types; admins choose with isPublic (default: public). */
     async list(auth: Auth, isPublic: boolean | 'all' | undefined): Promise<ShareType[]> {
       if (!auth.isAdmin) return repos.shareTypes.list(db, { projectId: auth.projectId ?? '' });
@@ -145,6 +153,9 @@ export function createShareTypeService({
         throw new Forbidden(
           `The '${DEFAULT_SHARE_TYPE}' share type cannot be deleted: the clients require it.`,
         );
+      // Manila's ShareTypeInUse, a 400.
+      if (await repos.shareTypes.inUse(db, id))
+        throw new InvalidInput(`Share Type ${id} deletion is not allowed with shares present with the type.`);
       await repos.shareTypes.remove(db, id);
     },
 
@@ -170,10 +181,16 @@ export function createShareTypeService({
       return normalized;
     },
 
-    async deleteSpec(auth: Auth, id: string, key: string): Promise<void> {
+    /** `required` names specs the caller's API version also counts as required (Manila < 2.24). */
+    async deleteSpec(
+      auth: Auth,
+      id: string,
+      key: string,
+      { required = [] }: { required?: readonly string[] } = {},
+    ): Promise<void> {
       requireAdmin(auth, 'share_type:delete_extra_spec');
       await mustGet(id);
-      if ((REQUIRED_SPECS as readonly string[]).includes(key))
+      if ((REQUIRED_SPECS as readonly string[]).includes(key) || required.includes(key))
         throw new Forbidden(`Extra spec ${key} is required and cannot be deleted.`);
       if (!(await repos.shareTypes.deleteSpec(db, id, key)))
         throw new NotFound(`Share type ${id} has no extra spec with key ${key}.`);

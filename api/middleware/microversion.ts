@@ -1,5 +1,5 @@
 import type { Middleware } from 'koa';
-import { InvalidInput, NotAcceptable } from '../../services/errors.ts';
+import { InvalidInput, NotAcceptable, NotFound } from '../../services/errors.ts';
 
 export const MIN_VERSION = '2.0';
 /** Manila's current version: ≥ 2.72, which `openstack share` always sends without negotiating. */
@@ -63,6 +63,21 @@ export function microversion(): Middleware {
     ctx.state.microversion = version;
     // Headers set here survive an error: the error handler replaces only status and body.
     ctx.set(HEADER, `${version.major}.${version.minor}`);
+    await next();
+  };
+}
+
+/**
+ * A route that exists only in a range of microversions (inclusive; `upTo` open when omitted): the
+ * others get the 404 an unknown URL gets, as Manila's router does. Manila renamed its extension
+ * URLs at 2.7 (`os-services` → `services`, `os-quota-sets` → `quota-sets` …), and later
+ * additions answer only from the version that brought them.
+ */
+export function onlyVersions(from: string, upTo?: string): Middleware {
+  return async (ctx, next) => {
+    const v: Microversion = ctx.state.microversion;
+    if (!atLeast(v, from) || (upTo !== undefined && compare(v, parseVersion(upTo) as Microversion) > 0))
+      throw new NotFound(`The resource could not be found: ${ctx.method} ${ctx.path}.`);
     await next();
   };
 }

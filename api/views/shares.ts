@@ -42,12 +42,18 @@ export function shareDetail(config: Config, s: Share, auth: Auth, v: Microversio
     snapshot_id: s.snapshot_id,
     share_network_id: null,
     metadata: s.metadata,
-    share_type: s.share_type_id,
-    share_type_name: s.share_type_name,
+    // Until 2.6 share_type held the type's name; from 2.6 its id, with the name beside it.
+    share_type: atLeast(v, '2.6') ? s.share_type_id : s.share_type_name,
     volume_type: s.share_type_name,
     is_public: s.is_public,
     links: links(config, s.id),
   };
+  if (atLeast(v, '2.6')) out.share_type_name = s.share_type_name;
+  if (!atLeast(v, '2.9')) {
+    // Export locations moved to their own API at 2.9; before, the share listed their paths.
+    out.export_locations = s.export_paths;
+    out.export_location = s.export_paths[0] ?? null;
+  }
   if (auth.isAdmin) {
     out.host = s.host ?? '';
     out.share_server_id = null;

@@ -20,7 +20,12 @@ export const osServicesRepo = {
   },
   async list(
     ex: Executor,
-    filter: Partial<Pick<ServiceRow, 'binary' | 'host' | 'zone' | 'status'>>,
+    filter: {
+      binary?: string | undefined;
+      host?: string | undefined;
+      zone?: string | undefined;
+      status?: string | undefined;
+    },
   ): Promise<ServiceRow[]> {
     return ex('services')
       .where(Object.fromEntries(Object.entries(filter).filter(([, v]) => v !== undefined)))

@@ -36,6 +36,10 @@ export const shareTypesRepo = {
   insert: base.insert,
   update: base.update,
   remove: base.remove,
+  /** Whether any share (whatever its status) still has this type. */
+  async inUse(ex: Executor, id: string): Promise<boolean> {
+    return (await ex('shares').where({ share_type_id: id }).first('id')) !== undefined;
+  },
   async get(ex: Executor, id: string): Promise<ShareType | undefined> {
     const row = await base.get(ex, id);
     return row ? (await withSpecs(ex, [row]))[0] : undefined;

@@ -1,5 +1,6 @@
 import type { Knex } from 'knex';
 import type { Executor, Trx } from '../db.ts';
+import { isUuid } from '../ids.ts';
 import type { Auth } from '../policy.ts';
 import type { PageReader } from './page-reader.ts';
 import { type PageQuery, pageSql } from './paging.ts';
@@ -32,6 +33,8 @@ export interface Share extends ShareRow {
   /** The share type's extra specs (capability flags the share view reports). */
   share_type_specs: Record<string, string>;
   metadata: Record<string, string>;
+  /** Paths of the export locations clients may see (not admin-only), preferred first (views ≤ 2.8). */
+  export_paths: string[];
 }
 
 /**
@@ -61,7 +64,13 @@ export interface ShareQuery extends PageQuery {
   name?: string | undefined;
   nameLike?: string | undefined;
   descriptionLike?: string | undefined;
+  description?: string | undefined;
   status?: string | undefined;
+  /** Admin filters: the backend host (`server@backend#pool`), the source snapshot. */
+  host?: string | undefined;
+  snapshotId?: string | undefined;
+  /** A share server: DHSS=False shares have none, so any value matches nothing. */
+  shareServerId?: string | undefined;
   shareTypeId?: string | undefined;
   availabilityZone?: string | undefined;
   metadata?: Record<string, string> | undefined;
@@ -111,7 +120,12 @@ function whereSql(q: ShareQuery, values: unknown[]): string {
   if (q.nameLike !== undefined) conds.push(`shares.name ILIKE ${p(`%${escapeLike(q.nameLike)}%`)}`);
   if (q.descriptionLike !== undefined)
     conds.push(`shares.description ILIKE ${p(`%${escapeLike(q.descriptionLike)}%`)}`);
+  if (q.description !== undefined) conds.push(`shares.description = ${p(q.description)}`);
   if (q.status !== undefined) conds.push(`shares.status = ${p(q.status)}`);
+  if (q.host !== undefined) conds.push(`shares.host = ${p(q.host)}`);
+  if (q.snapshotId !== undefined)
+    conds.push(isUuid(q.snapshotId) ? `shares.snapshot_id = ${p(q.snapshotId)}` : 'FALSE');
+  if (q.shareServerId !== undefined) conds.push('FALSE');
   if (q.shareTypeId !== undefined) conds.push(`shares.share_type_id = ${p(q.shareTypeId)}`);
   if (q.availabilityZone !== undefined) conds.push(`shares.availability_zone = ${p(q.availabilityZone)}`);
   for (const [key, value] of Object.entries(q.metadata ?? {}))
@@ -127,7 +141,9 @@ function whereSql(q: ShareQuery, values: unknown[]): string {
   if (q.exportLocationPath !== undefined || q.exportLocationId !== undefined) {
     let match = '';
     if (q.exportLocationPath !== undefined) match += ` AND e.path = ${p(q.exportLocationPath)}`;
-    if (q.exportLocationId !== undefined) match += ` AND e.id = ${p(q.exportLocationId)}`;
+    // An id that is no UUID matches no export location (rather than failing the uuid cast).
+    if (q.exportLocationId !== undefined)
+      match += isUuid(q.exportLocationId) ? ` AND e.id = ${p(q.exportLocationId)}` : ' AND FALSE';
     conds.push(`EXISTS (SELECT 1 FROM share_export_locations e WHERE e.share_id = shares.id${match})`);
   }
   return conds.length ? ` WHERE ${conds.join(' AND ')}` : '';
@@ -149,6 +165,10 @@ function withDetails(ex: Executor, b: Knex.QueryBuilder): Knex.QueryBuilder {
       `COALESCE((SELECT json_object_agg(key, value) FROM share_metadata
                   WHERE share_metadata.share_id = shares.id), '{}'::json) AS metadata`,
     ),
+    ex.raw(
+      `COALESCE((SELECT json_agg(path ORDER BY preferred DESC, created_at) FROM share_export_locations
+                  WHERE share_export_locations.share_id = shares.id AND NOT is_admin_only), '[]'::json) AS export_paths`,
+    ),
   );
 }
 
@@ -161,7 +181,7 @@ function withDetails(ex: Executor, b: Knex.QueryBuilder): Knex.QueryBuilder {
 async function withPageDetails(ex: Executor, rows: ShareRow[]): Promise<Share[]> {
   if (rows.length === 0) return [];
   const typeIds = [...new Set(rows.map((r) => r.share_type_id))];
-  const [metadataRows, typeRows] = await Promise.all([
+  const [metadataRows, typeRows, exportRows] = await Promise.all([
     ex('share_metadata')
       .select('share_id', 'key', 'value')
       .whereRaw('share_id = ANY(?::uuid[])', [rows.map((r) => r.id)]) as Promise<
@@ -178,7 +198,16 @@ async function withPageDetails(ex: Executor, rows: ShareRow[]): Promise<Share[]>
       .whereRaw('share_types.id = ANY(?::uuid[])', [typeIds]) as Promise<
       { id: string; name: string; key: string | null; value: string | null }[]
     >,
+    ex('share_export_locations')
+      .select('share_id', 'path')
+      .whereRaw('share_id = ANY(?::uuid[]) AND NOT is_admin_only', [rows.map((r) => r.id)])
+      .orderBy([
+        { column: 'preferred', order: 'desc' },
+        { column: 'created_at', order: 'asc' },
+      ]) as Promise<{ share_id: string; path: string }[]>,
   ]);
+  const exportPaths = new Map<string, string[]>();
+  for (const e of exportRows) exportPaths.set(e.share_id, [...(exportPaths.get(e.share_id) ?? []), e.path]);
   const metadata = new Map<string, Record<string, string>>();
   for (const m of metadataRows) {
     const forShare = metadata.get(m.share_id) ?? {};
@@ -198,6 +227,7 @@ async function withPageDetails(ex: Executor, rows: ShareRow[]): Promise<Share[]>
     share.share_type_name = type?.name as string;
     share.share_type_specs = type?.specs ?? {};
     share.metadata = metadata.get(r.id) ?? {};
+    share.export_paths = exportPaths.get(r.id) ?? [];
     return share;
   });
 }

@@ -257,8 +257,8 @@ describe('listing, showing and metadata', () => {
     const bad = await http()
       .put(`/v2/share-access-rules/${r}/metadata`)
       .set(f.as(f.alice.token))
-      .send({ metadata: { k: 'v'.repeat(256) } });
-    assert.match(faultMessage(bad.body, 'badRequest', 400), /255/);
+      .send({ metadata: { k: 'v'.repeat(1024) } });
+    assert.match(faultMessage(bad.body, 'badRequest', 400), /1023/);
     await f.drain();
   });
 

@@ -22,6 +22,32 @@ describe('request ids', () => {
     assert.notEqual(ok.headers['x-openstack-request-id'], missing.headers['x-openstack-request-id']);
   });
 
+  test('x-compute-request-id carries the same id (tempest asserts it on every share API response)', async () => {
+    const token = await t.adminToken();
+    for (const res of [
+      await t.http().get('/v2/types').set('X-Auth-Token', token).expect(200),
+      await t.http().get('/v2/shares/nope').set('X-Auth-Token', token).expect(404),
+      await t.http().get('/identity/v3').expect(200),
+    ]) {
+      assert.match(String(res.headers['x-compute-request-id']), UUID_ID);
+      assert.equal(res.headers['x-compute-request-id'], res.headers['x-openstack-request-id']);
+    }
+  });
+
+  test('a 202 goes out with an empty body and no content type (clients parse bodies as JSON)', async () => {
+    const token = await t.adminToken();
+    const created = await t
+      .http()
+      .post('/v2/types')
+      .set('X-Auth-Token', token)
+      .send({ share_type: { name: 'mw-202', extra_specs: { driver_handles_share_servers: false } } })
+      .expect(200);
+    const del = await t.http().delete(`/v2/types/${created.body.share_type.id}`).set('X-Auth-Token', token);
+    assert.equal(del.status, 202);
+    assert.equal(del.text, '');
+    assert.equal(del.headers['content-type'], undefined);
+  });
+
   test('a well-formed inbound id is kept; a malformed one is replaced', async () => {
     const mine = 'req-0b4b7d0e-8c7e-4a6b-9f51-3d2a5c1e9f00';
     const kept = await t.http().get('/identity/v3').set('X-Openstack-Request-Id', mine).expect(200);

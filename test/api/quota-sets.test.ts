@@ -29,7 +29,7 @@ describe('quota sets', () => {
       .get(`/v2/quota-sets/${alice.projectId}?share_type=default`)
       .set(as(alice.token))
       .expect(200);
-    assert.equal(typed.body.quota_set.shares, -1);
+    assert.equal(typed.body.quota_set.shares, 50, 'a share type without its own limit shows the project’s');
     assert.equal(typed.body.quota_set.share_networks, undefined, 'share-type quotas cover a subset');
     const defaults = await t
       .http()
@@ -219,7 +219,39 @@ describe('services', () => {
       .expect(200);
     assert.equal(shareOnly.body.services.length, 1);
     await t.http().get('/v2/services').set(as(alice.token)).expect(403);
-    await t.http().get('/v2/services?state=sideways').set(as(admin)).expect(400);
+    // Manila filters on values no service has (and ignores parameters it does not know).
+    for (const q of ['state=sideways', 'status=fake', 'host=fake_host', 'zone=fake', 'binary=fake'])
+      assert.deepEqual(
+        (await t.http().get(`/v2/services?${q}`).set(as(admin)).expect(200)).body.services,
+        [],
+      );
+    const all = await t.http().get('/v2/services?fake_param=x').set(as(admin)).expect(200);
+    assert.equal(all.body.services.length, 2);
+  });
+
+  test('os-quota-sets answers up to 2.6, quota-sets from 2.7, its detail from 2.25', async () => {
+    const at = (v: string) => ({ 'X-Auth-Token': admin, 'X-OpenStack-Manila-API-Version': v });
+    const p = alice.projectId;
+    await t.http().get(`/v2/os-quota-sets/${p}`).set(at('2.6')).expect(200);
+    await t.http().get(`/v2/os-quota-sets/${p}/defaults`).set(at('2.0')).expect(200);
+    await t.http().get(`/v2/quota-sets/${p}`).set(at('2.6')).expect(404);
+    await t.http().get(`/v2/os-quota-sets/${p}`).set(at('2.7')).expect(404);
+    await t.http().get(`/v2/quota-sets/${p}/detail`).set(at('2.24')).expect(404);
+    await t.http().get(`/v2/quota-sets/${p}/detail`).set(at('2.25')).expect(200);
+  });
+
+  test('os-services and os-availability-zone answer up to 2.6, services and availability-zones from 2.7', async () => {
+    const at = (v: string, token: string) => ({ 'X-Auth-Token': token, 'X-OpenStack-Manila-API-Version': v });
+    for (const v of ['2.0', '2.6']) {
+      await t.http().get('/v2/os-services').set(at(v, admin)).expect(200);
+      await t.http().get('/v2/os-availability-zone').set(at(v, alice.token)).expect(200);
+      await t.http().get('/v2/services').set(at(v, admin)).expect(404);
+      await t.http().get('/v2/availability-zones').set(at(v, alice.token)).expect(404);
+    }
+    await t.http().get('/v2/os-services').set(at('2.7', admin)).expect(404);
+    await t.http().get('/v2/os-availability-zone').set(at('2.7', alice.token)).expect(404);
+    await t.http().get('/v2/services').set(at('2.7', admin)).expect(200);
+    await t.http().get('/v2/availability-zones').set(at('2.7', alice.token)).expect(200);
   });
 
   test('a service whose heartbeat is older than the down time is down', async () => {

@@ -136,7 +136,7 @@ describe('metadata', () => {
     const base = `/v2/shares/${id}/metadata`;
     const cases: [Record<string, unknown>, number][] = [
       [{ metadata: { ['k'.repeat(256)]: 'v' } }, 400],
-      [{ metadata: { k: 'v'.repeat(256) } }, 400],
+      [{ metadata: { k: 'v'.repeat(1024) } }, 400],
       [{ metadata: { k: 5 } }, 400],
       [{ metadata: 'k=v' }, 400],
       [{ metadata: { __affinity_same_host: 'x' } }, 403],
@@ -231,15 +231,15 @@ describe('admin actions', () => {
     await t.http().get(`/v2/shares/${id}`).set(as(alice.token)).expect(404);
   });
 
-  test('unknown actions and bodies with two actions are 400', async () => {
+  test('unknown actions are 404 (as Manila); bodies with two actions are 400', async () => {
     const id = await newShare();
     const unknown = await t
       .http()
       .post(`/v2/shares/${id}/action`)
       .set(as(alice.token))
       .send({ frobnicate: {} })
-      .expect(400);
-    assert.match(faultMessage(unknown.body, 'badRequest', 400), /frobnicate/);
+      .expect(404);
+    assert.match(faultMessage(unknown.body, 'itemNotFound', 404), /frobnicate/);
     const two = await t
       .http()
       .post(`/v2/shares/${id}/action`)

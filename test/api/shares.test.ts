@@ -184,7 +184,7 @@ describe('bad input: a 4xx fault and nothing created', () => {
     ['huge size', { size: 10 ** 12 }, 400, /at most/],
     ['unknown protocol', { share_proto: 'SMB3' }, 400, /share_proto/],
     ['256-char name', { name: 'n'.repeat(256) }, 400, /255/],
-    ['metadata value over 255', { metadata: { k: 'v'.repeat(256) } }, 400, /255/],
+    ['metadata value over 1023', { metadata: { k: 'v'.repeat(1024) } }, 400, /1023/],
     ['metadata value not a string', { metadata: { k: 1 } }, 400, /strings/],
     ['share network', { share_network_id: 'abc' }, 400, /share networks/],
     [

@@ -17,13 +17,37 @@ const H = 'X-OpenStack-Manila-API-Version';
 describe('version documents', () => {
   test('GET / is 300 with the CURRENT v2 entry (what `manila` negotiates against), no token needed', async () => {
     const res = await t.http().get('/').expect(300);
-    const [v] = res.body.versions;
-    assert.equal(v.id, 'v2.0');
+    const v = res.body.versions.find((x: { id: string }) => x.id === 'v2.0');
     assert.equal(v.status, 'CURRENT');
     assert.equal(v.min_version, '2.0');
     const [maj, min] = v.version.split('.').map(Number);
     assert.ok(maj === 2 && min >= 72, `max version ${v.version} must be at least 2.72`);
     assert.equal(v.links.find((l: { rel: string }) => l.rel === 'self').href, 'http://127.0.0.1:8786/v2/');
+  });
+
+  test('GET / also lists the deprecated v1.0 without versions, and carries no microversion header nor Vary', async () => {
+    const res = await t.http().get('/').set(H, '2.50').expect(300);
+    assert.deepEqual(res.body.versions.map((x: { id: string }) => x.id).sort(), ['v1.0', 'v2.0']);
+    const v1 = res.body.versions.find((x: { id: string }) => x.id === 'v1.0');
+    assert.equal(v1.status, 'DEPRECATED');
+    assert.equal(v1.version, '');
+    assert.equal(v1.min_version, '');
+    assert.equal(res.headers['x-openstack-manila-api-version'], undefined);
+    assert.equal(res.headers.vary, undefined);
+  });
+
+  test('GET /v1 is 200 with only v1.0, microversion 1.0 whatever was asked', async () => {
+    for (const asked of [undefined, '5.0']) {
+      const req = t.http().get('/v1');
+      if (asked) req.set(H, asked);
+      const res = await req.expect(200);
+      assert.deepEqual(
+        res.body.versions.map((x: { id: string }) => x.id),
+        ['v1.0'],
+      );
+      assert.equal(res.headers['x-openstack-manila-api-version'], '1.0');
+      assert.match(String(res.headers.vary), /X-OpenStack-Manila-API-Version/);
+    }
   });
 
   test('GET /v2 and /v2/ are 200 with the same document', async () => {
@@ -60,7 +84,7 @@ describe('microversions', () => {
       .set('OpenStack-API-Version', 'shared-file-system 2.60')
       .set('X-Auth-Token', alice.token);
     assert.equal(c.headers['x-openstack-manila-api-version'], '2.60');
-    const d = await t.http().get('/').set(H, 'latest');
+    const d = await t.http().get('/v2/').set(H, 'latest');
     assert.equal(d.headers['x-openstack-manila-api-version'], d.body.versions[0].version);
   });
 

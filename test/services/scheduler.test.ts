@@ -103,6 +103,20 @@ const cases: {
     reasons: [],
   },
   {
+    name: 'share_backend_name filter (plain or capabilities: scoped)',
+    backends: [fake('a', { p: 90 }), fake('b', { p: 30 })],
+    request: request({ specs: { share_backend_name: 'b' } }),
+    host: 'srv@b#p',
+    reasons: ['a: not share_backend_name b'],
+  },
+  {
+    name: 'a share_backend_name no backend has: no placement',
+    backends: [fake('a', { p: 90 })],
+    request: request({ specs: { 'capabilities:share_backend_name': 'invalid_backend' } }),
+    host: null,
+    reasons: ['a: not share_backend_name invalid_backend'],
+  },
+  {
     name: 'a backend whose stats() fails is skipped, not fatal',
     backends: [fake('a', { p: 90 }, { down: 'connection refused' }), fake('b', { p: 30 })],
     request: request(),
