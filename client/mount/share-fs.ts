@@ -377,16 +377,17 @@ export class ShareFs implements FuseOps {
     });
   }
 
-  read(_ino: number, fh: number, offset: number, size: number): Promise<Buffer> {
+  read(_ino: number, fh: number, offset: number, size: number): Promise<Buffer[]> {
     return guard(async () => {
       const h = this.handle(fh);
       await this.drain(h.node);
       const header = { path: this.pathOf(h.node), off: offset, len: size, fid: h.node.fid };
-      return (await this.call(OP.read, header)).payload;
+      // The socket chunks the data arrived in, written to the device as they are (no join).
+      return (await this.call(OP.read, header)).parts;
     });
   }
 
-  write(_ino: number, fh: number, offset: number, data: Buffer): Promise<number> {
+  write(_ino: number, fh: number, offset: number, data: Buffer, keep?: () => () => void): Promise<number> {
     return guard(async () => {
       const h = this.handle(fh);
       const n = h.node as MountedNode;
@@ -401,14 +402,16 @@ export class ShareFs implements FuseOps {
         return data.length;
       }
       // Write-behind: answered now, sent with others in flight (a sequential writer is not held to
-      // one round trip per request). The buffer is the session's, so it is copied.
+      // one round trip per request). The session's buffer is kept until the server answered (a
+      // copy only when the session cannot hand it over).
       n.inflight ??= new Set();
       while ((n.inflightBytes ?? 0) > 0 && (n.inflightBytes ?? 0) + data.length > window)
         await Promise.race(n.inflight);
       this.reportWriteError(n);
-      const copy = Buffer.from(data);
-      n.inflightBytes = (n.inflightBytes ?? 0) + copy.length;
-      const sent: Promise<void> = this.call(OP.write, { path, off: offset, fid }, copy).then(
+      const giveBack = keep?.();
+      const body = giveBack ? data : Buffer.from(data);
+      n.inflightBytes = (n.inflightBytes ?? 0) + body.length;
+      const sent: Promise<void> = this.call(OP.write, { path, off: offset, fid }, body).then(
         () => undefined,
         (err: unknown) => {
           n.writeError ??= toFuseError(err);
@@ -416,7 +419,8 @@ export class ShareFs implements FuseOps {
       );
       const tracked = sent.finally(() => {
         n.inflight?.delete(tracked);
-        n.inflightBytes = (n.inflightBytes ?? 0) - copy.length;
+        n.inflightBytes = (n.inflightBytes ?? 0) - body.length;
+        giveBack?.();
       });
       n.inflight.add(tracked);
       return data.length;
