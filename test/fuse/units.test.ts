@@ -134,7 +134,12 @@ test('a create answered with attributes costs one request to the share server, a
         return { header: { attr: attr('fedcba9876543-r', 'dir', 1) }, parts: [], payload: Buffer.alloc(0) };
       if (op === OP.create)
         return {
-          header: { v: 1, size: 0, attr: attr('0123456789abc-f', 'file', 1), dir: attr('fedcba9876543-r', 'dir', 2) },
+          header: {
+            v: 1,
+            size: 0,
+            attr: attr('0123456789abc-f', 'file', 1),
+            dir: attr('fedcba9876543-r', 'dir', 2),
+          },
           parts: [],
           payload: Buffer.alloc(0),
         };
