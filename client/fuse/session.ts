@@ -80,8 +80,15 @@ export interface FuseOps {
     mode: number,
     flags: number,
   ): Promise<{ attr: Attr; fh: number; flags?: number }>;
-  read(ino: number, fh: number, offset: number, size: number): Promise<Buffer>;
-  write(ino: number, fh: number, offset: number, data: Buffer): Promise<number>;
+  /** The data, in one buffer or in pieces (written to the device as they are, without joining). */
+  read(ino: number, fh: number, offset: number, size: number): Promise<Buffer | Buffer[]>;
+  /**
+   * `data` is a view of the session's read buffer, reused after the reply. `keep` hands that buffer
+   * to the file system instead (for writes answered before they are sent on): the session reads
+   * the next request into another one, and the returned function gives it back once `data` is no
+   * longer needed. No copy, and no fresh memory per request.
+   */
+  write(ino: number, fh: number, offset: number, data: Buffer, keep?: () => () => void): Promise<number>;
   /** close(2) of a descriptor; `owner` is its lock owner, whose POSIX locks go now. */
   flush?(ino: number, fh: number, owner: string): Promise<void>;
   fsync?(ino: number, fh: number, datasync: boolean): Promise<void>;
@@ -120,8 +127,9 @@ export interface SessionOptions {
   attrTimeout?: number;
   fsname?: string;
   /**
-   * Readahead in KiB, set on the mount's bdi after mounting (default max_write): INIT can only
-   * lower the kernel's 128 KiB default, and each readahead READ is at most this large.
+   * Readahead in KiB, set on the mount's bdi after mounting (default 16 × max_write): INIT can
+   * only lower the kernel's 128 KiB default. Each READ is at most max_write, so a window of
+   * several keeps that many READs in flight for one sequential reader.
    */
   readaheadKb?: number;
   /** Extra mount options, e.g. ['ro']. */
@@ -143,6 +151,8 @@ export class FuseSession {
   /** Every reader has stopped: the mount is gone (unmounted from here or from outside). */
   private ended = false;
   private loops: Promise<void>[] = [];
+  /** Device read buffers: one per reader, more while write-behind holds some. */
+  private readonly buffers: BufferPool;
   /** Requests the kernel may interrupt (lock waits), by unique. */
   private readonly interruptible = new Map<bigint, AbortController>();
   /** What INIT settled: the kernel's protocol minor, flags granted, max_write and max_pages. */
@@ -168,6 +178,7 @@ export class FuseSession {
     this.attrTimeout = opts.attrTimeout ?? 1;
     this.mountpoint = path.resolve(mountpoint);
     this.fd = fs.openSync('/dev/fuse', 'r+');
+    this.buffers = new BufferPool(this.maxWrite + PAGE);
   }
 
   /** Mounts `ops` at `mountpoint` (root only) and starts serving. */
@@ -302,8 +313,18 @@ export class FuseSession {
 
   private async readLoop(): Promise<void> {
     // The kernel refuses reads smaller than a whole WRITE request (header, write_in, data).
-    const buf = Buffer.allocUnsafeSlow(this.maxWrite + PAGE);
+    let buf = this.buffers.get();
+    let kept = false;
+    const keep = (): (() => void) => {
+      kept = true;
+      const b = buf;
+      return () => this.buffers.put(b);
+    };
     for (;;) {
+      if (kept) {
+        buf = this.buffers.get();
+        kept = false;
+      }
       let n: number;
       try {
         n = (await readAsync(this.fd, buf, 0, buf.length, null)).bytesRead;
@@ -313,7 +334,7 @@ export class FuseSession {
         if (code === 'ENODEV') return; // unmounted
         throw err;
       }
-      await this.handle(buf.subarray(0, n));
+      await this.handle(buf.subarray(0, n), keep);
     }
   }
 
@@ -329,15 +350,16 @@ export class FuseSession {
     }
   }
 
-  private async handle(req: Buffer): Promise<void> {
+  private async handle(req: Buffer, keep: () => () => void): Promise<void> {
     const h = readInHeader(req);
     const arg = req.subarray(IN_HEADER_SIZE, h.len);
     if (this.opts.debug) process.stderr.write(`fuse: ${OPNAME.get(h.opcode) ?? h.opcode} node ${h.nodeid}\n`);
     try {
-      const body = await this.dispatch(h.opcode, h.nodeid, arg, h.unique);
+      const body = await this.dispatch(h.opcode, h.nodeid, arg, h.unique, keep);
       if (body && !NO_REPLY.has(h.opcode)) this.reply(h.unique, 0, body);
       // After INIT's reply: the kernel lowers readahead to what INIT said when it applies it.
-      if (h.opcode === Op.INIT) this.setReadahead(this.opts.readaheadKb ?? Math.floor(this.maxWrite / 1024));
+      if (h.opcode === Op.INIT)
+        this.setReadahead(this.opts.readaheadKb ?? Math.floor((16 * this.maxWrite) / 1024));
     } catch (err) {
       if (NO_REPLY.has(h.opcode)) return;
       const errno = err instanceof FuseError ? err.errno : E.EIO;
@@ -348,7 +370,13 @@ export class FuseSession {
   }
 
   /** Returns the reply body, or null for requests that take no reply. */
-  private async dispatch(op: number, ino: number, a: Buffer, unique: bigint): Promise<Buffer[] | null> {
+  private async dispatch(
+    op: number,
+    ino: number,
+    a: Buffer,
+    unique: bigint,
+    keep: () => () => void,
+  ): Promise<Buffer[] | null> {
     const ops = this.ops;
     switch (op) {
       case Op.INIT:
@@ -450,7 +478,8 @@ export class FuseSession {
       }
       case Op.READ: {
         const fh = Number(a.readBigUInt64LE(0));
-        return [await ops.read(ino, fh, Number(a.readBigUInt64LE(8)), a.readUInt32LE(16))];
+        const data = await ops.read(ino, fh, Number(a.readBigUInt64LE(8)), a.readUInt32LE(16));
+        return Array.isArray(data) ? data : [data];
       }
       case Op.WRITE: {
         const fh = Number(a.readBigUInt64LE(0));
@@ -460,6 +489,7 @@ export class FuseSession {
           fh,
           Number(a.readBigUInt64LE(8)),
           a.subarray(RW_IN_SIZE, RW_IN_SIZE + size),
+          keep,
         );
         return [writeOut(n)];
       }
@@ -534,6 +564,21 @@ export class FuseSession {
       maxReadahead,
     };
     return out;
+  }
+}
+
+/** Buffers of one size, recycled: faulting in fresh memory for every request costs more than the copy. */
+class BufferPool {
+  private readonly free: Buffer[] = [];
+  constructor(
+    private readonly size: number,
+    private readonly maxFree = 64,
+  ) {}
+  get(): Buffer {
+    return this.free.pop() ?? Buffer.allocUnsafeSlow(this.size);
+  }
+  put(b: Buffer): void {
+    if (this.free.length < this.maxFree) this.free.push(b);
   }
 }
 

@@ -57,6 +57,7 @@ export async function mountShare(req: MountRequest): Promise<MountedShare> {
     const shareFs = await ShareFs.create(conn, {
       readOnly,
       writeBehindBytes: o.writeBehindMiB * 1024 * 1024,
+      attrTimeoutMs: o.attrTimeout * 1000,
       log: req.log,
     });
     const session = await FuseSession.mount(req.dir, shareFs, {

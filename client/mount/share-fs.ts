@@ -66,6 +66,13 @@ interface MountedNode extends Node {
   writeError?: FuseError;
   /** Lock owners that took locks on this file through this mount (their close releases them). */
   lockOwners?: Set<string>;
+  /**
+   * A directory's attributes as a change made through this mount left them (the reply to a
+   * create, mkdir, symlink or link in it), and when: the kernel drops a directory's attributes
+   * after such a change and asks again at the next path walk; that GETATTR is answered from here
+   * once, within the attribute timeout, instead of from the server.
+   */
+  changed?: { attr: WireAttr; at: number };
 }
 
 export interface ShareFsOptions {
@@ -77,6 +84,8 @@ export interface ShareFsOptions {
    * back from the next write, fsync or close, as over NFS.
    */
   writeBehindBytes?: number;
+  /** The kernel's attribute timeout (ms): how long a directory's attributes from a change may answer a GETATTR (0: never). */
+  attrTimeoutMs?: number;
   log?: (msg: string) => void;
 }
 
@@ -166,6 +175,26 @@ export class ShareFs implements FuseOps {
     return this.toAttr(a, n);
   }
 
+  /**
+   * A create, mkdir, symlink or link answered: the new name's attributes (from the reply, so the
+   * kernel needs no LOOKUP or GETATTR after it, and this mount no getattr of its own), and its
+   * directory's, kept for the GETATTR the kernel sends next. (A server without them: one getattr.)
+   */
+  private async named(path: string, parent: number, header: Record<string, unknown>): Promise<Attr> {
+    const a = (header['attr'] as WireAttr | undefined) ?? (await this.stat(path));
+    const dir = header['dir'] as WireAttr | undefined;
+    const p = this.nodes.get(parent) as MountedNode | undefined;
+    if (dir && p && p.fid === dir.id && (!p.changed || p.changed.attr.v <= dir.v))
+      p.changed = { attr: dir, at: Date.now() };
+    return this.entry(path, a);
+  }
+
+  /** A change to a directory's entries that did not say what its attributes became. */
+  private dirChanged(parent: number): void {
+    const p = this.nodes.get(parent) as MountedNode | undefined;
+    if (p) p.changed = undefined;
+  }
+
   private newHandle(n: Node, flags: number): number {
     const fh = this.nextFh++;
     const writable = (flags & O_ACCMODE) !== O_RDONLY;
@@ -212,6 +241,10 @@ export class ShareFs implements FuseOps {
   getattr(ino: number): Promise<Attr> {
     return guard(async () => {
       const n = this.node(ino);
+      const changed = n.changed;
+      n.changed = undefined;
+      if (changed && Date.now() - changed.at < (this.opts.attrTimeoutMs ?? 0))
+        return this.toAttr(changed.attr, n);
       await this.drain(n);
       return this.toAttr(await this.fresh(n), n);
     });
@@ -229,6 +262,7 @@ export class ShareFs implements FuseOps {
       if (set.atimeMs !== undefined) h['atimeMs'] = set.atimeMs;
       if (set.mtimeMs !== undefined) h['mtimeMs'] = set.mtimeMs;
       await this.drain(n);
+      n.changed = undefined;
       if (Object.keys(h).length > 0) {
         this.writeCheck();
         // `fid`: the server refuses (ESTALE) if the path names another file by now.
@@ -249,8 +283,7 @@ export class ShareFs implements FuseOps {
     return guard(async () => {
       this.writeCheck();
       const path = this.childPath(parent, name);
-      await this.call(OP.symlink, { path, target });
-      return this.entry(path, await this.stat(path));
+      return this.named(path, parent, (await this.call(OP.symlink, { path, target })).header);
     });
   }
 
@@ -260,8 +293,8 @@ export class ShareFs implements FuseOps {
       const n = this.node(ino);
       await this.drain(n);
       const path = this.childPath(newParent, newName);
-      await this.call(OP.link, { path: this.pathOf(n), newPath: path });
-      return this.entry(path, await this.stat(path));
+      const r = await this.call(OP.link, { path: this.pathOf(n), newPath: path });
+      return this.named(path, newParent, r.header);
     });
   }
 
@@ -269,8 +302,7 @@ export class ShareFs implements FuseOps {
     return guard(async () => {
       this.writeCheck();
       const path = this.childPath(parent, name);
-      await this.call(OP.mkdir, { path, mode: mode & 0o7777 });
-      return this.entry(path, await this.stat(path));
+      return this.named(path, parent, (await this.call(OP.mkdir, { path, mode: mode & 0o7777 })).header);
     });
   }
 
@@ -286,6 +318,7 @@ export class ShareFs implements FuseOps {
         return;
       }
       await this.call(OP.unlink, { path });
+      this.dirChanged(parent);
       this.nodes.detach(path);
     });
   }
@@ -294,6 +327,7 @@ export class ShareFs implements FuseOps {
   private async hide(n: MountedNode, parent: number, path: string): Promise<void> {
     const hidden = this.childPath(parent, `${UNLINKED_PREFIX}${n.fid.replace(/-/g, '').slice(0, 16)}`);
     await this.call(OP.rename, { path, newPath: hidden });
+    this.dirChanged(parent);
     this.nodes.renamed(path, hidden, false);
     n.unlinked = true;
   }
@@ -303,6 +337,7 @@ export class ShareFs implements FuseOps {
       this.writeCheck();
       const path = this.childPath(parent, name);
       await this.call(OP.rmdir, { path });
+      this.dirChanged(parent);
       this.nodes.detach(path);
     });
   }
@@ -329,6 +364,8 @@ export class ShareFs implements FuseOps {
       if (replaced && replaced.open > 0 && replaced.names.size === 1 && from !== to)
         await this.hide(replaced, newParent, to);
       await this.call(OP.rename, { path: from, newPath: to });
+      this.dirChanged(parent);
+      this.dirChanged(newParent);
       const moved = this.nodes.atPath(from);
       this.nodes.renamed(from, to, moved === undefined || moved.dir);
     });
@@ -365,28 +402,28 @@ export class ShareFs implements FuseOps {
     return guard(async () => {
       this.writeCheck();
       const path = this.childPath(parent, name);
-      await this.call(
+      const r = await this.call(
         OP.create,
         { path, mode: mode & 0o7777, excl: (flags & O_EXCL) !== 0, trunc: (flags & O_TRUNC) !== 0 },
         Buffer.alloc(0),
       );
-      const a = await this.stat(path);
-      const attr = this.entry(path, a);
+      const attr = await this.named(path, parent, r.header);
       const fh = this.newHandle(this.node(attr.nodeid!), flags);
       return { attr, fh, flags: flags & O_APPEND ? FOPEN_DIRECT_IO : 0 };
     });
   }
 
-  read(_ino: number, fh: number, offset: number, size: number): Promise<Buffer> {
+  read(_ino: number, fh: number, offset: number, size: number): Promise<Buffer[]> {
     return guard(async () => {
       const h = this.handle(fh);
       await this.drain(h.node);
       const header = { path: this.pathOf(h.node), off: offset, len: size, fid: h.node.fid };
-      return (await this.call(OP.read, header)).payload;
+      // The socket chunks the data arrived in, written to the device as they are (no join).
+      return (await this.call(OP.read, header)).parts;
     });
   }
 
-  write(_ino: number, fh: number, offset: number, data: Buffer): Promise<number> {
+  write(_ino: number, fh: number, offset: number, data: Buffer, keep?: () => () => void): Promise<number> {
     return guard(async () => {
       const h = this.handle(fh);
       const n = h.node as MountedNode;
@@ -401,14 +438,16 @@ export class ShareFs implements FuseOps {
         return data.length;
       }
       // Write-behind: answered now, sent with others in flight (a sequential writer is not held to
-      // one round trip per request). The buffer is the session's, so it is copied.
+      // one round trip per request). The session's buffer is kept until the server answered (a
+      // copy only when the session cannot hand it over).
       n.inflight ??= new Set();
       while ((n.inflightBytes ?? 0) > 0 && (n.inflightBytes ?? 0) + data.length > window)
         await Promise.race(n.inflight);
       this.reportWriteError(n);
-      const copy = Buffer.from(data);
-      n.inflightBytes = (n.inflightBytes ?? 0) + copy.length;
-      const sent: Promise<void> = this.call(OP.write, { path, off: offset, fid }, copy).then(
+      const giveBack = keep?.();
+      const body = giveBack ? data : Buffer.from(data);
+      n.inflightBytes = (n.inflightBytes ?? 0) + body.length;
+      const sent: Promise<void> = this.call(OP.write, { path, off: offset, fid }, body).then(
         () => undefined,
         (err: unknown) => {
           n.writeError ??= toFuseError(err);
@@ -416,7 +455,8 @@ export class ShareFs implements FuseOps {
       );
       const tracked = sent.finally(() => {
         n.inflight?.delete(tracked);
-        n.inflightBytes = (n.inflightBytes ?? 0) - copy.length;
+        n.inflightBytes = (n.inflightBytes ?? 0) - body.length;
+        giveBack?.();
       });
       n.inflight.add(tracked);
       return data.length;

@@ -39,13 +39,13 @@ test('-o options: values, defaults, fstab noise, and refusals', () => {
 });
 
 test('node table: lookups, hard links, renames of files and directories, unlink, forget', () => {
-  const t = new NodeTable('root-id');
+  const t = new NodeTable('fedcba9876543-r');
   const d = t.found('d', 'd-id', true, true);
-  const f = t.found('d/f', 'f-id');
-  assert.equal(t.found('d/f', 'f-id'), f);
+  const f = t.found('d/f', '0123456789abc-f');
+  assert.equal(t.found('d/f', '0123456789abc-f'), f);
   assert.equal(f.nlookup, 2);
   // A hard link: the same node under a second name.
-  assert.equal(t.found('l', 'f-id'), f);
+  assert.equal(t.found('l', '0123456789abc-f'), f);
   assert.deepEqual([...f.names].sort(), ['d/f', 'l']);
   // A directory rename moves what is below it.
   t.renamed('d', 'e', true);
@@ -110,4 +110,51 @@ test('export locations, st_ino from file ids, errno values', () => {
   ] as const)
     assert.equal(errnoOf(new ReplicatedError(code)), errno, code);
   assert.equal(errnoOf(new Error('bug')), E.EIO);
+});
+
+test('a create answered with attributes costs one request to the share server, and the directory GETATTR after it none', async () => {
+  const { OP } = await import('../../backends/replicated/protocol/opcodes.ts');
+  const { ShareFs } = await import('../../client/mount/share-fs.ts');
+  const attr = (id: string, type: string, v: number) => ({
+    type,
+    id,
+    v,
+    size: 0,
+    mode: 0o644,
+    nlink: 1,
+    atimeMs: 1,
+    mtimeMs: 1,
+    ctimeMs: 1,
+  });
+  const calls: number[] = [];
+  const conn = {
+    call: async (op: number) => {
+      calls.push(op);
+      if (op === OP.getattr)
+        return { header: { attr: attr('fedcba9876543-r', 'dir', 1) }, parts: [], payload: Buffer.alloc(0) };
+      if (op === OP.create)
+        return {
+          header: {
+            v: 1,
+            size: 0,
+            attr: attr('0123456789abc-f', 'file', 1),
+            dir: attr('fedcba9876543-r', 'dir', 2),
+          },
+          parts: [],
+          payload: Buffer.alloc(0),
+        };
+      throw new Error(`unexpected op ${op}`);
+    },
+  };
+  // biome-ignore lint/suspicious/noExplicitAny: a fake connection with only call()
+  const fs = await ShareFs.create(conn as any, { attrTimeoutMs: 1000 });
+  calls.length = 0;
+  const r = await fs.create(ROOT_NODE, 'f', 0o644, 0o1101);
+  assert.equal(r.attr.ino, stIno('0123456789abc-f', -1));
+  assert.deepEqual(calls, [OP.create], 'no getattr after the create');
+  const dir = await fs.getattr(ROOT_NODE);
+  assert.equal(dir.ino, stIno('fedcba9876543-r', -1));
+  assert.deepEqual(calls, [OP.create], 'the directory GETATTR is answered from the create reply');
+  await fs.getattr(ROOT_NODE);
+  assert.deepEqual(calls, [OP.create, OP.getattr], 'once: the next GETATTR asks the server');
 });

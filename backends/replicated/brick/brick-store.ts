@@ -53,7 +53,13 @@ export interface MutateResult {
   freed: number;
   /** 1 when a file or symlink lost its last name (it no longer counts as a file of the share). */
   gone?: number;
+  /** After a create, mkdir, symlink or link: the new name's attributes and its directory's. */
+  attr?: Attr;
+  dir?: Attr;
 }
+
+/** Mutations that make a name: their reply carries its attributes (no getattr after them). */
+const NAMING = new Set<MutationKind>(['create', 'mkdir', 'symlink', 'link']);
 
 function hashPath(p: string): string {
   return createHash('sha1').update(p).digest('hex');
@@ -583,6 +589,11 @@ export class ShareStore {
     const r = this.apply(kind, p, np, h, payload);
     // `sync`: flush before answering (create/write with fsync in one round trip).
     if (h['sync'] === true && kind !== 'fsync' && kind !== 'unlink' && kind !== 'rmdir') this.fsync(np ?? p);
+    if (NAMING.has(kind)) {
+      const named = kind === 'link' ? (np ?? p) : p;
+      r.attr = this.getattr(named);
+      r.dir = this.getattr(parentOf(named));
+    }
     return r;
   }
 

@@ -4,7 +4,7 @@
  */
 import { ReplicatedError } from '../protocol/errors.ts';
 import { OP } from '../protocol/opcodes.ts';
-import { RpcClient } from '../protocol/rpc-client.ts';
+import { type Reply, RpcClient } from '../protocol/rpc-client.ts';
 import type {
   Attr,
   CapacityReport,
@@ -71,11 +71,8 @@ export class ReplicatedClient {
     return this.opts.chunkBytes ?? 1 << 20;
   }
 
-  async call(
-    op: number,
-    header: object,
-    payload?: Buffer,
-  ): Promise<{ header: Record<string, unknown>; payload: Buffer }> {
+  /** One request; the reply's payload as one buffer, or as the socket chunks it arrived in (`parts`). */
+  async call(op: number, header: object, payload?: Buffer): Promise<Reply> {
     return this.rpc.request(op, header, payload, this.opts.timeoutMs ?? 60_000);
   }
 

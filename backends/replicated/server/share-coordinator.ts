@@ -40,6 +40,17 @@ interface MutateReply {
   sizeAfter: number;
   freed: number;
   gone?: number;
+  /** A new name's attributes and its directory's (create, mkdir, symlink, link). */
+  attr?: Attr;
+  dir?: Attr;
+}
+
+/** What a mutation answers its client: the version and size, and a new name's attributes. */
+function answer(rep: MutateReply): Record<string, unknown> {
+  const out: Record<string, unknown> = { v: rep.v, size: rep.sizeAfter };
+  if (rep.attr) out['attr'] = rep.attr;
+  if (rep.dir) out['dir'] = rep.dir;
+  return out;
 }
 
 interface Carried {
@@ -74,6 +85,14 @@ const TRANSPORT = new Set(['ENOTCONN', 'ETIMEDOUT']);
 /** Mutations that change a file's data or link count (see `issue`). */
 const DATA_KINDS = new Set<MutationKind>(['create', 'write', 'truncate', 'setattr', 'link']);
 const CACHE_LIMIT = 200_000;
+/** Mutations that give a path a name. */
+const NAMING = new Set<MutationKind>(['create', 'mkdir', 'symlink', 'link', 'rename']);
+
+/** Which replica a read went to, and how many mutations had been issued when it was sent. */
+interface ReadSent {
+  seq?: number;
+  member?: Member;
+}
 
 export class ShareCoordinator {
   info: ShareInfo;
@@ -99,6 +118,12 @@ export class ShareCoordinator {
   private inflight = 0;
   private drainWaiters: Array<() => void> = [];
   private readonly pathIds = new Map<string, string>();
+  /** Mutations issued so far: orders what a read saw against what was issued after it was sent. */
+  private issued = 0;
+  /** Paths a mutation may have given a name (create, mkdir, symlink; a link's or rename's target), by issue number. */
+  private readonly namedAt = new Map<string, number>();
+  /** Paths a getattr found missing: the issue number when it was sent, and the replica that said so. */
+  private readonly absent = new Map<string, { seq: number; member: Member }>();
   private readonly idSize = new Map<string, number>();
   private readonly pathInflight = new Map<string, number>();
   private readonly pathFailed = new Set<string>();
@@ -185,7 +210,7 @@ export class ShareCoordinator {
   }
 
   /** A reply from a ready replica that holds a good copy of `p` (rotating among them). */
-  async readFrom(p: string, op: number, header: Record<string, unknown>): Promise<Reply> {
+  async readFrom(p: string, op: number, header: Record<string, unknown>, sent?: ReadSent): Promise<Reply> {
     if (this.fenced) throw new ReplicatedError('ESTALE', 'share server was fenced by a newer epoch');
     if (this.inSplitBrain(p)) throw new ReplicatedError('EIO', `${p} is in split-brain`);
     const good: Member[] = [];
@@ -200,6 +225,10 @@ export class ShareCoordinator {
     for (let i = 0; i < good.length; i++) {
       const m = good[(this.readRr + i) % good.length]!;
       try {
+        if (sent) {
+          sent.seq = this.issued;
+          sent.member = m;
+        }
         const r = await this.req(m, op, { path: p, ...header });
         this.readRr++;
         return r;
@@ -229,7 +258,32 @@ export class ShareCoordinator {
   }
 
   async getattr(p: string): Promise<Attr> {
-    return (await this.readFrom(p, OP.bGetattr, {})).header['attr'] as Attr;
+    const sent: ReadSent = {};
+    try {
+      return (await this.readFrom(p, OP.bGetattr, {}, sent)).header['attr'] as Attr;
+    } catch (err) {
+      if (sent.member && toReplicatedError(err).code === 'ENOENT') {
+        if (this.absent.size > CACHE_LIMIT) this.absent.clear();
+        this.absent.set(p, { seq: sent.seq ?? 0, member: sent.member });
+      }
+      throw err;
+    }
+  }
+
+  /**
+   * `p` is known not to exist as of every mutation issued: a getattr found it missing on a replica
+   * that applies mutations in issue order and is still in sync, and nothing issued since could have
+   * named it or a directory above it. (The lookup before a create: the create then needs no read.)
+   */
+  private knownAbsent(p: string): boolean {
+    const a = this.absent.get(p);
+    if (!a) return false;
+    const named = (q: string) => (this.namedAt.get(q) ?? -1) > a.seq;
+    if (named(p) || ancestorsOf(p).some(named) || !a.member.ready || !this.isGood(a.member, p)) {
+      this.absent.delete(p);
+      return false;
+    }
+    return true;
   }
 
   statfs(): StatFs {
@@ -307,6 +361,7 @@ export class ShareCoordinator {
       const size = this.idSize.get(id);
       if (size !== undefined) return { id, size, type: 'file' };
     }
+    if (this.knownAbsent(p)) return undefined;
     let a: Attr;
     try {
       a = await this.getattr(p);
@@ -427,6 +482,15 @@ export class ShareCoordinator {
     const carry = np !== undefined ? this.carriedBlame(ready, p, np) : [];
     for (const c of carry) for (const b of c.bricks) this.blamed.get(b)?.add(c.path);
 
+    this.issued++;
+    const named = kind === 'link' || kind === 'rename' ? np : NAMING.has(kind) ? p : undefined;
+    if (named !== undefined) {
+      if (this.namedAt.size > CACHE_LIMIT) {
+        this.namedAt.clear();
+        this.absent.clear();
+      }
+      this.namedAt.set(named, this.issued);
+    }
     // Optimistic cache update, in issue order (later mutations are planned against it).
     if (sizeKey !== undefined && newSize !== undefined) this.idSize.set(sizeKey, newSize);
     if (kind === 'create' && h['id']) {
@@ -539,7 +603,7 @@ export class ShareCoordinator {
     early.ok = true;
     const rep = goodReply.header as unknown as MutateReply;
     this.account(job, rep);
-    job.resolve({ v: rep.v, size: rep.sizeAfter });
+    job.resolve(answer(rep));
   }
 
   private async complete(
@@ -630,7 +694,7 @@ export class ShareCoordinator {
     const src = agree.find((m) => good.has(m.id)) ?? agree[0]!;
     const rep = replies.get(src.id)!;
     this.account(job, rep);
-    job.resolve({ v: rep.v, size: rep.sizeAfter });
+    job.resolve(answer(rep));
   }
 
   /**
@@ -666,6 +730,7 @@ export class ShareCoordinator {
 
   /** Forgets failure state for a path once heal has made all replicas equal. */
   healed(p: string, bricks: string[]): void {
+    this.absent.clear(); // heal may have given names back to replicas
     for (const b of bricks) this.blamed.get(b)?.delete(p);
     let any = false;
     for (const s of this.blamed.values()) if (s.has(p)) any = true;
@@ -683,6 +748,7 @@ export class ShareCoordinator {
       this.dirs = Number(u['dirs']);
       this.pathIds.clear();
       this.idSize.clear();
+      this.absent.clear();
     });
   }
 

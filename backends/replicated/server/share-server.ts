@@ -838,9 +838,11 @@ export class ShareServer {
       case OP.rename:
         return c.mutate('rename', { path: p(), newPath: checkClientPath(h['newPath']) }).then(() => ({}));
       case OP.link:
-        return c.mutate('link', { path: p(), newPath: checkClientPath(h['newPath']) }).then(() => ({}));
+        return c
+          .mutate('link', { path: p(), newPath: checkClientPath(h['newPath']) })
+          .then((header) => ({ header }));
       case OP.symlink:
-        return c.mutate('symlink', { path: p(), target: h['target'] }).then(() => ({}));
+        return c.mutate('symlink', { path: p(), target: h['target'] }).then((header) => ({ header }));
       case OP.readdir: {
         const count = Math.min(Math.max(1, Number(h['count'] ?? 1000) || 1000), 10_000);
         const after = h['after'] === undefined || h['after'] === '' ? '' : checkName(h['after']);
