@@ -3,6 +3,7 @@ import { existsSync, mkdirSync, readdirSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
+import v8 from 'node:v8';
 import type { PGlite, PGliteOptions } from '@electric-sql/pglite';
 import knexFactory, { type Knex } from 'knex';
 import ClientPgLite from 'knex-pglite';
@@ -84,10 +85,17 @@ async function initPgliteCluster(dir: string, options: PGliteOptions): Promise<v
   if (code !== 0) throw new Error(`could not create the embedded database in ${dir}: ${stderr.trim()}`);
 }
 
-/** Opens (and on first use creates) the embedded database in dir. */
+/**
+ * Opens (and on first use creates) the embedded database in dir. PostgreSQL's WebAssembly runs on
+ * V8's baseline compiler only: optimising its hot functions kept about 110 MB (optimised code and
+ * the compiler's memory) for no measurable gain in the server's CPU time per request
+ * (docs/benchmarks.md, footprint). The flag applies to modules compiled after it is set; PGlite's
+ * is the only WebAssembly the server runs.
+ */
 export async function openPglite(dir: string, options: PGliteOptions = pgliteOptions()): Promise<PGlite> {
   mkdirSync(dir, { recursive: true });
   await initPgliteCluster(dir, options);
+  v8.setFlagsFromString('--liftoff-only');
   return loadPglite().create(dir, options);
 }
 
