@@ -35,7 +35,7 @@ export async function runPrimary(
   /** Stops what the primary runs besides the API processes (solo storage), after them. */
   afterWorkers: () => Promise<void> | undefined = () => undefined,
 ): Promise<void> {
-  const db = openDatabase(config);
+  const db = await openDatabase(config);
   let boot: Awaited<ReturnType<typeof prepareDatabase>>;
   try {
     boot = await prepareDatabase(db, config, log);

@@ -100,7 +100,7 @@ async function main(argv: string[]): Promise<number> {
     return -1; // keep running
   }
 
-  const db = openDatabase(config);
+  const db = await openDatabase(config);
   try {
     if (command === 'migrate') {
       const applied = await migrateLatest(db);

@@ -4,7 +4,7 @@ import type { Logger } from 'pino';
 import { Registry } from 'prom-client';
 import { createBackend, parseBackendSpec } from '../backends/drivers.ts';
 import { type Config, defaultPublicUrl } from '../services/config.ts';
-import { createDb, type Db, migrateLatest } from '../services/db.ts';
+import { type Db, migrateLatest, openDb } from '../services/db.ts';
 import { createEmbeddedVacuum } from '../services/embedded-vacuum.ts';
 import { bootstrapIdentity, writeOpenrc } from '../services/identity/bootstrap.ts';
 import { createIdentity, type Identity } from '../services/identity/index.ts';
@@ -17,8 +17,8 @@ import { createApp } from './app.ts';
 import { clusterMetrics } from './cluster.ts';
 import { countDbQueries } from './middleware/metrics.ts';
 
-export function openDatabase(config: Config): Db {
-  return createDb({ databaseUrl: config.databaseUrl, pgliteDir: path.join(config.dataDir, 'db') });
+export function openDatabase(config: Config): Promise<Db> {
+  return openDb({ databaseUrl: config.databaseUrl, pgliteDir: path.join(config.dataDir, 'db') });
 }
 
 /** Who Keystone's admin_token acts as: the admin role on the bootstrap admin project. */
@@ -80,7 +80,7 @@ export async function startServer(
   out: (line: string) => void,
   opts: StartOptions = {},
 ): Promise<RunningServer> {
-  const db = openDatabase(config);
+  const db = await openDatabase(config);
   const boot = await prepareDatabase(db, config, log);
   const identity = createIdentity(db, config);
   await identity.init();

@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-import { register } from 'tsx/esm/api';
+// One brick daemon of the replicated storage.
+import { run } from './entry.js';
 
-register();
-await import('../backends/replicated/brick/brick-main.ts');
+await run('backends/replicated/brick/brick-main.ts');

@@ -1,6 +1,5 @@
 #!/usr/bin/env node
-// The CSI plugin (csi/main.ts). Runs the TypeScript sources directly through tsx, like abaca-server.
-import { register } from 'tsx/esm/api';
+// The CSI plugin (csi/main.ts).
+import { run } from './entry.js';
 
-register();
-await import('../csi/main.ts');
+await run('csi/main.ts');

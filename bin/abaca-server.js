@@ -1,6 +1,5 @@
 #!/usr/bin/env node
-// Runs the TypeScript sources directly through tsx: no build step between a checkout and a server.
-import { register } from 'tsx/esm/api';
+// The API server and task worker (api/main.ts); bin/entry.js says which build of it runs.
+import { run } from './entry.js';
 
-register();
-await import('../api/main.ts');
+await run('api/main.ts');

@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-import { register } from 'tsx/esm/api';
+// The share server (coordinator) of the replicated storage.
+import { run } from './entry.js';
 
-register();
-await import('../backends/replicated/server/share-server-main.ts');
+await run('backends/replicated/server/share-server-main.ts');

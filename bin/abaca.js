@@ -1,6 +1,5 @@
 #!/usr/bin/env node
-// The abaca command-line client. Runs the TypeScript sources directly through tsx, like abaca-server.
-import { register } from 'tsx/esm/api';
+// The abaca command-line client (cli/main.ts).
+import { run } from './entry.js';
 
-register();
-await import('../cli/main.ts');
+await run('cli/main.ts');

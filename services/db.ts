@@ -1,6 +1,10 @@
-import { mkdirSync, readdirSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import { existsSync, mkdirSync, readdirSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
+import v8 from 'node:v8';
+import type { PGlite, PGliteOptions } from '@electric-sql/pglite';
 import knexFactory, { type Knex } from 'knex';
 import ClientPgLite from 'knex-pglite';
 
@@ -35,12 +39,70 @@ export const migrationSource: Knex.MigrationSource<string> = {
   },
 };
 
+// knex-pglite loads PGlite's CommonJS build: using the same one keeps a second copy out of memory.
+const require = createRequire(import.meta.url);
+const PGLITE_MODULE = require.resolve('@electric-sql/pglite');
+const loadPglite = () => (require(PGLITE_MODULE) as typeof import('@electric-sql/pglite')).PGlite;
+
+/**
+ * The embedded server's PostgreSQL settings: PGlite's own start parameters (single-user mode and
+ * the rest; the option replaces them, so they are repeated) plus a buffer pool sized for a control
+ * plane's database. PostgreSQL's default of 128 MB is touched in full when PGlite starts; 16 MB
+ * holds the working set of thousands of shares, and what misses it is read from the OS page cache
+ * (docs/benchmarks.md, footprint).
+ */
+export function pgliteOptions(sharedBuffers = '16MB'): PGliteOptions {
+  return { startParams: [...loadPglite().defaultStartParams, '-c', `shared_buffers=${sharedBuffers}`] };
+}
+
+/**
+ * Creates the embedded cluster in dir, when there is none, in a short-lived child process. initdb
+ * runs in a PGlite instance of its own next to the one it fills, and a process keeps most of the
+ * memory the two touched (hundreds of MB) after they close; a child gives it all back on exit.
+ */
+async function initPgliteCluster(dir: string, options: PGliteOptions): Promise<void> {
+  if (existsSync(path.join(dir, 'PG_VERSION'))) return;
+  const script = `require(process.env.PGLITE_MODULE).PGlite.create(process.env.PGLITE_DIR, JSON.parse(process.env.PGLITE_OPTIONS))
+    .then((db) => db.close())
+    .catch((err) => { process.stderr.write(String(err && err.stack || err)); process.exit(1); });`;
+  const child = spawn(process.execPath, ['-e', script], {
+    stdio: ['ignore', 'ignore', 'pipe'],
+    env: {
+      ...process.env,
+      PGLITE_MODULE,
+      PGLITE_DIR: dir,
+      PGLITE_OPTIONS: JSON.stringify(options),
+    },
+  });
+  let stderr = '';
+  child.stderr.on('data', (d: Buffer) => {
+    stderr = (stderr + d.toString()).slice(-4096);
+  });
+  const code = await new Promise<number | null>((resolve, reject) => {
+    child.once('error', reject);
+    child.once('exit', resolve);
+  });
+  if (code !== 0) throw new Error(`could not create the embedded database in ${dir}: ${stderr.trim()}`);
+}
+
+/**
+ * Opens (and on first use creates) the embedded database in dir. PostgreSQL's WebAssembly runs on
+ * V8's baseline compiler only: optimising its hot functions kept about 110 MB (optimised code and
+ * the compiler's memory) for no measurable gain in the server's CPU time per request
+ * (docs/benchmarks.md, footprint). The flag applies to modules compiled after it is set; PGlite's
+ * is the only WebAssembly the server runs.
+ */
+export async function openPglite(dir: string, options: PGliteOptions = pgliteOptions()): Promise<PGlite> {
+  mkdirSync(dir, { recursive: true });
+  await initPgliteCluster(dir, options);
+  v8.setFlagsFromString('--liftoff-only');
+  return loadPglite().create(dir, options);
+}
+
 export interface DbOptions {
   /** postgres:// URL; null selects embedded PGlite. */
   databaseUrl: string | null;
-  /** Directory of the PGlite cluster (ignored for PostgreSQL). */
-  pgliteDir?: string;
-  /** An already opened PGlite instance (tests clone one from a template). */
+  /** An already opened PGlite instance (openPglite; tests clone one from a template). */
   pglite?: unknown;
   poolMax?: number;
 }
@@ -63,14 +125,13 @@ export function createDb(opts: DbOptions): Db {
       migrations: { migrationSource },
     } as Knex.Config);
   }
-  if (!opts.pgliteDir) throw new Error('createDb: pgliteDir is required without a databaseUrl');
-  mkdirSync(opts.pgliteDir, { recursive: true });
-  return knexFactory({
-    client: ClientPgLite,
-    dialect: 'postgres',
-    connection: { filename: opts.pgliteDir },
-    migrations: { migrationSource },
-  } as Knex.Config);
+  throw new Error('createDb: a databaseUrl or a PGlite instance is required (openDb opens a data dir)');
+}
+
+/** createDb for a server: PostgreSQL at databaseUrl, else the embedded database in pgliteDir. */
+export async function openDb(opts: { databaseUrl: string | null; pgliteDir: string }): Promise<Db> {
+  if (opts.databaseUrl) return createDb({ databaseUrl: opts.databaseUrl });
+  return createDb({ databaseUrl: null, pglite: await openPglite(opts.pgliteDir) });
 }
 
 const MIGRATION_LOCK = 0x6d696772; // 'migr'

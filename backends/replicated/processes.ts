@@ -3,10 +3,25 @@
  * entry, wait for its "listening on <addr>" line, and stop it by pid.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
+import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
-const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
+/**
+ * The package's root, where bin/ is: the nearest folder above this module with a package.json —
+ * whether this runs from the sources or from their build in dist/ (bin/entry.js).
+ */
+function packageRoot(): string {
+  let dir = path.dirname(fileURLToPath(import.meta.url));
+  while (!fs.existsSync(path.join(dir, 'package.json'))) {
+    const up = path.dirname(dir);
+    if (up === dir) throw new Error(`no package.json above ${fileURLToPath(import.meta.url)}`);
+    dir = up;
+  }
+  return dir;
+}
+
+const ROOT = packageRoot();
 
 export class Proc {
   exited: Promise<number | null>;

@@ -1,0 +1,48 @@
+// `npm run build` (also npm ci's prepare step): compiles the server, storage daemons and CLI to plain
+// JavaScript in dist/ with tsc (tsconfig.build.json), copies the other files of those folders that
+// the code reads at run time (a .proto, say), and stamps the build for bin/entry.js. dist/ is made
+// from scratch: a file left from a deleted source (a migration, say) must not be run.
+import { spawnSync } from 'node:child_process';
+import fs from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+const dist = path.join(root, 'dist');
+const stamp = path.join(dist, '.build.json');
+const started = new Date();
+
+const config = JSON.parse(fs.readFileSync(path.join(root, 'tsconfig.build.json'), 'utf8'));
+const folders = config.include;
+
+fs.rmSync(dist, { recursive: true, force: true });
+const tsc = spawnSync(
+  process.execPath,
+  [path.join(root, 'node_modules/typescript/bin/tsc'), '-p', 'tsconfig.build.json'],
+  { cwd: root, stdio: 'inherit' },
+);
+if (tsc.status !== 0) {
+  fs.rmSync(dist, { recursive: true, force: true });
+  process.stderr.write('build: tsc failed; dist/ removed\n');
+  process.exit(tsc.status ?? 1);
+}
+
+/** Files other than TypeScript and notes (.md) that a folder holds: data the code may read beside it. */
+function copyAssets(rel) {
+  const from = path.join(root, rel);
+  if (!fs.existsSync(from)) return;
+  for (const e of fs.readdirSync(from, { withFileTypes: true })) {
+    const child = path.join(rel, e.name);
+    if (e.isDirectory()) copyAssets(child);
+    else if (!/\.(ts|md)$/.test(e.name)) {
+      fs.mkdirSync(path.join(dist, rel), { recursive: true });
+      fs.copyFileSync(path.join(root, child), path.join(dist, child));
+    }
+  }
+}
+for (const folder of folders) copyAssets(folder);
+
+// What bin/entry.js compares with: a source newer than the build's start means dist/ is stale.
+const inputs = [...folders, 'tsconfig.json', 'tsconfig.build.json'];
+fs.writeFileSync(stamp, `${JSON.stringify({ built: started.toISOString(), inputs }, null, 2)}\n`);
+fs.utimesSync(stamp, started, started);
