@@ -1,9 +1,12 @@
 /** The CSI Identity service: who the plugin is, what it offers, and whether it is ready. */
 import fs from 'node:fs';
+import path from 'node:path';
+import { packageRoot } from '../backends/replicated/processes.ts';
 import type { Handlers } from './types.ts';
 
+// From the sources or from their build in dist/: the package's own package.json.
 export const VENDOR_VERSION = (
-  JSON.parse(fs.readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }
+  JSON.parse(fs.readFileSync(path.join(packageRoot(), 'package.json'), 'utf8')) as { version: string }
 ).version;
 
 /** CSI driver names: at most 63 characters, [a-z0-9.-], starting and ending alphanumeric. */

@@ -11,7 +11,7 @@ import { fileURLToPath } from 'node:url';
  * The package's root, where bin/ is: the nearest folder above this module with a package.json —
  * whether this runs from the sources or from their build in dist/ (bin/entry.js).
  */
-function packageRoot(): string {
+export function packageRoot(): string {
   let dir = path.dirname(fileURLToPath(import.meta.url));
   while (!fs.existsSync(path.join(dir, 'package.json'))) {
     const up = path.dirname(dir);
