@@ -7,9 +7,10 @@
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { packageRoot } from '../backends/replicated/processes.ts';
 
-export const ABACA_BIN = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../bin/abaca.js');
+/** The `abaca` command of this package (from the sources or from their build in dist/). */
+export const ABACA_BIN = path.join(packageRoot(), 'bin', 'abaca.js');
 
 export interface MountEntry {
   mountPoint: string;
