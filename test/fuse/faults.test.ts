@@ -53,8 +53,13 @@ function cp(dest: string): { done: Promise<{ code: number | null; stderr: string
   return { done: new Promise((resolve) => child.on('exit', (code) => resolve({ code, stderr }))) };
 }
 
-/** Resolves once `file` has at least `bytes` (as the server has it: the other mount would see it). */
-async function grown(file: string, bytes: number): Promise<void> {
+/**
+ * Resolves once `name` holds at least `bytes` on the first brick: what the share server has
+ * applied, not what the mount has taken (a stat through the mount shows its write-behind, so the
+ * fault could land after the copy had finished).
+ */
+async function grown(name: string, bytes: number): Promise<void> {
+  const file = path.join(cl.shareDataDir(0, 'f'), name);
   for (let i = 0; i < 600; i++) {
     try {
       if (fs.statSync(file).size >= bytes) return;
@@ -71,7 +76,7 @@ test('kill -9 of a brick during a copy: the copy finishes and matches', {
   const m = await mount(`abaca://127.0.0.1:${cl.server.port}/f`, path.join(work, 'm1'));
   const dest = path.join(m.dir, 'copy1.bin');
   const run = cp(dest);
-  await grown(dest, 8 * 1024 * 1024);
+  await grown('copy1.bin', 8 * 1024 * 1024);
   await cl.bricks[1]!.kill9();
   const r = await run.done;
   assert.equal(r.code, 0, r.stderr);
@@ -87,7 +92,7 @@ test('the share server killed and restarted during a copy: the copy finishes and
   const m = await mount(`abaca://127.0.0.1:${port}/f`, path.join(work, 'm2'));
   const dest = path.join(m.dir, 'copy2.bin');
   const run = cp(dest);
-  await grown(dest, 8 * 1024 * 1024);
+  await grown('copy2.bin', 8 * 1024 * 1024);
   await cl.server.kill9();
   await new Promise((r) => setTimeout(r, 500));
   cl.servers.push(await cl.startServer(['--port', String(port)]));
