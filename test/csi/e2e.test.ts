@@ -22,11 +22,11 @@ import {
   codeOf,
   connect,
   eventually,
-  fuseSkip,
   GiB,
   MOUNT_RWX,
   type Msg,
   mountsAt,
+  netnsSkip,
   PASSWORD,
   type Plugin,
   startAbacaServer,
@@ -35,14 +35,6 @@ import {
   tempDir,
   unmountUnder,
 } from './helpers.ts';
-
-function netnsSkip(): string | false {
-  if (fuseSkip) return fuseSkip;
-  const r = spawnSync('ip', ['netns', 'list'], { encoding: 'utf8' });
-  if (r.error || r.status !== 0) return 'ip netns is not available';
-  if (spawnSync('nsenter', ['--version']).status !== 0) return 'nsenter is not available';
-  return false;
-}
 
 const skip = netnsSkip();
 const tag = `abc${process.pid % 100000}`;

@@ -5,7 +5,6 @@
  */
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import { type Client, credentials, type ServiceError } from '@grpc/grpc-js';
 import { csiServices } from '../../csi/proto.ts';
@@ -15,17 +14,7 @@ export const CSI_BIN = path.join(REPO_ROOT, 'bin/abaca-csi.js');
 export const PASSWORD = 'csi-test-admin-password';
 export const GiB = 1024 ** 3;
 
-/** Why FUSE mounts cannot be made here, or false. CI runs as root with /dev/fuse. */
-export const fuseSkip: string | false =
-  process.getuid?.() !== 0
-    ? 'mounting FUSE needs root'
-    : !fs.existsSync('/dev/fuse')
-      ? 'no /dev/fuse on this machine'
-      : false;
-
-export function tempDir(prefix: string): string {
-  return fs.mkdtempSync(path.join(os.tmpdir(), prefix));
-}
+export { fuseSkip, netnsSkip, tempDir } from '../fuse/helpers.ts';
 
 /** Manila CSI's secret keys for the server's admin (password credentials). */
 export function adminSecrets(server: ServerProcess): Record<string, string> {

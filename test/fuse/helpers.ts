@@ -101,6 +101,15 @@ export function abaca(
   });
 }
 
+/** Why a test with network namespaces cannot run here (no FUSE, `ip netns` or nsenter), or false. */
+export function netnsSkip(): string | false {
+  if (fuseSkip) return fuseSkip;
+  const r = spawnSync('ip', ['netns', 'list'], { encoding: 'utf8' });
+  if (r.error || r.status !== 0) return 'ip netns is not available';
+  if (spawnSync('nsenter', ['--version']).status !== 0) return 'nsenter is not available';
+  return false;
+}
+
 export function tempDir(prefix: string): string {
   return fs.mkdtempSync(path.join(os.tmpdir(), prefix));
 }

@@ -12,15 +12,7 @@ import { after, before, test } from 'node:test';
 import { ReplicatedClient } from '../../backends/replicated/client/client.ts';
 import type { Proc } from '../../backends/replicated/processes.ts';
 import { Cluster } from '../backends/replicated/helpers.ts';
-import { ABACA, codeOf, fuseSkip, mount, tempDir, unmountAll } from './helpers.ts';
-
-function netnsSkip(): string | false {
-  if (fuseSkip) return fuseSkip;
-  const r = spawnSync('ip', ['netns', 'list'], { encoding: 'utf8' });
-  if (r.error || r.status !== 0) return 'ip netns is not available';
-  if (spawnSync('nsenter', ['--version']).status !== 0) return 'nsenter is not available';
-  return false;
-}
+import { ABACA, codeOf, mount, netnsSkip, tempDir, unmountAll } from './helpers.ts';
 
 const skip = netnsSkip();
 const tag = `abm${process.pid % 100000}`;
