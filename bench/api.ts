@@ -17,8 +17,16 @@ import { writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { tempDir } from '../test/helpers/db.ts';
-import { requestPasswordToken, type ServerProcess, startServerProcess } from '../test/helpers/process.ts';
-import { onEachDatabase, printTable, processCpuMs, type ResultRow, serverCounts } from './lib.ts';
+import { type ServerProcess, startServerProcess } from '../test/helpers/process.ts';
+import {
+  memberProject,
+  onEachDatabase,
+  passwordToken,
+  printTable,
+  processCpuMs,
+  type ResultRow,
+  serverCounts,
+} from './lib.ts';
 import { GENERATOR, load } from './load.ts';
 
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 10);
@@ -71,10 +79,8 @@ async function run(
   };
 }
 
-async function token(url: string, project: string, user = 'admin', password = PASSWORD): Promise<string> {
-  const res = await requestPasswordToken(url, password, user, project);
-  if (res.status !== 201) throw new Error(`token for ${user}@${project}: ${res.status} ${await res.text()}`);
-  return res.headers.get('x-subject-token') as string;
+function token(url: string, project: string, user = 'admin', password = PASSWORD): Promise<string> {
+  return passwordToken(url, user, project, password);
 }
 
 /** Waits until the worker has taken every share of the project out of 'creating'. */
@@ -90,36 +96,8 @@ async function settled(url: string, t: string): Promise<void> {
 
 /** Makes a project with a member and fills it with `count` available shares (through the API). */
 async function project(url: string, admin: string, name: string, count: number): Promise<string> {
-  const h = { 'content-type': 'application/json', 'X-Auth-Token': admin };
-  const p = (await (
-    await fetch(`${url}/identity/v3/projects`, {
-      method: 'POST',
-      headers: h,
-      body: JSON.stringify({ project: { name } }),
-    })
-  ).json()) as { project: { id: string } };
-  const u = (await (
-    await fetch(`${url}/identity/v3/users`, {
-      method: 'POST',
-      headers: h,
-      body: JSON.stringify({
-        user: { name: `${name}-user`, password: 'bench-password', default_project_id: p.project.id },
-      }),
-    })
-  ).json()) as { user: { id: string } };
-  const roles = (await (await fetch(`${url}/identity/v3/roles?name=member`, { headers: h })).json()) as {
-    roles: { id: string }[];
-  };
-  await fetch(`${url}/identity/v3/projects/${p.project.id}/users/${u.user.id}/roles/${roles.roles[0]?.id}`, {
-    method: 'PUT',
-    headers: h,
-  });
-  await fetch(`${url}/v2/quota-sets/${p.project.id}`, {
-    method: 'PUT',
-    headers: h,
-    body: JSON.stringify({ quota_set: { shares: -1, gigabytes: -1 } }),
-  });
-  const t = await token(url, name, `${name}-user`, 'bench-password');
+  const user = await memberProject(url, admin, name);
+  const t = await token(url, name, user, 'bench-password');
   const body = JSON.stringify({ share: { size: 1, share_proto: 'NFS' } });
   const sh = { 'content-type': 'application/json', 'X-Auth-Token': t };
   for (let i = 0; i < count; i += 50)

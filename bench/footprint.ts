@@ -19,12 +19,8 @@ import os from 'node:os';
 import path from 'node:path';
 import knexFactory from 'knex';
 import { tempDir } from '../test/helpers/db.ts';
-import {
-  REPO_ROOT,
-  requestPasswordToken,
-  type ServerProcess,
-  startServerProcess,
-} from '../test/helpers/process.ts';
+import { REPO_ROOT, type ServerProcess, startServerProcess } from '../test/helpers/process.ts';
+import { memberProject, okJson, passwordToken } from './lib.ts';
 import { load } from './load.ts';
 import { type TreeMemory, treeMemory } from './memory.ts';
 
@@ -64,41 +60,6 @@ async function idle(server: ServerProcess): Promise<TreeMemory> {
   return treeMemory(server.child.pid as number);
 }
 
-async function json(res: Response): Promise<Record<string, unknown>> {
-  if (!res.ok) throw new Error(`${res.url}: ${res.status} ${await res.text()}`);
-  return (await res.json()) as Record<string, unknown>;
-}
-
-/** A project with a member user (quota unlimited); returns the user's name. */
-async function project(url: string, admin: string, name: string): Promise<string> {
-  const h = { 'content-type': 'application/json', 'X-Auth-Token': admin };
-  const post = (p: string, body: unknown) =>
-    fetch(`${url}${p}`, { method: 'POST', headers: h, body: JSON.stringify(body) }).then(json);
-  const p = (await post('/identity/v3/projects', { project: { name } })) as { project: { id: string } };
-  const u = (await post('/identity/v3/users', {
-    user: { name: `${name}-user`, password: 'bench-password', default_project_id: p.project.id },
-  })) as { user: { id: string } };
-  const roles = (await json(await fetch(`${url}/identity/v3/roles?name=member`, { headers: h }))) as {
-    roles: { id: string }[];
-  };
-  await fetch(`${url}/identity/v3/projects/${p.project.id}/users/${u.user.id}/roles/${roles.roles[0]?.id}`, {
-    method: 'PUT',
-    headers: h,
-  });
-  await fetch(`${url}/v2/quota-sets/${p.project.id}`, {
-    method: 'PUT',
-    headers: h,
-    body: JSON.stringify({ quota_set: { shares: -1, gigabytes: -1 } }),
-  });
-  return `${name}-user`;
-}
-
-async function userToken(url: string, user: string, projectName: string, password: string): Promise<string> {
-  const res = await requestPasswordToken(url, password, user, projectName);
-  if (res.status !== 201) throw new Error(`token for ${user}: ${res.status} ${await res.text()}`);
-  return res.headers.get('x-subject-token') as string;
-}
-
 /** Creates `count` shares, 20 at a time, and waits until none is 'creating'. */
 async function fill(url: string, token: string, count: number): Promise<void> {
   const h = { 'content-type': 'application/json', 'X-Auth-Token': token };
@@ -106,11 +67,11 @@ async function fill(url: string, token: string, count: number): Promise<void> {
   for (let i = 0; i < count; i += 20)
     await Promise.all(
       Array.from({ length: Math.min(20, count - i) }, () =>
-        fetch(`${url}/v2/shares`, { method: 'POST', headers: h, body }).then(json),
+        fetch(`${url}/v2/shares`, { method: 'POST', headers: h, body }).then(okJson),
       ),
     );
   for (;;) {
-    const r = (await json(
+    const r = (await okJson(
       await fetch(`${url}/v2/shares?status=creating&with_count=True&limit=1`, { headers: h }),
     )) as { count: number };
     if (r.count === 0) return;
@@ -176,9 +137,9 @@ async function onPglite(rows: MemoryRow[], timings: Timing[]): Promise<void> {
 
 async function loaded(db: string, server: ServerProcess): Promise<MemoryRow> {
   const url = server.url;
-  const admin = await userToken(url, 'admin', 'admin', PASSWORD);
-  const user = await project(url, admin, 'load');
-  const token = await userToken(url, user, 'load', 'bench-password');
+  const admin = await passwordToken(url, 'admin', 'admin', PASSWORD);
+  const user = await memberProject(url, admin, 'load');
+  const token = await passwordToken(url, user, 'load', 'bench-password');
   const t0 = Date.now();
   await fill(url, token, SHARES);
   console.log(`${db}: ${SHARES} shares created in ${((Date.now() - t0) / 1000).toFixed(0)} s`);

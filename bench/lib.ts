@@ -3,6 +3,7 @@ import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import os from 'node:os';
 import knexFactory from 'knex';
+import { requestPasswordToken } from '../test/helpers/process.ts';
 
 /**
  * Runs `bench` on PGlite (unless BENCH_PGLITE=0), then on a fresh database of BENCH_DATABASE_URL's
@@ -124,4 +125,49 @@ export function printTable(title: string, rows: ResultRow[], extras: ExtraColumn
   const line = (cells: string[]) => cells.map((c, i) => c.padEnd(widths[i] as number)).join('  ');
   console.log(line(header));
   for (const row of table) console.log(line(row));
+}
+
+/** A password token for `user` on project `project`, or an error that says why not. */
+export async function passwordToken(
+  url: string,
+  user: string,
+  project: string,
+  password: string,
+): Promise<string> {
+  const res = await requestPasswordToken(url, password, user, project);
+  if (res.status !== 201) throw new Error(`token for ${user}@${project}: ${res.status} ${await res.text()}`);
+  return res.headers.get('x-subject-token') as string;
+}
+
+/** The JSON body of an answer that must be 2xx. */
+export async function okJson(res: Response): Promise<Record<string, unknown>> {
+  if (!res.ok) throw new Error(`${res.url}: ${res.status} ${await res.text()}`);
+  return (await res.json()) as Record<string, unknown>;
+}
+
+/**
+ * A project `name` with a member `<name>-user` (password 'bench-password') and no quota limits;
+ * returns the user's name.
+ */
+export async function memberProject(url: string, admin: string, name: string): Promise<string> {
+  const h = { 'content-type': 'application/json', 'X-Auth-Token': admin };
+  const post = (p: string, body: unknown) =>
+    fetch(`${url}${p}`, { method: 'POST', headers: h, body: JSON.stringify(body) }).then(okJson);
+  const p = (await post('/identity/v3/projects', { project: { name } })) as { project: { id: string } };
+  const u = (await post('/identity/v3/users', {
+    user: { name: `${name}-user`, password: 'bench-password', default_project_id: p.project.id },
+  })) as { user: { id: string } };
+  const roles = (await okJson(await fetch(`${url}/identity/v3/roles?name=member`, { headers: h }))) as {
+    roles: { id: string }[];
+  };
+  await fetch(`${url}/identity/v3/projects/${p.project.id}/users/${u.user.id}/roles/${roles.roles[0]?.id}`, {
+    method: 'PUT',
+    headers: h,
+  });
+  await fetch(`${url}/v2/quota-sets/${p.project.id}`, {
+    method: 'PUT',
+    headers: h,
+    body: JSON.stringify({ quota_set: { shares: -1, gigabytes: -1 } }),
+  });
+  return `${name}-user`;
 }
