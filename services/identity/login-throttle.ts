@@ -40,16 +40,30 @@ export function createLoginThrottle(db: Db, s: LoginThrottleSettings) {
       (x): x is string => x !== undefined && limitOf(x) > 0,
     );
 
+  /** Counts a failed secret; locks the keys that reached their limit. */
+  async function failed(k: LoginKeys): Promise<void> {
+    const now = new Date();
+    for (const key of keysOf(k)) {
+      const n = await loginFailuresRepo.add(db, key, now);
+      const limit = limitOf(key);
+      if (n < limit) continue;
+      const seconds = Math.min(s.lockoutMaxSeconds, s.lockoutSeconds * 2 ** Math.min(n - limit, 30));
+      await loginFailuresRepo.lock(db, key, new Date(now.getTime() + seconds * 1000));
+    }
+    // Counts older than a day are forgotten now and then (one failure in a hundred sweeps).
+    if (Math.random() < 0.01) await loginFailuresRepo.purgeBefore(db, new Date(now.getTime() - DAY_MS));
+  }
+
   return {
-    /** Throws TooManyRequests while the account or the address is locked. */
-    async check(k: LoginKeys): Promise<void> {
+    /**
+     * Before a secret is checked: throws TooManyRequests while the account or the address is
+     * locked; otherwise answers what to do once the secret is known (`done(ok)`).
+     */
+    async begin(k: LoginKeys): Promise<{ done(ok: boolean): Promise<void> }> {
       const keys = keysOf(k);
-      if (keys.length === 0) return;
+      const rows = keys.length === 0 ? [] : await loginFailuresRepo.get(db, keys);
       const now = Date.now();
-      const until = Math.max(
-        0,
-        ...(await loginFailuresRepo.get(db, keys)).map((r) => r.locked_until?.getTime() ?? 0),
-      );
+      const until = Math.max(0, ...rows.map((r) => r.locked_until?.getTime() ?? 0));
       if (until > now) {
         const wait = Math.ceil((until - now) / 1000);
         throw new TooManyRequests(
@@ -57,30 +71,14 @@ export function createLoginThrottle(db: Db, s: LoginThrottleSettings) {
           wait,
         );
       }
-    },
-
-    /** Counts a failed secret; locks the keys that reached their limit. */
-    async failed(k: LoginKeys): Promise<void> {
-      const now = new Date();
-      for (const key of keysOf(k)) {
-        const n = await loginFailuresRepo.add(db, key, now);
-        const limit = limitOf(key);
-        if (n < limit) continue;
-        const seconds = Math.min(s.lockoutMaxSeconds, s.lockoutSeconds * 2 ** Math.min(n - limit, 30));
-        await loginFailuresRepo.lock(db, key, new Date(now.getTime() + seconds * 1000));
-      }
-      // Counts older than a day are forgotten now and then (one failure in a hundred sweeps).
-      if (Math.random() < 0.01) await loginFailuresRepo.purgeBefore(db, new Date(now.getTime() - DAY_MS));
-    },
-
-    /** A good secret: the account starts again from zero. */
-    async succeeded(k: LoginKeys): Promise<void> {
-      await loginFailuresRepo.clear(db, [k.account]);
-    },
-
-    /** An admin unlocks a user (any update of the user does). */
-    async clearUser(userId: string): Promise<void> {
-      await loginFailuresRepo.clear(db, [userKey(userId)]);
+      // A good secret starts the account again from zero: a delete only when there is a count.
+      const counted = rows.some((r) => r.key === k.account);
+      return {
+        done: async (ok) => {
+          if (!ok) await failed(k);
+          else if (counted) await loginFailuresRepo.clear(db, [k.account]);
+        },
+      };
     },
   };
 }

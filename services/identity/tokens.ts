@@ -208,9 +208,9 @@ export function createTokenService({ db, config, keys, revocations, throttle }: 
       account: row ? userKey(row.id) : namedKey('user', p.user),
       address: req.source,
     };
-    await throttle.check(keys);
+    const attempt = await throttle.begin(keys);
     const ok = await verifySecret(p.user.password, row?.password_hash);
-    await (ok && row ? throttle.succeeded(keys) : throttle.failed(keys));
+    await attempt.done(ok && row !== undefined);
     const user = await activeUser(row, ok, BAD_CREDENTIALS);
     const u = row as UserRow;
     if (req.scope === 'unscoped')
@@ -251,9 +251,9 @@ export function createTokenService({ db, config, keys, revocations, throttle }: 
       account: appCredentialKey(row?.id ?? ac.id ?? namedKey('user', ac.user ?? {}) + `/${ac.name ?? ''}`),
       address: req.source,
     };
-    await throttle.check(keys);
+    const attempt = await throttle.begin(keys);
     const ok = await verifySecret(ac.secret, row?.secret_hash);
-    await (ok && row ? throttle.succeeded(keys) : throttle.failed(keys));
+    await attempt.done(ok && row !== undefined);
     if (row?.expires_at && row.expires_at.getTime() <= Date.now()) throw new Unauthorized(BAD_APP_CREDENTIAL);
     const owner = row ? await usersRepo.get(db, row.user_id) : undefined;
     const user = await activeUser(row && owner, ok, BAD_APP_CREDENTIAL);

@@ -108,13 +108,10 @@ export function createUserService({
       requireSelf(auth, id, 'identity:change_password');
       const user = await mustGet(id);
       // Proving the old password is a login like any other: the same throttling.
-      const keys = { account: userKey(id), address: source };
-      await throttle.check(keys);
-      if (!(await verifySecret(original, user.password_hash))) {
-        await throttle.failed(keys);
-        throw new Unauthorized('The original password is not correct.');
-      }
-      await throttle.succeeded(keys);
+      const attempt = await throttle.begin({ account: userKey(id), address: source });
+      const ok = await verifySecret(original, user.password_hash);
+      await attempt.done(ok);
+      if (!ok) throw new Unauthorized('The original password is not correct.');
       const hash = await hashSecret(password);
       await inTransaction(db, async (trx) => {
         await usersRepo.update(trx, id, { password_hash: hash, password_changed_at: new Date() });
