@@ -43,6 +43,12 @@ const WRITEBACK_BYTES = 16 * 1024 * 1024;
  */
 export const LARGE_COW = 8 * 1024 * 1024;
 const LARGE_COW_KINDS = new Set<MutationKind>(['write', 'truncate', 'setattr', 'link']);
+/** A large shared file a mutation is about to change (largeCowOf). */
+export interface LargeCow {
+  p: string;
+  abs: string;
+  st: fs.Stats;
+}
 const { O_WRONLY, O_RDONLY, O_CREAT, O_EXCL, O_NOFOLLOW, O_DIRECTORY } = fs.constants;
 
 export interface MutateResult {
@@ -528,51 +534,54 @@ export class ShareStore {
    * inode, `p` gets a private copy first. Shares without snapshots pay one Set lookup.
    */
   private cow(p: string): void {
-    if (this.shared.size === 0) return;
-    let abs: string;
-    let st: fs.Stats;
-    try {
-      abs = this.resolve(p);
-      st = fs.lstatSync(abs);
-    } catch {
-      return; // the operation itself reports it
-    }
-    if (!st.isFile() || !this.shared.has(st.ino)) return;
+    const f = this.sharedFile(p);
+    if (!f) return;
     this.dropFd(p);
-    const rec = this.getRecord(st.ino);
-    const ino = breakLink(abs, path.join(this.dir, 'meta', 'tmp'), st);
-    this.setRecord(ino, rec);
-    this.records.delete(st.ino);
+    this.relinked(f.st.ino, breakLink(f.abs, path.join(this.dir, 'meta', 'tmp'), f.st));
   }
 
   /**
-   * The path of mutation `kind` when its copy-on-write would copy a file of LARGE_COW bytes or
-   * more: the brick does that copy first with cowAsync, with the share's other changes waiting.
+   * The file of mutation `kind` when its copy-on-write would copy LARGE_COW bytes or more: the
+   * brick does that copy first with cowAsync, with the share's other changes waiting.
    */
-  largeCowOf(kind: MutationKind, h: Record<string, unknown>): string | undefined {
+  largeCowOf(kind: MutationKind, h: Record<string, unknown>): LargeCow | undefined {
     if (this.shared.size === 0 || !LARGE_COW_KINDS.has(kind) || typeof h['path'] !== 'string')
       return undefined;
+    let p: string;
     try {
-      const p = checkPath(h['path']);
-      const st = fs.lstatSync(this.resolve(p));
-      return st.isFile() && st.size >= LARGE_COW && this.shared.has(st.ino) ? p : undefined;
+      p = checkPath(h['path']);
     } catch {
       return undefined; // the mutation itself reports it
     }
+    const f = this.sharedFile(p);
+    return f && f.st.size >= LARGE_COW ? { p, ...f } : undefined;
   }
 
   /** cow() of a large file with the copy off the event loop (no other change of the share meanwhile). */
-  async cowAsync(p: string): Promise<void> {
-    const abs = this.resolve(p);
-    const st = fs.lstatSync(abs);
-    if (!st.isFile() || !this.shared.has(st.ino)) return;
-    this.dropFd(p);
-    const rec = this.getRecord(st.ino);
-    const ino = await breakLinkAsync(abs, path.join(this.dir, 'meta', 'tmp'), st);
+  async cowAsync(c: LargeCow): Promise<void> {
+    this.dropFd(c.p);
+    const ino = await breakLinkAsync(c.abs, path.join(this.dir, 'meta', 'tmp'), c.st);
     // Reads during the copy may have opened the old inode (the snapshot's): not for writes.
-    this.dropFd(p);
-    this.setRecord(ino, rec);
-    this.records.delete(st.ino);
+    this.dropFd(c.p);
+    this.relinked(c.st.ino, ino);
+  }
+
+  /** File `p` when a snapshot (or clone) also links its inode. Shares without any pay one check. */
+  private sharedFile(p: string): { abs: string; st: fs.Stats } | undefined {
+    if (this.shared.size === 0) return undefined;
+    try {
+      const abs = this.resolve(p);
+      const st = fs.lstatSync(abs);
+      return st.isFile() && this.shared.has(st.ino) ? { abs, st } : undefined;
+    } catch {
+      return undefined; // the operation itself reports it
+    }
+  }
+
+  /** The file's record moves to the private copy's inode. */
+  private relinked(oldIno: number, newIno: number): void {
+    this.setRecord(newIno, this.getRecord(oldIno));
+    this.records.delete(oldIno);
   }
 
   // ---- mutations ----------------------------------------------------------------------------
