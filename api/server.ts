@@ -89,7 +89,13 @@ export async function startServer(
     const parsed = parseBackendSpec(spec);
     backends.push({ backend: await createBackend(spec), availabilityZone: parsed.availabilityZone });
   }
-  const stack = createShareServices({ db, log, backends, leaseMs: config.taskLeaseSeconds * 1000 });
+  const stack = createShareServices({
+    db,
+    log,
+    backends,
+    leaseMs: config.taskLeaseSeconds * 1000,
+    workerConcurrency: config.workerConcurrency,
+  });
   await stack.init();
   const staticAdmin = config.adminToken
     ? { token: config.adminToken, auth: staticAdminAuth(boot.adminUserId, boot.adminProjectId) }

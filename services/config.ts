@@ -19,6 +19,8 @@ export interface Config {
   revocationCacheSeconds: number;
   /** How long a worker's claim on a task lasts without renewal (a dead worker's task waits this long). */
   taskLeaseSeconds: number;
+  /** Tasks the worker runs at once (different resources; one resource's tasks stay in order). */
+  workerConcurrency: number;
   /**
    * Storage backends (specs as backends/drivers.ts reads them). Empty when ABACA_BACKENDS is not
    * set: the server then runs the replicated storage in solo mode and uses that (`solo`).
@@ -68,6 +70,12 @@ const Env = z.object({
   ABACA_LOG_LEVEL: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']).default('info'),
   ABACA_REVOCATION_CACHE_SECONDS: z.coerce.number().min(0).max(300).default(2),
   ABACA_TASK_LEASE_SECONDS: z.coerce.number().min(1).max(3600).default(30),
+  ABACA_WORKER_CONCURRENCY: z.coerce
+    .number({ error: 'ABACA_WORKER_CONCURRENCY must be a whole number' })
+    .int('ABACA_WORKER_CONCURRENCY must be a whole number')
+    .min(1, 'ABACA_WORKER_CONCURRENCY must be at least 1')
+    .max(256, 'ABACA_WORKER_CONCURRENCY must be at most 256')
+    .default(8),
   ABACA_API_WORKERS: z.coerce
     .number({ error: 'ABACA_API_WORKERS must be a whole number' })
     .int('ABACA_API_WORKERS must be a whole number')
@@ -134,6 +142,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     logLevel: e.ABACA_LOG_LEVEL,
     revocationCacheSeconds: e.ABACA_REVOCATION_CACHE_SECONDS,
     taskLeaseSeconds: e.ABACA_TASK_LEASE_SECONDS,
+    workerConcurrency: e.ABACA_WORKER_CONCURRENCY,
     backends: e.ABACA_BACKENDS ?? [],
     solo: e.ABACA_BACKENDS ? null : { shareServerPort: e.ABACA_SOLO_PORT },
     apiWorkers: e.ABACA_API_WORKERS,

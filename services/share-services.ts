@@ -35,6 +35,8 @@ export function createShareServices(opts: {
   backends: ConfiguredBackend[];
   serverHost?: string;
   leaseMs?: number;
+  /** Tasks the worker runs at once (the worker's default when not given). */
+  workerConcurrency?: number;
   /** Repositories to use instead of the real ones (tests' fakes). */
   repos?: Partial<Repos>;
 }) {
@@ -63,6 +65,7 @@ export function createShareServices(opts: {
     tasks: repos.tasks,
     handlers,
     ...(opts.leaseMs ? { leaseMs: opts.leaseMs } : {}),
+    ...(opts.workerConcurrency ? { concurrency: opts.workerConcurrency } : {}),
   });
   const osServices = createOsServices({
     db,

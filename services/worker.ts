@@ -3,6 +3,7 @@ import type { Logger } from 'pino';
 import { isTaskKind, type TaskKind } from './constants.ts';
 import type { Db } from './db.ts';
 import type { Repos } from './repos/index.ts';
+import type { TaskRow } from './repos/tasks.ts';
 import {
   type FinishTx,
   handlerFor,
@@ -25,21 +26,32 @@ export interface WorkerOptions {
   pollMs?: number;
   /** After this many claims a task that keeps dying with its worker fails for good. */
   maxAttempts?: number;
+  /**
+   * Tasks run at once (default 8). Tasks of one resource still run one at a time and in order (the
+   * claim query sees to that); different shares' creates, deletes and access changes overlap, so
+   * one slow backend call does not hold up every other tenant's request.
+   */
+  concurrency?: number;
 }
 
 export class Worker {
   readonly id = `worker-${randomUUID()}`;
   private running = false;
+  /** Set by kick() or a finished task; the loop looks for work before it sleeps again. */
+  private nudged = false;
   private wake: (() => void) | null = null;
   private loop: Promise<void> | null = null;
+  private readonly inFlight = new Set<Promise<void>>();
   private readonly leaseMs: number;
   private readonly pollMs: number;
   private readonly maxAttempts: number;
+  private readonly concurrency: number;
 
   constructor(private readonly opts: WorkerOptions) {
     this.leaseMs = opts.leaseMs ?? 30_000;
     this.pollMs = opts.pollMs ?? 500;
     this.maxAttempts = opts.maxAttempts ?? 5;
+    this.concurrency = opts.concurrency ?? 8;
   }
 
   start(): void {
@@ -48,7 +60,7 @@ export class Worker {
     this.loop = this.run();
   }
 
-  /** Stops claiming; waits for the task in hand to finish. */
+  /** Stops claiming; waits for the tasks in hand to finish. */
   async stop(): Promise<void> {
     this.running = false;
     this.wake?.();
@@ -57,40 +69,64 @@ export class Worker {
 
   /** A task was just enqueued here: look now instead of at the next poll. */
   kick(): void {
+    this.nudged = true;
     this.wake?.();
   }
 
-  /** Runs tasks until none is runnable (tests use this to drive the worker step by step). */
+  /** Runs tasks one at a time until none is runnable (tests use this to drive the worker step by step). */
   async drain(): Promise<number> {
     let n = 0;
-    while (await this.runOne()) n++;
-    return n;
-  }
-
-  private async run(): Promise<void> {
-    while (this.running) {
-      let didWork = false;
-      try {
-        didWork = await this.runOne();
-      } catch (err) {
-        this.opts.log.error({ err }, 'worker: claiming a task failed');
-      }
-      if (!didWork && this.running)
-        await new Promise<void>((resolve) => {
-          const timer = setTimeout(resolve, this.pollMs);
-          this.wake = () => {
-            clearTimeout(timer);
-            resolve();
-          };
-        });
-      this.wake = null;
+    for (;;) {
+      const task = await this.opts.tasks.claim(this.opts.db, this.id, this.leaseMs);
+      if (!task) return n;
+      await this.execute(task);
+      n++;
     }
   }
 
-  private async runOne(): Promise<boolean> {
-    const { db, log, handlers } = this.opts;
-    const task = await this.opts.tasks.claim(db, this.id, this.leaseMs);
+  /** Claims while a slot is free and work is there; otherwise sleeps until nudged or the next poll. */
+  private async run(): Promise<void> {
+    while (this.running) {
+      this.nudged = false;
+      let claimed = false;
+      if (this.inFlight.size < this.concurrency) {
+        try {
+          claimed = await this.claimAndStart();
+        } catch (err) {
+          this.opts.log.error({ err }, 'worker: claiming a task failed');
+        }
+      }
+      if (claimed || this.nudged || !this.running) continue;
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, this.pollMs);
+        this.wake = () => {
+          clearTimeout(timer);
+          resolve();
+        };
+      });
+      this.wake = null;
+    }
+    await Promise.all(this.inFlight);
+  }
+
+  private async claimAndStart(): Promise<boolean> {
+    const task = await this.opts.tasks.claim(this.opts.db, this.id, this.leaseMs);
     if (!task) return false;
+    const running: Promise<void> = this.execute(task)
+      .catch((err: unknown) =>
+        this.opts.log.error({ err, task_id: task.id }, 'worker: recording a task outcome failed'),
+      )
+      .finally(() => {
+        this.inFlight.delete(running);
+        // A slot is free, and the resource's next task (queued behind this one) may now be claimable.
+        this.kick();
+      });
+    this.inFlight.add(running);
+    return true;
+  }
+
+  private async execute(task: TaskRow): Promise<void> {
+    const { db, log, handlers } = this.opts;
     const tlog = log.child({
       task_id: task.id,
       kind: task.kind,
@@ -103,11 +139,10 @@ export class Worker {
     if (!handler) {
       tlog.error('worker: no handler for this task kind');
       await db.transaction((trx) => finish(trx, 'failed', `no handler for ${task.kind}`));
-      return true;
+      return;
     }
     // The row's payload was written by the task API under the type its kind names.
     await this.runTask(task as Task, handler, finish, tlog);
-    return true;
   }
 
   private async runTask<K extends TaskKind>(

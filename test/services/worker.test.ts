@@ -160,3 +160,87 @@ test('worker: a slow task keeps its lease renewed, so no other worker takes it o
   assert.equal(await running, 1);
   assert.equal(seen.succeeded.length, 1);
 });
+
+/** A started worker over `n` blocking tasks: how many ran at once, and in which order they started. */
+async function runStarted(opts: { concurrency: number; resources: string[] }) {
+  let active = 0;
+  let peak = 0;
+  const started: string[] = [];
+  const waiting: (() => void)[] = [];
+  const handler: TaskHandler<typeof EXTEND> = {
+    async run(task) {
+      started.push(task.id);
+      peak = Math.max(peak, ++active);
+      await new Promise<void>((resolve) => waiting.push(resolve));
+      active--;
+      return null;
+    },
+    async succeed(_task, _result, finish) {
+      await tdb.db.transaction((trx) => finish(trx, 'done', null));
+    },
+    async fail(_task, err, finish) {
+      await tdb.db.transaction((trx) => finish(trx, 'failed', (err as Error).message));
+    },
+  };
+  const tasks = [];
+  for (const resource_id of opts.resources)
+    tasks.push(await tasksRepo.insert(tdb.db, { kind: EXTEND, resource_id, payload: { new_size: 2 } }));
+  const w = new Worker({
+    db: tdb.db,
+    log,
+    tasks: tasksRepo,
+    handlers: { [EXTEND]: handler },
+    concurrency: opts.concurrency,
+    pollMs: 20,
+  });
+  w.start();
+  const until = async (ok: () => boolean, what: string) => {
+    for (let i = 0; i < 500 && !ok(); i++) await sleep(10);
+    assert.ok(ok(), what);
+  };
+  const remaining = async () =>
+    (await Promise.all(tasks.map((t) => tasksRepo.get(tdb.db, t.id)))).filter(Boolean).length;
+  // Release whatever is running, one batch at a time, until every task has finished.
+  for (let round = 0; (await remaining()) > 0; round++) {
+    assert.ok(round < 100, 'the tasks finish');
+    await until(() => waiting.length > 0 || active === 0, 'a task is running');
+    await sleep(50); // let the worker fill every free slot before the batch is released
+    for (const release of waiting.splice(0)) release();
+  }
+  await w.stop();
+  return { peak, started, ids: tasks.map((t) => t.id) };
+}
+
+test('worker (started): different resources run at once, up to the concurrency', async () => {
+  const r = await runStarted({ concurrency: 3, resources: Array.from({ length: 7 }, () => randomUUID()) });
+  assert.equal(r.peak, 3, 'three tasks ran at the same time, never more');
+  assert.deepEqual([...r.started].sort(), [...r.ids].sort(), 'every task ran once');
+});
+
+test("worker (started): one resource's tasks run one at a time, oldest first", async () => {
+  const share = randomUUID();
+  const r = await runStarted({ concurrency: 4, resources: [share, randomUUID(), share, share] });
+  assert.equal(r.peak, 2, "the other resource's task overlapped, the share's own did not");
+  const own = r.ids.filter((_, i) => i !== 1);
+  assert.deepEqual(
+    r.started.filter((id) => own.includes(id)),
+    own,
+    "the share's tasks started in the order they were queued",
+  );
+});
+
+test('worker (started): stop() waits for the tasks in hand', async () => {
+  let finished = false;
+  const { handler } = fakeExtend(async () => {
+    await sleep(200);
+    finished = true;
+    return null;
+  });
+  const task = await enqueue();
+  const w = worker({ [EXTEND]: handler });
+  w.start();
+  for (let i = 0; i < 100 && !(await tasksRepo.get(tdb.db, task.id))?.claimed_by; i++) await sleep(10);
+  await w.stop();
+  assert.ok(finished, 'stop returned only after the running task ended');
+  assert.equal(await tasksRepo.get(tdb.db, task.id), undefined, 'and its outcome was recorded');
+});
