@@ -182,7 +182,7 @@ async function runStarted(opts: { concurrency: number; resources: string[] }) {
       await tdb.db.transaction((trx) => finish(trx, 'failed', (err as Error).message));
     },
   };
-  const tasks = [];
+  const tasks: { id: string }[] = [];
   for (const resource_id of opts.resources)
     tasks.push(await tasksRepo.insert(tdb.db, { kind: EXTEND, resource_id, payload: { new_size: 2 } }));
   const w = new Worker({
