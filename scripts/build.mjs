@@ -52,7 +52,7 @@ for (const folder of folders) copyAssets(folder);
 
 try {
   const esbuild = await import('esbuild');
-  await esbuild.build({
+  const { metafile } = await esbuild.build({
     absWorkingDir: root,
     entryPoints: { main: 'cli/main.ts' },
     outdir: path.join(dist, 'cli'),
@@ -67,7 +67,14 @@ try {
       js: "import { createRequire as __abacaCreateRequire } from 'node:module'; const require = __abacaCreateRequire(import.meta.url);",
     },
     logLevel: 'warning',
+    metafile: true,
   });
+  // bin/entry.js judges the bundle by the stamp's inputs: everything in it must come from them.
+  const outside = Object.keys(metafile.inputs).filter(
+    (f) => !/(^|\/)node_modules\//.test(f) && !folders.some((dir) => f.startsWith(`${dir}/`)),
+  );
+  if (outside.length)
+    throw new Error(`the CLI imports ${outside.join(', ')}: add its folder to tsconfig.build.json's include`);
 } catch (err) {
   fs.rmSync(dist, { recursive: true, force: true });
   process.stderr.write(`build: bundling the CLI failed (${err.message}); dist/ removed\n`);
