@@ -126,8 +126,12 @@ test('a CA bundle that cannot be read or holds no certificate is a clear one-lin
   assert.equal(bad.stderr, `The CA bundle ${notPem} (from --os-cacert) holds no PEM certificate.\n`);
 });
 
-/** Runs the CLI with its stdout's reading end closed at once, as `| head -1` leaves it. */
-function withClosedStdout(args: string[], env: Record<string, string>): Promise<CliResult> {
+/** Runs the CLI with the reading end of its stdout (or stderr) closed at once, as `| head -1` leaves it. */
+function withClosed(
+  args: string[],
+  env: Record<string, string>,
+  closed: 'stdout' | 'stderr' = 'stdout',
+): Promise<CliResult> {
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, [path.join(REPO_ROOT, 'bin/abaca.js'), ...args], {
       cwd: srv.home,
@@ -139,24 +143,35 @@ function withClosedStdout(args: string[], env: Record<string, string>): Promise<
       },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
-    child.stdout.destroy();
+    child[closed].destroy();
+    let stdout = '';
     let stderr = '';
-    child.stderr.on('data', (d) => {
-      stderr += d;
-    });
+    if (closed === 'stderr')
+      child.stdout.on('data', (d) => {
+        stdout += d;
+      });
+    else
+      child.stderr.on('data', (d) => {
+        stderr += d;
+      });
     child.once('error', reject);
-    child.once('close', (code) => resolve({ code, stdout: '', stderr }));
+    child.once('close', (code) => resolve({ code, stdout, stderr }));
   });
 }
 
 test('a reader that goes away (| head -1) ends the CLI quietly: exit 0, nothing on stderr', async () => {
-  const help = await withClosedStdout(['--help'], {});
+  const help = await withClosed(['--help'], {});
   assert.deepEqual(help, { code: 0, stdout: '', stderr: '' });
   const env = { ...srv.adminEnv, OS_CACERT: cert };
-  const list = await withClosedStdout(['share', 'list'], env);
+  const list = await withClosed(['share', 'list'], env);
   assert.deepEqual(list, { code: 0, stdout: '', stderr: '' });
-  const json = await withClosedStdout(['share', 'list', '-f', 'json'], env);
+  const json = await withClosed(['share', 'list', '-f', 'json'], env);
   assert.deepEqual(json, { code: 0, stdout: '', stderr: '' });
+  // A closed stderr is no reason to stop or to change the outcome: a failure is still exit 1.
+  const failed = await withClosed(['share', 'show', 'no-such-share'], env, 'stderr');
+  assert.deepEqual(failed, { code: 1, stdout: '', stderr: '' });
+  const listed = await withClosed(['share', 'list', '-f', 'value', '-c', 'Name'], env, 'stderr');
+  assert.deepEqual(listed, { code: 0, stdout: 'tls\n', stderr: '' });
   // And through a shell with pipefail, as a script would run it (not spawnSync: the TLS proxy
   // answers from this process).
   const line = `"${process.execPath}" "${path.join(REPO_ROOT, 'bin/abaca.js')}" share list | head -1`;
