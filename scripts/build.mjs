@@ -6,9 +6,9 @@
 //
 // The CLI is a short-lived process whose start is most of its run: esbuild bundles cli/main.ts and
 // what it imports (commander included) into dist/cli/main.js, which replaces tsc's file of that
-// name, so `abaca` reads one file instead of ~45 modules. What only some commands need stays out of
-// it: `import()`s become chunks of their own (dist/cli/chunks/: the FUSE client of `abaca mount`),
-// and packages loaded through createRequire (yaml, cli-table3, nanospinner) are read from
+// name, so `abaca` reads one file instead of dozens of modules. What only some commands need stays
+// out of it: `import()`s become chunks of their own (dist/cli/chunks/: the FUSE client of `abaca
+// mount`), and packages loaded through createRequire (yaml, cli-table3, nanospinner) are read from
 // node_modules when a command uses them. The other bins (server, daemons, CSI) run tsc's files.
 import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
