@@ -11,7 +11,10 @@
  * - wall time of `abaca --help` and of `abaca share list` with a cached token (the build in dist/,
  *   and the TypeScript sources through tsx as the bins ran them before there was a build), and of
  *   `openstack share list` (python3-openstackclient), each BENCH_RUNS (7) times, with `node -e 0`
- *   as the baseline.
+ *   as the baseline; wall time, and CPU time (user + system, through /usr/bin/time when it is
+ *   there), which a loaded machine inflates less.
+ *
+ * BENCH_ONLY=cli measures the CLI alone, against one PGlite server holding 20 shares.
  */
 import { execFileSync, spawnSync } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
@@ -30,6 +33,8 @@ const RUNS = Number(process.env.BENCH_RUNS ?? 7);
 const SETTLE_MS = 5000;
 const PASSWORD = 'bench-admin-password';
 const OPENSTACK = '/usr/bin/openstack';
+const TIME = '/usr/bin/time';
+const ONLY_CLI = process.env.BENCH_ONLY === 'cli';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -102,20 +107,48 @@ async function listUnderLoad(url: string, token: string, pid: number): Promise<n
 
 interface Timing {
   what: string;
+  /** Wall time, ms. */
   runs: number[];
+  /** CPU time (user + system), ms; empty without /usr/bin/time. */
+  cpu: number[];
 }
 
-/** Wall time of a command, RUNS times (after one unmeasured run that warms the caches). */
+/** Wall and CPU time of a command, RUNS times (after one unmeasured run that warms the caches). */
 function time(what: string, cmd: string, args: string[], env: NodeJS.ProcessEnv): Timing {
   const runs: number[] = [];
+  const cpu: number[] = [];
+  const timed = existsSync(TIME);
   for (let i = 0; i <= RUNS; i++) {
     const t0 = process.hrtime.bigint();
-    const r = spawnSync(cmd, args, { env, cwd: REPO_ROOT, encoding: 'utf8' });
+    const r = timed
+      ? spawnSync(TIME, ['-f', 'cpu %U %S', cmd, ...args], { env, cwd: REPO_ROOT, encoding: 'utf8' })
+      : spawnSync(cmd, args, { env, cwd: REPO_ROOT, encoding: 'utf8' });
     const ms = Number(process.hrtime.bigint() - t0) / 1e6;
     if (r.status !== 0) throw new Error(`${what}: exit ${r.status}: ${r.stderr}`);
-    if (i > 0) runs.push(ms);
+    if (i === 0) continue;
+    runs.push(ms);
+    const m = /^cpu ([\d.]+) ([\d.]+)$/m.exec(r.stderr);
+    if (m) cpu.push((Number(m[1]) + Number(m[2])) * 1000);
   }
-  return { what, runs };
+  return { what, runs, cpu };
+}
+
+/** Only the CLI rows: one PGlite server with 20 shares of the load project. */
+async function cliOnly(timings: Timing[]): Promise<void> {
+  const data = tempDir('abaca-bench-footprint');
+  try {
+    const server = await start({ ABACA_DATA_DIR: data.path });
+    try {
+      const admin = await passwordToken(server.url, 'admin', 'admin', PASSWORD);
+      const user = await memberProject(server.url, admin, 'load');
+      await fill(server.url, await passwordToken(server.url, user, 'load', 'bench-password'), 20);
+      timings.push(...cliTimings(server.url));
+    } finally {
+      await stop(server);
+    }
+  } finally {
+    data.remove();
+  }
 }
 
 async function onPglite(rows: MemoryRow[], timings: Timing[]): Promise<void> {
@@ -227,15 +260,18 @@ if (!buildIsCurrent()) {
 }
 const rows: MemoryRow[] = [];
 const timings: Timing[] = [];
-await onPglite(rows, timings);
-if (pgUrl) await onPostgres(rows, pgUrl);
-else console.log('PostgreSQL: skipped (set BENCH_DATABASE_URL=postgres://user:pass@127.0.0.1/postgres)');
+if (ONLY_CLI) await cliOnly(timings);
+else {
+  await onPglite(rows, timings);
+  if (pgUrl) await onPostgres(rows, pgUrl);
+  else console.log('PostgreSQL: skipped (set BENCH_DATABASE_URL=postgres://user:pass@127.0.0.1/postgres)');
+}
 
 console.log(
   `\nbench:footprint, ${new Date().toISOString().slice(0, 10)}, ${cpus.length}× ${cpus[0]?.model.trim()}, ` +
     `Node ${process.version}, load average ${os.loadavg()[0]?.toFixed(1)}\n`,
 );
-console.log('Resident memory, MB (per process: RSS / private)');
+if (rows.length) console.log('Resident memory, MB (per process: RSS / private)');
 for (const r of rows) {
   const per = r.tree.processes.map((p) => `${p.command.split(' ')[0]} ${mb(p.rssMb)}/${mb(p.privateMb)}`);
   console.log(
@@ -243,11 +279,10 @@ for (const r of rows) {
       `${r.peakMb ? `; server peak during load ${mb(r.peakMb)}` : ''}\n${' '.repeat(11)}${per.join(', ')}`,
   );
 }
-console.log(`\nWall time, ms, ${RUNS} runs: min / median / max`);
-for (const t of timings) {
-  const s = [...t.runs].sort((a, b) => a - b);
-  const median = s[Math.floor(s.length / 2)] as number;
-  console.log(
-    `${t.what.padEnd(64)} ${mb(s[0] as number)} / ${mb(median)} / ${mb(s[s.length - 1] as number)}`,
-  );
-}
+console.log(`\nms, ${RUNS} runs: min / median / max of the wall time; CPU time (user + system)`);
+const spread = (xs: number[]) => {
+  const s = [...xs].sort((a, b) => a - b);
+  return `${mb(s[0] as number)} / ${mb(s[Math.floor(s.length / 2)] as number)} / ${mb(s[s.length - 1] as number)}`;
+};
+for (const t of timings)
+  console.log(`${t.what.padEnd(64)} wall ${spread(t.runs)}${t.cpu.length ? `; CPU ${spread(t.cpu)}` : ''}`);

@@ -33,6 +33,9 @@ export interface GlobalOptions {
   osApplicationCredentialName?: string;
   osApplicationCredentialSecret?: string;
   osShareApiVersion?: string;
+  osCacert?: string;
+  /** --insecure: do not verify HTTPS certificates. */
+  insecure?: boolean;
   /** false with --no-token-cache. */
   tokenCache?: boolean;
   httpTimeout?: string;
@@ -52,6 +55,8 @@ export interface ResolvedConfig {
   cloudsFile: string | null;
   /** Which setting gave the auth URL, for hints: `--os-auth-url`, `OS_AUTH_URL` or the clouds.yaml path. */
   authUrlSource: string | null;
+  /** HTTPS verification: a CA bundle file to trust instead of Node's CAs, or none at all. */
+  tls: { caFile: string | null; caFileSource: string | null; insecure: boolean };
 }
 
 type Key =
@@ -74,7 +79,8 @@ type Key =
   | 'appCredId'
   | 'appCredName'
   | 'appCredSecret'
-  | 'shareApiVersion';
+  | 'shareApiVersion'
+  | 'cacert';
 
 /** flag (GlobalOptions key), environment variables, clouds.yaml paths (`auth.x` or top-level). */
 const SETTINGS: Record<Key, { flag: keyof GlobalOptions; env: string[]; cloud: string[] }> = {
@@ -142,13 +148,37 @@ const SETTINGS: Record<Key, { flag: keyof GlobalOptions; env: string[]; cloud: s
     cloud: ['auth.application_credential_secret'],
   },
   shareApiVersion: { flag: 'osShareApiVersion', env: ['OS_SHARE_API_VERSION'], cloud: ['share_api_version'] },
+  cacert: { flag: 'osCacert', env: ['OS_CACERT'], cloud: ['cacert'] },
 };
 
 /**
  * Settings the environment still fills in when a cloud is selected (a cloud entry replaces the
  * rest of the OS_* variables, so a sourced openrc does not leak into another cloud).
  */
-const ENV_FILLS_CLOUD: ReadonlySet<Key> = new Set(['password', 'region', 'interface', 'shareApiVersion']);
+const ENV_FILLS_CLOUD: ReadonlySet<Key> = new Set([
+  'password',
+  'region',
+  'interface',
+  'shareApiVersion',
+  'cacert',
+]);
+
+const TRUE = /^(1|t|true|y|yes|on)$/i;
+
+/** --insecure, else the cloud's `verify: false` / `insecure: true`, else OS_INSECURE. */
+function insecureSetting(
+  flags: GlobalOptions,
+  cloud: { entry: Record<string, unknown> } | null,
+  env: NodeJS.ProcessEnv,
+): boolean {
+  if (flags.insecure === true) return true;
+  const verify = cloud?.entry.verify;
+  if (verify !== undefined && verify !== null)
+    return verify === false || /^(0|f|false|n|no|off)$/i.test(String(verify));
+  const insecure = cloud?.entry.insecure;
+  if (insecure !== undefined && insecure !== null) return insecure === true || TRUE.test(String(insecure));
+  return TRUE.test(env.OS_INSECURE ?? '');
+}
 
 /** clouds.yaml locations, in openstacksdk's order; the first that exists is used. */
 export function cloudsFileCandidates(env: NodeJS.ProcessEnv, cwd: string): string[] {
@@ -396,5 +426,10 @@ export function resolveConfig(
     cloud: cloudName,
     cloudsFile: cloud?.file ?? null,
     authUrlSource: source.authUrl ?? null,
+    tls: {
+      caFile: v.cacert ?? null,
+      caFileSource: source.cacert ?? null,
+      insecure: insecureSetting(flags, cloud, env),
+    },
   };
 }

@@ -2,6 +2,7 @@
  * What every command gets: lazily built clients (no auth until a command needs it), name-or-id
  * lookups as the OpenStack clients do them, and `--wait` with a spinner on stderr.
  */
+import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import type { Spinner } from 'nanospinner';
 import {
@@ -17,6 +18,7 @@ import {
   ShareClient,
   type ShareType,
   type Snapshot,
+  type TlsOptions,
   type WaitOutcome,
 } from './client/index.ts';
 import { type GlobalOptions, type ResolvedConfig, resolveConfig } from './config.ts';
@@ -72,6 +74,7 @@ export class Context {
         shareEndpoint: c.shareEndpoint,
         identityEndpoint: c.identityEndpoint,
         cache: this.globals.tokenCache === false ? null : new FileTokenCache(),
+        tls: this.tls(),
         timeoutMs: httpTimeout * 1000,
         ...(this.globals.debug
           ? {
@@ -84,6 +87,25 @@ export class Context {
       });
     }
     return this.sessionInstance;
+  }
+
+  /** The CA bundle's contents (read once, with a clear error) and --insecure. */
+  private tls(): TlsOptions {
+    const { caFile, caFileSource, insecure } = this.config.tls;
+    if (!caFile) return { insecure };
+    let ca: string;
+    try {
+      ca = readFileSync(caFile, 'utf8');
+    } catch (err) {
+      throw new CommandError(
+        `Cannot read the CA bundle ${caFile} (from ${caFileSource ?? 'OS_CACERT'}): ${(err as Error).message}`,
+      );
+    }
+    if (!ca.includes('-----BEGIN CERTIFICATE-----'))
+      throw new CommandError(
+        `The CA bundle ${caFile} (from ${caFileSource ?? 'OS_CACERT'}) holds no PEM certificate.`,
+      );
+    return { ca, insecure };
   }
 
   get shares(): ShareClient {

@@ -33,4 +33,18 @@ export async function main(argv: string[]): Promise<number> {
   }
 }
 
+/**
+ * A reader that stops early (`abaca share list | head -1`) closes the pipe: the next write to
+ * stdout fails with EPIPE. Not an error of the command: it ends at once and quietly, with exit code
+ * 0 (the reader got what it asked for). A closed stderr only means nobody is left to read notes
+ * (the detached `abaca mount` server after its parent returned): the command carries on.
+ */
+process.stdout.on('error', (err: NodeJS.ErrnoException) => {
+  if (err.code === 'EPIPE') process.exit(EXIT.OK);
+  throw err;
+});
+process.stderr.on('error', (err: NodeJS.ErrnoException) => {
+  if (err.code !== 'EPIPE') throw err;
+});
+
 process.exitCode = await main(process.argv.slice(2));

@@ -72,6 +72,7 @@ const GLOBAL_OPTIONS: [string, string][] = [
   ['--os-region-name <region>', 'region of the endpoints to use (env OS_REGION_NAME)'],
   ['--os-interface <interface>', 'endpoint interface: public, internal or admin (env OS_INTERFACE)'],
   ['--os-share-api-version <2.N>', 'share API microversion (env OS_SHARE_API_VERSION; default 2.72)'],
+  ['--os-cacert <ca-bundle-file>', 'PEM CA certificates to verify HTTPS servers with (env OS_CACERT)'],
 ];
 
 export function buildProgram(): Command {
@@ -85,6 +86,7 @@ export function buildProgram(): Command {
   program.version(VERSION, '--version', 'print the version and exit').description(DESCRIPTION);
   for (const [flags, help] of GLOBAL_OPTIONS) program.addOption(new Option(flags, help));
   program
+    .option('--insecure', 'do not verify HTTPS certificates (env OS_INSECURE); for tests only')
     .option('--no-token-cache', 'neither read nor write the token cache')
     .option('--http-timeout <seconds>', 'timeout of each HTTP request (default 60)')
     .option('--debug', 'print each HTTP request and, on failure, the stack trace to stderr');

@@ -5,7 +5,14 @@
  */
 export { findEndpoint } from './catalog.ts';
 export { AmbiguousName, ApiError, ClientError, ConnectionError, ResourceNotFound } from './errors.ts';
-export { type HttpResponse, type HttpTrace, httpRequest, type Query } from './http.ts';
+export {
+  type HttpResponse,
+  type HttpTrace,
+  httpRequest,
+  type Query,
+  type ResponseHeaders,
+  type TlsOptions,
+} from './http.ts';
 export * from './identity-client.ts';
 export * from './session.ts';
 export * from './share-client.ts';

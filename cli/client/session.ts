@@ -7,7 +7,7 @@
 import { createHash } from 'node:crypto';
 import { findEndpoint } from './catalog.ts';
 import { ApiError, ClientError } from './errors.ts';
-import { type HttpResponse, type HttpTrace, httpRequest, type Query } from './http.ts';
+import { type HttpResponse, type HttpTrace, httpRequest, type Query, type TlsOptions } from './http.ts';
 import type { TokenCache } from './token-cache.ts';
 import type { CatalogEntry, TokenBody } from './types.ts';
 
@@ -81,6 +81,8 @@ export interface SessionOptions {
   cache?: TokenCache | null;
   /** Per-request timeout; default 60 s. */
   timeoutMs?: number;
+  /** CA bundle / --insecure for HTTPS endpoints; default: Node's bundled CAs. */
+  tls?: TlsOptions;
   trace?: HttpTrace;
 }
 
@@ -168,7 +170,10 @@ export class Session {
     if (/\/v3$/.test(base)) return base;
     let res: HttpResponse<unknown>;
     try {
-      res = await httpRequest({ method: 'GET', url: base, timeoutMs: this.timeoutMs }, this.options.trace);
+      res = await httpRequest(
+        { method: 'GET', url: base, timeoutMs: this.timeoutMs, tls: this.options.tls },
+        this.options.trace,
+      );
     } catch (err) {
       if (err instanceof ApiError)
         throw new AuthUrlError(
@@ -271,7 +276,10 @@ export class Session {
   ): Promise<HttpResponse<T>> {
     let res: HttpResponse<T>;
     try {
-      res = await httpRequest<T>({ ...req, timeoutMs: this.timeoutMs }, this.options.trace);
+      res = await httpRequest<T>(
+        { ...req, timeoutMs: this.timeoutMs, tls: this.options.tls },
+        this.options.trace,
+      );
     } catch (err) {
       if (err instanceof ApiError && (err.status === 404 || err.status === 405))
         throw new AuthUrlError(
@@ -311,6 +319,7 @@ export class Session {
           body: opts.body,
           headers: { ...extraHeaders, ...opts.headers, 'X-Auth-Token': info.token },
           timeoutMs: this.timeoutMs,
+          tls: this.options.tls,
         },
         this.options.trace,
       );

@@ -8,10 +8,8 @@ import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import type { Command } from 'commander';
-import { toReplicatedError } from '../../backends/replicated/protocol/errors.ts';
-import { exportLocation, fuseUnavailable, mountShare } from '../../client/mount/mount.ts';
-import { type MountOptions, parseMountOptions } from '../../client/mount/mount-options.ts';
-import { parseExportLocation, type ShareAddress } from '../../client/mount/share-connection.ts';
+import type { MountOptions } from '../../client/mount/mount-options.ts';
+import type { ShareAddress } from '../../client/mount/share-connection.ts';
 import type { Context } from '../context.ts';
 import { CommandError, UsageError } from '../errors.ts';
 import { act, collect, examples, type Opts } from './common.ts';
@@ -22,6 +20,28 @@ const DETACHED_ENV = 'ABACA_MOUNT_DETACHED';
 const MOUNTED_LINE = 'mounted ';
 /** How often the token is looked at; the session renews it in its last minute. */
 const TOKEN_CHECK_MS = 30_000;
+
+/**
+ * The FUSE client and the replicated backend's protocol, loaded by `abaca mount` alone: every
+ * other command starts without reading them (in the bundle they are a chunk of their own).
+ */
+async function mountClient() {
+  const [mount, mountOptions, connection, errors] = await Promise.all([
+    import('../../client/mount/mount.ts'),
+    import('../../client/mount/mount-options.ts'),
+    import('../../client/mount/share-connection.ts'),
+    import('../../backends/replicated/protocol/errors.ts'),
+  ]);
+  return {
+    exportLocation: mount.exportLocation,
+    fuseUnavailable: mount.fuseUnavailable,
+    mountShare: mount.mountShare,
+    parseMountOptions: mountOptions.parseMountOptions,
+    parseExportLocation: connection.parseExportLocation,
+    toReplicatedError: errors.toReplicatedError,
+  };
+}
+type MountClient = Awaited<ReturnType<typeof mountClient>>;
 
 export function registerMountCommands(program: Command): void {
   examples(
@@ -66,15 +86,18 @@ function isMountPoint(dir: string): boolean {
 }
 
 async function mountCommand(ctx: Context, share: string, dirArg: string, opts: Opts): Promise<void> {
+  const lib = await mountClient();
   let options: MountOptions;
   try {
-    options = parseMountOptions((opts.options as string[] | undefined) ?? [], { readOnly: opts.ro === true });
+    options = lib.parseMountOptions((opts.options as string[] | undefined) ?? [], {
+      readOnly: opts.ro === true,
+    });
   } catch (err) {
     throw new UsageError(`${(err as Error).message}.`);
   }
   if (opts.ro === true) options.readOnly = true;
   const dir = path.resolve(dirArg);
-  const why = fuseUnavailable();
+  const why = lib.fuseUnavailable();
   if (why) throw new CommandError(`Cannot mount ${share}: ${why}.`);
   if (!fs.existsSync(dir) || !fs.statSync(dir).isDirectory())
     throw new CommandError(`Cannot mount ${share}: ${dir} is not a directory.`);
@@ -87,7 +110,7 @@ async function mountCommand(ctx: Context, share: string, dirArg: string, opts: O
     await runChild(options, opts.foreground === true);
     return;
   }
-  await serve(ctx, share, dir, options);
+  await serve(lib, ctx, share, dir, options);
 }
 
 /** Runs this same command as the serving child: attached (--foreground) or until it has mounted. */
@@ -139,7 +162,14 @@ async function runChild(options: MountOptions, foreground: boolean): Promise<voi
 }
 
 /** Finds the share, mounts it and serves until it is unmounted. */
-async function serve(ctx: Context, share: string, dir: string, options: MountOptions): Promise<void> {
+async function serve(
+  lib: MountClient,
+  ctx: Context,
+  share: string,
+  dir: string,
+  options: MountOptions,
+): Promise<void> {
+  const { exportLocation, mountShare, parseExportLocation } = lib;
   let quiet = false;
   process.stderr.on('error', () => {
     quiet = true; // the parent that relayed our notes has gone (detached mount)
@@ -177,7 +207,7 @@ async function serve(ctx: Context, share: string, dir: string, options: MountOpt
   try {
     mounted = await mountShare({ dir, address, options, token, log });
   } catch (err) {
-    throw new CommandError(`Cannot mount ${label}: ${reason(err, address, share)}`);
+    throw new CommandError(`Cannot mount ${label}: ${reason(lib, err, address, share)}`);
   }
 
   let current = token ? await token().catch(() => undefined) : undefined;
@@ -217,9 +247,9 @@ function hasCredentials(ctx: Context): boolean {
 }
 
 /** One line saying why a mount failed. */
-function reason(err: unknown, a: ShareAddress, share: string): string {
+function reason(lib: MountClient, err: unknown, a: ShareAddress, share: string): string {
   if (!(err instanceof Error) || !('code' in err)) return String((err as Error)?.message ?? err);
-  const e = toReplicatedError(err);
+  const e = lib.toReplicatedError(err);
   const msg = e.message.replace(/^[A-Z]+: /, '');
   switch (e.code) {
     case 'EACCES':

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { mkdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { tempDir } from '../helpers/db.ts';
@@ -151,3 +151,40 @@ export async function abacaFails(
 }
 
 export const REQUEST_ID = /\(Request-ID: req-[0-9a-f-]{36}\)/;
+
+/**
+ * A self-signed certificate (P-256, one day) for 127.0.0.1 made with openssl, as an operator
+ * would make one for a test setup: returns the PEM files' paths.
+ */
+export function selfSignedCert(
+  dir: string,
+  name = 'server',
+  cn = '127.0.0.1',
+): { key: string; cert: string } {
+  const key = path.join(dir, `${name}-key.pem`);
+  const cert = path.join(dir, `${name}.pem`);
+  execFileSync(
+    'openssl',
+    [
+      'req',
+      '-x509',
+      '-newkey',
+      'ec',
+      '-pkeyopt',
+      'ec_paramgen_curve:prime256v1',
+      '-nodes',
+      '-keyout',
+      key,
+      '-out',
+      cert,
+      '-days',
+      '1',
+      '-subj',
+      `/CN=${cn}`,
+      '-addext',
+      'subjectAltName=IP:127.0.0.1',
+    ],
+    { stdio: 'ignore' },
+  );
+  return { key, cert };
+}
