@@ -15,6 +15,7 @@ import { messagesRouter } from './messages.ts';
 import { requireAuth } from './middleware/auth.ts';
 import { jsonBody } from './middleware/body.ts';
 import { errorHandler } from './middleware/errors.ts';
+import { inputRule } from './middleware/input.ts';
 import { requestLogging } from './middleware/logging.ts';
 import { requestMetrics } from './middleware/metrics.ts';
 import { microversion } from './middleware/microversion.ts';
@@ -101,6 +102,7 @@ export function createApp(deps: AppDeps): Koa {
   app.use(errorHandler(deps.log));
   app.use(noContentBody());
   app.use(jsonBody(deps.config.bodyLimitBytes));
+  app.use(inputRule());
   // Microversions and /v2/{project_id} belong to the v2 share API, not to identity nor to the
   // versions document at / (which Manila serves without a microversion header).
   const version = microversion();
