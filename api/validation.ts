@@ -124,4 +124,3 @@ export const UuidFilter = z
   .string()
   .max(64)
   .transform((v) => (isUuid(v) ? v : NO_ROW_UUID));
-

@@ -132,7 +132,8 @@ export function databaseFault(err: unknown): ApiError | undefined {
   const e = err as { code?: unknown; message?: unknown; severity?: unknown } | null;
   const code = e?.code;
   if (typeof code !== 'string' || !/^[0-9A-Z]{5}$/.test(code) || e?.severity === undefined) return undefined;
-  if (code === '23505') return new Conflict('The request conflicts with an existing resource of the same name or id.');
+  if (code === '23505')
+    return new Conflict('The request conflicts with an existing resource of the same name or id.');
   if (code === '23503') {
     return typeof e.message === 'string' && e.message.includes('update or delete on table')
       ? new Conflict('The resource is still in use by another resource.')

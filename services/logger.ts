@@ -40,7 +40,15 @@ const DB_ERROR_FIELDS = new Set([
   'column',
   'constraint',
 ]);
-const NEVER_LOGGED = new Set(['params', 'parameters', 'bindings', 'queryOptions', 'detail', 'where', 'cause']);
+const NEVER_LOGGED = new Set([
+  'params',
+  'parameters',
+  'bindings',
+  'queryOptions',
+  'detail',
+  'where',
+  'cause',
+]);
 
 function isDatabaseError(err: unknown): boolean {
   const e = err as { code?: unknown; severity?: unknown } | null;

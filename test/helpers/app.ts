@@ -12,9 +12,9 @@ import {
 } from '../../backends/memory.ts';
 import { type Config, loadConfig } from '../../services/config.ts';
 import type { Db } from '../../services/db.ts';
-import { createLogger } from '../../services/logger.ts';
 import { bootstrapIdentity } from '../../services/identity/bootstrap.ts';
 import { createIdentity, type Identity } from '../../services/identity/index.ts';
+import { createLogger } from '../../services/logger.ts';
 import type { ConfiguredBackend } from '../../services/scheduler.ts';
 import { createShareServices, type ShareServices } from '../../services/share-services.ts';
 import { ensureDefaultShareType } from '../../services/share-types.ts';
@@ -83,7 +83,7 @@ export async function makeTestApp(
     },
   });
   // The server's own logger construction (redaction and error serializer included).
-  const log = createLogger('info', sink);
+  const log = createLogger(config.logLevel, sink);
   const boot = await bootstrapIdentity(tdb.db, { password: ADMIN_PASSWORD, resetPassword: false });
   // Survives restart(): a restarted server talks to the same storage.
   const memoryStore = createMemoryStore();
