@@ -11,7 +11,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import fc from 'fast-check';
 import { faultName } from '../../services/errors.ts';
-import { STATIC_ADMIN_TOKEN } from '../helpers/app.ts';
+import { passwordAuth, STATIC_ADMIN_TOKEN } from '../helpers/app.ts';
 import { type ShareFixture, shareFixture } from '../helpers/share-fixture.ts';
 
 const SEED = Number(process.env.FUZZ_SEED ?? 21);
@@ -35,7 +35,26 @@ function routesOf(f: ShareFixture): Route[] {
 // ---- what the generators draw from ----------------------------------------------------------
 
 /** Strings that have broken servers: control and non-BMP characters, lone surrogates, sizes. */
+/** The character that broke the server (U+0000), and others a database or a log may mangle. */
+const BAD_CHARS = [
+  '\u0000',
+  '\u0001',
+  '\u001f',
+  '\u007f',
+  '\ud800',
+  '\udfff',
+  '\ufffe',
+  '😀',
+  '\u202e',
+  '\n',
+];
+/** An ordinary word with one bad character in it: what gets past "must be a string" checks. */
+const spiked = fc
+  .tuple(fc.constantFrom('name', 'abc', 'x'), fc.constantFrom(...BAD_CHARS), fc.constantFrom('', 'z', '-1'))
+  .map(([a, c, b]) => `${a}${c}${b}`);
+
 const nastyString = fc.oneof(
+  { arbitrary: spiked, weight: 4 },
   fc.constantFrom(
     '',
     ' ',
@@ -227,6 +246,133 @@ const { value: nastyValue } = fc.letrec<{ value: any }>((tie) => ({
 /** For URLs: the same strings, cut below Node's 16 KiB header limit (Node answers 431 before the app). */
 const urlString = nastyString.map((s) => s.slice(0, 1500));
 
+/**
+ * A valid body per route (path ids filled in at run time), so a mutation of one field reaches past
+ * the schema's other checks to the service and the database — where the probe's 500s were.
+ */
+function templates(method: string, path: string): unknown[] {
+  const key = `${method} ${path}`;
+  const project = ids.projects?.[0] ?? 'p';
+  const share = ids.shares?.[0] ?? 's';
+  const t: Record<string, unknown[]> = {
+    'POST /identity/v3/auth/tokens': [
+      passwordAuth('admin', 'wrong-password', 'admin'),
+      {
+        auth: {
+          identity: {
+            methods: ['application_credential'],
+            application_credential: { id: ids.application_credentials?.[0], secret: 's' },
+          },
+        },
+      },
+    ],
+    'POST /identity/v3/domains': [{ domain: { name: 'd', description: 'd', enabled: true } }],
+    'PATCH /identity/v3/domains/:id': [{ domain: { name: 'd2', description: 'd' } }],
+    'POST /identity/v3/projects': [
+      { project: { name: 'p', description: 'd', domain_id: 'default', enabled: true } },
+    ],
+    'PATCH /identity/v3/projects/:id': [{ project: { name: 'p2', description: 'd' } }],
+    'POST /identity/v3/users': [
+      { user: { name: 'u', password: 'pw-0123456789', default_project_id: project, description: 'd' } },
+    ],
+    'PATCH /identity/v3/users/:id': [{ user: { name: 'u2', description: 'd', password: 'pw-0123456789' } }],
+    'POST /identity/v3/users/:id/password': [
+      { user: { original_password: 'fuzz-password-1', password: 'pw-2' } },
+    ],
+    'POST /identity/v3/roles': [{ role: { name: 'r', description: 'd' } }],
+    'PATCH /identity/v3/roles/:id': [{ role: { name: 'r2' } }],
+    'POST /identity/v3/users/:userId/application_credentials': [
+      {
+        application_credential: {
+          name: 'a',
+          description: 'd',
+          secret: 's',
+          expires_at: '2099-01-01T00:00:00Z',
+        },
+      },
+    ],
+    'POST /v2/types': [
+      {
+        share_type: {
+          name: 't',
+          description: 'd',
+          extra_specs: { driver_handles_share_servers: false, k: 'v' },
+        },
+      },
+    ],
+    'PUT /v2/types/:id': [{ share_type: { name: 't2', description: 'd' } }],
+    'POST /v2/types/:id/extra_specs': [{ extra_specs: { k: 'v' } }],
+    'PUT /v2/types/:id/extra_specs/:key': [{ color: 'blue' }],
+    'POST /v2/types/:id/action': [{ addProjectAccess: { project } }, { removeProjectAccess: { project } }],
+    'POST /v2/shares': [
+      {
+        share: {
+          share_proto: 'NFS',
+          size: 1,
+          name: 'n',
+          description: 'd',
+          metadata: { k: 'v' },
+          availability_zone: 'nova',
+        },
+      },
+    ],
+    'PUT /v2/shares/:id': [{ share: { display_name: 'n', display_description: 'd', is_public: false } }],
+    'POST /v2/shares/:id/metadata': [{ metadata: { k: 'v' } }],
+    'PUT /v2/shares/:id/metadata': [{ metadata: { k: 'v' } }],
+    'PUT /v2/shares/:id/metadata/:key': [{ meta: { k: 'v' } }],
+    'POST /v2/shares/:id/action': [
+      { extend: { new_size: 2 } },
+      { shrink: { new_size: 1 } },
+      {
+        allow_access: { access_type: 'ip', access_to: '10.0.0.2', access_level: 'ro', metadata: { k: 'v' } },
+      },
+      { deny_access: { access_id: ids['share-access-rules']?.[0] } },
+      { reset_status: { status: 'available' } },
+      { revert: { snapshot_id: ids.snapshots?.[0] } },
+    ],
+    'POST /v2/snapshots': [{ snapshot: { share_id: share, name: 'n', description: 'd' } }],
+    'PUT /v2/snapshots/:id': [{ snapshot: { display_name: 'n', display_description: 'd' } }],
+    'POST /v2/snapshots/:id/action': [{ reset_status: { status: 'available' } }],
+    'PUT /v2/share-access-rules/:id/metadata': [{ metadata: { k: 'v' } }],
+    'PUT /v2/quota-sets/:project': [{ quota_set: { shares: 10, gigabytes: 100, snapshots: 5 } }],
+    'PUT /v2/os-quota-sets/:project': [{ quota_set: { shares: 10, gigabytes: 100 } }],
+    'POST /v2/share_instances/:id/action': [{ reset_status: { status: 'available' } }],
+  };
+  return t[key] ?? [];
+}
+
+/** Every path to a leaf (or an object) of a JSON value. */
+function pathsOf(v: unknown, at: string[] = []): string[][] {
+  if (v === null || typeof v !== 'object') return [at];
+  return [at, ...Object.entries(v).flatMap(([k, x]) => pathsOf(x, [...at, k]))];
+}
+
+/** The template with one change: a field replaced by a bad value, removed, or a key added. */
+function mutated(templatesFor: unknown[]): fc.Arbitrary<string> {
+  return fc
+    .tuple(
+      fc.constantFrom(...templatesFor),
+      fc.nat(),
+      fc.constantFrom('replace', 'replace', 'replace', 'delete', 'add-key'),
+      nastyValue,
+      fc.oneof(spiked, fc.constantFrom(...FIELDS)),
+    )
+    .map(([tpl, n, op, bad, newKey]) => {
+      const copy = structuredClone(tpl) as Record<string, unknown>;
+      const paths = pathsOf(copy).filter((p) => p.length > 0);
+      const target = paths[n % paths.length] as string[];
+      const parent = target
+        .slice(0, -1)
+        .reduce<Record<string, unknown>>((o, k) => o[k] as Record<string, unknown>, copy);
+      const last = target.at(-1) as string;
+      if (op === 'delete') delete parent[last];
+      else if (op === 'add-key' && parent[last] !== null && typeof parent[last] === 'object')
+        (parent[last] as Record<string, unknown>)[newKey] = bad;
+      else parent[last] = bad;
+      return JSON.stringify(copy);
+    });
+}
+
 /** A JSON body: shaped like the APIs' (wrapper → fields), arbitrary JSON, or raw bad bytes. */
 const body = fc.oneof(
   { arbitrary: fc.constant(undefined), weight: 1 },
@@ -255,12 +401,10 @@ const body = fc.oneof(
 const queryString = fc
   .array(
     fc.tuple(
-      fc.oneof(fc.constantFrom(...QUERY_KEYS), urlString),
+      fc.oneof({ arbitrary: fc.constantFrom(...QUERY_KEYS), weight: 5 }, { arbitrary: urlString, weight: 1 }),
       fc.oneof(urlString, nastyNumber.map(String)),
     ),
-    {
-      maxLength: 5,
-    },
+    { maxLength: 3 },
   )
   .map((pairs) => pairs.map(([k, v]) => `${pct(k)}=${pct(v)}`).join('&'));
 
@@ -446,7 +590,14 @@ describe(`fuzz every route (seed ${SEED}, ${RUNS} cases each)`, () => {
           pathArb(route.path),
           queryString,
           headers,
-          method === 'GET' || method === 'DELETE' ? fc.option(body, { freq: 4 }) : body,
+          method === 'GET' || method === 'DELETE'
+            ? fc.option(body, { freq: 4 })
+            : templates(method, route.path).length > 0
+              ? fc.oneof(
+                  { arbitrary: mutated(templates(method, route.path)), weight: 4 },
+                  { arbitrary: body, weight: 1 },
+                )
+              : body,
           fc.boolean(),
           async (role, path, query, hdrs, payload, head) => {
             // HEAD only without a body: Node itself refuses a HEAD with one, before the app sees it.
