@@ -293,3 +293,12 @@ describe('offset beyond the database integer range', () => {
     assert.match(res.body.badRequest.message, /offset/);
   });
 });
+
+describe('a path id that is not a UUID names nothing', () => {
+  test('GET /v2/shares/{not a uuid}/heal (admin) is a 404, not a database error (found by the fuzz suite)', async () => {
+    const res = await f.t.http().get('/v2/shares/x%1F-1/heal').set(f.as(f.admin));
+    assert.equal(res.status, 404, JSON.stringify(res.body));
+    assert.equal(res.body.itemNotFound?.code, 404);
+    assert.ok(!f.t.logs.some((l) => l.msg === 'database error from client input'), 'no database error');
+  });
+});
