@@ -147,10 +147,13 @@ test('no password, token, secret or hash reaches a log line on any error path', 
       (e: unknown) => e,
     );
   assert.ok(err, 'the direct insert failed in the database');
-  assert.ok(
-    JSON.stringify((err as { params?: unknown }).params ?? '').includes('scrypt$'),
-    'the driver error holds the hash',
-  );
+  // PGlite's driver attaches the statement's parameters (the scrypt hash among them) to the error;
+  // node-postgres does not, but the line must be clean either way.
+  if (t.dbKind === 'pglite')
+    assert.ok(
+      JSON.stringify((err as { params?: unknown }).params ?? '').includes('scrypt$'),
+      'the driver error holds the hash',
+    );
   log.error({ err }, 'unhandled error');
   log.info({ user: { name: 'z', password: SECRETS.directPassword }, token: admin }, 'an object with secrets');
   assert.match(extraLines.join(''), /22021/, 'the error line kept its code');
