@@ -102,12 +102,13 @@ export function createApp(deps: AppDeps): Koa {
   app.use(errorHandler(deps.log));
   app.use(noContentBody());
   app.use(jsonBody(deps.config.bodyLimitBytes));
-  app.use(inputRule());
   // Microversions and /v2/{project_id} belong to the v2 share API, not to identity nor to the
   // versions document at / (which Manila serves without a microversion header).
   const version = microversion();
   const project = projectPath();
   app.use((ctx, next) => (/^\/v2(\/|$)/.test(ctx.path) ? version(ctx, () => project(ctx, next)) : next()));
+  // After the microversion, so a refused input still echoes the version header like any fault.
+  app.use(inputRule());
   app.use(root.routes());
   app.use(root.allowedMethods());
   return app;

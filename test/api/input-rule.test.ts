@@ -302,3 +302,9 @@ describe('a path id that is not a UUID names nothing', () => {
     assert.ok(!f.t.logs.some((l) => l.msg === 'database error from client input'), 'no database error');
   });
 });
+
+test('a refused input still echoes the microversion, as every share API fault does', async () => {
+  const res = await f.t.http().get('/v2/shares?name=a%00b').set(f.as(f.alice.token, '2.60'));
+  assert.equal(res.status, 400);
+  assert.equal(res.headers['x-openstack-manila-api-version'], '2.60');
+});
