@@ -15,6 +15,7 @@ import { messagesRouter } from './messages.ts';
 import { requireAuth } from './middleware/auth.ts';
 import { jsonBody } from './middleware/body.ts';
 import { errorHandler } from './middleware/errors.ts';
+import { inputRule } from './middleware/input.ts';
 import { requestLogging } from './middleware/logging.ts';
 import { requestMetrics } from './middleware/metrics.ts';
 import { microversion } from './middleware/microversion.ts';
@@ -106,6 +107,8 @@ export function createApp(deps: AppDeps): Koa {
   const version = microversion();
   const project = projectPath();
   app.use((ctx, next) => (/^\/v2(\/|$)/.test(ctx.path) ? version(ctx, () => project(ctx, next)) : next()));
+  // After the microversion, so a refused input still echoes the version header like any fault.
+  app.use(inputRule());
   app.use(root.routes());
   app.use(root.allowedMethods());
   return app;

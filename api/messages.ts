@@ -2,12 +2,12 @@ import Router from '@koa/router';
 import type { Middleware } from 'koa';
 import { z } from 'zod';
 import type { MessageService } from '../services/messages.ts';
-import { parse } from './validation.ts';
+import { parse, UuidFilter } from './validation.ts';
 import * as view from './views/messages.ts';
 
 const Query = z
   .object({
-    resource_id: z.string().max(64).optional(),
+    resource_id: UuidFilter.optional(),
     resource_type: z.string().max(64).optional(),
     action_id: z.string().max(16).optional(),
     detail_id: z.string().max(16).optional(),

@@ -9,6 +9,13 @@ import { isUuid } from '../services/ids.ts';
 export const MAX_PAGE = 1000;
 
 /** The `limit` query parameter of a paged list. */
+/**
+ * The largest `offset` passed on: one past any possible row count still gives an empty page, as
+ * Manila answers, where a larger number (9223372036854775807 becomes 2^63 as a double) would not
+ * fit PostgreSQL's bigint.
+ */
+export const MAX_OFFSET = Number.MAX_SAFE_INTEGER;
+
 export const PageLimit = z.coerce
   .number({ error: 'must be a whole number' })
   .int('must be a whole number')
@@ -32,7 +39,7 @@ export function pageStart(q: {
   let offset: number | undefined;
   let markerId = q.marker;
   if (q.offset !== undefined) {
-    if (/^\d+$/.test(q.offset)) offset = Number(q.offset);
+    if (/^\d+$/.test(q.offset)) offset = Math.min(Number(q.offset), MAX_OFFSET);
     else if (isUuid(q.offset) && markerId === undefined) markerId = q.offset;
     else throw new InvalidInput('offset must be a whole number.');
   }

@@ -13,7 +13,7 @@ import type { ShareListQuery, ShareService } from '../services/shares.ts';
 import { atLeast, type Microversion } from './middleware/microversion.ts';
 import { listParams, PageLimit } from './paging.ts';
 import { HealArg, HealResolveArg } from './share-heal.ts';
-import { Bool, Description, Metadata, Name, objectLike, parse, Size } from './validation.ts';
+import { Bool, Description, Metadata, Name, objectLike, parse, Size, UuidFilter } from './validation.ts';
 import * as accessView from './views/access-rules.ts';
 import * as view from './views/shares.ts';
 
@@ -92,7 +92,7 @@ const ListQueryParams = z
     host: z.string().max(255).optional(),
     snapshot_id: z.string().max(64).optional(),
     share_server_id: z.string().max(64).optional(),
-    share_type_id: z.string().max(64).optional(),
+    share_type_id: UuidFilter.optional(),
     metadata: z.string().max(4096).optional(),
     extra_specs: z.string().max(4096).optional(),
     is_public: Bool.optional(),

@@ -6,7 +6,7 @@ import { InvalidInput, NotFound } from '../services/errors.ts';
 import { shareUrl } from '../services/identity/catalog.ts';
 import type { SnapshotService } from '../services/snapshots.ts';
 import { listParams, nextLinks, PageLimit } from './paging.ts';
-import { Bool, Description, Name, parse } from './validation.ts';
+import { Bool, Description, Name, parse, UuidFilter } from './validation.ts';
 import * as view from './views/snapshots.ts';
 
 const CreateBody = z.object({
@@ -52,7 +52,7 @@ const ListQuery = z
     description: z.string().max(1024).optional(),
     'description~': z.string().max(1024).optional(),
     status: z.string().max(64).optional(),
-    share_id: z.string().max(64).optional(),
+    share_id: UuidFilter.optional(),
     size: z.coerce.number({ error: 'must be a whole number' }).int().min(0).optional(),
     project_id: z.string().max(64).optional(),
     all_tenants: z.string().optional(),

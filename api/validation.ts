@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { InvalidInput } from '../services/errors.ts';
 import { parseBool } from '../services/extra-specs.ts';
+import { isUuid } from '../services/ids.ts';
 
 /**
  * Parses input with a zod schema; a failure is a 400 naming each bad field and why. `root` names
@@ -68,3 +69,58 @@ export const Metadata = z.record(
 /** The message for input that is not an object at all; other problems keep zod's own message. */
 export const objectLike = (example: string) => (issue: { code: string }) =>
   issue.code === 'invalid_type' ? `must be an object such as ${example}` : undefined;
+
+/**
+ * The one rule every string the API accepts obeys, whatever route it reaches: PostgreSQL cannot
+ * store U+0000 in text (it answers "invalid byte sequence"), and a lone UTF-16 surrogate would be
+ * stored as U+FFFD — a silent change of what the client sent. Returns what is wrong, or undefined.
+ */
+const LONE_SURROGATE = /\p{Cs}/u;
+
+export function textProblem(s: string): string | undefined {
+  if (s.includes('\u0000')) return 'must not contain the character U+0000';
+  if (LONE_SURROGATE.test(s)) return 'must be valid Unicode (a lone surrogate is not)';
+  return undefined;
+}
+
+/** Deeper than any request body the APIs define (a Keystone auth body is 6 levels). */
+export const MAX_DEPTH = 32;
+
+/**
+ * Checks every key and string value of a parsed JSON body or a query (arrays and nested objects
+ * included, without recursion so a deep body cannot exhaust the stack); a failure is a 400 naming
+ * where. `root` names the input in the message.
+ */
+export function checkInput(input: unknown, root: string): void {
+  const stack: { value: unknown; where: string; depth: number }[] = [{ value: input, where: root, depth: 0 }];
+  while (stack.length > 0) {
+    const { value, where, depth } = stack.pop() as (typeof stack)[number];
+    if (typeof value === 'string') {
+      const problem = textProblem(value);
+      if (problem) throw new InvalidInput(`Invalid request: ${where} ${problem}.`);
+      continue;
+    }
+    if (value === null || typeof value !== 'object') continue;
+    if (depth >= MAX_DEPTH)
+      throw new InvalidInput(`Invalid request: ${root} is nested deeper than ${MAX_DEPTH} levels.`);
+    for (const [k, v] of Object.entries(value)) {
+      const at = Array.isArray(value) ? `${where}[${k}]` : `${where}.${k}`;
+      const problem = textProblem(k);
+      if (problem) throw new InvalidInput(`Invalid request: a key in ${where} ${problem}.`);
+      stack.push({ value: v, where: at, depth: depth + 1 });
+    }
+  }
+}
+
+/**
+ * No row has the nil UUID: a filter on a UUID column whose value cannot be a UUID is given this
+ * instead, so it matches nothing (Manila answers such a filter with an empty list) rather than
+ * reaching the database as text it cannot cast.
+ */
+export const NO_ROW_UUID = '00000000-0000-0000-0000-000000000000';
+
+/** A list filter on a UUID column (share_type_id, share_id, resource_id, export_location_id …). */
+export const UuidFilter = z
+  .string()
+  .max(64)
+  .transform((v) => (isUuid(v) ? v : NO_ROW_UUID));

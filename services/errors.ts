@@ -120,3 +120,31 @@ export class QuotaExceeded extends ApiError {
     super(status, message);
   }
 }
+
+/**
+ * A PostgreSQL error that escaped the repositories, as the client should see it: the client's
+ * fault — a value the column cannot hold (class 22: bad text, out-of-range number, too long),
+ * a unique violation, a foreign key, a check constraint — is a 400 or 409 that says which kind;
+ * anything else (undefined, then a 500) is ours. Messages never echo the statement or its
+ * parameters: for identity tables those hold password and secret hashes.
+ */
+export function databaseFault(err: unknown): ApiError | undefined {
+  const e = err as { code?: unknown; message?: unknown; severity?: unknown } | null;
+  const code = e?.code;
+  if (typeof code !== 'string' || !/^[0-9A-Z]{5}$/.test(code) || e?.severity === undefined) return undefined;
+  if (code === '23505')
+    return new Conflict('The request conflicts with an existing resource of the same name or id.');
+  if (code === '23503') {
+    return typeof e.message === 'string' && e.message.includes('update or delete on table')
+      ? new Conflict('The resource is still in use by another resource.')
+      : new InvalidInput('The request refers to a resource that does not exist.');
+  }
+  if (code === '23514') return new InvalidInput('A value is not allowed for its field.');
+  if (code === '22001') return new InvalidInput('A value is too long for its field.');
+  if (code === '22003') return new InvalidInput('A number is out of range for its field.');
+  if (code === '22021') return new InvalidInput('A value holds a character that cannot be stored.');
+  if (code === '22P02' || code === '22007' || code === '22008')
+    return new InvalidInput('A value has the wrong form for its field.');
+  if (code.startsWith('22')) return new InvalidInput('A value is not valid for its field.');
+  return undefined;
+}

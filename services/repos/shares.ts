@@ -246,6 +246,8 @@ export const sharesRepo = {
     return created as ShareRow;
   },
   async get(ex: Executor, id: string): Promise<Share | undefined> {
+    // Ids come from URLs too (GET /v2/shares/{id}/heal): a non-UUID names no share.
+    if (!isUuid(id)) return undefined;
     return withDetails(ex, ex('shares').where('shares.id', id)).first();
   },
   /** The share if the caller may see it (their project's, a public one, any for an admin), else NotFound. */

@@ -1,6 +1,5 @@
 import { Writable } from 'node:stream';
 import type Koa from 'koa';
-import pino from 'pino';
 import { Registry } from 'prom-client';
 import request from 'supertest';
 import { createApp } from '../../api/app.ts';
@@ -15,6 +14,7 @@ import { type Config, loadConfig } from '../../services/config.ts';
 import type { Db } from '../../services/db.ts';
 import { bootstrapIdentity } from '../../services/identity/bootstrap.ts';
 import { createIdentity, type Identity } from '../../services/identity/index.ts';
+import { createLogger } from '../../services/logger.ts';
 import type { ConfiguredBackend } from '../../services/scheduler.ts';
 import { createShareServices, type ShareServices } from '../../services/share-services.ts';
 import { ensureDefaultShareType } from '../../services/share-types.ts';
@@ -82,7 +82,8 @@ export async function makeTestApp(
       cb();
     },
   });
-  const log = pino({ level: 'info' }, sink);
+  // The server's own logger construction (redaction and error serializer included).
+  const log = createLogger(config.logLevel, sink);
   const boot = await bootstrapIdentity(tdb.db, { password: ADMIN_PASSWORD, resetPassword: false });
   // Survives restart(): a restarted server talks to the same storage.
   const memoryStore = createMemoryStore();
