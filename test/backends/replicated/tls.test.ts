@@ -191,3 +191,29 @@ test('a TLS share server does not link a plaintext brick', async () => {
   assert.equal(st['up'], false);
   assert.match(String(st['last_error']), /TLS|wrong version|EMSGSIZE|closed|reset/i);
 });
+
+test('cluster TLS settings: all or nothing, unreadable files named', () => {
+  assert.equal(clusterTlsFromEnv({}), undefined);
+  const full = clusterTlsFromEnv(pki.clusterEnv);
+  assert.ok(full?.cert && full.key && full.ca.length > 0);
+  // A mount client may hold the CA alone; a brick or share server may not.
+  assert.equal(clusterTlsFromEnv({ ABACA_CLUSTER_CA: pki.ca }, false)?.cert, undefined);
+  const cases: Array<[Record<string, string>, RegExp]> = [
+    [{ ABACA_CLUSTER_CA: pki.ca }, /needs ABACA_CLUSTER_CERT and ABACA_CLUSTER_KEY/],
+    [{ ABACA_CLUSTER_CERT: pki.cert, ABACA_CLUSTER_KEY: pki.key }, /need ABACA_CLUSTER_CA/],
+    [{ ABACA_CLUSTER_CA: pki.ca, ABACA_CLUSTER_CERT: pki.cert }, /go together/],
+    [{ ...pki.clusterEnv, ABACA_CLUSTER_KEY: `${pki.dir}/missing.pem` }, /ABACA_CLUSTER_KEY: cannot read/],
+  ];
+  for (const [env, re] of cases) assert.throws(() => clusterTlsFromEnv(env), re, JSON.stringify(env));
+});
+
+test('a brick started with half the settings exits with the reason', async () => {
+  await assert.rejects(
+    spawnDaemon('abaca-brick.js', ['--dir', `${cl.dir}/half`, '--port', '0'], undefined, {
+      ABACA_CLUSTER_CA: pki.ca,
+      ABACA_CLUSTER_CERT: '',
+      ABACA_CLUSTER_KEY: '',
+    }),
+    /exited with 2: abaca-brick: with ABACA_CLUSTER_CA set, a brick or share server needs/,
+  );
+});
