@@ -87,8 +87,11 @@ export class RpcClient {
         }
       }
     });
-    socket.on('error', (err) => this.fail(new ReplicatedError('ENOTCONN', err.message)));
-    socket.on('close', () => this.fail(new ReplicatedError('ENOTCONN', 'connection closed')));
+    // A TLS-only peer closes a plaintext connection without a word: say what may be wrong.
+    const hint = (m: string): string =>
+      first ? `${m} before any answer (a TLS-only peer does this: set ABACA_CLUSTER_CA, docs/tls.md)` : m;
+    socket.on('error', (err) => this.fail(new ReplicatedError('ENOTCONN', hint(err.message))));
+    socket.on('close', () => this.fail(new ReplicatedError('ENOTCONN', hint('connection closed'))));
   }
 
   static async connect(

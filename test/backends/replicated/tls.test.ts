@@ -118,7 +118,7 @@ test('a brick refuses a plaintext connection: closed, nothing served', async () 
   });
   if (bytes.length > 0) assert.equal(bytes[0], 0x15, 'only a TLS alert may come back');
   // The protocol client says what is wrong rather than failing on a garbled frame.
-  await refused(hello(brick.port), /speaks TLS|connection closed/);
+  await refused(hello(brick.port), /TLS-only peer|speaks TLS/);
 });
 
 test('a brick refuses a client certificate from another CA, and a client without one', async () => {
@@ -141,7 +141,7 @@ test('the share server refuses plaintext and foreign certificates; admin needs a
   assert.ok(!bytes.includes(Buffer.from('"bricks"')), 'the share server answered a plaintext request');
   const plain = await open(undefined).catch((e: unknown) => e);
   if (plain instanceof ReplicatedClient) {
-    await refused(plain.brickStatus(), /speaks TLS|connection closed/);
+    await refused(plain.brickStatus(), /TLS-only peer|speaks TLS/);
     plain.close();
   } else assert.equal((plain as ReplicatedError).code, 'ENOTCONN');
   // A stranger's certificate is refused at the handshake even though a certificate is optional here.
