@@ -50,6 +50,13 @@ async function main(argv: string[]): Promise<number> {
     // forks get the backend through ABACA_BACKENDS and do not start it again.
     // The share server checks mount tokens with this server's identity API, so its address must be
     // known before either starts: with port 0, a free port is chosen here.
+    // Cluster TLS (the solo children's and the replicated driver's): a bad setting stops here.
+    let clusterTls: ReturnType<typeof clusterTlsFromEnv>;
+    try {
+      clusterTls = clusterTlsFromEnv(process.env, true);
+    } catch (err) {
+      throw new ConfigError(`Invalid configuration:\n  ${(err as Error).message}`);
+    }
     if (config.solo && config.listenPort === 0) {
       config.listenPort = await freePort(config.listenHost);
       process.env['ABACA_LISTEN'] = `${config.listenHost}:${config.listenPort}`; // for forked API processes
@@ -61,7 +68,7 @@ async function main(argv: string[]): Promise<number> {
           shareServerPort: config.solo.shareServerPort,
           authUrl: `${defaultPublicUrl(config.listenHost, config.listenPort, config.tls !== null)}/identity/v3`,
           authCa: config.tls?.ca ?? undefined,
-          tls: clusterTlsFromEnv(process.env, true),
+          tls: clusterTls,
           log,
         })
       : null;
