@@ -15,6 +15,7 @@ import { encodeFrame, FrameDecoder, KIND_REQUEST } from '../../../backends/repli
 import { OP } from '../../../backends/replicated/protocol/opcodes.ts';
 import { RpcClient } from '../../../backends/replicated/protocol/rpc-client.ts';
 import { type ClusterTls, clusterTlsFromEnv } from '../../../backends/replicated/protocol/tls.ts';
+import { ShareConnection } from '../../../client/mount/share-connection.ts';
 import { makeTestPki, type TestPki } from '../../helpers/tls.ts';
 import { Cluster, checksumWalk, expectCode } from './helpers.ts';
 
@@ -216,4 +217,38 @@ test('a brick started with half the settings exits with the reason', async () =>
     }),
     /exited with 2: abaca-brick: with ABACA_CLUSTER_CA set, a brick or share server needs/,
   );
+});
+
+test('the mount connection (abaca mount) takes cluster TLS from its environment', async () => {
+  const saved = { ...process.env };
+  const open = () =>
+    ShareConnection.open({
+      host: '127.0.0.1',
+      port: cl.server.port,
+      share: 'tls1',
+      adminToken: cl.adminToken,
+      retryMs: 0,
+    });
+  try {
+    // Without settings it speaks plaintext, which the TLS share server closes.
+    for (const k of ['ABACA_CLUSTER_CA', 'ABACA_CLUSTER_CERT', 'ABACA_CLUSTER_KEY']) delete process.env[k];
+    await refused(open(), /TLS-only peer/);
+    // The CA alone verifies the server, but an admin mount needs the member certificate…
+    process.env['ABACA_CLUSTER_CA'] = pki.ca;
+    await expectCode(open(), ['EACCES']);
+    // …which it presents when it has it.
+    Object.assign(process.env, pki.clusterEnv);
+    const conn = await open();
+    try {
+      const r = await conn.call(OP.read, { path: 'small.txt', off: 0, len: 100 });
+      assert.equal(r.payload.toString(), 'over TLS');
+    } finally {
+      conn.close();
+    }
+  } finally {
+    for (const k of ['ABACA_CLUSTER_CA', 'ABACA_CLUSTER_CERT', 'ABACA_CLUSTER_KEY']) {
+      if (saved[k] === undefined) delete process.env[k];
+      else process.env[k] = saved[k];
+    }
+  }
 });
