@@ -67,7 +67,7 @@ export async function runPrimary(
     announced = true;
     const url = config.publicUrlExplicit
       ? config.publicUrl
-      : defaultPublicUrl(config.listenHost, address.port);
+      : defaultPublicUrl(config.listenHost, address.port, config.tls !== null);
     if (!config.publicUrlExplicit) config.publicUrl = url;
     announceAdmin(config, boot, out);
     out(`abaca-server listening on ${url} (${config.apiWorkers} API processes)`);

@@ -1,6 +1,7 @@
 import cluster from 'node:cluster';
 import net from 'node:net';
 import { parseArgs } from 'node:util';
+import { clusterTlsFromEnv } from '../backends/replicated/protocol/tls.ts';
 import { startSolo } from '../backends/replicated/solo.ts';
 import { ConfigError, defaultPublicUrl, loadConfig } from '../services/config.ts';
 import { migrateLatest } from '../services/db.ts';
@@ -24,7 +25,9 @@ Commands:
 Configuration is read from the environment: ABACA_LISTEN, ABACA_PUBLIC_URL, ABACA_DATA_DIR,
 DATABASE_URL, ABACA_ADMIN_PASSWORD, ABACA_ADMIN_TOKEN, ABACA_REGION, ABACA_TOKEN_LIFETIME,
 ABACA_BODY_LIMIT, ABACA_LOG_LEVEL, ABACA_API_WORKERS, ABACA_BACKENDS (unset: the replicated storage
-in solo mode under the data dir), ABACA_SOLO_PORT (see README.md).`;
+in solo mode under the data dir), ABACA_SOLO_PORT (see README.md); TLS: ABACA_TLS_CERT, ABACA_TLS_KEY,
+ABACA_TLS_CA (HTTPS API), ABACA_CLUSTER_CA, ABACA_CLUSTER_CERT, ABACA_CLUSTER_KEY (bricks and share
+servers; see docs/tls.md).`;
 
 const out = (line: string) => process.stdout.write(`${line}\n`);
 
@@ -47,6 +50,13 @@ async function main(argv: string[]): Promise<number> {
     // forks get the backend through ABACA_BACKENDS and do not start it again.
     // The share server checks mount tokens with this server's identity API, so its address must be
     // known before either starts: with port 0, a free port is chosen here.
+    // Cluster TLS (the solo children's and the replicated driver's): a bad setting stops here.
+    let clusterTls: ReturnType<typeof clusterTlsFromEnv>;
+    try {
+      clusterTls = clusterTlsFromEnv(process.env, true);
+    } catch (err) {
+      throw new ConfigError(`Invalid configuration:\n  ${(err as Error).message}`);
+    }
     if (config.solo && config.listenPort === 0) {
       config.listenPort = await freePort(config.listenHost);
       process.env['ABACA_LISTEN'] = `${config.listenHost}:${config.listenPort}`; // for forked API processes
@@ -56,7 +66,9 @@ async function main(argv: string[]): Promise<number> {
           dataDir: config.dataDir,
           host: config.listenHost,
           shareServerPort: config.solo.shareServerPort,
-          authUrl: `${defaultPublicUrl(config.listenHost, config.listenPort)}/identity/v3`,
+          authUrl: `${defaultPublicUrl(config.listenHost, config.listenPort, config.tls !== null)}/identity/v3`,
+          authCa: config.tls?.ca ?? undefined,
+          tls: clusterTls,
           log,
         })
       : null;

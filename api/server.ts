@@ -1,4 +1,6 @@
+import { readFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
+import { createServer as createHttpsServer } from 'node:https';
 import path from 'node:path';
 import type { Logger } from 'pino';
 import { Registry } from 'prom-client';
@@ -101,7 +103,10 @@ export async function startServer(
     ? { token: config.adminToken, auth: staticAdminAuth(boot.adminUserId, boot.adminProjectId) }
     : null;
   // Bind first: with port 0 the public URL (catalog, openrc) is known only once the port is.
-  const server = createServer();
+  const server = config.tls
+    ? createHttpsServer({ cert: readFileSync(config.tls.cert), key: readFileSync(config.tls.key) })
+    : createServer();
+  // HTTP/1.1 keep-alive the same way over TLS (a handshake per request would cost far more).
   server.keepAliveTimeout = 5000;
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
@@ -109,7 +114,7 @@ export async function startServer(
   });
   const addr = server.address();
   const port = typeof addr === 'object' && addr ? addr.port : config.listenPort;
-  const url = defaultPublicUrl(config.listenHost, port);
+  const url = defaultPublicUrl(config.listenHost, port, config.tls !== null);
   if (!config.publicUrlExplicit) config.publicUrl = url;
   const registry = new Registry();
   countDbQueries(db, registry);

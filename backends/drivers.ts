@@ -6,6 +6,7 @@ import { z } from 'zod';
 import { createLocalBackend } from './local.ts';
 import { createMemoryBackend, MEMORY_BACKEND_OPS, type MemoryBackendOp } from './memory.ts';
 import { createReplicatedBackend, REPLICA_COUNT_SPEC, replicaCountOf } from './replicated/driver.ts';
+import { clusterTlsFromEnv } from './replicated/protocol/tls.ts';
 import { ACCESS_TYPES, type Backend, SHARE_PROTOCOLS } from './types.ts';
 
 export const BACKEND_DRIVERS = ['memory', 'local', 'replicated'] as const;
@@ -128,6 +129,11 @@ export async function createBackend(input: unknown): Promise<Backend> {
     case 'local':
       return createLocalBackend({ name: spec.name, ...parseOptions(LocalOptions) });
     case 'replicated':
-      return createReplicatedBackend({ name: spec.name, ...parseOptions(ReplicatedOptions) });
+      // Cluster TLS comes from the same environment as the daemons' (admin calls need the certificate).
+      return createReplicatedBackend({
+        name: spec.name,
+        ...parseOptions(ReplicatedOptions),
+        tls: clusterTlsFromEnv(process.env, true),
+      });
   }
 }

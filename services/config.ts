@@ -1,3 +1,4 @@
+import { accessSync, constants } from 'node:fs';
 import path from 'node:path';
 import { z } from 'zod';
 
@@ -30,6 +31,11 @@ export interface Config {
   solo: { shareServerPort?: number } | null;
   /** Processes serving the API on the one listening address (Manila's osapi_share_workers). */
   apiWorkers: number;
+  /**
+   * HTTPS for the API (ABACA_TLS_CERT / ABACA_TLS_KEY, PEM files); `ca` (ABACA_TLS_CA) is the CA
+   * clients should trust, written to the openrc as OS_CACERT. Null: plain HTTP.
+   */
+  tls: { cert: string; key: string; ca: string | null } | null;
   /** Failed-login throttling (services/identity/login-throttle.ts). */
   login: {
     maxFailures: number;
@@ -100,6 +106,9 @@ const Env = z.object({
       return z.NEVER;
     })
     .optional(),
+  ABACA_TLS_CERT: z.string().min(1).optional(),
+  ABACA_TLS_KEY: z.string().min(1).optional(),
+  ABACA_TLS_CA: z.string().min(1).optional(),
   ABACA_SOLO_PORT: z.coerce
     .number({ error: 'ABACA_SOLO_PORT must be a port number' })
     .int('ABACA_SOLO_PORT must be a port number')
@@ -127,10 +136,14 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       'Invalid configuration:\n  ABACA_API_WORKERS: more than one API process needs PostgreSQL (set DATABASE_URL); ' +
         'the embedded PGlite database belongs to a single process',
     );
+  const tls = tlsFiles(e.ABACA_TLS_CERT, e.ABACA_TLS_KEY, e.ABACA_TLS_CA);
   return {
     listenHost,
     listenPort,
-    publicUrl: (e.ABACA_PUBLIC_URL ?? defaultPublicUrl(listenHost, listenPort)).replace(/\/+$/, ''),
+    publicUrl: (e.ABACA_PUBLIC_URL ?? defaultPublicUrl(listenHost, listenPort, tls !== null)).replace(
+      /\/+$/,
+      '',
+    ),
     publicUrlExplicit: e.ABACA_PUBLIC_URL !== undefined,
     dataDir: path.resolve(e.ABACA_DATA_DIR),
     databaseUrl: e.DATABASE_URL ?? null,
@@ -146,6 +159,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     backends: e.ABACA_BACKENDS ?? [],
     solo: e.ABACA_BACKENDS ? null : { shareServerPort: e.ABACA_SOLO_PORT },
     apiWorkers: e.ABACA_API_WORKERS,
+    tls,
     login: {
       maxFailures: e.ABACA_LOGIN_MAX_FAILURES,
       maxFailuresPerAddress: e.ABACA_LOGIN_MAX_FAILURES_PER_ADDRESS,
@@ -155,7 +169,36 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   };
 }
 
-export function defaultPublicUrl(host: string, port: number): string {
+/** The API's TLS files, checked readable now so that a typo fails at start-up with its name. */
+function tlsFiles(cert?: string, key?: string, ca?: string): Config['tls'] {
+  if (!cert && !key) {
+    if (ca)
+      throw new ConfigError(
+        'Invalid configuration:\n  ABACA_TLS_CA: needs ABACA_TLS_CERT and ABACA_TLS_KEY (HTTPS) too',
+      );
+    return null;
+  }
+  if (!cert || !key)
+    throw new ConfigError(
+      `Invalid configuration:\n  ${cert ? 'ABACA_TLS_KEY' : 'ABACA_TLS_CERT'}: HTTPS needs both ABACA_TLS_CERT and ABACA_TLS_KEY`,
+    );
+  const files: Array<[string, string | undefined]> = [
+    ['ABACA_TLS_CERT', cert],
+    ['ABACA_TLS_KEY', key],
+    ['ABACA_TLS_CA', ca],
+  ];
+  for (const [name, file] of files) {
+    if (file === undefined) continue;
+    try {
+      accessSync(file, constants.R_OK);
+    } catch {
+      throw new ConfigError(`Invalid configuration:\n  ${name}: cannot read ${file}`);
+    }
+  }
+  return { cert: path.resolve(cert), key: path.resolve(key), ca: ca ? path.resolve(ca) : null };
+}
+
+export function defaultPublicUrl(host: string, port: number, https = false): string {
   const shown = host === '0.0.0.0' || host === '::' ? '127.0.0.1' : host;
-  return `http://${shown.includes(':') ? `[${shown}]` : shown}:${port}`;
+  return `${https ? 'https' : 'http'}://${shown.includes(':') ? `[${shown}]` : shown}:${port}`;
 }

@@ -22,6 +22,7 @@ import {
 } from '../types.ts';
 import { ReplicatedClient } from './client/client.ts';
 import { ReplicatedError, toReplicatedError } from './protocol/errors.ts';
+import type { ClusterTls } from './protocol/tls.ts';
 import type { CapacityReport } from './protocol/types.ts';
 
 const GiB = 1024 ** 3;
@@ -47,6 +48,8 @@ export interface ReplicatedBackendOptions {
   protocols?: ShareProtocol[];
   /** Per admin call (ms). Snapshot, revert and clone of large trees take longer than one file op. */
   timeoutMs?: number;
+  /** Cluster TLS (protocol/tls.ts): share servers are verified, and see this certificate. */
+  tls?: ClusterTls;
 }
 
 /**
@@ -106,6 +109,7 @@ export function createReplicatedBackend(options: ReplicatedBackendOptions): Back
           port,
           adminToken: options.adminToken,
           timeoutMs: options.timeoutMs ?? 120_000,
+          tls: options.tls,
         });
       } catch (err) {
         lastError = err;

@@ -13,6 +13,7 @@ import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { type Proc, spawnDaemon } from './processes.ts';
+import { type ClusterTls, clusterTlsEnv } from './protocol/tls.ts';
 
 export const SOLO_BACKEND_NAME = 'solo';
 const BRICKS = 3;
@@ -33,6 +34,10 @@ export interface SoloOptions {
   shareServerPort?: number;
   /** The API's identity endpoint (…/identity/v3): mounts must carry a token it accepts. */
   authUrl: string;
+  /** The CA of the API's HTTPS certificate, trusted by the share server's token checks. */
+  authCa?: string;
+  /** Cluster TLS: the bricks and the share server are started with it (mutual TLS between them). */
+  tls?: ClusterTls;
   /** Where supervision events go (a pino logger fits). */
   log: { info(obj: object, msg: string): void; error(obj: object, msg: string): void };
   /** Delay before a dead child is started again. */
@@ -96,7 +101,13 @@ export async function startSolo(opts: SoloOptions): Promise<SoloStorage> {
     '--auth-url',
     opts.authUrl,
   ];
-  const env = { ABACA_ADMIN_TOKEN: state.adminToken };
+  const env: Record<string, string> = {
+    ABACA_ADMIN_TOKEN: state.adminToken,
+    // Absolute paths: the children run in the package root, not in this process's directory.
+    ...clusterTlsEnv(opts.tls),
+    // The token checks use fetch, which trusts Node's CA store plus this file.
+    ...(opts.authCa ? { NODE_EXTRA_CA_CERTS: opts.authCa } : {}),
+  };
 
   /**
    * Starts child `slot` and keeps it running until stop(): a child that exits, or fails to start

@@ -7,6 +7,7 @@
 import { ReplicatedClient } from '../../backends/replicated/client/client.ts';
 import { ReplicatedError, toReplicatedError } from '../../backends/replicated/protocol/errors.ts';
 import { OP } from '../../backends/replicated/protocol/opcodes.ts';
+import { clusterTlsFromEnv } from '../../backends/replicated/protocol/tls.ts';
 
 export interface ShareAddress {
   host: string;
@@ -65,6 +66,9 @@ export class ShareConnection {
       host: this.opts.host,
       port: this.opts.port,
       timeoutMs: this.opts.requestTimeoutMs ?? 60_000,
+      // Cluster TLS from the environment: the CA alone verifies the share server; a certificate,
+      // when set, is presented too (an operator's admin mount needs one).
+      tls: clusterTlsFromEnv(process.env, false),
     });
     try {
       await this.mountOn(c, this.opts.adminToken ?? (await this.opts.token?.()));

@@ -107,6 +107,8 @@ export function writeOpenrc(config: Config, password: string): string {
     'export OS_PROJECT_DOMAIN_NAME=Default',
     `export OS_REGION_NAME=${quote(config.region)}`,
     'export OS_INTERFACE=public',
+    // HTTPS with a private CA: the openstack CLI (keystoneauth) and abaca's CLI trust it from here.
+    ...(config.tls?.ca ? [`export OS_CACERT=${quote(config.tls.ca)}`] : []),
     '',
   ];
   writeFileSync(file, lines.join('\n'), { mode: 0o600 });

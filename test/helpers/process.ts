@@ -38,7 +38,7 @@ export async function startServerProcess(
       timeoutMs,
     );
     const check = () => {
-      const m = /abaca-server listening on (http:\/\/[^"\s]+)/.exec(out);
+      const m = /abaca-server listening on (https?:\/\/[^"\s]+)/.exec(out);
       if (m) {
         clearTimeout(timer);
         resolve(m[1] as string);

@@ -1,8 +1,11 @@
 /**
  * Entry point of `abaca-brick --dir DIR [--host 127.0.0.1] [--port 0] [--host-label H] [--zone Z]
  *   [--capacity-gib N]`.
+ * Environment: ABACA_CLUSTER_CA, ABACA_CLUSTER_CERT, ABACA_CLUSTER_KEY (protocol/tls.ts): with
+ * them the brick serves mutual TLS only.
  */
 import { parseArgs } from '../protocol/cli-args.ts';
+import { type ClusterTls, clusterTlsFromEnv } from '../protocol/tls.ts';
 import { BrickServer } from './brick-server.ts';
 
 const args = parseArgs(process.argv.slice(2));
@@ -20,6 +23,13 @@ if (capacityGiB !== undefined && !(Number.isFinite(capacityGiB) && capacityGiB >
   );
   process.exit(2);
 }
+let tls: ClusterTls | undefined;
+try {
+  tls = clusterTlsFromEnv();
+} catch (err) {
+  console.error(`abaca-brick: ${(err as Error).message}`);
+  process.exit(2);
+}
 const brick = new BrickServer({
   dir,
   host: args.get('host') ?? '127.0.0.1',
@@ -28,9 +38,10 @@ const brick = new BrickServer({
   zone: args.get('zone'),
   capacityBytes: capacityGiB === undefined ? undefined : Math.floor(capacityGiB * 1024 ** 3),
   handshakeMs: args.has('handshake-ms') ? Number(args.get('handshake-ms')) : undefined,
+  tls,
 });
 const addr = await brick.listen();
-console.log(`abaca-brick listening on ${addr}`);
+console.log(`abaca-brick listening on ${addr}${tls ? ' (TLS, client certificates of the cluster CA)' : ''}`);
 const stop = (): void => {
   brick.close();
   process.exit(0);

@@ -1,7 +1,7 @@
 /** The abaca-brick daemon: owns one directory, applies operations sent by share servers. */
 import { randomUUID } from 'node:crypto';
 import fs from 'node:fs';
-import net from 'node:net';
+import type net from 'node:net';
 import path from 'node:path';
 import { ReplicatedError } from '../protocol/errors.ts';
 import type { Frame } from '../protocol/frame.ts';
@@ -9,6 +9,7 @@ import type { ByteRange } from '../protocol/heal-paths.ts';
 import { MUTATIONS, type MutationKind, OP } from '../protocol/opcodes.ts';
 import { checkName } from '../protocol/paths.ts';
 import { type HandlerResult, serveSocket } from '../protocol/rpc-server.ts';
+import { type ClusterTls, createProtocolServer } from '../protocol/tls.ts';
 import type { ShareInfo } from '../protocol/types.ts';
 import { num } from '../protocol/wire-args.ts';
 import { ShareStore, writeFileDurable } from './brick-store.ts';
@@ -26,6 +27,8 @@ export interface BrickOptions {
   /** The most this brick promises to shares (bytes); default: its file system's size. */
   capacityBytes?: number;
   handshakeMs?: number;
+  /** Cluster TLS: serve TLS only, to peers with a certificate of the cluster CA (mutual TLS). */
+  tls?: ClusterTls;
 }
 
 const MUT = new Set<string>(MUTATIONS);
@@ -67,7 +70,7 @@ export class BrickServer {
   }
 
   listen(): Promise<string> {
-    const srv = net.createServer((sock) =>
+    const srv = createProtocolServer(this.opts.tls, 'required', (sock) =>
       serveSocket(sock, (f) => this.handle(f), {
         handshakeMs: this.opts.handshakeMs ?? 10_000,
         // A large copy-on-write answers late: the share server hears it is still going.

@@ -5,6 +5,7 @@
 import { ReplicatedError } from '../protocol/errors.ts';
 import { OP } from '../protocol/opcodes.ts';
 import { type Reply, RpcClient } from '../protocol/rpc-client.ts';
+import type { ClusterTls } from '../protocol/tls.ts';
 import type {
   Attr,
   CapacityReport,
@@ -38,6 +39,11 @@ export interface ClientOptions {
    * mount when no admin token is given; share servers with an identity service require it.
    */
   token?: string;
+  /**
+   * Cluster TLS: the share server is verified against the cluster CA; a certificate, when given,
+   * is presented (admin operations need one).
+   */
+  tls?: ClusterTls;
 }
 
 export interface WriteOptions {
@@ -53,7 +59,7 @@ export class ReplicatedClient {
   ) {}
 
   static async connect(opts: ClientOptions): Promise<ReplicatedClient> {
-    const rpc = await RpcClient.connect(opts.host, opts.port, 5000);
+    const rpc = await RpcClient.connect(opts.host, opts.port, 5000, { tls: opts.tls });
     const c = new ReplicatedClient(rpc, opts);
     // With the admin token the mount is the operator's: not held to the share's access rules.
     if (opts.share !== undefined) {

@@ -1,5 +1,5 @@
 /** Request/response over one TCP connection with pipelining: many requests in flight, matched by id. */
-import net from 'node:net';
+import type net from 'node:net';
 import { isErrorCode, ReplicatedError, toReplicatedError } from './errors.ts';
 import {
   DEFAULT_MAX_FRAME,
@@ -9,6 +9,7 @@ import {
   KIND_RESPONSE,
   type Payload,
 } from './frame.ts';
+import { type ClusterTls, connectSocket } from './tls.ts';
 
 export interface Reply {
   header: Record<string, unknown>;
@@ -39,10 +40,23 @@ export class RpcClient {
   constructor(
     private readonly socket: net.Socket,
     maxFrame = DEFAULT_MAX_FRAME,
+    plaintext = false,
   ) {
     this.decoder = new FrameDecoder(maxFrame);
     socket.setNoDelay(true);
+    let first = plaintext;
     socket.on('data', (chunk: Buffer) => {
+      // A TLS server answers a plaintext request with a TLS record (an alert), not with a frame.
+      if (first && chunk.length >= 2 && (chunk[0] === 0x15 || chunk[0] === 0x16) && chunk[1] === 0x03) {
+        this.fail(
+          new ReplicatedError(
+            'ENOTCONN',
+            'the peer speaks TLS and this end plaintext: set ABACA_CLUSTER_CA (docs/tls.md)',
+          ),
+        );
+        return;
+      }
+      first = false;
       let frames: ReturnType<FrameDecoder['push']>;
       try {
         frames = this.decoder.push(chunk);
@@ -73,28 +87,22 @@ export class RpcClient {
         }
       }
     });
-    socket.on('error', (err) => this.fail(new ReplicatedError('ENOTCONN', err.message)));
-    socket.on('close', () => this.fail(new ReplicatedError('ENOTCONN', 'connection closed')));
+    // A TLS-only peer closes a plaintext connection without a word: say what may be wrong.
+    const hint = (m: string): string =>
+      first ? `${m} before any answer (a TLS-only peer does this: set ABACA_CLUSTER_CA, docs/tls.md)` : m;
+    socket.on('error', (err) => this.fail(new ReplicatedError('ENOTCONN', hint(err.message))));
+    socket.on('close', () => this.fail(new ReplicatedError('ENOTCONN', hint('connection closed'))));
   }
 
-  static connect(host: string, port: number, timeoutMs = 3000, maxFrame?: number): Promise<RpcClient> {
-    return new Promise((resolve, reject) => {
-      const socket = net.connect({ host, port });
-      const timer = setTimeout(() => {
-        socket.destroy();
-        reject(new ReplicatedError('ETIMEDOUT', `connect ${host}:${port}`));
-      }, timeoutMs);
-      socket.once('connect', () => {
-        clearTimeout(timer);
-        socket.removeAllListeners('error');
-        socket.setKeepAlive(true, 5000);
-        resolve(new RpcClient(socket, maxFrame));
-      });
-      socket.once('error', (err) => {
-        clearTimeout(timer);
-        reject(new ReplicatedError('ENOTCONN', `${host}:${port}: ${err.message}`));
-      });
-    });
+  static async connect(
+    host: string,
+    port: number,
+    timeoutMs = 3000,
+    opts: { maxFrame?: number; tls?: ClusterTls } = {},
+  ): Promise<RpcClient> {
+    const socket = await connectSocket(host, port, timeoutMs, opts.tls);
+    socket.setKeepAlive(true, 5000);
+    return new RpcClient(socket, opts.maxFrame, !opts.tls);
   }
 
   onClose(fn: (err: ReplicatedError) => void): void {

@@ -8,12 +8,15 @@ import { ReplicatedError } from '../protocol/errors.ts';
 import type { Payload } from '../protocol/frame.ts';
 import { OP } from '../protocol/opcodes.ts';
 import { type Reply, RpcClient } from '../protocol/rpc-client.ts';
+import type { ClusterTls } from '../protocol/tls.ts';
 
 export interface LinkOptions {
   /** A brick request that takes longer declares the brick down (bounded stall for clients). */
   timeoutMs: number;
   pingMs: number;
   reconnectMs: number;
+  /** Cluster TLS (mutual): the brick is verified against the cluster CA and sees our certificate. */
+  tls?: ClusterTls;
 }
 
 export const DEFAULT_LINK_OPTIONS: LinkOptions = { timeoutMs: 5000, pingMs: 1000, reconnectMs: 500 };
@@ -82,6 +85,7 @@ export class BrickLink extends EventEmitter {
         this.addr.slice(0, i),
         Number(this.addr.slice(i + 1)),
         this.opts.timeoutMs,
+        { tls: this.opts.tls },
       );
       let hello: Reply;
       try {

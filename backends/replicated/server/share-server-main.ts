@@ -2,9 +2,12 @@
  * Entry point of `abaca-share-server --bricks H:P,H:P,... [--host 127.0.0.1] [--port 0]
  *   [--attach share1,share2] [--brick-timeout-ms 5000] [--heal-interval-ms 60000] [--no-auto-heal]
  *   [--auth-url http://HOST:PORT/identity/v3] [--token-recheck-ms 5000]`.
- * Environment: ABACA_ADMIN_TOKEN (required), the secret of the admin operations.
+ * Environment: ABACA_ADMIN_TOKEN (required), the secret of the admin operations; ABACA_CLUSTER_CA,
+ * ABACA_CLUSTER_CERT, ABACA_CLUSTER_KEY (protocol/tls.ts): with them the client port serves TLS
+ * only and the links to bricks are mutual TLS.
  */
 import { parseArgs } from '../protocol/cli-args.ts';
+import { type ClusterTls, clusterTlsFromEnv } from '../protocol/tls.ts';
 import { ShareServer } from './share-server.ts';
 
 const args = parseArgs(process.argv.slice(2));
@@ -14,6 +17,13 @@ const timeoutMs = numArg('brick-timeout-ms');
 const adminToken = process.env['ABACA_ADMIN_TOKEN'] ?? '';
 if (adminToken.length < 16) {
   console.error('abaca-share-server: set ABACA_ADMIN_TOKEN to a secret of at least 16 characters');
+  process.exit(2);
+}
+let tls: ClusterTls | undefined;
+try {
+  tls = clusterTlsFromEnv();
+} catch (err) {
+  console.error(`abaca-share-server: ${(err as Error).message}`);
   process.exit(2);
 }
 const server = new ShareServer({
@@ -27,6 +37,7 @@ const server = new ShareServer({
   adminToken,
   authUrl: args.get('auth-url'),
   tokenRecheckMs: numArg('token-recheck-ms'),
+  tls,
 });
 const addr = await server.listen();
 for (const s of list('attach')) {
@@ -36,7 +47,7 @@ for (const s of list('attach')) {
     console.error(`abaca-share-server: cannot attach ${s}: ${(err as Error).message}`);
   }
 }
-console.log(`abaca-share-server listening on ${addr}`);
+console.log(`abaca-share-server listening on ${addr}${tls ? ' (TLS)' : ''}`);
 const stop = (): void => {
   server.close();
   process.exit(0);

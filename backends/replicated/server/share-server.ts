@@ -3,12 +3,13 @@
  * serves the native protocol to clients and the admin operations to the backend driver.
  */
 import { randomUUID, timingSafeEqual } from 'node:crypto';
-import net from 'node:net';
+import type net from 'node:net';
 import { ReplicatedError, toReplicatedError } from '../protocol/errors.ts';
 import type { Frame } from '../protocol/frame.ts';
 import { isAdminOp, OP } from '../protocol/opcodes.ts';
 import { checkClientPath, checkName, checkPath, checkProject, joinPath } from '../protocol/paths.ts';
 import { type HandlerResult, serveSocket } from '../protocol/rpc-server.ts';
+import { type ClusterTls, createProtocolServer, peerIsClusterMember } from '../protocol/tls.ts';
 import { type ShareInfo, SPLIT_BRAIN_POLICIES, type SplitBrainPolicy } from '../protocol/types.ts';
 import { num, timeMs } from '../protocol/wire-args.ts';
 import { type AccessLevel, accessFor, parseAccess } from './access.ts';
@@ -51,6 +52,11 @@ export interface ShareServerOptions {
    */
   authUrl?: string;
   tokenRecheckMs?: number;
+  /**
+   * Cluster TLS: the client port serves TLS only, and links to bricks are mutual TLS. Clients
+   * may come without a certificate (mounts with a token); admin operations need one.
+   */
+  tls?: ClusterTls;
   /** Where the server's notes go (snapshot methods and times); default stderr, false: nowhere. */
   log?: ((msg: string) => void) | false;
 }
@@ -117,7 +123,7 @@ export class ShareServer {
 
   constructor(private readonly opts: ShareServerOptions) {
     if (!opts.adminToken) throw new Error('the share server needs an admin token (ABACA_ADMIN_TOKEN)');
-    this.linkOpts = { ...DEFAULT_LINK_OPTIONS, ...opts.link };
+    this.linkOpts = { ...DEFAULT_LINK_OPTIONS, ...opts.link, tls: opts.tls };
     this.tokens = opts.authUrl
       ? new TokenChecker({ authUrl: opts.authUrl, recheckMs: opts.tokenRecheckMs })
       : undefined;
@@ -140,7 +146,9 @@ export class ShareServer {
   }
 
   listen(): Promise<string> {
-    const srv = net.createServer((sock) =>
+    // Mount clients may come without a certificate (their token authorises them); admin
+    // operations need one (checkAdmin).
+    const srv = createProtocolServer(this.opts.tls, 'optional', (sock) =>
       serveSocket(sock, (f, s) => this.handle(f, s), {
         handshakeMs: this.opts.handshakeMs ?? 10_000,
         onError: (err) => console.error('abaca-share-server: internal error', err),
@@ -587,20 +595,31 @@ export class ShareServer {
   }
 
   // ---- protocol ----------------------------------------------------------------------------
-  private isAdmin(h: Record<string, unknown>): boolean {
+  /**
+   * Whether the request carries the admin token. With cluster TLS the connection must also hold a
+   * certificate of the cluster CA: the token alone, from a client without one, is refused (and
+   * never taken for an identity token).
+   */
+  private isAdmin(h: Record<string, unknown>, sock: net.Socket): boolean {
     const want = this.opts.adminToken;
     const got = Buffer.from(typeof h['token'] === 'string' ? h['token'] : '');
     const exp = Buffer.from(want);
-    return got.length === exp.length && timingSafeEqual(got, exp);
+    if (!(got.length === exp.length && timingSafeEqual(got, exp))) return false;
+    if (!peerIsClusterMember(sock, this.opts.tls))
+      throw new ReplicatedError(
+        'EACCES',
+        'admin operations need a client certificate of the cluster CA (ABACA_CLUSTER_CERT)',
+      );
+    return true;
   }
 
-  private checkAdmin(h: Record<string, unknown>): void {
-    if (!this.isAdmin(h)) throw new ReplicatedError('EACCES', 'admin operation needs the admin token');
+  private checkAdmin(h: Record<string, unknown>, sock: net.Socket): void {
+    if (!this.isAdmin(h, sock)) throw new ReplicatedError('EACCES', 'admin operation needs the admin token');
   }
 
   private handle(f: Frame, sock: net.Socket): HandlerResult | Promise<HandlerResult> {
     const h = f.header;
-    if (isAdminOp(f.op)) this.checkAdmin(h);
+    if (isAdminOp(f.op)) this.checkAdmin(h, sock);
     switch (f.op) {
       case OP.ping:
         return {};
@@ -706,7 +725,7 @@ export class ShareServer {
   private async mount(h: Record<string, unknown>, sock: net.Socket): Promise<HandlerResult> {
     const a = await this.serve(h['share']);
     const info = a.coord.info;
-    const admin = this.isAdmin(h);
+    const admin = this.isAdmin(h, sock);
     let token: string | undefined;
     if (!admin && this.tokens) {
       if (typeof h['token'] !== 'string' || h['token'] === '')

@@ -6,6 +6,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { ReplicatedClient } from '../../../backends/replicated/client/client.ts';
 import { type Proc, spawnDaemon } from '../../../backends/replicated/processes.ts';
+import type { ClusterTls } from '../../../backends/replicated/protocol/tls.ts';
 
 export interface ClusterOptions {
   bricks?: number;
@@ -13,6 +14,10 @@ export interface ClusterOptions {
   brickLabels?: Array<{ host: string; zone: string }>;
   /** Extra arguments for every brick (e.g. --capacity-gib). */
   brickArgs?: string[];
+  /** Environment of every brick and share server (e.g. the ABACA_CLUSTER_* TLS settings). */
+  env?: Record<string, string>;
+  /** Cluster TLS of the clients `client()` opens. */
+  clientTls?: ClusterTls;
 }
 
 /** N bricks + one share server, all real processes; `close()` kills them and removes the dirs. */
@@ -47,17 +52,22 @@ export class Cluster {
 
   private spawnBrick(i: number, dir: string, port: number): Promise<Proc> {
     const label = this.opts.brickLabels?.[i] ?? { host: `host${i + 1}`, zone: `zone${i + 1}` };
-    return spawnDaemon('abaca-brick.js', [
-      '--dir',
-      dir,
-      '--port',
-      String(port),
-      '--host-label',
-      label.host,
-      '--zone',
-      label.zone,
-      ...(this.opts.brickArgs ?? []),
-    ]);
+    return spawnDaemon(
+      'abaca-brick.js',
+      [
+        '--dir',
+        dir,
+        '--port',
+        String(port),
+        '--host-label',
+        label.host,
+        '--zone',
+        label.zone,
+        ...(this.opts.brickArgs ?? []),
+      ],
+      undefined,
+      this.opts.env,
+    );
   }
 
   get brickAddrs(): string[] {
@@ -76,7 +86,7 @@ export class Cluster {
         ...args,
       ],
       undefined,
-      { ABACA_ADMIN_TOKEN: this.adminToken },
+      { ...this.opts.env, ABACA_ADMIN_TOKEN: this.adminToken },
     );
     this.extra.push(p);
     return p;
@@ -93,6 +103,7 @@ export class Cluster {
       share,
       timeoutMs: 30_000,
       adminToken: this.adminToken,
+      tls: this.opts.clientTls,
     });
     this.clients.push(c);
     return c;
