@@ -92,7 +92,7 @@ export function createApp(deps: AppDeps): Koa {
   root.use(shareAccessRulesRouter(s.accessRules, shareAuth).routes());
   root.use(quotaSetsRouter(s.quotaSets, shareAuth).routes());
   root.use(limitsRouter(s.quotaSets, shareAuth).routes());
-  root.use(messagesRouter(s.messages, shareAuth).routes());
+  root.use(messagesRouter(deps.config, s.messages, shareAuth).routes());
   root.use(availabilityZonesRouter(s.availabilityZones, shareAuth).routes());
   root.use(osServicesRouter(s.osServices, shareAuth).routes());
   root.use(shareHealRouter(s.shareHeal, shareAuth).routes());

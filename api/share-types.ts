@@ -111,6 +111,11 @@ export function shareTypesRouter(types: ShareTypeService, auth: Middleware): Rou
     ctx.body = view.shareTypeEnvelope(t, ctx.state.auth, ctx.state.microversion);
   });
 
+  // Manila has no POST on a type's URL: 404 (a client that collapses `types//extra_specs` lands here).
+  r.post('/:id', auth, async (ctx) => {
+    throw new NotFound(`The resource could not be found: POST ${ctx.path}.`);
+  });
+
   r.put('/:id', auth, async (ctx) => {
     if (!atLeast(ctx.state.microversion, '2.50'))
       throw new NotFound('Updating a share type needs API microversion 2.50 or later.');

@@ -65,6 +65,37 @@ describe('scheduling: the capabilities filter', () => {
     assert.equal(m.resource_type, 'SHARE');
     assert.match(m.user_message, /No storage could be allocated for this share request/);
     assert.match(m.user_message, /vendor_name is abaca, not foobar/);
+    assert.deepEqual(
+      m.links.map((l: { rel: string }) => l.rel),
+      ['self', 'bookmark'],
+    );
+  });
+
+  test('messages sort (sort_key, sort_dir) and, from 2.52, filter by created_since/created_before', async () => {
+    const typeId = await newType('bogus2', { vendor_name: 'foobar' });
+    await newShare(alice.token, { share_type: typeId });
+    await newShare(alice.token, { share_type: typeId });
+    const list = async (q: string, v = '2.72') =>
+      (await t.http().get(`/v2/messages?${q}`).set(as(admin, v)).expect(200)).body.messages;
+    const sorted = await list('sort_key=resource_id&sort_dir=asc&limit=2');
+    assert.equal(sorted.length, 2);
+    assert.ok(sorted[0].resource_id < sorted[1].resource_id);
+    const all = await list('');
+    const newest = all[0];
+    // The form Python's str(datetime) gives: a space, microseconds, no zone (UTC).
+    const py = new Date(`${newest.created_at}Z`).toISOString().replace('T', ' ').replace('Z', '000');
+    const since = await list(`created_since=${encodeURIComponent(py)}`);
+    assert.ok(since.some((x: { id: string }) => x.id === newest.id));
+    assert.ok(since.every((x: { created_at: string }) => x.created_at >= newest.created_at));
+    assert.equal((await list('created_before=2000-01-01T00:00:00')).length, 0);
+    assert.equal((await list('created_before=2000-01-01T00:00:00', '2.51')).length, all.length);
+    await t.http().get('/v2/messages?created_since=yesterday').set(as(admin)).expect(400);
+    await t.http().get('/v2/messages?sort_key=user_message').set(as(admin)).expect(400);
+  });
+
+  test('a storage_protocol spec with <in> matches the protocols the backend reports', async () => {
+    const typeId = await newType('proto', { storage_protocol: '<in> NFS' });
+    assert.equal((await getShare(await newShare(alice.token, { share_type: typeId }))).status, 'available');
   });
 
   test('a capability spec the backend satisfies, and scoped specs of other scopes, still schedule', async () => {
@@ -144,6 +175,13 @@ describe('empty ids in URLs', () => {
     await t
       .http()
       .post('/v2/types//extra_specs')
+      .set(as(admin))
+      .send({ extra_specs: { a: 'b' } })
+      .expect(404);
+    // What a client that collapses the empty id sends.
+    await t
+      .http()
+      .post('/v2/types/extra_specs')
       .set(as(admin))
       .send({ extra_specs: { a: 'b' } })
       .expect(404);
