@@ -239,6 +239,22 @@ describe('share deletion and snapshots', () => {
   });
 });
 
+describe('access rules of a deleted share', () => {
+  test('GET /v2/share-access-rules?share_id= of a share that is gone is a 400 (Manila), the action a 404', async () => {
+    const id = await newShare(alice.token);
+    await t.http().delete(`/v2/shares/${id}`).set(as(alice.token)).expect(202);
+    await t.stack.worker.drain();
+    const res = await t.http().get(`/v2/share-access-rules?share_id=${id}`).set(as(alice.token)).expect(400);
+    assert.match(faultMessage(res.body, 'badRequest', 400), /not found/);
+    await t
+      .http()
+      .post(`/v2/shares/${id}/action`)
+      .set(as(alice.token))
+      .send({ access_list: null })
+      .expect(404);
+  });
+});
+
 describe('list filters for admins only', () => {
   test('host and share_server_id from a member are 403; an admin filters with them', async () => {
     await t.http().get('/v2/shares?host=fake_host').set(as(alice.token)).expect(403);
