@@ -8,12 +8,14 @@ import type { Identity } from '../services/identity/index.ts';
 import type { Auth } from '../services/policy.ts';
 import type { ShareServices } from '../services/share-services.ts';
 import { availabilityZonesRouter } from './availability-zones.ts';
+import { extensionsRouter } from './extensions.ts';
 import { healthRouter } from './health.ts';
 import { identityRouters } from './identity/index.ts';
 import { limitsRouter } from './limits.ts';
 import { messagesRouter } from './messages.ts';
 import { requireAuth } from './middleware/auth.ts';
 import { jsonBody } from './middleware/body.ts';
+import { emptyId } from './middleware/empty-id.ts';
 import { errorHandler } from './middleware/errors.ts';
 import { inputRule } from './middleware/input.ts';
 import { requestLogging } from './middleware/logging.ts';
@@ -30,7 +32,7 @@ import { shareHealRouter } from './share-heal.ts';
 import { shareInstancesRouter } from './share-instances.ts';
 import { shareReplicasRouter } from './share-replicas.ts';
 import { shareTypesRouter } from './share-types.ts';
-import { sharesRouter } from './shares.ts';
+import { legacyShareManageRouter, sharesRouter } from './shares.ts';
 import { snapshotsRouter } from './snapshots.ts';
 import { versionsRouter } from './versions.ts';
 
@@ -85,11 +87,13 @@ export function createApp(deps: AppDeps): Koa {
   root.use(shareTypesRouter(s.shareTypes, shareAuth).routes());
   root.use(shareInstancesRouter(s.shareInstances, shareAuth).routes());
   root.use(sharesRouter(deps.config, s, shareAuth).routes());
+  root.use(legacyShareManageRouter(s.shares, shareAuth).routes());
+  root.use(extensionsRouter(shareAuth).routes());
   root.use(snapshotsRouter(deps.config, s.snapshots, shareAuth).routes());
   root.use(shareAccessRulesRouter(s.accessRules, shareAuth).routes());
   root.use(quotaSetsRouter(s.quotaSets, shareAuth).routes());
   root.use(limitsRouter(s.quotaSets, shareAuth).routes());
-  root.use(messagesRouter(s.messages, shareAuth).routes());
+  root.use(messagesRouter(deps.config, s.messages, shareAuth).routes());
   root.use(availabilityZonesRouter(s.availabilityZones, shareAuth).routes());
   root.use(osServicesRouter(s.osServices, shareAuth).routes());
   root.use(shareHealRouter(s.shareHeal, shareAuth).routes());
@@ -106,7 +110,10 @@ export function createApp(deps: AppDeps): Koa {
   // versions document at / (which Manila serves without a microversion header).
   const version = microversion();
   const project = projectPath();
-  app.use((ctx, next) => (/^\/v2(\/|$)/.test(ctx.path) ? version(ctx, () => project(ctx, next)) : next()));
+  const empty = emptyId();
+  app.use((ctx, next) =>
+    /^\/v2(\/|$)/.test(ctx.path) ? version(ctx, () => project(ctx, () => empty(ctx, next))) : next(),
+  );
   // After the microversion, so a refused input still echoes the version header like any fault.
   app.use(inputRule());
   app.use(root.routes());

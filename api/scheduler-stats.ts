@@ -20,37 +20,9 @@ const Query = z
 
 const summary = (p: PoolView) => ({ name: p.name, host: p.host, backend: p.backend, pool: p.pool });
 
-/** Manila's pool capabilities (manila/scheduler/host_manager.py), from the backend's stats(). */
+/** Manila's pool capabilities (manila/scheduler/host_manager.py), as the scheduler matches them. */
 function detail(p: PoolView, now: string) {
-  const c = p.stats.capabilities;
-  return {
-    ...summary(p),
-    capabilities: {
-      pool_name: p.pool,
-      total_capacity_gb: p.poolStats.totalCapacityGiB,
-      free_capacity_gb: p.poolStats.freeCapacityGiB,
-      allocated_capacity_gb: p.poolStats.allocatedCapacityGiB,
-      reserved_percentage: 0,
-      reserved_snapshot_percentage: 0,
-      qos: false,
-      timestamp: now,
-      share_backend_name: p.backend,
-      storage_protocol: c.protocols.join('_'),
-      driver_handles_share_servers: c.driverHandlesShareServers,
-      snapshot_support: c.snapshotSupport,
-      create_share_from_snapshot_support: c.createShareFromSnapshotSupport,
-      revert_to_snapshot_support: c.revertToSnapshotSupport,
-      mount_snapshot_support: c.mountSnapshotSupport,
-      driver_name: p.stats.driver,
-      driver_version: p.stats.driverVersion,
-      vendor_name: p.stats.vendorName,
-      availability_zone: p.availabilityZone,
-      dedupe: false,
-      compression: false,
-      thin_provisioning: false,
-      replication_type: null,
-    },
-  };
+  return { ...summary(p), capabilities: { ...p.capabilities, timestamp: now } };
 }
 
 /** GET /v2/scheduler-stats/pools[/detail]: the backends' pools, as Manila's scheduler sees them (admin). */

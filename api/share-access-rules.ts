@@ -2,7 +2,7 @@ import Router from '@koa/router';
 import type { Middleware } from 'koa';
 import { z } from 'zod';
 import type { AccessRuleService } from '../services/access-rules.ts';
-import { NotFound } from '../services/errors.ts';
+import { InvalidInput, NotFound } from '../services/errors.ts';
 import { parseDictLiteral } from '../services/python-literal.ts';
 import { atLeast } from './middleware/microversion.ts';
 import { Metadata, parse } from './validation.ts';
@@ -29,7 +29,10 @@ export function shareAccessRulesRouter(rules: AccessRuleService, auth: Middlewar
   r.get('/', auth, async (ctx) => {
     const q = parse(ListQuery, ctx.query, 'query');
     const metadata = q.metadata ? parseDictLiteral(q.metadata, 'metadata') : {};
-    const list = await rules.listForShare(ctx.state.auth, q.share_id, metadata);
+    // Manila's controller answers a share it cannot find with 400 here (the share_id is a filter).
+    const list = await rules.listForShare(ctx.state.auth, q.share_id, metadata).catch((err) => {
+      throw err instanceof NotFound ? new InvalidInput(`Share ${q.share_id} not found.`) : err;
+    });
     ctx.body = { access_list: list.map((x) => view.accessListItem(x, ctx.state.microversion)) };
   });
   r.get('/:id', auth, async (ctx) => {

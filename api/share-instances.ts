@@ -35,7 +35,6 @@ export function shareInstancesRouter(instances: ShareInstanceService, auth: Midd
     const q = parseListQuery(
       { export_location_id: f.export_location_id, export_location_path: f.export_location_path },
       ctx.state.microversion,
-      ctx.state.auth.isAdmin,
     );
     const rows = await instances.list(ctx.state.auth, q);
     ctx.body = { share_instances: rows.map((s) => view.shareInstance(s, ctx.state.microversion)) };
@@ -46,13 +45,17 @@ export function shareInstancesRouter(instances: ShareInstanceService, auth: Midd
   });
   r.get('/v2/share_instances/:id/export_locations', auth, onlyVersions('2.9'), async (ctx) => {
     const rows = await instances.exportLocations(ctx.state.auth, ctx.params.id!);
-    ctx.body = { export_locations: rows.map((e) => exportLocation(e, ctx.state.auth)) };
+    ctx.body = {
+      export_locations: rows.map((e) => exportLocation(e, ctx.state.auth, ctx.state.microversion)),
+    };
   });
   r.get('/v2/share_instances/:id/export_locations/:elId', auth, onlyVersions('2.9'), async (ctx) => {
     const rows = await instances.exportLocations(ctx.state.auth, ctx.params.id!);
     const e = rows.find((x) => x.id === ctx.params.elId);
     if (!e) throw new NotFound(`Export location ${ctx.params.elId} could not be found.`);
-    ctx.body = { export_location: exportLocation(e, ctx.state.auth) };
+    ctx.body = {
+      export_location: exportLocation(e, ctx.state.auth, ctx.state.microversion, { detail: true }),
+    };
   });
   r.post('/v2/share_instances/:id/action', auth, since, async (ctx) => {
     const body = (ctx.request.body ?? {}) as Record<string, unknown>;

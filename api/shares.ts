@@ -10,7 +10,7 @@ import { SHARE_SORT_KEYS } from '../services/repos/shares.ts';
 import type { ShareActionService } from '../services/share-actions.ts';
 import type { ShareHealService } from '../services/share-heal.ts';
 import type { ShareListQuery, ShareService } from '../services/shares.ts';
-import { atLeast, type Microversion } from './middleware/microversion.ts';
+import { atLeast, type Microversion, onlyVersions } from './middleware/microversion.ts';
 import { listParams, PageLimit } from './paging.ts';
 import { HealArg, HealResolveArg } from './share-heal.ts';
 import { Bool, Description, Metadata, Name, objectLike, parse, Size, UuidFilter } from './validation.ts';
@@ -56,6 +56,10 @@ const UpdateBody = z.object({
 const MetadataBody = z.object({ metadata: Metadata });
 const MetaItemBody = z.object({ meta: Metadata });
 const ResetStatus = z.object({ status: z.string({ error: 'is required' }).min(1).max(64) });
+const ResetTaskState = z.object(
+  { task_state: z.string({ error: 'must be a task state or null' }).max(64).nullable() },
+  { error: objectLike('{"task_state": "migration_error"}') },
+);
 const ExtendArg = z.object(
   { new_size: Size, force: Bool.optional() },
   { error: objectLike('{"new_size": 2}') },
@@ -114,13 +118,9 @@ const ListQueryParams = z
 /**
  * The list query, as the share service takes it. Filters a microversion does not have yet are
  * ignored, as Manila ignores them: `export_location_*` before 2.35, `name~`/`description~` before
- * 2.36. `host` and `share_server_id` are admin filters (ignored for others, as Manila's policy).
+ * 2.36. `host` and `share_server_id` are admin filters (the share service refuses them to others).
  */
-export function parseListQuery(
-  query: unknown,
-  v: Microversion,
-  isAdmin: boolean,
-): ShareListQuery & { limit: number } {
+export function parseListQuery(query: unknown, v: Microversion): ShareListQuery & { limit: number } {
   const q = parse(ListQueryParams, query, 'query');
   const like = atLeast(v, '2.36');
   const byExport = atLeast(v, '2.35');
@@ -132,9 +132,9 @@ export function parseListQuery(
     descriptionLike: like ? q['description~'] : undefined,
     description: q.description ?? q.display_description,
     status: q.status,
-    host: isAdmin ? q.host : undefined,
+    host: q.host,
     snapshotId: q.snapshot_id,
-    shareServerId: isAdmin ? q.share_server_id : undefined,
+    shareServerId: q.share_server_id,
     shareTypeId: q.share_type_id,
     availabilityZone: q.availability_zone,
     metadata: q.metadata ? parseDictLiteral(q.metadata, 'metadata') : undefined,
@@ -178,7 +178,7 @@ export function sharesRouter(
 
   /** Manila's shape: parse, service.list, then the view (summaryList or detailList). */
   async function list(ctx: Parameters<Middleware>[0], render: typeof lists.detailList) {
-    const q = parseListQuery(ctx.query, ctx.state.microversion, ctx.state.auth.isAdmin);
+    const q = parseListQuery(ctx.query, ctx.state.microversion);
     const page = await shares.list(ctx.state.auth, q);
     ctx.type = 'application/json';
     ctx.body = await render(page, {
@@ -191,6 +191,11 @@ export function sharesRouter(
   }
   r.get('/', auth, (ctx) => list(ctx, lists.summaryList));
   r.get('/detail', auth, (ctx) => list(ctx, lists.detailList));
+
+  // Manila's manage (adopt an existing export) from 2.7; before it, POST /v2/os-share-manage.
+  r.post('/manage', auth, onlyVersions('2.7'), async (ctx) => {
+    await shares.manage(ctx.state.auth);
+  });
 
   r.get('/:id', auth, async (ctx) => {
     const s = await shares.get(ctx.state.auth, ctx.params.id!);
@@ -251,6 +256,20 @@ export function sharesRouter(
       async force_delete(ctx, id) {
         await shares.forceDelete(ctx.state.auth, id);
         ctx.status = 202;
+      },
+      async reset_task_state(ctx, id, arg) {
+        // An admin action from 2.22 (below, Manila has no such action: 404).
+        if (!atLeast(ctx.state.microversion, '2.22'))
+          throw new NotFound("There is no share action 'reset_task_state' before API microversion 2.22.");
+        const b = parse(ResetTaskState, arg, 'reset_task_state');
+        await shares.resetTaskState(ctx.state.auth, id, b.task_state);
+        ctx.status = 202;
+      },
+      async unmanage(ctx, id) {
+        // The action from 2.7; before it, POST /v2/os-share-unmanage/{id}/unmanage.
+        if (!atLeast(ctx.state.microversion, '2.7'))
+          throw new NotFound("There is no share action 'unmanage' before API microversion 2.7.");
+        await shares.unmanage(ctx.state.auth, id);
       },
       async reset_status(ctx, id, arg) {
         await shares.resetStatus(ctx.state.auth, id, parse(ResetStatus, arg, 'reset_status').status);
@@ -322,13 +341,30 @@ export function sharesRouter(
 
   r.get('/:id/export_locations', auth, async (ctx) => {
     const rows = await shares.exportLocations(ctx.state.auth, ctx.params.id!);
-    ctx.body = { export_locations: rows.map((e) => view.exportLocation(e, ctx.state.auth)) };
+    ctx.body = {
+      export_locations: rows.map((e) => view.exportLocation(e, ctx.state.auth, ctx.state.microversion)),
+    };
   });
   r.get('/:id/export_locations/:elId', auth, async (ctx) => {
     const rows = await shares.exportLocations(ctx.state.auth, ctx.params.id!);
     const e = rows.find((x) => x.id === ctx.params.elId);
     if (!e) throw new NotFound(`Export location ${ctx.params.elId} could not be found.`);
-    ctx.body = { export_location: view.exportLocation(e, ctx.state.auth) };
+    ctx.body = {
+      export_location: view.exportLocation(e, ctx.state.auth, ctx.state.microversion, { detail: true }),
+    };
+  });
+  return r;
+}
+
+/** Manage and unmanage under their names before 2.7 (os-share-manage, os-share-unmanage). */
+export function legacyShareManageRouter(shares: ShareService, auth: Middleware): Router {
+  const r = new Router({ prefix: '/v2' });
+  const before27 = onlyVersions('2.0', '2.6');
+  r.post('/os-share-manage', auth, before27, async (ctx) => {
+    await shares.manage(ctx.state.auth);
+  });
+  r.post('/os-share-unmanage/:id/unmanage', auth, before27, async (ctx) => {
+    await shares.unmanage(ctx.state.auth, ctx.params.id!);
   });
   return r;
 }

@@ -443,8 +443,10 @@ export function createController(opts: ControllerOptions): Handlers {
           await api.deleteShare(share.id);
         } catch (err) {
           if (isNotFound(err)) return {};
-          if (err instanceof ApiError && err.status === 400)
-            throw failedPrecondition(`${what}: ${err.message}`); // e.g. it still has snapshots
+          // Manila refuses a share that still has snapshots, or is busy, with 403 (400 in older
+          // versions): a precondition for the CO, not a permission problem.
+          if (err instanceof ApiError && (err.status === 400 || err.status === 403))
+            throw failedPrecondition(`${what}: ${err.message}`);
           throw fromApiError(err, what);
         }
       }

@@ -33,6 +33,29 @@ export const SHARE_DELETABLE: readonly string[] = [
   ShareStatus.REVERTING_ERROR,
 ];
 
+/**
+ * A share's task states (Manila's TASK_STATE_STATUSES, for migration and data copying). abaca runs
+ * neither; an admin may still record one with reset_task_state, as in Manila.
+ */
+export const SHARE_TASK_STATES: readonly string[] = [
+  'migration_starting',
+  'migration_in_progress',
+  'migration_completing',
+  'migration_success',
+  'migration_error',
+  'migration_cancelled',
+  'migration_cancel_in_progress',
+  'migration_driver_starting',
+  'migration_driver_in_progress',
+  'migration_driver_phase1_done',
+  'data_copying_starting',
+  'data_copying_in_progress',
+  'data_copying_completing',
+  'data_copying_completed',
+  'data_copying_cancelled',
+  'data_copying_error',
+];
+
 /** Snapshot statuses; `restoring` while a share is reverted to the snapshot. */
 export const SnapshotStatus = {
   CREATING: 'creating',

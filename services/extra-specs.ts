@@ -12,6 +12,11 @@ export const BOOLEAN_SPECS = [
 
 export const REQUIRED_SPECS = ['driver_handles_share_servers'] as const;
 
+/** The size range a type allows its shares (Manila 2.61), in GiB, on create, extend and shrink. */
+export const MIN_SIZE_SPEC = 'provisioning:min_share_size';
+export const MAX_SIZE_SPEC = 'provisioning:max_share_size';
+const SIZE_SPECS: readonly string[] = [MIN_SIZE_SPEC, MAX_SIZE_SPEC];
+
 /** The specs a non-admin may see (manila/common/constants.py ExtraSpecs.TENANT_VISIBLE). */
 export const TENANT_VISIBLE_SPECS: readonly string[] = [
   ...BOOLEAN_SPECS,
@@ -57,10 +62,35 @@ export function normalizeSpecs(input: Record<string, unknown>): Record<string, s
       );
     if ((out[key] as string).length > 255)
       throw new InvalidInput(`Extra spec ${key} must be at most 255 characters.`);
+    if (SIZE_SPECS.includes(key) && !/^[1-9]\d{0,8}$/.test(out[key] as string))
+      throw new InvalidInput(
+        `Extra spec ${key} must be a whole number of GiB (1 or more), not ${JSON.stringify(value)}.`,
+      );
     const driverError = driverSpecError(key, out[key] as string);
     if (driverError) throw new InvalidInput(driverError);
   }
+  const min = out[MIN_SIZE_SPEC];
+  const max = out[MAX_SIZE_SPEC];
+  if (min !== undefined && max !== undefined && Number(min) > Number(max))
+    throw new InvalidInput(`Extra spec ${MIN_SIZE_SPEC} (${min}) must not exceed ${MAX_SIZE_SPEC} (${max}).`);
   return out;
+}
+
+/**
+ * Manila's provision_filter_on_size: a share of `size` GiB (new, or the new size of an extend or
+ * shrink) must lie within its type's provisioning:min_share_size and max_share_size (400).
+ */
+export function checkSizeSpecs(specs: Record<string, string>, typeName: string, size: number): void {
+  const min = specs[MIN_SIZE_SPEC];
+  if (min !== undefined && size < Number(min))
+    throw new InvalidInput(
+      `Specified share size of '${size}' is less than the minimum required size of '${min}' for share type '${typeName}'.`,
+    );
+  const max = specs[MAX_SIZE_SPEC];
+  if (max !== undefined && size > Number(max))
+    throw new InvalidInput(
+      `Specified share size of '${size}' is greater than the maximum allowable size of '${max}' for share type '${typeName}'.`,
+    );
 }
 
 /**
@@ -75,6 +105,9 @@ export function tenantVisibleSpecs(
   if (!inferFlags) return out;
   if (out.snapshot_support !== undefined && out.create_share_from_snapshot_support === undefined)
     out.create_share_from_snapshot_support = out.snapshot_support;
+  // Manila's INFERRED_OPTIONAL_MAP: a capability the type does not ask for is one it lacks.
+  out.snapshot_support ??= 'False';
+  out.create_share_from_snapshot_support ??= 'False';
   out.revert_to_snapshot_support ??= 'False';
   out.mount_snapshot_support ??= 'False';
   return out;

@@ -4,7 +4,7 @@ import { NotFound } from './errors.ts';
 import { isUuid } from './ids.ts';
 import { type Auth, requireMember, requireReader } from './policy.ts';
 import type { Repos } from './repos/index.ts';
-import type { MessageFilter, MessageRow } from './repos/messages.ts';
+import type { MessageFilter, MessagePage, MessageRow } from './repos/messages.ts';
 
 /**
  * Manila's message action ids (manila/message/message_field.py). Detail ids 001 and 002 are
@@ -72,11 +72,7 @@ export function createMessageService({ db, repos }: { db: Db; repos: Pick<Repos,
     return row;
   }
   return {
-    async list(
-      auth: Auth,
-      filter: MessageFilter,
-      page: { limit?: number | undefined; offset?: number | undefined },
-    ) {
+    async list(auth: Auth, filter: MessageFilter, page: MessagePage) {
       requireReader(auth, 'message:get_all');
       return repos.messages.list(db, auth.isAdmin ? null : (auth.projectId ?? ''), filter, page);
     },

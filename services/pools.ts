@@ -2,7 +2,7 @@ import type { BackendStats, PoolStats } from '../backends/types.ts';
 import { formatHost } from './backend-calls.ts';
 import { InvalidInput, ServiceUnavailable } from './errors.ts';
 import { type Auth, requireAdmin } from './policy.ts';
-import { type ConfiguredBackend, unmetSpecs } from './scheduler.ts';
+import { type Capabilities, type ConfiguredBackend, poolCapabilities, unmetSpecs } from './scheduler.ts';
 
 /** One pool as Manila's scheduler-stats show it: `host@backend#pool` and, in detail, its capabilities. */
 export interface PoolView {
@@ -13,6 +13,8 @@ export interface PoolView {
   availabilityZone: string;
   stats: BackendStats;
   poolStats: PoolStats;
+  /** What the scheduler matches share types against (Manila's pool capabilities). */
+  capabilities: Capabilities;
 }
 
 export interface PoolFilter {
@@ -68,12 +70,12 @@ export function createPoolService(deps: { backends: ConfiguredBackend[]; serverH
             availabilityZone,
             stats,
             poolStats: p,
+            capabilities: poolCapabilities(backend.name, stats, p, availabilityZone),
           };
           if (want.pool && !want.pool.test(view.pool)) continue;
           if (want.host && !want.host.test(view.host)) continue;
           if (want.backend && !want.backend.test(view.backend)) continue;
-          if (filter.shareTypeSpecs && unmetSpecs(backend.name, stats.capabilities, filter.shareTypeSpecs))
-            continue;
+          if (filter.shareTypeSpecs && unmetSpecs(view.capabilities, filter.shareTypeSpecs)) continue;
           out.push(view);
         }
       }

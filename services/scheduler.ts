@@ -1,6 +1,6 @@
-import type { Backend, BackendStats, ShareProtocol } from '../backends/types.ts';
+import type { Backend, BackendStats, PoolStats, ShareProtocol } from '../backends/types.ts';
 import { formatHost } from './backend-calls.ts';
-import { boolSpec } from './extra-specs.ts';
+import { BOOLEAN_SPECS, boolSpec } from './extra-specs.ts';
 
 export interface ConfiguredBackend {
   backend: Backend;
@@ -22,30 +22,144 @@ export interface PlacementRequest {
   availabilityZone: string | null;
 }
 
-/** Which capability each boolean extra spec asks for. */
-const CAPABILITY_SPECS = {
-  snapshot_support: 'snapshotSupport',
-  create_share_from_snapshot_support: 'createShareFromSnapshotSupport',
-  revert_to_snapshot_support: 'revertToSnapshotSupport',
-  mount_snapshot_support: 'mountSnapshotSupport',
-} as const;
+/** A pool's capabilities as Manila's host manager reports them: what extra specs are matched against. */
+export type Capabilities = Record<string, string | number | boolean | null>;
 
 /**
- * Why a backend cannot serve a share type's specs (Manila's capabilities filter: the named
- * share_backend_name, the boolean capabilities asked for), or null when it can.
+ * Manila's capability dictionary for one pool (manila/scheduler/host_manager.py): the backend's
+ * capabilities with the pool's capacity. scheduler-stats/pools/detail shows the same dictionary.
  */
-export function unmetSpecs(
+export function poolCapabilities(
   backendName: string,
-  capabilities: BackendStats['capabilities'],
-  specs: Record<string, string>,
-): string | null {
-  const wantedBackend = specs.share_backend_name ?? specs['capabilities:share_backend_name'];
-  if (wantedBackend !== undefined && wantedBackend !== backendName)
-    return `not share_backend_name ${wantedBackend}`;
-  const missing = Object.entries(CAPABILITY_SPECS).filter(
-    ([spec, cap]) => boolSpec(specs, spec) === true && !capabilities[cap],
-  );
-  return missing.length ? `lacks ${missing.map(([s]) => s).join(', ')}` : null;
+  stats: BackendStats,
+  pool: PoolStats,
+  availabilityZone: string,
+): Capabilities {
+  const c = stats.capabilities;
+  return {
+    pool_name: pool.name,
+    total_capacity_gb: pool.totalCapacityGiB,
+    free_capacity_gb: pool.freeCapacityGiB,
+    allocated_capacity_gb: pool.allocatedCapacityGiB,
+    reserved_percentage: 0,
+    reserved_snapshot_percentage: 0,
+    qos: false,
+    share_backend_name: backendName,
+    storage_protocol: c.protocols.join('_'),
+    driver_handles_share_servers: c.driverHandlesShareServers,
+    snapshot_support: c.snapshotSupport,
+    create_share_from_snapshot_support: c.createShareFromSnapshotSupport,
+    revert_to_snapshot_support: c.revertToSnapshotSupport,
+    mount_snapshot_support: c.mountSnapshotSupport,
+    driver_name: stats.driver,
+    driver_version: stats.driverVersion,
+    vendor_name: stats.vendorName,
+    availability_zone: availabilityZone,
+    dedupe: false,
+    compression: false,
+    thin_provisioning: false,
+    replication_type: null,
+  };
+}
+
+/** oslo's bool_from_string, lenient: true words are true, anything else false. */
+const truthy = (v: unknown) =>
+  typeof v === 'boolean' ? v : ['1', 't', 'true', 'on', 'y', 'yes'].includes(String(v).trim().toLowerCase());
+
+/** Python's float(): numbers, numeric strings, inf and nan; anything else is a ValueError (null). */
+function pyFloat(v: unknown): number | null {
+  if (typeof v === 'number') return v;
+  if (typeof v !== 'string') return null;
+  const s = v.trim().toLowerCase();
+  if (/^[+-]?(inf|infinity)$/.test(s)) return s.startsWith('-') ? -Infinity : Infinity;
+  if (/^[+-]?nan$/.test(s)) return Number.NaN;
+  return s !== '' && /^[+-]?(\d+\.?\d*|\.\d+)(e[+-]?\d+)?$/.test(s) ? Number(s) : null;
+}
+
+const numeric =
+  (cmp: (a: number, b: number) => boolean) =>
+  (a: unknown, b: string): boolean => {
+    const x = pyFloat(a);
+    const y = pyFloat(b);
+    return x !== null && y !== null && cmp(x, y);
+  };
+const textual =
+  (cmp: (a: string, b: string) => boolean) =>
+  (a: unknown, b: string): boolean =>
+    typeof a === 'string' && cmp(a, b);
+
+/** Manila's extra spec operators (manila/scheduler/filters/extra_specs_ops.py). */
+const OPERATORS: Record<string, (value: unknown, wanted: string) => boolean> = {
+  '=': numeric((a, b) => a >= b),
+  '<in>': (a, b) => typeof a === 'string' && a.includes(b),
+  '<is>': (a, b) => truthy(a) === truthy(b),
+  '==': numeric((a, b) => a === b),
+  '!=': numeric((a, b) => a !== b),
+  '>=': numeric((a, b) => a >= b),
+  '<=': numeric((a, b) => a <= b),
+  's==': textual((a, b) => a === b),
+  's!=': textual((a, b) => a !== b),
+  's<': textual((a, b) => a < b),
+  's<=': textual((a, b) => a <= b),
+  's>': textual((a, b) => a > b),
+  's>=': textual((a, b) => a >= b),
+};
+
+/**
+ * Whether a capability value satisfies an extra spec's value, as Manila's extra_specs_ops.match:
+ * `<op> operand` with the operators above, `<or> a <or> b`, or else plain equality (a boolean
+ * capability against a boolean word).
+ */
+export function matchSpec(value: unknown, req: string): boolean {
+  const words = req.split(/\s+/).filter(Boolean);
+  const op = words.shift();
+  const method = op === undefined ? undefined : OPERATORS[op];
+  if (op !== '<or>' && !method) {
+    if (typeof value === 'boolean') {
+      const s = req.trim().toLowerCase();
+      if (['1', 't', 'true', 'on', 'y', 'yes'].includes(s)) return value;
+      if (['0', 'f', 'false', 'off', 'n', 'no'].includes(s)) return !value;
+      return false;
+    }
+    return value === req;
+  }
+  if (value === null || value === undefined) return false;
+  if (op === '<or>') return words.filter((w) => w !== '<or>').some((w) => w === value);
+  return words[0] !== undefined && (method as (v: unknown, w: string) => boolean)(value, words[0]);
+}
+
+/** The share type spec naming the zones its shares may be placed in (comma-separated). */
+const AZ_SPEC = 'availability_zones';
+
+/**
+ * Why a pool's capabilities do not satisfy a share type's extra specs, or null when they do:
+ * Manila's capabilities filter. Every spec that is not scoped (`key`) or is scoped `capabilities:`
+ * must be a capability the pool reports, matching the spec's value; specs of any other scope
+ * (`provisioning:`, `abaca:`, vendor scopes) are not capabilities. The boolean specs are compared
+ * as booleans (`<is>`), as Manila's scheduler rewrites them. `availability_zones` is the zone
+ * filter's, not a capability.
+ */
+export function unmetSpecs(capabilities: Capabilities, specs: Record<string, string>): string | null {
+  const unmet: string[] = [];
+  for (const [key, raw] of Object.entries(specs)) {
+    const scope = key.split(':');
+    if (scope.length > 1 && scope[0] !== 'capabilities') continue;
+    if (scope[0] === 'capabilities') scope.shift();
+    if (key === AZ_SPEC) continue;
+    const req =
+      (BOOLEAN_SPECS as readonly string[]).includes(key) && !raw.startsWith('<is>') ? `<is> ${raw}` : raw;
+    let cap: unknown = capabilities;
+    for (const name of scope)
+      cap = cap !== null && typeof cap === 'object' ? (cap as Record<string, unknown>)[name] : undefined;
+    if (cap === undefined || cap === null) {
+      unmet.push(`does not report ${scope.join(':')} (${key}=${raw})`);
+      continue;
+    }
+    const values = Array.isArray(cap) ? cap : [cap];
+    if (!values.some((v) => matchSpec(v, req)))
+      unmet.push(`${scope.join(':')} is ${String(cap)}, not ${raw}`);
+  }
+  return unmet.length ? unmet.join(', ') : null;
 }
 
 /**
@@ -70,12 +184,22 @@ export async function schedule(
   for (const { backend, availabilityZone } of backends) {
     // A type may name its backend (Manila's capabilities filter on share_backend_name).
     const wantedBackend = req.specs.share_backend_name ?? req.specs['capabilities:share_backend_name'];
-    if (wantedBackend !== undefined && wantedBackend !== backend.name) {
+    if (wantedBackend !== undefined && !matchSpec(backend.name, wantedBackend)) {
       reasons.push(`${backend.name}: not share_backend_name ${wantedBackend}`);
       continue;
     }
     if (req.availabilityZone && req.availabilityZone !== availabilityZone) {
       reasons.push(`${backend.name}: in availability zone ${availabilityZone}`);
+      continue;
+    }
+    const typeZones = req.specs[AZ_SPEC]
+      ?.split(',')
+      .map((z) => z.trim())
+      .filter(Boolean);
+    if (typeZones?.length && !typeZones.includes(availabilityZone)) {
+      reasons.push(
+        `${backend.name}: in availability zone ${availabilityZone}, not the type's ${typeZones.join(', ')}`,
+      );
       continue;
     }
     let stats: BackendStats;
@@ -89,14 +213,12 @@ export async function schedule(
       reasons.push(`${backend.name}: no ${req.shareProto}`);
       continue;
     }
-    const missing = Object.entries(CAPABILITY_SPECS).filter(
-      ([spec, cap]) => boolSpec(req.specs, spec) === true && !stats.capabilities[cap],
-    );
-    if (missing.length) {
-      reasons.push(`${backend.name}: lacks ${missing.map(([s]) => s).join(', ')}`);
-      continue;
-    }
     for (const pool of stats.pools) {
+      const unmet = unmetSpecs(poolCapabilities(backend.name, stats, pool, availabilityZone), req.specs);
+      if (unmet) {
+        reasons.push(`${backend.name}#${pool.name}: ${unmet}`);
+        continue;
+      }
       if (pool.freeCapacityGiB < req.size) {
         reasons.push(`${backend.name}#${pool.name}: ${pool.freeCapacityGiB} GiB free`);
         continue;

@@ -1,7 +1,7 @@
 import { ShareStatus, SnapshotStatus } from './constants.ts';
 import { type Executor, inTransaction } from './db.ts';
 import { Conflict, Forbidden, InvalidInput } from './errors.ts';
-import { boolSpec } from './extra-specs.ts';
+import { boolSpec, checkSizeSpecs } from './extra-specs.ts';
 import { type Auth, requireMember } from './policy.ts';
 import type { Repos } from './repos/index.ts';
 import type { Share } from './repos/shares.ts';
@@ -46,6 +46,7 @@ export function createShareActionService(deps: ChangeDeps & { repos: Pick<Repos,
           throw new InvalidInput(
             `New size ${newSize} GiB must be greater than the current size ${share.size} GiB to extend; use shrink to make it smaller.`,
           );
+        checkSizeSpecs(share.share_type_specs, share.share_type_name, newSize);
         await repos.shares.update(trx, id, { status: ShareStatus.EXTENDING });
         const task = await tasks.extendShare(trx, id, newSize);
         // Manila answers a quota refusal on extend with 403.
@@ -68,6 +69,7 @@ export function createShareActionService(deps: ChangeDeps & { repos: Pick<Repos,
           throw new InvalidInput(
             `New size ${newSize} GiB must be less than the current size ${share.size} GiB to shrink; use extend to make it bigger.`,
           );
+        checkSizeSpecs(share.share_type_specs, share.share_type_name, newSize);
         await repos.shares.update(trx, id, { status: ShareStatus.SHRINKING });
         await tasks.shrinkShare(trx, id, newSize);
       });

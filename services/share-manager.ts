@@ -25,6 +25,9 @@ import type { Share, ShareRow } from './repos/shares.ts';
 import { type ConfiguredBackend, schedule } from './scheduler.ts';
 import type { FinishTx, Task, TaskHandler } from './tasks.ts';
 
+/** Manila's user message for a share no backend can take (message_field.Detail.NO_VALID_HOST). */
+const NO_STORAGE = 'No storage could be allocated for this share request.';
+
 /**
  * Manila's share manager: the task handlers that carry out share changes on a backend. Each reads
  * the share, does idempotent backend work outside any transaction, and records the outcome — status,
@@ -57,7 +60,7 @@ export function createShareManager(deps: {
       const { placement, reasons } = await schedule(backends, request, deps.serverHost);
       if (!placement)
         throw new NoValidHost(
-          `No valid host was found. ${reasons.length ? `Backends considered: ${reasons.join('; ')}.` : 'No storage backend is configured.'}`,
+          `No valid host was found. ${NO_STORAGE} ${reasons.length ? `Backends considered: ${reasons.join('; ')}.` : 'No storage backend is configured.'}`,
         );
       return { host: placement.host, availabilityZone: placement.availabilityZone };
     }
@@ -72,7 +75,7 @@ export function createShareManager(deps: {
     const { placement, reasons } = await schedule(candidates, request, deps.serverHost);
     if (!placement || placement.pool !== holder?.pool)
       throw new NoValidHost(
-        `No valid host was found: a share made from snapshot ${snapshot.id} must live on the backend holding it (${source.host})${reasons.length ? `, which was refused: ${reasons.join('; ')}` : ''}.`,
+        `No valid host was found. ${NO_STORAGE} A share made from snapshot ${snapshot.id} must live on the backend holding it (${source.host})${reasons.length ? `, which was refused: ${reasons.join('; ')}` : ''}.`,
       );
     return { host: source.host, availabilityZone: placement.availabilityZone };
   }
@@ -96,6 +99,9 @@ export function createShareManager(deps: {
       if (!share.snapshot_id) return backend.createShare(target);
       const snapshot = await repos.snapshots.get(db, share.snapshot_id);
       if (!snapshot) throw new NoValidHost(`Snapshot ${share.snapshot_id} no longer exists.`);
+      // While the backend copies, the share shows creating_from_snapshot (from 2.54), as a Manila
+      // driver that copies asynchronously reports it; a forced delete in between keeps `deleting`.
+      await repos.shares.changeStatus(db, share.id, ShareStatus.CREATING, ShareStatus.CREATING_FROM_SNAPSHOT);
       return backend.createShareFromSnapshot(target, snapshotRef(snapshot));
     },
     async succeed(task, result, finish) {

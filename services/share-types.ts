@@ -93,13 +93,15 @@ export function createShareTypeService({
       return visible(auth, type.id);
     },
 
-    /** Non-admins always get public + shared types; admins choose with isPublic (default: public). */
+    /**
+     * Non-admins always get public + shared types; admins choose with isPublic: by default (true)
+     * the public types and those shared with their own project, as Manila's is_public=True query;
+     * false every private type; 'all' every type.
+     */
     async list(auth: Auth, isPublic: boolean | 'all' | undefined): Promise<ShareType[]> {
-      if (!auth.isAdmin) return repos.shareTypes.list(db, { projectId: auth.projectId ?? '' });
-      return repos.shareTypes.list(db, {
-        projectId: null,
-        isPublic: isPublic === 'all' ? undefined : (isPublic ?? true),
-      });
+      if (!auth.isAdmin || (isPublic ?? true) === true)
+        return repos.shareTypes.list(db, { projectId: auth.projectId ?? '' });
+      return repos.shareTypes.list(db, { projectId: null, isPublic: isPublic === 'all' ? undefined : false });
     },
 
     async getDefault(auth: Auth): Promise<ShareType> {
@@ -139,7 +141,8 @@ export function createShareTypeService({
         );
       await repos.shareTypes.update(db, id, {
         ...(input.name !== undefined ? { name: input.name } : {}),
-        ...(input.description !== undefined ? { description: input.description } : {}),
+        // An empty description unsets it (Manila shows it as null).
+        ...(input.description !== undefined ? { description: input.description || null } : {}),
         ...(input.isPublic !== undefined ? { is_public: input.isPublic } : {}),
         updated_at: new Date(),
       });

@@ -1,9 +1,9 @@
 import { randomUUID } from 'node:crypto';
 import type { ShareProtocol } from '../backends/types.ts';
-import { checkStatus, SHARE_DELETABLE, ShareStatus, SnapshotStatus } from './constants.ts';
+import { checkStatus, SHARE_DELETABLE, SHARE_TASK_STATES, ShareStatus, SnapshotStatus } from './constants.ts';
 import { type Executor, inTransaction } from './db.ts';
-import { Conflict, Forbidden, InvalidInput, NotFound } from './errors.ts';
-import { boolSpec } from './extra-specs.ts';
+import { Conflict, Forbidden, InvalidInput, NotFound, NotSupported } from './errors.ts';
+import { boolSpec, checkSizeSpecs } from './extra-specs.ts';
 import { isUuid } from './ids.ts';
 import { type Auth, listedProject, requireAdmin, requireMember, requireReader } from './policy.ts';
 import type { Repos } from './repos/index.ts';
@@ -79,10 +79,12 @@ export function createShareService(deps: ShareServiceDeps) {
           : source
             ? source.type
             : await shareTypes.getDefault(auth);
+      // Manila's AvailabilityZoneNotFound, a 404.
       if (input.availabilityZone !== null && !availabilityZones().includes(input.availabilityZone))
-        throw new InvalidInput(
-          `Availability zone ${input.availabilityZone} does not exist; known: ${availabilityZones().join(', ') || 'none'}.`,
+        throw new NotFound(
+          `Availability zone ${input.availabilityZone} could not be found; known: ${availabilityZones().join(', ') || 'none'}.`,
         );
+      checkSizeSpecs(type.extra_specs, type.name, input.size);
       const limits = await quotas.effectiveLimits(db, auth.projectId, '');
       const perShare = limits.per_share_gigabytes ?? -1;
       if (perShare >= 0 && input.size > perShare)
@@ -109,7 +111,9 @@ export function createShareService(deps: ShareServiceDeps) {
           description: input.description,
           size: input.size,
           share_proto: input.shareProto,
-          status: source ? ShareStatus.CREATING_FROM_SNAPSHOT : ShareStatus.CREATING,
+          // As Manila: `creating` from a snapshot too, until the backend starts copying it
+          // (shareManager.createShare then shows creating_from_snapshot).
+          status: ShareStatus.CREATING,
           share_type_id: type.id,
           availability_zone: input.availabilityZone ?? source?.share.availability_zone ?? null,
           is_public: input.isPublic,
@@ -141,6 +145,9 @@ export function createShareService(deps: ShareServiceDeps) {
       // clients on every lookup by name, answered without a policy check, as it always was).
       if (q.softDeleted) return { items: [], load: async () => [], count: q.withCount ? 0 : undefined };
       requireReader(auth, 'share:get_all');
+      // Manila's share:list_by_host and share:list_by_share_server_id policies: admins only.
+      if (q.host !== undefined) requireAdmin(auth, 'share:list_by_host');
+      if (q.shareServerId !== undefined) requireAdmin(auth, 'share:list_by_share_server_id');
       const query: ShareQuery = { ...q, projectId: listedProject(auth, q), marker };
       const items = await repos.shares.page(reader, query);
       const count = q.withCount
@@ -151,7 +158,13 @@ export function createShareService(deps: ShareServiceDeps) {
 
     async exportLocations(auth: Auth, id: string): Promise<ExportLocationRow[]> {
       requireReader(auth, 'share:export_locations');
-      const share = await repos.shares.visible(db, auth, id);
+      // Manila checks share:get against the share's project here even for a share the caller
+      // cannot see, so another project's private share is a 403 (not the usual 404).
+      const share = await repos.shares.visible(db, auth, id).catch(async (err) => {
+        const other = isUuid(id) ? await repos.shares.get(db, id) : undefined;
+        if (other) throw new Forbidden(`Policy does not allow share:get to be performed on share ${id}.`);
+        throw err;
+      });
       const rows = await repos.shares.exportLocations(db, share.id);
       // Non-admins never see admin-only locations.
       return auth.isAdmin ? rows : rows.filter((r) => !r.is_admin_only);
@@ -237,6 +250,34 @@ export function createShareService(deps: ShareServiceDeps) {
       });
     },
 
+    /** Admin: record a task state by hand (Manila's reset_task_state; null clears it). */
+    async resetTaskState(auth: Auth, id: string, taskState: string | null): Promise<void> {
+      requireAdmin(auth, 'share:reset_task_state');
+      if (taskState !== null && !SHARE_TASK_STATES.includes(taskState))
+        throw new InvalidInput(
+          `Task state '${taskState}' is not one of ${SHARE_TASK_STATES.join(', ')} (or null).`,
+        );
+      await inTransaction(db, async (trx) => {
+        await repos.shares.lockOwned(trx, auth, id);
+        await repos.shares.update(trx, id, { task_state: taskState });
+      });
+    },
+
+    /** Admin: unmanage (forget a share but keep its data) is refused: no abaca backend can adopt it back. */
+    async unmanage(auth: Auth, id: string): Promise<never> {
+      requireAdmin(auth, 'share:unmanage');
+      await repos.shares.visible(db, auth, id);
+      throw new NotSupported(
+        'Unmanaging a share is not supported: no abaca backend can manage an existing share again.',
+      );
+    },
+
+    /** Admin: manage (adopt an existing export) is refused: no abaca backend can adopt one. */
+    async manage(auth: Auth): Promise<never> {
+      requireAdmin(auth, 'share:manage');
+      throw new NotSupported('Managing an existing share is not supported by any abaca backend.');
+    },
+
     /**
      * DELETE /v2/shares/{id}: from a deletable status the share turns `deleting` and
      * tasks.deleteShare is queued; the row goes once the backend has removed the share
@@ -250,7 +291,8 @@ export function createShareService(deps: ShareServiceDeps) {
           throw new Forbidden(
             `Share ${id} cannot be deleted while its status is '${share.status}'; it must be one of ${SHARE_DELETABLE.join(', ')}.`,
           );
-        await refuseWithSnapshots(trx, id);
+        // Manila's InvalidShare on delete, answered 403.
+        await refuseWithSnapshots(trx, id, Forbidden);
         await repos.shares.update(trx, id, { status: ShareStatus.DELETING });
         await tasks.deleteShare(trx, id, false);
       });
@@ -289,10 +331,14 @@ export function createShareService(deps: ShareServiceDeps) {
   }
 
   /** Manila keeps a share that has snapshots: they must be deleted first. */
-  async function refuseWithSnapshots(ex: Executor, id: string): Promise<void> {
+  async function refuseWithSnapshots(
+    ex: Executor,
+    id: string,
+    Refusal: typeof Conflict | typeof Forbidden = Conflict,
+  ): Promise<void> {
     const snapshots = await repos.snapshots.forShare(ex, id);
     if (snapshots.length)
-      throw new Conflict(
+      throw new Refusal(
         `Share ${id} has ${snapshots.length} snapshot(s) (${snapshots.map((x) => x.id).join(', ')}); delete them before the share.`,
       );
   }

@@ -1,9 +1,11 @@
+import type { Config } from '../../services/config.ts';
 import type { Auth } from '../../services/policy.ts';
 import type { MessageRow } from '../../services/repos/messages.ts';
+import { links } from './common.ts';
 
 const iso = (d: Date) => d.toISOString().replace('Z', '');
 
-export function message(m: MessageRow, auth: Auth) {
+export function message(config: Config, m: MessageRow, auth: Auth) {
   return {
     id: m.id,
     resource_type: m.resource_type,
@@ -16,5 +18,6 @@ export function message(m: MessageRow, auth: Auth) {
     created_at: iso(m.created_at),
     expires_at: iso(m.expires_at),
     ...(auth.isAdmin ? { project_id: m.project_id } : {}),
+    links: links(config, 'messages', m.id),
   };
 }

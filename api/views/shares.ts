@@ -59,7 +59,7 @@ export function shareDetail(config: Config, s: Share, auth: Auth, v: Microversio
     out.share_server_id = null;
   }
   if (atLeast(v, '2.2')) out.snapshot_support = flag('snapshot_support');
-  if (atLeast(v, '2.5')) out.task_state = null;
+  if (atLeast(v, '2.5')) out.task_state = s.task_state;
   if (atLeast(v, '2.10'))
     // 'syncing' was called 'out_of_sync' before 2.28.
     out.access_rules_status =
@@ -83,12 +83,23 @@ export function shareDetail(config: Config, s: Share, auth: Auth, v: Microversio
   return out;
 }
 
-export function exportLocation(e: ExportLocationRow, auth: Auth) {
+/**
+ * An export location as Manila's view shows it (manila/api/views/export_locations.py): id and path;
+ * `preferred` from 2.14; for admins the share instance and `is_admin_only`; with `detail` (a GET of
+ * one location) the timestamps. Locations are replaced, never edited, so updated_at is created_at.
+ */
+export function exportLocation(
+  e: ExportLocationRow,
+  auth: Auth,
+  v: Microversion,
+  { detail = false }: { detail?: boolean } = {},
+) {
   return {
     id: e.id,
     path: e.path,
-    preferred: e.preferred,
+    ...(atLeast(v, '2.14') ? { preferred: e.preferred } : {}),
     ...(auth.isAdmin ? { share_instance_id: e.share_id, is_admin_only: e.is_admin_only } : {}),
+    ...(detail ? { created_at: iso(e.created_at), updated_at: iso(e.created_at) } : {}),
   };
 }
 

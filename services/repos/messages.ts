@@ -21,6 +21,30 @@ export type MessageFilter = Partial<
   >
 >;
 
+/** Manila's sort keys for messages. */
+export const MESSAGE_SORT_KEYS = [
+  'id',
+  'project_id',
+  'request_id',
+  'resource_type',
+  'action_id',
+  'detail_id',
+  'resource_id',
+  'message_level',
+  'expires_at',
+  'created_at',
+] as const;
+
+/** How a message list is ordered and paged, and the created_at window (2.52). */
+export interface MessagePage {
+  limit?: number | undefined;
+  offset?: number | undefined;
+  sortKey?: (typeof MESSAGE_SORT_KEYS)[number] | undefined;
+  sortDir?: 'asc' | 'desc' | undefined;
+  createdSince?: Date | undefined;
+  createdBefore?: Date | undefined;
+}
+
 export const messagesRepo = {
   async insert(ex: Executor, row: Omit<MessageRow, 'created_at'>): Promise<void> {
     await ex('messages').insert(row);
@@ -33,12 +57,17 @@ export const messagesRepo = {
     ex: Executor,
     projectId: string | null,
     filter: MessageFilter,
-    page: { limit?: number | undefined; offset?: number | undefined },
+    page: MessagePage,
   ): Promise<MessageRow[]> {
     const q = ex('messages')
       .where(Object.fromEntries(Object.entries(filter).filter(([, v]) => v !== undefined)))
       .where('expires_at', '>', new Date())
-      .orderBy([{ column: 'created_at', order: 'desc' }, { column: 'id' }]);
+      .orderBy([
+        { column: page.sortKey ?? 'created_at', order: page.sortDir ?? 'desc' },
+        { column: 'id', order: page.sortDir ?? 'asc' },
+      ]);
+    if (page.createdSince) q.where('created_at', '>=', page.createdSince);
+    if (page.createdBefore) q.where('created_at', '<=', page.createdBefore);
     if (projectId !== null) q.where({ project_id: projectId });
     if (page.limit !== undefined) q.limit(page.limit);
     if (page.offset !== undefined) q.offset(page.offset);

@@ -1,5 +1,6 @@
 import type { Knex } from 'knex';
 import type { Executor, Trx } from '../db.ts';
+import { Forbidden } from '../errors.ts';
 import { isUuid } from '../ids.ts';
 import type { Auth } from '../policy.ts';
 import type { PageReader } from './page-reader.ts';
@@ -21,6 +22,8 @@ export interface ShareRow {
   host: string | null;
   snapshot_id: string | null;
   access_rules_status: string;
+  /** Manila's task_state (null: no long task); set only by an admin's reset_task_state. */
+  task_state: string | null;
   created_at: Date;
   updated_at: Date | null;
   /** Renewed by the database on every change to the row or its metadata (bigint, as a string). */
@@ -240,7 +243,7 @@ function inReach(ex: Executor, auth: Auth, id: string, reach: Reach, lock: boole
 export const sharesRepo = {
   async insert(
     ex: Executor,
-    row: Omit<ShareRow, 'created_at' | 'updated_at' | 'access_rules_status' | 'revision'>,
+    row: Omit<ShareRow, 'created_at' | 'updated_at' | 'access_rules_status' | 'revision' | 'task_state'>,
   ): Promise<ShareRow> {
     const [created] = await ex('shares').insert(row).returning('*');
     return created as ShareRow;
@@ -256,9 +259,16 @@ export const sharesRepo = {
   owned: (ex: Executor, auth: Auth, id: string) => inReach(ex, auth, id, 'change', false),
   /**
    * As owned, and locked until `trx` ends, in one statement: how every share mutation starts, so
-   * a delete committed a moment earlier is a NotFound and one a moment later waits for it.
+   * a delete committed a moment earlier is a NotFound and one a moment later waits for it. Another
+   * project's public share is a Forbidden (the caller sees it), its private one a NotFound.
    */
-  lockOwned: (trx: Trx, auth: Auth, id: string) => inReach(trx, auth, id, 'change', true),
+  lockOwned: async (trx: Trx, auth: Auth, id: string): Promise<Share> => {
+    const share = await inReach(trx, auth, id, 'see', true);
+    // Another project's public share: seen, so not a 404; Manila's policy refuses the change (403).
+    if (!auth.isAdmin && share.project_id !== auth.projectId)
+      throw new Forbidden(`Share ${id} is another project's public share: it can be read, not changed.`);
+    return share;
+  },
   /** Locks the share for the worker, whoever owns it; undefined once it is gone. */
   async getForUpdate(ex: Executor, id: string): Promise<ShareRow | undefined> {
     return ex('shares').where({ id }).forUpdate().first();
@@ -269,6 +279,11 @@ export const sharesRepo = {
       .update({ ...patch, updated_at: ex.fn.now() })
       .returning('*');
     return row as ShareRow | undefined;
+  },
+  /** Moves the share from status `from` to `to`; false (nothing changed) if it has left `from`. */
+  async changeStatus(ex: Executor, id: string, from: string, to: string): Promise<boolean> {
+    const n = await ex('shares').where({ id, status: from }).update({ status: to, updated_at: ex.fn.now() });
+    return n > 0;
   },
   async remove(ex: Executor, id: string): Promise<boolean> {
     return (await ex('shares').where({ id }).delete().returning('id')).length > 0;
@@ -348,7 +363,8 @@ export const sharesRepo = {
   /** Shares still being created from a snapshot (it must stay until they are). */
   async creatingFrom(ex: Executor, snapshotId: string): Promise<string[]> {
     const rows: { id: string }[] = await ex('shares')
-      .where({ snapshot_id: snapshotId, status: 'creating_from_snapshot' })
+      .where({ snapshot_id: snapshotId })
+      .whereIn('status', ['creating', 'creating_from_snapshot'])
       .select('id');
     return rows.map((r) => r.id);
   },

@@ -242,10 +242,11 @@ test('share type create / list / show / set / unset / access / delete', { timeou
   assert.deepEqual(gold.required_extra_specs, { driver_handles_share_servers: 'False' });
   assert.deepEqual(gold.optional_extra_specs, { snapshot_support: 'True', tier: '1' });
 
-  await ok('share', 'type', 'set', 'gold', '--extra-specs', 'speed=fast', '--description', 'Gold!');
+  // Scoped: an unscoped spec is a capability the scheduler would look for (Manila's capabilities filter).
+  await ok('share', 'type', 'set', 'gold', '--extra-specs', 'acme:speed=fast', '--description', 'Gold!');
   await ok('share', 'type', 'unset', 'gold', 'tier');
   const shown = await ok('share', 'type', 'show', gold.id, '-f', 'json');
-  assert.deepEqual(shown.optional_extra_specs, { snapshot_support: 'True', speed: 'fast' });
+  assert.deepEqual(shown.optional_extra_specs, { snapshot_support: 'True', 'acme:speed': 'fast' });
   assert.equal(shown.description, 'Gold!');
 
   const priv = await ok('share', 'type', 'create', 'private', 'false', '--public', 'false', '-f', 'json');

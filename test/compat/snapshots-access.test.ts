@@ -143,9 +143,9 @@ describe('resize, snapshots, revert, access rules and export locations', { concu
         `can be reverted only to its latest snapshot \\(${snap2.id}\\).*\\(HTTP 409\\) \\(Request-ID: req-`,
       ),
     );
-    // A share with snapshots cannot be deleted (409 naming them).
+    // A share with snapshots cannot be deleted (403 naming them, as Manila).
     const busy = await runFails(OPENSTACK, 'share', 'delete', 's1');
-    assert.match(busy, new RegExp(`has 2 snapshot\\(s\\).*${snap1.id}.*\\(HTTP 409\\)`));
+    assert.match(busy, new RegExp(`has 2 snapshot\\(s\\).*${snap1.id}.*\\(HTTP 403\\)`));
 
     await run(OPENSTACK, 'share', 'snapshot', 'delete', 'snap2b', '--wait');
     assert.deepEqual(

@@ -1,7 +1,12 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import type { Backend, BackendCapabilities, BackendStats, PoolStats } from '../../backends/types.ts';
-import { type ConfiguredBackend, type PlacementRequest, schedule } from '../../services/scheduler.ts';
+import {
+  type ConfiguredBackend,
+  matchSpec,
+  type PlacementRequest,
+  schedule,
+} from '../../services/scheduler.ts';
 
 /**
  * The filter scheduler, filter by filter, against backends that only answer stats() — as Manila
@@ -93,7 +98,7 @@ const cases: {
     backends: [fake('a', { p: 90 }, { caps: { revertToSnapshotSupport: false } }), fake('b', { p: 30 })],
     request: request({ specs: { revert_to_snapshot_support: 'True' } }),
     host: 'srv@b#p',
-    reasons: ['a: lacks revert_to_snapshot_support'],
+    reasons: ['a#p: revert_to_snapshot_support is false, not True'],
   },
   {
     name: 'a spec that is False asks for nothing',
@@ -115,6 +120,47 @@ const cases: {
     request: request({ specs: { 'capabilities:share_backend_name': 'invalid_backend' } }),
     host: null,
     reasons: ['a: not share_backend_name invalid_backend'],
+  },
+  {
+    name: "capabilities filter: an unscoped spec no backend reports as asked (Manila's vendor_name=foobar)",
+    backends: [fake('a', { p: 90 }), fake('b', { p: 30 })],
+    request: request({ specs: { driver_handles_share_servers: 'False', vendor_name: 'foobar' } }),
+    host: null,
+    reasons: ['a#p: vendor_name is test, not foobar', 'b#p: vendor_name is test, not foobar'],
+  },
+  {
+    name: 'capabilities filter: a spec naming a capability no backend has',
+    backends: [fake('a', { p: 90 })],
+    request: request({ specs: { 'capabilities:frobnicate': 'yes', replication_type: 'dr' } }),
+    host: null,
+    reasons: [
+      'a#p: does not report frobnicate (capabilities:frobnicate=yes), does not report replication_type (replication_type=dr)',
+    ],
+  },
+  {
+    name: 'capabilities filter: scoped specs of other scopes are not capabilities',
+    backends: [fake('a', { p: 90 })],
+    request: request({
+      specs: { 'provisioning:max_share_size': '5', 'abaca:replica_count': '3', 'acme:tier': 'gold' },
+    }),
+    host: 'srv@a#p',
+    reasons: [],
+  },
+  {
+    name: 'capabilities filter: operators on pool capacity and names',
+    backends: [fake('a', { small: 20, big: 80 })],
+    request: request({
+      specs: { free_capacity_gb: '>= 50', vendor_name: '<or> acme <or> test', storage_protocol: '<in> CIFS' },
+    }),
+    host: 'srv@a#big',
+    reasons: ['a#small: free_capacity_gb is 20, not >= 50'],
+  },
+  {
+    name: "availability_zones spec: only backends in the type's zones",
+    backends: [fake('a', { p: 90 }, { zone: 'east' }), fake('b', { p: 30 }, { zone: 'west' })],
+    request: request({ specs: { availability_zones: 'west, north' } }),
+    host: 'srv@b#p',
+    reasons: ["a: in availability zone east, not the type's west, north"],
   },
   {
     name: 'a backend whose stats() fails is skipped, not fatal',
@@ -155,4 +201,38 @@ for (const c of cases)
       const chosen = c.backends.find((b) => b.backend === placement.backend);
       assert.equal(placement.availabilityZone, chosen?.availabilityZone);
     }
+  });
+
+/** Manila's extra_specs_ops.match, operator by operator (manila/tests/scheduler/test_extra_specs_ops.py). */
+const matches: [unknown, string, boolean][] = [
+  ['abaca', 'abaca', true],
+  ['abaca', 'foobar', false],
+  [true, 'True', true],
+  [true, 'False', false],
+  [false, 'false', true],
+  [true, 'maybe', false],
+  [100, '100', false],
+  [100, '= 50', true],
+  ['100', '= 150', false],
+  ['infinite', '>= 1', false],
+  ['unknown', '>= 1', false],
+  [12, '== 12', true],
+  [12, '!= 12', false],
+  [12, '<= 12.5', true],
+  ['NFS_CIFS', '<in> CIFS', true],
+  ['NFS', '<in> CIFS', false],
+  [true, '<is> True', true],
+  ['False', '<is> true', false],
+  ['b', '<or> a <or> b <or> c', true],
+  ['d', '<or> a <or> b', false],
+  ['abc', 's== abc', true],
+  ['abc', 's!= abc', false],
+  ['abc', 's< abd', true],
+  ['abc', 's>= abd', false],
+  [null, '<is> True', false],
+  [null, 'x', false],
+];
+for (const [value, req, want] of matches)
+  test(`matchSpec(${JSON.stringify(value)}, ${JSON.stringify(req)}) is ${want}`, () => {
+    assert.equal(matchSpec(value, req), want);
   });

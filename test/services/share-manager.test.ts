@@ -220,7 +220,7 @@ const cases: {
       message: {
         action: MessageAction.ALLOCATE_HOST,
         detail: MessageDetail.NO_VALID_HOST,
-        text: /^No valid host was found\. Backends considered: tiny#p: 1 GiB free\.$/,
+        text: /^No valid host was found\. No storage could be allocated for this share request\. Backends considered: tiny#p: 1 GiB free\.$/,
       },
       quotaBefore: { shares: [0, 1], gigabytes: [0, 5] },
       quota: { shares: [1, 0], gigabytes: [5, 0] },
