@@ -30,6 +30,7 @@ import { shareInstancesRouter } from './share-instances.ts';
 import { shareReplicasRouter } from './share-replicas.ts';
 import { shareTypesRouter } from './share-types.ts';
 import { sharesRouter } from './shares.ts';
+import { snapshotInstancesRouter } from './snapshot-instances.ts';
 import { snapshotsRouter } from './snapshots.ts';
 import { versionsRouter } from './versions.ts';
 
@@ -45,6 +46,7 @@ export interface AppDeps {
     | 'shareInstances'
     | 'shareActions'
     | 'snapshots'
+    | 'snapshotInstances'
     | 'accessRules'
     | 'quotaSets'
     | 'messages'
@@ -85,6 +87,7 @@ export function createApp(deps: AppDeps): Koa {
   root.use(shareInstancesRouter(s.shareInstances, shareAuth).routes());
   root.use(sharesRouter(deps.config, s, shareAuth).routes());
   root.use(snapshotsRouter(deps.config, s.snapshots, shareAuth).routes());
+  root.use(snapshotInstancesRouter(s.snapshotInstances, shareAuth).routes());
   root.use(shareAccessRulesRouter(s.accessRules, shareAuth).routes());
   root.use(quotaSetsRouter(s.quotaSets, shareAuth).routes());
   root.use(limitsRouter(s.quotaSets, shareAuth).routes());

@@ -1,5 +1,6 @@
 import type { Knex } from 'knex';
 import type { Executor, Trx } from '../db.ts';
+import { isUuid } from '../ids.ts';
 import type { Auth } from '../policy.ts';
 import { type PageQuery, paged } from './paging.ts';
 import { findInReach, withinReach } from './reach.ts';
@@ -27,6 +28,8 @@ export interface SnapshotQuery extends PageQuery {
   description?: string | undefined;
   descriptionLike?: string | undefined;
   status?: string | undefined;
+  /** One snapshot (snapshot instances' snapshot_id filter). */
+  id?: string | undefined;
   shareId?: string | undefined;
   size?: number | undefined;
   /** Manila's usage filter: 'used' = a share has been created from the snapshot. */
@@ -43,7 +46,9 @@ function filtered(ex: Executor, q: SnapshotQuery): Knex.QueryBuilder {
   if (q.description !== undefined) b.where('description', q.description);
   if (q.descriptionLike !== undefined) b.whereILike('description', `%${escapeLike(q.descriptionLike)}%`);
   if (q.status !== undefined) b.where('status', q.status);
-  if (q.shareId !== undefined) b.where('share_id', q.shareId);
+  // A filter by an id that is not a uuid matches nothing (and must not reach a uuid column).
+  if (q.id !== undefined) b.where('share_snapshots.id', isUuid(q.id) ? q.id : null);
+  if (q.shareId !== undefined) b.where('share_id', isUuid(q.shareId) ? q.shareId : null);
   if (q.size !== undefined) b.where('size', q.size);
   if (q.usage === 'used' || q.usage === 'unused') {
     const clones = ex('shares').whereRaw('shares.snapshot_id = share_snapshots.id');
