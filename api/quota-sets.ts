@@ -35,17 +35,21 @@ export function quotaSetsRouter(quotaSets: QuotaSetService, auth: Middleware): R
   return r;
 
   function routes(r: Router) {
-    const typeOf = (ctx: { query: unknown }) => parse(Query, ctx.query, 'query').share_type;
+    /** ?share_type= or ?user_id=: a share type's or a user's part of the project's quotas. */
+    const of = (ctx: { query: unknown }) => {
+      const q = parse(Query, ctx.query, 'query');
+      return { shareTypeRef: q.share_type, userId: q.user_id };
+    };
 
     r.get('/:project/defaults', auth, (ctx) => {
       ctx.body = { quota_set: { id: ctx.params.project, ...quotaSets.defaults() } };
     });
     r.get('/:project/detail', auth, onlyVersions('2.25'), async (ctx) => {
-      const q = await quotaSets.detail(ctx.state.auth, ctx.params.project!, typeOf(ctx));
+      const q = await quotaSets.detail(ctx.state.auth, ctx.params.project!, of(ctx));
       ctx.body = { quota_set: { id: ctx.params.project, ...q } };
     });
     r.get('/:project', auth, async (ctx) => {
-      const q = await quotaSets.show(ctx.state.auth, ctx.params.project!, typeOf(ctx));
+      const q = await quotaSets.show(ctx.state.auth, ctx.params.project!, of(ctx));
       ctx.body = { quota_set: { id: ctx.params.project, ...q } };
     });
     r.put('/:project', auth, async (ctx) => {
@@ -55,15 +59,12 @@ export function quotaSetsRouter(quotaSets: QuotaSetService, auth: Middleware): R
         ctx.state.auth,
         ctx.params.project!,
         values as Record<string, number>,
-        {
-          shareTypeRef: typeOf(ctx),
-          force: force === undefined ? false : parseBool(force, 'force'),
-        },
+        { ...of(ctx), force: force === undefined ? false : parseBool(force, 'force') },
       );
       ctx.body = { quota_set: { id: ctx.params.project, ...q } };
     });
     r.delete('/:project', auth, async (ctx) => {
-      await quotaSets.reset(ctx.state.auth, ctx.params.project!, typeOf(ctx));
+      await quotaSets.reset(ctx.state.auth, ctx.params.project!, of(ctx));
       ctx.status = 202;
     });
   }

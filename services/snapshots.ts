@@ -73,7 +73,12 @@ export function createSnapshotService(deps: ChangeDeps & { repos: Pick<Repos, 's
         const task = await tasks.createSnapshot(trx, id);
         await quotas.reserve(
           trx,
-          { projectId: share.project_id, shareTypeId: share.share_type_id, taskId: task.id },
+          {
+            projectId: share.project_id,
+            shareTypeId: share.share_type_id,
+            userId: auth.userId,
+            taskId: task.id,
+          },
           { snapshots: 1, snapshot_gigabytes: share.size },
         );
         return { ...row, metadata: input.metadata ?? {} };
