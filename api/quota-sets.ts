@@ -5,6 +5,7 @@ import { parseBool } from '../services/extra-specs.ts';
 import type { QuotaSetService } from '../services/quota-sets.ts';
 import { onlyVersions } from './middleware/microversion.ts';
 import { parse } from './validation.ts';
+import * as view from './views/quota-sets.ts';
 
 const Limit = z.coerce
   .number({ error: 'must be a whole number (-1 for unlimited)' })
@@ -42,15 +43,15 @@ export function quotaSetsRouter(quotaSets: QuotaSetService, auth: Middleware): R
     };
 
     r.get('/:project/defaults', auth, (ctx) => {
-      ctx.body = { quota_set: { id: ctx.params.project, ...quotaSets.defaults() } };
+      ctx.body = view.quotaSet(ctx.params.project!, quotaSets.defaults(), ctx.state.microversion);
     });
     r.get('/:project/detail', auth, onlyVersions('2.25'), async (ctx) => {
       const q = await quotaSets.detail(ctx.state.auth, ctx.params.project!, of(ctx));
-      ctx.body = { quota_set: { id: ctx.params.project, ...q } };
+      ctx.body = view.quotaSet(ctx.params.project!, q, ctx.state.microversion);
     });
     r.get('/:project', auth, async (ctx) => {
       const q = await quotaSets.show(ctx.state.auth, ctx.params.project!, of(ctx));
-      ctx.body = { quota_set: { id: ctx.params.project, ...q } };
+      ctx.body = view.quotaSet(ctx.params.project!, q, ctx.state.microversion);
     });
     r.put('/:project', auth, async (ctx) => {
       const { quota_set } = parse(UpdateBody, ctx.request.body);
@@ -61,7 +62,7 @@ export function quotaSetsRouter(quotaSets: QuotaSetService, auth: Middleware): R
         values as Record<string, number>,
         { ...of(ctx), force: force === undefined ? false : parseBool(force, 'force') },
       );
-      ctx.body = { quota_set: { id: ctx.params.project, ...q } };
+      ctx.body = view.quotaSet(ctx.params.project!, q, ctx.state.microversion);
     });
     r.delete('/:project', auth, async (ctx) => {
       await quotaSets.reset(ctx.state.auth, ctx.params.project!, of(ctx));

@@ -145,4 +145,30 @@ describe('user quotas (quota-sets ?user_id=)', () => {
     assert.equal(ok, 4 - before);
     assert.ok(results.every((r) => r.status === 200 || r.status === 413));
   });
+
+  test('keys of later microversions are left out, for a project and for a user (2.40, 2.53, 2.62)', async () => {
+    for (const q of ['', `?user_id=${f.alice.userId}`])
+      for (const [v, absent, present] of [
+        [
+          '2.39',
+          ['share_groups', 'share_group_snapshots', 'share_replicas', 'per_share_gigabytes'],
+          ['shares'],
+        ],
+        ['2.52', ['share_replicas', 'replica_gigabytes', 'per_share_gigabytes'], ['share_groups']],
+        ['2.61', ['per_share_gigabytes'], ['share_replicas', 'replica_gigabytes']],
+        ['2.62', [], ['per_share_gigabytes']],
+      ] as const) {
+        const shown = (await http().get(quotaUrl(q)).set(f.as(f.admin, v)).expect(200)).body.quota_set;
+        const detail = (
+          await http()
+            .get(quotaUrl(`/detail${q}`))
+            .set(f.as(f.admin, v))
+            .expect(200)
+        ).body.quota_set;
+        for (const body of [shown, detail]) {
+          for (const key of absent) assert.equal(key in body, false, `${key} at ${v} ${q}`);
+          for (const key of present) assert.equal(key in body, true, `${key} at ${v} ${q}`);
+        }
+      }
+  });
 });
