@@ -1,9 +1,10 @@
 import Router from '@koa/router';
 import type { Middleware } from 'koa';
 import { z } from 'zod';
+import { InvalidInput } from '../services/errors.ts';
 import { parseBool } from '../services/extra-specs.ts';
 import type { QuotaSetService } from '../services/quota-sets.ts';
-import { onlyVersions } from './middleware/microversion.ts';
+import { atLeast, type Microversion, onlyVersions } from './middleware/microversion.ts';
 import { parse } from './validation.ts';
 import * as view from './views/quota-sets.ts';
 
@@ -37,8 +38,11 @@ export function quotaSetsRouter(quotaSets: QuotaSetService, auth: Middleware): R
 
   function routes(r: Router) {
     /** ?share_type= or ?user_id=: a share type's or a user's part of the project's quotas. */
-    const of = (ctx: { query: unknown }) => {
+    const of = (ctx: { query: unknown; state: { microversion: Microversion } }) => {
       const q = parse(Query, ctx.query, 'query');
+      // Share-type quotas arrived at 2.39; before, Manila refuses the parameter.
+      if (q.share_type !== undefined && !atLeast(ctx.state.microversion, '2.39'))
+        throw new InvalidInput('The share_type parameter needs microversion 2.39 or later.');
       return { shareTypeRef: q.share_type, userId: q.user_id };
     };
 
@@ -56,6 +60,11 @@ export function quotaSetsRouter(quotaSets: QuotaSetService, auth: Middleware): R
     r.put('/:project', auth, async (ctx) => {
       const { quota_set } = parse(UpdateBody, ctx.request.body);
       const { tenant_id: _t, force, ...values } = quota_set;
+      const later = view.laterKeys(Object.keys(values), ctx.state.microversion);
+      if (later.length)
+        throw new InvalidInput(
+          `Quota ${later.join(', ')} cannot be set before the microversion that brought it.`,
+        );
       const q = await quotaSets.update(
         ctx.state.auth,
         ctx.params.project!,

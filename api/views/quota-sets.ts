@@ -9,11 +9,17 @@ const SINCE: Record<string, string> = {
   per_share_gigabytes: '2.62',
 };
 
+/** The keys of `keys` that microversion `v` does not know yet. */
+export function laterKeys(keys: string[], v: Microversion): string[] {
+  return keys.filter((key) => {
+    const since = SINCE[key];
+    return since !== undefined && !atLeast(v, since);
+  });
+}
+
 /** A quota set as Manila renders it at `v`: the keys of later microversions left out. */
 export function quotaSet<T>(id: string, values: Record<string, T>, v: Microversion) {
-  const shown = Object.entries(values).filter(([key]) => {
-    const since = SINCE[key];
-    return since === undefined || atLeast(v, since);
-  });
+  const later = laterKeys(Object.keys(values), v);
+  const shown = Object.entries(values).filter(([key]) => !later.includes(key));
   return { quota_set: { id, ...Object.fromEntries(shown) } };
 }

@@ -171,4 +171,34 @@ describe('user quotas (quota-sets ?user_id=)', () => {
         }
       }
   });
+
+  test('share_type before 2.39 and keys set before their microversion are 400', async () => {
+    for (const req of [
+      () => http().get(quotaUrl('?share_type=default')),
+      () => http().get(quotaUrl('/detail?share_type=default')),
+      () => http().delete(quotaUrl('?share_type=default')),
+      () =>
+        http()
+          .put(quotaUrl('?share_type=default'))
+          .send({ quota_set: { shares: 5 } }),
+    ]) {
+      const res = await req().set(f.as(f.admin, '2.38'));
+      assert.equal(res.status, 400, JSON.stringify(res.body));
+      assert.match(res.body.badRequest.message, /2\.39/);
+      assert.equal((await req().set(f.as(f.admin, '2.39'))).status < 300, true);
+    }
+    for (const [v, key] of [
+      ['2.39', 'share_groups'],
+      ['2.52', 'replica_gigabytes'],
+      ['2.61', 'per_share_gigabytes'],
+    ] as const) {
+      const res = await http()
+        .put(quotaUrl())
+        .set(f.as(f.admin, v))
+        .send({ quota_set: { [key]: 5 } });
+      assert.equal(res.status, 400, `${key} at ${v}`);
+    }
+    await http().delete(quotaUrl('?share_type=default')).set(f.as(f.admin)).expect(202);
+    await http().delete(quotaUrl()).set(f.as(f.admin)).expect(202);
+  });
 });
