@@ -112,8 +112,10 @@ export function createQuotaSetService(deps: {
           `Unknown or not allowed quota resource(s) ${unknown.join(', ')}; allowed: ${allowed.join(', ')}.`,
         );
       if (Object.keys(values).length === 0) throw new InvalidInput('Give at least one quota to set.');
-      // A user's limit may not exceed the project's (Manila's settable maximum) unless forced.
-      const project = userId === '' ? {} : await quotas.effectiveLimits(db, projectId, '');
+      // A user's or a share type's limit may not exceed the project's (Manila's settable
+      // maximum) unless forced.
+      const part = userId !== '' ? `user ${userId}` : shareTypeId !== '' ? `share type ${shareTypeId}` : '';
+      const project = part === '' ? {} : await quotas.effectiveLimits(db, projectId, '');
       await inTransaction(db, async (trx) => {
         const usages = await repos.quotas.usages(trx, projectId, shareTypeId, userId);
         for (const [resource, limit] of Object.entries(values)) {
@@ -126,7 +128,7 @@ export function createQuotaSetService(deps: {
           const max = project[resource] ?? -1;
           if (!opts.force && max >= 0 && (limit < 0 || limit > max))
             throw new InvalidInput(
-              `Quota ${resource} of user ${userId} cannot be set to ${limit}: the project's is ${max} (use force to override).`,
+              `Quota ${resource} of ${part} cannot be set to ${limit}: the project's is ${max} (use force to override).`,
             );
           await repos.quotas.setLimit(
             trx,

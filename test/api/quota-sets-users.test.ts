@@ -202,3 +202,17 @@ describe('user quotas (quota-sets ?user_id=)', () => {
     await http().delete(quotaUrl()).set(f.as(f.admin)).expect(202);
   });
 });
+
+describe('share-type quotas against the project’s', () => {
+  test('a share type’s limit above the project’s is 400 unless forced; at or below it is fine', async () => {
+    await setQuota('', { shares: 10 });
+    for (const shares of [11, -1]) {
+      const res = await setQuota('?share_type=default', { shares }, 400);
+      assert.match(res.badRequest.message, /share type .*project's is 10/);
+      await setQuota('?share_type=default', { shares, force: true });
+    }
+    await setQuota('?share_type=default', { shares: 10 });
+    await http().delete(quotaUrl('?share_type=default')).set(f.as(f.admin)).expect(202);
+    await http().delete(quotaUrl()).set(f.as(f.admin)).expect(202);
+  });
+});
