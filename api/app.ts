@@ -33,6 +33,7 @@ import { shareInstancesRouter } from './share-instances.ts';
 import { shareReplicasRouter } from './share-replicas.ts';
 import { shareTypesRouter } from './share-types.ts';
 import { legacyShareManageRouter, sharesRouter } from './shares.ts';
+import { snapshotInstancesRouter } from './snapshot-instances.ts';
 import { snapshotsRouter } from './snapshots.ts';
 import { versionsRouter } from './versions.ts';
 
@@ -48,6 +49,7 @@ export interface AppDeps {
     | 'shareInstances'
     | 'shareActions'
     | 'snapshots'
+    | 'snapshotInstances'
     | 'accessRules'
     | 'quotaSets'
     | 'messages'
@@ -90,6 +92,7 @@ export function createApp(deps: AppDeps): Koa {
   root.use(legacyShareManageRouter(s.shares, shareAuth).routes());
   root.use(extensionsRouter(shareAuth).routes());
   root.use(snapshotsRouter(deps.config, s.snapshots, shareAuth).routes());
+  root.use(snapshotInstancesRouter(s.snapshotInstances, shareAuth).routes());
   root.use(shareAccessRulesRouter(s.accessRules, shareAuth).routes());
   root.use(quotaSetsRouter(s.quotaSets, shareAuth).routes());
   root.use(limitsRouter(s.quotaSets, shareAuth).routes());

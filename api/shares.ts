@@ -10,6 +10,7 @@ import { SHARE_SORT_KEYS } from '../services/repos/shares.ts';
 import type { ShareActionService } from '../services/share-actions.ts';
 import type { ShareHealService } from '../services/share-heal.ts';
 import type { ShareListQuery, ShareService } from '../services/shares.ts';
+import { metadataRoutes } from './metadata.ts';
 import { atLeast, type Microversion, onlyVersions } from './middleware/microversion.ts';
 import { listParams, PageLimit } from './paging.ts';
 import { HealArg, HealResolveArg } from './share-heal.ts';
@@ -53,8 +54,6 @@ const UpdateBody = z.object({
     is_public: Bool.optional(),
   }),
 });
-const MetadataBody = z.object({ metadata: Metadata });
-const MetaItemBody = z.object({ meta: Metadata });
 const ResetStatus = z.object({ status: z.string({ error: 'is required' }).min(1).max(64) });
 const ResetTaskState = z.object(
   { task_state: z.string({ error: 'must be a task state or null' }).max(64).nullable() },
@@ -217,38 +216,17 @@ export function sharesRouter(
     ctx.body = { share: view.shareDetail(config, s, ctx.state.auth, ctx.state.microversion) };
   });
 
-  r.get('/:id/metadata', auth, async (ctx) => {
-    ctx.body = { metadata: await shares.getMetadata(ctx.state.auth, ctx.params.id!) };
-  });
-  r.post('/:id/metadata', auth, async (ctx) => {
-    const { metadata } = parse(MetadataBody, ctx.request.body);
-    ctx.body = { metadata: await shares.setMetadata(ctx.state.auth, ctx.params.id!, metadata, false) };
-  });
-  r.put('/:id/metadata', auth, async (ctx) => {
-    const { metadata } = parse(MetadataBody, ctx.request.body);
-    ctx.body = { metadata: await shares.setMetadata(ctx.state.auth, ctx.params.id!, metadata, true) };
-  });
-  r.get('/:id/metadata/:key', auth, async (ctx) => {
-    const all = await shares.getMetadata(ctx.state.auth, ctx.params.id!);
-    const value = all[ctx.params.key!];
-    if (value === undefined)
-      throw new NotFound(`Share ${ctx.params.id} has no metadata key ${ctx.params.key}.`);
-    ctx.body = { meta: { [ctx.params.key!]: value } };
-  });
-  r.put('/:id/metadata/:key', auth, async (ctx) => {
-    const { meta } = parse(MetaItemBody, ctx.request.body);
-    const keys = Object.keys(meta);
-    if (keys.length !== 1 || keys[0] !== ctx.params.key)
-      throw new InvalidInput(`The body must hold exactly one item, keyed '${ctx.params.key}' as in the URL.`);
-    const all = await shares.setMetadata(ctx.state.auth, ctx.params.id!, meta, false);
-    ctx.body = { meta: { [ctx.params.key!]: all[ctx.params.key!] } };
-  });
-  r.delete('/:id/metadata/:key', auth, async (ctx) => {
-    await shares.deleteMetadata(ctx.state.auth, ctx.params.id!, ctx.params.key!);
-    // Manila answers 200 with no body; an explicit null keeps Koa from sending "OK".
-    ctx.body = null;
-    ctx.status = 200;
-  });
+  metadataRoutes(
+    r,
+    [auth],
+    {
+      what: 'Share',
+      get: (a, id) => shares.getMetadata(a, id),
+      set: (a, id, metadata, replace) => shares.setMetadata(a, id, metadata, replace),
+      remove: (a, id, key) => shares.deleteMetadata(a, id, key),
+    },
+    'meta',
+  );
 
   /** The share actions, by name (`os-` prefixed names from before 2.7 are the same actions). */
   const actions: Record<string, (ctx: Parameters<Middleware>[0], id: string, arg: unknown) => Promise<void>> =

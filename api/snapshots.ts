@@ -4,9 +4,12 @@ import { z } from 'zod';
 import type { Config } from '../services/config.ts';
 import { InvalidInput, NotFound } from '../services/errors.ts';
 import { shareUrl } from '../services/identity/catalog.ts';
+import { parseDictLiteral } from '../services/python-literal.ts';
 import type { SnapshotService } from '../services/snapshots.ts';
+import { metadataRoutes } from './metadata.ts';
+import { atLeast, onlyVersions } from './middleware/microversion.ts';
 import { listParams, nextLinks, PageLimit } from './paging.ts';
-import { Bool, Description, Name, parse, UuidFilter } from './validation.ts';
+import { Bool, Description, Metadata, Name, parse, UuidFilter } from './validation.ts';
 import * as view from './views/snapshots.ts';
 
 const CreateBody = z.object({
@@ -17,9 +20,8 @@ const CreateBody = z.object({
     display_name: Name.nullish(),
     description: Description.nullish(),
     display_description: Description.nullish(),
-    metadata: z
-      .strictObject({}, { error: 'snapshot metadata needs microversion 2.73, beyond what abaca serves' })
-      .nullish(),
+    // Read from 2.73 (Metadata), ignored below as Manila ignores it.
+    metadata: z.unknown().optional(),
   }),
 });
 
@@ -57,6 +59,8 @@ const ListQuery = z
     project_id: z.string().max(64).optional(),
     all_tenants: z.string().optional(),
     usage: z.enum(['any', 'used', 'unused'], { error: 'must be any, used or unused' }).optional(),
+    // A Python dict literal, as the clients send it; from 2.73, ignored below (as Manila).
+    metadata: z.string().max(4096).optional(),
     sort_key: z.enum(SORT_KEYS, { error: `must be one of ${SORT_KEYS.join(', ')}` }).default('created_at'),
     sort_dir: z.enum(['asc', 'desc'], { error: 'must be asc or desc' }).default('desc'),
     limit: PageLimit,
@@ -70,11 +74,15 @@ export function snapshotsRouter(config: Config, snapshots: SnapshotService, auth
 
   r.post('/', auth, async (ctx) => {
     const { snapshot: b } = parse(CreateBody, ctx.request.body);
+    const metadata = atLeast(ctx.state.microversion, '2.73')
+      ? parse(z.object({ metadata: Metadata.nullish() }), { metadata: b.metadata }, 'snapshot').metadata
+      : undefined;
     const created = await snapshots.create(ctx.state.auth, {
       shareId: b.share_id,
       name: b.name ?? b.display_name ?? null,
       description: b.description ?? b.display_description ?? null,
       force: b.force ?? false,
+      metadata: metadata ?? {},
     });
     ctx.status = 202;
     ctx.body = { snapshot: view.snapshotDetail(config, created, ctx.state.auth, ctx.state.microversion) };
@@ -94,6 +102,10 @@ export function snapshotsRouter(config: Config, snapshots: SnapshotService, auth
       shareId: q.share_id,
       size: q.size,
       usage: q.usage,
+      metadata:
+        q.metadata && atLeast(ctx.state.microversion, '2.73')
+          ? parseDictLiteral(q.metadata, 'metadata')
+          : undefined,
     });
     const body: Record<string, unknown> = {
       snapshots: rows.map((s) =>
@@ -147,6 +159,18 @@ export function snapshotsRouter(config: Config, snapshots: SnapshotService, auth
     } else throw new InvalidInput(`Unknown snapshot action '${key}'; known: force_delete, reset_status.`);
     ctx.status = 202;
   });
+
+  metadataRoutes(
+    r,
+    [auth, onlyVersions('2.73')],
+    {
+      what: 'Snapshot',
+      get: (a, id) => snapshots.getMetadata(a, id),
+      set: (a, id, metadata, replace) => snapshots.setMetadata(a, id, metadata, replace),
+      remove: (a, id, key) => snapshots.deleteMetadata(a, id, key),
+    },
+    'metadata',
+  );
 
   // No backend exports snapshots for mounting (mount_snapshot_support is false everywhere), so a
   // snapshot has no export locations; the route exists because `openstack share snapshot show` asks.

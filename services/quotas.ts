@@ -32,10 +32,29 @@ export const SHARE_TYPE_QUOTA_RESOURCES: readonly QuotaResource[] = [
   'per_share_gigabytes',
 ];
 
+/** The usage scopes a change counts in: the project, its share type, and the user who owns it. */
+function scopesOf(scope: { shareTypeId: string; userId: string }): { user: string; type: string }[] {
+  const scopes = [{ user: '', type: '' }];
+  if (scope.shareTypeId !== '') scopes.push({ user: '', type: scope.shareTypeId });
+  if (scope.userId !== '') scopes.push({ user: scope.userId, type: '' });
+  return scopes;
+}
+
+function keysOf(projectId: string, scopes: { user: string; type: string }[], deltas: Deltas): QuotaKey[] {
+  const keys: QuotaKey[] = [];
+  for (const s of scopes)
+    for (const [resource, delta] of Object.entries(deltas))
+      if (delta && delta > 0)
+        keys.push({ project_id: projectId, user_id: s.user, share_type_id: s.type, resource });
+  return keys;
+}
+
 /**
  * Reservations follow Manila: reserve in the transaction that flips a status (usage.reserved grows),
  * commit when the task succeeds (reserved → in_use) or roll back when it fails. Usage rows are
- * locked FOR UPDATE while checking, so concurrent requests cannot both take the last unit.
+ * locked FOR UPDATE while checking, so concurrent requests cannot both take the last unit. Usage
+ * is counted per project, per share type and per user (the resource's owner), so a user's limit
+ * holds as exactly as the project's.
  */
 export function createQuotaService({ repos }: { repos: Pick<Repos, 'quotas'> }) {
   async function effectiveLimits(
@@ -53,25 +72,28 @@ export function createQuotaService({ repos }: { repos: Pick<Repos, 'quotas'> }) 
 
     async reserve(
       ex: Executor,
-      scope: { projectId: string; shareTypeId: string; taskId: string },
+      scope: { projectId: string; shareTypeId: string; userId: string; taskId: string },
       deltas: Deltas,
       status: 403 | 413 = 413,
     ): Promise<void> {
-      const scopes = ['', scope.shareTypeId];
-      const keys: QuotaKey[] = [];
-      for (const s of scopes)
-        for (const [resource, delta] of Object.entries(deltas))
-          if (delta && delta > 0) keys.push({ project_id: scope.projectId, share_type_id: s, resource });
+      const scopes = scopesOf(scope);
+      const keys = keysOf(scope.projectId, scopes, deltas);
       const usages = await repos.quotas.lockUsages(ex, keys);
       for (const s of scopes) {
-        const limits = await effectiveLimits(ex, scope.projectId, s);
+        // A user without limits of their own is bounded by the project's, checked in its scope.
+        const limits =
+          s.user === ''
+            ? await effectiveLimits(ex, scope.projectId, s.type)
+            : await repos.quotas.limits(ex, scope.projectId, '', s.user);
         for (const [resource, delta] of Object.entries(deltas)) {
           const limit = limits[resource];
           if (!delta || delta <= 0 || limit === undefined || limit < 0) continue;
-          const u = usages.find((x) => x.share_type_id === s && x.resource === resource);
+          const u = usages.find(
+            (x) => x.share_type_id === s.type && (x.user_id ?? '') === s.user && x.resource === resource,
+          );
           const used = (u?.in_use ?? 0) + (u?.reserved ?? 0);
           if (used + delta > limit) {
-            const where = s === '' ? 'project' : 'share type';
+            const where = s.user !== '' ? 'user' : s.type === '' ? 'project' : 'share type';
             throw new QuotaExceeded(
               `Quota exceeded for ${resource} (${where} limit ${limit}, ${used} in use or reserved, ${delta} requested).`,
               status,
@@ -100,16 +122,13 @@ export function createQuotaService({ repos }: { repos: Pick<Repos, 'quotas'> }) 
       for (const r of reservations) await repos.quotas.adjust(ex, r, 0, -r.delta);
     },
 
-    /** Usage freed directly (a deleted share), at project and share type level. */
+    /** Usage freed directly (a deleted share): project, share type and the owning user. */
     async release(
       ex: Executor,
-      scope: { projectId: string; shareTypeId: string },
+      scope: { projectId: string; shareTypeId: string; userId: string },
       deltas: Deltas,
     ): Promise<void> {
-      const keys: QuotaKey[] = [];
-      for (const s of ['', scope.shareTypeId])
-        for (const [resource, delta] of Object.entries(deltas))
-          if (delta && delta > 0) keys.push({ project_id: scope.projectId, share_type_id: s, resource });
+      const keys = keysOf(scope.projectId, scopesOf(scope), deltas);
       await repos.quotas.lockUsages(ex, keys);
       for (const k of keys)
         await repos.quotas.adjust(ex, k, -(deltas[k.resource as QuotaResource] as number), 0);

@@ -52,7 +52,12 @@ export function createShareActionService(deps: ChangeDeps & { repos: Pick<Repos,
         // Manila answers a quota refusal on extend with 403.
         await quotas.reserve(
           trx,
-          { projectId: share.project_id, shareTypeId: share.share_type_id, taskId: task.id },
+          {
+            projectId: share.project_id,
+            shareTypeId: share.share_type_id,
+            userId: share.user_id,
+            taskId: task.id,
+          },
           { gigabytes: newSize - share.size },
           403,
         );
@@ -107,7 +112,12 @@ export function createShareActionService(deps: ChangeDeps & { repos: Pick<Repos,
         if (snap.size > share.size)
           await quotas.reserve(
             trx,
-            { projectId: share.project_id, shareTypeId: share.share_type_id, taskId: task.id },
+            {
+              projectId: share.project_id,
+              shareTypeId: share.share_type_id,
+              userId: share.user_id,
+              taskId: task.id,
+            },
             { gigabytes: snap.size - share.size },
             403,
           );

@@ -161,7 +161,7 @@ export function createShareManager(deps: {
           await repos.shares.remove(trx, share.id);
           await quotas.release(
             trx,
-            { projectId: share.project_id, shareTypeId: share.share_type_id },
+            { projectId: share.project_id, shareTypeId: share.share_type_id, userId: share.user_id },
             { shares: 1, gigabytes: share.size },
           );
         }
@@ -266,7 +266,7 @@ export function createShareManager(deps: {
           });
           await quotas.release(
             trx,
-            { projectId: share.project_id, shareTypeId: share.share_type_id },
+            { projectId: share.project_id, shareTypeId: share.share_type_id, userId: share.user_id },
             { gigabytes: share.size - task.payload.new_size },
           );
         }
@@ -313,7 +313,7 @@ export function createShareManager(deps: {
           if (share.size > snapshot.size)
             await quotas.release(
               trx,
-              { projectId: share.project_id, shareTypeId: share.share_type_id },
+              { projectId: share.project_id, shareTypeId: share.share_type_id, userId: share.user_id },
               { gigabytes: share.size - snapshot.size },
             );
         }

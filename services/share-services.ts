@@ -20,6 +20,7 @@ import { createShareInstanceService } from './share-instances.ts';
 import { createShareManager } from './share-manager.ts';
 import { createShareTypeService } from './share-types.ts';
 import { createShareService } from './shares.ts';
+import { createSnapshotInstanceService } from './snapshot-instances.ts';
 import { createSnapshotManager } from './snapshot-manager.ts';
 import { createSnapshotService } from './snapshots.ts';
 import { createTaskApi, type TaskHandlers } from './tasks.ts';
@@ -90,13 +91,15 @@ export function createShareServices(opts: {
     availabilityZones: zoneNames,
     kick,
   });
+  const snapshots = createSnapshotService({ db, repos, tasks, quotas, kick });
   return {
     quotas,
     shareTypes,
     shares,
     shareInstances: createShareInstanceService({ shares }),
     shareActions: createShareActionService({ db, repos, tasks, quotas, kick }),
-    snapshots: createSnapshotService({ db, repos, tasks, quotas, kick }),
+    snapshots,
+    snapshotInstances: createSnapshotInstanceService({ snapshots }),
     accessRules: createAccessRuleService({ db, repos, tasks, log, calls: backendCalls(backends), kick }),
     worker,
     backends,

@@ -124,7 +124,7 @@ export function createShareService(deps: ShareServiceDeps) {
         const task = await tasks.createShare(trx, id);
         await quotas.reserve(
           trx,
-          { projectId, shareTypeId: type.id, taskId: task.id },
+          { projectId, shareTypeId: type.id, userId: auth.userId, taskId: task.id },
           { shares: 1, gigabytes: input.size },
         );
         return repos.shares.owned(trx, auth, id);

@@ -78,7 +78,7 @@ export function createSnapshotManager(deps: {
           if (share)
             await quotas.release(
               trx,
-              { projectId: snap.project_id, shareTypeId: share.share_type_id },
+              { projectId: snap.project_id, shareTypeId: share.share_type_id, userId: snap.user_id },
               { snapshots: 1, snapshot_gigabytes: snap.size },
             );
         }

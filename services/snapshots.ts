@@ -1,12 +1,12 @@
 import { randomUUID } from 'node:crypto';
 import { checkStatus, ShareStatus, SNAPSHOT_DELETABLE, SnapshotStatus } from './constants.ts';
 import { inTransaction } from './db.ts';
-import { Conflict, InvalidInput, Unprocessable } from './errors.ts';
+import { Conflict, InvalidInput, NotFound, Unprocessable } from './errors.ts';
 import { boolSpec } from './extra-specs.ts';
 import { type Auth, listedProject, requireAdmin, requireMember, requireReader } from './policy.ts';
 import type { Repos } from './repos/index.ts';
 import { type ListQuery, markerOf } from './repos/paging.ts';
-import type { SnapshotQuery, SnapshotRow } from './repos/snapshots.ts';
+import type { Snapshot, SnapshotQuery } from './repos/snapshots.ts';
 import type { ChangeDeps } from './tasks.ts';
 
 export interface CreateSnapshotInput {
@@ -14,6 +14,8 @@ export interface CreateSnapshotInput {
   name: string | null;
   description: string | null;
   force: boolean;
+  /** 2.73; none below. */
+  metadata?: Record<string, string> | undefined;
 }
 
 /**
@@ -42,7 +44,7 @@ export function createSnapshotService(deps: ChangeDeps & { repos: Pick<Repos, 's
   }
 
   return {
-    async create(auth: Auth, input: CreateSnapshotInput): Promise<SnapshotRow> {
+    async create(auth: Auth, input: CreateSnapshotInput): Promise<Snapshot> {
       requireMember(auth, 'share_snapshot:create_snapshot');
       const id = randomUUID();
       const snapshot = await inTransaction(db, async (trx) => {
@@ -67,24 +69,30 @@ export function createSnapshotService(deps: ChangeDeps & { repos: Pick<Repos, 's
           status: SnapshotStatus.CREATING,
           provider_location: null,
         });
+        await repos.snapshots.setMetadata(trx, id, input.metadata ?? {});
         const task = await tasks.createSnapshot(trx, id);
         await quotas.reserve(
           trx,
-          { projectId: share.project_id, shareTypeId: share.share_type_id, taskId: task.id },
+          {
+            projectId: share.project_id,
+            shareTypeId: share.share_type_id,
+            userId: auth.userId,
+            taskId: task.id,
+          },
           { snapshots: 1, snapshot_gigabytes: share.size },
         );
-        return row;
+        return { ...row, metadata: input.metadata ?? {} };
       });
       kick();
       return snapshot;
     },
 
-    async get(auth: Auth, id: string): Promise<SnapshotRow> {
+    async get(auth: Auth, id: string): Promise<Snapshot> {
       requireReader(auth, 'share_snapshot:get_snapshot');
       return repos.snapshots.owned(db, auth, id);
     },
 
-    async list(auth: Auth, q: ListQuery<SnapshotQuery>): Promise<SnapshotRow[]> {
+    async list(auth: Auth, q: ListQuery<SnapshotQuery>): Promise<Snapshot[]> {
       const marker = await markerOf(q, (id) => repos.snapshots.owned(db, auth, id), 'snapshot');
       requireReader(auth, 'share_snapshot:get_all_snapshots');
       return repos.snapshots.list(db, { ...q, projectId: listedProject(auth, q), marker });
@@ -94,7 +102,7 @@ export function createSnapshotService(deps: ChangeDeps & { repos: Pick<Repos, 's
       auth: Auth,
       id: string,
       patch: { name?: string | null | undefined; description?: string | null | undefined },
-    ): Promise<SnapshotRow> {
+    ): Promise<Snapshot> {
       requireMember(auth, 'share_snapshot:snapshot_update');
       return inTransaction(db, async (trx) => {
         await repos.snapshots.lockOwned(trx, auth, id);
@@ -103,6 +111,37 @@ export function createSnapshotService(deps: ChangeDeps & { repos: Pick<Repos, 's
           ...(patch.description !== undefined ? { description: patch.description } : {}),
         });
         return repos.snapshots.owned(trx, auth, id);
+      });
+    },
+
+    async getMetadata(auth: Auth, id: string): Promise<Record<string, string>> {
+      requireReader(auth, 'share_snapshot:get_metadata');
+      return (await repos.snapshots.owned(db, auth, id)).metadata;
+    },
+
+    /** Sets keys (merge) or, with replace, makes the metadata exactly `metadata` (2.73). */
+    async setMetadata(
+      auth: Auth,
+      id: string,
+      metadata: Record<string, string>,
+      replace: boolean,
+    ): Promise<Record<string, string>> {
+      requireMember(auth, 'share_snapshot:update_metadata');
+      return inTransaction(db, async (trx) => {
+        await repos.snapshots.lockOwned(trx, auth, id);
+        if (replace) await repos.snapshots.clearMetadata(trx, id);
+        await repos.snapshots.setMetadata(trx, id, metadata);
+        return (await repos.snapshots.owned(trx, auth, id)).metadata;
+      });
+    },
+
+    async deleteMetadata(auth: Auth, id: string, key: string): Promise<void> {
+      requireMember(auth, 'share_snapshot:delete_metadata');
+      await inTransaction(db, async (trx) => {
+        const snap = await repos.snapshots.lockOwned(trx, auth, id);
+        if (snap.metadata[key] === undefined)
+          throw new NotFound(`Snapshot ${id} has no metadata key ${key}.`);
+        await repos.snapshots.deleteMetadata(trx, id, key);
       });
     },
 

@@ -2,8 +2,8 @@ import type { Middleware } from 'koa';
 import { InvalidInput, NotAcceptable, NotFound } from '../../services/errors.ts';
 
 export const MIN_VERSION = '2.0';
-/** Manila's current version: ≥ 2.72, which `openstack share` always sends without negotiating. */
-export const MAX_VERSION = '2.72';
+/** Manila zed's maximum (2.73, snapshot metadata); `openstack share` always sends 2.72 without negotiating. */
+export const MAX_VERSION = '2.73';
 
 export interface Microversion {
   major: number;

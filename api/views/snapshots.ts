@@ -1,6 +1,6 @@
 import type { Config } from '../../services/config.ts';
 import type { Auth } from '../../services/policy.ts';
-import type { SnapshotRow } from '../../services/repos/snapshots.ts';
+import type { Snapshot, SnapshotRow } from '../../services/repos/snapshots.ts';
 import { atLeast, type Microversion } from '../middleware/microversion.ts';
 import { iso, links } from './common.ts';
 
@@ -10,7 +10,7 @@ export function snapshotSummary(config: Config, s: SnapshotRow) {
 }
 
 /** The snapshot as Manila renders it (manila/api/views/share_snapshots.py), by microversion. */
-export function snapshotDetail(config: Config, s: SnapshotRow, auth: Auth, v: Microversion) {
+export function snapshotDetail(config: Config, s: Snapshot, auth: Auth, v: Microversion) {
   return {
     id: s.id,
     share_id: s.share_id,
@@ -24,5 +24,6 @@ export function snapshotDetail(config: Config, s: SnapshotRow, auth: Auth, v: Mi
     links: links(config, 'snapshots', s.id),
     ...(atLeast(v, '2.12') && auth.isAdmin ? { provider_location: s.provider_location } : {}),
     ...(atLeast(v, '2.17') ? { project_id: s.project_id, user_id: s.user_id } : {}),
+    ...(atLeast(v, '2.73') ? { metadata: s.metadata } : {}),
   };
 }

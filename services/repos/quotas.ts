@@ -2,6 +2,8 @@ import type { Executor } from '../db.ts';
 
 export interface QuotaKey {
   project_id: string;
+  /** '' (or absent) for the whole project, else one user's part of it (user quotas). */
+  user_id?: string | undefined;
   /** '' for the project-wide limit, else a share type id. */
   share_type_id: string;
   resource: string;
@@ -18,9 +20,27 @@ export interface ReservationRow extends QuotaKey {
   delta: number;
 }
 
+/** Whose limits or usage: a project, one share type ('' all) and one user of the project ('' none). */
+const where = (projectId: string, shareTypeId: string, userId: string) => ({
+  project_id: projectId,
+  user_id: userId,
+  share_type_id: shareTypeId,
+});
+const keyOf = (k: QuotaKey) => ({
+  project_id: k.project_id,
+  user_id: k.user_id ?? '',
+  share_type_id: k.share_type_id,
+  resource: k.resource,
+});
+
 export const quotasRepo = {
-  async limits(ex: Executor, projectId: string, shareTypeId: string): Promise<Record<string, number>> {
-    const rows = await ex('quotas').where({ project_id: projectId, share_type_id: shareTypeId });
+  async limits(
+    ex: Executor,
+    projectId: string,
+    shareTypeId: string,
+    userId = '',
+  ): Promise<Record<string, number>> {
+    const rows = await ex('quotas').where(where(projectId, shareTypeId, userId));
     return Object.fromEntries(
       rows.map((r: { resource: string; hard_limit: number }) => [r.resource, r.hard_limit]),
     );
@@ -28,11 +48,13 @@ export const quotasRepo = {
   async setLimit(ex: Executor, key: QuotaKey, hardLimit: number): Promise<void> {
     await ex('quotas')
       .insert({ ...key, hard_limit: hardLimit })
-      .onConflict(['project_id', 'share_type_id', 'resource'])
+      .onConflict(['project_id', 'user_id', 'share_type_id', 'resource'])
       .merge(['hard_limit']);
   },
-  async deleteLimits(ex: Executor, projectId: string, shareTypeId: string): Promise<void> {
-    await ex('quotas').where({ project_id: projectId, share_type_id: shareTypeId }).delete();
+  async deleteLimits(ex: Executor, projectId: string, shareTypeId: string, userId = ''): Promise<void> {
+    await ex('quotas')
+      .where(where(projectId, shareTypeId, userId))
+      .delete();
   },
   /** Usage rows for the keys, created at zero if missing and locked until the transaction ends. */
   /**
@@ -41,22 +63,27 @@ export const quotasRepo = {
    * concurrent transactions (API reservations, worker commits, deletes) never deadlock.
    */
   async lockUsages(ex: Executor, keys: QuotaKey[]): Promise<UsageRow[]> {
-    const byName = new Map(keys.map((k) => [`${k.project_id}/${k.share_type_id}/${k.resource}`, k]));
+    const byName = new Map(
+      keys.map((k) => [`${k.project_id}/${k.user_id ?? ''}/${k.share_type_id}/${k.resource}`, k]),
+    );
     const sorted = [...byName.keys()].sort().map((name) => byName.get(name) as QuotaKey);
     const rows: UsageRow[] = [];
     for (const k of sorted) {
-      const key = { project_id: k.project_id, share_type_id: k.share_type_id, resource: k.resource };
-      await ex('quota_usages').insert(key).onConflict(['project_id', 'share_type_id', 'resource']).ignore();
+      const key = keyOf(k);
+      await ex('quota_usages')
+        .insert(key)
+        .onConflict(['project_id', 'user_id', 'share_type_id', 'resource'])
+        .ignore();
       rows.push(await ex('quota_usages').where(key).forUpdate().first());
     }
     return rows;
   },
-  async usages(ex: Executor, projectId: string, shareTypeId: string): Promise<UsageRow[]> {
-    return ex('quota_usages').where({ project_id: projectId, share_type_id: shareTypeId });
+  async usages(ex: Executor, projectId: string, shareTypeId: string, userId = ''): Promise<UsageRow[]> {
+    return ex('quota_usages').where(where(projectId, shareTypeId, userId));
   },
   async adjust(ex: Executor, key: QuotaKey, inUseDelta: number, reservedDelta: number): Promise<void> {
     await ex('quota_usages')
-      .where({ project_id: key.project_id, share_type_id: key.share_type_id, resource: key.resource })
+      .where(keyOf(key))
       .update({
         in_use: ex.raw('GREATEST(in_use + ?, 0)', [inUseDelta]),
         reserved: ex.raw('GREATEST(reserved + ?, 0)', [reservedDelta]),

@@ -3,6 +3,7 @@ import type { Executor, Trx } from '../db.ts';
 import { Forbidden } from '../errors.ts';
 import { isUuid } from '../ids.ts';
 import type { Auth } from '../policy.ts';
+import { metadataTable } from './metadata.ts';
 import type { PageReader } from './page-reader.ts';
 import { type PageQuery, pageSql } from './paging.ts';
 import { findInReach, type Reach, withinReach } from './reach.ts';
@@ -240,6 +241,8 @@ function inReach(ex: Executor, auth: Auth, id: string, reach: Reach, lock: boole
   return findInReach<Share>(b, 'Share', id, lock);
 }
 
+const shareMetadata = metadataTable('share_metadata', 'share_id');
+
 export const sharesRepo = {
   async insert(
     ex: Executor,
@@ -336,16 +339,9 @@ export const sharesRepo = {
     );
     return Number((rows as { count: string | number }[])[0]?.count ?? 0);
   },
-  async setMetadata(ex: Executor, shareId: string, metadata: Record<string, string>): Promise<void> {
-    const rows = Object.entries(metadata).map(([key, value]) => ({ share_id: shareId, key, value }));
-    if (rows.length) await ex('share_metadata').insert(rows).onConflict(['share_id', 'key']).merge(['value']);
-  },
-  async clearMetadata(ex: Executor, shareId: string): Promise<void> {
-    await ex('share_metadata').where({ share_id: shareId }).delete();
-  },
-  async deleteMetadata(ex: Executor, shareId: string, key: string): Promise<void> {
-    await ex('share_metadata').where({ share_id: shareId, key }).delete();
-  },
+  setMetadata: shareMetadata.set,
+  clearMetadata: shareMetadata.clear,
+  deleteMetadata: shareMetadata.remove,
   async exportLocations(ex: Executor, shareId: string): Promise<ExportLocationRow[]> {
     return ex('share_export_locations')
       .where({ share_id: shareId })

@@ -1,6 +1,8 @@
 import type { Knex } from 'knex';
 import type { Executor, Trx } from '../db.ts';
+import { isUuid } from '../ids.ts';
 import type { Auth } from '../policy.ts';
+import { metadataTable } from './metadata.ts';
 import { type PageQuery, paged } from './paging.ts';
 import { findInReach, withinReach } from './reach.ts';
 
@@ -19,6 +21,17 @@ export interface SnapshotRow {
   updated_at: Date | null;
 }
 
+/** A snapshot as the API shows it: the row and its metadata (2.73). */
+export interface Snapshot extends SnapshotRow {
+  metadata: Record<string, string>;
+}
+
+const snapshotMetadata = metadataTable('share_snapshot_metadata', 'snapshot_id');
+
+/** The snapshot columns and its metadata. */
+const withMetadata = (ex: Executor, b: Knex.QueryBuilder) =>
+  b.select('share_snapshots.*', ex.raw(snapshotMetadata.selectFor('share_snapshots')));
+
 export interface SnapshotQuery extends PageQuery {
   /** Whose snapshots: one project, or every project (admin with all_tenants). */
   projectId: string | null;
@@ -27,8 +40,12 @@ export interface SnapshotQuery extends PageQuery {
   description?: string | undefined;
   descriptionLike?: string | undefined;
   status?: string | undefined;
+  /** One snapshot (snapshot instances' snapshot_id filter). */
+  id?: string | undefined;
   shareId?: string | undefined;
   size?: number | undefined;
+  /** Snapshots having every one of these metadata items (2.73). */
+  metadata?: Record<string, string> | undefined;
   /** Manila's usage filter: 'used' = a share has been created from the snapshot. */
   usage?: 'any' | 'used' | 'unused' | undefined;
 }
@@ -36,15 +53,23 @@ export interface SnapshotQuery extends PageQuery {
 const escapeLike = (s: string) => s.replace(/[\\%_]/g, (c) => `\\${c}`);
 
 function filtered(ex: Executor, q: SnapshotQuery): Knex.QueryBuilder {
-  const b = ex('share_snapshots');
+  const b = withMetadata(ex, ex('share_snapshots'));
   if (q.projectId !== null) b.where('project_id', q.projectId);
   if (q.name !== undefined) b.where('name', q.name);
   if (q.nameLike !== undefined) b.whereILike('name', `%${escapeLike(q.nameLike)}%`);
   if (q.description !== undefined) b.where('description', q.description);
   if (q.descriptionLike !== undefined) b.whereILike('description', `%${escapeLike(q.descriptionLike)}%`);
   if (q.status !== undefined) b.where('status', q.status);
-  if (q.shareId !== undefined) b.where('share_id', q.shareId);
+  // A filter by an id that is not a uuid matches nothing (and must not reach a uuid column).
+  if (q.id !== undefined) b.where('share_snapshots.id', isUuid(q.id) ? q.id : null);
+  if (q.shareId !== undefined) b.where('share_id', isUuid(q.shareId) ? q.shareId : null);
   if (q.size !== undefined) b.where('size', q.size);
+  for (const [key, value] of Object.entries(q.metadata ?? {}))
+    b.whereExists(
+      ex('share_snapshot_metadata')
+        .whereRaw('share_snapshot_metadata.snapshot_id = share_snapshots.id')
+        .where({ key, value }),
+    );
   if (q.usage === 'used' || q.usage === 'unused') {
     const clones = ex('shares').whereRaw('shares.snapshot_id = share_snapshots.id');
     if (q.usage === 'used') b.whereExists(clones);
@@ -53,14 +78,14 @@ function filtered(ex: Executor, q: SnapshotQuery): Knex.QueryBuilder {
   return b;
 }
 
-function inReach(ex: Executor, auth: Auth, id: string, lock: boolean): Promise<SnapshotRow> {
+function inReach(ex: Executor, auth: Auth, id: string, lock: boolean): Promise<Snapshot> {
   const b = withinReach(
-    ex('share_snapshots').where('share_snapshots.id', id),
+    withMetadata(ex, ex('share_snapshots')).where('share_snapshots.id', id),
     'share_snapshots',
     auth,
     'change',
   );
-  return findInReach<SnapshotRow>(b, 'Snapshot', id, lock);
+  return findInReach<Snapshot>(b, 'Snapshot', id, lock);
 }
 
 export const snapshotsRepo = {
@@ -90,9 +115,12 @@ export const snapshotsRepo = {
     return (await ex('share_snapshots').where({ id }).delete().returning('id')).length > 0;
   },
   /** One page ordered by (sortKey, id), like shares: cost follows the page. */
-  async list(ex: Executor, q: SnapshotQuery): Promise<SnapshotRow[]> {
+  async list(ex: Executor, q: SnapshotQuery): Promise<Snapshot[]> {
     return paged(filtered(ex, q), 'share_snapshots', q);
   },
+  setMetadata: snapshotMetadata.set,
+  clearMetadata: snapshotMetadata.clear,
+  deleteMetadata: snapshotMetadata.remove,
   /** The share's snapshots, newest first (the first one is the only one a share may revert to). */
   async forShare(ex: Executor, shareId: string): Promise<SnapshotRow[]> {
     return ex('share_snapshots')

@@ -8,15 +8,21 @@ import type { QuotaKey, ReservationRow, UsageRow } from '../../services/repos/qu
 
 /**
  * The quota engine's arithmetic against an in-memory quotas repository (Unleash's fake stores):
- * reserve checks project-wide and per-type limits together, commit turns reservations into usage,
+ * reserve checks project-wide, per-type and per-user limits together, commit turns reservations into usage,
  * rollback returns them, release frees usage.
  */
 
 const PROJECT = 'p1';
 const TYPE = 't1';
-const keyOf = (k: QuotaKey) => `${k.project_id}/${k.share_type_id}/${k.resource}`;
+const USER = 'u1';
+const keyOf = (k: QuotaKey) => `${k.project_id}/${k.user_id ?? ''}/${k.share_type_id}/${k.resource}`;
+type Limits = {
+  project?: Record<string, number>;
+  type?: Record<string, number>;
+  user?: Record<string, number>;
+};
 
-function fakeQuotasRepo(limits: { project?: Record<string, number>; type?: Record<string, number> }) {
+function fakeQuotasRepo(limits: Limits) {
   const usages = new Map<string, UsageRow>();
   const reservations: ReservationRow[] = [];
   const usage = (k: QuotaKey): UsageRow => {
@@ -24,6 +30,7 @@ function fakeQuotasRepo(limits: { project?: Record<string, number>; type?: Recor
     if (!u) {
       u = {
         project_id: k.project_id,
+        user_id: k.user_id ?? '',
         share_type_id: k.share_type_id,
         resource: k.resource,
         in_use: 0,
@@ -34,8 +41,9 @@ function fakeQuotasRepo(limits: { project?: Record<string, number>; type?: Recor
     return u;
   };
   const repo: Repos['quotas'] = {
-    async limits(_ex, projectId, shareTypeId) {
+    async limits(_ex, projectId, shareTypeId, userId = '') {
       if (projectId !== PROJECT) return {};
+      if (userId !== '') return { ...(userId === USER ? limits.user : {}) };
       return { ...(shareTypeId === '' ? limits.project : limits.type) };
     },
     async setLimit() {},
@@ -43,9 +51,9 @@ function fakeQuotasRepo(limits: { project?: Record<string, number>; type?: Recor
     async lockUsages(_ex, keys) {
       return keys.map((k) => ({ ...usage(k) }));
     },
-    async usages(_ex, projectId, shareTypeId) {
+    async usages(_ex, projectId, shareTypeId, userId = '') {
       return [...usages.values()].filter(
-        (u) => u.project_id === projectId && u.share_type_id === shareTypeId,
+        (u) => u.project_id === projectId && u.share_type_id === shareTypeId && u.user_id === userId,
       );
     },
     async adjust(_ex, k, inUse, reserved) {
@@ -62,7 +70,7 @@ function fakeQuotasRepo(limits: { project?: Record<string, number>; type?: Recor
       return taken;
     },
   };
-  /** in_use/reserved of a resource, project-wide and for the type. */
+  /** in_use/reserved of a resource, project-wide, for the type and for the user. */
   const seen = (resource: string) => ({
     project: [
       usage({ project_id: PROJECT, share_type_id: '', resource }).in_use,
@@ -72,12 +80,16 @@ function fakeQuotasRepo(limits: { project?: Record<string, number>; type?: Recor
       usage({ project_id: PROJECT, share_type_id: TYPE, resource }).in_use,
       usage({ project_id: PROJECT, share_type_id: TYPE, resource }).reserved,
     ],
+    user: [
+      usage({ project_id: PROJECT, user_id: USER, share_type_id: '', resource }).in_use,
+      usage({ project_id: PROJECT, user_id: USER, share_type_id: '', resource }).reserved,
+    ],
   });
   return { repo, seen };
 }
 
 const ex = {} as Executor;
-const scope = (taskId: string) => ({ projectId: PROJECT, shareTypeId: TYPE, taskId });
+const scope = (taskId: string) => ({ projectId: PROJECT, shareTypeId: TYPE, userId: USER, taskId });
 
 type Step =
   | { reserve: Deltas; task: string; status?: 403 | 413 }
@@ -87,24 +99,42 @@ type Step =
 
 const cases: {
   name: string;
-  limits: { project?: Record<string, number>; type?: Record<string, number> };
+  limits: Limits;
   steps: Step[];
   /** The QuotaExceeded status and message of the last step, if it must fail. */
   refused?: { status: number; message: RegExp };
-  /** gigabytes [in_use, reserved] after the steps, project-wide and for the type. */
-  gigabytes: { project: number[]; type: number[] };
+  /** gigabytes [in_use, reserved] after the steps, project-wide, for the type and for the user. */
+  gigabytes: { project: number[]; type: number[]; user?: number[] };
 }[] = [
   {
     name: 'a reservation within the defaults counts as reserved at both levels',
     limits: {},
     steps: [{ reserve: { shares: 1, gigabytes: 10 }, task: 'a' }],
-    gigabytes: { project: [0, 10], type: [0, 10] },
+    gigabytes: { project: [0, 10], type: [0, 10], user: [0, 10] },
   },
   {
     name: 'commit turns the reservation into usage',
     limits: {},
     steps: [{ reserve: { gigabytes: 10 }, task: 'a' }, { commit: 'a' }],
-    gigabytes: { project: [10, 0], type: [10, 0] },
+    gigabytes: { project: [10, 0], type: [10, 0], user: [10, 0] },
+  },
+  {
+    name: 'a user limit is checked as well as the project one',
+    limits: { project: { gigabytes: 100 }, user: { gigabytes: 7 } },
+    steps: [
+      { reserve: { gigabytes: 4 }, task: 'a' },
+      { commit: 'a' },
+      { reserve: { gigabytes: 4 }, task: 'b' },
+    ],
+    refused: { status: 413, message: /gigabytes \(user limit 7, 4 in use or reserved, 4 requested\)/ },
+    gigabytes: { project: [4, 0], type: [4, 0], user: [4, 0] },
+  },
+  {
+    name: 'a user limit of -1 leaves the project limit in force',
+    limits: { project: { gigabytes: 5 }, user: { gigabytes: -1 } },
+    steps: [{ reserve: { gigabytes: 6 }, task: 'a' }],
+    refused: { status: 413, message: /project limit 5/ },
+    gigabytes: { project: [0, 0], type: [0, 0], user: [0, 0] },
   },
   {
     name: 'rollback gives the reservation back',
@@ -116,7 +146,7 @@ const cases: {
     name: 'release frees usage, never below zero',
     limits: {},
     steps: [{ reserve: { gigabytes: 10 }, task: 'a' }, { commit: 'a' }, { release: { gigabytes: 25 } }],
-    gigabytes: { project: [0, 0], type: [0, 0] },
+    gigabytes: { project: [0, 0], type: [0, 0], user: [0, 0] },
   },
   {
     name: 'up to the project limit exactly is allowed',
@@ -185,7 +215,7 @@ for (const c of cases)
         if ('reserve' in step) await quotas.reserve(ex, scope(step.task), step.reserve, step.status);
         else if ('commit' in step) await quotas.commit(ex, step.commit);
         else if ('rollback' in step) await quotas.rollback(ex, step.rollback);
-        else await quotas.release(ex, { projectId: PROJECT, shareTypeId: TYPE }, step.release);
+        else await quotas.release(ex, { projectId: PROJECT, shareTypeId: TYPE, userId: USER }, step.release);
       };
       const refused = c.refused;
       if (refused && i === c.steps.length - 1)
@@ -197,5 +227,6 @@ for (const c of cases)
         });
       else await run();
     }
-    assert.deepEqual(seen('gigabytes'), c.gigabytes);
+    const { user, ...rest } = seen('gigabytes');
+    assert.deepEqual(c.gigabytes.user ? { ...rest, user } : rest, c.gigabytes);
   });
