@@ -243,6 +243,22 @@ export function sharesRouter(
         await shares.resetTaskState(ctx.state.auth, id, b.task_state);
         ctx.status = 202;
       },
+      async soft_delete(ctx, id) {
+        // The recycle bin from 2.69 (below, Manila has no such action: 404).
+        if (!atLeast(ctx.state.microversion, '2.69'))
+          throw new NotFound("There is no share action 'soft_delete' before API microversion 2.69.");
+        await shares.softDelete(ctx.state.auth, id);
+        ctx.status = 202;
+      },
+      async restore(ctx, id) {
+        if (!atLeast(ctx.state.microversion, '2.69'))
+          throw new NotFound("There is no share action 'restore' before API microversion 2.69.");
+        // Manila answers 200 for a share that is not in the recycle bin, 202 for one it restores;
+        // both without a body (null first: Koa then sends nothing, not the status text).
+        const restored = await shares.restore(ctx.state.auth, id);
+        ctx.body = null;
+        ctx.status = restored ? 202 : 200;
+      },
       async unmanage(ctx, id) {
         // The action from 2.7; before it, POST /v2/os-share-unmanage/{id}/unmanage.
         if (!atLeast(ctx.state.microversion, '2.7'))
@@ -311,7 +327,7 @@ export function sharesRouter(
       throw new InvalidInput(`An action body holds exactly one action, such as {"extend": {"new_size": 2}}.`);
     const key = keys[0] as string;
     const action = actions[key.replace(/^os-/, '')];
-    // Manila answers an action it does not have (migration_*, soft_delete … here) with 404.
+    // Manila answers an action it does not have (migration_* … here) with 404.
     if (!action)
       throw new NotFound(`There is no share action '${key}'; known: ${Object.keys(actions).join(', ')}.`);
     await action(ctx, ctx.params.id!, body?.[key]);

@@ -38,6 +38,8 @@ export function createShareServices(opts: {
   leaseMs?: number;
   /** Tasks the worker runs at once (the worker's default when not given). */
   workerConcurrency?: number;
+  /** How long a soft-deleted share stays in the recycle bin (the shares service's default if not given). */
+  recycleBinRetentionSeconds?: number;
   /** Repositories to use instead of the real ones (tests' fakes). */
   repos?: Partial<Repos>;
 }) {
@@ -90,6 +92,9 @@ export function createShareServices(opts: {
     shareTypes,
     availabilityZones: zoneNames,
     kick,
+    ...(opts.recycleBinRetentionSeconds !== undefined
+      ? { recycleBinRetentionSeconds: opts.recycleBinRetentionSeconds }
+      : {}),
   });
   const snapshots = createSnapshotService({ db, repos, tasks, quotas, kick });
   return {

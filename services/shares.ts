@@ -6,6 +6,7 @@ import { Conflict, Forbidden, InvalidInput, NotFound, NotSupported } from './err
 import { boolSpec, checkSizeSpecs } from './extra-specs.ts';
 import { isUuid } from './ids.ts';
 import { type Auth, listedProject, requireAdmin, requireMember, requireReader } from './policy.ts';
+import { DEFAULT_RETENTION_SECONDS, refuseInRecycleBin } from './recycle-bin.ts';
 import type { Repos } from './repos/index.ts';
 import type { PageReader } from './repos/page-reader.ts';
 import { type ListQuery, markerOf } from './repos/paging.ts';
@@ -35,8 +36,6 @@ export interface CreateShareInput {
 
 /** GET /v2/shares[/detail]: filters, order and page. */
 export interface ShareListQuery extends ListQuery<ShareQuery> {
-  /** is_soft_deleted=True. */
-  softDeleted: boolean;
   /** with_count: also count the matches in all pages. */
   withCount: boolean;
 }
@@ -61,10 +60,18 @@ export interface ShareServiceDeps extends ChangeDeps {
   shareTypes: ShareTypeService;
   /** Availability zones that have a backend. */
   availabilityZones: () => string[];
+  /** How long a soft-deleted share stays in the recycle bin (Manila's soft_deleted_share_retention_time). */
+  recycleBinRetentionSeconds?: number;
 }
+
+/** Statuses from which a share may go to the recycle bin (Manila: available, error, inactive). */
+const SOFT_DELETABLE: readonly string[] = [ShareStatus.AVAILABLE, ShareStatus.ERROR];
+/** What the purge deletes: not a share whose delete failed already (an operator looks at those). */
+const PURGEABLE = SHARE_DELETABLE.filter((s) => s !== ShareStatus.ERROR_DELETING);
 
 export function createShareService(deps: ShareServiceDeps) {
   const { db, repos, reader, tasks, quotas, shareTypes, availabilityZones, kick } = deps;
+  const retentionSeconds = deps.recycleBinRetentionSeconds ?? DEFAULT_RETENTION_SECONDS;
   return {
     async create(auth: Auth, input: CreateShareInput): Promise<Share> {
       requireMember(auth, 'share:create');
@@ -141,9 +148,6 @@ export function createShareService(deps: ShareServiceDeps) {
     /** A page of the shares the caller may see: their ids and revisions, and how to load them. */
     async list(auth: Auth, q: ShareListQuery): Promise<SharePage> {
       const marker = await markerOf(q, (id) => repos.shares.visible(db, auth, id), 'share');
-      // No share is ever soft-deleted: asking for soft-deleted ones finds none (asked by the
-      // clients on every lookup by name, answered without a policy check, as it always was).
-      if (q.softDeleted) return { items: [], load: async () => [], count: q.withCount ? 0 : undefined };
       requireReader(auth, 'share:get_all');
       // Manila's share:list_by_host and share:list_by_share_server_id policies: admins only.
       if (q.host !== undefined) requireAdmin(auth, 'share:list_by_host');
@@ -181,7 +185,8 @@ export function createShareService(deps: ShareServiceDeps) {
     ): Promise<Share> {
       requireMember(auth, 'share:update');
       return inTransaction(db, async (trx) => {
-        await repos.shares.lockOwned(trx, auth, id);
+        const share = await repos.shares.lockOwned(trx, auth, id);
+        refuseInRecycleBin(share, 'updated');
         if (patch.isPublic === true && !auth.isAdmin)
           throw new Forbidden('Policy does not allow share:set_public_share to be performed.');
         await repos.shares.update(trx, id, {
@@ -244,7 +249,7 @@ export function createShareService(deps: ShareServiceDeps) {
     async resetStatus(auth: Auth, id: string, status: string): Promise<void> {
       requireAdmin(auth, 'share:reset_status');
       await inTransaction(db, async (trx) => {
-        await repos.shares.lockOwned(trx, auth, id);
+        refuseInRecycleBin(await repos.shares.lockOwned(trx, auth, id), 'reset');
         checkStatus(status, ShareStatus);
         await repos.shares.update(trx, id, { status });
       });
@@ -276,6 +281,65 @@ export function createShareService(deps: ShareServiceDeps) {
     async manage(auth: Auth): Promise<never> {
       requireAdmin(auth, 'share:manage');
       throw new NotSupported('Managing an existing share is not supported by any abaca backend.');
+    },
+
+    /**
+     * The soft_delete action (2.69): the share goes to the recycle bin, to be deleted for good once
+     * the retention has passed (purgeExpired). Its storage and quota stay until then. Manila's
+     * refusals (InvalidShare, answered 403): already in the bin, a status other than available or
+     * error, snapshots (the purge could not delete the share).
+     */
+    async softDelete(auth: Auth, id: string): Promise<void> {
+      requireMember(auth, 'share:soft_delete');
+      await inTransaction(db, async (trx) => {
+        const share = await repos.shares.lockOwned(trx, auth, id);
+        if (share.is_soft_deleted) throw new Forbidden(`Share ${id} has been soft deleted already.`);
+        if (!SOFT_DELETABLE.includes(share.status))
+          throw new Forbidden(
+            `Share ${id} cannot be soft deleted while its status is '${share.status}'; it must be one of ${SOFT_DELETABLE.join(', ')}.`,
+          );
+        await refuseWithSnapshots(trx, id, Forbidden);
+        await repos.shares.softDelete(trx, id, retentionSeconds);
+      });
+    },
+
+    /**
+     * The restore action (2.69): back out of the recycle bin. True if it was there; false (Manila
+     * answers 200 instead of 202) if it was not. Too late once its purge has started.
+     */
+    async restore(auth: Auth, id: string): Promise<boolean> {
+      requireMember(auth, 'share:restore');
+      return inTransaction(db, async (trx) => {
+        const share = await repos.shares.lockOwned(trx, auth, id);
+        if (!share.is_soft_deleted) return false;
+        if (share.status === ShareStatus.DELETING || share.status === ShareStatus.ERROR_DELETING)
+          throw new Forbidden(
+            `Share ${id} is being deleted or has failed to be deleted ('${share.status}'); it cannot be restored.`,
+          );
+        await repos.shares.restore(trx, id);
+        return true;
+      });
+    },
+
+    /**
+     * Deletes the shares whose time in the recycle bin is up at `now` (as DELETE would: `deleting`
+     * and a delete task), up to `batch` of them; the server calls it periodically, and several
+     * servers may run it at once. Returns how many it queued.
+     */
+    async purgeExpired(now: Date = new Date(), batch = 100): Promise<number> {
+      const queued = await inTransaction(db, async (trx) => {
+        let n = 0;
+        for (const id of await repos.shares.expiredInRecycleBin(trx, now, PURGEABLE, batch)) {
+          // Snapshots cannot be taken in the bin, but one left from before keeps the share.
+          if ((await repos.snapshots.forShare(trx, id)).length) continue;
+          await repos.shares.update(trx, id, { status: ShareStatus.DELETING });
+          await tasks.deleteShare(trx, id, false);
+          n++;
+        }
+        return n;
+      });
+      if (queued) kick();
+      return queued;
     },
 
     /**
