@@ -15,6 +15,7 @@ import { repos as defaultRepos, type Repos } from './repos/index.ts';
 import { createPageReader } from './repos/page-reader.ts';
 import type { ConfiguredBackend } from './scheduler.ts';
 import { createShareActionService } from './share-actions.ts';
+import { createShareGroupTypeService } from './share-group-types.ts';
 import { createShareHealService } from './share-heal.ts';
 import { createShareInstanceService } from './share-instances.ts';
 import { createShareManager } from './share-manager.ts';
@@ -100,6 +101,7 @@ export function createShareServices(opts: {
   return {
     quotas,
     shareTypes,
+    shareGroupTypes: createShareGroupTypeService({ db, repos }),
     shares,
     shareInstances: createShareInstanceService({ shares }),
     shareActions: createShareActionService({ db, repos, tasks, quotas, kick }),
