@@ -171,6 +171,7 @@ export function sharesRouter(
       availabilityZone: b.availability_zone ?? null,
       isPublic: b.is_public ?? false,
       snapshotId: b.snapshot_id ?? null,
+      typeZones: atLeast(ctx.state.microversion, '2.48'),
     });
     ctx.body = { share: view.shareDetail(config, created, ctx.state.auth, ctx.state.microversion) };
   });

@@ -3,7 +3,7 @@ import type { ShareProtocol } from '../backends/types.ts';
 import { checkStatus, SHARE_DELETABLE, SHARE_TASK_STATES, ShareStatus, SnapshotStatus } from './constants.ts';
 import { type Executor, inTransaction } from './db.ts';
 import { Conflict, Forbidden, InvalidInput, NotFound, NotSupported } from './errors.ts';
-import { boolSpec, checkSizeSpecs } from './extra-specs.ts';
+import { AZ_SPEC, boolSpec, checkSizeSpecs, typeZones } from './extra-specs.ts';
 import { isUuid } from './ids.ts';
 import { type Auth, listedProject, requireAdmin, requireMember, requireReader } from './policy.ts';
 import { DEFAULT_RETENTION_SECONDS, refuseInRecycleBin } from './recycle-bin.ts';
@@ -32,6 +32,11 @@ export interface CreateShareInput {
   availabilityZone: string | null;
   isPublic: boolean;
   snapshotId: string | null;
+  /**
+   * Whether the type's `availability_zones` spec applies (Manila from 2.48): a zone asked for must
+   * be one of the type's, and the scheduler keeps to them. Below 2.48 Manila ignores the spec.
+   */
+  typeZones?: boolean;
 }
 
 /** GET /v2/shares[/detail]: filters, order and page. */
@@ -92,6 +97,17 @@ export function createShareService(deps: ShareServiceDeps) {
           `Availability zone ${input.availabilityZone} could not be found; known: ${availabilityZones().join(', ') || 'none'}.`,
         );
       checkSizeSpecs(type.extra_specs, type.name, input.size);
+      const typeZoneCheck = input.typeZones ?? true;
+      const zones = typeZones(type.extra_specs[AZ_SPEC] ?? '');
+      if (
+        typeZoneCheck &&
+        input.availabilityZone !== null &&
+        zones.length &&
+        !zones.includes(input.availabilityZone)
+      )
+        throw new InvalidInput(
+          `Share type ${type.name} is not supported within the availability zone chosen ${input.availabilityZone}; its zones: ${zones.join(', ')}.`,
+        );
       const limits = await quotas.effectiveLimits(db, auth.projectId, '');
       const perShare = limits.per_share_gigabytes ?? -1;
       if (perShare >= 0 && input.size > perShare)
@@ -128,7 +144,7 @@ export function createShareService(deps: ShareServiceDeps) {
           snapshot_id: source?.snapshot.id ?? null,
         });
         await repos.shares.setMetadata(trx, id, input.metadata);
-        const task = await tasks.createShare(trx, id);
+        const task = await tasks.createShare(trx, id, { typeZones: typeZoneCheck });
         await quotas.reserve(
           trx,
           { projectId, shareTypeId: type.id, userId: auth.userId, taskId: task.id },
