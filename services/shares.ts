@@ -59,7 +59,7 @@ export interface SharePage {
 }
 
 export interface ShareServiceDeps extends ChangeDeps {
-  repos: Pick<Repos, 'shares' | 'snapshots' | 'shareTypes'>;
+  repos: Pick<Repos, 'shares' | 'snapshots' | 'shareTypes' | 'tasks'>;
   /** Runs the list's page read. */
   reader: PageReader;
   shareTypes: ShareTypeService;
@@ -253,8 +253,9 @@ export function createShareService(deps: ShareServiceDeps) {
     async forceDelete(auth: Auth, id: string): Promise<void> {
       requireAdmin(auth, 'share:force_delete');
       await inTransaction(db, async (trx) => {
-        await repos.shares.lockOwned(trx, auth, id);
+        const share = await repos.shares.lockOwned(trx, auth, id);
         await refuseWithSnapshots(trx, id);
+        if (await removedAtOnce(trx, share)) return;
         await repos.shares.update(trx, id, { status: ShareStatus.DELETING });
         await tasks.deleteShare(trx, id, true);
       });
@@ -373,6 +374,7 @@ export function createShareService(deps: ShareServiceDeps) {
           );
         // Manila's InvalidShare on delete, answered 403.
         await refuseWithSnapshots(trx, id, Forbidden);
+        if (await removedAtOnce(trx, share)) return;
         await repos.shares.update(trx, id, { status: ShareStatus.DELETING });
         await tasks.deleteShare(trx, id, false);
       });
@@ -408,6 +410,23 @@ export function createShareService(deps: ShareServiceDeps) {
       );
     // The source's type even if it has since become private: the new share inherits it by default.
     return { snapshot, share, type };
+  }
+
+  /**
+   * A share that never reached a backend (no host: its placement failed) and has no task left to
+   * run has nothing to remove from storage: Manila's delete drops such an instance from the database
+   * at once, so the answer to the DELETE already finds it gone (tempest deletes the share type right
+   * after). Its quota is given back in the same transaction.
+   */
+  async function removedAtOnce(trx: Executor, share: Share): Promise<boolean> {
+    if (share.host !== null || (await repos.tasks.unfinished(trx, share.id))) return false;
+    await repos.shares.remove(trx, share.id);
+    await quotas.release(
+      trx,
+      { projectId: share.project_id, shareTypeId: share.share_type_id, userId: share.user_id },
+      { shares: 1, gigabytes: share.size },
+    );
+    return true;
   }
 
   /** Manila keeps a share that has snapshots: they must be deleted first. */
