@@ -77,8 +77,16 @@ export function normalizeSpecs(input: Record<string, unknown>): Record<string, s
       throw new InvalidInput(
         `Extra spec ${key} must be a whole number of GiB (1 or more), not ${JSON.stringify(value)}.`,
       );
-    // Manila's sanitize_csv: the zones list is stored without blanks around its commas.
-    if (key === AZ_SPEC) out[key] = typeZones(out[key] as string).join(',');
+    // Manila's sanitize_csv: the zones list is stored without blanks around its commas, and an
+    // empty entry (",," or a comma at either end) is refused.
+    if (key === AZ_SPEC) {
+      const zones = (out[key] as string).split(',').map((z) => z.trim());
+      if (zones.some((z) => z === ''))
+        throw new InvalidInput(
+          `Extra spec ${AZ_SPEC} must be a comma-separated list of availability zone names, without empty entries: ${JSON.stringify(value)}.`,
+        );
+      out[key] = zones.join(',');
+    }
     const driverError = driverSpecError(key, out[key] as string);
     if (driverError) throw new InvalidInput(driverError);
   }

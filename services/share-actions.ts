@@ -1,6 +1,6 @@
 import { ShareStatus, SnapshotStatus } from './constants.ts';
 import { type Executor, inTransaction } from './db.ts';
-import { Conflict, Forbidden, InvalidInput } from './errors.ts';
+import { Conflict, Forbidden, InvalidInput, NotFound } from './errors.ts';
 import { boolSpec, checkSizeSpecs } from './extra-specs.ts';
 import { type Auth, requireMember } from './policy.ts';
 import { refuseInRecycleBin } from './recycle-bin.ts';
@@ -90,7 +90,10 @@ export function createShareActionService(deps: ChangeDeps & { repos: Pick<Repos,
       await inTransaction(db, async (trx) => {
         const share = await repos.shares.lockOwned(trx, auth, id);
         refuseInRecycleBin(share, 'reverted');
-        const snapshot = await repos.snapshots.owned(trx, auth, snapshotId);
+        // Manila's revert answers a snapshot it cannot find (ShareSnapshotNotFound) with 400.
+        const snapshot = await repos.snapshots.owned(trx, auth, snapshotId).catch((err: unknown) => {
+          throw err instanceof NotFound ? new InvalidInput(err.message) : err;
+        });
         if (snapshot.share_id !== id)
           throw new InvalidInput(`Snapshot ${snapshotId} is not a snapshot of share ${id}.`);
         if (boolSpec(share.share_type_specs, 'revert_to_snapshot_support') !== true)

@@ -47,7 +47,25 @@ describe("a share type's availability zones", () => {
       const shown = await http().get(`/v2/types/${t.id}`).set(f.as(f.admin)).expect(200);
       assert.equal(shown.body.share_type.extra_specs.availability_zones, 'az1,az2,az 3');
     }
+    // An empty entry is refused (Manila's 400), on create as on update.
+    for (const spec of ['az1,     az2, az 3,  ', 'az1,,az 3', ',az2,  az 3']) {
+      const res = await http()
+        .post('/v2/types')
+        .set(f.as(f.admin))
+        .send({
+          share_type: {
+            name: 'az-spec-bad',
+            extra_specs: { driver_handles_share_servers: 'False', availability_zones: spec },
+          },
+        });
+      assert.match(faultMessage(res.body, 'badRequest', 400), /availability_zones/, spec);
+    }
     const t = await makeType('az-spec-update');
+    const bad = await http()
+      .put(`/v2/types/${t.id}/extra_specs/availability_zones`)
+      .set(f.as(f.admin))
+      .send({ availability_zones: 'az1,' });
+    faultMessage(bad.body, 'badRequest', 400);
     await http()
       .put(`/v2/types/${t.id}/extra_specs/availability_zones`)
       .set(f.as(f.admin))
