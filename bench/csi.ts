@@ -88,34 +88,29 @@ try {
   ).volume.volume_id;
   await csi.controller.DeleteVolume({ volume_id: warm, secrets });
 
+  /** CreateVolume of 1 GiB for each name, `limit` at a time: the times, and the ids in `ids`. */
+  const createAll = (names: string[], limit: number, ids: string[]) =>
+    timed(names, limit, async (name, i) => {
+      ids[i] = (
+        await csi.controller.CreateVolume({
+          name,
+          volume_capabilities: [MOUNT_RWX],
+          capacity_range: { required_bytes: String(GiB) },
+          secrets,
+        })
+      ).volume.volume_id;
+    });
+
   // The baseline of the same run: CreateVolume one at a time, so the row below shows what ten at
   // once cost over a lone call (a queue somewhere would show as a ratio near the concurrency).
   const lone = Array.from({ length: Math.min(VOLUMES, 10) }, (_, i) => `pvc-bench-lone-${i}`);
   const loneIds: string[] = [];
-  const sequential = await timed(lone, 1, async (name, i) => {
-    loneIds[i] = (
-      await csi.controller.CreateVolume({
-        name,
-        volume_capabilities: [MOUNT_RWX],
-        capacity_range: { required_bytes: String(GiB) },
-        secrets,
-      })
-    ).volume.volume_id;
-  });
+  const sequential = await createAll(lone, 1, loneIds);
   await timed(loneIds, CONCURRENCY, (volume_id) => csi.controller.DeleteVolume({ volume_id, secrets }));
 
   const names = Array.from({ length: VOLUMES }, (_, i) => `pvc-bench-${i}`);
   const ids: string[] = [];
-  const create = await timed(names, CONCURRENCY, async (name, i) => {
-    ids[i] = (
-      await csi.controller.CreateVolume({
-        name,
-        volume_capabilities: [MOUNT_RWX],
-        capacity_range: { required_bytes: String(GiB) },
-        secrets,
-      })
-    ).volume.volume_id;
-  });
+  const create = await createAll(names, CONCURRENCY, ids);
   rows.push(row('CreateVolume 1 GiB', create, CONCURRENCY, 'p50 < 1000, max < 10000'));
   rows.push(row('CreateVolume 1 GiB (baseline)', sequential, 1));
 

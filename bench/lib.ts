@@ -164,10 +164,12 @@ export async function memberProject(url: string, admin: string, name: string): P
     method: 'PUT',
     headers: h,
   });
-  await fetch(`${url}/v2/quota-sets/${p.project.id}`, {
-    method: 'PUT',
-    headers: h,
-    body: JSON.stringify({ quota_set: { shares: -1, gigabytes: -1 } }),
-  });
+  await okJson(
+    await fetch(`${url}/v2/quota-sets/${p.project.id}`, {
+      method: 'PUT',
+      headers: { ...h, 'X-OpenStack-Manila-API-Version': '2.72' }, // quota-sets: 2.7 and later
+      body: JSON.stringify({ quota_set: { shares: -1, gigabytes: -1 } }),
+    }),
+  );
   return `${name}-user`;
 }

@@ -13,7 +13,7 @@ import { createController } from './controller.ts';
 import { checkDriverName, createIdentity } from './identity.ts';
 import { SystemMounter } from './mounter.ts';
 import { createNode } from './node.ts';
-import { serve } from './server.ts';
+import { csiLogger, serve } from './server.ts';
 import type { Dict } from './types.ts';
 
 const USAGE = `Usage: abaca-csi --mode controller|node|all --endpoint unix:///csi/csi.sock [options]
@@ -75,14 +75,7 @@ async function main(argv: string[]): Promise<void> {
   if (bad) fail(`--driver-name ${driverName}: ${bad}`);
   const opTimeout = Number(values['op-timeout']);
   if (!(opTimeout > 0 && opTimeout <= 600)) fail('--op-timeout must be a number of seconds, 0 < n <= 600');
-  const log = pino(
-    {
-      level: values['log-level'],
-      base: { service: 'abaca-csi', mode },
-      timestamp: pino.stdTimeFunctions.isoTime,
-    },
-    pino.destination(2),
-  );
+  const log = csiLogger(values['log-level']!, mode, pino.destination(2));
   const api = restShareApiFactory();
   const controller = mode !== 'node';
   const node = mode !== 'controller';

@@ -5,7 +5,8 @@
  */
 import fs from 'node:fs';
 import { Server, ServerCredentials, type ServerUnaryCall, type sendUnaryData, status } from '@grpc/grpc-js';
-import type { Logger } from 'pino';
+import pino, { type DestinationStream, type Logger } from 'pino';
+import { loggerOptions } from '../services/logger.ts';
 import { CsiError } from './errors.ts';
 import { csiServices } from './proto.ts';
 import type { Handlers } from './types.ts';
@@ -31,6 +32,14 @@ export function summarize(req: Record<string, unknown>): Record<string, unknown>
     if (v !== undefined && v !== '' && v !== 0) out[k] = v;
   }
   return out;
+}
+
+/**
+ * The plugin's logger: the server's options (secret fields such as `secrets`, `os-password` and
+ * tokens redacted, database errors without their values), with the plugin's mode in every line.
+ */
+export function csiLogger(level: string, mode: string, destination: DestinationStream): Logger {
+  return pino({ ...loggerOptions(level, 'abaca-csi'), base: { service: 'abaca-csi', mode } }, destination);
 }
 
 /** The path of a `unix://` endpoint (`unix:///csi/csi.sock` or `unix:/csi/csi.sock`). */

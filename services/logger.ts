@@ -19,9 +19,19 @@ const SECRET_KEYS = [
   '"x-auth-token"',
   '"x-subject-token"',
   'authorization',
+  // CSI secrets, by Manila CSI's key names, and the map that carries them.
+  'secrets',
+  '"os-password"',
+  '"os-applicationCredentialSecret"',
 ];
 
-export const REDACT_PATHS = SECRET_KEYS.flatMap((k) => [k, `*.${k}`, `*.*.${k}`]);
+/** A key as a path step: bracketed when quoted (`*."x-auth-token"` would match nothing). */
+const step = (k: string) => (k.startsWith('"') ? `[${k}]` : `.${k}`);
+export const REDACT_PATHS = SECRET_KEYS.flatMap((k) => [
+  k.startsWith('"') ? `[${k}]` : k,
+  `*${step(k)}`,
+  `*.*${step(k)}`,
+]);
 
 /**
  * What a database error may say in a log line: where and what kind of failure, never the values.

@@ -23,7 +23,7 @@ import { parseMountinfo } from '../../csi/mounter.ts';
 import { mountFailure } from '../../csi/node.ts';
 import { formatNodeId, parseNodeId, ruleMatchesIp } from '../../csi/node-id.ts';
 import { credentialsEnv, credentialsFromSecrets } from '../../csi/secrets.ts';
-import { socketPath, summarize } from '../../csi/server.ts';
+import { csiLogger, socketPath, summarize } from '../../csi/server.ts';
 import type { VolumeCapability } from '../../csi/types.ts';
 
 const code = (fn: () => unknown): string => {
@@ -275,4 +275,24 @@ test('driver names, endpoints and what a call logs', () => {
     summarize({ name: 'pvc-1', secrets: { 'os-password': 'p' }, volume_context: { a: 'b' }, max_entries: 0 }),
     { name: 'pvc-1' },
   );
+});
+
+test('the logger redacts CSI secrets, tokens and database error values at every level', () => {
+  const lines: string[] = [];
+  const log = csiLogger('trace', 'all', { write: (line: string) => void lines.push(line) });
+  const secrets = { 'os-password': 'pw-SECRET-1', 'os-applicationCredentialSecret': 'ac-SECRET-2' };
+  const dbError = Object.assign(new Error('insert failed'), {
+    code: '22P05',
+    severity: 'ERROR',
+    detail: 'Key (name)=(hash-SECRET-3)',
+    params: ['hash-SECRET-4'],
+  });
+  log.trace({ secrets }, 'request');
+  log.info({ req: { secrets, token: 'tok-SECRET-5' } }, 'nested');
+  log.error({ err: dbError, headers: { 'x-auth-token': 'tok-SECRET-6' } }, 'failed');
+  assert.equal(lines.length, 3);
+  const out = lines.join('');
+  assert.doesNotMatch(out, /SECRET/);
+  assert.match(out, /"service":"abaca-csi","mode":"all"/);
+  assert.match(out, /insert failed/);
 });
