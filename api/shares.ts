@@ -117,7 +117,7 @@ const ListQueryParams = z
 /**
  * The list query, as the share service takes it. Filters a microversion does not have yet are
  * ignored, as Manila ignores them: `export_location_*` before 2.35, `name~`/`description~` before
- * 2.36. `host` and `share_server_id` are admin filters (the share service refuses them to others).
+ * 2.36, `is_soft_deleted` before 2.69. `host` and `share_server_id` are admin filters (the share service refuses them to others).
  */
 export function parseListQuery(query: unknown, v: Microversion): ShareListQuery & { limit: number } {
   const q = parse(ListQueryParams, query, 'query');
@@ -140,7 +140,8 @@ export function parseListQuery(query: unknown, v: Microversion): ShareListQuery 
     extraSpecs: q.extra_specs ? parseDictLiteral(q.extra_specs, 'extra_specs') : undefined,
     exportLocationPath: byExport ? q.export_location_path : undefined,
     exportLocationId: byExport ? q.export_location_id : undefined,
-    softDeleted: q.is_soft_deleted === true,
+    // The recycle bin from 2.69; before, Manila drops the filter (the bin stays out of lists).
+    softDeleted: atLeast(v, '2.69') && q.is_soft_deleted === true,
     withCount: q.with_count === true,
   };
 }

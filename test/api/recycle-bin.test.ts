@@ -46,6 +46,13 @@ describe('the share recycle bin (2.69)', () => {
     // The bin lists only the bin.
     const other = await f.newShare();
     assert.ok(!(await listed('?is_soft_deleted=true')).includes(other));
+    // Before 2.69 Manila drops the filter: the usual list, without the bin.
+    const old68 = await http()
+      .get('/v2/shares?is_soft_deleted=true')
+      .set(f.as(f.alice.token, '2.68'))
+      .expect(200);
+    const ids68 = old68.body.shares.map((s: { id: string }) => s.id);
+    assert.ok(ids68.includes(other) && !ids68.includes(id));
 
     const share = (await http().get(`/v2/shares/${id}`).set(f.as(f.alice.token, V)).expect(200)).body.share;
     assert.equal(share.is_soft_deleted, true);
