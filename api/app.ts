@@ -28,6 +28,7 @@ import { osServicesRouter } from './os-services.ts';
 import { quotaSetsRouter } from './quota-sets.ts';
 import { schedulerStatsRouter } from './scheduler-stats.ts';
 import { shareAccessRulesRouter } from './share-access-rules.ts';
+import { shareGroupTypesRouter } from './share-group-types.ts';
 import { shareHealRouter } from './share-heal.ts';
 import { shareInstancesRouter } from './share-instances.ts';
 import { shareReplicasRouter } from './share-replicas.ts';
@@ -45,6 +46,7 @@ export interface AppDeps {
   share: Pick<
     ShareServices,
     | 'shareTypes'
+    | 'shareGroupTypes'
     | 'shares'
     | 'shareInstances'
     | 'shareActions'
@@ -87,6 +89,7 @@ export function createApp(deps: AppDeps): Koa {
   root.use(versionsRouter(deps.config).routes());
   const s = deps.share;
   root.use(shareTypesRouter(s.shareTypes, shareAuth).routes());
+  root.use(shareGroupTypesRouter(s.shareGroupTypes, shareAuth).routes());
   root.use(shareInstancesRouter(s.shareInstances, shareAuth).routes());
   root.use(sharesRouter(deps.config, s, shareAuth).routes());
   root.use(legacyShareManageRouter(s.shares, shareAuth).routes());

@@ -97,6 +97,7 @@ export async function startServer(
     backends,
     leaseMs: config.taskLeaseSeconds * 1000,
     workerConcurrency: config.workerConcurrency,
+    recycleBinRetentionSeconds: config.recycleBin.retentionSeconds,
   });
   await stack.init();
   const staticAdmin = config.adminToken
@@ -142,6 +143,10 @@ export async function startServer(
   const heartbeat = setInterval(() => {
     stack.osServices.heartbeat().catch((err: unknown) => log.warn({ err }, 'service heartbeat failed'));
   }, HEARTBEAT_SECONDS * 1000);
+  // Manila's periodic purge of the recycle bin: shares whose retention has passed are deleted.
+  const purge = setInterval(() => {
+    stack.shares.purgeExpired().catch((err: unknown) => log.warn({ err }, 'recycle bin purge failed'));
+  }, config.recycleBin.purgeIntervalSeconds * 1000);
   let closing: Promise<void> | null = null;
   return {
     server,
@@ -157,6 +162,7 @@ export async function startServer(
         await Promise.allSettled([...inFlight]);
         // The task in hand finishes; anything left is picked up at the next start (or by another server).
         clearInterval(heartbeat);
+        clearInterval(purge);
         await stack.worker.stop();
         await vacuum?.stop();
         for (const b of backends) await b.backend.close();

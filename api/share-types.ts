@@ -2,7 +2,7 @@ import Router from '@koa/router';
 import type { Middleware } from 'koa';
 import { z } from 'zod';
 import { InvalidInput, NotFound } from '../services/errors.ts';
-import { parseBool } from '../services/extra-specs.ts';
+import { AZ_SPEC, parseBool, typeZones } from '../services/extra-specs.ts';
 import { requireReader } from '../services/policy.ts';
 import { parseDictLiteral } from '../services/python-literal.ts';
 import type { ShareTypeService } from '../services/share-types.ts';
@@ -55,6 +55,21 @@ const ListQuery = z
   })
   .loose();
 
+/**
+ * The extra_specs list filter, as Manila's database query: values compare case-insensitively, and
+ * `availability_zones` asks for types usable in every zone named — those whose spec lists them all,
+ * and those without the spec (usable anywhere).
+ */
+function specMatches(specs: Record<string, string>, key: string, value: string): boolean {
+  if (key === AZ_SPEC) {
+    const have = specs[AZ_SPEC];
+    if (have === undefined) return true;
+    const zones = typeZones(have);
+    return typeZones(value).every((z) => zones.includes(z));
+  }
+  return specs[key]?.toLowerCase() === value.toLowerCase();
+}
+
 export function shareTypesRouter(types: ShareTypeService, auth: Middleware): Router {
   const r = new Router({ prefix: '/v2/types' });
 
@@ -69,7 +84,7 @@ export function shareTypesRouter(types: ShareTypeService, auth: Middleware): Rou
           : parseBool(q.is_public, 'is_public');
     const wanted = q.extra_specs ? parseDictLiteral(q.extra_specs, 'extra_specs') : {};
     const rows = (await types.list(ctx.state.auth, isPublic)).filter((t) =>
-      Object.entries(wanted).every(([k, v]) => t.extra_specs[k]?.toLowerCase() === v.toLowerCase()),
+      Object.entries(wanted).every(([k, v]) => specMatches(t.extra_specs, k, v)),
     );
     const list = rows.map((t) => view.shareType(t, ctx.state.auth, ctx.state.microversion));
     ctx.body = { share_types: list, volume_types: list };

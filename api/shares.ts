@@ -117,7 +117,7 @@ const ListQueryParams = z
 /**
  * The list query, as the share service takes it. Filters a microversion does not have yet are
  * ignored, as Manila ignores them: `export_location_*` before 2.35, `name~`/`description~` before
- * 2.36. `host` and `share_server_id` are admin filters (the share service refuses them to others).
+ * 2.36, `is_soft_deleted` before 2.69. `host` and `share_server_id` are admin filters (the share service refuses them to others).
  */
 export function parseListQuery(query: unknown, v: Microversion): ShareListQuery & { limit: number } {
   const q = parse(ListQueryParams, query, 'query');
@@ -140,7 +140,8 @@ export function parseListQuery(query: unknown, v: Microversion): ShareListQuery 
     extraSpecs: q.extra_specs ? parseDictLiteral(q.extra_specs, 'extra_specs') : undefined,
     exportLocationPath: byExport ? q.export_location_path : undefined,
     exportLocationId: byExport ? q.export_location_id : undefined,
-    softDeleted: q.is_soft_deleted === true,
+    // The recycle bin from 2.69; before, Manila drops the filter (the bin stays out of lists).
+    softDeleted: atLeast(v, '2.69') && q.is_soft_deleted === true,
     withCount: q.with_count === true,
   };
 }
@@ -171,6 +172,7 @@ export function sharesRouter(
       availabilityZone: b.availability_zone ?? null,
       isPublic: b.is_public ?? false,
       snapshotId: b.snapshot_id ?? null,
+      typeZones: atLeast(ctx.state.microversion, '2.48'),
     });
     ctx.body = { share: view.shareDetail(config, created, ctx.state.auth, ctx.state.microversion) };
   });
@@ -243,6 +245,22 @@ export function sharesRouter(
         await shares.resetTaskState(ctx.state.auth, id, b.task_state);
         ctx.status = 202;
       },
+      async soft_delete(ctx, id) {
+        // The recycle bin from 2.69 (below, Manila has no such action: 404).
+        if (!atLeast(ctx.state.microversion, '2.69'))
+          throw new NotFound("There is no share action 'soft_delete' before API microversion 2.69.");
+        await shares.softDelete(ctx.state.auth, id);
+        ctx.status = 202;
+      },
+      async restore(ctx, id) {
+        if (!atLeast(ctx.state.microversion, '2.69'))
+          throw new NotFound("There is no share action 'restore' before API microversion 2.69.");
+        // Manila answers 200 for a share that is not in the recycle bin, 202 for one it restores;
+        // both without a body (null first: Koa then sends nothing, not the status text).
+        const restored = await shares.restore(ctx.state.auth, id);
+        ctx.body = null;
+        ctx.status = restored ? 202 : 200;
+      },
       async unmanage(ctx, id) {
         // The action from 2.7; before it, POST /v2/os-share-unmanage/{id}/unmanage.
         if (!atLeast(ctx.state.microversion, '2.7'))
@@ -311,7 +329,7 @@ export function sharesRouter(
       throw new InvalidInput(`An action body holds exactly one action, such as {"extend": {"new_size": 2}}.`);
     const key = keys[0] as string;
     const action = actions[key.replace(/^os-/, '')];
-    // Manila answers an action it does not have (migration_*, soft_delete … here) with 404.
+    // Manila answers an action it does not have (migration_* … here) with 404.
     if (!action)
       throw new NotFound(`There is no share action '${key}'; known: ${Object.keys(actions).join(', ')}.`);
     await action(ctx, ctx.params.id!, body?.[key]);

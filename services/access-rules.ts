@@ -8,6 +8,7 @@ import { inTransaction, type Trx } from './db.ts';
 import { InvalidInput, NotFound } from './errors.ts';
 import { isUuid } from './ids.ts';
 import { type Auth, requireMember, requireReader } from './policy.ts';
+import { refuseInRecycleBin } from './recycle-bin.ts';
 import type { AccessRule } from './repos/access-rules.ts';
 import type { Repos } from './repos/index.ts';
 import type { ShareRow } from './repos/shares.ts';
@@ -53,6 +54,7 @@ export function createAccessRuleService(
       const id = randomUUID();
       const rule = await inTransaction(db, async (trx) => {
         const locked = await repos.shares.lockOwned(trx, auth, shareId);
+        refuseInRecycleBin(locked, 'given access');
         if (locked.status !== ShareStatus.AVAILABLE)
           throw new InvalidInput(
             `Access to share ${shareId} cannot be changed while its status is '${locked.status}'; it must be 'available'.`,
@@ -85,6 +87,7 @@ export function createAccessRuleService(
       requireMember(auth, 'share:deny_access');
       await inTransaction(db, async (trx) => {
         const locked = await repos.shares.lockOwned(trx, auth, shareId);
+        refuseInRecycleBin(locked, 'denied access');
         const current = isUuid(accessId) ? await repos.accessRules.get(trx, accessId) : undefined;
         if (current?.share_id !== shareId)
           throw new NotFound(`Access rule ${accessId} could not be found on share ${shareId}.`);

@@ -36,6 +36,8 @@ export interface Config {
    * clients should trust, written to the openrc as OS_CACERT. Null: plain HTTP.
    */
   tls: { cert: string; key: string; ca: string | null } | null;
+  /** The share recycle bin (soft delete, 2.69): how long a share stays, how often expired ones are purged. */
+  recycleBin: { retentionSeconds: number; purgeIntervalSeconds: number };
   /** Failed-login throttling (services/identity/login-throttle.ts). */
   login: {
     maxFailures: number;
@@ -92,6 +94,18 @@ const Env = z.object({
   ABACA_LOGIN_MAX_FAILURES_PER_ADDRESS: z.coerce.number().int().min(0).max(100_000).default(20),
   ABACA_LOGIN_LOCKOUT_SECONDS: z.coerce.number().min(0.1).max(86_400).default(2),
   ABACA_LOGIN_LOCKOUT_MAX_SECONDS: z.coerce.number().min(1).max(86_400).default(900),
+  // Manila's soft_deleted_share_retention_time (a week by default).
+  ABACA_SOFT_DELETED_SHARE_RETENTION: z.coerce
+    .number({ error: 'ABACA_SOFT_DELETED_SHARE_RETENTION must be a number of seconds' })
+    .int('ABACA_SOFT_DELETED_SHARE_RETENTION must be a whole number of seconds')
+    .min(0, 'ABACA_SOFT_DELETED_SHARE_RETENTION must be at least 0')
+    .max(10 * 365 * 24 * 3600, 'ABACA_SOFT_DELETED_SHARE_RETENTION must be at most ten years')
+    .default(7 * 24 * 3600),
+  ABACA_RECYCLE_BIN_PURGE_INTERVAL: z.coerce
+    .number({ error: 'ABACA_RECYCLE_BIN_PURGE_INTERVAL must be a number of seconds' })
+    .min(0.1, 'ABACA_RECYCLE_BIN_PURGE_INTERVAL must be at least 0.1')
+    .max(86_400, 'ABACA_RECYCLE_BIN_PURGE_INTERVAL must be at most 86400')
+    .default(60),
   ABACA_BACKENDS: z
     .string()
     .transform((s, ctx) => {
@@ -160,6 +174,10 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     solo: e.ABACA_BACKENDS ? null : { shareServerPort: e.ABACA_SOLO_PORT },
     apiWorkers: e.ABACA_API_WORKERS,
     tls,
+    recycleBin: {
+      retentionSeconds: e.ABACA_SOFT_DELETED_SHARE_RETENTION,
+      purgeIntervalSeconds: e.ABACA_RECYCLE_BIN_PURGE_INTERVAL,
+    },
     login: {
       maxFailures: e.ABACA_LOGIN_MAX_FAILURES,
       maxFailuresPerAddress: e.ABACA_LOGIN_MAX_FAILURES_PER_ADDRESS,

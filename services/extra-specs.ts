@@ -27,6 +27,17 @@ export const TENANT_VISIBLE_SPECS: readonly string[] = [
 const TRUE = new Set(['true', 't', 'yes', 'y', 'on', '1']);
 const FALSE = new Set(['false', 'f', 'no', 'n', 'off', '0']);
 
+/** The share type spec naming the availability zones its shares may be placed in (Manila 2.48). */
+export const AZ_SPEC = 'availability_zones';
+
+/** The zones of an `availability_zones` spec value (comma-separated, blanks around names dropped). */
+export function typeZones(value: string): string[] {
+  return value
+    .split(',')
+    .map((z) => z.trim())
+    .filter(Boolean);
+}
+
 /** oslo's strict bool_from_string: anything that is not clearly true or false is an error. */
 export function parseBool(value: unknown, what: string): boolean {
   if (typeof value === 'boolean') return value;
@@ -66,6 +77,16 @@ export function normalizeSpecs(input: Record<string, unknown>): Record<string, s
       throw new InvalidInput(
         `Extra spec ${key} must be a whole number of GiB (1 or more), not ${JSON.stringify(value)}.`,
       );
+    // Manila's sanitize_csv: the zones list is stored without blanks around its commas, and an
+    // empty entry (",," or a comma at either end) is refused.
+    if (key === AZ_SPEC) {
+      const zones = (out[key] as string).split(',').map((z) => z.trim());
+      if (zones.some((z) => z === ''))
+        throw new InvalidInput(
+          `Extra spec ${AZ_SPEC} must be a comma-separated list of availability zone names, without empty entries: ${JSON.stringify(value)}.`,
+        );
+      out[key] = zones.join(',');
+    }
     const driverError = driverSpecError(key, out[key] as string);
     if (driverError) throw new InvalidInput(driverError);
   }

@@ -1,6 +1,6 @@
 import type { Backend, BackendStats, PoolStats, ShareProtocol } from '../backends/types.ts';
 import { formatHost } from './backend-calls.ts';
-import { BOOLEAN_SPECS, boolSpec } from './extra-specs.ts';
+import { AZ_SPEC, BOOLEAN_SPECS, boolSpec, typeZones } from './extra-specs.ts';
 
 export interface ConfiguredBackend {
   backend: Backend;
@@ -20,6 +20,8 @@ export interface PlacementRequest {
   shareProto: ShareProtocol;
   specs: Record<string, string>;
   availabilityZone: string | null;
+  /** Ignore the type's `availability_zones` spec (a create below microversion 2.48, as Manila). */
+  anyZoneOfType?: boolean;
 }
 
 /** A pool's capabilities as Manila's host manager reports them: what extra specs are matched against. */
@@ -128,9 +130,6 @@ export function matchSpec(value: unknown, req: string): boolean {
   return words[0] !== undefined && (method as (v: unknown, w: string) => boolean)(value, words[0]);
 }
 
-/** The share type spec naming the zones its shares may be placed in (comma-separated). */
-const AZ_SPEC = 'availability_zones';
-
 /**
  * Why a pool's capabilities do not satisfy a share type's extra specs, or null when they do:
  * Manila's capabilities filter. Every spec that is not scoped (`key`) or is scoped `capabilities:`
@@ -192,13 +191,10 @@ export async function schedule(
       reasons.push(`${backend.name}: in availability zone ${availabilityZone}`);
       continue;
     }
-    const typeZones = req.specs[AZ_SPEC]
-      ?.split(',')
-      .map((z) => z.trim())
-      .filter(Boolean);
-    if (typeZones?.length && !typeZones.includes(availabilityZone)) {
+    const zones = req.anyZoneOfType ? undefined : typeZones(req.specs[AZ_SPEC] ?? '');
+    if (zones?.length && !zones.includes(availabilityZone)) {
       reasons.push(
-        `${backend.name}: in availability zone ${availabilityZone}, not the type's ${typeZones.join(', ')}`,
+        `${backend.name}: in availability zone ${availabilityZone}, not the type's ${zones.join(', ')}`,
       );
       continue;
     }

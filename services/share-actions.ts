@@ -1,8 +1,9 @@
 import { ShareStatus, SnapshotStatus } from './constants.ts';
 import { type Executor, inTransaction } from './db.ts';
-import { Conflict, Forbidden, InvalidInput } from './errors.ts';
+import { Conflict, Forbidden, InvalidInput, NotFound } from './errors.ts';
 import { boolSpec, checkSizeSpecs } from './extra-specs.ts';
 import { type Auth, requireMember } from './policy.ts';
+import { refuseInRecycleBin } from './recycle-bin.ts';
 import type { Repos } from './repos/index.ts';
 import type { Share } from './repos/shares.ts';
 import type { ChangeDeps } from './tasks.ts';
@@ -38,6 +39,7 @@ export function createShareActionService(deps: ChangeDeps & { repos: Pick<Repos,
         throw new Forbidden('Policy does not allow share:force_extend to be performed.');
       await inTransaction(db, async (trx) => {
         const share = await repos.shares.lockOwned(trx, auth, id);
+        refuseInRecycleBin(share, 'extended');
         const perShare = await perShareLimit(trx, share.project_id, share.share_type_id);
         if (perShare >= 0 && newSize > perShare)
           throw new InvalidInput(`New size ${newSize} GiB exceeds the per-share limit of ${perShare} GiB.`);
@@ -69,6 +71,7 @@ export function createShareActionService(deps: ChangeDeps & { repos: Pick<Repos,
       requireMember(auth, 'share:shrink');
       await inTransaction(db, async (trx) => {
         const share = await repos.shares.lockOwned(trx, auth, id);
+        refuseInRecycleBin(share, 'shrunk');
         mustBeAvailable(share, 'shrunk');
         if (newSize >= share.size)
           throw new InvalidInput(
@@ -86,7 +89,11 @@ export function createShareActionService(deps: ChangeDeps & { repos: Pick<Repos,
       requireMember(auth, 'share:revert_to_snapshot');
       await inTransaction(db, async (trx) => {
         const share = await repos.shares.lockOwned(trx, auth, id);
-        const snapshot = await repos.snapshots.owned(trx, auth, snapshotId);
+        refuseInRecycleBin(share, 'reverted');
+        // Manila's revert answers a snapshot it cannot find (ShareSnapshotNotFound) with 400.
+        const snapshot = await repos.snapshots.owned(trx, auth, snapshotId).catch((err: unknown) => {
+          throw err instanceof NotFound ? new InvalidInput(err.message) : err;
+        });
         if (snapshot.share_id !== id)
           throw new InvalidInput(`Snapshot ${snapshotId} is not a snapshot of share ${id}.`);
         if (boolSpec(share.share_type_specs, 'revert_to_snapshot_support') !== true)

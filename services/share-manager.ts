@@ -48,13 +48,14 @@ export function createShareManager(deps: {
     s?.status === ShareStatus.CREATING || s?.status === ShareStatus.CREATING_FROM_SNAPSHOT;
 
   /** Where a new share goes: the scheduler's pick, or the backend and pool holding its snapshot. */
-  async function place(share: Share) {
+  async function place(share: Share, anyZoneOfType: boolean) {
     const type = await repos.shareTypes.get(db, share.share_type_id);
     const request = {
       size: share.size,
       shareProto: share.share_proto as ShareProtocol,
       specs: type?.extra_specs ?? {},
       availabilityZone: share.availability_zone,
+      anyZoneOfType,
     };
     if (!share.snapshot_id) {
       const { placement, reasons } = await schedule(backends, request, deps.serverHost);
@@ -88,7 +89,7 @@ export function createShareManager(deps: {
       let share: ShareRow | undefined = found;
       if (!share.host) {
         // Placement is recorded before the backend is called, so a re-run uses the same backend.
-        const { host, availabilityZone } = await place(found);
+        const { host, availabilityZone } = await place(found, task.payload.any_zone_of_type === true);
         share = await repos.shares.update(db, share.id, { host, availability_zone: availabilityZone });
         if (!share) return null;
       }

@@ -15,6 +15,7 @@ import { repos as defaultRepos, type Repos } from './repos/index.ts';
 import { createPageReader } from './repos/page-reader.ts';
 import type { ConfiguredBackend } from './scheduler.ts';
 import { createShareActionService } from './share-actions.ts';
+import { createShareGroupTypeService } from './share-group-types.ts';
 import { createShareHealService } from './share-heal.ts';
 import { createShareInstanceService } from './share-instances.ts';
 import { createShareManager } from './share-manager.ts';
@@ -38,6 +39,8 @@ export function createShareServices(opts: {
   leaseMs?: number;
   /** Tasks the worker runs at once (the worker's default when not given). */
   workerConcurrency?: number;
+  /** How long a soft-deleted share stays in the recycle bin (the shares service's default if not given). */
+  recycleBinRetentionSeconds?: number;
   /** Repositories to use instead of the real ones (tests' fakes). */
   repos?: Partial<Repos>;
 }) {
@@ -90,11 +93,15 @@ export function createShareServices(opts: {
     shareTypes,
     availabilityZones: zoneNames,
     kick,
+    ...(opts.recycleBinRetentionSeconds !== undefined
+      ? { recycleBinRetentionSeconds: opts.recycleBinRetentionSeconds }
+      : {}),
   });
   const snapshots = createSnapshotService({ db, repos, tasks, quotas, kick });
   return {
     quotas,
     shareTypes,
+    shareGroupTypes: createShareGroupTypeService({ db, repos }),
     shares,
     shareInstances: createShareInstanceService({ shares }),
     shareActions: createShareActionService({ db, repos, tasks, quotas, kick }),

@@ -156,9 +156,12 @@ export function createShareTypeService({
         throw new Forbidden(
           `The '${DEFAULT_SHARE_TYPE}' share type cannot be deleted: the clients require it.`,
         );
-      // Manila's ShareTypeInUse, a 400.
-      if (await repos.shareTypes.inUse(db, id))
-        throw new InvalidInput(`Share Type ${id} deletion is not allowed with shares present with the type.`);
+      // Manila's ShareTypeInUse, a 400 (for shares of the type and for share group types naming it).
+      const user = await repos.shareTypes.inUse(db, id);
+      if (user)
+        throw new InvalidInput(
+          `Share Type ${id} deletion is not allowed with ${user} present with the type.`,
+        );
       await repos.shareTypes.remove(db, id);
     },
 

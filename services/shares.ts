@@ -3,9 +3,10 @@ import type { ShareProtocol } from '../backends/types.ts';
 import { checkStatus, SHARE_DELETABLE, SHARE_TASK_STATES, ShareStatus, SnapshotStatus } from './constants.ts';
 import { type Executor, inTransaction } from './db.ts';
 import { Conflict, Forbidden, InvalidInput, NotFound, NotSupported } from './errors.ts';
-import { boolSpec, checkSizeSpecs } from './extra-specs.ts';
+import { AZ_SPEC, boolSpec, checkSizeSpecs, typeZones } from './extra-specs.ts';
 import { isUuid } from './ids.ts';
 import { type Auth, listedProject, requireAdmin, requireMember, requireReader } from './policy.ts';
+import { DEFAULT_RETENTION_SECONDS, refuseInRecycleBin } from './recycle-bin.ts';
 import type { Repos } from './repos/index.ts';
 import type { PageReader } from './repos/page-reader.ts';
 import { type ListQuery, markerOf } from './repos/paging.ts';
@@ -31,12 +32,15 @@ export interface CreateShareInput {
   availabilityZone: string | null;
   isPublic: boolean;
   snapshotId: string | null;
+  /**
+   * Whether the type's `availability_zones` spec applies (Manila from 2.48): a zone asked for must
+   * be one of the type's, and the scheduler keeps to them. Below 2.48 Manila ignores the spec.
+   */
+  typeZones?: boolean;
 }
 
 /** GET /v2/shares[/detail]: filters, order and page. */
 export interface ShareListQuery extends ListQuery<ShareQuery> {
-  /** is_soft_deleted=True. */
-  softDeleted: boolean;
   /** with_count: also count the matches in all pages. */
   withCount: boolean;
 }
@@ -55,16 +59,24 @@ export interface SharePage {
 }
 
 export interface ShareServiceDeps extends ChangeDeps {
-  repos: Pick<Repos, 'shares' | 'snapshots' | 'shareTypes'>;
+  repos: Pick<Repos, 'shares' | 'snapshots' | 'shareTypes' | 'tasks'>;
   /** Runs the list's page read. */
   reader: PageReader;
   shareTypes: ShareTypeService;
   /** Availability zones that have a backend. */
   availabilityZones: () => string[];
+  /** How long a soft-deleted share stays in the recycle bin (Manila's soft_deleted_share_retention_time). */
+  recycleBinRetentionSeconds?: number;
 }
+
+/** Statuses from which a share may go to the recycle bin (Manila: available, error, inactive). */
+const SOFT_DELETABLE: readonly string[] = [ShareStatus.AVAILABLE, ShareStatus.ERROR];
+/** What the purge deletes: not a share whose delete failed already (an operator looks at those). */
+const PURGEABLE = SHARE_DELETABLE.filter((s) => s !== ShareStatus.ERROR_DELETING);
 
 export function createShareService(deps: ShareServiceDeps) {
   const { db, repos, reader, tasks, quotas, shareTypes, availabilityZones, kick } = deps;
+  const retentionSeconds = deps.recycleBinRetentionSeconds ?? DEFAULT_RETENTION_SECONDS;
   return {
     async create(auth: Auth, input: CreateShareInput): Promise<Share> {
       requireMember(auth, 'share:create');
@@ -85,6 +97,17 @@ export function createShareService(deps: ShareServiceDeps) {
           `Availability zone ${input.availabilityZone} could not be found; known: ${availabilityZones().join(', ') || 'none'}.`,
         );
       checkSizeSpecs(type.extra_specs, type.name, input.size);
+      const typeZoneCheck = input.typeZones ?? true;
+      const zones = typeZones(type.extra_specs[AZ_SPEC] ?? '');
+      if (
+        typeZoneCheck &&
+        input.availabilityZone !== null &&
+        zones.length &&
+        !zones.includes(input.availabilityZone)
+      )
+        throw new InvalidInput(
+          `Share type ${type.name} is not supported within the availability zone chosen ${input.availabilityZone}; its zones: ${zones.join(', ')}.`,
+        );
       const limits = await quotas.effectiveLimits(db, auth.projectId, '');
       const perShare = limits.per_share_gigabytes ?? -1;
       if (perShare >= 0 && input.size > perShare)
@@ -121,7 +144,7 @@ export function createShareService(deps: ShareServiceDeps) {
           snapshot_id: source?.snapshot.id ?? null,
         });
         await repos.shares.setMetadata(trx, id, input.metadata);
-        const task = await tasks.createShare(trx, id);
+        const task = await tasks.createShare(trx, id, { typeZones: typeZoneCheck });
         await quotas.reserve(
           trx,
           { projectId, shareTypeId: type.id, userId: auth.userId, taskId: task.id },
@@ -141,9 +164,6 @@ export function createShareService(deps: ShareServiceDeps) {
     /** A page of the shares the caller may see: their ids and revisions, and how to load them. */
     async list(auth: Auth, q: ShareListQuery): Promise<SharePage> {
       const marker = await markerOf(q, (id) => repos.shares.visible(db, auth, id), 'share');
-      // No share is ever soft-deleted: asking for soft-deleted ones finds none (asked by the
-      // clients on every lookup by name, answered without a policy check, as it always was).
-      if (q.softDeleted) return { items: [], load: async () => [], count: q.withCount ? 0 : undefined };
       requireReader(auth, 'share:get_all');
       // Manila's share:list_by_host and share:list_by_share_server_id policies: admins only.
       if (q.host !== undefined) requireAdmin(auth, 'share:list_by_host');
@@ -181,7 +201,8 @@ export function createShareService(deps: ShareServiceDeps) {
     ): Promise<Share> {
       requireMember(auth, 'share:update');
       return inTransaction(db, async (trx) => {
-        await repos.shares.lockOwned(trx, auth, id);
+        const share = await repos.shares.lockOwned(trx, auth, id);
+        refuseInRecycleBin(share, 'updated');
         if (patch.isPublic === true && !auth.isAdmin)
           throw new Forbidden('Policy does not allow share:set_public_share to be performed.');
         await repos.shares.update(trx, id, {
@@ -232,8 +253,9 @@ export function createShareService(deps: ShareServiceDeps) {
     async forceDelete(auth: Auth, id: string): Promise<void> {
       requireAdmin(auth, 'share:force_delete');
       await inTransaction(db, async (trx) => {
-        await repos.shares.lockOwned(trx, auth, id);
+        const share = await repos.shares.lockOwned(trx, auth, id);
         await refuseWithSnapshots(trx, id);
+        if (await removedAtOnce(trx, share)) return;
         await repos.shares.update(trx, id, { status: ShareStatus.DELETING });
         await tasks.deleteShare(trx, id, true);
       });
@@ -244,7 +266,7 @@ export function createShareService(deps: ShareServiceDeps) {
     async resetStatus(auth: Auth, id: string, status: string): Promise<void> {
       requireAdmin(auth, 'share:reset_status');
       await inTransaction(db, async (trx) => {
-        await repos.shares.lockOwned(trx, auth, id);
+        refuseInRecycleBin(await repos.shares.lockOwned(trx, auth, id), 'reset');
         checkStatus(status, ShareStatus);
         await repos.shares.update(trx, id, { status });
       });
@@ -279,6 +301,65 @@ export function createShareService(deps: ShareServiceDeps) {
     },
 
     /**
+     * The soft_delete action (2.69): the share goes to the recycle bin, to be deleted for good once
+     * the retention has passed (purgeExpired). Its storage and quota stay until then. Manila's
+     * refusals (InvalidShare, answered 403): already in the bin, a status other than available or
+     * error, snapshots (the purge could not delete the share).
+     */
+    async softDelete(auth: Auth, id: string): Promise<void> {
+      requireMember(auth, 'share:soft_delete');
+      await inTransaction(db, async (trx) => {
+        const share = await repos.shares.lockOwned(trx, auth, id);
+        if (share.is_soft_deleted) throw new Forbidden(`Share ${id} has been soft deleted already.`);
+        if (!SOFT_DELETABLE.includes(share.status))
+          throw new Forbidden(
+            `Share ${id} cannot be soft deleted while its status is '${share.status}'; it must be one of ${SOFT_DELETABLE.join(', ')}.`,
+          );
+        await refuseWithSnapshots(trx, id, Forbidden);
+        await repos.shares.softDelete(trx, id, retentionSeconds);
+      });
+    },
+
+    /**
+     * The restore action (2.69): back out of the recycle bin. True if it was there; false (Manila
+     * answers 200 instead of 202) if it was not. Too late once its purge has started.
+     */
+    async restore(auth: Auth, id: string): Promise<boolean> {
+      requireMember(auth, 'share:restore');
+      return inTransaction(db, async (trx) => {
+        const share = await repos.shares.lockOwned(trx, auth, id);
+        if (!share.is_soft_deleted) return false;
+        if (share.status === ShareStatus.DELETING || share.status === ShareStatus.ERROR_DELETING)
+          throw new Forbidden(
+            `Share ${id} is being deleted or has failed to be deleted ('${share.status}'); it cannot be restored.`,
+          );
+        await repos.shares.restore(trx, id);
+        return true;
+      });
+    },
+
+    /**
+     * Deletes the shares whose time in the recycle bin is up at `now` (as DELETE would: `deleting`
+     * and a delete task), up to `batch` of them; the server calls it periodically, and several
+     * servers may run it at once. Returns how many it queued.
+     */
+    async purgeExpired(now: Date = new Date(), batch = 100): Promise<number> {
+      const queued = await inTransaction(db, async (trx) => {
+        let n = 0;
+        for (const id of await repos.shares.expiredInRecycleBin(trx, now, PURGEABLE, batch)) {
+          // Snapshots cannot be taken in the bin, but one left from before keeps the share.
+          if ((await repos.snapshots.forShare(trx, id)).length) continue;
+          await repos.shares.update(trx, id, { status: ShareStatus.DELETING });
+          await tasks.deleteShare(trx, id, false);
+          n++;
+        }
+        return n;
+      });
+      if (queued) kick();
+      return queued;
+    },
+
+    /**
      * DELETE /v2/shares/{id}: from a deletable status the share turns `deleting` and
      * tasks.deleteShare is queued; the row goes once the backend has removed the share
      * (shareManager.deleteShare).
@@ -293,6 +374,7 @@ export function createShareService(deps: ShareServiceDeps) {
           );
         // Manila's InvalidShare on delete, answered 403.
         await refuseWithSnapshots(trx, id, Forbidden);
+        if (await removedAtOnce(trx, share)) return;
         await repos.shares.update(trx, id, { status: ShareStatus.DELETING });
         await tasks.deleteShare(trx, id, false);
       });
@@ -328,6 +410,23 @@ export function createShareService(deps: ShareServiceDeps) {
       );
     // The source's type even if it has since become private: the new share inherits it by default.
     return { snapshot, share, type };
+  }
+
+  /**
+   * A share that never reached a backend (no host: its placement failed) and has no task left to
+   * run has nothing to remove from storage: Manila's delete drops such an instance from the database
+   * at once, so the answer to the DELETE already finds it gone (tempest deletes the share type right
+   * after). Its quota is given back in the same transaction.
+   */
+  async function removedAtOnce(trx: Executor, share: Share): Promise<boolean> {
+    if (share.host !== null || (await repos.tasks.unfinished(trx, share.id))) return false;
+    await repos.shares.remove(trx, share.id);
+    await quotas.release(
+      trx,
+      { projectId: share.project_id, shareTypeId: share.share_type_id, userId: share.user_id },
+      { shares: 1, gigabytes: share.size },
+    );
+    return true;
   }
 
   /** Manila keeps a share that has snapshots: they must be deleted first. */

@@ -4,6 +4,7 @@ import { inTransaction } from './db.ts';
 import { Conflict, InvalidInput, NotFound, Unprocessable } from './errors.ts';
 import { boolSpec } from './extra-specs.ts';
 import { type Auth, listedProject, requireAdmin, requireMember, requireReader } from './policy.ts';
+import { refuseInRecycleBin } from './recycle-bin.ts';
 import type { Repos } from './repos/index.ts';
 import { type ListQuery, markerOf } from './repos/paging.ts';
 import type { Snapshot, SnapshotQuery } from './repos/snapshots.ts';
@@ -49,6 +50,8 @@ export function createSnapshotService(deps: ChangeDeps & { repos: Pick<Repos, 's
       const id = randomUUID();
       const snapshot = await inTransaction(db, async (trx) => {
         const share = await repos.shares.lockOwned(trx, auth, input.shareId);
+        // A snapshot would keep the bin's purge from deleting the share.
+        refuseInRecycleBin(share, 'snapshotted');
         if (boolSpec(share.share_type_specs, 'snapshot_support') !== true)
           throw new Unprocessable(
             `Share type ${share.share_type_name} of share ${share.id} does not have snapshot_support; snapshots cannot be taken of it.`,

@@ -13,7 +13,11 @@ import type { TaskRow } from './repos/tasks.ts';
  * tasks table since the first release.
  */
 export interface TaskPayloads {
-  [TaskKind.SHARE_CREATE]: Record<string, never>;
+  /**
+   * any_zone_of_type: place the share whatever zones its type's `availability_zones` spec names —
+   * a request below microversion 2.48, when Manila's API did not pass the type's zones on.
+   */
+  [TaskKind.SHARE_CREATE]: { any_zone_of_type?: true };
   /** force: remove the share whatever the backend says (admin's force_delete). */
   [TaskKind.SHARE_DELETE]: { force?: true };
   [TaskKind.SHARE_EXTEND]: { new_size: number };
@@ -87,7 +91,8 @@ export function createTaskApi(tasks: Pick<Repos['tasks'], 'insert'>) {
     payload: TaskPayloads[K],
   ): Promise<TaskRow> => tasks.insert(ex, { kind, resource_id: resourceId, payload });
   return {
-    createShare: (ex: Executor, shareId: string) => enqueue(ex, TaskKind.SHARE_CREATE, shareId, {}),
+    createShare: (ex: Executor, shareId: string, opts: { typeZones: boolean } = { typeZones: true }) =>
+      enqueue(ex, TaskKind.SHARE_CREATE, shareId, opts.typeZones ? {} : { any_zone_of_type: true }),
     deleteShare: (ex: Executor, shareId: string, force: boolean) =>
       enqueue(ex, TaskKind.SHARE_DELETE, shareId, force ? { force: true } : {}),
     extendShare: (ex: Executor, shareId: string, newSize: number) =>

@@ -77,8 +77,8 @@ export function shareDetail(config: Config, s: Share, auth: Auth, v: Microversio
   if (atLeast(v, '2.32')) out.mount_snapshot_support = flag('mount_snapshot_support');
   if (atLeast(v, '2.54')) out.progress = s.status === ShareStatus.AVAILABLE ? '100%' : '0%';
   if (atLeast(v, '2.69')) {
-    out.is_soft_deleted = false;
-    out.scheduled_to_be_deleted_at = null;
+    out.is_soft_deleted = s.is_soft_deleted;
+    out.scheduled_to_be_deleted_at = s.scheduled_to_be_deleted_at ? iso(s.scheduled_to_be_deleted_at) : null;
   }
   return out;
 }

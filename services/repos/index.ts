@@ -4,6 +4,7 @@ import { messagesRepo } from './messages.ts';
 import { osServicesRepo } from './os-services.ts';
 import { projectsRepo } from './projects.ts';
 import { quotasRepo } from './quotas.ts';
+import { shareGroupTypesRepo } from './share-group-types.ts';
 import { shareTypesRepo } from './share-types.ts';
 import { sharesRepo } from './shares.ts';
 import { snapshotsRepo } from './snapshots.ts';
@@ -21,6 +22,7 @@ export const repos = {
   projects: projectsRepo,
   quotas: quotasRepo,
   osServices: osServicesRepo,
+  shareGroupTypes: shareGroupTypesRepo,
   shareTypes: shareTypesRepo,
   shares: sharesRepo,
   snapshots: snapshotsRepo,

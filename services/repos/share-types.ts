@@ -36,9 +36,12 @@ export const shareTypesRepo = {
   insert: base.insert,
   update: base.update,
   remove: base.remove,
-  /** Whether any share (whatever its status) still has this type. */
-  async inUse(ex: Executor, id: string): Promise<boolean> {
-    return (await ex('shares').where({ share_type_id: id }).first('id')) !== undefined;
+  /** What still uses this type: a share (whatever its status), or a share group type that names it. */
+  async inUse(ex: Executor, id: string): Promise<'shares' | 'share group types' | null> {
+    if ((await ex('shares').where({ share_type_id: id }).first('id')) !== undefined) return 'shares';
+    if ((await ex('share_group_type_share_types').where({ share_type_id: id }).first()) !== undefined)
+      return 'share group types';
+    return null;
   },
   async get(ex: Executor, id: string): Promise<ShareType | undefined> {
     const row = await base.get(ex, id);

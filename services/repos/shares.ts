@@ -25,6 +25,9 @@ export interface ShareRow {
   access_rules_status: string;
   /** Manila's task_state (null: no long task); set only by an admin's reset_task_state. */
   task_state: string | null;
+  /** In the recycle bin (Manila's soft delete, 2.69): hidden from lists, purged at the time below. */
+  is_soft_deleted: boolean;
+  scheduled_to_be_deleted_at: Date | null;
   created_at: Date;
   updated_at: Date | null;
   /** Renewed by the database on every change to the row or its metadata (bigint, as a string). */
@@ -82,6 +85,8 @@ export interface ShareQuery extends PageQuery {
   extraSpecs?: Record<string, string> | undefined;
   exportLocationPath?: string | undefined;
   exportLocationId?: string | undefined;
+  /** The recycle bin (is_soft_deleted=True) instead of the shares outside it. */
+  softDeleted?: boolean | undefined;
 }
 
 const escapeLike = (s: string) => s.replace(/[\\%_]/g, (c) => `\\${c}`);
@@ -113,7 +118,8 @@ function whereSql(q: ShareQuery, values: unknown[]): string {
     values.push(v);
     return `$${values.length}`;
   };
-  const conds: string[] = [];
+  // A list shows the shares outside the recycle bin, or (is_soft_deleted=True) those in it.
+  const conds: string[] = [q.softDeleted ? 'shares.is_soft_deleted' : 'NOT shares.is_soft_deleted'];
   if (q.projectId !== null)
     conds.push(
       q.includePublic
@@ -150,7 +156,7 @@ function whereSql(q: ShareQuery, values: unknown[]): string {
       match += isUuid(q.exportLocationId) ? ` AND e.id = ${p(q.exportLocationId)}` : ' AND FALSE';
     conds.push(`EXISTS (SELECT 1 FROM share_export_locations e WHERE e.share_id = shares.id${match})`);
   }
-  return conds.length ? ` WHERE ${conds.join(' AND ')}` : '';
+  return ` WHERE ${conds.join(' AND ')}`;
 }
 
 /**
@@ -246,7 +252,16 @@ const shareMetadata = metadataTable('share_metadata', 'share_id');
 export const sharesRepo = {
   async insert(
     ex: Executor,
-    row: Omit<ShareRow, 'created_at' | 'updated_at' | 'access_rules_status' | 'revision' | 'task_state'>,
+    row: Omit<
+      ShareRow,
+      | 'created_at'
+      | 'updated_at'
+      | 'access_rules_status'
+      | 'revision'
+      | 'task_state'
+      | 'is_soft_deleted'
+      | 'scheduled_to_be_deleted_at'
+    >,
   ): Promise<ShareRow> {
     const [created] = await ex('shares').insert(row).returning('*');
     return created as ShareRow;
@@ -306,7 +321,7 @@ export const sharesRepo = {
     const { after, orderBy } = pageSql('shares', q, p);
     let sql = `SELECT shares.id, shares.revision || '.' || share_types.revision AS revision
                  FROM shares JOIN share_types ON share_types.id = shares.share_type_id${where}`;
-    if (after) sql += where ? ` AND ${after}` : ` WHERE ${after}`;
+    if (after) sql += ` AND ${after}`;
     sql += ` ORDER BY ${orderBy}`;
     if (q.limit !== undefined) sql += ` LIMIT ${p(q.limit)}`;
     if (q.offset !== undefined) sql += ` OFFSET ${p(q.offset)}`;
@@ -355,6 +370,42 @@ export const sharesRepo = {
     await ex('share_export_locations').where({ share_id: shareId }).delete();
     if (locations.length)
       await ex('share_export_locations').insert(locations.map((l) => ({ ...l, share_id: shareId })));
+  },
+  /** Puts the share in the recycle bin, to be purged `retentionSeconds` from now (the database's clock). */
+  async softDelete(ex: Executor, id: string, retentionSeconds: number): Promise<void> {
+    await ex('shares')
+      .where({ id })
+      .update({
+        is_soft_deleted: true,
+        scheduled_to_be_deleted_at: ex.raw('now() + make_interval(secs => ?)', [retentionSeconds]),
+        updated_at: ex.fn.now(),
+      });
+  },
+  async restore(ex: Executor, id: string): Promise<void> {
+    await ex('shares')
+      .where({ id })
+      .update({ is_soft_deleted: false, scheduled_to_be_deleted_at: null, updated_at: ex.fn.now() });
+  },
+  /**
+   * Shares of the recycle bin whose time is up at `now` and that may be deleted, locked until `trx`
+   * ends; rows another server is purging at the same moment are skipped, not waited for.
+   */
+  async expiredInRecycleBin(
+    trx: Trx,
+    now: Date,
+    deletable: readonly string[],
+    limit: number,
+  ): Promise<string[]> {
+    const rows: { id: string }[] = await trx('shares')
+      .where('is_soft_deleted', true)
+      .where('scheduled_to_be_deleted_at', '<=', now)
+      .whereIn('status', deletable as string[])
+      .orderBy('scheduled_to_be_deleted_at')
+      .limit(limit)
+      .forUpdate()
+      .skipLocked()
+      .select('id');
+    return rows.map((r) => r.id);
   },
   /** Shares still being created from a snapshot (it must stay until they are). */
   async creatingFrom(ex: Executor, snapshotId: string): Promise<string[]> {

@@ -72,6 +72,15 @@ export const tasksRepo = {
     return rows.length > 0;
   },
 
+  /** Whether a task for this resource is still to run or running. */
+  async unfinished(ex: Executor, resourceId: string): Promise<boolean> {
+    const row = await ex('tasks')
+      .where({ resource_id: resourceId })
+      .whereIn('state', ['pending', 'running'])
+      .first('id');
+    return row !== undefined;
+  },
+
   async renew(ex: Executor, id: string, workerId: string, leaseMs: number): Promise<void> {
     await ex('tasks')
       .where({ id, claimed_by: workerId, state: 'running' })

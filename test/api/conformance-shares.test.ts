@@ -71,6 +71,23 @@ describe('scheduling: the capabilities filter', () => {
     );
   });
 
+  test('a share that was never placed is gone as its DELETE answers, its type deletable at once (quota back)', async () => {
+    // tempest's UserMessageTest deletes such a share and then its type without waiting: Manila
+    // drops a share instance without a host from the database in the DELETE itself.
+    const typeId = await newType('never-placed', { vendor_name: 'foobar' });
+    const usage = async () =>
+      (await t.http().get(`/v2/quota-sets/${alice.projectId}/detail`).set(as(admin)).expect(200)).body
+        .quota_set.shares.in_use;
+    const before = await usage();
+    const id = await newShare(alice.token, { share_type: typeId });
+    assert.equal((await getShare(id)).status, 'error');
+    assert.equal(await usage(), before + 1, 'a share in error holds its quota, as in Manila');
+    await t.http().delete(`/v2/shares/${id}`).set(as(alice.token)).expect(202);
+    await t.http().get(`/v2/shares/${id}`).set(as(alice.token)).expect(404);
+    assert.equal(await usage(), before);
+    await t.http().delete(`/v2/types/${typeId}`).set(as(admin)).expect(202);
+  });
+
   test('messages sort (sort_key, sort_dir) and, from 2.52, filter by created_since/created_before', async () => {
     const typeId = await newType('bogus2', { vendor_name: 'foobar' });
     await newShare(alice.token, { share_type: typeId });

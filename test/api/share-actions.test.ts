@@ -252,8 +252,12 @@ describe('revert', () => {
     const other = await f.newShare();
     const foreign = await f.action(other, { revert: { snapshot_id: latest } });
     assert.match(faultMessage(foreign.body, 'badRequest', 400), /not a snapshot of share/);
+    // Manila's revert answers ShareSnapshotNotFound with 400 (the plugin's
+    // test_revert_to_missing_snapshot sends the share's own id as the snapshot).
     const unknown = await f.action(id, { revert: { snapshot_id: '3f1a0c2e-0000-4000-8000-000000000000' } });
-    faultMessage(unknown.body, 'itemNotFound', 404);
+    assert.match(faultMessage(unknown.body, 'badRequest', 400), /could not be found/);
+    const ownId = await f.action(id, { revert: { snapshot_id: id } });
+    faultMessage(ownId.body, 'badRequest', 400);
     const missing = await f.action(id, { revert: {} });
     assert.match(faultMessage(missing.body, 'badRequest', 400), /snapshot_id/);
     assert.equal((await f.getShare(id)).status, 'available');

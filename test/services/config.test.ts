@@ -61,3 +61,20 @@ test('bad values fail with every problem named', () => {
     (err: Error) => /ABACA_LISTEN/.test(err.message) && /DATABASE_URL/.test(err.message),
   );
 });
+
+test('the recycle bin: a week by default (Manila), settable, bad values named', () => {
+  assert.deepEqual(loadConfig({}).recycleBin, { retentionSeconds: 604800, purgeIntervalSeconds: 60 });
+  assert.deepEqual(
+    loadConfig({ ABACA_SOFT_DELETED_SHARE_RETENTION: '3600', ABACA_RECYCLE_BIN_PURGE_INTERVAL: '5' })
+      .recycleBin,
+    { retentionSeconds: 3600, purgeIntervalSeconds: 5 },
+  );
+  assert.throws(
+    () => loadConfig({ ABACA_SOFT_DELETED_SHARE_RETENTION: '-1' }),
+    (err: Error) => err instanceof ConfigError && /ABACA_SOFT_DELETED_SHARE_RETENTION/.test(err.message),
+  );
+  assert.throws(
+    () => loadConfig({ ABACA_RECYCLE_BIN_PURGE_INTERVAL: 'soon' }),
+    (err: Error) => err instanceof ConfigError && /ABACA_RECYCLE_BIN_PURGE_INTERVAL/.test(err.message),
+  );
+});

@@ -84,10 +84,15 @@ const starts = {
   },
 
   /** The delete of a share that never reached a backend: its create found no host. */
+  /**
+   * A share whose placement failed, deleted through a task: its DELETE removes it at once (nothing
+   * on a backend), so the task comes from the recycle bin's purge once its retention has passed.
+   */
   async deletingUnplaced(size: number): Promise<Started> {
     const s = await creating(size);
     await h.settle(s.shareId, { on: [tiny] });
-    await h.shares.delete(s.auth, s.shareId);
+    await h.shares.softDelete(s.auth, s.shareId);
+    await h.shares.purgeExpired(new Date(Date.now() + 8 * 24 * 3600 * 1000));
     return s;
   },
 

@@ -1,7 +1,7 @@
 /**
  * Manila's own conformance suite against abaca: the API tests of manila-tempest-plugin (Debian's
- * `tempest` and `manila-tempest-plugin` packages) run against an abaca-server process on loopback,
- * with dynamic credentials made through abaca's Keystone API. test/tempest/tempest.conf is the
+ * `tempest` and `manila-tempest-plugin` packages) run against an abaca-server process on loopback
+ * (on a fresh PostgreSQL database when TEST_DATABASE_URL is set, else on PGlite), with dynamic credentials made through abaca's Keystone API. test/tempest/tempest.conf is the
  * configuration (a DHSS=False cloud, one NFS backend); test/tempest/exclude-list.txt names the
  * tests left out, each with its reason (docs/conformance.md has the counts).
  *
@@ -13,10 +13,12 @@
  */
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { after, before, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
+import knexFactory, { type Knex } from 'knex';
 import { tempDir } from '../helpers/db.ts';
 import { COMPAT_ADMIN_PASSWORD } from '../helpers/openstack.ts';
 import { type ServerProcess, startServerProcess } from '../helpers/process.ts';
@@ -56,16 +58,37 @@ const work = tempDir('abaca-tempest');
 const data = tempDir('abaca-tempest-data');
 let server: ServerProcess;
 
+/**
+ * With TEST_DATABASE_URL (a real PostgreSQL server, CI's second pass) the server runs on a fresh
+ * database of its own there, dropped afterwards, so runs never share state; otherwise on its
+ * embedded PGlite in the data directory.
+ */
+const PG_URL = process.env.TEST_DATABASE_URL;
+const dbName = `abaca_test_tempest_${randomBytes(4).toString('hex')}`;
+let pgAdmin: Knex | undefined;
+
+async function serverDatabase(): Promise<Record<string, string>> {
+  if (!PG_URL) return {};
+  pgAdmin = knexFactory({ client: 'pg', connection: PG_URL, pool: { min: 0, max: 1 } });
+  await pgAdmin.raw(`CREATE DATABASE ${dbName}`);
+  const u = new URL(PG_URL);
+  u.pathname = `/${dbName}`;
+  return { DATABASE_URL: u.toString() };
+}
+
 before(async () => {
   if (skip) return;
   server = await startServerProcess({
     ABACA_DATA_DIR: data.path,
     ABACA_ADMIN_PASSWORD: COMPAT_ADMIN_PASSWORD,
     ABACA_LOG_LEVEL: 'warn',
+    ...(await serverDatabase()),
   });
 });
 after(async () => {
   await server?.stop();
+  await pgAdmin?.raw(`DROP DATABASE IF EXISTS ${dbName} WITH (FORCE)`);
+  await pgAdmin?.destroy();
   data.remove();
   if (process.env.ABACA_TEMPEST_KEEP) process.stdout.write(`# tempest workspace kept in ${work.path}\n`);
   else work.remove();
@@ -94,7 +117,9 @@ function run(cmd: string, args: string[], cwd: string): Promise<{ code: number |
   });
 }
 
-test(`manila-tempest-plugin API tests (${mode})`, { skip, timeout: 40 * 60_000 }, async () => {
+const database = PG_URL ? 'PostgreSQL' : 'PGlite';
+
+test(`manila-tempest-plugin API tests (${mode}, ${database})`, { skip, timeout: 40 * 60_000 }, async () => {
   // A workspace as `tempest init` makes one, without registering it in ~/.tempest.
   const ws = work.path;
   mkdirSync(path.join(ws, 'etc'));
@@ -124,7 +149,7 @@ test(`manila-tempest-plugin API tests (${mode})`, { skip, timeout: 40 * 60_000 }
   const seconds = Math.round((Date.now() - started) / 1000);
   const totals = /Totals\n=+\n([\s\S]*?)Sum of execute time/.exec(res.out)?.[1]?.trim() ?? '(no totals)';
   const failed = [...res.out.matchAll(/^\{\d+\} (\S+) \[[^\]]*\] \.\.\. FAILED$/gm)].map((m) => m[1]);
-  process.stdout.write(`# tempest (${mode}, ${seconds} s):\n${totals.replace(/^/gm, '#   ')}\n`);
+  process.stdout.write(`# tempest (${mode}, ${database}, ${seconds} s):\n${totals.replace(/^/gm, '#   ')}\n`);
   assert.ok(/Ran: [1-9]/.test(totals), `tempest ran no test:\n${res.out.slice(-4000)}`);
   assert.equal(
     res.code,
