@@ -69,13 +69,18 @@ if (process.env.TEST_DATABASE_URL) {
   );
 }
 
+// Three files at once on the 2-core machines this runs on: the end-to-end files spend most of their
+// time waiting (the openstack client's --wait polls every 5 s, server processes start), so a third
+// file fills those waits. ABACA_TEST_CONCURRENCY overrides it.
+const concurrency = process.env.ABACA_TEST_CONCURRENCY ?? '3';
+
 const child = spawn(
   process.execPath,
   [
     '--import',
     'tsx',
     '--test',
-    '--test-concurrency=2',
+    `--test-concurrency=${concurrency}`,
     ...process.argv.slice(2),
     ...files.map((f) => path.relative(root, f)),
   ],
