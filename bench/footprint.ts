@@ -153,17 +153,20 @@ async function cliOnly(timings: Timing[]): Promise<void> {
 
 async function onPglite(rows: MemoryRow[], timings: Timing[]): Promise<void> {
   const data = tempDir('abaca-bench-footprint');
+  let server: ServerProcess | undefined;
   try {
-    let server = await start({ ABACA_DATA_DIR: data.path });
+    server = await start({ ABACA_DATA_DIR: data.path });
     rows.push({ db: 'PGlite', when: 'idle, first start', tree: await idle(server) });
     await stop(server);
+    server = undefined;
     server = await start({ ABACA_DATA_DIR: data.path });
     rows.push({ db: 'PGlite', when: 'idle, after a restart', tree: await idle(server) });
     const after = await loaded('PGlite', server);
     rows.push(after);
     timings.push(...cliTimings(server.url));
-    await stop(server);
   } finally {
+    // Also when a step failed: a bench must not leave a server and its bricks running.
+    if (server) await stop(server);
     data.remove();
   }
 }
@@ -193,12 +196,13 @@ async function onPostgres(rows: MemoryRow[], pgUrl: string): Promise<void> {
   const u = new URL(pgUrl);
   u.pathname = `/${name}`;
   const data = tempDir('abaca-bench-footprint-pg');
+  let server: ServerProcess | undefined;
   try {
-    const server = await start({ ABACA_DATA_DIR: data.path, DATABASE_URL: u.toString() });
+    server = await start({ ABACA_DATA_DIR: data.path, DATABASE_URL: u.toString() });
     rows.push({ db: 'PostgreSQL', when: 'idle, first start', tree: await idle(server) });
     rows.push(await loaded('PostgreSQL', server));
-    await stop(server);
   } finally {
+    if (server) await stop(server);
     data.remove();
     await adminDb.raw(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
     await adminDb.destroy();
