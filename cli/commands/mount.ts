@@ -38,6 +38,9 @@ async function mountClient() {
     mountShare: mount.mountShare,
     parseMountOptions: mountOptions.parseMountOptions,
     parseExportLocation: connection.parseExportLocation,
+    shareAddressOf: connection.shareAddressOf,
+    serversOf: connection.serversOf,
+    hostPort: connection.hostPort,
     toReplicatedError: errors.toReplicatedError,
   };
 }
@@ -169,7 +172,7 @@ async function serve(
   dir: string,
   options: MountOptions,
 ): Promise<void> {
-  const { exportLocation, mountShare, parseExportLocation } = lib;
+  const { exportLocation, mountShare, parseExportLocation, shareAddressOf } = lib;
   let quiet = false;
   process.stderr.on('error', () => {
     quiet = true; // the parent that relayed our notes has gone (detached mount)
@@ -191,14 +194,14 @@ async function serve(
   } else {
     const s = await ctx.findShare(share);
     label = s.name ? `${s.name} (${s.id})` : s.id;
-    const locations = (await ctx.shares.listExportLocations(s.id))
-      .filter((l) => parseExportLocation(l.path))
-      .sort((a, b) => Number(b.preferred) - Number(a.preferred));
-    if (locations.length === 0)
+    // Every abaca:// location of the share, the preferred first: the mount moves on to the next
+    // when a share server stays away.
+    const found = shareAddressOf(await ctx.shares.listExportLocations(s.id));
+    if (!found)
       throw new CommandError(
         `Cannot mount ${label}: it has no abaca:// export location (status ${s.status}; only shares of the replicated backend mount with abaca mount).`,
       );
-    address = parseExportLocation(locations[0]!.path)!;
+    address = found;
     if (!options.adminTokenFile) token = async () => (await ctx.session.auth()).token;
   }
 
@@ -262,9 +265,9 @@ function reason(lib: MountClient, err: unknown, a: ShareAddress, share: string):
       return `${msg}.`;
     case 'ENOTCONN':
     case 'ETIMEDOUT':
-      return `cannot reach the share server at ${a.host}:${a.port} (${msg}).`;
+      return `cannot reach the share server at ${lib.serversOf(a).map(lib.hostPort).join(' or ')} (${msg}).`;
     case 'ENOENT':
-      return `the share server at ${a.host}:${a.port} does not have share ${a.share}.`;
+      return `the share server at ${lib.hostPort(a)} does not have share ${a.share}.`;
     default:
       return `${msg}.`;
   }

@@ -6,7 +6,7 @@
 import fs from 'node:fs';
 import { FuseSession } from '../fuse/session.ts';
 import type { MountOptions } from './mount-options.ts';
-import { type ShareAddress, ShareConnection } from './share-connection.ts';
+import { hostPort, type ShareAddress, ShareConnection, serversOf } from './share-connection.ts';
 import { ShareFs } from './share-fs.ts';
 
 export interface MountRequest {
@@ -37,9 +37,9 @@ export function fuseUnavailable(): string | null {
   return null;
 }
 
+/** The address as one export location: `abaca://HOST:PORT[,HOST:PORT…]/SHARE_ID`. */
 export function exportLocation(a: ShareAddress): string {
-  const host = a.host.includes(':') ? `[${a.host}]` : a.host;
-  return `abaca://${host}:${a.port}/${a.share}`;
+  return `abaca://${serversOf(a).map(hostPort).join(',')}/${a.share}`;
 }
 
 export async function mountShare(req: MountRequest): Promise<MountedShare> {

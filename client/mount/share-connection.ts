@@ -3,24 +3,82 @@
  * token, or an identity token of the share's project), reconnects when the connection drops and
  * sends again what was in flight, for up to `retryMs`; after that a request fails with ENOTCONN,
  * so a mount whose server stays away answers programs instead of hanging.
+ *
+ * A share can have several share-server addresses (one export location each, or several hosts
+ * in one location). The connection tries them in order: first the one it was last connected to,
+ * then the ones after it, wrapping around, so a mount follows the share to another server when
+ * its own stays away.
  */
 import { ReplicatedClient } from '../../backends/replicated/client/client.ts';
 import { ReplicatedError, toReplicatedError } from '../../backends/replicated/protocol/errors.ts';
 import { OP } from '../../backends/replicated/protocol/opcodes.ts';
 import { clusterTlsFromEnv } from '../../backends/replicated/protocol/tls.ts';
 
-export interface ShareAddress {
+export interface ServerAddress {
   host: string;
   port: number;
-  share: string;
 }
 
-/** `abaca://HOST:PORT/SHARE_ID` (the replicated driver's export location). */
-export function parseExportLocation(location: string): ShareAddress | null {
-  const m = /^abaca:\/\/(\[[^\]]+\]|[^/:]+):(\d+)\/([^/]+)\/?$/.exec(location);
-  if (!m) return null;
-  return { host: m[1]!.replace(/^\[|\]$/g, ''), port: Number(m[2]), share: m[3]! };
+export interface ShareAddress extends ServerAddress {
+  share: string;
+  /** Further share servers of the share, tried in order after host:port. */
+  others?: ServerAddress[];
 }
+
+const HOST_PORT = /^(\[[^\]]+\]|[^/:,[\]]+):(\d{1,5})$/;
+
+/**
+ * `abaca://HOST:PORT/SHARE_ID` (the replicated driver's export location), or several servers of
+ * one share in one location: `abaca://HOST:PORT,HOST:PORT/SHARE_ID` (for fstab and the CSI
+ * volume handle, which hold one string).
+ */
+export function parseExportLocation(location: string): ShareAddress | null {
+  const m = /^abaca:\/\/([^/]+)\/([^/]+)\/?$/.exec(location);
+  if (!m) return null;
+  const servers: ServerAddress[] = [];
+  for (const part of m[1]!.split(',')) {
+    const hp = HOST_PORT.exec(part);
+    const port = Number(hp?.[2]);
+    if (!hp || port < 1 || port > 65535) return null;
+    servers.push({ host: hp[1]!.replace(/^\[|\]$/g, ''), port });
+  }
+  const [first, ...others] = servers;
+  return { ...first!, share: m[2]!, ...(others.length > 0 ? { others } : {}) };
+}
+
+/**
+ * One address from a share's export locations (as the share API lists them, preferred first):
+ * every `abaca://` location of the same share, in that order, without repeats. Null when none is
+ * an `abaca://` location.
+ */
+export function shareAddressOf(locations: Array<{ path: string; preferred?: boolean }>): ShareAddress | null {
+  const parsed = [...locations]
+    .sort((a, b) => Number(b.preferred === true) - Number(a.preferred === true))
+    .map((l) => parseExportLocation(l.path))
+    .filter((a): a is ShareAddress => a !== null);
+  if (parsed.length === 0) return null;
+  const share = parsed[0]!.share;
+  const seen = new Set<string>();
+  const servers: ServerAddress[] = [];
+  for (const a of parsed.filter((p) => p.share === share))
+    for (const s of serversOf(a)) {
+      const key = `${s.host}|${s.port}`;
+      if (!seen.has(key)) {
+        seen.add(key);
+        servers.push(s);
+      }
+    }
+  const [first, ...others] = servers;
+  return { ...first!, share, ...(others.length > 0 ? { others } : {}) };
+}
+
+/** Every server of an address, in the order they are tried. */
+export function serversOf(a: ShareAddress): ServerAddress[] {
+  return [{ host: a.host, port: a.port }, ...(a.others ?? [])];
+}
+
+export const hostPort = (s: ServerAddress): string =>
+  `${s.host.includes(':') ? `[${s.host}]` : s.host}:${s.port}`;
 
 export interface ConnectionOptions extends ShareAddress {
   /** The share server's admin token: an operator's mount, not held to access rules. */
@@ -47,8 +105,13 @@ export class ShareConnection {
   access: 'rw' | 'ro' = 'rw';
   /** Connections made (the first one included). */
   connects = 0;
+  private readonly servers: ServerAddress[];
+  /** The server connected to last (where a reconnection starts). */
+  private at = 0;
 
-  private constructor(private readonly opts: ConnectionOptions) {}
+  private constructor(private readonly opts: ConnectionOptions) {
+    this.servers = serversOf(opts);
+  }
 
   /** Connects and mounts once; errors (no access, bad token, nothing listening) are thrown as they are. */
   static async open(opts: ConnectionOptions): Promise<ShareConnection> {
@@ -57,18 +120,47 @@ export class ShareConnection {
     return c;
   }
 
+  /** The share server in use (or tried last), `HOST:PORT`. */
   get address(): string {
-    return `${this.opts.host}:${this.opts.port}`;
+    return hostPort(this.servers[this.at]!);
   }
 
+  /**
+   * Connects and mounts on the first server that answers, from the one in use onwards. A server
+   * that cannot be reached (or drops the connection) passes to the next; a refusal (no access,
+   * bad token, no such share) is thrown as it is. When none answers, the last failure is thrown.
+   */
   private async connect(): Promise<ReplicatedClient> {
+    let last: unknown;
+    for (let i = 0; i < this.servers.length; i++) {
+      const at = (this.at + i) % this.servers.length;
+      try {
+        const c = await this.connectTo(this.servers[at]!);
+        this.at = at;
+        return c;
+      } catch (err) {
+        if (!TRANSPORT.has(toReplicatedError(err).code)) throw err;
+        last = err;
+      }
+    }
+    throw last;
+  }
+
+  private async connectTo(server: ServerAddress): Promise<ReplicatedClient> {
     const c = await ReplicatedClient.connect({
-      host: this.opts.host,
-      port: this.opts.port,
+      host: server.host,
+      port: server.port,
       timeoutMs: this.opts.requestTimeoutMs ?? 60_000,
       // Cluster TLS from the environment: the CA alone verifies the share server; a certificate,
       // when set, is presented too (an operator's admin mount needs one).
       tls: clusterTlsFromEnv(process.env, false),
+    }).catch((err: unknown) => {
+      // No connection (refused, unreachable, timed out): the server is away, whatever the cause.
+      if (err instanceof ReplicatedError && TRANSPORT.has(err.code)) throw err;
+      throw new ReplicatedError(
+        'ENOTCONN',
+        `cannot connect to ${hostPort(server)}: ${(err as Error).message}`,
+      );
     });
     try {
       await this.mountOn(c, this.opts.adminToken ?? (await this.opts.token?.()));

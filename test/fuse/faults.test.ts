@@ -1,7 +1,8 @@
 /**
  * Faults under a running copy into `abaca mount`: kill -9 of a brick, and kill -9 and restart of
  * the share server (the mount reconnects and sends again what was in flight) — the copy finishes
- * and its checksum matches. With quorum lost, an operation fails with ENOTCONN within the mount's
+ * and its checksum matches; a share server that stays away while another serves the share at the
+ * next address of the export location: the mount moves there and the copy finishes. With quorum lost, an operation fails with ENOTCONN within the mount's
  * retry timeout instead of hanging, and works again once the bricks are back; umount always works.
  * Real bricks and share server; needs root and /dev/fuse (skipped with the reason otherwise).
  */
@@ -9,8 +10,11 @@ import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import fs from 'node:fs';
+import net from 'node:net';
 import path from 'node:path';
 import { after, before, test } from 'node:test';
+import { OP } from '../../backends/replicated/protocol/opcodes.ts';
+import { ShareConnection } from '../../client/mount/share-connection.ts';
 import { Cluster } from '../backends/replicated/helpers.ts';
 import { codeOf, fuseSkip, mount, tempDir, unmountAll } from './helpers.ts';
 
@@ -102,6 +106,43 @@ test('the share server killed and restarted during a copy: the copy finishes and
   assert.match(m.output(), /reconnected to 127\.0\.0\.1:\d+/);
 });
 
+/** A port nothing listens on at `host` (yet). */
+function freePort(host: string): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = net.createServer();
+    srv.on('error', reject);
+    srv.listen(0, host, () => {
+      const { port } = srv.address() as net.AddressInfo;
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
+test('a mount opens on the next address of the export location when the first is away', {
+  skip,
+  timeout: 60_000,
+}, async () => {
+  const away = await freePort('127.0.0.3');
+  const conn = await ShareConnection.open({
+    host: '127.0.0.3',
+    port: away,
+    share: 'f',
+    others: [{ host: '127.0.0.1', port: cl.server.port }],
+    adminToken: cl.adminToken,
+  });
+  try {
+    assert.equal(conn.address, `127.0.0.1:${cl.server.port}`);
+    const r = await conn.call(OP.statfs, {});
+    assert.equal(r.header['size'], 1024 * 1024 * 1024); // share f, as the second server has it
+  } finally {
+    conn.close();
+  }
+  await assert.rejects(
+    ShareConnection.open({ host: '127.0.0.3', port: away, share: 'f', adminToken: cl.adminToken }),
+    (err: Error & { code?: string }) => err.code === 'ENOTCONN',
+  );
+});
+
 test('quorum lost: ENOTCONN within the retry timeout, then back to work; umount works', {
   skip,
   timeout: 120_000,
@@ -129,4 +170,26 @@ test('quorum lost: ENOTCONN within the retry timeout, then back to work; umount 
   assert.equal(fs.readFileSync(path.join(m.dir, 'before'), 'utf8'), 'before');
   await m.stop();
   assert.equal(fs.readdirSync(m.dir).length, 0);
+});
+
+// Last: the share server it leaves listens on 127.0.0.2.
+test('the share server stays away during a copy: the mount moves to the next address and the copy finishes', {
+  skip,
+  timeout: 120_000,
+}, async () => {
+  // The export location lists two share servers; the second is not started until the first is
+  // gone for good, and it listens on another address.
+  const first = cl.server;
+  const nextPort = await freePort('127.0.0.2');
+  const m = await mount(`abaca://127.0.0.1:${first.port},127.0.0.2:${nextPort}/f`, path.join(work, 'm4'));
+  const dest = path.join(m.dir, 'copy4.bin');
+  const run = cp(dest);
+  await grown('copy4.bin', 8 * 1024 * 1024);
+  await first.kill9();
+  await new Promise((r) => setTimeout(r, 500));
+  cl.servers.push(await cl.startServer(['--host', '127.0.0.2', '--port', String(nextPort)]));
+  const r = await run.done;
+  assert.equal(r.code, 0, r.stderr);
+  assert.equal(sha(dest), sourceSha);
+  assert.match(m.output(), new RegExp(`reconnected to 127\\.0\\.0\\.2:${nextPort}`));
 });

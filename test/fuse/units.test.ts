@@ -4,9 +4,10 @@ import { constants } from 'node:os';
 import { test } from 'node:test';
 import { ReplicatedError } from '../../backends/replicated/protocol/errors.ts';
 import { errnoOf } from '../../client/mount/errno.ts';
+import { exportLocation } from '../../client/mount/mount.ts';
 import { parseMountOptions } from '../../client/mount/mount-options.ts';
 import { NodeTable, ROOT_NODE } from '../../client/mount/node-table.ts';
-import { parseExportLocation } from '../../client/mount/share-connection.ts';
+import { parseExportLocation, shareAddressOf } from '../../client/mount/share-connection.ts';
 import { stIno } from '../../client/mount/share-fs.ts';
 
 test('-o options: values, defaults, fstab noise, and refusals', () => {
@@ -91,6 +92,37 @@ test('export locations, st_ino from file ids, errno values', () => {
     port: 7400,
     share: 's',
   });
+  assert.deepEqual(parseExportLocation('abaca://10.0.0.2:7400,[fd00::2]:7401/s'), {
+    host: '10.0.0.2',
+    port: 7400,
+    share: 's',
+    others: [{ host: 'fd00::2', port: 7401 }],
+  });
+  for (const bad of ['abaca://10.0.0.2:7400,/s', 'abaca://10.0.0.2/s', 'abaca://h:70000/s', 'abaca://h:1'])
+    assert.equal(parseExportLocation(bad), null, bad);
+  // The share API's locations: abaca:// ones of the share, preferred first, each server once.
+  assert.deepEqual(
+    shareAddressOf([
+      { path: 'abaca://10.0.0.3:7400/s', preferred: false },
+      { path: '10.0.0.9:/nfs/s', preferred: true },
+      { path: 'abaca://10.0.0.2:7400/s', preferred: true },
+      { path: 'abaca://10.0.0.3:7400,10.0.0.4:7400/s', preferred: false },
+    ]),
+    {
+      host: '10.0.0.2',
+      port: 7400,
+      share: 's',
+      others: [
+        { host: '10.0.0.3', port: 7400 },
+        { host: '10.0.0.4', port: 7400 },
+      ],
+    },
+  );
+  assert.equal(shareAddressOf([{ path: '10.0.0.9:/nfs/s' }]), null);
+  assert.equal(
+    exportLocation(parseExportLocation('abaca://[fd00::1]:7400,10.0.0.2:7400/s')!),
+    'abaca://[fd00::1]:7400,10.0.0.2:7400/s',
+  );
   assert.equal(parseExportLocation('nfs://10.0.0.2/x'), null);
   assert.equal(parseExportLocation('data'), null);
   const id = '3f2a9c4e-1b7d-4e8f-9a0b-1c2d3e4f5a6b';
