@@ -110,7 +110,7 @@ test('flock: held on A, EAGAIN on B without waiting, granted to B when A closes'
   skip,
   timeout: 60_000,
 }, async () => {
-  const holder = py(HOLD_FLOCK, path.join(a.dir, 'f'), '2');
+  const holder = py(HOLD_FLOCK, path.join(a.dir, 'f'), '4');
   await holder.said('locked');
   const other = py(TRY_FLOCK, path.join(b.dir, 'f'));
   const r = await other.exit;
@@ -227,7 +227,9 @@ test('a signal interrupts a lock wait (EINTR), and the cancelled wait is not gra
   skip,
   timeout: 60_000,
 }, async () => {
-  const holder = py(HOLD_FLOCK, path.join(a.dir, 'h'), '2');
+  // The holder keeps the lock well past the waiter's 1 s alarm even when starting python on a
+  // loaded machine takes a second or more; otherwise the waiter could be granted before it rings.
+  const holder = py(HOLD_FLOCK, path.join(a.dir, 'h'), '6');
   await holder.said('locked');
   const waiter = py(
     `
