@@ -12,6 +12,7 @@ import { bootstrapIdentity, writeOpenrc } from '../services/identity/bootstrap.t
 import { createIdentity, type Identity } from '../services/identity/index.ts';
 import { HEARTBEAT_SECONDS } from '../services/os-services.ts';
 import type { Auth } from '../services/policy.ts';
+import { shareOwnerStore } from '../services/repos/share-owners.ts';
 import type { ConfiguredBackend } from '../services/scheduler.ts';
 import { createShareServices } from '../services/share-services.ts';
 import { ensureDefaultShareType } from '../services/share-types.ts';
@@ -89,7 +90,13 @@ export async function startServer(
   const backends: ConfiguredBackend[] = [];
   for (const spec of config.backends) {
     const parsed = parseBackendSpec(spec);
-    backends.push({ backend: await createBackend(spec), availabilityZone: parsed.availabilityZone });
+    backends.push({
+      backend: await createBackend(spec, {
+        owners: (name) => shareOwnerStore(db, name),
+        log: (msg, fields) => log.info({ backend: parsed.name, ...fields }, msg),
+      }),
+      availabilityZone: parsed.availabilityZone,
+    });
   }
   const stack = createShareServices({
     db,
