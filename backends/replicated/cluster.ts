@@ -38,6 +38,33 @@ export interface ShareOwnerStore {
   forget(share: string): Promise<void>;
 }
 
+/**
+ * The owner table in this process's memory: for a single API process without a shared database
+ * (tests, benchmarks). Same semantics as the database's (claim keeps the first, move compares the
+ * generation).
+ */
+export function memoryOwnerStore(): ShareOwnerStore & { rows: Map<string, ShareOwner> } {
+  const rows = new Map<string, ShareOwner>();
+  return {
+    rows,
+    list: async () => [...rows.values()].map((r) => ({ ...r })),
+    get: async (share) => (rows.has(share) ? { ...rows.get(share)! } : undefined),
+    claim: async (share, server) => {
+      if (!rows.has(share)) rows.set(share, { share, server, generation: 1 });
+      return { ...rows.get(share)! };
+    },
+    move: async (share, generation, server) => {
+      const r = rows.get(share);
+      if (!r || r.generation !== generation) return false;
+      rows.set(share, { share, server, generation: generation + 1 });
+      return true;
+    },
+    forget: async (share) => {
+      rows.delete(share);
+    },
+  };
+}
+
 export interface ClusterOptions {
   /** Share servers' admin addresses, and the address clients use for each (same order). */
   servers: string[];

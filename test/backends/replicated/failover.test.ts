@@ -9,7 +9,7 @@ import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { after, before, test } from 'node:test';
 import { ReplicatedClient } from '../../../backends/replicated/client/client.ts';
-import type { ShareOwner, ShareOwnerStore } from '../../../backends/replicated/cluster.ts';
+import { memoryOwnerStore } from '../../../backends/replicated/cluster.ts';
 import { createReplicatedBackend } from '../../../backends/replicated/driver.ts';
 import type { Proc } from '../../../backends/replicated/processes.ts';
 import { OP } from '../../../backends/replicated/protocol/opcodes.ts';
@@ -20,39 +20,16 @@ import { assertReplicasEqual, Cluster, expectCode, settled, waitFor } from './he
 const PROBE_MS = 200;
 const FAILOVER_MS = 1500;
 
-/** The owner table as the database keeps it (services/repos/share-owners.ts), in memory. */
-function memoryOwners(): ShareOwnerStore & { rows: Map<string, ShareOwner> } {
-  const rows = new Map<string, ShareOwner>();
-  return {
-    rows,
-    list: async () => [...rows.values()].map((r) => ({ ...r })),
-    get: async (share) => (rows.has(share) ? { ...rows.get(share)! } : undefined),
-    claim: async (share, server) => {
-      if (!rows.has(share)) rows.set(share, { share, server, generation: 1 });
-      return { ...rows.get(share)! };
-    },
-    move: async (share, generation, server) => {
-      const r = rows.get(share);
-      if (!r || r.generation !== generation) return false;
-      rows.set(share, { share, server, generation: generation + 1 });
-      return true;
-    },
-    forget: async (share) => {
-      rows.delete(share);
-    },
-  };
-}
-
 let cl: Cluster;
 let servers: Proc[];
-let owners: ReturnType<typeof memoryOwners>;
+let owners: ReturnType<typeof memoryOwnerStore>;
 let backend: Backend;
 
 before(async () => {
   cl = await Cluster.start({ serverArgs: ['--cluster'] });
   cl.servers.push(await cl.startServer(), await cl.startServer());
   servers = cl.servers;
-  owners = memoryOwners();
+  owners = memoryOwnerStore();
   backend = createReplicatedBackend({
     name: 'failover',
     shareServers: servers.map((s) => s.addr),
@@ -82,10 +59,7 @@ const ref = (id: string): ShareRef => ({
 
 const serverOf = (admin: string): Proc => servers.find((s) => s.addr === admin)!;
 
-async function connect(
-  id: string,
-  locations: Array<{ path: string; preferred?: boolean }>,
-): Promise<ShareConnection> {
+async function connect(locations: Array<{ path: string; preferred?: boolean }>): Promise<ShareConnection> {
   const addr = shareAddressOf(locations)!;
   return ShareConnection.open({
     ...addr,
@@ -222,7 +196,7 @@ test('kill -9 the owner under appends: the share moves, the client follows, noth
 }, async () => {
   const locs = await backend.createShare(ref('killed'));
   const ownerAddr = owners.rows.get('killed')!.server;
-  const conn = await connect('killed', locs);
+  const conn = await connect(locs);
   await conn.call(OP.create, { path: 'log', mode: 0o644, excl: true });
   const w = appender(conn);
   await waitFor(() => w.acked.length >= 50, 10_000);
@@ -274,7 +248,7 @@ test('a paused owner loses the share, and after SIGCONT is fenced: its clients a
   const locs = await backend.createShare(ref('paused'));
   const ownerAddr = owners.rows.get('paused')!.server;
   const owner = serverOf(ownerAddr);
-  const conn = await connect('paused', locs);
+  const conn = await connect(locs);
   await conn.call(OP.create, { path: 'log', mode: 0o644, excl: true });
   const direct = await ReplicatedClient.connect({
     host: '127.0.0.1',
