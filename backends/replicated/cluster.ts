@@ -92,6 +92,8 @@ interface ServerView {
   state: ServerState | undefined;
   /** The process id the whole map was last sent to. */
   toldId: string | undefined;
+  /** Since when it reaches fewer than a majority of its bricks (ms since epoch), else undefined. */
+  shortSince: number | undefined;
 }
 
 export class ShareServerCluster {
@@ -114,6 +116,7 @@ export class ShareServerCluster {
       lastOk: 0,
       state: undefined,
       toldId: undefined,
+      shortSince: undefined,
     }));
   }
 
@@ -274,6 +277,8 @@ export class ShareServerCluster {
       }
       v.state = await v.client.serverState();
       v.lastOk = Date.now();
+      const short = v.state.bricksUp < Math.floor(v.state.bricks / 2) + 1;
+      v.shortSince = short ? (v.shortSince ?? v.lastOk) : undefined;
     } catch (err) {
       // A probe that timed out may leave a hung server's socket: start over next time.
       if (toReplicatedError(err).code === 'ETIMEDOUT') {
@@ -287,9 +292,18 @@ export class ShareServerCluster {
     return v.lastOk > 0 && Date.now() - v.lastOk < this.failoverMs;
   }
 
-  /** Silent for failoverMs (counted from this monitor's start for one never heard). */
+  /**
+   * Silent for failoverMs (counted from this monitor's start for one never heard) — or answering
+   * but cut off from most of its bricks for that long while another server reaches a majority:
+   * its shares cannot be written there, and can elsewhere.
+   */
   private down(v: ServerView): boolean {
-    return Date.now() - Math.max(v.lastOk, this.started) >= this.failoverMs;
+    if (Date.now() - Math.max(v.lastOk, this.started) >= this.failoverMs) return true;
+    return (
+      v.shortSince !== undefined &&
+      Date.now() - v.shortSince >= this.failoverMs &&
+      this.views.some((o) => o !== v && this.up(o) && o.shortSince === undefined)
+    );
   }
 
   private view(admin: string): ServerView | undefined {
@@ -302,7 +316,7 @@ export class ShareServerCluster {
     for (const o of owners) count.set(o.server, (count.get(o.server) ?? 0) + 1);
     let best: ServerView | undefined;
     for (const v of this.views) {
-      if (v.admin === except || !this.up(v)) continue;
+      if (v.admin === except || !this.up(v) || v.shortSince !== undefined) continue;
       if (!best || (count.get(v.admin) ?? 0) < (count.get(best.admin) ?? 0)) best = v;
     }
     return best?.admin;
