@@ -22,23 +22,26 @@ const PASSWORD = 'failover-admin-password';
 before(async () => {
   cl = await Cluster.start({ serverArgs: ['--cluster'] });
   cl.servers.push(await cl.startServer(), await cl.startServer());
-  server = await startServerProcess({
-    ABACA_DATA_DIR: data.path,
-    ABACA_ADMIN_PASSWORD: PASSWORD,
-    ABACA_TASK_LEASE_SECONDS: '5',
-    ABACA_BACKENDS: JSON.stringify([
-      {
-        name: 'repl',
-        driver: 'replicated',
-        options: {
-          shareServers: cl.servers.map((s) => s.addr),
-          adminToken: cl.adminToken,
-          probeMs: 200,
-          failoverMs: 1500,
+  server = await startServerProcess(
+    {
+      ABACA_DATA_DIR: data.path,
+      ABACA_ADMIN_PASSWORD: PASSWORD,
+      ABACA_TASK_LEASE_SECONDS: '5',
+      ABACA_BACKENDS: JSON.stringify([
+        {
+          name: 'repl',
+          driver: 'replicated',
+          options: {
+            shareServers: cl.servers.map((s) => s.addr),
+            adminToken: cl.adminToken,
+            probeMs: 200,
+            failoverMs: 1500,
+          },
         },
-      },
-    ]),
-  });
+      ]),
+    },
+    120_000,
+  );
   const res = await requestPasswordToken(server.url, PASSWORD);
   headers = {
     'content-type': 'application/json',
