@@ -14,6 +14,9 @@ import { ReplicatedError, toReplicatedError } from '../protocol/errors.ts';
 /** What a mutation answered on this brick: its reply header, or its error. */
 export type Outcome = { header: object } | { e: string; m: string };
 
+/** Failures that did not apply the mutation for a reason of the moment: not remembered. */
+const UNDECIDED = new Set(['EIO', 'ENOSPC', 'ENOTCONN', 'ETIMEDOUT', 'ESTALE', 'ENXIO', 'EAGAIN']);
+
 /** Request ids remembered per share: far more than a client has in flight at once. */
 const PER_SHARE = 16_384;
 
@@ -54,7 +57,8 @@ export class RecentRequests {
     if (known) return replay(known);
     const fail = (err: unknown): never => {
       const e = toReplicatedError(err);
-      this.put(share, rid, { e: e.code, m: e.message });
+      // The disk's trouble (EIO, ENOSPC) is not the operation's answer: a re-send may apply it.
+      if (!UNDECIDED.has(e.code)) this.put(share, rid, { e: e.code, m: e.message });
       throw e;
     };
     let r: object | Promise<object>;

@@ -34,6 +34,9 @@ interface Job {
   reject: (e: ReplicatedError) => void;
 }
 
+/** Failures that leave the outcome of a mutation open: a re-send asks again. */
+const UNDECIDED = new Set(['ENOTCONN', 'ETIMEDOUT', 'EIO', 'ESTALE', 'EMOVED', 'EAGAIN', 'ENXIO']);
+
 /** Request ids answered by this coordinator and kept for re-sends (a client has far fewer in flight). */
 const RIDS_KEPT = 16_384;
 
@@ -327,6 +330,12 @@ export class ShareCoordinator {
       (prev) => prev ?? this.enqueue(kind, h, payload),
     );
     this.byRid.set(rid, p);
+    // A failure that says nothing about the operation itself (no quorum, fenced, timed out) is not
+    // its answer: a re-send must look again (and may be applied), not get the same failure for as
+    // long as the client retries.
+    p.catch((err: unknown) => {
+      if (UNDECIDED.has(toReplicatedError(err).code) && this.byRid.get(rid) === p) this.byRid.delete(rid);
+    });
     if (this.byRid.size > RIDS_KEPT) this.byRid.delete(this.byRid.keys().next().value as string);
     return p;
   }

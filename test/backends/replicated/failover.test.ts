@@ -136,6 +136,56 @@ test('a re-sent mutation is applied once: same server, and after a takeover', as
   await backend.deleteShare(ref('resend'));
 });
 
+test('a re-send after a failure without quorum is applied, not answered with the old failure', {
+  timeout: 60_000,
+}, async () => {
+  await backend.createShare(ref('quorum'));
+  const owner = serverOf(owners.rows.get('quorum')!.server);
+  const c = await ReplicatedClient.connect({
+    host: '127.0.0.1',
+    port: owner.port,
+    share: 'quorum',
+    adminToken: cl.adminToken,
+  });
+  await c.call(OP.create, { path: 'q', mode: 0o644, excl: true });
+  cl.bricks[1]!.signal('SIGSTOP');
+  cl.bricks[2]!.signal('SIGSTOP');
+  try {
+    await expectCode(
+      c.call(OP.write, { path: 'q', off: 0, append: true, rid: 'r-q' }, Buffer.from('once\n')),
+      ['ENOTCONN', 'EIO'],
+    );
+  } finally {
+    cl.bricks[1]!.signal('SIGCONT');
+    cl.bricks[2]!.signal('SIGCONT');
+  }
+  const admin = await cl.client(undefined, owner);
+  await waitFor(
+    async () => (await admin.healInfo('quorum')).every((b) => b.connected),
+    20_000,
+    'bricks back',
+  );
+  await waitFor(
+    async () => {
+      try {
+        await c.call(
+          OP.write,
+          { path: 'q', off: 0, append: true, rid: 'r-q', resent: true },
+          Buffer.from('once\n'),
+        );
+        return true;
+      } catch {
+        return false;
+      }
+    },
+    20_000,
+    'the re-send applied',
+  );
+  assert.equal((await c.readFile('q')).toString(), 'once\n');
+  c.close();
+  await backend.deleteShare(ref('quorum'));
+});
+
 /**
  * Appends numbered, checksummed records to `log` through a reconnecting connection until stopped;
  * returns the records acknowledged and the gaps (time between two acknowledgements).
