@@ -5,8 +5,7 @@
  * must be there once with its checksum, nothing else, on a fresh client and on every brick's disk,
  * the replicas equal, heal info empty, no client hung, and every error ENOTCONN/EIO/EAGAIN during
  * a fault. FAULTS_SEED picks the seed (printed), FAULTS_DURATION the seconds of faults (default
- * 45). Duplicates of a mutation re-sent after a share-server fault are a known gap until request
- * ids land (run.ts RESEND_GAP_KNOWN): a TODO subtest lists them. Longer runs by hand: `npm run faults -- --duration 30m`. Partitions need root and ip netns,
+ * 45). Longer runs by hand: `npm run faults -- --duration 30m`. Partitions need root and ip netns,
  * the mounts root and /dev/fuse (left out, with the reason printed, otherwise).
  */
 import assert from 'node:assert/strict';
@@ -29,16 +28,5 @@ test('fault-injection run: nothing acknowledged is lost or doubled, replicas equ
     r.problems.slice(0, 20),
     [],
     `seed ${SEED}: ${r.problems.length} problems (FAULTS_SEED=${SEED} node --import tsx --test test/faults/faults.test.ts)`,
-  );
-  // The known gap (re-sent mutations applied twice until request ids land, run.ts RESEND_GAP_KNOWN)
-  // is reported as a TODO: visible in every run, not failing CI; FAULTS_STRICT=1 makes it fail.
-  await t.test(
-    're-sent mutations are applied once (request ids)',
-    {
-      todo: r.knownGap.length > 0 ? `${r.knownGap.length} symptoms with seed ${SEED}` : false,
-    },
-    () => {
-      assert.deepEqual(r.knownGap.slice(0, 20), []);
-    },
   );
 });

@@ -39,27 +39,21 @@ export interface RunOptions {
   keepOnFailure?: boolean;
 }
 
-/**
- * Until request ids make re-sent mutations idempotent (issue 19, being built), a mutation sent
- * again after a share-server fault may be applied twice: an append twice, an O_EXCL create
- * answering EEXIST, a rename or unlink answering ENOENT. Such problems, and only when a share-server
- * fault overlapped the operation, are kept apart as `knownGap`; set this to false (or
- * FAULTS_STRICT=1) once request ids land, and they fail the run like any other.
- */
-export const RESEND_GAP_KNOWN = process.env['FAULTS_STRICT'] !== '1';
-
 export interface Problem {
   message: string;
-  /** One of the known gap's symptoms (see RESEND_GAP_KNOWN). */
-  knownGap: boolean;
+  /**
+   * A symptom of a mutation applied twice after its client sent it again (an append twice, an
+   * O_EXCL create answering EEXIST, a rename or unlink answering ENOENT) while the client may have
+   * re-sent it: what request ids (share-connection.ts, brick/recent-requests.ts) prevent. Labelled
+   * in the output to point there.
+   */
+  resent: boolean;
 }
 
 export interface RunResult {
   seed: number;
-  /** What is wrong (the known gap's symptoms too when RESEND_GAP_KNOWN is off). */
+  /** What is wrong (empty: the run passed). */
   problems: string[];
-  /** The known gap's symptoms (empty when RESEND_GAP_KNOWN is off). */
-  knownGap: string[];
   ops: number;
   acked: number;
   faults: number;
@@ -172,7 +166,7 @@ export async function runFaults(opts: RunOptions): Promise<RunResult> {
     await Promise.all(loops);
     for (const r of await Promise.all(remote)) {
       if ('error' in r) {
-        problems.push({ message: r.error, knownGap: false });
+        problems.push({ message: r.error, resent: false });
         continue;
       }
       mergeReport(h, r);
@@ -199,7 +193,7 @@ export async function runFaults(opts: RunOptions): Promise<RunResult> {
         entries: readReplica(cl.shareDir(i, s)),
       }));
       for (const d of replicaDifferences(states))
-        problems.push({ message: `${s}: replicas differ: ${d.message}`, knownGap: false });
+        problems.push({ message: `${s}: replicas differ: ${d.message}`, resent: false });
       for (const [i] of cl.bricks.entries())
         checkView(
           `brick${i + 1} disk (${s})`,
@@ -216,10 +210,10 @@ export async function runFaults(opts: RunOptions): Promise<RunResult> {
       if (c.running > 0)
         problems.push({
           message: `${c.name}: an operation hung past the client's timeout (${c.timeoutMs} ms)`,
-          knownGap: false,
+          resent: false,
         });
-    const real = problems.filter((p) => !RESEND_GAP_KNOWN || !p.knownGap).map((p) => p.message);
-    const gap = RESEND_GAP_KNOWN ? problems.filter((p) => p.knownGap).map((p) => p.message) : [];
+    const real = problems.map((p) => p.message);
+    const resent = problems.filter((p) => p.resent).length;
 
     // ---- summary -------------------------------------------------------------------------------
     const unavailableMs = unavailability(h, tStop);
@@ -237,26 +231,24 @@ export async function runFaults(opts: RunOptions): Promise<RunResult> {
     for (const [s, ms] of Object.entries(unavailableMs))
       log(`  share ${s}: longest time without a successful operation ${ms} ms`);
     log(`  total ${Date.now() - tSetup} ms`);
-    if (gap.length > 0) {
-      log(`KNOWN GAP: ${gap.length} symptoms of re-sent mutations applied twice (FAULTS_SEED=${opts.seed}):`);
-      for (const p of gap.slice(0, 30)) log(`  ${p}`);
-      if (gap.length > 30) log(`  … and ${gap.length - 30} more`);
-    }
     if (real.length > 0) {
-      log(`FAILED: ${real.length} problems (FAULTS_SEED=${opts.seed} reproduces the run):`);
+      log(
+        `FAILED: ${real.length} problems (FAULTS_SEED=${opts.seed} reproduces the run)` +
+          (resent > 0 ? `, ${resent} of them a re-sent mutation applied twice` : '') +
+          ':',
+      );
       for (const p of real.slice(0, 60)) log(`  ${p}`);
       if (real.length > 60) log(`  … and ${real.length - 60} more`);
     } else {
-      failed = gap.length > 0;
+      failed = false;
       log(
         'OK: every acknowledged write is there once with its checksum, nothing else; replicas equal; ' +
-          `heal info empty; no client hung; errors only during faults${gap.length > 0 ? ' (apart from the known gap)' : ''}`,
+          'heal info empty; no client hung; errors only during faults',
       );
     }
     return {
       seed: opts.seed,
       problems: real,
-      knownGap: gap,
       ops,
       acked,
       faults: faults.filter((f) => f.end !== undefined).length,
@@ -377,8 +369,7 @@ function checkView(
   faults: Fault[],
   problems: Problem[],
 ): void {
-  const add = (message: string, knownGap = false) =>
-    problems.push({ message: `${label}: ${message}`, knownGap });
+  const add = (message: string, resent = false) => problems.push({ message: `${label}: ${message}`, resent });
   const seen = new Map<string, string[]>();
   for (const [name, data] of v.records) {
     const id = name.replace(/~\d+$/, '');
@@ -433,7 +424,7 @@ function checkView(
   }
 }
 
-const RESENT = 'sent again after a reconnect and applied twice (no request ids yet)';
+const RESENT = 'its client may have sent it again: applied twice? (request ids should prevent it)';
 
 /** The faults whose window (plus GRACE_MS) overlaps the operation. */
 function faultsDuring(e: OpEvent, faults: Fault[]): Fault[] {
@@ -465,9 +456,9 @@ function checkErrors(h: History, faults: Fault[], problems: Problem[]): void {
       const resent =
         mayBeResent(e, faults) &&
         ((e.op === 'create' && e.result === 'EEXIST') || (e.op !== 'create' && e.result === 'ENOENT'));
-      problems.push({ message: resent ? `${desc} — ${RESENT}` : desc, knownGap: resent });
+      problems.push({ message: resent ? `${desc} — ${RESENT}` : desc, resent });
     } else if (during.length === 0)
-      problems.push({ message: `${desc} — outside every fault`, knownGap: false });
+      problems.push({ message: `${desc} — outside every fault`, resent: false });
   }
 }
 
