@@ -38,26 +38,32 @@ export class FaultCluster {
   readonly dir: string;
   readonly adminToken: string;
   readonly bricks: BrickSlot[] = [];
-  server!: Proc;
-  serverPort = 0;
+  /** Share servers (one, or three under the cluster monitor), each at a fixed port once started. */
+  readonly servers: Proc[] = [];
+  readonly serverPorts: number[] = [];
   readonly mounts: Mount[] = [];
   private readonly tag = `abf${process.pid % 100000}`;
   private readonly oct = 1 + (process.pid % 250);
   private readonly namespaces: string[] = [];
   private readonly veths: string[] = [];
 
-  private constructor(readonly useNetns: boolean) {
+  private constructor(
+    readonly useNetns: boolean,
+    /** Share servers run with --cluster (owners decided by the cluster monitor). */
+    readonly managed: boolean,
+  ) {
     this.dir = fs.mkdtempSync(path.join(os.tmpdir(), 'abaca-faults-'));
     this.adminToken = `faults-${process.pid}-${Date.now()}`;
     fs.writeFileSync(path.join(this.dir, 'admin-token'), this.adminToken, { mode: 0o600 });
   }
 
-  static async start(opts: { bricks?: number; netns: boolean }): Promise<FaultCluster> {
-    const c = new FaultCluster(opts.netns);
+  static async start(opts: { bricks?: number; servers?: number; netns: boolean }): Promise<FaultCluster> {
+    const servers = opts.servers ?? 1;
+    const c = new FaultCluster(opts.netns, servers > 1);
     try {
       const n = opts.bricks ?? 3;
       for (let i = 0; i < n; i++) c.bricks.push(await c.startBrick(i));
-      await c.startServer();
+      for (let i = 0; i < servers; i++) await c.startServer(i);
     } catch (err) {
       await c.close();
       throw err;
@@ -125,9 +131,9 @@ export class FaultCluster {
     this.ip('link', 'set', veth, cut ? 'down' : 'up');
   }
 
-  /** Starts (or restarts, on the same port) the share server. */
-  async startServer(): Promise<void> {
-    this.server = await spawnDaemon(
+  /** Starts (or restarts, on the same port) share server i. */
+  async startServer(i: number): Promise<void> {
+    this.servers[i] = await spawnDaemon(
       'abaca-share-server.js',
       [
         '--bricks',
@@ -135,35 +141,35 @@ export class FaultCluster {
         '--brick-timeout-ms',
         '3000',
         '--port',
-        String(this.serverPort),
+        String(this.serverPorts[i] ?? 0),
         '--heal-interval-ms',
         '5000',
+        ...(this.managed ? ['--cluster'] : []),
       ],
       undefined,
       { ABACA_ADMIN_TOKEN: this.adminToken },
     );
-    this.serverPort = this.server.port;
+    this.serverPorts[i] = this.servers[i]!.port;
   }
 
-  async restartServer(): Promise<void> {
-    await this.server.kill9();
-    await this.startServer();
+  get serverAddrs(): string[] {
+    return this.serverPorts.map((p) => `127.0.0.1:${p}`);
   }
 
-  /** A plain client of the share server (admin calls, or the fresh reader of the final check). */
-  async client(share?: string): Promise<ReplicatedClient> {
+  /** A plain client of share server i (admin calls, or the fresh reader of the final check). */
+  async client(share?: string, i = 0): Promise<ReplicatedClient> {
     return ReplicatedClient.connect({
       host: '127.0.0.1',
-      port: this.serverPort,
+      port: this.serverPorts[i]!,
       share,
       timeoutMs: 30_000,
       adminToken: this.adminToken,
     });
   }
 
-  /** `abaca mount` of a share with the admin token; `retry` seconds of re-sending. */
-  async mount(share: string, name: string, retry: number): Promise<Mount> {
-    const m = await mount(`abaca://127.0.0.1:${this.serverPort}/${share}`, path.join(this.dir, 'mnt', name), [
+  /** `abaca mount` of an export location with the admin token; `retry` seconds of re-sending. */
+  async mount(location: string, name: string, retry: number): Promise<Mount> {
+    const m = await mount(location, path.join(this.dir, 'mnt', name), [
       '-o',
       `admin_token_file=${path.join(this.dir, 'admin-token')},retry_timeout=${retry}`,
     ]);
@@ -177,7 +183,7 @@ export class FaultCluster {
 
   async close(keep = false): Promise<void> {
     await Promise.all(this.mounts.splice(0).map((m) => m.stop()));
-    const procs = [...this.bricks.map((b) => b.proc), ...(this.server ? [this.server] : [])];
+    const procs = [...this.bricks.map((b) => b.proc), ...this.servers];
     await Promise.all(procs.map((p) => p.kill9().catch(() => {})));
     for (const ns of this.namespaces) {
       const pids = spawnSync('ip', ['netns', 'pids', ns], { encoding: 'utf8' }).stdout ?? '';

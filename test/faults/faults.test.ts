@@ -19,7 +19,11 @@ test('fault-injection run: nothing acknowledged is lost or doubled, replicas equ
   timeout: 300_000,
 }, async (t) => {
   t.diagnostic(`seed ${SEED}`);
-  const r = await runFaults({ seed: SEED, durationMs: SECONDS * 1000 });
+  const r = await runFaults({
+    seed: SEED,
+    durationMs: SECONDS * 1000,
+    takeover: process.env['FAULTS_SINGLE_SERVER'] !== '1',
+  });
   t.diagnostic(`${r.faults} faults, ${r.ops} operations, ${r.acked} acknowledged`);
   assert.ok(r.scheduled >= 4, `only ${r.scheduled} faults in the schedule`);
   assert.equal(r.faults, r.scheduled, 'every fault of the schedule ran');

@@ -1,7 +1,9 @@
 /**
- * `npm run faults -- [--duration 30m] [--seed N] [--faults brick-kill,server-pause,…]`: the fault-injection run by hand, as long as you
- * like. Prints the seed, the fault schedule, the summary and every problem; exit status 1 when a
- * check fails (the bricks' directories are kept then). FAULTS_SEED=N works too.
+ * `npm run faults -- [--duration 30m] [--seed N] [--faults brick-kill,server-pause,…] [--single-server]`:
+ * the fault-injection run by hand, as long as you like. Prints the seed, the fault schedule, the
+ * summary and every problem; exit status 1 when a check fails (the bricks' directories are kept
+ * then). FAULTS_SEED=N works too. By default three share servers run under the cluster monitor
+ * (shares move when their owner dies); --single-server runs one, restarted where clients wait.
  */
 import { parseArgs } from 'node:util';
 import { FAULT_KINDS, type FaultKind } from './nemesis.ts';
@@ -20,6 +22,7 @@ const { values } = parseArgs({
     duration: { type: 'string', default: '60s' },
     seed: { type: 'string' },
     faults: { type: 'string' },
+    'single-server': { type: 'boolean', default: false },
   },
 });
 const seedText = values.seed ?? process.env['FAULTS_SEED'];
@@ -33,6 +36,7 @@ const result = await runFaults({
   seed,
   durationMs: parseDuration(values.duration),
   kinds: kinds as FaultKind[],
+  takeover: !(values['single-server'] || process.env['FAULTS_SINGLE_SERVER'] === '1'),
   keepOnFailure: true,
 });
 process.exit(result.problems.length > 0 ? 1 : 0);

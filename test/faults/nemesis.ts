@@ -15,19 +15,16 @@ export const FAULT_KINDS = [
 ] as const;
 export type FaultKind = (typeof FAULT_KINDS)[number];
 
-/**
- * With automatic share-server takeover (issue 19, being built), a killed share server need not come
- * back: set this (or FAULTS_SERVER_KILL_FOR_GOOD=1) to leave it dead and count on another share
- * server taking the share over. Today a share has one share server and clients wait for it, so a
- * killed one is restarted within the clients' retry window.
- */
-export const SERVER_KILL_FOR_GOOD = process.env['FAULTS_SERVER_KILL_FOR_GOOD'] === '1';
-
 export interface Fault {
   n: number;
   kind: FaultKind;
-  /** Brick index (brick faults). */
-  brick: number;
+  /**
+   * Brick index (brick faults); for server faults with several share servers, the index of the
+   * share (in `shares`) whose owner at that moment is hit.
+   */
+  target: number;
+  /** The share server hit (index), once known. */
+  server?: number;
   /** Quiet time before the fault. */
   quietMs: number;
   /** How long it lasts (killed, paused or cut off) before it is healed. */
@@ -37,23 +34,34 @@ export interface Fault {
   end?: number;
 }
 
-export function describeFault(f: Fault): string {
-  const b = `brick${f.brick + 1}`;
+export function describeFault(f: Fault, shares: string[] = []): string {
+  const b = `brick${f.target + 1}`;
+  const srv =
+    shares.length === 0
+      ? 'the share server'
+      : `the owner of ${shares[f.target]}${f.server === undefined ? '' : ` (share server ${f.server + 1})`}`;
   const what: Record<FaultKind, string> = {
     'brick-kill': `kill -9 ${b}, restart after ${f.downMs} ms`,
     'brick-pause': `SIGSTOP ${b}, SIGCONT after ${f.downMs} ms`,
     'brick-partition': `cut ${b} off (veth down), heal after ${f.downMs} ms`,
-    'server-kill': SERVER_KILL_FOR_GOOD
-      ? 'kill -9 the share server for good'
-      : `kill -9 the share server, restart after ${f.downMs} ms`,
-    'server-pause': `SIGSTOP the share server, SIGCONT after ${f.downMs} ms`,
+    'server-kill': `kill -9 ${srv}, restart after ${f.downMs} ms`,
+    'server-pause': `SIGSTOP ${srv}, SIGCONT after ${f.downMs} ms`,
   };
   const when = f.start === undefined ? '' : ` [+${f.start}..+${f.end ?? '?'} ms]`;
   return `fault ${f.n}: after ${f.quietMs} ms quiet, ${what[f.kind]}${when}`;
 }
 
-/** The whole schedule, from the seed and the duration alone. */
-export function schedule(seed: number, durationMs: number, kinds: readonly FaultKind[]): Fault[] {
+/**
+ * The whole schedule, from the seed and the duration alone. With several share servers (`servers`
+ * > 1, under the cluster monitor) a share server stays down or paused longer, past the monitor's
+ * failover time, so that its shares move.
+ */
+export function schedule(
+  seed: number,
+  durationMs: number,
+  kinds: readonly FaultKind[],
+  servers = 1,
+): Fault[] {
   const r = rng(seed ^ 0x5eed);
   const weights = (
     [
@@ -79,11 +87,14 @@ export function schedule(seed: number, durationMs: number, kinds: readonly Fault
       x -= w;
     }
     const quietMs = 1000 + Math.floor(r() * 2500);
+    const server = kind === 'server-pause' || kind === 'server-kill';
     const downMs =
-      kind === 'server-pause' || kind === 'server-kill'
-        ? 500 + Math.floor(r() * 4000)
-        : 1000 + Math.floor(r() * 5000);
-    const f: Fault = { n, kind, brick: Math.floor(r() * 3), quietMs, downMs };
+      server && servers > 1
+        ? 2000 + Math.floor(r() * 6000)
+        : server
+          ? 500 + Math.floor(r() * 4000)
+          : 1000 + Math.floor(r() * 5000);
+    const f: Fault = { n, kind, target: Math.floor(r() * (server && servers > 1 ? 2 : 3)), quietMs, downMs };
     // about a second to restart a process
     const cost = quietMs + downMs + (kind.endsWith('kill') ? 1000 : 0);
     if (t + cost > durationMs - 3000) break;
@@ -95,25 +106,32 @@ export function schedule(seed: number, durationMs: number, kinds: readonly Fault
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-/** Runs the schedule; `now()` gives ms since the run's start; `stop()` ends it early. */
+/**
+ * Runs the schedule; `now()` gives ms since the run's start; `stop()` ends it early; with several
+ * share servers, `ownerOf(share)` says which one a server fault hits.
+ */
 export async function runNemesis(
   cl: FaultCluster,
   faults: Fault[],
   now: () => number,
   log: (msg: string) => void,
   stop: () => boolean,
+  shares: string[] = [],
+  ownerOf: (share: string) => number = () => 0,
 ): Promise<void> {
   for (const f of faults) {
     if (stop()) return;
     await sleep(f.quietMs);
     f.start = now();
-    log(`[+${f.start} ms] ${describeFault(f)}`);
-    const b = cl.bricks[f.brick]!;
+    const b = cl.bricks[f.target]!;
+    if (f.kind.startsWith('server')) f.server = shares.length === 0 ? 0 : ownerOf(shares[f.target]!);
+    const srv = cl.servers[f.server ?? 0]!;
+    log(`[+${f.start} ms] ${describeFault(f, shares)}`);
     switch (f.kind) {
       case 'brick-kill':
         await b.proc.kill9();
         await sleep(f.downMs);
-        await cl.restartBrick(f.brick);
+        await cl.restartBrick(f.target);
         break;
       case 'brick-pause':
         b.proc.signal('SIGSTOP');
@@ -121,24 +139,23 @@ export async function runNemesis(
         b.proc.signal('SIGCONT');
         break;
       case 'brick-partition':
-        cl.partition(f.brick, true);
+        cl.partition(f.target, true);
         await sleep(f.downMs);
-        cl.partition(f.brick, false);
+        cl.partition(f.target, false);
         break;
       case 'server-kill':
-        await cl.server.kill9();
-        if (SERVER_KILL_FOR_GOOD) break;
+        await srv.kill9();
         await sleep(f.downMs);
-        log(`[+${now()} ms]   restarting the share server`);
-        await cl.startServer();
+        await cl.startServer(f.server!);
         break;
       case 'server-pause':
-        cl.server.signal('SIGSTOP');
+        srv.signal('SIGSTOP');
         await sleep(f.downMs);
-        cl.server.signal('SIGCONT');
+        srv.signal('SIGCONT');
         break;
     }
     f.end = now();
-    log(`[+${f.end} ms]   healed (fault ${f.n})`);
+    const owners = shares.map((s) => `${s} on share server ${ownerOf(s) + 1}`).join(', ');
+    log(`[+${f.end} ms]   healed (fault ${f.n})${owners ? `; owners: ${owners}` : ''}`);
   }
 }

@@ -11,7 +11,12 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { ReplicatedClient } from '../../backends/replicated/client/client.ts';
-import { ShareConnection } from '../../client/mount/share-connection.ts';
+import { memoryOwnerStore } from '../../backends/replicated/cluster.ts';
+import { createReplicatedBackend } from '../../backends/replicated/driver.ts';
+import { OP } from '../../backends/replicated/protocol/opcodes.ts';
+import type { Backend } from '../../backends/types.ts';
+import { exportLocation } from '../../client/mount/mount.ts';
+import { type ShareAddress, ShareConnection, shareAddressOf } from '../../client/mount/share-connection.ts';
 import { readReplica, replicaDifferences, waitFor } from '../backends/replicated/helpers.ts';
 import { FaultCluster, fuseSkip, netnsSkip } from './cluster.ts';
 import { describeFault, FAULT_KINDS, type Fault, type FaultKind, runNemesis, schedule } from './nemesis.ts';
@@ -35,6 +40,12 @@ export interface RunOptions {
   log?: (msg: string) => void;
   /** The kinds of fault to draw from (default: all; partitions only where network namespaces work). */
   kinds?: readonly FaultKind[];
+  /**
+   * Three share servers under the cluster monitor (`--cluster`, owners in a memory table as the
+   * API keeps them in PostgreSQL): a killed or paused share server's shares move to another, and
+   * the clients follow. Otherwise one share server, restarted where the clients wait for it.
+   */
+  takeover?: boolean;
   /** Keep the bricks' directories when the run fails (printed). */
   keepOnFailure?: boolean;
 }
@@ -68,6 +79,10 @@ export const EXPECTED_ERRORS = new Set(['ENOTCONN', 'EIO', 'EAGAIN']);
 /** After a fault is healed, errors are still "during" it for this long (reconnects, brick timeouts). */
 export const GRACE_MS = 5000;
 const SHARES = ['fa', 'fb'];
+/** Cluster monitor timing of the takeover mode (the driver's defaults are 500 and 3000 ms). */
+const PROBE_MS = 500;
+const FAILOVER_MS = 3000;
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 /** Library connections: re-sent for 30 s (the mount's default), one request at most 10 s. */
 const RETRY_MS = 30_000;
 const REQUEST_MS = 10_000;
@@ -77,17 +92,29 @@ export async function runFaults(opts: RunOptions): Promise<RunResult> {
   const netns = netnsSkip();
   const fuse = fuseSkip;
   const kinds = (opts.kinds ?? FAULT_KINDS).filter((k) => k !== 'brick-partition' || !netns);
-  const faults = schedule(opts.seed, opts.durationMs, kinds);
+  const nServers = opts.takeover ? 3 : 1;
+  const faults = schedule(opts.seed, opts.durationMs, kinds, nServers);
   log(
     `fault-injection run: seed ${opts.seed} (FAULTS_SEED=${opts.seed} reproduces it), ${opts.durationMs} ms`,
   );
   if (netns) log(`  no network partitions: ${netns}`);
   if (fuse) log(`  no FUSE mounts: ${fuse}`);
   log(`schedule (${faults.length} faults):`);
-  for (const f of faults) log(`  ${describeFault(f)}`);
+  if (opts.takeover)
+    log(`  three share servers under the cluster monitor (probe ${PROBE_MS} ms, failover ${FAILOVER_MS} ms)`);
+  const targets = opts.takeover ? SHARES : [];
+  for (const f of faults) log(`  ${describeFault(f, targets)}`);
 
   const tSetup = Date.now();
-  const cl = await FaultCluster.start({ netns: !netns });
+  const cl = await FaultCluster.start({ netns: !netns, servers: nServers });
+  let backend: Backend | undefined;
+  const owners = memoryOwnerStore();
+  /** The share server owning a share now (0 with a single share server). */
+  const ownerOf = (s: string): number => {
+    const at = owners.rows.get(s)?.server;
+    return at === undefined ? 0 : Math.max(0, cl.serverAddrs.indexOf(at));
+  };
+  const owned = () => SHARES.map((s) => `${s} on share server ${ownerOf(s) + 1}`).join(', ');
   const h = new History(Date.now());
   const clients: Array<Pick<Client, 'name' | 'share' | 'ops' | 'acked' | 'running' | 'timeoutMs'>> = [];
   const conns: ShareConnection[] = [];
@@ -95,21 +122,40 @@ export async function runFaults(opts: RunOptions): Promise<RunResult> {
   const problems: Problem[] = [];
   let failed = true;
   try {
-    const admin = await cl.client();
-    for (const s of SHARES) {
-      await admin.createShare(s, 1 << 30);
-      const c = await cl.client(s);
-      await c.mkdir('rec');
-      await c.mkdir('logs');
-      for (let i = 0; i < LOGS; i++) await c.create(`logs/L${i}`);
-      c.close();
+    const addresses = new Map<string, ShareAddress>();
+    if (opts.takeover) {
+      backend = createReplicatedBackend({
+        name: 'faults',
+        shareServers: cl.serverAddrs,
+        adminToken: cl.adminToken,
+        owners,
+        probeMs: PROBE_MS,
+        failoverMs: FAILOVER_MS,
+      });
+      await sleep(PROBE_MS * 3); // every share server answered the monitor once
+      const pool = (await backend.stats()).pools[0]!.name;
+      for (const s of SHARES) {
+        const locs = await backend.createShare({
+          id: s,
+          size: 1,
+          shareProto: 'NATIVE',
+          projectId: 'faults',
+          pool,
+          specs: {},
+        });
+        addresses.set(s, shareAddressOf(locs)!);
+      }
+    } else {
+      const admin = await cl.client();
+      for (const s of SHARES) {
+        await admin.createShare(s, 1 << 30);
+        addresses.set(s, { host: '127.0.0.1', port: cl.serverPorts[0]!, share: s });
+      }
+      admin.close();
     }
-    admin.close();
     const open = async (share: string): Promise<ShareConnection> => {
       const c = await ShareConnection.open({
-        host: '127.0.0.1',
-        port: cl.serverPort,
-        share,
+        ...addresses.get(share)!,
         adminToken: cl.adminToken,
         retryMs: RETRY_MS,
         requestTimeoutMs: REQUEST_MS,
@@ -117,6 +163,12 @@ export async function runFaults(opts: RunOptions): Promise<RunResult> {
       conns.push(c);
       return c;
     };
+    for (const s of SHARES) {
+      const c = await open(s);
+      await c.call(OP.mkdir, { path: 'rec', mode: 0o755 });
+      await c.call(OP.mkdir, { path: 'logs', mode: 0o755 });
+      for (let i = 0; i < LOGS; i++) await c.call(OP.create, { path: `logs/L${i}`, mode: 0o644, excl: true });
+    }
     const libTimeout = RETRY_MS + REQUEST_MS + 10_000;
     const plan: Array<[string, string]> = [
       ['lib0', 'fa'],
@@ -131,13 +183,13 @@ export async function runFaults(opts: RunOptions): Promise<RunResult> {
     const mounts: Array<{ name: string; share: string; dir: string; seed: number }> = [];
     if (!fuse)
       for (const [i, share] of SHARES.entries()) {
-        const m = await cl.mount(share, `fuse${i}`, RETRY_MS / 1000);
+        const m = await cl.mount(exportLocation(addresses.get(share)!), `fuse${i}`, RETRY_MS / 1000);
         mounts.push({ name: `fuse${i}`, share, dir: m.dir, seed: opts.seed * 100 + 50 + i });
       }
     // the mount's own request timeout is 60 s, then it re-sends for retry_timeout
     const mountTimeout = 60_000 + RETRY_MS + 10_000;
     log(
-      `cluster up in ${Date.now() - tSetup} ms: ${cl.brickAddrs.join(', ')}; share server 127.0.0.1:${cl.serverPort}`,
+      `cluster up in ${Date.now() - tSetup} ms: bricks ${cl.brickAddrs.join(', ')}; share servers ${cl.serverAddrs.join(', ')}`,
     );
     log(
       `clients: ${[...clients, ...mounts].map((c) => `${c.name} (${c.share})`).join(', ')}` +
@@ -146,6 +198,7 @@ export async function runFaults(opts: RunOptions): Promise<RunResult> {
           : ''),
     );
 
+    if (opts.takeover) log(`owners: ${owned()}`);
     // ---- the run -------------------------------------------------------------------------------
     h.t0 = Date.now();
     const end = h.t0 + opts.durationMs;
@@ -160,6 +213,8 @@ export async function runFaults(opts: RunOptions): Promise<RunResult> {
       () => h.now(),
       log,
       () => !go(),
+      targets,
+      ownerOf,
     );
     const tStop = h.now();
     // Clients finish their last operation (each bounded by its own timeout).
@@ -176,11 +231,19 @@ export async function runFaults(opts: RunOptions): Promise<RunResult> {
     for (const c of conns) c.close();
 
     // ---- heal, then the checks -----------------------------------------------------------------
-    const reader = await cl.client();
-    for (const s of SHARES) await healed(reader, s, log);
-    log(`[+${h.now()} ms] heal info empty on ${SHARES.join(', ')}`);
     for (const s of SHARES) {
-      const sc = await cl.client(s);
+      const reader = await cl.client(undefined, ownerOf(s));
+      try {
+        await healed(reader, s, log);
+      } finally {
+        reader.close();
+      }
+    }
+    log(
+      `[+${h.now()} ms] heal info empty on ${SHARES.join(', ')}${opts.takeover ? `; owners: ${owned()}` : ''}`,
+    );
+    for (const s of SHARES) {
+      const sc = await cl.client(s, ownerOf(s));
       try {
         checkView(`fresh client (${s})`, s, await clientView(sc), h, faults, problems);
       } finally {
@@ -204,7 +267,6 @@ export async function runFaults(opts: RunOptions): Promise<RunResult> {
           problems,
         );
     }
-    reader.close();
     checkErrors(h, faults, problems);
     for (const c of clients)
       if (c.running > 0)
@@ -258,6 +320,7 @@ export async function runFaults(opts: RunOptions): Promise<RunResult> {
   } finally {
     for (const c of conns) c.close();
     for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
+    await backend?.close();
     const keep = failed && opts.keepOnFailure === true;
     if (keep) log(`bricks kept in ${cl.dir}`);
     await cl.close(keep);
