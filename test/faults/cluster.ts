@@ -62,8 +62,11 @@ export class FaultCluster {
     const c = new FaultCluster(opts.netns, servers > 1);
     try {
       const n = opts.bricks ?? 3;
-      for (let i = 0; i < n; i++) c.bricks.push(await c.startBrick(i));
-      for (let i = 0; i < servers; i++) await c.startServer(i);
+      const bricks = Array.from({ length: n }, (_, i) => c.startBrick(i));
+      const started = await Promise.allSettled(bricks);
+      for (const r of started) if (r.status === 'fulfilled') c.bricks.push(r.value);
+      for (const r of started) if (r.status === 'rejected') throw r.reason;
+      await Promise.all(Array.from({ length: servers }, (_, i) => c.startServer(i)));
     } catch (err) {
       await c.close();
       throw err;

@@ -182,10 +182,12 @@ export async function runFaults(opts: RunOptions): Promise<RunResult> {
     const libClients = [...clients] as Client[];
     const mounts: Array<{ name: string; share: string; dir: string; seed: number }> = [];
     if (!fuse)
-      for (const [i, share] of SHARES.entries()) {
-        const m = await cl.mount(exportLocation(addresses.get(share)!), `fuse${i}`, RETRY_MS / 1000);
-        mounts.push({ name: `fuse${i}`, share, dir: m.dir, seed: opts.seed * 100 + 50 + i });
-      }
+      await Promise.all(
+        SHARES.map(async (share, i) => {
+          const m = await cl.mount(exportLocation(addresses.get(share)!), `fuse${i}`, RETRY_MS / 1000);
+          mounts[i] = { name: `fuse${i}`, share, dir: m.dir, seed: opts.seed * 100 + 50 + i };
+        }),
+      );
     // the mount's own request timeout is 60 s, then it re-sends for retry_timeout
     const mountTimeout = 60_000 + RETRY_MS + 10_000;
     log(
@@ -278,7 +280,8 @@ export async function runFaults(opts: RunOptions): Promise<RunResult> {
     const resent = problems.filter((p) => p.resent).length;
 
     // ---- summary -------------------------------------------------------------------------------
-    const unavailableMs = unavailability(h, tStop);
+    const gaps = unavailability(h, tStop);
+    const unavailableMs = Object.fromEntries(Object.entries(gaps).map(([k, g]) => [k, g.ms]));
     const ops = clients.reduce((a, c) => a + c.ops, 0);
     const acked = clients.reduce((a, c) => a + c.acked, 0);
     const byKind = new Map<string, number>();
@@ -290,8 +293,15 @@ export async function runFaults(opts: RunOptions): Promise<RunResult> {
     );
     for (const c of clients) log(`  ${c.name} (${c.share}): ${c.ops} operations, ${c.acked} acknowledged`);
     log(`  errors: ${byKind.size === 0 ? 'none' : [...byKind].map(([k, n]) => `${k} ×${n}`).join(', ')}`);
-    for (const [s, ms] of Object.entries(unavailableMs))
-      log(`  share ${s}: longest time without a successful operation ${ms} ms`);
+    for (const [s, g] of Object.entries(gaps)) {
+      const during = faults.filter(
+        (f) => f.start !== undefined && f.start <= g.to && (f.end ?? g.to) >= g.from,
+      );
+      log(
+        `  share ${s}: longest time without a successful operation ${g.ms} ms (+${g.from}..+${g.to} ms` +
+          `${during.length > 0 ? `, during fault ${during.map((f) => f.n).join(', ')}` : ''})`,
+      );
+    }
     log(`  total ${Date.now() - tSetup} ms`);
     if (real.length > 0) {
       log(
@@ -526,20 +536,19 @@ function checkErrors(h: History, faults: Fault[], problems: Problem[]): void {
 }
 
 /** Per share, the longest stretch (ms) in which no operation succeeded, over the clients' run. */
-function unavailability(h: History, tEnd: number): Record<string, number> {
-  const out: Record<string, number> = {};
+function unavailability(h: History, tEnd: number): Record<string, { ms: number; from: number; to: number }> {
+  const out: Record<string, { ms: number; from: number; to: number }> = {};
   for (const s of SHARES) {
     const ends = h.events
       .filter((e: OpEvent) => e.share === s && e.result === 'ok')
       .map((e) => e.end)
       .sort((a, b) => a - b);
     let last = 0;
-    let worst = 0;
+    out[s] = { ms: 0, from: 0, to: 0 };
     for (const t of [...ends, tEnd]) {
-      worst = Math.max(worst, t - last);
+      if (t - last > out[s].ms) out[s] = { ms: t - last, from: last, to: t };
       last = Math.max(last, t);
     }
-    out[s] = worst;
   }
   return out;
 }
