@@ -1,6 +1,6 @@
 /**
- * `npm run faults -- [--duration 30m] [--seed N] [--faults brick-kill,server-pause,…] [--single-server]`:
- * the fault-injection run by hand, as long as you like. Prints the seed, the fault schedule, the
+ * `npm run faults -- [--duration 30m] [--seed N] [--faults brick-kill,server-pause,…] [--single-server]
+ * [--max-unavailable 20s]`: the fault-injection run by hand, as long as you like. Prints the seed, the fault schedule, the
  * summary and every problem; exit status 1 when a check fails (the bricks' directories are kept
  * then). FAULTS_SEED=N works too. By default three share servers run under the cluster monitor
  * (shares move when their owner dies); --single-server runs one, restarted where clients wait.
@@ -23,6 +23,7 @@ const { values } = parseArgs({
     seed: { type: 'string' },
     faults: { type: 'string' },
     'single-server': { type: 'boolean', default: false },
+    'max-unavailable': { type: 'string' },
   },
 });
 const seedText = values.seed ?? process.env['FAULTS_SEED'];
@@ -36,6 +37,8 @@ const result = await runFaults({
   seed,
   durationMs: parseDuration(values.duration),
   kinds: kinds as FaultKind[],
+  maxUnavailableMs:
+    values['max-unavailable'] === undefined ? undefined : parseDuration(values['max-unavailable']),
   takeover: !(values['single-server'] || process.env['FAULTS_SINGLE_SERVER'] === '1'),
   keepOnFailure: true,
 });

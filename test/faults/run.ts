@@ -46,6 +46,11 @@ export interface RunOptions {
    * the clients follow. Otherwise one share server, restarted where the clients wait for it.
    */
   takeover?: boolean;
+  /**
+   * A share may go this long without a successful operation (default MAX_UNAVAILABLE_MS): one fault
+   * at a time leaves a majority of bricks and a live share server, so a longer stall is a bug.
+   */
+  maxUnavailableMs?: number;
   /** Keep the bricks' directories when the run fails (printed). */
   keepOnFailure?: boolean;
 }
@@ -82,6 +87,11 @@ const SHARES = ['fa', 'fb'];
 /** Cluster monitor timing of the takeover mode (the driver's defaults are 500 and 3000 ms). */
 const PROBE_MS = 500;
 const FAILOVER_MS = 3000;
+/**
+ * Default bound on a share's unavailability: the longest pause of an owner (8 s) plus a reconnect,
+ * with room for a loaded machine; a brick fault costs a brick timeout (3 s).
+ */
+export const MAX_UNAVAILABLE_MS = 20_000;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 /** Library connections: re-sent for 30 s (the mount's default), one request at most 10 s. */
 const RETRY_MS = 30_000;
@@ -293,14 +303,16 @@ export async function runFaults(opts: RunOptions): Promise<RunResult> {
     );
     for (const c of clients) log(`  ${c.name} (${c.share}): ${c.ops} operations, ${c.acked} acknowledged`);
     log(`  errors: ${byKind.size === 0 ? 'none' : [...byKind].map(([k, n]) => `${k} ×${n}`).join(', ')}`);
+    const bound = opts.maxUnavailableMs ?? MAX_UNAVAILABLE_MS;
     for (const [s, g] of Object.entries(gaps)) {
       const during = faults.filter(
         (f) => f.start !== undefined && f.start <= g.to && (f.end ?? g.to) >= g.from,
       );
-      log(
-        `  share ${s}: longest time without a successful operation ${g.ms} ms (+${g.from}..+${g.to} ms` +
-          `${during.length > 0 ? `, during fault ${during.map((f) => f.n).join(', ')}` : ''})`,
-      );
+      const what =
+        `share ${s}: longest time without a successful operation ${g.ms} ms (+${g.from}..+${g.to} ms` +
+        `${during.length > 0 ? `, during fault ${during.map((f) => f.n).join(', ')}` : ''})`;
+      log(`  ${what}`);
+      if (g.ms > bound) real.push(`${what}: longer than ${bound} ms`);
     }
     log(`  total ${Date.now() - tSetup} ms`);
     if (real.length > 0) {
