@@ -314,6 +314,14 @@ export async function runFaults(opts: RunOptions): Promise<RunResult> {
       log(`  ${what}`);
       if (g.ms > bound) real.push(`${what}: longer than ${bound} ms`);
     }
+    const slowest = h.events
+      .filter((e) => e.end >= 0)
+      .sort((a, b) => b.end - b.start - (a.end - a.start))
+      .slice(0, 3);
+    for (const e of slowest)
+      log(
+        `  slow: ${e.client} ${e.op} ${e.path} took ${e.end - e.start} ms (+${e.start}..+${e.end} ms) → ${e.result}`,
+      );
     log(`  total ${Date.now() - tSetup} ms`);
     if (real.length > 0) {
       log(
@@ -531,11 +539,15 @@ function mayBeResent(e: OpEvent, faults: Fault[]): boolean {
   return faultsDuring(e, faults).some((f) => f.kind === 'server-kill');
 }
 
-/** Every error is ENOTCONN/EIO/EAGAIN while a fault lasts (or within GRACE_MS after it). */
+/** Every error is ENOTCONN/EIO/EAGAIN, answered while a fault lasts (or within GRACE_MS after it). */
 function checkErrors(h: History, faults: Fault[], problems: Problem[]): void {
   for (const e of h.events) {
     if (e.result === 'ok' || e.result === HUNG || e.end < 0) continue;
-    const during = faultsDuring(e, faults);
+    // The client saw the error while a fault lasted (or just after): not one that outlived it.
+    const during = faults.filter(
+      (f) =>
+        f.start !== undefined && e.end >= f.start && e.end <= (f.end ?? Number.POSITIVE_INFINITY) + GRACE_MS,
+    );
     const desc = `${e.client} ${e.op} ${e.path} [+${e.start}..+${e.end} ms] answered ${e.result}: ${e.message ?? ''}`;
     if (!EXPECTED_ERRORS.has(e.result)) {
       const resent =
@@ -543,7 +555,7 @@ function checkErrors(h: History, faults: Fault[], problems: Problem[]): void {
         ((e.op === 'create' && e.result === 'EEXIST') || (e.op !== 'create' && e.result === 'ENOENT'));
       problems.push({ message: resent ? `${desc} — ${RESENT}` : desc, resent });
     } else if (during.length === 0)
-      problems.push({ message: `${desc} — outside every fault`, resent: false });
+      problems.push({ message: `${desc} — answered outside every fault (+${GRACE_MS} ms)`, resent: false });
   }
 }
 
