@@ -187,7 +187,7 @@ export async function runFaults(opts: RunOptions): Promise<RunResult> {
     ];
     for (const [i, [name, share]] of plan.entries())
       clients.push(
-        new Client(name, share, libraryOps(await open(share)), h, opts.seed * 100 + i, libTimeout),
+        new Client(name, share, libraryOps(await open(share), name), h, opts.seed * 100 + i, libTimeout),
       );
     const libClients = [...clients] as Client[];
     const mounts: Array<{ name: string; share: string; dir: string; seed: number }> = [];

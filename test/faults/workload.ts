@@ -13,6 +13,7 @@ import { createHash } from 'node:crypto';
 import fsp from 'node:fs/promises';
 import path from 'node:path';
 import { OP } from '../../backends/replicated/protocol/opcodes.ts';
+import type { Attr } from '../../backends/replicated/protocol/types.ts';
 import type { ShareConnection } from '../../client/mount/share-connection.ts';
 import { rng } from '../backends/replicated/helpers.ts';
 import { errCode } from '../fuse/helpers.ts';
@@ -130,14 +131,45 @@ export interface FileOps {
   connects?(): number;
 }
 
-/** Through the reconnecting connection, as the mount sends them (one request each). */
-export function libraryOps(conn: ShareConnection): FileOps {
+/** How long a library client tries to take a log's flock before the append fails with EAGAIN. */
+const FLOCK_WAIT_MS = 5000;
+
+/**
+ * Through the reconnecting connection, as the mount sends them (one request each). Appends are
+ * made under an exclusive flock of the log (non-blocking, tried again while another client holds
+ * it), as a program sharing a log would; the O_APPEND write is what keeps records whole, the lock
+ * takes its part in the faults (a share server that dies or moves drops its locks).
+ */
+export function libraryOps(conn: ShareConnection, owner: string): FileOps {
+  const fids = new Map<string, string>();
+  const lock = async (p: string, type: 'w' | 'u'): Promise<void> => {
+    let fid = fids.get(p);
+    if (fid === undefined) {
+      fid = ((await conn.call(OP.getattr, { path: p })).header['attr'] as Attr).id;
+      fids.set(p, fid);
+    }
+    await conn.call(OP.lock, { path: p, fid, owner, kind: 'flock', start: 0, end: -1, pid: 0, type });
+  };
   return {
     create: async (p, data) => {
       await conn.call(OP.create, { path: p, mode: 0o644, excl: true, trunc: true, sync: true }, data);
     },
     append: async (p, data) => {
-      await conn.call(OP.write, { path: p, off: 0, append: true, sync: true }, data);
+      const until = Date.now() + FLOCK_WAIT_MS;
+      for (;;) {
+        try {
+          await lock(p, 'w');
+          break;
+        } catch (err) {
+          if ((err as { code?: string }).code !== 'EAGAIN' || Date.now() > until) throw err;
+          await new Promise((r) => setTimeout(r, 20));
+        }
+      }
+      try {
+        await conn.call(OP.write, { path: p, off: 0, append: true, sync: true }, data);
+      } finally {
+        await lock(p, 'u').catch(() => {});
+      }
     },
     rename: async (from, to) => {
       await conn.call(OP.rename, { path: from, newPath: to });
