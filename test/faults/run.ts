@@ -425,7 +425,7 @@ async function healed(admin: ReplicatedClient, share: string, log: (m: string) =
   }
 }
 
-interface View {
+export interface View {
   /** File name under rec/ → contents. */
   records: Map<string, Buffer>;
   /** File name under logs/ → contents. */
@@ -454,7 +454,7 @@ function diskView(data: string): View {
  * record well-formed, every acknowledged append there exactly once, no append twice, none that was
  * never made.
  */
-function checkView(
+export function checkView(
   label: string,
   share: string,
   v: View,
