@@ -41,6 +41,12 @@ export const OP = {
   cloneShare: 0x8e,
   capacity: 0x8f,
   setAccess: 0x90,
+  // 0xA0–0xAF: bricks come and go (server/bricks-admin.ts)
+  brickList: 0xa0,
+  brickAdd: 0xa1,
+  brickReplace: 0xa2,
+  brickRemove: 0xa3,
+  brickForget: 0xa4,
   // share server -> brick
   bHello: 0x100,
   bShareCreate: 0x101,

@@ -14,6 +14,7 @@ import { type ShareInfo, SPLIT_BRAIN_POLICIES, type SplitBrainPolicy } from '../
 import { num, timeMs } from '../protocol/wire-args.ts';
 import { type AccessLevel, accessFor, parseAccess } from './access.ts';
 import { BrickLink, DEFAULT_LINK_OPTIONS, type LinkOptions } from './brick-link.ts';
+import { BrickAdmin } from './bricks-admin.ts';
 import { type BrickSpace, gib, largestShare, pools, refusal } from './capacity.ts';
 import { Healer } from './heal.ts';
 import { type LockKind, type LockRequest, LockTable } from './locks.ts';
@@ -191,6 +192,26 @@ export class ShareServer {
     },
   };
 
+  /** Bricks added, replaced and drained (server/bricks-admin.ts). */
+  private readonly bricks = new BrickAdmin({
+    links: () => [...this.links.values()],
+    link: (addr) => this.link(addr),
+    unlink: (addr) => {
+      this.links.get(addr)?.stop();
+      this.links.delete(addr);
+    },
+    serve: async (id) => {
+      const a = await this.serve(id);
+      return { coord: a.coord, healIndex: () => a.healer.healIndex() };
+    },
+    reclaim: (coord, m) => this.reclaim(coord, m),
+    healSoon: (id) => this.shares.get(id)?.healSoon(),
+    findInfos: (id) => this.findInfos(id),
+    brickSpace: () => this.brickSpace(),
+    linkTimeoutMs: () => this.linkOpts.timeoutMs,
+    log: (msg) => this.snapshotHost.log(msg),
+  });
+
   coordinator(id: string): ShareCoordinator | undefined {
     return this.shares.get(id)?.coord;
   }
@@ -323,6 +344,8 @@ export class ShareServer {
    */
   private async reclaim(coord: ShareCoordinator, m: Member): Promise<boolean> {
     const base = { share: coord.info.id, epoch: coord.info.epoch };
+    // A brick that left the replica set (bricks-admin.ts) is not brought back by its return.
+    if (!coord.members.includes(m)) return false;
     try {
       const session = randomUUID();
       let refill = false;
@@ -713,6 +736,20 @@ export class ShareServer {
           .waitUp(this.linkOpts.timeoutMs)
           .then(() => ({ header: { id: l.id, host: l.hostLabel, zone: l.zone } }));
       }
+      case OP.brickList:
+        return { header: this.bricks.list() };
+      case OP.brickAdd:
+        return this.bricks.add(h['addr'] as string).then((header) => ({ header }));
+      case OP.brickReplace:
+        return this.bricks
+          .replace(String(h['brick']), h['addr'] as string, optionalId(h['id']), h['resume'] === true)
+          .then((job) => ({ header: { job } }));
+      case OP.brickRemove:
+        return this.bricks
+          .remove(String(h['brick']), optionalId(h['id']))
+          .then((job) => ({ header: { job } }));
+      case OP.brickForget:
+        return this.bricks.forget(String(h['brick'])).then(() => ({}));
       default:
         return this.fileOp(f, sock);
     }
@@ -905,6 +942,11 @@ export class ShareServer {
         throw new ReplicatedError('ENOSYS', `unknown opcode ${f.op}`);
     }
   }
+}
+
+/** A brick id sent along with an address (a brick not linked here), if any. */
+function optionalId(v: unknown): string | undefined {
+  return typeof v === 'string' && v !== '' ? v : undefined;
 }
 
 /** An open file's id sent with a read, write or setattr through it (the file must still be there). */
