@@ -7,7 +7,7 @@ import { createLocalBackend } from './local.ts';
 import { createMemoryBackend, MEMORY_BACKEND_OPS, type MemoryBackendOp } from './memory.ts';
 import { createReplicatedBackend, REPLICA_COUNT_SPEC, replicaCountOf } from './replicated/driver.ts';
 import { clusterTlsFromEnv } from './replicated/protocol/tls.ts';
-import { ACCESS_TYPES, type Backend, SHARE_PROTOCOLS } from './types.ts';
+import { ACCESS_TYPES, type Backend, type BackendContext, SHARE_PROTOCOLS } from './types.ts';
 
 export const BACKEND_DRIVERS = ['memory', 'local', 'replicated'] as const;
 export type BackendDriver = (typeof BACKEND_DRIVERS)[number];
@@ -110,7 +110,7 @@ export function parseBackendSpec(input: unknown): BackendSpec {
 }
 
 /** Validates the entry and builds the backend (its storage is touched on first use, not here). */
-export async function createBackend(input: unknown): Promise<Backend> {
+export async function createBackend(input: unknown, context: BackendContext = {}): Promise<Backend> {
   const spec = parseBackendSpec(input);
   const parseOptions = <T>(schema: z.ZodType<T>): T => {
     const r = schema.safeParse(spec.options);
@@ -134,6 +134,7 @@ export async function createBackend(input: unknown): Promise<Backend> {
         name: spec.name,
         ...parseOptions(ReplicatedOptions),
         tls: clusterTlsFromEnv(process.env, true),
+        ...(context.bricks ? { brickStore: context.bricks } : {}),
       });
   }
 }
