@@ -12,6 +12,7 @@ import { bootstrapIdentity, writeOpenrc } from '../services/identity/bootstrap.t
 import { createIdentity, type Identity } from '../services/identity/index.ts';
 import { HEARTBEAT_SECONDS } from '../services/os-services.ts';
 import type { Auth } from '../services/policy.ts';
+import { createBrickStore } from '../services/repos/bricks.ts';
 import type { ConfiguredBackend } from '../services/scheduler.ts';
 import { createShareServices } from '../services/share-services.ts';
 import { ensureDefaultShareType } from '../services/share-types.ts';
@@ -89,7 +90,9 @@ export async function startServer(
   const backends: ConfiguredBackend[] = [];
   for (const spec of config.backends) {
     const parsed = parseBackendSpec(spec);
-    backends.push({ backend: await createBackend(spec), availabilityZone: parsed.availabilityZone });
+    // Stores that outlive the backend's daemons (the brick registry), over this database.
+    const context = { bricks: createBrickStore(db) };
+    backends.push({ backend: await createBackend(spec, context), availabilityZone: parsed.availabilityZone });
   }
   const stack = createShareServices({
     db,
