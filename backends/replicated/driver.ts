@@ -232,10 +232,11 @@ export function createReplicatedBackend(options: ReplicatedBackendOptions): Back
       return (await c.call(op, { ...h, token: options.adminToken })).header;
     } catch (err) {
       const e = toReplicatedError(err);
-      if (e.code === 'EBUSY') throw new BackendError('Conflict', e.message, { cause: err });
+      const text = e.message.replace(/^[A-Z]+: /, '');
+      if (e.code === 'EBUSY') throw new BackendError('Conflict', text, { cause: err });
       // A new brick that does not answer is the caller's to fix, not an outage of the backend.
       if (e.code === 'ENOTCONN' && (op === OP.brickAdd || op === OP.brickReplace))
-        throw new BackendError('InvalidRequest', e.message, { cause: err });
+        throw new BackendError('InvalidRequest', text, { cause: err });
       throw err;
     }
   }
