@@ -99,8 +99,20 @@ export class BrickAdmin {
 
   // ---- reports ----------------------------------------------------------------------------
   /** Every linked brick with its state and job, plus jobs of bricks no longer linked. */
-  list(): Record<string, unknown> {
-    const bricks = this.host.links().map((l) => {
+  async list(): Promise<Record<string, unknown>> {
+    const links = this.host.links();
+    // How many shares each up brick holds now (its hello's list is as old as its connection).
+    const held = await Promise.all(
+      links.map((l) =>
+        l.up
+          ? l.request(OP.bStat, {}).then(
+              (r) => Object.keys((r.header['shares'] ?? {}) as Record<string, unknown>).length,
+              () => l.shares.length,
+            )
+          : l.shares.length,
+      ),
+    );
+    const bricks = links.map((l, i) => {
       const job = l.id === undefined ? undefined : this.jobs.get(l.id);
       return {
         id: l.id ?? null,
@@ -108,7 +120,7 @@ export class BrickAdmin {
         host: l.hostLabel,
         zone: l.zone,
         up: l.up,
-        shares: l.shares.length,
+        shares: held[i],
         last_error: l.up ? null : l.lastError,
         state: job?.kind === 'remove' && job.state !== 'done' ? 'draining' : 'active',
       };

@@ -737,7 +737,7 @@ export class ShareServer {
           .then(() => ({ header: { id: l.id, host: l.hostLabel, zone: l.zone } }));
       }
       case OP.brickList:
-        return { header: this.bricks.list() };
+        return this.bricks.list().then((header) => ({ header }));
       case OP.brickAdd:
         return this.bricks.add(h['addr'] as string).then((header) => ({ header }));
       case OP.brickReplace:
