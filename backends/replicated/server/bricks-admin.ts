@@ -66,6 +66,11 @@ export interface BrickJob {
 const POLL_MS = 300;
 /** Polls without progress before the rest of a share's heal runs with its clients paused. */
 const STALLED_POLLS = 5;
+/**
+ * At most this many paths left for the paused heal (a directory clients keep creating names in,
+ * and the files created since its last heal); with more, heal goes on beside the clients first.
+ */
+const PAUSED_HEAL_MAX = 16;
 
 const newer = (a: ShareInfo, b: ShareInfo) =>
   (b.gen ?? 0) > (a.gen ?? 0) || ((b.gen ?? 0) === (a.gen ?? 0) && b.epoch > a.epoch);
@@ -444,7 +449,12 @@ export class BrickAdmin {
         const seen = best.get(id) ?? { left, stalled: 0 };
         if (left < seen.left) best.set(id, { left, stalled: 0 });
         else best.set(id, { left: seen.left, stalled: seen.stalled + 1 });
-        if (seen.stalled + 1 >= STALLED_POLLS && m.ready && m.link.up) {
+        const stalled = seen.stalled + 1;
+        if (
+          ((left <= PAUSED_HEAL_MAX && stalled >= STALLED_POLLS) || stalled >= 8 * STALLED_POLLS) &&
+          m.ready &&
+          m.link.up
+        ) {
           job.current = id;
           await a.coord.barrier(() => a.healIndex()).catch(() => {});
           best.delete(id);
