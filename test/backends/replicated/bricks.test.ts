@@ -10,10 +10,14 @@ import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import type { ReplicatedClient } from '../../../backends/replicated/client/client.ts';
+import { ReplicatedClient } from '../../../backends/replicated/client/client.ts';
+import { createReplicatedBackend } from '../../../backends/replicated/driver.ts';
 import { type Proc, spawnDaemon } from '../../../backends/replicated/processes.ts';
 import { OP } from '../../../backends/replicated/protocol/opcodes.ts';
 import type { ShareInfo } from '../../../backends/replicated/protocol/types.ts';
+import { placeOneMore } from '../../../backends/replicated/server/bricks-admin.ts';
+import type { BrickCandidate } from '../../../backends/replicated/server/placement.ts';
+import type { BrickRecord, BrickStore } from '../../../backends/types.ts';
 import {
   Cluster,
   expectCode,
@@ -242,4 +246,92 @@ describe('bricks come and go', { timeout: 120_000 }, () => {
     // Three bricks left, all holding the replica-3 share: draining one more is refused.
     await expectCode(admin(c, cl, OP.brickRemove, { brick: z.proc.addr }), ['EBUSY']);
   });
+});
+
+describe('a drain outlives a restart of its share server', { timeout: 120_000 }, () => {
+  let cl: Cluster;
+  before(async () => {
+    cl = await Cluster.start({ bricks: 4 });
+  });
+  after(() => cl.close());
+
+  test('the registry says draining: the new share server continues towards the same brick', async () => {
+    const c = await cl.client();
+    const [b1, b2, b3] = cl.brickAddrs;
+    await c.createShare('s2', 1024 * MiB, { bricks: [b1!, b2!, b3!] });
+    const data = await cl.client('s2');
+    const block = Buffer.alloc(8 * MiB, 7);
+    for (let i = 0; i < 24; i++) await data.writeFile(`big${i}`, block);
+    // An in-memory registry (services/repos/bricks.ts in the API).
+    const rows = new Map<string, BrickRecord>();
+    const store: BrickStore = {
+      list: async () => [...rows.values()],
+      save: async (_backend, r) => {
+        rows.set(r.address, r);
+      },
+    };
+    const driver = (addr: string) =>
+      createReplicatedBackend({
+        name: 'repl',
+        shareServers: [addr],
+        adminToken: cl.adminToken,
+        brickStore: store,
+      });
+    const first = driver(cl.server.addr);
+    const job = await first.bricks!.remove(b1!);
+    assert.equal(job.state, 'running');
+    assert.equal(rows.get(b1!)?.state, 'draining');
+    // Killed while the new replica fills: the record names it, with four bricks in the set.
+    await waitFor(() => infoOn(cl.brickDirs[1]!, 's2')?.drain !== undefined, 20_000, 'the drain to start');
+    await cl.server.kill9();
+    const mid = infoOn(cl.brickDirs[1]!, 's2')!;
+    const target = mid.drain?.to;
+    assert.equal(mid.bricks.length, 4, 'killed in the middle of the drain');
+    const second = await cl.startServer();
+    const again = driver(second.addr);
+    await waitFor(
+      async () => (await again.bricks!.list()) && rows.get(b1!)?.state === 'removed',
+      60_000,
+      `the drain to be resumed and finished (registry: ${JSON.stringify([...rows.values()])})`,
+    );
+    const info = infoOn(cl.brickDirs[1]!, 's2')!;
+    const ids = cl.brickDirs.map(brickId);
+    assert.deepEqual(info.bricks.map((b) => b.id).sort(), [ids[1], ids[2], ids[3]].sort());
+    assert.equal(info.drain, undefined);
+    assert.equal(target, ids[3], 'the drain went on towards the brick it had started with');
+    const c2 = await ReplicatedClient.connect({
+      host: '127.0.0.1',
+      port: second.port,
+      adminToken: cl.adminToken,
+    });
+    try {
+      await assertEqualOn(c2, 's2', cl.brickDirs.slice(1));
+    } finally {
+      c2.close();
+    }
+    assert.equal(infoOn(cl.brickDirs[0]!, 's2'), undefined);
+    await first.close();
+    await again.close();
+  });
+});
+
+test('placeOneMore: outside the set, with room, a new host before a new zone', () => {
+  const b = (id: string, host: string, zone: string, up = true): BrickCandidate => ({
+    id,
+    addr: id,
+    host,
+    zone,
+    up,
+  });
+  const set = [b('a', 'h1', 'z1'), b('b', 'h2', 'z2')];
+  const all = [...set, b('c', 'h1', 'z3'), b('d', 'h3', 'z1'), b('e', 'h4', 'z4', false)];
+  const room = () => true;
+  assert.equal(placeOneMore(all, set, room)?.id, 'd', 'a new host first (h3), though its zone is used');
+  assert.equal(placeOneMore(all, set, (x) => x.id !== 'd')?.id, 'c', 'then a used host in a new zone');
+  assert.equal(
+    placeOneMore(all, set, (x) => x.id === 'e'),
+    null,
+    'down bricks never',
+  );
+  assert.equal(placeOneMore(set, set, room), null, 'every brick already in the set');
 });
