@@ -64,6 +64,8 @@ export interface BrickJob {
 }
 
 const POLL_MS = 300;
+/** Passes over the shares left on a drained brick before the drain gives up. */
+const MAX_DRAIN_PASSES = 5;
 /** Polls without progress before the rest of a share's heal runs with its clients paused. */
 const STALLED_POLLS = 5;
 /**
@@ -101,6 +103,11 @@ export class BrickAdmin {
   private readonly running = new Map<string, Promise<void>>();
 
   constructor(private readonly host: BrickAdminHost) {}
+
+  /** Whether brick `id` is being drained or replaced (placement leaves it out). */
+  leaving(id: string): boolean {
+    return this.jobs.get(id)?.state === 'running';
+  }
 
   // ---- reports ----------------------------------------------------------------------------
   /** Every linked brick with its state and job, plus jobs of bricks no longer linked. */
@@ -236,10 +243,20 @@ export class BrickAdmin {
     const plans = await this.planDrain(old, shares);
     const job = this.start('remove', old, shares.length);
     this.run(job, async () => {
-      for (const id of shares) {
-        job.current = id;
-        await this.drainOne(job, id, old, plans.get(id));
-        job.moved++;
+      // Until no share is left on it (one placed there just before the job started included).
+      let passes = 0;
+      for (let left = shares; left.length > 0; left = await this.sharesOn(old.id)) {
+        if (++passes > MAX_DRAIN_PASSES)
+          throw new ReplicatedError(
+            'EBUSY',
+            `shares keep appearing on brick ${old.addr}: ${left.join(', ')}`,
+          );
+        job.shares = Math.max(job.shares, job.moved + left.length);
+        for (const id of left) {
+          job.current = id;
+          await this.drainOne(job, id, old, plans.get(id));
+          job.moved++;
+        }
       }
       job.current = null;
       this.dropLink(old);
@@ -358,10 +375,28 @@ export class BrickAdmin {
       const gen = (info.gen ?? 0) + 1;
       const drain = change.drain === undefined ? info.drain : (change.drain ?? undefined);
       const writers = coord.readyMembers().filter((m) => m.id !== drop && m.id !== change.at);
+      if (add) {
+        // The joining brick is blamed for the whole tree before any record names it: a share
+        // server that dies after the record and takes the share over finds it to refill, never a
+        // good (empty) copy.
+        const marked = await Promise.allSettled(
+          writers.map((m) => coord.req(m, OP.bMark, { paths: [''], bricks: [add.id] })),
+        );
+        if (marked.filter((r) => r.status === 'fulfilled').length < coord.majority)
+          throw new ReplicatedError(
+            'ENOTCONN',
+            `share ${info.id}: could not mark the new replica ${add.addr} as empty on a majority of ${coord.members.length}`,
+          );
+      }
       const res = await Promise.allSettled(
         writers.map((m) => coord.req(m, OP.bSetShareSize, { bricks, gen, drain: drain ?? null })),
       );
       const ok = res.filter((r) => r.status === 'fulfilled').length;
+      if (ok < coord.majority && add)
+        // The set stays as it was: the marks against the brick that did not join go.
+        await Promise.allSettled(
+          writers.map((m) => coord.req(m, OP.bClearPending, { path: '', bricks: [add.id] })),
+        );
       if (ok < coord.majority)
         throw new ReplicatedError(
           'ENOTCONN',
@@ -575,7 +610,7 @@ export class BrickAdmin {
       addr: l.addr,
       host: l.hostLabel,
       zone: l.zone,
-      up: l.up && l.id !== undefined && space.some((b) => b.id === l.id),
+      up: l.up && l.id !== undefined && space.some((b) => b.id === l.id) && !this.leaving(l.id),
     }));
   }
 }

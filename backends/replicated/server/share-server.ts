@@ -575,7 +575,8 @@ export class ShareServer {
       addr: l.addr,
       host: l.hostLabel,
       zone: l.zone,
-      up: l.up && l.id !== undefined && space.some((b) => b.id === l.id),
+      // A brick being drained or replaced takes no new share.
+      up: l.up && l.id !== undefined && space.some((b) => b.id === l.id) && !this.bricks.leaving(l.id),
     }));
   }
 
