@@ -101,6 +101,8 @@ export class BrickAdmin {
   /** Jobs by the id of the brick they move data off. */
   private readonly jobs = new Map<string, BrickJob>();
   private readonly running = new Map<string, Promise<void>>();
+  /** The last change of each share's replica set, queued behind (see reshape). */
+  private readonly reshaping = new Map<string, Promise<void>>();
 
   constructor(private readonly host: BrickAdminHost) {}
 
@@ -351,11 +353,28 @@ export class BrickAdmin {
    * match: `drop` leaves (blame recorded against it goes, since it will never be healed), `add`
    * joins empty and is refilled by heal (at `at`'s place, or at the end).
    */
-  private async reshape(
+  private reshape(
+    coord: ShareCoordinator,
+    change: { add?: BrickRef; drop?: string; at?: string; drain?: ShareInfo['drain'] | null },
+  ): Promise<void> {
+    // One change of a share's set at a time (a replace and a drain may both touch it).
+    const id = coord.info.id;
+    const run = (this.reshaping.get(id) ?? Promise.resolve()).then(() => this.reshapeNow(coord, change));
+    const tail = run.catch(() => {});
+    this.reshaping.set(id, tail);
+    void tail.then(() => {
+      if (this.reshaping.get(id) === tail) this.reshaping.delete(id);
+    });
+    return run;
+  }
+
+  private async reshapeNow(
     coord: ShareCoordinator,
     change: { add?: BrickRef; drop?: string; at?: string; drain?: ShareInfo['drain'] | null },
   ): Promise<void> {
     const { add, drop } = change;
+    if (add && coord.members.some((m) => m.id === add.id)) return; // already joined (a repeat)
+    if (!add && drop !== undefined && !coord.members.some((m) => m.id === drop)) return;
     if (add) {
       // A copy left over on the new brick (an old member of this share) must not pass for a good one.
       await this.host
@@ -402,7 +421,8 @@ export class BrickAdmin {
           'ENOTCONN',
           `share ${info.id}: the new replica set reached ${ok} replica(s), not a majority of ${coord.members.length}`,
         );
-      coord.info = { ...info, bricks, gen, ...(drain ? { drain } : {}) };
+      // Spread the record as it is now: a size or access change may have landed meanwhile.
+      coord.info = { ...coord.info, bricks, gen, ...(drain ? { drain } : {}) };
       if (!drain) delete coord.info.drain;
       const gone = drop ?? (add && change.at !== undefined ? change.at : undefined);
       if (gone !== undefined) {
