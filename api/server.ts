@@ -13,6 +13,7 @@ import { createIdentity, type Identity } from '../services/identity/index.ts';
 import { HEARTBEAT_SECONDS } from '../services/os-services.ts';
 import type { Auth } from '../services/policy.ts';
 import { createBrickStore } from '../services/repos/bricks.ts';
+import { shareOwnerStore } from '../services/repos/share-owners.ts';
 import type { ConfiguredBackend } from '../services/scheduler.ts';
 import { createShareServices } from '../services/share-services.ts';
 import { ensureDefaultShareType } from '../services/share-types.ts';
@@ -90,9 +91,15 @@ export async function startServer(
   const backends: ConfiguredBackend[] = [];
   for (const spec of config.backends) {
     const parsed = parseBackendSpec(spec);
-    // Stores that outlive the backend's daemons (the brick registry), over this database.
-    const context = { bricks: createBrickStore(db) };
-    backends.push({ backend: await createBackend(spec, context), availabilityZone: parsed.availabilityZone });
+    backends.push({
+      backend: await createBackend(spec, {
+        owners: (name) => shareOwnerStore(db, name),
+        // The brick registry, so added and removed bricks outlive the share servers' restarts.
+        bricks: createBrickStore(db),
+        log: (msg, fields) => log.info({ backend: parsed.name, ...fields }, msg),
+      }),
+      availabilityZone: parsed.availabilityZone,
+    });
   }
   const stack = createShareServices({
     db,

@@ -181,11 +181,6 @@ export interface BrickStore {
   save(backend: string, record: BrickRecord): Promise<void>;
 }
 
-/** What createBackend may be given beside the configuration: stores that outlive the daemons. */
-export interface BackendContext {
-  bricks?: BrickStore;
-}
-
 export type BrickJobKind = 'replace' | 'remove';
 export type BrickJobState = 'running' | 'done' | 'failed';
 

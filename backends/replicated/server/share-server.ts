@@ -13,6 +13,7 @@ import { type ClusterTls, createProtocolServer, peerIsClusterMember } from '../p
 import { type ShareInfo, SPLIT_BRAIN_POLICIES, type SplitBrainPolicy } from '../protocol/types.ts';
 import { num, timeMs } from '../protocol/wire-args.ts';
 import { type AccessLevel, accessFor, parseAccess } from './access.ts';
+import { Assignments, HERE } from './assignments.ts';
 import { BrickLink, DEFAULT_LINK_OPTIONS, type LinkOptions } from './brick-link.ts';
 import { BrickAdmin } from './bricks-admin.ts';
 import { type BrickSpace, gib, largestShare, pools, refusal } from './capacity.ts';
@@ -60,6 +61,11 @@ export interface ShareServerOptions {
   tls?: ClusterTls;
   /** Where the server's notes go (snapshot methods and times); default stderr, false: nowhere. */
   log?: ((msg: string) => void) | false;
+  /**
+   * One of several share servers under the cluster monitor (`--cluster`): clients are served only
+   * the shares assigned here (server/assignments.ts), never a share attached on a client's first use.
+   */
+  managed?: boolean;
 }
 
 interface Attached {
@@ -121,6 +127,8 @@ export class ShareServer {
   private readonly tokens: TokenChecker | undefined;
   /** Advisory locks of every share served here, keyed by share and file id. */
   readonly locks = new LockTable();
+  /** Which shares are served here, and where the others are (the cluster monitor says). */
+  readonly assignments: Assignments;
 
   constructor(private readonly opts: ShareServerOptions) {
     if (!opts.adminToken) throw new Error('the share server needs an admin token (ABACA_ADMIN_TOKEN)');
@@ -129,6 +137,7 @@ export class ShareServer {
       ? new TokenChecker({ authUrl: opts.authUrl, recheckMs: opts.tokenRecheckMs })
       : undefined;
     for (const b of opts.bricks ?? []) this.link(b);
+    this.assignments = new Assignments(opts.managed === true);
   }
 
   link(addr: string): BrickLink {
@@ -334,6 +343,7 @@ export class ShareServer {
     // Members that are reachable but could not be claimed (e.g. they lost the share).
     await Promise.all(members.filter((m) => !m.ready && m.link.up).map((m) => this.reclaim(coord, m)));
     healSoon();
+    this.assignments.serveHere(id);
     return coord.info;
   }
 
@@ -384,6 +394,7 @@ export class ShareServer {
   }
 
   detach(id: string): void {
+    this.assignments.notHere(id);
     const a = this.shares.get(id);
     if (!a) return;
     this.shares.delete(id);
@@ -398,16 +409,97 @@ export class ShareServer {
    */
   private async serve(id: unknown): Promise<Attached> {
     const sid = checkName(id);
+    // The cluster put the share on another server: the caller goes there.
+    if (this.assignments.elsewhere(sid) !== undefined) throw this.assignments.moved(sid);
     if (!this.shares.has(sid)) await this.attach(sid);
     return this.attached(sid);
   }
 
   private attached(id: unknown): Attached {
-    const a = this.shares.get(checkName(id));
-    if (!a) throw new ReplicatedError('ESTALE', `share ${String(id)} is not served here`);
-    if (a.coord.fenced)
-      throw new ReplicatedError('ESTALE', `share ${String(id)} was taken over by a newer epoch`);
+    const sid = checkName(id);
+    const a = this.shares.get(sid);
+    if (!a) {
+      // Deleted or detached here. Under the cluster monitor (or when its new place is known) the
+      // client looks for it elsewhere; a lone share server has nowhere else to send it.
+      if (this.assignments.managed || this.assignments.elsewhere(sid) !== undefined)
+        throw this.assignments.moved(sid);
+      throw new ReplicatedError('ESTALE', `share ${sid} is not served here`);
+    }
+    if (a.coord.fenced) {
+      this.assignments.notHere(sid);
+      throw this.assignments.moved(sid);
+    }
     return a;
+  }
+
+  /**
+   * A client's error, as the client should see it: ESTALE from a share that is no longer served
+   * here (fenced by another server's epoch, or moved away while the request waited) becomes EMOVED,
+   * so the client goes to the share's owner and sends the request again. A file-level ESTALE (the
+   * path names another file now) on a share still served here stays what it is.
+   */
+  private clientError(err: unknown, share: string | undefined): unknown {
+    const e = toReplicatedError(err);
+    if (share === undefined || e.code !== 'ESTALE') return err;
+    const a = this.shares.get(share);
+    if (a && !a.coord.fenced) return err;
+    if (!a && !this.assignments.managed && this.assignments.elsewhere(share) === undefined) return err;
+    this.assignments.notHere(share);
+    return this.assignments.moved(share);
+  }
+
+  /** What `serverState` answers the cluster monitor: who this is, what it serves, its bricks. */
+  private state(): Record<string, unknown> {
+    const links = [...this.links.values()];
+    return {
+      id: this.id,
+      managed: this.assignments.managed,
+      shares: [...this.shares].filter(([, a]) => !a.coord.fenced).map(([id]) => id),
+      bricksUp: links.filter((l) => l.up).length,
+      bricks: links.length,
+    };
+  }
+
+  /**
+   * The cluster monitor's word: `shares` maps share ids to `{ at, gen }`, `at` being "here" (attach
+   * and serve it) or the `host:port` of the share server that serves it (detach it here, send
+   * clients there), `gen` the generation of that decision (an older one than heard is ignored).
+   */
+  private async assign(h: Record<string, unknown>): Promise<Record<string, unknown>> {
+    const shares = h['shares'];
+    if (shares === null || typeof shares !== 'object' || Array.isArray(shares))
+      throw new ReplicatedError('EINVAL', 'shares must map share ids to { at, gen }');
+    const entries = Object.entries(shares as Record<string, unknown>).map(([id, v]) => {
+      const { at, gen } = (v ?? {}) as { at?: unknown; gen?: unknown };
+      if (typeof at !== 'string' || (at !== HERE && !/^[^\s/]+:\d{1,5}$/.test(at)))
+        throw new ReplicatedError(
+          'EINVAL',
+          `share ${id}: at must be "here" or host:port, not ${JSON.stringify(at)}`,
+        );
+      return { id: checkName(id), at, gen: num(gen, 0) };
+    });
+    const failed: Record<string, string> = {};
+    const ignored: string[] = [];
+    await Promise.all(
+      entries.map(async ({ id, at, gen }) => {
+        if (!this.assignments.accept(id, gen)) {
+          ignored.push(id);
+          return;
+        }
+        if (at === HERE) {
+          this.assignments.serveHere(id);
+          try {
+            await this.attach(id);
+          } catch (err) {
+            failed[id] = toReplicatedError(err).message;
+          }
+        } else {
+          this.detach(id);
+          this.assignments.servedAt(id, at);
+        }
+      }),
+    );
+    return { failed, ignored };
   }
 
   async createShare(h: Record<string, unknown>): Promise<Record<string, unknown>> {
@@ -648,7 +740,13 @@ export class ShareServer {
       case OP.ping:
         return {};
       case OP.mount:
-        return this.mount(h, sock);
+        return this.mount(h, sock).catch((err: unknown) => {
+          throw this.clientError(err, typeof h['share'] === 'string' ? h['share'] : undefined);
+        });
+      case OP.serverState:
+        return { header: this.state() };
+      case OP.assignShares:
+        return this.assign(h).then((header) => ({ header }));
       case OP.setAccess: {
         const access = parseAccess(h['access']);
         const project = h['project'] === undefined ? undefined : checkProject(h['project']);
@@ -752,7 +850,22 @@ export class ShareServer {
       case OP.brickForget:
         return this.bricks.forget(String(h['brick'])).then(() => ({}));
       default:
-        return this.fileOp(f, sock);
+        return this.clientOp(f, sock);
+    }
+  }
+
+  /** A file operation, with errors of a share that moved away turned into EMOVED. */
+  private clientOp(f: Frame, sock: net.Socket): HandlerResult | Promise<HandlerResult> {
+    const share = this.mounts.get(sock)?.share;
+    try {
+      const r = this.fileOp(f, sock);
+      return r instanceof Promise
+        ? r.catch((err: unknown) => {
+            throw this.clientError(err, share);
+          })
+        : r;
+    } catch (err) {
+      throw this.clientError(err, share);
     }
   }
 
@@ -761,6 +874,7 @@ export class ShareServer {
    * share's project, and in both non-admin cases an access rule covering the client's address.
    */
   private async mount(h: Record<string, unknown>, sock: net.Socket): Promise<HandlerResult> {
+    this.assignments.admitClient(checkName(h['share']));
     const a = await this.serve(h['share']);
     const info = a.coord.info;
     const admin = this.isAdmin(h, sock);
@@ -822,7 +936,7 @@ export class ShareServer {
       case OP.getattr:
         return c.getattr(p()).then((attr) => ({ header: { attr } }));
       case OP.setattr: {
-        const a: Record<string, unknown> = { path: p(), ...fidOf(h) };
+        const a: Record<string, unknown> = { path: p(), ...fidOf(h), ...once(h) };
         if (h['mode'] !== undefined) a['mode'] = num(h['mode'], 0);
         if (h['size'] !== undefined) a['size'] = num(h['size'], 0);
         if (h['atimeMs'] !== undefined) a['atimeMs'] = timeMs(h['atimeMs'], 0);
@@ -868,6 +982,7 @@ export class ShareServer {
               // At the file's end as the share server orders writes (O_APPEND), not at `off`.
               ...(h['append'] === true ? { append: true } : {}),
               ...fidOf(h),
+              ...once(h),
             },
             f.parts,
           )
@@ -882,24 +997,31 @@ export class ShareServer {
               excl: h['excl'] === true,
               trunc: h['trunc'] === true,
               sync: h['sync'] === true,
+              ...once(h),
             },
             f.parts,
           )
           .then((header) => ({ header }));
       case OP.mkdir:
-        return c.mutate('mkdir', { path: p(), mode: num(h['mode'], 0o755) }).then((header) => ({ header }));
+        return c
+          .mutate('mkdir', { path: p(), mode: num(h['mode'], 0o755), ...once(h) })
+          .then((header) => ({ header }));
       case OP.unlink:
-        return c.mutate('unlink', { path: p() }).then(() => ({}));
+        return c.mutate('unlink', { path: p(), ...once(h) }).then(() => ({}));
       case OP.rmdir:
-        return c.mutate('rmdir', { path: p() }).then(() => ({}));
+        return c.mutate('rmdir', { path: p(), ...once(h) }).then(() => ({}));
       case OP.rename:
-        return c.mutate('rename', { path: p(), newPath: checkClientPath(h['newPath']) }).then(() => ({}));
+        return c
+          .mutate('rename', { path: p(), newPath: checkClientPath(h['newPath']), ...once(h) })
+          .then(() => ({}));
       case OP.link:
         return c
-          .mutate('link', { path: p(), newPath: checkClientPath(h['newPath']) })
+          .mutate('link', { path: p(), newPath: checkClientPath(h['newPath']), ...once(h) })
           .then((header) => ({ header }));
       case OP.symlink:
-        return c.mutate('symlink', { path: p(), target: h['target'] }).then((header) => ({ header }));
+        return c
+          .mutate('symlink', { path: p(), target: h['target'], ...once(h) })
+          .then((header) => ({ header }));
       case OP.readdir: {
         const count = Math.min(Math.max(1, Number(h['count'] ?? 1000) || 1000), 10_000);
         const after = h['after'] === undefined || h['after'] === '' ? '' : checkName(h['after']);
@@ -948,6 +1070,16 @@ export class ShareServer {
 /** A brick id sent along with an address (a brick not linked here), if any. */
 function optionalId(v: unknown): string | undefined {
   return typeof v === 'string' && v !== '' ? v : undefined;
+}
+
+/**
+ * A mutation's request id, and whether the client sends it again: the coordinator applies a request
+ * id once (server/share-coordinator.ts, brick/recent-requests.ts).
+ */
+function once(h: Record<string, unknown>): { rid?: string; resent?: boolean } {
+  const rid = h['rid'];
+  if (typeof rid !== 'string' || rid === '' || rid.length > 128) return {};
+  return h['resent'] === true ? { rid, resent: true } : { rid };
 }
 
 /** An open file's id sent with a read, write or setattr through it (the file must still be there). */
