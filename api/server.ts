@@ -12,6 +12,7 @@ import { bootstrapIdentity, writeOpenrc } from '../services/identity/bootstrap.t
 import { createIdentity, type Identity } from '../services/identity/index.ts';
 import { HEARTBEAT_SECONDS } from '../services/os-services.ts';
 import type { Auth } from '../services/policy.ts';
+import { createBrickStore } from '../services/repos/bricks.ts';
 import { shareOwnerStore } from '../services/repos/share-owners.ts';
 import type { ConfiguredBackend } from '../services/scheduler.ts';
 import { createShareServices } from '../services/share-services.ts';
@@ -93,6 +94,8 @@ export async function startServer(
     backends.push({
       backend: await createBackend(spec, {
         owners: (name) => shareOwnerStore(db, name),
+        // The brick registry, so added and removed bricks outlive the share servers' restarts.
+        bricks: createBrickStore(db),
         log: (msg, fields) => log.info({ backend: parsed.name, ...fields }, msg),
       }),
       availabilityZone: parsed.availabilityZone,

@@ -8,7 +8,7 @@ import { createMemoryBackend, MEMORY_BACKEND_OPS, type MemoryBackendOp } from '.
 import type { ShareOwnerStore } from './replicated/cluster.ts';
 import { createReplicatedBackend, REPLICA_COUNT_SPEC, replicaCountOf } from './replicated/driver.ts';
 import { clusterTlsFromEnv } from './replicated/protocol/tls.ts';
-import { ACCESS_TYPES, type Backend, SHARE_PROTOCOLS } from './types.ts';
+import { ACCESS_TYPES, type Backend, type BrickStore, SHARE_PROTOCOLS } from './types.ts';
 
 export const BACKEND_DRIVERS = ['memory', 'local', 'replicated'] as const;
 export type BackendDriver = (typeof BACKEND_DRIVERS)[number];
@@ -118,6 +118,8 @@ export function parseBackendSpec(input: unknown): BackendSpec {
 export interface BackendContext {
   /** The owner rows of a replicated backend's shares (services/repos/share-owners.ts). */
   owners?: (backend: string) => ShareOwnerStore;
+  /** The bricks added, replaced and drained (services/repos/bricks.ts). */
+  bricks?: BrickStore;
   log?: (msg: string, fields?: Record<string, unknown>) => void;
 }
 
@@ -147,6 +149,7 @@ export async function createBackend(input: unknown, ctx: BackendContext = {}): P
         tls: clusterTlsFromEnv(process.env, true),
         owners: ctx.owners?.(spec.name),
         log: ctx.log,
+        ...(ctx.bricks ? { brickStore: ctx.bricks } : {}),
       });
   }
 }

@@ -14,6 +14,10 @@ import {
   type Backend,
   type BackendCapabilities,
   type BackendStats,
+  type BrickJob,
+  type BrickRecord,
+  type BrickStatus,
+  type BrickStore,
   type ExportLocation,
   type PoolStats,
   SHARE_PROTOCOLS,
@@ -23,6 +27,7 @@ import {
 import { ReplicatedClient } from './client/client.ts';
 import { type ShareOwner, type ShareOwnerStore, ShareServerCluster, splitAddr } from './cluster.ts';
 import { ReplicatedError, toReplicatedError } from './protocol/errors.ts';
+import { OP } from './protocol/opcodes.ts';
 import type { ClusterTls } from './protocol/tls.ts';
 import type { CapacityReport } from './protocol/types.ts';
 
@@ -60,6 +65,8 @@ export interface ReplicatedBackendOptions {
   probeMs?: number;
   failoverMs?: number;
   log?: (msg: string, fields?: Record<string, unknown>) => void;
+  /** Where added and removed bricks are kept across restarts (the share servers are told again). */
+  brickStore?: BrickStore;
 }
 
 /**
@@ -292,11 +299,148 @@ export function createReplicatedBackend(options: ReplicatedBackendOptions): Back
     }
   }
 
+  /** One brick admin call (server/bricks-admin.ts). */
+  async function brickCall(
+    c: ReplicatedClient,
+    op: number,
+    h: Record<string, unknown> = {},
+  ): Promise<Record<string, unknown>> {
+    try {
+      return (await c.call(op, { ...h, token: options.adminToken })).header;
+    } catch (err) {
+      const e = toReplicatedError(err);
+      const text = e.message.replace(/^[A-Z]+: /, '');
+      if (e.code === 'EBUSY') throw new BackendError('Conflict', text, { cause: err });
+      // A new brick that does not answer is the caller's to fix, not an outage of the backend.
+      if (e.code === 'ENOTCONN' && (op === OP.brickAdd || op === OP.brickReplace))
+        throw new BackendError('InvalidRequest', text, { cause: err });
+      throw err;
+    }
+  }
+
+  /**
+   * Tells the share server what the registry holds (it knows only its `--bricks` after a restart):
+   * added bricks are linked, removed and replaced ones forgotten, unfinished drains and replaces
+   * resumed; finished jobs are recorded. Returns the server's view afterwards.
+   */
+  async function syncBricks(c: ReplicatedClient): Promise<ServerBricks> {
+    let view = (await brickCall(c, OP.brickList)) as unknown as ServerBricks;
+    const store = options.brickStore;
+    if (!store) return view;
+    const records = await store.list(name);
+    let changed = false;
+    for (const r of records) {
+      const linked = view.bricks.find(
+        (b) => b.addr === r.address || (r.brickId !== null && b.id === r.brickId),
+      );
+      const job = view.jobs.find(
+        (j) => j.brick.addr === r.address || (r.brickId !== null && j.brick.id === r.brickId),
+      );
+      const quiet = (p: Promise<unknown>) =>
+        p.then(
+          () => {
+            changed = true;
+          },
+          () => {},
+        );
+      if (r.state === 'active' && !linked) await quiet(brickCall(c, OP.brickAdd, { addr: r.address }));
+      else if (r.state === 'draining') {
+        if (job?.kind === 'remove' && job.state === 'done') {
+          await store.save(name, { ...r, state: 'removed' });
+          changed = true;
+        } else if (job?.state !== 'running') {
+          if (!linked) await quiet(brickCall(c, OP.brickAdd, { addr: r.address }));
+          await quiet(brickCall(c, OP.brickRemove, { brick: r.address, id: r.brickId }));
+        }
+      } else if (r.state === 'replacing' && r.replacedBy !== null) {
+        if (job?.kind === 'replace' && job.state === 'done') {
+          await store.save(name, { ...r, state: 'replaced' });
+          changed = true;
+        } else if (job?.state !== 'running')
+          await quiet(
+            brickCall(c, OP.brickReplace, {
+              brick: r.address,
+              addr: r.replacedBy,
+              id: r.brickId,
+              resume: true,
+            }),
+          );
+      } else if ((r.state === 'removed' || r.state === 'replaced') && linked && job?.state !== 'running')
+        await quiet(brickCall(c, OP.brickForget, { brick: r.address }));
+    }
+    if (changed) view = (await brickCall(c, OP.brickList)) as unknown as ServerBricks;
+    return view;
+  }
+
+  async function record(
+    address: string,
+    brickId: string | null,
+    change: Partial<BrickRecord>,
+  ): Promise<void> {
+    const store = options.brickStore;
+    if (!store) return;
+    const old = (await store.list(name)).find((r) => r.address === address);
+    await store.save(name, {
+      address,
+      brickId: brickId ?? old?.brickId ?? null,
+      state: old?.state ?? 'active',
+      replacedBy: old?.replacedBy ?? null,
+      ...change,
+    });
+  }
+
+  function statusOf(view: ServerBricks, records: BrickRecord[]): BrickStatus[] {
+    const out: BrickStatus[] = view.bricks.map((b) => {
+      const job = view.jobs.find((j) => j.brick.id === b.id) ?? null;
+      const rec = records.find((r) => r.address === b.addr);
+      return {
+        id: b.id,
+        address: b.addr,
+        host: b.host,
+        zone: b.zone,
+        up: b.up,
+        shares: b.shares,
+        state:
+          job?.state === 'running'
+            ? job.kind === 'remove'
+              ? 'draining'
+              : 'replacing'
+            : (rec?.state ?? 'active'),
+        lastError: b.last_error,
+        job: job ? jobOf(job) : null,
+      };
+    });
+    // Bricks the server no longer links: replaced or removed, shown with their last job.
+    for (const j of view.jobs)
+      if (!out.some((b) => b.id === j.brick.id))
+        out.push({
+          id: j.brick.id,
+          address: j.brick.addr,
+          host: '',
+          zone: '',
+          up: false,
+          shares: 0,
+          state:
+            j.state === 'done'
+              ? j.kind === 'remove'
+                ? 'removed'
+                : 'replaced'
+              : j.kind === 'remove'
+                ? 'draining'
+                : 'replacing',
+          lastError: null,
+          job: jobOf(j),
+        });
+    return out;
+  }
+
   const backend: Backend = {
     name,
 
     stats: () =>
       admin('stats', async (c): Promise<BackendStats> => {
+        // The scheduler polls stats: a restarted share server learns the registry here.
+        if (options.brickStore) await syncBricks(c).catch(() => {});
         const report = await c.capacity();
         return {
           backendName: name,
@@ -491,6 +635,44 @@ export function createReplicatedBackend(options: ReplicatedBackendOptions): Back
         ),
     },
 
+    bricks: {
+      list: () =>
+        admin('brickList', async (c) => {
+          const view = await syncBricks(c);
+          return statusOf(view, (await options.brickStore?.list(name)) ?? []);
+        }),
+      add: (address) =>
+        admin('brickAdd', async (c) => {
+          checkAddress(address);
+          const added = await brickCall(c, OP.brickAdd, { addr: address });
+          await record(address, String(added['id']), { state: 'active', replacedBy: null });
+          const view = (await brickCall(c, OP.brickList)) as unknown as ServerBricks;
+          const mine = statusOf(view, []).find((b) => b.address === address);
+          if (!mine) throw new BackendError('Failed', `Brick ${address} was added but is not listed.`);
+          return mine;
+        }),
+      replace: (brick, newAddress) =>
+        admin('brickReplace', async (c) => {
+          checkAddress(newAddress);
+          const view = await syncBricks(c);
+          const old = findBrick(view, brick);
+          const r = await brickCall(c, OP.brickReplace, { brick: old.addr, addr: newAddress, id: old.id });
+          const job = r['job'] as ServerJob;
+          await record(old.addr, job.brick.id, { state: 'replacing', replacedBy: newAddress });
+          await record(newAddress, job.target?.id ?? null, { state: 'active', replacedBy: null });
+          return jobOf(job);
+        }),
+      remove: (brick) =>
+        admin('brickRemove', async (c) => {
+          const view = await syncBricks(c);
+          const old = findBrick(view, brick);
+          const r = await brickCall(c, OP.brickRemove, { brick: old.addr, id: old.id });
+          const job = r['job'] as ServerJob;
+          await record(old.addr, job.brick.id, { state: job.state === 'done' ? 'removed' : 'draining' });
+          return jobOf(job);
+        }),
+    },
+
     components: () =>
       admin('components', async (c) => {
         const bricks = await c.brickStatus();
@@ -524,6 +706,62 @@ export function createReplicatedBackend(options: ReplicatedBackendOptions): Back
     },
   };
   return backend;
+}
+
+/** The share server's brick report (server/bricks-admin.ts). */
+interface ServerJob {
+  kind: BrickJob['kind'];
+  brick: { id: string; addr: string };
+  target?: { id: string; addr: string };
+  state: BrickJob['state'];
+  shares: number;
+  moved: number;
+  pending: number;
+  current: string | null;
+  error: string | null;
+  startedAt: string;
+  finishedAt: string | null;
+}
+
+interface ServerBricks {
+  bricks: Array<{
+    id: string | null;
+    addr: string;
+    host: string;
+    zone: string;
+    up: boolean;
+    shares: number;
+    last_error: string | null;
+  }>;
+  jobs: ServerJob[];
+}
+
+function jobOf(j: ServerJob): BrickJob {
+  return {
+    kind: j.kind,
+    brick: { id: j.brick.id, address: j.brick.addr },
+    target: j.target ? { id: j.target.id, address: j.target.addr } : null,
+    state: j.state,
+    shares: j.shares,
+    moved: j.moved,
+    pending: j.pending,
+    current: j.current,
+    error: j.error,
+    startedAt: j.startedAt,
+    finishedAt: j.finishedAt,
+  };
+}
+
+/** A brick the share server links, by id or address; NotFound otherwise. */
+function findBrick(view: ServerBricks, ref: string): { id: string | null; addr: string } {
+  const b = view.bricks.find((x) => x.id === ref || x.addr === ref);
+  if (!b) throw new BackendError('NotFound', `Brick ${ref} could not be found.`);
+  return b;
+}
+
+function checkAddress(address: string): void {
+  if (!/^[^\s:]+:\d{1,5}$/.test(address))
+    throw new BackendError('InvalidRequest', `A brick address is host:port, not ${JSON.stringify(address)}.`);
 }
 
 const floor2 = (x: number) => Math.floor(x * 100) / 100;

@@ -34,6 +34,25 @@ export interface BrickOptions {
 
 const MUT = new Set<string>(MUTATIONS);
 
+/** A replica set from the wire: brick ids and addresses, each a non-empty string. */
+function brickRefs(v: unknown[]): ShareInfo['bricks'] {
+  return v.map((b) => {
+    const r = b as Record<string, unknown>;
+    if (typeof r?.['id'] !== 'string' || r['id'] === '' || typeof r['addr'] !== 'string' || r['addr'] === '')
+      throw new ReplicatedError('EINVAL', 'bricks must be a list of {id, addr}');
+    return { id: r['id'], addr: r['addr'] };
+  });
+}
+
+/** A drain in progress from the wire ({from, to} brick ids), or null: none any more. */
+function drainOf(v: unknown): ShareInfo['drain'] {
+  if (v === null) return undefined;
+  const r = v as Record<string, unknown>;
+  if (typeof r?.['from'] !== 'string' || typeof r['to'] !== 'string')
+    throw new ReplicatedError('EINVAL', 'drain must be {from, to} or null');
+  return { from: r['from'], to: r['to'] };
+}
+
 function toRange(v: unknown): ByteRange | undefined {
   if (!Array.isArray(v) || v.length !== 2) return undefined;
   return [num(v[0], 0), num(v[1], 0)];
@@ -280,6 +299,9 @@ export class BrickServer {
         if (h['gen'] !== undefined) change.gen = num(h['gen'], 0);
         if (Array.isArray(h['access'])) change.access = h['access'] as ShareInfo['access'];
         if (typeof h['project'] === 'string') change.project = h['project'];
+        // A new replica set (a brick replaced, added or drained: server/bricks-admin.ts).
+        if (Array.isArray(h['bricks'])) change.bricks = brickRefs(h['bricks']);
+        if (h['drain'] !== undefined) change.drain = drainOf(h['drain']);
         s.info = { ...s.info, ...change };
         s.saveInfo();
         this.noteShare(s.info);

@@ -44,6 +44,12 @@ export const OP = {
   // cluster (backends/replicated/cluster.ts -> share server): who serves which share
   assignShares: 0x91,
   serverState: 0x92,
+  // 0xA0–0xAF: bricks come and go (server/bricks-admin.ts)
+  brickList: 0xa0,
+  brickAdd: 0xa1,
+  brickReplace: 0xa2,
+  brickRemove: 0xa3,
+  brickForget: 0xa4,
   // share server -> brick
   bHello: 0x100,
   bShareCreate: 0x101,

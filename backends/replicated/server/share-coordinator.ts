@@ -845,6 +845,9 @@ export class ShareCoordinator {
       gen: this.info.gen ?? 0,
       ...(this.info.access ? { access: this.info.access } : {}),
       ...(this.info.project ? { project: this.info.project } : {}),
+      // The replica set changes too (server/bricks-admin.ts): a returning replica learns it.
+      bricks: this.info.bricks,
+      drain: this.info.drain ?? null,
     };
   }
 }

@@ -15,6 +15,7 @@ import { num, timeMs } from '../protocol/wire-args.ts';
 import { type AccessLevel, accessFor, parseAccess } from './access.ts';
 import { Assignments, HERE } from './assignments.ts';
 import { BrickLink, DEFAULT_LINK_OPTIONS, type LinkOptions } from './brick-link.ts';
+import { BrickAdmin } from './bricks-admin.ts';
 import { type BrickSpace, gib, largestShare, pools, refusal } from './capacity.ts';
 import { Healer } from './heal.ts';
 import { type LockKind, type LockRequest, LockTable } from './locks.ts';
@@ -200,6 +201,26 @@ export class ShareServer {
     },
   };
 
+  /** Bricks added, replaced and drained (server/bricks-admin.ts). */
+  private readonly bricks = new BrickAdmin({
+    links: () => [...this.links.values()],
+    link: (addr) => this.link(addr),
+    unlink: (addr) => {
+      this.links.get(addr)?.stop();
+      this.links.delete(addr);
+    },
+    serve: async (id) => {
+      const a = await this.serve(id);
+      return { coord: a.coord, healIndex: () => a.healer.healIndex() };
+    },
+    reclaim: (coord, m) => this.reclaim(coord, m),
+    healSoon: (id) => this.shares.get(id)?.healSoon(),
+    findInfos: (id) => this.findInfos(id),
+    brickSpace: () => this.brickSpace(),
+    linkTimeoutMs: () => this.linkOpts.timeoutMs,
+    log: (msg) => this.snapshotHost.log(msg),
+  });
+
   coordinator(id: string): ShareCoordinator | undefined {
     return this.shares.get(id)?.coord;
   }
@@ -333,6 +354,8 @@ export class ShareServer {
    */
   private async reclaim(coord: ShareCoordinator, m: Member): Promise<boolean> {
     const base = { share: coord.info.id, epoch: coord.info.epoch };
+    // A brick that left the replica set (bricks-admin.ts) is not brought back by its return.
+    if (!coord.members.includes(m)) return false;
     try {
       const session = randomUUID();
       let refill = false;
@@ -644,7 +667,8 @@ export class ShareServer {
       addr: l.addr,
       host: l.hostLabel,
       zone: l.zone,
-      up: l.up && l.id !== undefined && space.some((b) => b.id === l.id),
+      // A brick being drained or replaced takes no new share.
+      up: l.up && l.id !== undefined && space.some((b) => b.id === l.id) && !this.bricks.leaving(l.id),
     }));
   }
 
@@ -811,6 +835,20 @@ export class ShareServer {
           .waitUp(this.linkOpts.timeoutMs)
           .then(() => ({ header: { id: l.id, host: l.hostLabel, zone: l.zone } }));
       }
+      case OP.brickList:
+        return this.bricks.list().then((header) => ({ header }));
+      case OP.brickAdd:
+        return this.bricks.add(h['addr'] as string).then((header) => ({ header }));
+      case OP.brickReplace:
+        return this.bricks
+          .replace(String(h['brick']), h['addr'] as string, optionalId(h['id']), h['resume'] === true)
+          .then((job) => ({ header: { job } }));
+      case OP.brickRemove:
+        return this.bricks
+          .remove(String(h['brick']), optionalId(h['id']))
+          .then((job) => ({ header: { job } }));
+      case OP.brickForget:
+        return this.bricks.forget(String(h['brick'])).then(() => ({}));
       default:
         return this.clientOp(f, sock);
     }
@@ -1027,6 +1065,11 @@ export class ShareServer {
         throw new ReplicatedError('ENOSYS', `unknown opcode ${f.op}`);
     }
   }
+}
+
+/** A brick id sent along with an address (a brick not linked here), if any. */
+function optionalId(v: unknown): string | undefined {
+  return typeof v === 'string' && v !== '' ? v : undefined;
 }
 
 /**
