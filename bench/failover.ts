@@ -8,6 +8,8 @@
  * time from the kill to the first write+fsync that returns after it; then the killed server is
  * started again on its port (it takes nothing back). BENCH_FAILOVER_TRIALS (default 20).
  * Baseline of the same run: write+fsync latency with no fault. Target: p50 < 5 s, max < 10 s.
+ * Then the write throughput dip while a killed brick is replaced by an empty one and refilled
+ * (bench/brick-replace.ts, its own cluster; baseline: the same writer before the fault).
  *
  * Root and /dev/fuse are needed (the mount); without them it says so and stops.
  */
@@ -18,6 +20,7 @@ import { memoryOwnerStore } from '../backends/replicated/cluster.ts';
 import { createReplicatedBackend } from '../backends/replicated/driver.ts';
 import { Cluster } from '../test/backends/replicated/helpers.ts';
 import { fuseSkip, mount, unmountAll } from '../test/fuse/helpers.ts';
+import { type BrickReplaceResult, measureBrickReplace } from './brick-replace.ts';
 
 const TRIALS = Number(process.env.BENCH_FAILOVER_TRIALS ?? 20);
 
@@ -127,6 +130,17 @@ async function main(): Promise<void> {
     await cl.close();
     fs.rmSync(work, { recursive: true, force: true });
   }
+  const r: BrickReplaceResult = await measureBrickReplace();
+  console.log('');
+  console.log(`| brick replacement (${r.prefillMiB} MiB to refill) | MB/s |`);
+  console.log(`| --- | --- |`);
+  console.log(`| writes, three healthy bricks (baseline) | ${r.baselineMBps.toFixed(1)} |`);
+  console.log(
+    `| writes while the new brick fills (${r.replaceSeconds.toFixed(1)} s) | ${r.duringReplaceMBps.toFixed(1)} |`,
+  );
+  console.log(
+    `throughput during the replacement: ${((100 * r.duringReplaceMBps) / r.baselineMBps).toFixed(0)}% of the baseline`,
+  );
 }
 
 await main();
