@@ -57,6 +57,8 @@ export class Worker {
   start(): void {
     if (this.running) return;
     this.running = true;
+    // Tasks' claimed_by names the worker: this line says which process that is.
+    this.opts.log.info({ worker_id: this.id, pid: process.pid }, 'worker: started');
     this.loop = this.run();
   }
 
@@ -128,6 +130,7 @@ export class Worker {
   private async execute(task: TaskRow): Promise<void> {
     const { db, log, handlers } = this.opts;
     const tlog = log.child({
+      worker_id: this.id,
       task_id: task.id,
       kind: task.kind,
       resource_id: task.resource_id,
