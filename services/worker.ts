@@ -34,6 +34,14 @@ export interface WorkerOptions {
   concurrency?: number;
 }
 
+/** Thrown by finish() when the task is no longer this worker's: it rolls the outcome back. */
+export class ClaimLost extends Error {
+  constructor(taskId: string) {
+    super(`task ${taskId} is no longer held by this worker`);
+    this.name = 'ClaimLost';
+  }
+}
+
 export class Worker {
   readonly id = `worker-${randomUUID()}`;
   private running = false;
@@ -136,16 +144,28 @@ export class Worker {
       resource_id: task.resource_id,
       attempt: task.attempts,
     });
-    const finish: FinishTx = (trx, state, error) =>
-      this.opts.tasks.finish(trx, task.id, this.id, state, error);
+    // Only the task's holder records its outcome. A worker that stalled past its lease (a paused
+    // process, a database it could not renew through) has had the task taken over: its outcome
+    // transaction is rolled back, so it cannot overwrite or contradict the new holder's.
+    const finish: FinishTx = async (trx, state, error) => {
+      if (!(await this.opts.tasks.finish(trx, task.id, this.id, state, error))) throw new ClaimLost(task.id);
+      return true;
+    };
     const handler = isTaskKind(task.kind) ? handlerFor(handlers, task.kind) : undefined;
-    if (!handler) {
-      tlog.error('worker: no handler for this task kind');
-      await db.transaction((trx) => finish(trx, 'failed', `no handler for ${task.kind}`));
-      return;
+    try {
+      if (!handler) {
+        tlog.error('worker: no handler for this task kind');
+        await db.transaction((trx) => finish(trx, 'failed', `no handler for ${task.kind}`));
+        return;
+      }
+      // The row's payload was written by the task API under the type its kind names.
+      await this.runTask(task as Task, handler, finish, tlog);
+    } catch (err) {
+      if (!(err instanceof ClaimLost)) throw err;
+      tlog.warn(
+        'worker: task was taken over by another worker after its lease ran out; outcome not recorded',
+      );
     }
-    // The row's payload was written by the task API under the type its kind names.
-    await this.runTask(task as Task, handler, finish, tlog);
   }
 
   private async runTask<K extends TaskKind>(

@@ -161,6 +161,60 @@ test('worker: a slow task keeps its lease renewed, so no other worker takes it o
   assert.equal(seen.succeeded.length, 1);
 });
 
+test('worker: one that stalled past its lease records no outcome; the worker that took the task over does', async () => {
+  // What each worker's outcome transaction wrote besides finishing the task (a share's status, say).
+  await tdb.db.schema.createTable('worker_test_outcomes', (t) => {
+    t.text('task_id');
+    t.text('worker');
+    t.text('outcome');
+  });
+  const handlerOf = (name: string, run: () => Promise<null>): TaskHandler<typeof EXTEND> => ({
+    run,
+    async succeed(task, _result, finish) {
+      await tdb.db.transaction(async (trx) => {
+        await trx('worker_test_outcomes').insert({ task_id: task.id, worker: name, outcome: 'done' });
+        await finish(trx, 'done', null);
+      });
+    },
+    async fail(task, err, finish) {
+      await tdb.db.transaction(async (trx) => {
+        await trx('worker_test_outcomes').insert({ task_id: task.id, worker: name, outcome: 'failed' });
+        await finish(trx, 'failed', (err as Error).message);
+      });
+    },
+  });
+  let release = () => {};
+  const task = await enqueue();
+  // Its renewals never reach the database (a paused process, a database failing over): the lease runs out.
+  const stalled = new Worker({
+    db: tdb.db,
+    log,
+    tasks: { ...tasksRepo, renew: async () => {} },
+    leaseMs: 100,
+    handlers: {
+      [EXTEND]: handlerOf(
+        'stalled',
+        () =>
+          new Promise<null>((_, reject) => {
+            release = () => reject(new Error('the storage changed under this call'));
+          }),
+      ),
+    },
+  });
+  const stalledRun = stalled.drain();
+  await sleep(250);
+  const other = worker({ [EXTEND]: handlerOf('other', async () => null) });
+  assert.equal(await other.drain(), 1, 'the expired task was taken over');
+  release();
+  await stalledRun;
+  assert.deepEqual(
+    await tdb.db('worker_test_outcomes').where({ task_id: task.id }).select('worker', 'outcome'),
+    [{ worker: 'other', outcome: 'done' }],
+    "only the holder's outcome is recorded",
+  );
+  assert.equal(await tasksRepo.get(tdb.db, task.id), undefined);
+});
+
 /** A started worker over `n` blocking tasks: how many ran at once, and in which order they started. */
 async function runStarted(opts: { concurrency: number; resources: string[] }) {
   let active = 0;
