@@ -1,7 +1,9 @@
 import { randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
+import { BackendError } from '../backends/errors.ts';
 import { isTaskKind, type TaskKind } from './constants.ts';
 import type { Db } from './db.ts';
+import { databaseUnavailable } from './errors.ts';
 import type { Repos } from './repos/index.ts';
 import type { TaskRow } from './repos/tasks.ts';
 import {
@@ -34,6 +36,13 @@ export interface WorkerOptions {
   concurrency?: number;
 }
 
+/** Retries while the database is away: the first wait, doubling up to the last. */
+const RETRY_FIRST_MS = 200;
+const RETRY_MAX_MS = 2000;
+
+/** The database could not be reached (a backend's own errors are BackendErrors, never this). */
+const databaseAway = (err: unknown): boolean => !(err instanceof BackendError) && databaseUnavailable(err);
+
 /** Thrown by finish() when the task is no longer this worker's: it rolls the outcome back. */
 export class ClaimLost extends Error {
   constructor(taskId: string) {
@@ -45,6 +54,8 @@ export class ClaimLost extends Error {
 export class Worker {
   readonly id = `worker-${randomUUID()}`;
   private running = false;
+  /** stop() was called: outcomes the database cannot take are left to the next holder. */
+  private stopping = false;
   /** Set by kick() or a finished task; the loop looks for work before it sleeps again. */
   private nudged = false;
   private wake: (() => void) | null = null;
@@ -65,6 +76,7 @@ export class Worker {
   start(): void {
     if (this.running) return;
     this.running = true;
+    this.stopping = false;
     // Tasks' claimed_by names the worker: this line says which process that is.
     this.opts.log.info({ worker_id: this.id, pid: process.pid }, 'worker: started');
     this.loop = this.run();
@@ -73,6 +85,7 @@ export class Worker {
   /** Stops claiming; waits for the tasks in hand to finish. */
   async stop(): Promise<void> {
     this.running = false;
+    this.stopping = true;
     this.wake?.();
     await this.loop;
   }
@@ -124,7 +137,10 @@ export class Worker {
     if (!task) return false;
     const running: Promise<void> = this.execute(task)
       .catch((err: unknown) =>
-        this.opts.log.error({ err, task_id: task.id }, 'worker: recording a task outcome failed'),
+        this.opts.log.error(
+          { err, task_id: task.id },
+          'worker: task left unfinished; it is claimed again once its lease runs out',
+        ),
       )
       .finally(() => {
         this.inFlight.delete(running);
@@ -168,6 +184,27 @@ export class Worker {
     }
   }
 
+  /**
+   * Runs a step of a task — its run, or the transaction recording its outcome — trying again while
+   * the database cannot be reached (a restart, a failover) instead of leaving the task to wait out
+   * its lease or recording a failure that was the database's. Safe because a run is idempotent and
+   * finish() fences the outcome: a first try that did commit finished the task, so a retry finds
+   * the claim gone and rolls back. Gives up after a lease's length or when the worker stops; the
+   * task is then reclaimed after its lease, as when a worker dies.
+   */
+  private async retrying<T>(step: () => Promise<T>, tlog: Logger): Promise<T> {
+    const giveUpAt = Date.now() + this.leaseMs;
+    for (let wait = RETRY_FIRST_MS; ; wait = Math.min(wait * 2, RETRY_MAX_MS)) {
+      try {
+        return await step();
+      } catch (err) {
+        if (!databaseAway(err) || this.stopping || Date.now() + wait > giveUpAt) throw err;
+        tlog.warn({ err }, 'worker: database unavailable; retrying');
+        await new Promise((r) => setTimeout(r, wait));
+      }
+    }
+  }
+
   private async runTask<K extends TaskKind>(
     task: Task<K>,
     handler: TaskHandler<K>,
@@ -177,7 +214,10 @@ export class Worker {
     const { db } = this.opts;
     if (task.attempts > this.maxAttempts) {
       tlog.error('worker: task keeps dying with its worker; giving up');
-      await handler.fail(task, new Error(`gave up after ${task.attempts - 1} attempts`), finish);
+      await this.retrying(
+        () => handler.fail(task, new Error(`gave up after ${task.attempts - 1} attempts`), finish),
+        tlog,
+      );
       return;
     }
     // Renew the lease while the backend works, so a slow but live task is not taken over.
@@ -192,13 +232,15 @@ export class Worker {
     try {
       let result: TaskResults[K];
       try {
-        result = await handler.run(task);
+        result = await this.retrying(() => handler.run(task), tlog);
       } catch (err) {
+        // Still no database: not the operation's failure. The task is run again after its lease.
+        if (databaseAway(err)) throw err;
         tlog.warn({ err }, 'worker: task failed');
-        await handler.fail(task, err, finish);
+        await this.retrying(() => handler.fail(task, err, finish), tlog);
         return;
       }
-      await handler.succeed(task, result, finish);
+      await this.retrying(() => handler.succeed(task, result, finish), tlog);
       tlog.info('worker: task done');
     } finally {
       clearInterval(renew);
