@@ -16,7 +16,7 @@
  *   BENCH_CONNECTIONS    clients (default 8)
  *   BENCH_LEASE_SECONDS  the servers' ABACA_TASK_LEASE_SECONDS (default 30, the default)
  */
-import { execSync } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import knexFactory from 'knex';
 import { tempDir } from '../test/helpers/db.ts';
@@ -107,10 +107,12 @@ async function main(): Promise<void> {
       setTimeout(() => {
         const start = Date.now() - t0;
         console.log(`t=${(start / 1000).toFixed(1)} s: ${RESTART}`);
-        execSync(RESTART, { stdio: 'inherit' });
-        restartMs = { start, end: Date.now() - t0 };
-        console.log(`t=${(restartMs.end / 1000).toFixed(1)} s: restart command returned`);
-        resolve();
+        // Not execSync: the clients run in this process and must keep timing their requests.
+        spawn('sh', ['-c', RESTART], { stdio: 'inherit' }).once('exit', (code) => {
+          restartMs = { start, end: Date.now() - t0 };
+          console.log(`t=${(restartMs.end / 1000).toFixed(1)} s: restart command exited with ${code}`);
+          resolve();
+        });
       }, RESTART_AT * 1000),
     );
     const client = async (i: number) => {
