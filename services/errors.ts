@@ -121,9 +121,12 @@ export class QuotaExceeded extends ApiError {
   }
 }
 
-/** node-postgres's messages for a connection that broke under a query (knex prefixes the SQL). */
+/**
+ * node-postgres's messages for a connection that broke under a query (knex prefixes the SQL), or
+ * that gave no answer within the `query_timeout` / `connectionTimeoutMillis` a DATABASE_URL may set.
+ */
 const DRIVER_CONNECTION_LOST =
-  /\bConnection terminated\b|Client has encountered a connection error|Client was closed and is not queryable/;
+  /\bConnection terminated\b|Client has encountered a connection error|Client was closed and is not queryable|\bQuery read timeout$|^timeout expired$/;
 
 /** Socket errors the PostgreSQL driver passes on when the server goes away or is not there. */
 const SOCKET_ERRORS = new Set([

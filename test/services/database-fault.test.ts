@@ -84,6 +84,8 @@ test('a database that cannot be reached (restart, failover): 503, for the client
     Object.assign(new Error('ROLLBACK - read ECONNRESET'), { code: 'ECONNRESET' }),
     new Error('ROLLBACK - Connection terminated unexpectedly'),
     new Error('ROLLBACK - Client has encountered a connection error and is not queryable'),
+    new Error('select * from "shares" - Query read timeout'),
+    new Error('timeout expired'),
     Object.assign(new Error('Knex: Timeout acquiring a connection.'), { name: 'KnexTimeoutError' }),
   ];
   for (const err of unreachable) {
