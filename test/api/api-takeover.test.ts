@@ -20,8 +20,8 @@ import { requestPasswordToken, type ServerProcess, startServerProcess, waitFor }
  *   1. `delayWhen: after` — the victim has changed the storage but not recorded it: the re-run
  *      meets work already done (the idempotency a re-run needs);
  *   2. `delayWhen: before` — the victim dies before touching the storage: the re-run does it all.
- * The process that takes over is started only once the victim holds all seven tasks, so which
- * process holds which task is not left to chance.
+ * The process that takes over is paused (SIGSTOP) while the operations are started and claimed,
+ * so which process holds which task is not left to chance; it is let go once the victim is dead.
  */
 const PG_URL = process.env.TEST_DATABASE_URL;
 const SKIP = PG_URL
@@ -30,8 +30,8 @@ const SKIP = PG_URL
 
 const PASSWORD = 'api-takeover-admin-password';
 const LEASE_SECONDS = 2;
-/** How long each backend call of a task waits: long enough to start a server and kill the victim. */
-const DELAY_MS = 4000;
+/** How long each backend call of a task waits: long enough to see the victim hold its tasks and kill it. */
+const DELAY_MS = 3000;
 const DELAYED_OPS = [
   'createShare',
   'deleteShare',
@@ -72,6 +72,13 @@ function workerIdOf(server: ServerProcess): string {
   const line = logLines(server).find((l) => l.msg === 'worker: started');
   assert.ok(line?.worker_id, `no 'worker: started' line in the server's log:\n${server.stdout()}`);
   return line.worker_id;
+}
+
+/** The storage when the victim died: whether its backend calls had acted yet. */
+interface AtKill {
+  extendedSize: number;
+  deletedShareThere: boolean;
+  newSnapshotThere: boolean;
 }
 
 /** What one round works on: resources made beforehand, one per operation that needs one. */
@@ -215,8 +222,8 @@ describe('a killed API process leaves nothing stuck: the other takes its tasks o
     dbUrl = u.toString();
     db = knexFactory({ client: 'pg', connection: dbUrl, pool: { min: 0, max: 2 } });
 
-    // The first victim alone makes every resource both rounds work on.
-    const a = await start('after');
+    // The first victim (whose backend waits after acting) and its survivor (waiting before).
+    const [a] = await Promise.all([start('after'), start('before')]);
     const res = await requestPasswordToken(a.url, PASSWORD);
     assert.equal(res.status, 201);
     token = res.headers.get('x-subject-token') as string;
@@ -271,19 +278,27 @@ describe('a killed API process leaves nothing stuck: the other takes its tasks o
   });
 
   /**
-   * Starts the seven operations through `victim`, waits until its worker holds all seven tasks,
-   * starts the process that will take over, kills the victim and waits for the survivor to finish.
+   * Starts the seven operations through `victim` while the survivor is paused (SIGSTOP: its worker
+   * cannot claim), waits until the victim's worker holds all seven tasks inside the backend call,
+   * kills the victim, lets the survivor go on, and waits for it to finish the operations.
    */
   async function round(
     victim: ServerProcess,
-    survivorMode: 'before' | 'after',
+    survivor: ServerProcess,
     f: Fixture,
-  ): Promise<{
-    survivor: ServerProcess;
-    resources: Record<Kind, string>;
-    newShare: string;
-    newSnap: string;
-  }> {
+  ): Promise<{ resources: Record<Kind, string>; newShare: string; newSnap: string; atKill: AtKill }> {
+    survivor.child.kill('SIGSTOP');
+    try {
+      return await killVictim(victim, f);
+    } finally {
+      survivor.child.kill('SIGCONT');
+    }
+  }
+
+  async function killVictim(
+    victim: ServerProcess,
+    f: Fixture,
+  ): Promise<{ resources: Record<Kind, string>; newShare: string; newSnap: string; atKill: AtKill }> {
     const [newShare, newSnap] = await Promise.all([
       createShare(victim, 'new', 1),
       createSnapshot(victim, f.snap),
@@ -314,15 +329,29 @@ describe('a killed API process leaves nothing stuck: the other takes its tasks o
     await waitFor('the victim to hold all seven tasks', 10_000, async () =>
       JSON.stringify(describeHeld(await heldNow())) === JSON.stringify(expected) ? true : undefined,
     );
-    const survivor = await start(survivorMode);
-    // Still all in the victim's hands (in the backend call): otherwise the delay is too short for
-    // this machine to start a server in, and the round would test nothing.
+    await victim.stop('SIGKILL');
+    // All seven were still in the victim's hands (in the backend call) when it died.
     assert.deepEqual(
       describeHeld(await heldNow()),
       expected,
       'the victim finished tasks before it was killed',
     );
-    await victim.stop('SIGKILL');
+    // What the storage looked like when the victim died (the survivor is still paused).
+    const atKill = {
+      extendedSize: backendSize(f.ext),
+      deletedShareThere: existsSync(path.join(shared, 'shares', f.del)),
+      newSnapshotThere: existsSync(path.join(shared, 'snapshots', newSnap as string, 'snapshot.json')),
+    };
+    return { resources, newShare: newShare as string, newSnap: newSnap as string, atKill };
+  }
+
+  /** Waits for the survivor to finish what the victim held, on a second claim of each task. */
+  async function takenOver(
+    survivor: ServerProcess,
+    f: Fixture,
+    r: { resources: Record<Kind, string> },
+  ): Promise<void> {
+    const { resources } = r;
 
     const final: { what: 'shares' | 'snapshots'; id: string; status: string }[] = [
       { what: 'shares', id: resources['share.create'], status: 'available' },
@@ -338,8 +367,10 @@ describe('a killed API process leaves nothing stuck: the other takes its tasks o
 
     // The survivor finished each task on a second claim (the first was the victim's).
     const survivorWorker = workerIdOf(survivor);
+    const keys = new Set(KINDS.map((k) => `${k} ${resources[k]}`));
     const done = logLines(survivor)
       .filter((l) => l.msg === 'worker: task done' && l.worker_id === survivorWorker)
+      .filter((l) => keys.has(`${l.kind} ${l.resource_id}`))
       .map((l) => `${l.kind} ${l.resource_id} attempt ${l.attempt}`)
       .sort();
     assert.deepEqual(
@@ -347,7 +378,6 @@ describe('a killed API process leaves nothing stuck: the other takes its tasks o
       KINDS.map((k) => `${k} ${resources[k]} attempt 2`).sort(),
       'the survivor took over exactly the victim tasks',
     );
-    return { survivor, resources, newShare: newShare as string, newSnap: newSnap as string };
   }
 
   /** What must hold after any round: sizes, storage, quota usage, no tasks, no failures. */
@@ -457,24 +487,36 @@ describe('a killed API process leaves nothing stuck: the other takes its tasks o
     assert.deepEqual(messages.messages, []);
   }
 
-  let second: ServerProcess;
-
   test('killed after the backend acted, before recording it: the other process finishes all seven operations', {
     timeout: 40_000,
   }, async () => {
-    const victim = servers[0] as ServerProcess;
+    const [victim, survivor] = servers as [ServerProcess, ServerProcess];
     const f = fixtures[0] as Fixture;
-    const r = await round(victim, 'before', f);
-    second = r.survivor;
-    await checkConsistent(r.survivor, f, r);
+    const r = await round(victim, survivor, f);
+    assert.deepEqual(
+      r.atKill,
+      { extendedSize: 2, deletedShareThere: false, newSnapshotThere: true },
+      'the victim had acted on the storage',
+    );
+    await takenOver(survivor, f, r);
+    await checkConsistent(survivor, f, r);
   });
 
   test('killed inside the backend call, before it acted: the other process does all seven operations', {
     timeout: 40_000,
   }, async () => {
-    assert.ok(second, 'the first round left a process to be the victim');
+    const victim = servers[1] as ServerProcess;
+    assert.ok(victim.child.exitCode === null, 'the first round left a process to be the victim');
+    // The next survivor, started at leisure: it is paused while the victim takes the tasks.
+    const survivor = await start('after');
     const f = fixtures[1] as Fixture;
-    const r = await round(second, 'after', f);
-    await checkConsistent(r.survivor, f, r);
+    const r = await round(victim, survivor, f);
+    assert.deepEqual(
+      r.atKill,
+      { extendedSize: 1, deletedShareThere: true, newSnapshotThere: false },
+      'the victim had not acted on the storage yet',
+    );
+    await takenOver(survivor, f, r);
+    await checkConsistent(survivor, f, r);
   });
 });
