@@ -31,7 +31,7 @@ const SKIP = PG_URL
 const PASSWORD = 'api-takeover-admin-password';
 const LEASE_SECONDS = 2;
 /** How long each backend call of a task waits: long enough to see the victim hold its tasks and kill it. */
-const DELAY_MS = 3000;
+const DELAY_MS = 4000;
 const DELAYED_OPS = [
   'createShare',
   'deleteShare',
@@ -103,6 +103,9 @@ describe('a killed API process leaves nothing stuck: the other takes its tasks o
   const servers: ServerProcess[] = [];
   let token: string;
   const fixtures: Fixture[] = [];
+  /** Round one's processes: the victim's backend waits after acting, the survivor's before. */
+  let firstVictim: ServerProcess;
+  let firstSurvivor: ServerProcess;
 
   const env = (delayWhen: 'before' | 'after') => {
     const data = tempDir('abaca-takeover-data');
@@ -223,7 +226,9 @@ describe('a killed API process leaves nothing stuck: the other takes its tasks o
     db = knexFactory({ client: 'pg', connection: dbUrl, pool: { min: 0, max: 2 } });
 
     // The first victim (whose backend waits after acting) and its survivor (waiting before).
-    const [a] = await Promise.all([start('after'), start('before')]);
+    const [a, b] = await Promise.all([start('after'), start('before')]);
+    firstVictim = a;
+    firstSurvivor = b;
     const res = await requestPasswordToken(a.url, PASSWORD);
     assert.equal(res.status, 201);
     token = res.headers.get('x-subject-token') as string;
@@ -490,7 +495,7 @@ describe('a killed API process leaves nothing stuck: the other takes its tasks o
   test('killed after the backend acted, before recording it: the other process finishes all seven operations', {
     timeout: 40_000,
   }, async () => {
-    const [victim, survivor] = servers as [ServerProcess, ServerProcess];
+    const [victim, survivor] = [firstVictim, firstSurvivor];
     const f = fixtures[0] as Fixture;
     const r = await round(victim, survivor, f);
     assert.deepEqual(
@@ -505,7 +510,7 @@ describe('a killed API process leaves nothing stuck: the other takes its tasks o
   test('killed inside the backend call, before it acted: the other process does all seven operations', {
     timeout: 40_000,
   }, async () => {
-    const victim = servers[1] as ServerProcess;
+    const victim = firstSurvivor;
     assert.ok(victim.child.exitCode === null, 'the first round left a process to be the victim');
     // The next survivor, started at leisure: it is paused while the victim takes the tasks.
     const survivor = await start('after');
