@@ -8,6 +8,7 @@ import type { Identity } from '../services/identity/index.ts';
 import type { Auth } from '../services/policy.ts';
 import type { ShareServices } from '../services/share-services.ts';
 import { availabilityZonesRouter } from './availability-zones.ts';
+import { bricksRouter } from './bricks.ts';
 import { extensionsRouter } from './extensions.ts';
 import { healthRouter } from './health.ts';
 import { identityRouters } from './identity/index.ts';
@@ -59,6 +60,7 @@ export interface AppDeps {
     | 'osServices'
     | 'shareHeal'
     | 'pools'
+    | 'bricks'
   >;
   log: Logger;
   registry: Registry;
@@ -103,6 +105,7 @@ export function createApp(deps: AppDeps): Koa {
   root.use(availabilityZonesRouter(s.availabilityZones, shareAuth).routes());
   root.use(osServicesRouter(s.osServices, shareAuth).routes());
   root.use(shareHealRouter(s.shareHeal, shareAuth).routes());
+  root.use(bricksRouter(s.bricks, shareAuth).routes());
   root.use(shareReplicasRouter(shareAuth).routes());
   root.use(schedulerStatsRouter(s.pools, s.shareTypes, shareAuth).routes());
 

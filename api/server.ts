@@ -12,6 +12,8 @@ import { bootstrapIdentity, writeOpenrc } from '../services/identity/bootstrap.t
 import { createIdentity, type Identity } from '../services/identity/index.ts';
 import { HEARTBEAT_SECONDS } from '../services/os-services.ts';
 import type { Auth } from '../services/policy.ts';
+import { createBrickStore } from '../services/repos/bricks.ts';
+import { shareOwnerStore } from '../services/repos/share-owners.ts';
 import type { ConfiguredBackend } from '../services/scheduler.ts';
 import { createShareServices } from '../services/share-services.ts';
 import { ensureDefaultShareType } from '../services/share-types.ts';
@@ -95,7 +97,15 @@ export async function startServer(
   const backends: ConfiguredBackend[] = [];
   for (const spec of config.backends) {
     const parsed = parseBackendSpec(spec);
-    backends.push({ backend: await createBackend(spec), availabilityZone: parsed.availabilityZone });
+    backends.push({
+      backend: await createBackend(spec, {
+        owners: (name) => shareOwnerStore(db, name),
+        // The brick registry, so added and removed bricks outlive the share servers' restarts.
+        bricks: createBrickStore(db),
+        log: (msg, fields) => log.info({ backend: parsed.name, ...fields }, msg),
+      }),
+      availabilityZone: parsed.availabilityZone,
+    });
   }
   const stack = createShareServices({
     db,

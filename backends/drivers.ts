@@ -5,9 +5,10 @@
 import { z } from 'zod';
 import { createLocalBackend } from './local.ts';
 import { createMemoryBackend, MEMORY_BACKEND_OPS, type MemoryBackendOp } from './memory.ts';
+import type { ShareOwnerStore } from './replicated/cluster.ts';
 import { createReplicatedBackend, REPLICA_COUNT_SPEC, replicaCountOf } from './replicated/driver.ts';
 import { clusterTlsFromEnv } from './replicated/protocol/tls.ts';
-import { ACCESS_TYPES, type Backend, SHARE_PROTOCOLS } from './types.ts';
+import { ACCESS_TYPES, type Backend, type BrickStore, SHARE_PROTOCOLS } from './types.ts';
 
 export const BACKEND_DRIVERS = ['memory', 'local', 'replicated'] as const;
 export type BackendDriver = (typeof BACKEND_DRIVERS)[number];
@@ -80,6 +81,9 @@ const ReplicatedOptions = z.strictObject({
   adminToken: z.string().min(16, 'at least 16 characters'),
   protocols: z.array(z.enum(SHARE_PROTOCOLS)).min(1).optional(),
   timeoutMs: z.number().int().min(1000).max(3_600_000).optional(),
+  /** Cluster monitor (replicated/cluster.ts): probe interval and failover time, ms. */
+  probeMs: z.number().int().min(50).max(60_000).optional(),
+  failoverMs: z.number().int().min(200).max(600_000).optional(),
 });
 
 /**
@@ -141,7 +145,16 @@ function withDelays<B extends Backend>(
 }
 
 /** Validates the entry and builds the backend (its storage is touched on first use, not here). */
-export async function createBackend(input: unknown): Promise<Backend> {
+/** What the API gives a backend beyond its spec: stores in its database, and its log. */
+export interface BackendContext {
+  /** The owner rows of a replicated backend's shares (services/repos/share-owners.ts). */
+  owners?: (backend: string) => ShareOwnerStore;
+  /** The bricks added, replaced and drained (services/repos/bricks.ts). */
+  bricks?: BrickStore;
+  log?: (msg: string, fields?: Record<string, unknown>) => void;
+}
+
+export async function createBackend(input: unknown, ctx: BackendContext = {}): Promise<Backend> {
   const spec = parseBackendSpec(input);
   const parseOptions = <T>(schema: z.ZodType<T>): T => {
     const r = schema.safeParse(spec.options);
@@ -171,6 +184,9 @@ export async function createBackend(input: unknown): Promise<Backend> {
         name: spec.name,
         ...parseOptions(ReplicatedOptions),
         tls: clusterTlsFromEnv(process.env, true),
+        owners: ctx.owners?.(spec.name),
+        log: ctx.log,
+        ...(ctx.bricks ? { brickStore: ctx.bricks } : {}),
       });
   }
 }

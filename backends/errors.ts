@@ -11,6 +11,11 @@ export const BACKEND_ERROR_CODES = [
   'NotSupported',
   /** The request cannot be satisfied as given (for example a size below the snapshot's). */
   'InvalidRequest',
+  /**
+   * The request conflicts with the backend's state (a brick in use, a drain that would leave a
+   * share under its replica count); nothing was changed.
+   */
+  'Conflict',
   /** Not enough free capacity in the pool. */
   'CapacityExceeded',
   /** The storage is unreachable or lost quorum; retrying later may succeed. */

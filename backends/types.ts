@@ -150,6 +150,78 @@ export interface Backend {
   heal?: ShareHeal;
   /** The processes the backend is made of, shown as rows of os-services (optional). */
   components?(): Promise<StorageComponent[]>;
+  /** Bricks an operator adds, replaces and drains (optional: backends made of bricks). */
+  bricks?: BackendBricks;
+}
+
+/**
+ * A brick's place in the registry: `active` takes shares; `draining` has its replicas moved away
+ * before it becomes `removed`; `replacing` has its replicas moved to `replacedBy` (a new, empty
+ * brick) before it becomes `replaced`.
+ */
+export const BRICK_STATES = ['active', 'draining', 'removed', 'replacing', 'replaced'] as const;
+export type BrickState = (typeof BRICK_STATES)[number];
+
+/** One brick as the registry keeps it (services/repos/bricks.ts). */
+export interface BrickRecord {
+  address: string;
+  brickId: string | null;
+  state: BrickState;
+  /** The brick that takes this one's place (replacing, replaced). */
+  replacedBy: string | null;
+}
+
+/**
+ * Where a backend keeps the bricks an operator added or removed, so they survive restarts of its
+ * daemons (which otherwise know only the bricks they were started with). Given to createBackend in
+ * its context; implemented over the API's database.
+ */
+export interface BrickStore {
+  list(backend: string): Promise<BrickRecord[]>;
+  save(backend: string, record: BrickRecord): Promise<void>;
+}
+
+export type BrickJobKind = 'replace' | 'remove';
+export type BrickJobState = 'running' | 'done' | 'failed';
+
+/** A long brick operation and how far it got. */
+export interface BrickJob {
+  kind: BrickJobKind;
+  brick: { id: string; address: string };
+  target: { id: string; address: string } | null;
+  state: BrickJobState;
+  /** Shares with a replica on the brick when the job started, and those moved off it. */
+  shares: number;
+  moved: number;
+  /** Paths still to copy to new replicas (heal markers). */
+  pending: number;
+  current: string | null;
+  error: string | null;
+  startedAt: string;
+  finishedAt: string | null;
+}
+
+export interface BrickStatus {
+  id: string | null;
+  address: string;
+  host: string;
+  zone: string;
+  up: boolean;
+  /** Shares the brick held when it last said hello. */
+  shares: number;
+  state: BrickState;
+  lastError: string | null;
+  job: BrickJob | null;
+}
+
+export interface BackendBricks {
+  list(): Promise<BrickStatus[]>;
+  /** Adds the brick at `address` (it must answer); new shares may be placed on it. */
+  add(address: string): Promise<BrickStatus>;
+  /** Puts the empty brick at `newAddress` in place of `brick` (id or address); heal refills it. */
+  replace(brick: string, newAddress: string): Promise<BrickJob>;
+  /** Drains `brick` (its replicas moved first), then removes it. */
+  remove(brick: string): Promise<BrickJob>;
 }
 
 /** Split-brain policies (GlusterFS's): which copy of a path in split-brain wins. */

@@ -1,6 +1,7 @@
 /** The `abaca` command tree: global options, then the commands of each area. */
 import { Command, Option } from 'commander';
 import { registerAccessCommands, registerExportLocationCommands } from './commands/access.ts';
+import { registerBrickCommands } from './commands/brick.ts';
 import { examples } from './commands/common.ts';
 import { registerHealCommands, registerPoolCommands } from './commands/heal.ts';
 import {
@@ -127,6 +128,7 @@ export function buildProgram(): Command {
   registerPoolCommands(share.command('pool').description('Storage pools (admin only)'));
   registerMessageCommands(share.command('message').description('User messages: why an operation failed'));
 
+  registerBrickCommands(program.command('brick').description('Bricks of replicated backends (admin only)'));
   registerMountCommands(program);
   registerTokenCommands(program.command('token').description('Identity tokens'));
   registerProjectCommands(program.command('project').description('Identity projects'));

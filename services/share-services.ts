@@ -4,6 +4,7 @@ import { createAccessManager } from './access-manager.ts';
 import { createAccessRuleService } from './access-rules.ts';
 import { createAvailabilityZoneService, ensureAvailabilityZones } from './availability-zones.ts';
 import { backendCalls } from './backend-calls.ts';
+import { createBrickService } from './bricks.ts';
 import { TaskKind } from './constants.ts';
 import type { Db } from './db.ts';
 import { createMessageService } from './messages.ts';
@@ -116,6 +117,7 @@ export function createShareServices(opts: {
     osServices,
     shareHeal: createShareHealService({ db, repos, calls: backendCalls(backends) }),
     pools: createPoolService({ backends, serverHost }),
+    bricks: createBrickService({ backends }),
     /** Start-up chores: stable rows for the backends' zones, and a first heartbeat. */
     async init(): Promise<void> {
       await ensureAvailabilityZones(db, zoneNames());

@@ -1,4 +1,8 @@
-// `npm test`: every test/**/*.test.ts under node:test (tsx for TypeScript, two files at a time).
+// `npm test`: every test/**/*.test.ts under node:test (tsx for TypeScript), three files at a time,
+// the longest first (test/durations.json: seconds per file, from a run's report; a file not listed
+// counts as long, so a new end-to-end suite does not end up last). Each file's TAP output is printed
+// whole when it ends, with its time; at the end the totals, in node:test's summary lines, and the
+// slowest files.
 //
 // With TEST_DATABASE_URL (the second CI pass, on a real PostgreSQL), only the files that reach the
 // test database run: a file whose imports (followed through test/ helpers) call createTestDb() or
@@ -72,18 +76,97 @@ if (process.env.TEST_DATABASE_URL) {
 // Three files at once on the 2-core machines this runs on: the end-to-end files spend most of their
 // time waiting (the openstack client's --wait polls every 5 s, server processes start), so a third
 // file fills those waits. ABACA_TEST_CONCURRENCY overrides it.
-const concurrency = process.env.ABACA_TEST_CONCURRENCY ?? '3';
+const concurrency = Math.max(1, Number(process.env.ABACA_TEST_CONCURRENCY ?? '3') || 3);
 
-const child = spawn(
-  process.execPath,
-  [
-    '--import',
-    'tsx',
-    '--test',
-    `--test-concurrency=${concurrency}`,
-    ...process.argv.slice(2),
-    ...files.map((f) => path.relative(root, f)),
-  ],
-  { cwd: root, stdio: 'inherit' },
+/** Seconds per file as a past run measured them (relative paths); unknown files: UNKNOWN_S. */
+const UNKNOWN_S = 120;
+const durationsFile = path.join(testDir, 'durations.json');
+const known = fs.existsSync(durationsFile) ? JSON.parse(fs.readFileSync(durationsFile, 'utf8')) : {};
+const rel = (f) => path.relative(root, f);
+const expected = (f) => known[rel(f)] ?? UNKNOWN_S;
+files.sort((a, b) => expected(b) - expected(a) || a.localeCompare(b));
+
+const SUMMARY = ['tests', 'suites', 'pass', 'fail', 'cancelled', 'skipped', 'todo'];
+const totals = Object.fromEntries(SUMMARY.map((k) => [k, 0]));
+const times = [];
+const failed = [];
+const started = Date.now();
+const children = new Set();
+
+function runFile(file) {
+  return new Promise((resolve) => {
+    const t0 = Date.now();
+    const child = spawn(
+      process.execPath,
+      ['--import', 'tsx', '--test', ...process.argv.slice(2), rel(file)],
+      {
+        cwd: root,
+        stdio: ['ignore', 'pipe', 'pipe'],
+      },
+    );
+    children.add(child);
+    let out = '';
+    child.stdout.on('data', (d) => {
+      out += d;
+    });
+    child.stderr.on('data', (d) => {
+      out += d;
+    });
+    child.on('exit', (code, signal) => {
+      children.delete(child);
+      const secs = (Date.now() - t0) / 1000;
+      times.push([rel(file), secs]);
+      // The file's own summary lines are summed into the run's; its other lines are printed as they are.
+      const own = {};
+      const body = out
+        .split('\n')
+        .filter((line) => {
+          const m = /^# (tests|suites|pass|fail|cancelled|skipped|todo|duration_ms) ([\d.]+)$/.exec(line);
+          if (m) own[m[1]] = Number(m[2]);
+          return !m;
+        })
+        .join('\n');
+      for (const k of SUMMARY) totals[k] += own[k] ?? 0;
+      const ok = code === 0 && !signal;
+      if (!ok) failed.push(rel(file));
+      process.stdout.write(
+        `# ---- ${rel(file)}: ${ok ? 'ok' : `FAILED (exit ${code ?? signal})`} in ${secs.toFixed(1)} s ` +
+          `(${own.pass ?? 0} passed, ${own.fail ?? 0} failed, ${own.skipped ?? 0} skipped)\n${body.trimEnd()}\n`,
+      );
+      resolve();
+    });
+  });
+}
+
+for (const sig of ['SIGINT', 'SIGTERM'])
+  process.on(sig, () => {
+    for (const c of children) c.kill(sig);
+    process.exit(1);
+  });
+
+let next = 0;
+await Promise.all(
+  Array.from({ length: Math.min(concurrency, files.length) }, async () => {
+    while (next < files.length) await runFile(files[next++]);
+  }),
 );
-child.on('exit', (code, signal) => process.exit(signal ? 1 : (code ?? 1)));
+
+times.sort((a, b) => b[1] - a[1]);
+process.stdout.write(
+  `# slowest files (seconds; test/durations.json takes these to order the next run):\n` +
+    times
+      .slice(0, 25)
+      .map(([f, s]) => `#   ${s.toFixed(1).padStart(7)}  ${f}`)
+      .join('\n') +
+    '\n',
+);
+if (process.env.ABACA_TEST_DURATIONS_OUT)
+  fs.writeFileSync(
+    process.env.ABACA_TEST_DURATIONS_OUT,
+    `${JSON.stringify(Object.fromEntries(times.map(([f, s]) => [f, Math.round(s)])), null, 2)}\n`,
+  );
+if (failed.length > 0)
+  process.stdout.write(`# files that failed:\n${failed.map((f) => `#   ${f}`).join('\n')}\n`);
+for (const k of SUMMARY) process.stdout.write(`# ${k} ${totals[k]}\n`);
+process.stdout.write(`# duration_ms ${Date.now() - started}\n`);
+process.exit(failed.length > 0 ? 1 : 0);

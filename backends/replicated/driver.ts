@@ -14,6 +14,10 @@ import {
   type Backend,
   type BackendCapabilities,
   type BackendStats,
+  type BrickJob,
+  type BrickRecord,
+  type BrickStatus,
+  type BrickStore,
   type ExportLocation,
   type PoolStats,
   SHARE_PROTOCOLS,
@@ -21,7 +25,9 @@ import {
   type ShareRef,
 } from '../types.ts';
 import { ReplicatedClient } from './client/client.ts';
+import { type ShareOwner, type ShareOwnerStore, ShareServerCluster, splitAddr } from './cluster.ts';
 import { ReplicatedError, toReplicatedError } from './protocol/errors.ts';
+import { OP } from './protocol/opcodes.ts';
 import type { ClusterTls } from './protocol/tls.ts';
 import type { CapacityReport } from './protocol/types.ts';
 
@@ -50,6 +56,17 @@ export interface ReplicatedBackendOptions {
   timeoutMs?: number;
   /** Cluster TLS (protocol/tls.ts): share servers are verified, and see this certificate. */
   tls?: ClusterTls;
+  /**
+   * Where share owners are kept (the API's database). With it and several share servers, the
+   * driver runs the cluster monitor (cluster.ts): each share has one owner, moved when it fails.
+   */
+  owners?: ShareOwnerStore;
+  /** Cluster monitor timing (ms): probe interval, and silence before a share server's shares move. */
+  probeMs?: number;
+  failoverMs?: number;
+  log?: (msg: string, fields?: Record<string, unknown>) => void;
+  /** Where added and removed bricks are kept across restarts (the share servers are told again). */
+  brickStore?: BrickStore;
 }
 
 /**
@@ -95,12 +112,66 @@ export function createReplicatedBackend(options: ReplicatedBackendOptions): Back
     accessTypes: ['ip'],
   };
   let closed = false;
+  const cluster =
+    options.owners && options.shareServers.length > 1
+      ? new ShareServerCluster({
+          servers: options.shareServers,
+          exportAddresses,
+          adminToken: options.adminToken,
+          tls: options.tls,
+          store: options.owners,
+          probeMs: options.probeMs,
+          failoverMs: options.failoverMs,
+          log: options.log,
+        })
+      : undefined;
+  cluster?.start();
 
-  /** Runs one admin exchange on the first share server that accepts a connection. */
-  async function admin<T>(what: string, fn: (c: ReplicatedClient) => Promise<T>): Promise<T> {
+  /**
+   * Runs one admin exchange on the first share server that accepts a connection — for a share of
+   * a cluster, on its owner (waiting out a failover: the monitor moves the share within failoverMs).
+   */
+  async function admin<T>(
+    what: string,
+    fn: (c: ReplicatedClient) => Promise<T>,
+    share?: { id: string; owner?: () => Promise<ShareOwner> },
+  ): Promise<T> {
     if (closed) throw new BackendError('Unavailable', `Backend ${name} is closed.`);
+    if (cluster && share) return onOwner(cluster, what, fn, share.owner ?? (() => cluster.place(share.id)));
+    return onFirst(what, fn, options.shareServers);
+  }
+
+  async function onOwner<T>(
+    c: ShareServerCluster,
+    what: string,
+    fn: (c: ReplicatedClient) => Promise<T>,
+    ownerOf: () => Promise<ShareOwner>,
+  ): Promise<T> {
+    const deadline = Date.now() + c.failoverMs * 2 + 5000;
+    for (;;) {
+      const owner = await ownerOf();
+      try {
+        return await onFirst(what, fn, [owner.server]);
+      } catch (err) {
+        // Away, or not (yet) serving it: the monitor moves or re-assigns it; ask again.
+        const code = err instanceof BackendError ? err.code : undefined;
+        const cause = toReplicatedError((err as { cause?: unknown }).cause ?? err).code;
+        const retry =
+          code === 'Unavailable' &&
+          ['ENOTCONN', 'ETIMEDOUT', 'EMOVED', 'EAGAIN', 'ESTALE', 'EIO'].includes(cause);
+        if (!retry || Date.now() >= deadline || closed) throw err;
+      }
+      await new Promise((r) => setTimeout(r, c.probeMs));
+    }
+  }
+
+  async function onFirst<T>(
+    what: string,
+    fn: (c: ReplicatedClient) => Promise<T>,
+    servers: string[],
+  ): Promise<T> {
     let lastError: unknown;
-    for (const addr of options.shareServers) {
+    for (const addr of servers) {
       const [host, port] = splitAddr(addr);
       let client: ReplicatedClient;
       try {
@@ -125,17 +196,30 @@ export function createReplicatedBackend(options: ReplicatedBackendOptions): Back
     }
     throw new BackendError(
       'Unavailable',
-      `${what} on backend ${name}: no share server answered (${options.shareServers.join(', ')}): ${(lastError as Error)?.message}`,
+      `${what} on backend ${name}: no share server answered (${servers.join(', ')}): ${(lastError as Error)?.message}`,
+      { cause: lastError },
     );
   }
 
-  function locations(id: string): ExportLocation[] {
-    return exportAddresses.map((addr, i) => ({
+  /** Every share server's address, the share's owner (when known) first and preferred. */
+  function locations(id: string, owner?: ShareOwner): ExportLocation[] {
+    const first = owner && cluster ? cluster.exportOf(owner.server) : exportAddresses[0];
+    const ordered = [first!, ...exportAddresses.filter((a) => a !== first)];
+    return ordered.map((addr, i) => ({
       path: `abaca://${addr}/${id}`,
       preferred: i === 0,
       isAdminOnly: false,
     }));
   }
+
+  /** Tells the other share servers where a new share is served (clients asking them go there). */
+  async function announce(id: string): Promise<void> {
+    const owner = await ownerOf(id);
+    if (owner) await cluster?.announce(owner);
+  }
+
+  /** The share's owner, when the driver runs a cluster. */
+  const ownerOf = async (id: string): Promise<ShareOwner | undefined> => cluster?.owner(id);
 
   /** The share's size in GiB as the share server holds it; NotFound when it does not exist. */
   async function currentGiB(c: ReplicatedClient, id: string): Promise<number> {
@@ -215,11 +299,148 @@ export function createReplicatedBackend(options: ReplicatedBackendOptions): Back
     }
   }
 
+  /** One brick admin call (server/bricks-admin.ts). */
+  async function brickCall(
+    c: ReplicatedClient,
+    op: number,
+    h: Record<string, unknown> = {},
+  ): Promise<Record<string, unknown>> {
+    try {
+      return (await c.call(op, { ...h, token: options.adminToken })).header;
+    } catch (err) {
+      const e = toReplicatedError(err);
+      const text = e.message.replace(/^[A-Z]+: /, '');
+      if (e.code === 'EBUSY') throw new BackendError('Conflict', text, { cause: err });
+      // A new brick that does not answer is the caller's to fix, not an outage of the backend.
+      if (e.code === 'ENOTCONN' && (op === OP.brickAdd || op === OP.brickReplace))
+        throw new BackendError('InvalidRequest', text, { cause: err });
+      throw err;
+    }
+  }
+
+  /**
+   * Tells the share server what the registry holds (it knows only its `--bricks` after a restart):
+   * added bricks are linked, removed and replaced ones forgotten, unfinished drains and replaces
+   * resumed; finished jobs are recorded. Returns the server's view afterwards.
+   */
+  async function syncBricks(c: ReplicatedClient): Promise<ServerBricks> {
+    let view = (await brickCall(c, OP.brickList)) as unknown as ServerBricks;
+    const store = options.brickStore;
+    if (!store) return view;
+    const records = await store.list(name);
+    let changed = false;
+    for (const r of records) {
+      const linked = view.bricks.find(
+        (b) => b.addr === r.address || (r.brickId !== null && b.id === r.brickId),
+      );
+      const job = view.jobs.find(
+        (j) => j.brick.addr === r.address || (r.brickId !== null && j.brick.id === r.brickId),
+      );
+      const quiet = (p: Promise<unknown>) =>
+        p.then(
+          () => {
+            changed = true;
+          },
+          () => {},
+        );
+      if (r.state === 'active' && !linked) await quiet(brickCall(c, OP.brickAdd, { addr: r.address }));
+      else if (r.state === 'draining') {
+        if (job?.kind === 'remove' && job.state === 'done') {
+          await store.save(name, { ...r, state: 'removed' });
+          changed = true;
+        } else if (job?.state !== 'running') {
+          if (!linked) await quiet(brickCall(c, OP.brickAdd, { addr: r.address }));
+          await quiet(brickCall(c, OP.brickRemove, { brick: r.address, id: r.brickId }));
+        }
+      } else if (r.state === 'replacing' && r.replacedBy !== null) {
+        if (job?.kind === 'replace' && job.state === 'done') {
+          await store.save(name, { ...r, state: 'replaced' });
+          changed = true;
+        } else if (job?.state !== 'running')
+          await quiet(
+            brickCall(c, OP.brickReplace, {
+              brick: r.address,
+              addr: r.replacedBy,
+              id: r.brickId,
+              resume: true,
+            }),
+          );
+      } else if ((r.state === 'removed' || r.state === 'replaced') && linked && job?.state !== 'running')
+        await quiet(brickCall(c, OP.brickForget, { brick: r.address }));
+    }
+    if (changed) view = (await brickCall(c, OP.brickList)) as unknown as ServerBricks;
+    return view;
+  }
+
+  async function record(
+    address: string,
+    brickId: string | null,
+    change: Partial<BrickRecord>,
+  ): Promise<void> {
+    const store = options.brickStore;
+    if (!store) return;
+    const old = (await store.list(name)).find((r) => r.address === address);
+    await store.save(name, {
+      address,
+      brickId: brickId ?? old?.brickId ?? null,
+      state: old?.state ?? 'active',
+      replacedBy: old?.replacedBy ?? null,
+      ...change,
+    });
+  }
+
+  function statusOf(view: ServerBricks, records: BrickRecord[]): BrickStatus[] {
+    const out: BrickStatus[] = view.bricks.map((b) => {
+      const job = view.jobs.find((j) => j.brick.id === b.id) ?? null;
+      const rec = records.find((r) => r.address === b.addr);
+      return {
+        id: b.id,
+        address: b.addr,
+        host: b.host,
+        zone: b.zone,
+        up: b.up,
+        shares: b.shares,
+        state:
+          job?.state === 'running'
+            ? job.kind === 'remove'
+              ? 'draining'
+              : 'replacing'
+            : (rec?.state ?? 'active'),
+        lastError: b.last_error,
+        job: job ? jobOf(job) : null,
+      };
+    });
+    // Bricks the server no longer links: replaced or removed, shown with their last job.
+    for (const j of view.jobs)
+      if (!out.some((b) => b.id === j.brick.id))
+        out.push({
+          id: j.brick.id,
+          address: j.brick.addr,
+          host: '',
+          zone: '',
+          up: false,
+          shares: 0,
+          state:
+            j.state === 'done'
+              ? j.kind === 'remove'
+                ? 'removed'
+                : 'replaced'
+              : j.kind === 'remove'
+                ? 'draining'
+                : 'replacing',
+          lastError: null,
+          job: jobOf(j),
+        });
+    return out;
+  }
+
   const backend: Backend = {
     name,
 
     stats: () =>
       admin('stats', async (c): Promise<BackendStats> => {
+        // The scheduler polls stats: a restarted share server learns the registry here.
+        if (options.brickStore) await syncBricks(c).catch(() => {});
         const report = await c.capacity();
         return {
           backendName: name,
@@ -231,130 +452,224 @@ export function createReplicatedBackend(options: ReplicatedBackendOptions): Back
         };
       }),
 
-    createShare: (share) =>
-      admin('createShare', async (c) => {
-        const replicas = checkNew(share);
-        if (!(await existing(c, share)))
-          // Closed until the share API grants a rule (updateAccess).
-          await c.createShare(share.id, share.size * GiB, {
-            replicas,
-            pool: share.pool,
-            access: [],
-            project: share.projectId,
-          });
-        return locations(share.id);
-      }),
+    createShare: async (share) => {
+      const replicas = checkNew(share);
+      const locs = await admin(
+        'createShare',
+        async (c) => {
+          if (!(await existing(c, share)))
+            // Closed until the share API grants a rule (updateAccess).
+            await c.createShare(share.id, share.size * GiB, {
+              replicas,
+              pool: share.pool,
+              access: [],
+              project: share.projectId,
+            });
+          return locations(share.id, await ownerOf(share.id));
+        },
+        { id: share.id },
+      );
+      await announce(share.id);
+      return locs;
+    },
 
-    createShareFromSnapshot: (share, snapshot) =>
-      admin('createShareFromSnapshot', async (c) => {
-        const replicas = checkNew(share);
-        checkId(snapshot.id, 'Snapshot');
-        checkId(snapshot.shareId, 'Share');
-        if (await existing(c, share)) return locations(share.id);
-        await c.cloneShare(share.id, share.size * GiB, {
-          from: snapshot.shareId,
-          snapshot: snapshot.id,
-          replicas,
-          pool: share.pool,
-          project: share.projectId,
-        });
-        return locations(share.id);
-      }),
+    createShareFromSnapshot: async (share, snapshot) => {
+      const replicas = checkNew(share);
+      checkId(snapshot.id, 'Snapshot');
+      checkId(snapshot.shareId, 'Share');
+      // The clone is made (and owned) where the source share is served: it reads the snapshot there.
+      const place = async (c: ShareServerCluster) =>
+        c.place(share.id, (await c.place(snapshot.shareId)).server);
+      const locs = await admin(
+        'createShareFromSnapshot',
+        async (c) => {
+          if (!(await existing(c, share))) {
+            await c.cloneShare(share.id, share.size * GiB, {
+              from: snapshot.shareId,
+              snapshot: snapshot.id,
+              replicas,
+              pool: share.pool,
+              project: share.projectId,
+            });
+          }
+          return locations(share.id, await ownerOf(share.id));
+        },
+        { id: share.id, owner: cluster ? () => place(cluster) : undefined },
+      );
+      await announce(share.id);
+      return locs;
+    },
 
-    deleteShare: (share) =>
-      admin('deleteShare', async (c) => {
-        checkShare(share);
-        await c.deleteShare(share.id);
-      }),
+    deleteShare: async (share) => {
+      checkShare(share);
+      await admin('deleteShare', (c) => c.deleteShare(share.id), { id: share.id });
+      await cluster?.forget(share.id);
+    },
 
-    extendShare: (share, newSize) => admin('extendShare', (c) => resize(c, share, newSize, 'extend')),
+    extendShare: (share, newSize) =>
+      admin('extendShare', (c) => resize(c, share, newSize, 'extend'), { id: share.id }),
 
-    shrinkShare: (share, newSize) => admin('shrinkShare', (c) => resize(c, share, newSize, 'shrink')),
+    shrinkShare: (share, newSize) =>
+      admin('shrinkShare', (c) => resize(c, share, newSize, 'shrink'), { id: share.id }),
 
     createSnapshot: (snapshot) =>
-      admin('createSnapshot', async (c) => {
-        checkId(snapshot.id, 'Snapshot');
-        checkId(snapshot.shareId, 'Share');
-        await c.createSnapshot(snapshot.shareId, snapshot.id);
-      }),
+      admin(
+        'createSnapshot',
+        async (c) => {
+          checkId(snapshot.id, 'Snapshot');
+          checkId(snapshot.shareId, 'Share');
+          await c.createSnapshot(snapshot.shareId, snapshot.id);
+        },
+        { id: snapshot.shareId },
+      ),
 
     deleteSnapshot: (snapshot) =>
-      admin('deleteSnapshot', async (c) => {
-        checkId(snapshot.id, 'Snapshot');
-        checkId(snapshot.shareId, 'Share');
-        await c.deleteSnapshot(snapshot.shareId, snapshot.id);
-      }),
+      admin(
+        'deleteSnapshot',
+        async (c) => {
+          checkId(snapshot.id, 'Snapshot');
+          checkId(snapshot.shareId, 'Share');
+          await c.deleteSnapshot(snapshot.shareId, snapshot.id);
+        },
+        { id: snapshot.shareId },
+      ),
 
     revertToSnapshot: (share, snapshot) =>
-      admin('revertToSnapshot', async (c) => {
-        checkShare(share);
-        checkId(snapshot.id, 'Snapshot');
-        if (snapshot.shareId !== share.id)
-          throw new BackendError(
-            'InvalidRequest',
-            `Snapshot ${snapshot.id} belongs to share ${snapshot.shareId}, not to share ${share.id}.`,
-          );
-        await c.revertToSnapshot(share.id, snapshot.id);
-      }),
+      admin(
+        'revertToSnapshot',
+        async (c) => {
+          checkShare(share);
+          checkId(snapshot.id, 'Snapshot');
+          if (snapshot.shareId !== share.id)
+            throw new BackendError(
+              'InvalidRequest',
+              `Snapshot ${snapshot.id} belongs to share ${snapshot.shareId}, not to share ${share.id}.`,
+            );
+          await c.revertToSnapshot(share.id, snapshot.id);
+        },
+        { id: share.id },
+      ),
 
     updateAccess: (share, rules) =>
-      admin('updateAccess', async (c) => {
-        checkShare(share);
-        const states: Record<string, AccessRuleState> = {};
-        const enforced: AccessRule[] = [];
-        for (const r of rules) {
-          if (capabilities.accessTypes.includes(r.accessType)) enforced.push(r);
-          else states[r.id] = 'error';
-        }
-        const applied = await c.setAccess(
-          share.id,
-          enforced.map((r) => ({ id: r.id, to: r.accessTo, level: r.accessLevel })),
-          share.projectId,
-        );
-        for (const r of enforced) states[r.id] = applied.includes(r.id) ? 'active' : 'error';
-        return states;
-      }),
+      admin(
+        'updateAccess',
+        async (c) => {
+          checkShare(share);
+          const states: Record<string, AccessRuleState> = {};
+          const enforced: AccessRule[] = [];
+          for (const r of rules) {
+            if (capabilities.accessTypes.includes(r.accessType)) enforced.push(r);
+            else states[r.id] = 'error';
+          }
+          const applied = await c.setAccess(
+            share.id,
+            enforced.map((r) => ({ id: r.id, to: r.accessTo, level: r.accessLevel })),
+            share.projectId,
+          );
+          for (const r of enforced) states[r.id] = applied.includes(r.id) ? 'active' : 'error';
+          return states;
+        },
+        { id: share.id },
+      ),
 
     exportLocations: (share) =>
-      admin('exportLocations', async (c) => {
-        checkShare(share);
-        await currentGiB(c, share.id);
-        return locations(share.id);
-      }),
+      admin(
+        'exportLocations',
+        async (c) => {
+          checkShare(share);
+          await currentGiB(c, share.id);
+          return locations(share.id, await ownerOf(share.id));
+        },
+        { id: share.id },
+      ),
 
     usage: (share) =>
-      admin('usage', async (c) => {
-        checkShare(share);
-        const u = await c.usage(share.id);
-        return { usedBytes: u.used, files: u.nondirs };
-      }),
+      admin(
+        'usage',
+        async (c) => {
+          checkShare(share);
+          const u = await c.usage(share.id);
+          return { usedBytes: u.used, files: u.nondirs };
+        },
+        { id: share.id },
+      ),
 
     heal: {
       info: (share) =>
-        admin('healInfo', async (c) => {
-          checkShare(share);
-          const r = await c.healReport(share.id);
-          return {
-            replicas: r.bricks.map((b) => ({
-              brick: b.brick,
-              address: b.addr,
-              connected: b.connected,
-              entries: b.entries.slice(0, HEAL_ENTRIES_SHOWN),
-              count: b.count,
-            })),
-            lastHeal: r.lastHeal,
-            snapshots: r.snapshots,
-          };
-        }),
+        admin(
+          'healInfo',
+          async (c) => {
+            checkShare(share);
+            const r = await c.healReport(share.id);
+            return {
+              replicas: r.bricks.map((b) => ({
+                brick: b.brick,
+                address: b.addr,
+                connected: b.connected,
+                entries: b.entries.slice(0, HEAL_ENTRIES_SHOWN),
+                count: b.count,
+              })),
+              lastHeal: r.lastHeal,
+              snapshots: r.snapshots,
+            };
+          },
+          { id: share.id },
+        ),
       start: (share, full) =>
-        admin('heal', async (c) => {
-          checkShare(share);
-          await c.startHeal(share.id, full);
-        }),
+        admin(
+          'heal',
+          async (c) => {
+            checkShare(share);
+            await c.startHeal(share.id, full);
+          },
+          { id: share.id },
+        ),
       resolve: (share, path, policy, source) =>
-        admin('resolveSplitBrain', async (c) => {
-          checkShare(share);
-          return c.resolveSplitBrain(share.id, path, policy, source);
+        admin(
+          'resolveSplitBrain',
+          async (c) => {
+            checkShare(share);
+            return c.resolveSplitBrain(share.id, path, policy, source);
+          },
+          { id: share.id },
+        ),
+    },
+
+    bricks: {
+      list: () =>
+        admin('brickList', async (c) => {
+          const view = await syncBricks(c);
+          return statusOf(view, (await options.brickStore?.list(name)) ?? []);
+        }),
+      add: (address) =>
+        admin('brickAdd', async (c) => {
+          checkAddress(address);
+          const added = await brickCall(c, OP.brickAdd, { addr: address });
+          await record(address, String(added['id']), { state: 'active', replacedBy: null });
+          const view = (await brickCall(c, OP.brickList)) as unknown as ServerBricks;
+          const mine = statusOf(view, []).find((b) => b.address === address);
+          if (!mine) throw new BackendError('Failed', `Brick ${address} was added but is not listed.`);
+          return mine;
+        }),
+      replace: (brick, newAddress) =>
+        admin('brickReplace', async (c) => {
+          checkAddress(newAddress);
+          const view = await syncBricks(c);
+          const old = findBrick(view, brick);
+          const r = await brickCall(c, OP.brickReplace, { brick: old.addr, addr: newAddress, id: old.id });
+          const job = r['job'] as ServerJob;
+          await record(old.addr, job.brick.id, { state: 'replacing', replacedBy: newAddress });
+          await record(newAddress, job.target?.id ?? null, { state: 'active', replacedBy: null });
+          return jobOf(job);
+        }),
+      remove: (brick) =>
+        admin('brickRemove', async (c) => {
+          const view = await syncBricks(c);
+          const old = findBrick(view, brick);
+          const r = await brickCall(c, OP.brickRemove, { brick: old.addr, id: old.id });
+          const job = r['job'] as ServerJob;
+          await record(old.addr, job.brick.id, { state: job.state === 'done' ? 'removed' : 'draining' });
+          return jobOf(job);
         }),
     },
 
@@ -366,7 +681,7 @@ export function createReplicatedBackend(options: ReplicatedBackendOptions): Back
             binary: 'abaca-share-server',
             host: addr,
             zone: '',
-            up: true,
+            up: cluster ? cluster.isUp(addr) : true,
           })),
           ...bricks.map((b) => ({
             binary: 'abaca-brick',
@@ -387,14 +702,66 @@ export function createReplicatedBackend(options: ReplicatedBackendOptions): Back
 
     async close() {
       closed = true;
+      await cluster?.close();
     },
   };
   return backend;
 }
 
-function splitAddr(addr: string): [string, number] {
-  const i = addr.lastIndexOf(':');
-  return [addr.slice(0, i).replace(/^\[|\]$/g, ''), Number(addr.slice(i + 1))];
+/** The share server's brick report (server/bricks-admin.ts). */
+interface ServerJob {
+  kind: BrickJob['kind'];
+  brick: { id: string; addr: string };
+  target?: { id: string; addr: string };
+  state: BrickJob['state'];
+  shares: number;
+  moved: number;
+  pending: number;
+  current: string | null;
+  error: string | null;
+  startedAt: string;
+  finishedAt: string | null;
+}
+
+interface ServerBricks {
+  bricks: Array<{
+    id: string | null;
+    addr: string;
+    host: string;
+    zone: string;
+    up: boolean;
+    shares: number;
+    last_error: string | null;
+  }>;
+  jobs: ServerJob[];
+}
+
+function jobOf(j: ServerJob): BrickJob {
+  return {
+    kind: j.kind,
+    brick: { id: j.brick.id, address: j.brick.addr },
+    target: j.target ? { id: j.target.id, address: j.target.addr } : null,
+    state: j.state,
+    shares: j.shares,
+    moved: j.moved,
+    pending: j.pending,
+    current: j.current,
+    error: j.error,
+    startedAt: j.startedAt,
+    finishedAt: j.finishedAt,
+  };
+}
+
+/** A brick the share server links, by id or address; NotFound otherwise. */
+function findBrick(view: ServerBricks, ref: string): { id: string | null; addr: string } {
+  const b = view.bricks.find((x) => x.id === ref || x.addr === ref);
+  if (!b) throw new BackendError('NotFound', `Brick ${ref} could not be found.`);
+  return b;
+}
+
+function checkAddress(address: string): void {
+  if (!/^[^\s:]+:\d{1,5}$/.test(address))
+    throw new BackendError('InvalidRequest', `A brick address is host:port, not ${JSON.stringify(address)}.`);
 }
 
 const floor2 = (x: number) => Math.floor(x * 100) / 100;
@@ -425,6 +792,8 @@ function toBackendError(err: unknown, what: string): BackendError {
     case 'ENOTCONN':
     case 'ETIMEDOUT':
     case 'ESTALE':
+    case 'EMOVED':
+    case 'EAGAIN':
     case 'EBUSY':
       return new BackendError('Unavailable', text, { cause: err });
     default:

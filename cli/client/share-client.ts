@@ -8,6 +8,8 @@ import type { Session } from './session.ts';
 import type {
   AccessRule,
   AvailabilityZone,
+  Brick,
+  BrickJob,
   ExportLocation,
   Limits,
   Message,
@@ -320,6 +322,33 @@ export class ShareClient {
     return (await this.call<{ availability_zones: AvailabilityZone[] }>('GET', '/availability-zones'))
       .availability_zones;
   }
+  // ---- bricks (abaca vendor API, admin) ----
+  async listBricks(backend?: string): Promise<Brick[]> {
+    const query: Query = backend === undefined ? {} : { backend };
+    return (await this.call<{ bricks: Brick[] }>('GET', '/abaca/bricks', { query })).bricks;
+  }
+  async getBrick(id: string): Promise<Brick> {
+    return (await this.call<{ brick: Brick }>('GET', `/abaca/bricks/${enc(id)}`)).brick;
+  }
+  async addBrick(address: string, backend?: string): Promise<Brick> {
+    const brick = backend === undefined ? { address } : { address, backend };
+    return (await this.call<{ brick: Brick }>('POST', '/abaca/bricks', { body: { brick } })).brick;
+  }
+  async replaceBrick(id: string, newAddress: string): Promise<BrickJob> {
+    return (
+      await this.call<{ brick_job: BrickJob }>('POST', `/abaca/bricks/${enc(id)}/action`, {
+        body: { replace: { new_address: newAddress } },
+      })
+    ).brick_job;
+  }
+  async removeBrick(id: string): Promise<BrickJob> {
+    return (
+      await this.call<{ brick_job: BrickJob }>('POST', `/abaca/bricks/${enc(id)}/action`, {
+        body: { remove: null },
+      })
+    ).brick_job;
+  }
+
   async getShareHeal(id: string): Promise<ShareHeal> {
     return (await this.call<{ share_heal: ShareHeal }>('GET', `/shares/${enc(id)}/heal`)).share_heal;
   }

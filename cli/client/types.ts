@@ -286,3 +286,33 @@ export interface Pool {
   pool: string;
   capabilities?: Record<string, unknown>;
 }
+
+/** A brick job's progress (GET /v2/abaca/bricks): a replace or a drain. */
+export interface BrickJob {
+  kind: 'replace' | 'remove';
+  brick_id: string;
+  address: string;
+  new_brick_id: string | null;
+  new_address: string | null;
+  state: 'running' | 'done' | 'failed';
+  shares: number;
+  shares_moved: number;
+  pending_entries: number;
+  current_share: string | null;
+  error: string | null;
+  started_at: string;
+  finished_at: string | null;
+}
+
+export interface Brick {
+  id: string | null;
+  address: string;
+  backend: string;
+  host: string;
+  zone: string;
+  up: boolean;
+  state: string;
+  shares: number;
+  last_error: string | null;
+  job: BrickJob | null;
+}

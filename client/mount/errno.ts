@@ -37,6 +37,7 @@ const ERRNO: Record<string, number> = {
   ENXIO: E.ENOTCONN,
   EAGAIN: E.EAGAIN,
   EINTR: E.EINTR,
+  EMOVED: E.ENOTCONN,
 };
 
 /** Anything thrown while serving a request, as the FuseError the session answers with. */

@@ -7,8 +7,15 @@
  * A share can have several share-server addresses (one export location each, or several hosts
  * in one location). The connection tries them in order: first the one it was last connected to,
  * then the ones after it, wrapping around, so a mount follows the share to another server when
- * its own stays away.
+ * its own stays away. A server that answers EMOVED names the share's owner: the connection goes
+ * there (an address it did not know is added to the list).
+ *
+ * Every mutation carries a request id (this connection's random id and a sequence number), and a
+ * mutation sent again says so (`resent`): the share server answers it with what it answered the
+ * first time when a brick already applied it (brick/recent-requests.ts), so a write, append, create
+ * or rename lost in flight by a crash is applied once.
  */
+import { randomUUID } from 'node:crypto';
 import { ReplicatedClient } from '../../backends/replicated/client/client.ts';
 import { ReplicatedError, toReplicatedError } from '../../backends/replicated/protocol/errors.ts';
 import { OP } from '../../backends/replicated/protocol/opcodes.ts';
@@ -97,6 +104,29 @@ type Reply = Awaited<ReturnType<ReplicatedClient['call']>>;
 /** Codes that mean "the connection is gone", not "the server said no". */
 const TRANSPORT = new Set(['ENOTCONN', 'ETIMEDOUT']);
 
+/** Requests that change the share: they carry a request id, so a re-send is applied once. */
+const MUTATING = new Set<number>([
+  OP.setattr,
+  OP.write,
+  OP.create,
+  OP.mkdir,
+  OP.unlink,
+  OP.rmdir,
+  OP.rename,
+  OP.link,
+  OP.symlink,
+]);
+
+/** Redirects followed in one connection attempt (a loop between two servers ends here). */
+const MAX_REDIRECTS = 4;
+
+function parseHostPort(at: string): ServerAddress | null {
+  const hp = HOST_PORT.exec(at);
+  const port = Number(hp?.[2]);
+  if (!hp || port < 1 || port > 65535) return null;
+  return { host: hp[1]!.replace(/^\[|\]$/g, ''), port };
+}
+
 export class ShareConnection {
   private client: ReplicatedClient | null = null;
   private connecting: Promise<ReplicatedClient> | null = null;
@@ -108,6 +138,9 @@ export class ShareConnection {
   private readonly servers: ServerAddress[];
   /** The server connected to last (where a reconnection starts). */
   private at = 0;
+  /** This connection's part of every request id. */
+  private readonly clientId = randomUUID();
+  private seq = 0;
 
   private constructor(private readonly opts: ConnectionOptions) {
     this.servers = serversOf(opts);
@@ -131,19 +164,47 @@ export class ShareConnection {
    * bad token, no such share) is thrown as it is. When none answers, the last failure is thrown.
    */
   private async connect(): Promise<ReplicatedClient> {
-    let last: unknown;
+    let last: ReplicatedError | undefined;
+    let redirects = 0;
+    const start = this.at;
     for (let i = 0; i < this.servers.length; i++) {
-      const at = (this.at + i) % this.servers.length;
+      const at = (start + i) % this.servers.length;
       try {
         const c = await this.connectTo(this.servers[at]!);
         this.at = at;
         return c;
       } catch (err) {
-        if (!TRANSPORT.has(toReplicatedError(err).code)) throw err;
-        last = err;
+        const e = toReplicatedError(err);
+        if (e.code === 'EMOVED' && e.at !== undefined && redirects < MAX_REDIRECTS) {
+          // The owner is named: try it next (and count this attempt again).
+          const owner = this.indexOf(e.at);
+          if (owner !== undefined && owner !== at) {
+            redirects++;
+            this.at = owner;
+            return this.connect();
+          }
+        }
+        // Not served there (moved, or not assigned yet while the cluster decides): next server.
+        if (!TRANSPORT.has(e.code) && e.code !== 'EMOVED' && e.code !== 'EAGAIN') throw e;
+        last = e;
       }
     }
-    throw last;
+    throw TRANSPORT.has(last?.code ?? '')
+      ? last
+      : new ReplicatedError(
+          'ENOTCONN',
+          `no share server serves share ${this.opts.share} now: ${last?.message}`,
+        );
+  }
+
+  /** The index of `host:port` in the server list, added when new; undefined when not an address. */
+  private indexOf(at: string): number | undefined {
+    const s = parseHostPort(at);
+    if (!s) return undefined;
+    const i = this.servers.findIndex((x) => x.host === s.host && x.port === s.port);
+    if (i >= 0) return i;
+    this.servers.push(s);
+    return this.servers.length - 1;
   }
 
   private async connectTo(server: ServerAddress): Promise<ReplicatedClient> {
@@ -209,16 +270,27 @@ export class ShareConnection {
   async call(op: number, header: object, payload?: Buffer): Promise<Reply> {
     const deadline = Date.now() + (this.opts.retryMs ?? 30_000);
     let wait = 50;
+    const first = MUTATING.has(op) ? { ...header, rid: `${this.clientId}:${++this.seq}` } : header;
+    let sent = first;
     for (;;) {
-      let c: ReplicatedClient;
+      let c: ReplicatedClient | undefined;
       try {
         c = await this.current();
-        return await c.call(op, header, payload);
+        return await c.call(op, sent, payload);
       } catch (err) {
         const e = toReplicatedError(err);
-        if (!TRANSPORT.has(e.code) || this.closed || Date.now() >= deadline) throw e;
-        if (e.code === 'ETIMEDOUT') this.client?.close(); // a lost answer: start over on a new connection
+        const moved = e.code === 'EMOVED';
+        if ((!TRANSPORT.has(e.code) && !moved) || this.closed || Date.now() >= deadline)
+          throw moved ? new ReplicatedError('ENOTCONN', e.message) : e;
+        // A lost answer: start over on a new connection. Moved: to the owner it names, if any.
+        if (e.code === 'ETIMEDOUT' || moved) c?.close();
+        if (moved && e.at !== undefined) {
+          const owner = this.indexOf(e.at);
+          if (owner !== undefined) this.at = owner;
+        } else if (moved) this.at = (this.at + 1) % this.servers.length;
       }
+      // Whatever happened to the first send, the server checks before applying it again.
+      if (sent === first && MUTATING.has(op)) sent = { ...first, resent: true };
       await new Promise((r) => setTimeout(r, wait));
       wait = Math.min(wait * 2, 1000);
     }

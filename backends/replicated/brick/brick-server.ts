@@ -13,6 +13,7 @@ import { type ClusterTls, createProtocolServer } from '../protocol/tls.ts';
 import type { ShareInfo } from '../protocol/types.ts';
 import { num } from '../protocol/wire-args.ts';
 import { ShareStore, writeFileDurable } from './brick-store.ts';
+import { RecentRequests } from './recent-requests.ts';
 import { handleSnapshotHealOp, SNAPSHOT_HEAL_OPS } from './snapshot-heal.ts';
 import { discard } from './snapshots.ts';
 import { handleSnapshotOp, SNAPSHOT_OPS } from './snapshots-ops.ts';
@@ -33,6 +34,25 @@ export interface BrickOptions {
 
 const MUT = new Set<string>(MUTATIONS);
 
+/** A replica set from the wire: brick ids and addresses, each a non-empty string. */
+function brickRefs(v: unknown[]): ShareInfo['bricks'] {
+  return v.map((b) => {
+    const r = b as Record<string, unknown>;
+    if (typeof r?.['id'] !== 'string' || r['id'] === '' || typeof r['addr'] !== 'string' || r['addr'] === '')
+      throw new ReplicatedError('EINVAL', 'bricks must be a list of {id, addr}');
+    return { id: r['id'], addr: r['addr'] };
+  });
+}
+
+/** A drain in progress from the wire ({from, to} brick ids), or null: none any more. */
+function drainOf(v: unknown): ShareInfo['drain'] {
+  if (v === null) return undefined;
+  const r = v as Record<string, unknown>;
+  if (typeof r?.['from'] !== 'string' || typeof r['to'] !== 'string')
+    throw new ReplicatedError('EINVAL', 'drain must be {from, to} or null');
+  return { from: r['from'], to: r['to'] };
+}
+
 function toRange(v: unknown): ByteRange | undefined {
   if (!Array.isArray(v) || v.length !== 2) return undefined;
   return [num(v[0], 0), num(v[1], 0)];
@@ -41,6 +61,8 @@ function toRange(v: unknown): ByteRange | undefined {
 export class BrickServer {
   readonly id: string;
   private readonly shares = new Map<string, ShareStore>();
+  /** Outcomes of re-sendable mutations, by request id (recent-requests.ts). */
+  private readonly recent = new RecentRequests();
   private server: net.Server | undefined;
   private readonly sharesDir: string;
   private readonly tombstonesDir: string;
@@ -236,6 +258,7 @@ export class BrickServer {
         this.spaceIndex?.delete(sid);
         this.shares.get(sid)?.close();
         this.shares.delete(sid);
+        this.recent.forget(sid);
         const dir = path.join(this.sharesDir, sid);
         if (fs.existsSync(dir)) {
           const trash = path.join(this.opts.dir, 'trash', `${sid}-${randomUUID().slice(0, 8)}`);
@@ -276,6 +299,9 @@ export class BrickServer {
         if (h['gen'] !== undefined) change.gen = num(h['gen'], 0);
         if (Array.isArray(h['access'])) change.access = h['access'] as ShareInfo['access'];
         if (typeof h['project'] === 'string') change.project = h['project'];
+        // A new replica set (a brick replaced, added or drained: server/bricks-admin.ts).
+        if (Array.isArray(h['bricks'])) change.bricks = brickRefs(h['bricks']);
+        if (h['drain'] !== undefined) change.drain = drainOf(h['drain']);
         s.info = { ...s.info, ...change };
         s.saveInfo();
         this.noteShare(s.info);
@@ -286,9 +312,19 @@ export class BrickServer {
         s.checkEpoch(h['epoch'], h['session']);
         const kind = String(h['k']);
         if (!MUT.has(kind)) throw new ReplicatedError('ENOSYS', `unknown mutation ${kind}`);
-        const large = s.largeCowOf(kind as MutationKind, h);
-        if (large === undefined) return { header: s.mutate(kind as MutationKind, h, f.parts) };
-        return s.cowAsync(large).then(() => ({ header: s.mutate(kind as MutationKind, h, f.parts) }));
+        const rid = typeof h['rid'] === 'string' ? h['rid'] : undefined;
+        const r = this.recent.run(s.info.id, rid, () => {
+          const large = s.largeCowOf(kind as MutationKind, h);
+          if (large === undefined) return s.mutate(kind as MutationKind, h, f.parts);
+          return s.cowAsync(large).then(() => s.mutate(kind as MutationKind, h, f.parts));
+        });
+        return r instanceof Promise
+          ? r.then((header) => ({ header: header as Record<string, unknown> }))
+          : { header: r as Record<string, unknown> };
+      }
+      case OP.bRecent: {
+        const s = this.readShare(h);
+        return { header: { outcome: this.recent.get(s.info.id, String(h['rid'])) ?? null } };
       }
       case OP.bGetattr: {
         const s = this.readShare(h);

@@ -52,6 +52,16 @@ export interface WriteOptions {
   fsync?: boolean;
 }
 
+/** What `serverState` answers. */
+export interface ServerState {
+  /** Changes at every start of the share server. */
+  id: string;
+  managed: boolean;
+  shares: string[];
+  bricksUp: number;
+  bricks: number;
+}
+
 export class ReplicatedClient {
   private constructor(
     readonly rpc: RpcClient,
@@ -365,6 +375,16 @@ export class ReplicatedClient {
 
   async resolveSplitBrain(id: string, path: string, policy: string, source?: string): Promise<string> {
     return String((await this.admin(OP.resolveSplitBrain, { id, path, policy, source })).header['source']);
+  }
+
+  /** A share server's identity, the shares it serves and its bricks (the cluster monitor's probe). */
+  async serverState(): Promise<ServerState> {
+    return (await this.admin(OP.serverState, {})).header as unknown as ServerState;
+  }
+
+  /** Tells a share server which shares to serve and where the others are (cluster.ts). */
+  async assignShares(shares: Record<string, { at: string; gen: number }>): Promise<Record<string, unknown>> {
+    return (await this.admin(OP.assignShares, { shares })).header;
   }
 
   async brickStatus(): Promise<Array<Record<string, unknown>>> {

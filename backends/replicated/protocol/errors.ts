@@ -29,6 +29,11 @@ export const ERROR_CODES = [
   'EAGAIN',
   /** A lock wait was cancelled by the client. */
   'EINTR',
+  /**
+   * The share is served by another share server (`at`, when this one knows where): the client
+   * connects there and sends again. Never a program's errno (the mount maps it to ENOTCONN).
+   */
+  'EMOVED',
 ] as const;
 
 export type ErrorCode = (typeof ERROR_CODES)[number];
@@ -42,12 +47,20 @@ export function isErrorCode(code: unknown): code is ErrorCode {
 /** An error that crosses the wire: a code and a human message. */
 export class ReplicatedError extends Error {
   readonly code: ErrorCode;
-  constructor(code: ErrorCode, message?: string) {
+  /** With EMOVED: the `host:port` of the share server that serves the share now. */
+  readonly at: string | undefined;
+  constructor(code: ErrorCode, message?: string, at?: string) {
     // A message that crossed the wire already starts with its code.
     super(!message ? code : message.startsWith(`${code}: `) ? message : `${code}: ${message}`);
     this.name = 'ReplicatedError';
     this.code = code;
+    this.at = at;
   }
+}
+
+/** An error's wire header: code, message, and where the share is served now (EMOVED). */
+export function errorHeader(e: ReplicatedError): Record<string, unknown> {
+  return e.at === undefined ? { e: e.code, m: e.message } : { e: e.code, m: e.message, at: e.at };
 }
 
 /** Maps anything thrown (a Node fs error, our own error, a bug) onto a wire code. */

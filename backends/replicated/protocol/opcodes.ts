@@ -41,6 +41,15 @@ export const OP = {
   cloneShare: 0x8e,
   capacity: 0x8f,
   setAccess: 0x90,
+  // cluster (backends/replicated/cluster.ts -> share server): who serves which share
+  assignShares: 0x91,
+  serverState: 0x92,
+  // 0xA0–0xAF: bricks come and go (server/bricks-admin.ts)
+  brickList: 0xa0,
+  brickAdd: 0xa1,
+  brickReplace: 0xa2,
+  brickRemove: 0xa3,
+  brickForget: 0xa4,
   // share server -> brick
   bHello: 0x100,
   bShareCreate: 0x101,
@@ -79,6 +88,8 @@ export const OP = {
   bStat: 0x120,
   bTombstoned: 0x121,
   bSetAccess: 0x122,
+  /** The outcome of a mutation by request id, when this brick applied it (idempotent re-sends). */
+  bRecent: 0x123,
 } as const;
 
 export type OpName = keyof typeof OP;

@@ -81,7 +81,8 @@ export class RpcClient {
         if (w.timer) clearTimeout(w.timer);
         const e = f.header['e'];
         if (e !== undefined) {
-          w.reject(new ReplicatedError(isErrorCode(e) ? e : 'EIO', String(f.header['m'] ?? '')));
+          const at = typeof f.header['at'] === 'string' ? f.header['at'] : undefined;
+          w.reject(new ReplicatedError(isErrorCode(e) ? e : 'EIO', String(f.header['m'] ?? ''), at));
         } else {
           w.resolve(f);
         }

@@ -1,6 +1,6 @@
 /** Server side of the framing: decode requests, run a handler, write responses (in completion order). */
 import type net from 'node:net';
-import { toReplicatedError } from './errors.ts';
+import { errorHeader, toReplicatedError } from './errors.ts';
 import {
   DEFAULT_MAX_FRAME,
   encodeFrame,
@@ -100,7 +100,7 @@ export function serveSocket(socket: net.Socket, handler: Handler, opts: ServeOpt
       } catch (err) {
         const e = toReplicatedError(err);
         if (e.code === 'EIO') opts.onError?.(err);
-        send(f, { e: e.code, m: e.message });
+        send(f, errorHeader(e));
         continue;
       }
       if (r instanceof Promise) {
@@ -114,7 +114,7 @@ export function serveSocket(socket: net.Socket, handler: Handler, opts: ServeOpt
             working.delete(f);
             const e = toReplicatedError(err);
             if (e.code === 'EIO') opts.onError?.(err);
-            send(f, { e: e.code, m: e.message });
+            send(f, errorHeader(e));
           },
         );
       } else {

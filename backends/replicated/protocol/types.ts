@@ -43,6 +43,11 @@ export interface ShareInfo {
   project?: string;
   /** Bumped by every change of size or access, so an attach takes the newest record. */
   gen?: number;
+  /**
+   * A drain in progress (server/bricks-admin.ts): brick `from` leaves the set once brick `to`,
+   * already in `bricks`, holds a full copy.
+   */
+  drain?: { from: string; to: string };
 }
 
 export interface PendingEntry {

@@ -34,6 +34,12 @@ interface Job {
   reject: (e: ReplicatedError) => void;
 }
 
+/** Failures that leave the outcome of a mutation open: a re-send asks again. */
+const UNDECIDED = new Set(['ENOTCONN', 'ETIMEDOUT', 'EIO', 'ESTALE', 'EMOVED', 'EAGAIN', 'ENXIO']);
+
+/** Request ids answered by this coordinator and kept for re-sends (a client has far fewer in flight). */
+const RIDS_KEPT = 16_384;
+
 interface MutateReply {
   v: number;
   sizeBefore: number;
@@ -113,6 +119,8 @@ export class ShareCoordinator {
   onNeedHeal: (() => void) | undefined;
 
   private readonly queue: Job[] = [];
+  /** Mutations by the client's request id, running or answered (a re-send gets the same answer). */
+  private readonly byRid = new Map<string, Promise<Record<string, unknown>>>();
   private pumping = false;
   private paused = 0;
   private inflight = 0;
@@ -310,10 +318,57 @@ export class ShareCoordinator {
     } catch (err) {
       return Promise.reject(toReplicatedError(err));
     }
+    const rid = typeof h['rid'] === 'string' && h['rid'] !== '' ? h['rid'] : undefined;
+    const resent = h['resent'] === true;
+    delete h['resent'];
+    if (rid === undefined) return this.enqueue(kind, h, payload);
+    // A request id seen here: the same answer, whether the first one is still running or done.
+    const known = this.byRid.get(rid);
+    if (known) return known;
+    // Sent again after a lost connection or a takeover: applied already if a brick says so.
+    const p = (resent ? this.recall(rid) : Promise.resolve(undefined)).then(
+      (prev) => prev ?? this.enqueue(kind, h, payload),
+    );
+    this.byRid.set(rid, p);
+    // A failure that says nothing about the operation itself (no quorum, fenced, timed out) is not
+    // its answer: a re-send must look again (and may be applied), not get the same failure for as
+    // long as the client retries.
+    p.catch((err: unknown) => {
+      if (UNDECIDED.has(toReplicatedError(err).code) && this.byRid.get(rid) === p) this.byRid.delete(rid);
+    });
+    if (this.byRid.size > RIDS_KEPT) this.byRid.delete(this.byRid.keys().next().value as string);
+    return p;
+  }
+
+  private enqueue(
+    kind: MutationKind,
+    h: Record<string, unknown>,
+    payload?: Payload,
+  ): Promise<Record<string, unknown>> {
     return new Promise((resolve, reject) => {
       this.queue.push({ kind, h, payload, resolve, reject, growth: 0, accounted: false });
       void this.pump();
     });
+  }
+
+  /**
+   * The answer a re-sent mutation got the first time, when a reachable brick applied it (under an
+   * earlier epoch, or before the connection was lost): it is not applied again, and the replicas that
+   * missed it get it from heal. Undefined when no reachable brick knows the request id.
+   */
+  private async recall(rid: string): Promise<Record<string, unknown> | undefined> {
+    const replies = await Promise.allSettled(
+      this.readyMembers().map((m) => this.req(m, OP.bRecent, { rid })),
+    );
+    let failed: { e: string; m: string } | undefined;
+    for (const r of replies) {
+      if (r.status !== 'fulfilled') continue;
+      const o = r.value.header['outcome'] as { header?: MutateReply; e?: string; m?: string } | null;
+      if (o?.header) return answer(o.header);
+      if (o?.e !== undefined) failed ??= { e: o.e, m: o.m ?? '' };
+    }
+    if (failed) throw new ReplicatedError(failed.e as ReplicatedError['code'], failed.m);
+    return undefined;
   }
 
   /** Runs `fn` with no mutation in flight and none issued until it returns. */
@@ -790,6 +845,9 @@ export class ShareCoordinator {
       gen: this.info.gen ?? 0,
       ...(this.info.access ? { access: this.info.access } : {}),
       ...(this.info.project ? { project: this.info.project } : {}),
+      // The replica set changes too (server/bricks-admin.ts): a returning replica learns it.
+      bricks: this.info.bricks,
+      drain: this.info.drain ?? null,
     };
   }
 }

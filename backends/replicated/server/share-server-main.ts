@@ -1,7 +1,8 @@
 /**
  * Entry point of `abaca-share-server --bricks H:P,H:P,... [--host 127.0.0.1] [--port 0]
  *   [--attach share1,share2] [--brick-timeout-ms 5000] [--heal-interval-ms 60000] [--no-auto-heal]
- *   [--auth-url http://HOST:PORT/identity/v3] [--token-recheck-ms 5000]`.
+ *   [--auth-url http://HOST:PORT/identity/v3] [--token-recheck-ms 5000] [--cluster]`.
+ * `--cluster`: one of several share servers under the cluster monitor (server/assignments.ts).
  * Environment: ABACA_ADMIN_TOKEN (required), the secret of the admin operations; ABACA_CLUSTER_CA,
  * ABACA_CLUSTER_CERT, ABACA_CLUSTER_KEY (protocol/tls.ts): with them the client port serves TLS
  * only and the links to bricks are mutual TLS.
@@ -38,6 +39,7 @@ const server = new ShareServer({
   authUrl: args.get('auth-url'),
   tokenRecheckMs: numArg('token-recheck-ms'),
   tls,
+  managed: args.has('cluster'),
 });
 const addr = await server.listen();
 for (const s of list('attach')) {

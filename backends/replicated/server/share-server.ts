@@ -13,7 +13,9 @@ import { type ClusterTls, createProtocolServer, peerIsClusterMember } from '../p
 import { type ShareInfo, SPLIT_BRAIN_POLICIES, type SplitBrainPolicy } from '../protocol/types.ts';
 import { num, timeMs } from '../protocol/wire-args.ts';
 import { type AccessLevel, accessFor, parseAccess } from './access.ts';
+import { Assignments, HERE } from './assignments.ts';
 import { BrickLink, DEFAULT_LINK_OPTIONS, type LinkOptions } from './brick-link.ts';
+import { BrickAdmin } from './bricks-admin.ts';
 import { type BrickSpace, gib, largestShare, pools, refusal } from './capacity.ts';
 import { Healer } from './heal.ts';
 import { type LockKind, type LockRequest, LockTable } from './locks.ts';
@@ -59,6 +61,11 @@ export interface ShareServerOptions {
   tls?: ClusterTls;
   /** Where the server's notes go (snapshot methods and times); default stderr, false: nowhere. */
   log?: ((msg: string) => void) | false;
+  /**
+   * One of several share servers under the cluster monitor (`--cluster`): clients are served only
+   * the shares assigned here (server/assignments.ts), never a share attached on a client's first use.
+   */
+  managed?: boolean;
 }
 
 interface Attached {
@@ -120,6 +127,8 @@ export class ShareServer {
   private readonly tokens: TokenChecker | undefined;
   /** Advisory locks of every share served here, keyed by share and file id. */
   readonly locks = new LockTable();
+  /** Which shares are served here, and where the others are (the cluster monitor says). */
+  readonly assignments: Assignments;
 
   constructor(private readonly opts: ShareServerOptions) {
     if (!opts.adminToken) throw new Error('the share server needs an admin token (ABACA_ADMIN_TOKEN)');
@@ -128,6 +137,7 @@ export class ShareServer {
       ? new TokenChecker({ authUrl: opts.authUrl, recheckMs: opts.tokenRecheckMs })
       : undefined;
     for (const b of opts.bricks ?? []) this.link(b);
+    this.assignments = new Assignments(opts.managed === true);
   }
 
   link(addr: string): BrickLink {
@@ -190,6 +200,26 @@ export class ShareServer {
       else console.error(`abaca-share-server: ${msg}`);
     },
   };
+
+  /** Bricks added, replaced and drained (server/bricks-admin.ts). */
+  private readonly bricks = new BrickAdmin({
+    links: () => [...this.links.values()],
+    link: (addr) => this.link(addr),
+    unlink: (addr) => {
+      this.links.get(addr)?.stop();
+      this.links.delete(addr);
+    },
+    serve: async (id) => {
+      const a = await this.serve(id);
+      return { coord: a.coord, healIndex: () => a.healer.healIndex() };
+    },
+    reclaim: (coord, m) => this.reclaim(coord, m),
+    healSoon: (id) => this.shares.get(id)?.healSoon(),
+    findInfos: (id) => this.findInfos(id),
+    brickSpace: () => this.brickSpace(),
+    linkTimeoutMs: () => this.linkOpts.timeoutMs,
+    log: (msg) => this.snapshotHost.log(msg),
+  });
 
   coordinator(id: string): ShareCoordinator | undefined {
     return this.shares.get(id)?.coord;
@@ -313,6 +343,7 @@ export class ShareServer {
     // Members that are reachable but could not be claimed (e.g. they lost the share).
     await Promise.all(members.filter((m) => !m.ready && m.link.up).map((m) => this.reclaim(coord, m)));
     healSoon();
+    this.assignments.serveHere(id);
     return coord.info;
   }
 
@@ -323,6 +354,8 @@ export class ShareServer {
    */
   private async reclaim(coord: ShareCoordinator, m: Member): Promise<boolean> {
     const base = { share: coord.info.id, epoch: coord.info.epoch };
+    // A brick that left the replica set (bricks-admin.ts) is not brought back by its return.
+    if (!coord.members.includes(m)) return false;
     try {
       const session = randomUUID();
       let refill = false;
@@ -361,6 +394,7 @@ export class ShareServer {
   }
 
   detach(id: string): void {
+    this.assignments.notHere(id);
     const a = this.shares.get(id);
     if (!a) return;
     this.shares.delete(id);
@@ -375,16 +409,97 @@ export class ShareServer {
    */
   private async serve(id: unknown): Promise<Attached> {
     const sid = checkName(id);
+    // The cluster put the share on another server: the caller goes there.
+    if (this.assignments.elsewhere(sid) !== undefined) throw this.assignments.moved(sid);
     if (!this.shares.has(sid)) await this.attach(sid);
     return this.attached(sid);
   }
 
   private attached(id: unknown): Attached {
-    const a = this.shares.get(checkName(id));
-    if (!a) throw new ReplicatedError('ESTALE', `share ${String(id)} is not served here`);
-    if (a.coord.fenced)
-      throw new ReplicatedError('ESTALE', `share ${String(id)} was taken over by a newer epoch`);
+    const sid = checkName(id);
+    const a = this.shares.get(sid);
+    if (!a) {
+      // Deleted or detached here. Under the cluster monitor (or when its new place is known) the
+      // client looks for it elsewhere; a lone share server has nowhere else to send it.
+      if (this.assignments.managed || this.assignments.elsewhere(sid) !== undefined)
+        throw this.assignments.moved(sid);
+      throw new ReplicatedError('ESTALE', `share ${sid} is not served here`);
+    }
+    if (a.coord.fenced) {
+      this.assignments.notHere(sid);
+      throw this.assignments.moved(sid);
+    }
     return a;
+  }
+
+  /**
+   * A client's error, as the client should see it: ESTALE from a share that is no longer served
+   * here (fenced by another server's epoch, or moved away while the request waited) becomes EMOVED,
+   * so the client goes to the share's owner and sends the request again. A file-level ESTALE (the
+   * path names another file now) on a share still served here stays what it is.
+   */
+  private clientError(err: unknown, share: string | undefined): unknown {
+    const e = toReplicatedError(err);
+    if (share === undefined || e.code !== 'ESTALE') return err;
+    const a = this.shares.get(share);
+    if (a && !a.coord.fenced) return err;
+    if (!a && !this.assignments.managed && this.assignments.elsewhere(share) === undefined) return err;
+    this.assignments.notHere(share);
+    return this.assignments.moved(share);
+  }
+
+  /** What `serverState` answers the cluster monitor: who this is, what it serves, its bricks. */
+  private state(): Record<string, unknown> {
+    const links = [...this.links.values()];
+    return {
+      id: this.id,
+      managed: this.assignments.managed,
+      shares: [...this.shares].filter(([, a]) => !a.coord.fenced).map(([id]) => id),
+      bricksUp: links.filter((l) => l.up).length,
+      bricks: links.length,
+    };
+  }
+
+  /**
+   * The cluster monitor's word: `shares` maps share ids to `{ at, gen }`, `at` being "here" (attach
+   * and serve it) or the `host:port` of the share server that serves it (detach it here, send
+   * clients there), `gen` the generation of that decision (an older one than heard is ignored).
+   */
+  private async assign(h: Record<string, unknown>): Promise<Record<string, unknown>> {
+    const shares = h['shares'];
+    if (shares === null || typeof shares !== 'object' || Array.isArray(shares))
+      throw new ReplicatedError('EINVAL', 'shares must map share ids to { at, gen }');
+    const entries = Object.entries(shares as Record<string, unknown>).map(([id, v]) => {
+      const { at, gen } = (v ?? {}) as { at?: unknown; gen?: unknown };
+      if (typeof at !== 'string' || (at !== HERE && !/^[^\s/]+:\d{1,5}$/.test(at)))
+        throw new ReplicatedError(
+          'EINVAL',
+          `share ${id}: at must be "here" or host:port, not ${JSON.stringify(at)}`,
+        );
+      return { id: checkName(id), at, gen: num(gen, 0) };
+    });
+    const failed: Record<string, string> = {};
+    const ignored: string[] = [];
+    await Promise.all(
+      entries.map(async ({ id, at, gen }) => {
+        if (!this.assignments.accept(id, gen)) {
+          ignored.push(id);
+          return;
+        }
+        if (at === HERE) {
+          this.assignments.serveHere(id);
+          try {
+            await this.attach(id);
+          } catch (err) {
+            failed[id] = toReplicatedError(err).message;
+          }
+        } else {
+          this.detach(id);
+          this.assignments.servedAt(id, at);
+        }
+      }),
+    );
+    return { failed, ignored };
   }
 
   async createShare(h: Record<string, unknown>): Promise<Record<string, unknown>> {
@@ -552,7 +667,8 @@ export class ShareServer {
       addr: l.addr,
       host: l.hostLabel,
       zone: l.zone,
-      up: l.up && l.id !== undefined && space.some((b) => b.id === l.id),
+      // A brick being drained or replaced takes no new share.
+      up: l.up && l.id !== undefined && space.some((b) => b.id === l.id) && !this.bricks.leaving(l.id),
     }));
   }
 
@@ -624,7 +740,13 @@ export class ShareServer {
       case OP.ping:
         return {};
       case OP.mount:
-        return this.mount(h, sock);
+        return this.mount(h, sock).catch((err: unknown) => {
+          throw this.clientError(err, typeof h['share'] === 'string' ? h['share'] : undefined);
+        });
+      case OP.serverState:
+        return { header: this.state() };
+      case OP.assignShares:
+        return this.assign(h).then((header) => ({ header }));
       case OP.setAccess: {
         const access = parseAccess(h['access']);
         const project = h['project'] === undefined ? undefined : checkProject(h['project']);
@@ -713,8 +835,37 @@ export class ShareServer {
           .waitUp(this.linkOpts.timeoutMs)
           .then(() => ({ header: { id: l.id, host: l.hostLabel, zone: l.zone } }));
       }
+      case OP.brickList:
+        return this.bricks.list().then((header) => ({ header }));
+      case OP.brickAdd:
+        return this.bricks.add(h['addr'] as string).then((header) => ({ header }));
+      case OP.brickReplace:
+        return this.bricks
+          .replace(String(h['brick']), h['addr'] as string, optionalId(h['id']), h['resume'] === true)
+          .then((job) => ({ header: { job } }));
+      case OP.brickRemove:
+        return this.bricks
+          .remove(String(h['brick']), optionalId(h['id']))
+          .then((job) => ({ header: { job } }));
+      case OP.brickForget:
+        return this.bricks.forget(String(h['brick'])).then(() => ({}));
       default:
-        return this.fileOp(f, sock);
+        return this.clientOp(f, sock);
+    }
+  }
+
+  /** A file operation, with errors of a share that moved away turned into EMOVED. */
+  private clientOp(f: Frame, sock: net.Socket): HandlerResult | Promise<HandlerResult> {
+    const share = this.mounts.get(sock)?.share;
+    try {
+      const r = this.fileOp(f, sock);
+      return r instanceof Promise
+        ? r.catch((err: unknown) => {
+            throw this.clientError(err, share);
+          })
+        : r;
+    } catch (err) {
+      throw this.clientError(err, share);
     }
   }
 
@@ -723,6 +874,7 @@ export class ShareServer {
    * share's project, and in both non-admin cases an access rule covering the client's address.
    */
   private async mount(h: Record<string, unknown>, sock: net.Socket): Promise<HandlerResult> {
+    this.assignments.admitClient(checkName(h['share']));
     const a = await this.serve(h['share']);
     const info = a.coord.info;
     const admin = this.isAdmin(h, sock);
@@ -784,7 +936,7 @@ export class ShareServer {
       case OP.getattr:
         return c.getattr(p()).then((attr) => ({ header: { attr } }));
       case OP.setattr: {
-        const a: Record<string, unknown> = { path: p(), ...fidOf(h) };
+        const a: Record<string, unknown> = { path: p(), ...fidOf(h), ...once(h) };
         if (h['mode'] !== undefined) a['mode'] = num(h['mode'], 0);
         if (h['size'] !== undefined) a['size'] = num(h['size'], 0);
         if (h['atimeMs'] !== undefined) a['atimeMs'] = timeMs(h['atimeMs'], 0);
@@ -830,6 +982,7 @@ export class ShareServer {
               // At the file's end as the share server orders writes (O_APPEND), not at `off`.
               ...(h['append'] === true ? { append: true } : {}),
               ...fidOf(h),
+              ...once(h),
             },
             f.parts,
           )
@@ -844,24 +997,31 @@ export class ShareServer {
               excl: h['excl'] === true,
               trunc: h['trunc'] === true,
               sync: h['sync'] === true,
+              ...once(h),
             },
             f.parts,
           )
           .then((header) => ({ header }));
       case OP.mkdir:
-        return c.mutate('mkdir', { path: p(), mode: num(h['mode'], 0o755) }).then((header) => ({ header }));
+        return c
+          .mutate('mkdir', { path: p(), mode: num(h['mode'], 0o755), ...once(h) })
+          .then((header) => ({ header }));
       case OP.unlink:
-        return c.mutate('unlink', { path: p() }).then(() => ({}));
+        return c.mutate('unlink', { path: p(), ...once(h) }).then(() => ({}));
       case OP.rmdir:
-        return c.mutate('rmdir', { path: p() }).then(() => ({}));
+        return c.mutate('rmdir', { path: p(), ...once(h) }).then(() => ({}));
       case OP.rename:
-        return c.mutate('rename', { path: p(), newPath: checkClientPath(h['newPath']) }).then(() => ({}));
+        return c
+          .mutate('rename', { path: p(), newPath: checkClientPath(h['newPath']), ...once(h) })
+          .then(() => ({}));
       case OP.link:
         return c
-          .mutate('link', { path: p(), newPath: checkClientPath(h['newPath']) })
+          .mutate('link', { path: p(), newPath: checkClientPath(h['newPath']), ...once(h) })
           .then((header) => ({ header }));
       case OP.symlink:
-        return c.mutate('symlink', { path: p(), target: h['target'] }).then((header) => ({ header }));
+        return c
+          .mutate('symlink', { path: p(), target: h['target'], ...once(h) })
+          .then((header) => ({ header }));
       case OP.readdir: {
         const count = Math.min(Math.max(1, Number(h['count'] ?? 1000) || 1000), 10_000);
         const after = h['after'] === undefined || h['after'] === '' ? '' : checkName(h['after']);
@@ -905,6 +1065,21 @@ export class ShareServer {
         throw new ReplicatedError('ENOSYS', `unknown opcode ${f.op}`);
     }
   }
+}
+
+/** A brick id sent along with an address (a brick not linked here), if any. */
+function optionalId(v: unknown): string | undefined {
+  return typeof v === 'string' && v !== '' ? v : undefined;
+}
+
+/**
+ * A mutation's request id, and whether the client sends it again: the coordinator applies a request
+ * id once (server/share-coordinator.ts, brick/recent-requests.ts).
+ */
+function once(h: Record<string, unknown>): { rid?: string; resent?: boolean } {
+  const rid = h['rid'];
+  if (typeof rid !== 'string' || rid === '' || rid.length > 128) return {};
+  return h['resent'] === true ? { rid, resent: true } : { rid };
 }
 
 /** An open file's id sent with a read, write or setattr through it (the file must still be there). */

@@ -370,8 +370,13 @@ export function replicaDifferences(states: ReplicaState[]): Array<{ path: string
  * records.bin ids and versions, and hard-link structure. Returns the per-replica states (to compare
  * against a model).
  */
-export async function assertReplicasEqual(cl: Cluster, share: string): Promise<ReplicaState[]> {
-  const admin = await cl.client();
+export async function assertReplicasEqual(
+  cl: Cluster,
+  share: string,
+  server?: Proc,
+): Promise<ReplicaState[]> {
+  // The share's own server (under the cluster monitor, only its owner answers for it).
+  const admin = await cl.client(undefined, server);
   await waitFor(
     async () => (await admin.healInfo(share)).every((b) => b.connected),
     20_000,

@@ -1,0 +1,332 @@
+/**
+ * Share-server failover: three share servers under the cluster monitor (`--cluster`), three bricks,
+ * real processes on loopback. The owner of a share is killed or paused; the monitor moves the share
+ * within its failover time, clients follow the redirect and send again what was in flight, and
+ * nothing acknowledged is lost or applied twice. A paused owner that wakes up is fenced; a
+ * restarted one does not take its old shares back.
+ */
+import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
+import { after, before, test } from 'node:test';
+import { ReplicatedClient } from '../../../backends/replicated/client/client.ts';
+import { memoryOwnerStore } from '../../../backends/replicated/cluster.ts';
+import { createReplicatedBackend } from '../../../backends/replicated/driver.ts';
+import type { Proc } from '../../../backends/replicated/processes.ts';
+import { OP } from '../../../backends/replicated/protocol/opcodes.ts';
+import type { Backend, ShareRef } from '../../../backends/types.ts';
+import { ShareConnection, shareAddressOf } from '../../../client/mount/share-connection.ts';
+import { assertReplicasEqual, Cluster, expectCode, settled, waitFor } from './helpers.ts';
+
+const PROBE_MS = 200;
+const FAILOVER_MS = 1500;
+
+let cl: Cluster;
+let servers: Proc[];
+let owners: ReturnType<typeof memoryOwnerStore>;
+let backend: Backend;
+
+before(async () => {
+  cl = await Cluster.start({ serverArgs: ['--cluster'] });
+  cl.servers.push(await cl.startServer(), await cl.startServer());
+  servers = cl.servers;
+  owners = memoryOwnerStore();
+  backend = createReplicatedBackend({
+    name: 'failover',
+    shareServers: servers.map((s) => s.addr),
+    adminToken: cl.adminToken,
+    owners,
+    probeMs: PROBE_MS,
+    failoverMs: FAILOVER_MS,
+  });
+  // Every server answered the monitor once: placement sees them all up.
+  await new Promise((r) => setTimeout(r, PROBE_MS * 3));
+  pool = (await backend.stats()).pools[0]!.name;
+});
+after(async () => {
+  await backend?.close();
+  await cl?.close();
+});
+
+let pool: string;
+const ref = (id: string): ShareRef => ({
+  id,
+  size: 1,
+  shareProto: 'NATIVE',
+  projectId: 'p1',
+  pool,
+  specs: {},
+});
+
+const serverOf = (admin: string): Proc => servers.find((s) => s.addr === admin)!;
+
+async function connect(locations: Array<{ path: string; preferred?: boolean }>): Promise<ShareConnection> {
+  const addr = shareAddressOf(locations)!;
+  return ShareConnection.open({
+    ...addr,
+    adminToken: cl.adminToken,
+    retryMs: 20_000,
+    requestTimeoutMs: 5000,
+  });
+}
+
+test('new shares are spread over the share servers, and the owner is the preferred export location', async () => {
+  const made = [];
+  for (const id of ['spread1', 'spread2', 'spread3'])
+    made.push({ id, locs: await backend.createShare(ref(id)) });
+  const used = new Set(made.map((m) => owners.rows.get(m.id)!.server));
+  assert.equal(used.size, 3, `owners: ${[...used].join(', ')}`);
+  for (const m of made) {
+    const owner = owners.rows.get(m.id)!.server;
+    const preferred = m.locs.find((l) => l.preferred)!;
+    assert.equal(preferred.path, `abaca://${owner}/${m.id}`);
+    assert.equal(m.locs.length, 3);
+  }
+  // A non-owner sends a client to the owner.
+  const other = servers.find((s) => s.addr !== owners.rows.get('spread1')!.server)!;
+  const e = await expectCode(
+    ReplicatedClient.connect({
+      host: '127.0.0.1',
+      port: other.port,
+      share: 'spread1',
+      adminToken: cl.adminToken,
+    }),
+    ['EMOVED'],
+  );
+  assert.equal(e, 'EMOVED');
+  for (const m of made) await backend.deleteShare(ref(m.id));
+});
+
+test('a re-sent mutation is applied once: same server, and after a takeover', async () => {
+  await backend.createShare(ref('resend'));
+  const owner = serverOf(owners.rows.get('resend')!.server);
+  const c = await ReplicatedClient.connect({
+    host: '127.0.0.1',
+    port: owner.port,
+    share: 'resend',
+    adminToken: cl.adminToken,
+  });
+  await c.call(OP.create, { path: 'log', mode: 0o644, excl: true, rid: 'r-create' });
+  // The same exclusive create again: its first answer, not EEXIST.
+  await c.call(OP.create, { path: 'log', mode: 0o644, excl: true, rid: 'r-create', resent: true });
+  const rec = Buffer.from('record-1\n');
+  await c.call(OP.write, { path: 'log', off: 0, append: true, rid: 'r-app1' }, rec);
+  await c.call(OP.write, { path: 'log', off: 0, append: true, rid: 'r-app1', resent: true }, rec);
+  assert.equal((await c.readFile('log')).toString(), 'record-1\n');
+  // Another server takes the share over (as the monitor would); the old one is fenced.
+  const next = servers.find((s) => s !== owner)!;
+  const gen = owners.rows.get('resend')!.generation;
+  assert.ok(await owners.move('resend', gen, next.addr));
+  const admin = await cl.client(undefined, next);
+  await admin.assignShares({ resend: { at: 'here', gen: gen + 1 } });
+  // The append re-sent to the new owner is not applied again; a new one is.
+  const d = await ReplicatedClient.connect({
+    host: '127.0.0.1',
+    port: next.port,
+    share: 'resend',
+    adminToken: cl.adminToken,
+  });
+  await d.call(OP.write, { path: 'log', off: 0, append: true, rid: 'r-app1', resent: true }, rec);
+  await d.call(OP.write, { path: 'log', off: 0, append: true, rid: 'r-app2' }, Buffer.from('record-2\n'));
+  assert.equal((await d.readFile('log')).toString(), 'record-1\nrecord-2\n');
+  // The old owner's connection: told to go elsewhere, nothing applied.
+  await expectCode(c.call(OP.write, { path: 'log', off: 0, append: true, rid: 'r-old' }, rec), ['EMOVED']);
+  assert.equal((await d.readFile('log')).toString(), 'record-1\nrecord-2\n');
+  c.close();
+  d.close();
+  await backend.deleteShare(ref('resend'));
+});
+
+test('a re-send after a failure without quorum is applied, not answered with the old failure', {
+  timeout: 60_000,
+}, async () => {
+  await backend.createShare(ref('quorum'));
+  const owner = serverOf(owners.rows.get('quorum')!.server);
+  const c = await ReplicatedClient.connect({
+    host: '127.0.0.1',
+    port: owner.port,
+    share: 'quorum',
+    adminToken: cl.adminToken,
+  });
+  await c.call(OP.create, { path: 'q', mode: 0o644, excl: true });
+  cl.bricks[1]!.signal('SIGSTOP');
+  cl.bricks[2]!.signal('SIGSTOP');
+  try {
+    await expectCode(
+      c.call(OP.write, { path: 'q', off: 0, append: true, rid: 'r-q' }, Buffer.from('once\n')),
+      ['ENOTCONN', 'EIO'],
+    );
+  } finally {
+    cl.bricks[1]!.signal('SIGCONT');
+    cl.bricks[2]!.signal('SIGCONT');
+  }
+  const admin = await cl.client(undefined, owner);
+  await waitFor(
+    async () => (await admin.healInfo('quorum')).every((b) => b.connected),
+    20_000,
+    'bricks back',
+  );
+  await waitFor(
+    async () => {
+      try {
+        await c.call(
+          OP.write,
+          { path: 'q', off: 0, append: true, rid: 'r-q', resent: true },
+          Buffer.from('once\n'),
+        );
+        return true;
+      } catch {
+        return false;
+      }
+    },
+    20_000,
+    'the re-send applied',
+  );
+  assert.equal((await c.readFile('q')).toString(), 'once\n');
+  c.close();
+  await backend.deleteShare(ref('quorum'));
+});
+
+/**
+ * Appends numbered, checksummed records to `log` through a reconnecting connection until stopped;
+ * returns the records acknowledged and the gaps (time between two acknowledgements).
+ */
+function appender(conn: ShareConnection) {
+  const acked: string[] = [];
+  const errors: string[] = [];
+  let stop = false;
+  let last = Date.now();
+  let longest = 0;
+  const run = (async () => {
+    for (let n = 0; !stop; n++) {
+      const body = `rec-${n}`;
+      const line = `${body} ${createHash('sha256').update(body).digest('hex').slice(0, 16)}\n`;
+      try {
+        await conn.call(OP.write, { path: 'log', off: 0, append: true }, Buffer.from(line));
+        acked.push(line);
+        const now = Date.now();
+        longest = Math.max(longest, now - last);
+        last = now;
+      } catch (err) {
+        errors.push((err as Error).message);
+      }
+    }
+  })();
+  return {
+    acked,
+    errors,
+    longestGapMs: () => longest,
+    stop: async () => {
+      stop = true;
+      await run;
+    },
+  };
+}
+
+function checkLog(content: string, acked: string[]): void {
+  const lines = content
+    .split('\n')
+    .filter((l) => l !== '')
+    .map((l) => `${l}\n`);
+  const seen = new Set<string>();
+  for (const l of lines) {
+    assert.ok(!seen.has(l), `record appears twice: ${l.trim()}`);
+    seen.add(l);
+    const [body, sum] = l.trim().split(' ');
+    assert.equal(
+      sum,
+      createHash('sha256').update(body!).digest('hex').slice(0, 16),
+      `torn record: ${l.trim()}`,
+    );
+  }
+  for (const a of acked) assert.ok(seen.has(a), `acknowledged record lost: ${a.trim()}`);
+}
+
+test('kill -9 the owner under appends: the share moves, the client follows, nothing lost or doubled', {
+  timeout: 90_000,
+}, async () => {
+  const locs = await backend.createShare(ref('killed'));
+  const ownerAddr = owners.rows.get('killed')!.server;
+  const conn = await connect(locs);
+  await conn.call(OP.create, { path: 'log', mode: 0o644, excl: true });
+  const w = appender(conn);
+  await waitFor(() => w.acked.length >= 50, 10_000);
+  const killedAt = Date.now();
+  await serverOf(ownerAddr).kill9();
+  const before = w.acked.length;
+  await waitFor(() => w.acked.length > before + 20, 15_000);
+  const outage = Date.now() - killedAt;
+  await w.stop();
+  assert.deepEqual(w.errors, []);
+  const now = owners.rows.get('killed')!;
+  assert.notEqual(now.server, ownerAddr);
+  assert.equal(conn.address, now.server);
+  assert.ok(w.longestGapMs() < 10_000, `writes stopped for ${w.longestGapMs()} ms`);
+  const admin = await cl.client(undefined, serverOf(now.server));
+  await settled(admin, 'killed');
+  const reader = await cl.client('killed', serverOf(now.server));
+  checkLog((await reader.readFile('log')).toString(), w.acked);
+  await assertReplicasEqual(cl, 'killed', serverOf(now.server));
+  conn.close();
+  console.log(`# failover after kill -9: first write after ${outage} ms, longest gap ${w.longestGapMs()} ms`);
+  // The killed server comes back on its port: it learns the map and takes nothing back.
+  const i = servers.findIndex((s) => s.addr === ownerAddr);
+  const back = await cl.startServer(['--port', String(servers[i]!.port)]);
+  servers[i] = back;
+  cl.servers[i] = back;
+  await waitFor(async () => {
+    try {
+      (
+        await ReplicatedClient.connect({
+          host: '127.0.0.1',
+          port: back.port,
+          share: 'killed',
+          adminToken: cl.adminToken,
+        })
+      ).close();
+      return false;
+    } catch (err) {
+      return (err as { code?: string; at?: string }).at === now.server;
+    }
+  }, 10_000);
+  assert.equal(owners.rows.get('killed')!.server, now.server);
+  await backend.deleteShare(ref('killed'));
+});
+
+test('a paused owner loses the share, and after SIGCONT is fenced: its clients are sent to the new owner', {
+  timeout: 90_000,
+}, async () => {
+  const locs = await backend.createShare(ref('paused'));
+  const ownerAddr = owners.rows.get('paused')!.server;
+  const owner = serverOf(ownerAddr);
+  const conn = await connect(locs);
+  await conn.call(OP.create, { path: 'log', mode: 0o644, excl: true });
+  const direct = await ReplicatedClient.connect({
+    host: '127.0.0.1',
+    port: owner.port,
+    share: 'paused',
+    adminToken: cl.adminToken,
+  });
+  const w = appender(conn);
+  await waitFor(() => w.acked.length >= 50, 10_000);
+  owner.signal('SIGSTOP');
+  await waitFor(() => owners.rows.get('paused')!.server !== ownerAddr, 10_000);
+  const before = w.acked.length;
+  await waitFor(() => w.acked.length > before + 20, 15_000);
+  owner.signal('SIGCONT');
+  // The old owner may not write: its bricks hold a newer epoch.
+  await expectCode(direct.writeFile('stale', 'from the old owner'), ['EMOVED']);
+  const more = w.acked.length;
+  await waitFor(() => w.acked.length > more + 20, 15_000);
+  await w.stop();
+  assert.deepEqual(w.errors, []);
+  const newOwner = owners.rows.get('paused')!.server;
+  const admin = await cl.client(undefined, serverOf(newOwner));
+  await settled(admin, 'paused');
+  const reader = await cl.client('paused', serverOf(newOwner));
+  assert.equal(await reader.exists('stale'), false);
+  checkLog((await reader.readFile('log')).toString(), w.acked);
+  await assertReplicasEqual(cl, 'paused', serverOf(newOwner));
+  direct.close();
+  conn.close();
+  await backend.deleteShare(ref('paused'));
+});

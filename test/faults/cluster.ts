@@ -1,0 +1,204 @@
+/**
+ * The cluster the fault-injection run works on: three bricks, each its own process and — when
+ * this runs as root with `ip netns` — in a network namespace of its own behind a veth pair (so
+ * one can be cut off), one share server on loopback at a fixed port (so it can be restarted where
+ * the clients look for it), and FUSE mounts (`abaca mount --foreground`) when FUSE is there.
+ */
+import { execFileSync, spawnSync } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { ReplicatedClient } from '../../backends/replicated/client/client.ts';
+import { type Proc, spawnDaemon } from '../../backends/replicated/processes.ts';
+import { fuseSkip, type Mount, mount } from '../fuse/helpers.ts';
+
+/** Why bricks cannot live in network namespaces here (no partitions then), or false. */
+export function netnsSkip(): string | false {
+  if (process.platform !== 'linux') return 'not Linux';
+  if (process.getuid?.() !== 0) return 'network namespaces need root';
+  const r = spawnSync('ip', ['netns', 'list'], { encoding: 'utf8' });
+  if (r.error || r.status !== 0) return `ip netns unavailable: ${r.error?.message ?? r.stderr}`;
+  return false;
+}
+
+export { fuseSkip };
+
+interface BrickSlot {
+  dir: string;
+  proc: Proc;
+  /** host:port the share server links to (kept across restarts). */
+  host: string;
+  port: number;
+  /** The namespace and the host-side end of its veth pair (undefined: loopback brick). */
+  ns?: string;
+  veth?: string;
+}
+
+export class FaultCluster {
+  readonly dir: string;
+  readonly adminToken: string;
+  readonly bricks: BrickSlot[] = [];
+  /** Share servers (one, or three under the cluster monitor), each at a fixed port once started. */
+  readonly servers: Proc[] = [];
+  readonly serverPorts: number[] = [];
+  readonly mounts: Mount[] = [];
+  private readonly tag = `abf${process.pid % 100000}`;
+  private readonly oct = 1 + (process.pid % 250);
+  private readonly namespaces: string[] = [];
+  private readonly veths: string[] = [];
+
+  private constructor(
+    readonly useNetns: boolean,
+    /** Share servers run with --cluster (owners decided by the cluster monitor). */
+    readonly managed: boolean,
+  ) {
+    this.dir = fs.mkdtempSync(path.join(os.tmpdir(), 'abaca-faults-'));
+    this.adminToken = `faults-${process.pid}-${Date.now()}`;
+    fs.writeFileSync(path.join(this.dir, 'admin-token'), this.adminToken, { mode: 0o600 });
+  }
+
+  static async start(opts: { bricks?: number; servers?: number; netns: boolean }): Promise<FaultCluster> {
+    const servers = opts.servers ?? 1;
+    const c = new FaultCluster(opts.netns, servers > 1);
+    try {
+      const n = opts.bricks ?? 3;
+      const bricks = Array.from({ length: n }, (_, i) => c.startBrick(i));
+      const started = await Promise.allSettled(bricks);
+      for (const r of started) if (r.status === 'fulfilled') c.bricks.push(r.value);
+      for (const r of started) if (r.status === 'rejected') throw r.reason;
+      await Promise.all(Array.from({ length: servers }, (_, i) => c.startServer(i)));
+    } catch (err) {
+      await c.close();
+      throw err;
+    }
+    return c;
+  }
+
+  private ip(...args: string[]): void {
+    execFileSync('ip', args, { stdio: 'pipe' });
+  }
+
+  /** Brick i: a namespace with a veth pair 10.216.<oct>.<4i+1> (host) ↔ <4i+2> (brick). */
+  private async startBrick(i: number): Promise<BrickSlot> {
+    const dir = path.join(this.dir, `brick${i + 1}`);
+    const label = ['--host-label', `host${i + 1}`, '--zone', `zone${i + 1}`];
+    if (!this.useNetns) {
+      const proc = await spawnDaemon('abaca-brick.js', ['--dir', dir, '--port', '0', ...label]);
+      return { dir, proc, host: '127.0.0.1', port: proc.port };
+    }
+    const ns = `${this.tag}b${i}`;
+    const veth = `${this.tag}h${i}`;
+    const peer = `${this.tag}v${i}`;
+    const hostAddr = `10.216.${this.oct}.${4 * i + 1}`;
+    const brickAddr = `10.216.${this.oct}.${4 * i + 2}`;
+    spawnSync('ip', ['netns', 'del', ns]); // left over by a killed run with the same pid
+    spawnSync('ip', ['link', 'del', veth]);
+    this.ip('netns', 'add', ns);
+    this.namespaces.push(ns);
+    this.ip('link', 'add', veth, 'type', 'veth', 'peer', 'name', peer);
+    this.veths.push(veth);
+    this.ip('link', 'set', peer, 'netns', ns);
+    this.ip('addr', 'add', `${hostAddr}/30`, 'dev', veth);
+    this.ip('link', 'set', veth, 'up');
+    this.ip('-n', ns, 'addr', 'add', `${brickAddr}/30`, 'dev', peer);
+    this.ip('-n', ns, 'link', 'set', 'lo', 'up');
+    this.ip('-n', ns, 'link', 'set', peer, 'up');
+    const proc = await spawnDaemon(
+      'abaca-brick.js',
+      ['--dir', dir, '--host', brickAddr, '--port', '0', ...label],
+      ['ip', 'netns', 'exec', ns],
+    );
+    return { dir, proc, host: brickAddr, port: proc.port, ns, veth };
+  }
+
+  get brickAddrs(): string[] {
+    return this.bricks.map((b) => `${b.host}:${b.port}`);
+  }
+
+  /** kill -9 (if still running) and start again on the same address and directory. */
+  async restartBrick(i: number): Promise<void> {
+    const b = this.bricks[i]!;
+    await b.proc.kill9();
+    const label = ['--host-label', `host${i + 1}`, '--zone', `zone${i + 1}`];
+    b.proc = await spawnDaemon(
+      'abaca-brick.js',
+      ['--dir', b.dir, '--host', b.host, '--port', String(b.port), ...label],
+      b.ns ? ['ip', 'netns', 'exec', b.ns] : undefined,
+    );
+  }
+
+  /** Cuts brick i off (its veth pair down) or joins it again. */
+  partition(i: number, cut: boolean): void {
+    const veth = this.bricks[i]!.veth;
+    if (!veth) throw new Error('partitions need the bricks in network namespaces');
+    this.ip('link', 'set', veth, cut ? 'down' : 'up');
+  }
+
+  /** Starts (or restarts, on the same port) share server i. */
+  async startServer(i: number): Promise<void> {
+    this.servers[i] = await spawnDaemon(
+      'abaca-share-server.js',
+      [
+        '--bricks',
+        this.brickAddrs.join(','),
+        '--brick-timeout-ms',
+        '3000',
+        '--port',
+        String(this.serverPorts[i] ?? 0),
+        '--heal-interval-ms',
+        '5000',
+        ...(this.managed ? ['--cluster'] : []),
+      ],
+      undefined,
+      { ABACA_ADMIN_TOKEN: this.adminToken },
+    );
+    this.serverPorts[i] = this.servers[i]!.port;
+  }
+
+  get serverAddrs(): string[] {
+    return this.serverPorts.map((p) => `127.0.0.1:${p}`);
+  }
+
+  /** A plain client of share server i (admin calls, or the fresh reader of the final check). */
+  async client(share?: string, i = 0): Promise<ReplicatedClient> {
+    return ReplicatedClient.connect({
+      host: '127.0.0.1',
+      port: this.serverPorts[i]!,
+      share,
+      timeoutMs: 30_000,
+      adminToken: this.adminToken,
+    });
+  }
+
+  /** `abaca mount` of an export location with the admin token; `retry` seconds of re-sending. */
+  async mount(location: string, name: string, retry: number): Promise<Mount> {
+    const m = await mount(location, path.join(this.dir, 'mnt', name), [
+      '-o',
+      `admin_token_file=${path.join(this.dir, 'admin-token')},retry_timeout=${retry}`,
+    ]);
+    this.mounts.push(m);
+    return m;
+  }
+
+  shareDir(i: number, share: string): string {
+    return path.join(this.bricks[i]!.dir, 'shares', share);
+  }
+
+  async close(keep = false): Promise<void> {
+    await Promise.all(this.mounts.splice(0).map((m) => m.stop()));
+    const procs = [...this.bricks.map((b) => b.proc), ...this.servers];
+    await Promise.all(procs.map((p) => p.kill9().catch(() => {})));
+    for (const ns of this.namespaces) {
+      const pids = spawnSync('ip', ['netns', 'pids', ns], { encoding: 'utf8' }).stdout ?? '';
+      for (const pid of pids.split('\n').filter(Boolean))
+        try {
+          process.kill(Number(pid), 'SIGKILL');
+        } catch {
+          // already gone
+        }
+      spawnSync('ip', ['netns', 'del', ns]);
+    }
+    for (const v of this.veths) spawnSync('ip', ['link', 'del', v]);
+    if (!keep) fs.rmSync(this.dir, { recursive: true, force: true });
+  }
+}
