@@ -115,8 +115,11 @@ async function main(argv: string[]): Promise<number> {
   const db = await openDatabase(config);
   try {
     if (command === 'migrate') {
-      const applied = await migrateLatest(db);
-      out(applied.length ? `applied: ${applied.join(', ')}` : 'database is up to date');
+      let newer: string[] = [];
+      const applied = await migrateLatest(db, { onNewerSchema: (n) => (newer = n) });
+      if (newer.length)
+        out(`database is newer than this server (it has ${newer.join(', ')}); nothing applied`);
+      else out(applied.length ? `applied: ${applied.join(', ')}` : 'database is up to date');
       return 0;
     }
     if (command === 'bootstrap') {

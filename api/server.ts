@@ -52,7 +52,13 @@ export interface RunningServer {
 
 /** What a database needs before it is served: migrations, the identity bootstrap, the default type. */
 export async function prepareDatabase(db: Db, config: Config, log: Logger) {
-  const applied = await migrateLatest(db);
+  const applied = await migrateLatest(db, {
+    onNewerSchema: (newer) =>
+      log.warn(
+        { migrations: newer },
+        'database migrated by a newer release; serving with its schema (rolling upgrade)',
+      ),
+  });
   if (applied.length) log.info({ migrations: applied }, 'database migrated');
   const boot = await bootstrapIdentity(db, { password: config.adminPassword, resetPassword: false });
   await ensureDefaultShareType(db);

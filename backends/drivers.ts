@@ -63,6 +63,13 @@ const LocalOptions = z.strictObject({
   capacityGiB: z.number().positive(),
   reflink: z.enum(['auto', 'always', 'never']).optional(),
   protocols: z.array(z.enum(SHARE_PROTOCOLS)).min(1).optional(),
+  /**
+   * Milliseconds each call of an operation waits (slow storage, for crash and takeover tests):
+   * before it does anything, or after its work is done (a worker killed then has changed the
+   * storage without recording it).
+   */
+  delays: z.partialRecord(z.enum(MEMORY_BACKEND_OPS), z.number().int().min(0).max(600_000)).optional(),
+  delayWhen: z.enum(['before', 'after']).optional(),
 });
 
 const ReplicatedOptions = z.strictObject({
@@ -113,6 +120,30 @@ export function parseBackendSpec(input: unknown): BackendSpec {
   return spec as BackendSpec;
 }
 
+/** The backend with some calls slowed down, before or after they do their work. */
+function withDelays<B extends Backend>(
+  backend: B,
+  delays: Partial<Record<MemoryBackendOp, number>>,
+  when: 'before' | 'after',
+): B {
+  const ops = Object.entries(delays) as [MemoryBackendOp, number][];
+  if (ops.length === 0) return backend;
+  const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+  const slowed = Object.create(backend) as B;
+  for (const [op, ms] of ops) {
+    const call = (backend[op] as (...args: unknown[]) => Promise<unknown>).bind(backend);
+    Object.defineProperty(slowed, op, {
+      value: async (...args: unknown[]) => {
+        if (when === 'before') await sleep(ms);
+        const result = await call(...args);
+        if (when === 'after') await sleep(ms);
+        return result;
+      },
+    });
+  }
+  return slowed;
+}
+
 /** Validates the entry and builds the backend (its storage is touched on first use, not here). */
 /** What the API gives a backend beyond its spec: stores in its database, and its log. */
 export interface BackendContext {
@@ -139,8 +170,14 @@ export async function createBackend(input: unknown, ctx: BackendContext = {}): P
         backend.inject({ op: op as MemoryBackendOp, delayMs: delayMs as number });
       return backend;
     }
-    case 'local':
-      return createLocalBackend({ name: spec.name, ...parseOptions(LocalOptions) });
+    case 'local': {
+      const { delays, delayWhen, ...options } = parseOptions(LocalOptions);
+      return withDelays(
+        createLocalBackend({ name: spec.name, ...options }),
+        delays ?? {},
+        delayWhen ?? 'before',
+      );
+    }
     case 'replicated':
       // Cluster TLS comes from the same environment as the daemons' (admin calls need the certificate).
       return createReplicatedBackend({

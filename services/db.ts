@@ -137,17 +137,50 @@ export async function openDb(opts: { databaseUrl: string | null; pgliteDir: stri
 const MIGRATION_LOCK = 0x6d696772; // 'migr'
 
 /**
+ * Migrations the database has applied that this server does not know, after checking that this
+ * server's own are all applied: a newer release migrated the database. Migrations are written
+ * expand-then-contract (a release's schema changes keep the previous release working), so an older
+ * server may go on serving during a rolling upgrade, or start again after a rollback. A database
+ * that both lacks some of this server's migrations and has unknown ones was migrated by a
+ * different line of development: refused, as knex would.
+ */
+async function newerMigrations(ex: Executor): Promise<string[]> {
+  if (!(await ex.schema.hasTable('knex_migrations'))) return [];
+  const applied: string[] = await ex('knex_migrations').pluck('name');
+  const known = (await migrationSource.getMigrations([])).map((f) => migrationSource.getMigrationName(f));
+  const unknown = applied.filter((n) => !known.includes(n));
+  if (unknown.length === 0) return [];
+  const missing = known.filter((n) => !applied.includes(n));
+  if (missing.length > 0)
+    throw new Error(
+      `The database has migrations this server does not know (${unknown.join(', ')}) and lacks some it has (${missing.join(', ')}): it was migrated by another line of development; refusing to use it.`,
+    );
+  return unknown;
+}
+
+/**
  * Applies pending migrations. On PostgreSQL, servers migrate one at a time under an advisory lock:
  * two starting together on an empty database would otherwise both create knex's bookkeeping tables,
  * and one would fail. (PGlite belongs to one process, and its one connection cannot both hold a lock
- * and migrate.)
+ * and migrate.) A database already migrated by a newer release is left as it is, and
+ * `onNewerSchema` is told which migrations this server does not know.
  */
-export async function migrateLatest(db: Db): Promise<string[]> {
-  const latest = async () => ((await db.migrate.latest()) as [number, string[]])[1];
-  if (db.client.config.client !== 'pg') return latest();
+export async function migrateLatest(
+  db: Db,
+  opts: { onNewerSchema?: (migrations: string[]) => void } = {},
+): Promise<string[]> {
+  const latest = async (ex: Executor) => {
+    const newer = await newerMigrations(ex);
+    if (newer.length > 0) {
+      opts.onNewerSchema?.(newer);
+      return [];
+    }
+    return ((await db.migrate.latest()) as [number, string[]])[1];
+  };
+  if (db.client.config.client !== 'pg') return latest(db);
   return db.transaction(async (trx) => {
     await trx.raw('SELECT pg_advisory_xact_lock(?)', [MIGRATION_LOCK]);
-    return latest();
+    return latest(trx);
   });
 }
 

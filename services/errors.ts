@@ -122,13 +122,50 @@ export class QuotaExceeded extends ApiError {
 }
 
 /**
+ * node-postgres's messages for a connection that broke under a query (knex prefixes the SQL), or
+ * that gave no answer within the `query_timeout` / `connectionTimeoutMillis` a DATABASE_URL may set.
+ */
+const DRIVER_CONNECTION_LOST =
+  /\bConnection terminated\b|Client has encountered a connection error|Client was closed and is not queryable|\bQuery read timeout$|^timeout expired$/;
+
+/** Socket errors the PostgreSQL driver passes on when the server goes away or is not there. */
+const SOCKET_ERRORS = new Set([
+  'ECONNREFUSED',
+  'ECONNRESET',
+  'EPIPE',
+  'ETIMEDOUT',
+  'EHOSTUNREACH',
+  'ENOTFOUND',
+]);
+
+/**
+ * Whether an error means the database could not be reached — it restarted, failed over, or is
+ * still starting — rather than that the statement was wrong: worth retrying once it is back. These
+ * are SQLSTATE class 08 (connection exception), 57P01-57P03 (shut down by an administrator or a
+ * crash, cannot connect now), the driver's "Connection terminated" and kin, a socket error, and knex giving
+ * up waiting for a connection.
+ */
+export function databaseUnavailable(err: unknown): boolean {
+  const e = err as { code?: unknown; message?: unknown; severity?: unknown; name?: unknown } | null;
+  if (!e || typeof e !== 'object') return false;
+  const code = typeof e.code === 'string' ? e.code : '';
+  if (e.severity !== undefined && (code.startsWith('08') || /^57P0[123]$/.test(code))) return true;
+  if (SOCKET_ERRORS.has(code)) return true;
+  if (e.name === 'KnexTimeoutError') return true;
+  return typeof e.message === 'string' && DRIVER_CONNECTION_LOST.test(e.message);
+}
+
+/**
  * A PostgreSQL error that escaped the repositories, as the client should see it: the client's
  * fault — a value the column cannot hold (class 22: bad text, out-of-range number, too long),
  * a unique violation, a foreign key, a check constraint — is a 400 or 409 that says which kind;
  * anything else (undefined, then a 500) is ours. Messages never echo the statement or its
- * parameters: for identity tables those hold password and secret hashes.
+ * parameters: for identity tables those hold password and secret hashes. A database that cannot be
+ * reached is a 503 the client may retry.
  */
 export function databaseFault(err: unknown): ApiError | undefined {
+  if (databaseUnavailable(err))
+    return new ServiceUnavailable('The database cannot be reached at the moment; retry the request.');
   const e = err as { code?: unknown; message?: unknown; severity?: unknown } | null;
   const code = e?.code;
   if (typeof code !== 'string' || !/^[0-9A-Z]{5}$/.test(code) || e?.severity === undefined) return undefined;

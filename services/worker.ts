@@ -1,7 +1,9 @@
 import { randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
+import { BackendError } from '../backends/errors.ts';
 import { isTaskKind, type TaskKind } from './constants.ts';
 import type { Db } from './db.ts';
+import { databaseUnavailable } from './errors.ts';
 import type { Repos } from './repos/index.ts';
 import type { TaskRow } from './repos/tasks.ts';
 import {
@@ -34,9 +36,26 @@ export interface WorkerOptions {
   concurrency?: number;
 }
 
+/** Retries while the database is away: the first wait, doubling up to the last. */
+const RETRY_FIRST_MS = 200;
+const RETRY_MAX_MS = 2000;
+
+/** The database could not be reached (a backend's own errors are BackendErrors, never this). */
+const databaseAway = (err: unknown): boolean => !(err instanceof BackendError) && databaseUnavailable(err);
+
+/** Thrown by finish() when the task is no longer this worker's: it rolls the outcome back. */
+export class ClaimLost extends Error {
+  constructor(taskId: string) {
+    super(`task ${taskId} is no longer held by this worker`);
+    this.name = 'ClaimLost';
+  }
+}
+
 export class Worker {
   readonly id = `worker-${randomUUID()}`;
   private running = false;
+  /** stop() was called: outcomes the database cannot take are left to the next holder. */
+  private stopping = false;
   /** Set by kick() or a finished task; the loop looks for work before it sleeps again. */
   private nudged = false;
   private wake: (() => void) | null = null;
@@ -57,12 +76,16 @@ export class Worker {
   start(): void {
     if (this.running) return;
     this.running = true;
+    this.stopping = false;
+    // Tasks' claimed_by names the worker: this line says which process that is.
+    this.opts.log.info({ worker_id: this.id, pid: process.pid }, 'worker: started');
     this.loop = this.run();
   }
 
   /** Stops claiming; waits for the tasks in hand to finish. */
   async stop(): Promise<void> {
     this.running = false;
+    this.stopping = true;
     this.wake?.();
     await this.loop;
   }
@@ -114,7 +137,10 @@ export class Worker {
     if (!task) return false;
     const running: Promise<void> = this.execute(task)
       .catch((err: unknown) =>
-        this.opts.log.error({ err, task_id: task.id }, 'worker: recording a task outcome failed'),
+        this.opts.log.error(
+          { err, task_id: task.id },
+          'worker: task left unfinished; it is claimed again once its lease runs out',
+        ),
       )
       .finally(() => {
         this.inFlight.delete(running);
@@ -128,21 +154,55 @@ export class Worker {
   private async execute(task: TaskRow): Promise<void> {
     const { db, log, handlers } = this.opts;
     const tlog = log.child({
+      worker_id: this.id,
       task_id: task.id,
       kind: task.kind,
       resource_id: task.resource_id,
       attempt: task.attempts,
     });
-    const finish: FinishTx = (trx, state, error) =>
-      this.opts.tasks.finish(trx, task.id, this.id, state, error);
+    // Only the task's holder records its outcome. A worker that stalled past its lease (a paused
+    // process, a database it could not renew through) has had the task taken over: its outcome
+    // transaction is rolled back, so it cannot overwrite or contradict the new holder's.
+    const finish: FinishTx = async (trx, state, error) => {
+      if (!(await this.opts.tasks.finish(trx, task.id, this.id, state, error))) throw new ClaimLost(task.id);
+      return true;
+    };
     const handler = isTaskKind(task.kind) ? handlerFor(handlers, task.kind) : undefined;
-    if (!handler) {
-      tlog.error('worker: no handler for this task kind');
-      await db.transaction((trx) => finish(trx, 'failed', `no handler for ${task.kind}`));
-      return;
+    try {
+      if (!handler) {
+        tlog.error('worker: no handler for this task kind');
+        await db.transaction((trx) => finish(trx, 'failed', `no handler for ${task.kind}`));
+        return;
+      }
+      // The row's payload was written by the task API under the type its kind names.
+      await this.runTask(task as Task, handler, finish, tlog);
+    } catch (err) {
+      if (!(err instanceof ClaimLost)) throw err;
+      tlog.warn(
+        'worker: task was taken over by another worker after its lease ran out; outcome not recorded',
+      );
     }
-    // The row's payload was written by the task API under the type its kind names.
-    await this.runTask(task as Task, handler, finish, tlog);
+  }
+
+  /**
+   * Runs a step of a task — its run, or the transaction recording its outcome — trying again while
+   * the database cannot be reached (a restart, a failover) instead of leaving the task to wait out
+   * its lease or recording a failure that was the database's. Safe because a run is idempotent and
+   * finish() fences the outcome: a first try that did commit finished the task, so a retry finds
+   * the claim gone and rolls back. Gives up after a lease's length or when the worker stops; the
+   * task is then reclaimed after its lease, as when a worker dies.
+   */
+  private async retrying<T>(step: () => Promise<T>, tlog: Logger): Promise<T> {
+    const giveUpAt = Date.now() + this.leaseMs;
+    for (let wait = RETRY_FIRST_MS; ; wait = Math.min(wait * 2, RETRY_MAX_MS)) {
+      try {
+        return await step();
+      } catch (err) {
+        if (!databaseAway(err) || this.stopping || Date.now() + wait > giveUpAt) throw err;
+        tlog.warn({ err }, 'worker: database unavailable; retrying');
+        await new Promise((r) => setTimeout(r, wait));
+      }
+    }
   }
 
   private async runTask<K extends TaskKind>(
@@ -154,7 +214,10 @@ export class Worker {
     const { db } = this.opts;
     if (task.attempts > this.maxAttempts) {
       tlog.error('worker: task keeps dying with its worker; giving up');
-      await handler.fail(task, new Error(`gave up after ${task.attempts - 1} attempts`), finish);
+      await this.retrying(
+        () => handler.fail(task, new Error(`gave up after ${task.attempts - 1} attempts`), finish),
+        tlog,
+      );
       return;
     }
     // Renew the lease while the backend works, so a slow but live task is not taken over.
@@ -169,13 +232,15 @@ export class Worker {
     try {
       let result: TaskResults[K];
       try {
-        result = await handler.run(task);
+        result = await this.retrying(() => handler.run(task), tlog);
       } catch (err) {
+        // Still no database: not the operation's failure. The task is run again after its lease.
+        if (databaseAway(err)) throw err;
         tlog.warn({ err }, 'worker: task failed');
-        await handler.fail(task, err, finish);
+        await this.retrying(() => handler.fail(task, err, finish), tlog);
         return;
       }
-      await handler.succeed(task, result, finish);
+      await this.retrying(() => handler.succeed(task, result, finish), tlog);
       tlog.info('worker: task done');
     } finally {
       clearInterval(renew);

@@ -13,6 +13,7 @@ const KEYSTONE_TITLES: Record<number, string> = {
   415: 'Unsupported Media Type',
   429: 'Too Many Requests',
   500: 'Internal Server Error',
+  503: 'Service Unavailable',
 };
 
 /**
@@ -34,7 +35,8 @@ export function errorHandler(log: Logger): Middleware {
       }
     } catch (err) {
       // A database error that reached here slipped past the input rule and the repositories: the
-      // client's own mistakes still answer 4xx (logged as a warning so the gap gets closed).
+      // client's own mistakes still answer 4xx (logged as a warning so the gap gets closed), and a
+      // database that cannot be reached (a restart, a failover) a 503 to retry.
       const fromDb = err instanceof ApiError ? undefined : databaseFault(err);
       const known = err instanceof ApiError ? err : (fromDb ?? null);
       const status = known?.status ?? 500;
@@ -42,7 +44,9 @@ export function errorHandler(log: Logger): Middleware {
         known?.message ??
         'The server has either erred or is incapable of performing the requested operation.';
       const rlog = ctx.state.log ?? log;
-      if (fromDb) rlog.warn({ err, request_id: ctx.state.requestId }, 'database error from client input');
+      if (fromDb?.status === 503) rlog.warn({ err, request_id: ctx.state.requestId }, 'database unavailable');
+      else if (fromDb)
+        rlog.warn({ err, request_id: ctx.state.requestId }, 'database error from client input');
       else if (!known) rlog.error({ err, request_id: ctx.state.requestId }, 'unhandled error');
       for (const [k, v] of Object.entries(known?.headers ?? {})) ctx.set(k, v);
       ctx.status = status;

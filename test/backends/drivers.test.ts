@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { mkdtemp, readdir, rm } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
@@ -53,6 +53,44 @@ test('drivers: a local backend from its spec works in its rootDir', async (t) =>
   assert.equal(loc?.path, join(dir, 'shares', 'share1', 'data'));
   assert.equal((await backend.stats()).pools[0]?.totalCapacityGiB, 20);
   assert.deepEqual((await readdir(dir)).sort(), ['shares', 'snapshots', 'tmp']);
+});
+
+test('drivers: a local backend slowed down before or after the work of a call', async (t) => {
+  const dir = await mkdtemp(join(tmpdir(), 'abaca-registry-'));
+  t.after(() => rm(dir, { recursive: true, force: true }));
+  const share = { id: 'share1', size: 1, shareProto: 'NFS' as const, pool: 'local' };
+  const sizeOnDisk = async () =>
+    (JSON.parse(await readFile(join(dir, 'shares', 'share1', 'share.json'), 'utf8')) as { size: number })
+      .size;
+  const make = (delayWhen: 'before' | 'after') =>
+    createBackend({
+      name: 'slow',
+      driver: 'local',
+      options: { rootDir: dir, capacityGiB: 20, reflink: 'never', delays: { extendShare: 400 }, delayWhen },
+    });
+  const after = await make('after');
+  t.after(() => after.close());
+  await after.createShare(share);
+  const started = Date.now();
+  const extending = after.extendShare(share, 2);
+  await new Promise((r) => setTimeout(r, 200));
+  assert.equal(await sizeOnDisk(), 2, 'after: the work is done while the call still waits');
+  await extending;
+  assert.ok(Date.now() - started >= 400);
+
+  const before = await make('before');
+  t.after(() => before.close());
+  const extendingAgain = before.extendShare(share, 3);
+  await new Promise((r) => setTimeout(r, 200));
+  assert.equal(await sizeOnDisk(), 2, 'before: nothing done while the call waits');
+  await extendingAgain;
+  assert.equal(await sizeOnDisk(), 3);
+  // Calls not listed are not slowed, and the backend is still the local one.
+  assert.equal((await before.stats()).driver, 'local');
+  await rejectsConfig(
+    { name: 'x', driver: 'local', options: { rootDir: dir, capacityGiB: 1, delayWhen: 'during' } },
+    /options\.delayWhen/,
+  );
 });
 
 test('drivers: parseBackendSpec fills defaults', () => {

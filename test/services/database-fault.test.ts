@@ -72,3 +72,28 @@ test('a database error is logged with its kind and place, never its values', () 
   assert.equal(other.shareId, 's1', 'other errors keep their fields');
   assert.equal(other.params, undefined, 'but never params');
 });
+
+test('a database that cannot be reached (restart, failover): 503, for the client to retry', () => {
+  const unreachable: unknown[] = [
+    pgError('57P01', 'terminating connection due to administrator command', { severity: 'FATAL' }),
+    pgError('57P02', 'terminating connection because of crash of another server process'),
+    pgError('57P03', 'the database system is shutting down', { severity: 'FATAL' }),
+    pgError('57P03', 'the database system is starting up', { severity: 'FATAL' }),
+    pgError('08006', 'connection failure'),
+    Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:5432'), { code: 'ECONNREFUSED' }),
+    Object.assign(new Error('ROLLBACK - read ECONNRESET'), { code: 'ECONNRESET' }),
+    new Error('ROLLBACK - Connection terminated unexpectedly'),
+    new Error('ROLLBACK - Client has encountered a connection error and is not queryable'),
+    new Error('select * from "shares" - Query read timeout'),
+    new Error('timeout expired'),
+    Object.assign(new Error('Knex: Timeout acquiring a connection.'), { name: 'KnexTimeoutError' }),
+  ];
+  for (const err of unreachable) {
+    const fault = databaseFault(err);
+    assert.equal(fault?.status, 503, (err as Error).message);
+    assert.match(fault?.message ?? '', /retry/);
+  }
+  // A statement the server cancelled or could not serialize is not an outage.
+  assert.equal(databaseFault(pgError('57014', 'canceling statement due to statement timeout')), undefined);
+  assert.equal(databaseFault(pgError('40001', 'could not serialize access')), undefined);
+});

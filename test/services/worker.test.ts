@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { after, before, test } from 'node:test';
 import pino from 'pino';
+import { BackendError } from '../../backends/errors.ts';
 import { TaskKind } from '../../services/constants.ts';
 import { tasksRepo } from '../../services/repos/tasks.ts';
 import type { TaskHandler, TaskHandlers } from '../../services/tasks.ts';
@@ -159,6 +160,123 @@ test('worker: a slow task keeps its lease renewed, so no other worker takes it o
   release();
   assert.equal(await running, 1);
   assert.equal(seen.succeeded.length, 1);
+});
+
+test('worker: one that stalled past its lease records no outcome; the worker that took the task over does', async () => {
+  // What each worker's outcome transaction wrote besides finishing the task (a share's status, say).
+  await tdb.db.schema.createTable('worker_test_outcomes', (t) => {
+    t.text('task_id');
+    t.text('worker');
+    t.text('outcome');
+  });
+  const handlerOf = (name: string, run: () => Promise<null>): TaskHandler<typeof EXTEND> => ({
+    run,
+    async succeed(task, _result, finish) {
+      await tdb.db.transaction(async (trx) => {
+        await trx('worker_test_outcomes').insert({ task_id: task.id, worker: name, outcome: 'done' });
+        await finish(trx, 'done', null);
+      });
+    },
+    async fail(task, err, finish) {
+      await tdb.db.transaction(async (trx) => {
+        await trx('worker_test_outcomes').insert({ task_id: task.id, worker: name, outcome: 'failed' });
+        await finish(trx, 'failed', (err as Error).message);
+      });
+    },
+  });
+  let release = () => {};
+  const task = await enqueue();
+  // Its renewals never reach the database (a paused process, a database failing over): the lease runs out.
+  const stalled = new Worker({
+    db: tdb.db,
+    log,
+    tasks: { ...tasksRepo, renew: async () => {} },
+    leaseMs: 100,
+    handlers: {
+      [EXTEND]: handlerOf(
+        'stalled',
+        () =>
+          new Promise<null>((_, reject) => {
+            release = () => reject(new Error('the storage changed under this call'));
+          }),
+      ),
+    },
+  });
+  const stalledRun = stalled.drain();
+  await sleep(250);
+  const other = worker({ [EXTEND]: handlerOf('other', async () => null) });
+  assert.equal(await other.drain(), 1, 'the expired task was taken over');
+  release();
+  await stalledRun;
+  assert.deepEqual(
+    await tdb.db('worker_test_outcomes').where({ task_id: task.id }).select('worker', 'outcome'),
+    [{ worker: 'other', outcome: 'done' }],
+    "only the holder's outcome is recorded",
+  );
+  assert.equal(await tasksRepo.get(tdb.db, task.id), undefined);
+});
+
+/** What the PostgreSQL driver throws when the server went away in the middle of a statement. */
+const connectionLost = () => new Error('ROLLBACK - Connection terminated unexpectedly');
+
+test('worker: the database away while an outcome is recorded — retried until it is back, not left to the lease', async () => {
+  let tries = 0;
+  const { handler, seen } = fakeExtend(async () => null);
+  const record = handler.succeed;
+  handler.succeed = async (task, result, finish) => {
+    if (++tries <= 2) throw connectionLost();
+    await record(task, result, finish);
+  };
+  const task = await enqueue();
+  const started = Date.now();
+  assert.equal(await worker({ [EXTEND]: handler }, { leaseMs: 30_000 }).drain(), 1);
+  assert.equal(tries, 3);
+  assert.equal(seen.succeeded.length, 1);
+  assert.deepEqual(seen.failed, [], 'the database going away is not the operation failing');
+  assert.equal(await tasksRepo.get(tdb.db, task.id), undefined, 'finished');
+  assert.ok(Date.now() - started < 5000, 'well before the 30 s lease');
+});
+
+test('worker: the database away during a run — the run is retried, and no failure is recorded', async () => {
+  let runs = 0;
+  const { handler, seen } = fakeExtend(async () => {
+    if (++runs <= 2)
+      throw Object.assign(new Error('the database system is shutting down'), {
+        code: '57P03',
+        severity: 'FATAL',
+      });
+    return null;
+  });
+  const task = await enqueue();
+  assert.equal(await worker({ [EXTEND]: handler }, { leaseMs: 30_000 }).drain(), 1);
+  assert.equal(runs, 3);
+  assert.deepEqual(seen.failed, []);
+  assert.equal(seen.succeeded.length, 1);
+  assert.equal(await tasksRepo.get(tdb.db, task.id), undefined);
+});
+
+test('worker: the database away for longer than a lease — the task is left running for a later claim, not failed', async () => {
+  const { handler, seen } = fakeExtend(async () => {
+    throw connectionLost();
+  });
+  const task = await enqueue();
+  await assert.rejects(worker({ [EXTEND]: handler }, { leaseMs: 600 }).drain(), /Connection terminated/);
+  assert.deepEqual(seen.failed, [], 'no failure recorded for the operation');
+  const row = await tasksRepo.get(tdb.db, task.id);
+  assert.equal(row?.state, 'running');
+  await sleep(700);
+  const { handler: next, seen: nextSeen } = fakeExtend(async () => null);
+  assert.equal(await worker({ [EXTEND]: next }).drain(), 1, 'claimed again once the lease ran out');
+  assert.equal(nextSeen.succeeded.length, 1);
+});
+
+test('worker: a backend error is the operation failing, whatever its message', async () => {
+  const { handler, seen } = fakeExtend(async () => {
+    throw new BackendError('Unavailable', 'share server: Connection terminated unexpectedly');
+  });
+  await enqueue();
+  assert.equal(await worker({ [EXTEND]: handler }, { leaseMs: 30_000 }).drain(), 1);
+  assert.deepEqual(seen.failed, ['share server: Connection terminated unexpectedly']);
 });
 
 /** A started worker over `n` blocking tasks: how many ran at once, and in which order they started. */
