@@ -97,7 +97,16 @@ export interface ConnectionOptions extends ShareAddress {
   /** How long one request may take before it counts as lost (default 60 s). */
   requestTimeoutMs?: number;
   log?: (msg: string) => void;
+  /** While requests wait: how often the server is pinged, and how long a ping may take (ms). */
+  heartbeatMs?: number;
+  pingTimeoutMs?: number;
+  /** How long a server may take to answer a mount before the next one is tried (ms). */
+  mountTimeoutMs?: number;
 }
+
+const HEARTBEAT_MS = 2000;
+const PING_TIMEOUT_MS = 3000;
+const MOUNT_TIMEOUT_MS = 10_000;
 
 type Reply = Awaited<ReturnType<ReplicatedClient['call']>>;
 
@@ -150,7 +159,37 @@ export class ShareConnection {
   static async open(opts: ConnectionOptions): Promise<ShareConnection> {
     const c = new ShareConnection(opts);
     c.client = await c.connect();
+    c.heartbeat = setInterval(() => c.checkAlive(), opts.heartbeatMs ?? HEARTBEAT_MS);
+    c.heartbeat.unref();
     return c;
+  }
+
+  /** Requests waiting for an answer (the heartbeat runs only while there are some). */
+  private inflight = 0;
+  private heartbeat: NodeJS.Timeout | undefined;
+  private pinging = false;
+
+  /**
+   * A share server that stops answering without closing the connection (paused, cut off, its
+   * machine gone) would hold every request until its timeout (a minute). While requests wait, the
+   * connection is pinged; a ping unanswered for `pingTimeoutMs` drops the connection, and what was
+   * in flight is sent again elsewhere — to the share's new owner once the cluster has moved it.
+   */
+  private checkAlive(): void {
+    const c = this.client;
+    if (!c || c.rpc.closed || this.inflight === 0 || this.pinging) return;
+    this.pinging = true;
+    c.rpc
+      .request(OP.ping, {}, undefined, this.opts.pingTimeoutMs ?? PING_TIMEOUT_MS)
+      .catch((err: unknown) => {
+        if (toReplicatedError(err).code !== 'ETIMEDOUT' || c !== this.client) return;
+        this.opts.log?.(`share server ${this.address} does not answer: trying the others`);
+        this.at = (this.at + 1) % this.servers.length;
+        c.close();
+      })
+      .finally(() => {
+        this.pinging = false;
+      });
   }
 
   /** The share server in use (or tried last), `HOST:PORT`. */
@@ -235,7 +274,8 @@ export class ShareConnection {
 
   private async mountOn(c: ReplicatedClient, token: string | undefined): Promise<void> {
     const header = token ? { share: this.opts.share, token } : { share: this.opts.share };
-    const r = await c.call(OP.mount, header);
+    // Bounded: a server that accepts the connection but does not answer (paused) is passed over.
+    const r = await c.rpc.request(OP.mount, header, undefined, this.opts.mountTimeoutMs ?? MOUNT_TIMEOUT_MS);
     this.access = r.header['access'] === 'ro' ? 'ro' : 'rw';
   }
 
@@ -276,7 +316,12 @@ export class ShareConnection {
       let c: ReplicatedClient | undefined;
       try {
         c = await this.current();
-        return await c.call(op, sent, payload);
+        this.inflight++;
+        try {
+          return await c.call(op, sent, payload);
+        } finally {
+          this.inflight--;
+        }
       } catch (err) {
         const e = toReplicatedError(err);
         const moved = e.code === 'EMOVED';
@@ -302,11 +347,17 @@ export class ShareConnection {
    */
   async callWaiting(op: number, header: object): Promise<Reply> {
     const c = await this.current();
-    return c.rpc.request(op, header, undefined, 0);
+    this.inflight++;
+    try {
+      return await c.rpc.request(op, header, undefined, 0);
+    } finally {
+      this.inflight--;
+    }
   }
 
   close(): void {
     this.closed = true;
+    if (this.heartbeat) clearInterval(this.heartbeat);
     this.client?.close();
     this.client = null;
   }

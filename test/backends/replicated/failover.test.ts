@@ -61,11 +61,11 @@ const serverOf = (admin: string): Proc => servers.find((s) => s.addr === admin)!
 
 async function connect(locations: Array<{ path: string; preferred?: boolean }>): Promise<ShareConnection> {
   const addr = shareAddressOf(locations)!;
+  // The mount's own request timeout (60 s): a paused owner is noticed by the heartbeat, not by it.
   return ShareConnection.open({
     ...addr,
     adminToken: cl.adminToken,
     retryMs: 20_000,
-    requestTimeoutMs: 5000,
   });
 }
 
@@ -319,6 +319,9 @@ test('a paused owner loses the share, and after SIGCONT is fenced: its clients a
   await waitFor(() => w.acked.length > more + 20, 15_000);
   await w.stop();
   assert.deepEqual(w.errors, []);
+  // Failover plus the heartbeat's ping timeout, far below the 60 s request timeout.
+  assert.ok(w.longestGapMs() < 10_000, `writes stopped for ${w.longestGapMs()} ms`);
+  console.log(`# failover after SIGSTOP: longest gap ${w.longestGapMs()} ms`);
   const newOwner = owners.rows.get('paused')!.server;
   const admin = await cl.client(undefined, serverOf(newOwner));
   await settled(admin, 'paused');
