@@ -18,7 +18,7 @@
 import { randomUUID } from 'node:crypto';
 import { ReplicatedClient } from '../../backends/replicated/client/client.ts';
 import { ReplicatedError, toReplicatedError } from '../../backends/replicated/protocol/errors.ts';
-import { OP } from '../../backends/replicated/protocol/opcodes.ts';
+import { MUTATING_CLIENT_OPS, OP } from '../../backends/replicated/protocol/opcodes.ts';
 import { clusterTlsFromEnv } from '../../backends/replicated/protocol/tls.ts';
 
 export interface ServerAddress {
@@ -112,19 +112,6 @@ type Reply = Awaited<ReturnType<ReplicatedClient['call']>>;
 
 /** Codes that mean "the connection is gone", not "the server said no". */
 const TRANSPORT = new Set(['ENOTCONN', 'ETIMEDOUT']);
-
-/** Requests that change the share: they carry a request id, so a re-send is applied once. */
-const MUTATING = new Set<number>([
-  OP.setattr,
-  OP.write,
-  OP.create,
-  OP.mkdir,
-  OP.unlink,
-  OP.rmdir,
-  OP.rename,
-  OP.link,
-  OP.symlink,
-]);
 
 /** Redirects followed in one connection attempt (a loop between two servers ends here). */
 const MAX_REDIRECTS = 4;
@@ -310,7 +297,7 @@ export class ShareConnection {
   async call(op: number, header: object, payload?: Buffer): Promise<Reply> {
     const deadline = Date.now() + (this.opts.retryMs ?? 30_000);
     let wait = 50;
-    const first = MUTATING.has(op) ? { ...header, rid: `${this.clientId}:${++this.seq}` } : header;
+    const first = MUTATING_CLIENT_OPS.has(op) ? { ...header, rid: `${this.clientId}:${++this.seq}` } : header;
     let sent = first;
     for (;;) {
       let c: ReplicatedClient | undefined;
@@ -335,7 +322,7 @@ export class ShareConnection {
         } else if (moved) this.at = (this.at + 1) % this.servers.length;
       }
       // Whatever happened to the first send, the server checks before applying it again.
-      if (sent === first && MUTATING.has(op)) sent = { ...first, resent: true };
+      if (sent === first && MUTATING_CLIENT_OPS.has(op)) sent = { ...first, resent: true };
       await new Promise((r) => setTimeout(r, wait));
       wait = Math.min(wait * 2, 1000);
     }

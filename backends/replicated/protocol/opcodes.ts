@@ -94,6 +94,22 @@ export const OP = {
 
 export type OpName = keyof typeof OP;
 
+/**
+ * Client opcodes that change a share: refused with EROFS on a read-only rule, and sent with a
+ * request id so that a re-send is applied once.
+ */
+export const MUTATING_CLIENT_OPS: ReadonlySet<number> = new Set<number>([
+  OP.setattr,
+  OP.write,
+  OP.create,
+  OP.mkdir,
+  OP.unlink,
+  OP.rmdir,
+  OP.rename,
+  OP.link,
+  OP.symlink,
+]);
+
 /** Admin opcodes (client -> share server) all need the admin token; file operations are below. */
 export const isAdminOp = (op: number): boolean => op >= 0x80 && op < 0x100;
 

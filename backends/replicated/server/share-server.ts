@@ -6,7 +6,7 @@ import { randomUUID, timingSafeEqual } from 'node:crypto';
 import type net from 'node:net';
 import { ReplicatedError, toReplicatedError } from '../protocol/errors.ts';
 import type { Frame } from '../protocol/frame.ts';
-import { isAdminOp, OP } from '../protocol/opcodes.ts';
+import { isAdminOp, MUTATING_CLIENT_OPS, OP } from '../protocol/opcodes.ts';
 import { checkClientPath, checkName, checkPath, checkProject, joinPath } from '../protocol/paths.ts';
 import { type HandlerResult, serveSocket } from '../protocol/rpc-server.ts';
 import { type ClusterTls, createProtocolServer, peerIsClusterMember } from '../protocol/tls.ts';
@@ -100,19 +100,6 @@ interface Mount {
   gen: number;
   level: AccessLevel;
 }
-
-/** Client opcodes that change a share (refused with EROFS on a read-only rule). */
-const MUTATING_OPS = new Set<number>([
-  OP.setattr,
-  OP.write,
-  OP.create,
-  OP.mkdir,
-  OP.unlink,
-  OP.rmdir,
-  OP.rename,
-  OP.link,
-  OP.symlink,
-]);
 
 export class ShareServer {
   readonly id = randomUUID();
@@ -925,7 +912,7 @@ export class ShareServer {
         'EACCES',
         `access to share ${mount.share} was revoked for ${sock.remoteAddress}`,
       );
-    if (mount.level === 'ro' && MUTATING_OPS.has(f.op))
+    if (mount.level === 'ro' && MUTATING_CLIENT_OPS.has(f.op))
       throw new ReplicatedError('EROFS', `share ${mount.share} is read-only for ${sock.remoteAddress}`);
     const p = () => checkClientPath(h['path']);
     switch (f.op) {
