@@ -80,6 +80,8 @@ export interface ClusterOptions {
 }
 
 export const DEFAULT_PROBE_MS = 500;
+/** Assignments per message when a share server is sent the whole map. */
+const TELL_BATCH = 500;
 export const DEFAULT_FAILOVER_MS = 3000;
 
 interface ServerView {
@@ -248,7 +250,10 @@ export class ShareServerCluster {
     for (const o of owners)
       shares[o.share] = { at: o.server === v.admin ? 'here' : this.exportOf(o.server), gen: o.generation };
     try {
-      if (Object.keys(shares).length > 0) await v.client!.assignShares(shares);
+      // In parts: a frame's header holds at most 256 KiB (about 2,000 entries).
+      const entries = Object.entries(shares);
+      for (let i = 0; i < entries.length; i += TELL_BATCH)
+        await v.client!.assignShares(Object.fromEntries(entries.slice(i, i + TELL_BATCH)));
       v.toldId = id;
     } catch (err) {
       this.note('could not send a share server its assignments', err);
