@@ -131,6 +131,10 @@ test('share create --wait, list, show, set, unset, delete --wait', { timeout: 12
   );
   assert.deepEqual(changed, { description: 'renamed', name: 's1-renamed', properties: { owner: 'alice' } });
 
+  // s2 was created without --wait on a backend that takes 1.5 s: on a loaded machine it may still be
+  // creating (and not deletable yet) by now.
+  for (let i = 0; i < 120 && (await ok('share', 'show', 's2', '-f', 'json')).status === 'creating'; i++)
+    await new Promise((r) => setTimeout(r, 500));
   await ok('share', 'delete', 's1-renamed', 's2', '--wait');
   assert.deepEqual(await ok('share', 'list', '-f', 'json'), []);
 });
