@@ -6,6 +6,7 @@ import type {
   ShareRef,
   SnapshotRef,
 } from '../backends/types.ts';
+import { Conflict, InvalidInput, NotFound, NotSupported, ServiceUnavailable } from './errors.ts';
 import type { ShareRow } from './repos/shares.ts';
 import type { SnapshotRow } from './repos/snapshots.ts';
 import type { ConfiguredBackend } from './scheduler.ts';
@@ -81,3 +82,28 @@ export function failureText(err: unknown): string {
 }
 
 export const errorText = (err: unknown) => String((err as Error)?.message ?? err);
+
+/**
+ * Runs a backend call answered within the request (heal, bricks), with a backend's refusal turned
+ * into the API's error: NotFound 404, InvalidRequest 400, Conflict 409, NotSupported 501, anything
+ * else 503.
+ */
+export async function viaBackend<T>(fn: () => Promise<T>): Promise<T> {
+  try {
+    return await fn();
+  } catch (err) {
+    if (!(err instanceof BackendError)) throw err;
+    switch (err.code) {
+      case 'NotFound':
+        throw new NotFound(err.message);
+      case 'InvalidRequest':
+        throw new InvalidInput(err.message);
+      case 'Conflict':
+        throw new Conflict(err.message);
+      case 'NotSupported':
+        throw new NotSupported(err.message);
+      default:
+        throw new ServiceUnavailable(`The storage backend could not answer: ${err.message}`);
+    }
+  }
+}

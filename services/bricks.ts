@@ -1,6 +1,6 @@
-import { BackendError } from '../backends/errors.ts';
 import type { Backend, BackendBricks, BrickJob, BrickStatus } from '../backends/types.ts';
-import { Conflict, InvalidInput, NotFound, NotSupported, ServiceUnavailable } from './errors.ts';
+import { viaBackend } from './backend-calls.ts';
+import { InvalidInput, NotFound, NotSupported } from './errors.ts';
 import { type Auth, requireAdmin } from './policy.ts';
 import type { ConfiguredBackend } from './scheduler.ts';
 
@@ -38,27 +38,6 @@ export function createBrickService(deps: { backends: ConfiguredBackend[] }) {
         `Several backends have bricks (${all.map((b) => b.name).join(', ')}): name one with "backend".`,
       );
     return all[0]!;
-  }
-
-  /** A backend's refusal as the API's error. */
-  async function viaBackend<T>(fn: () => Promise<T>): Promise<T> {
-    try {
-      return await fn();
-    } catch (err) {
-      if (!(err instanceof BackendError)) throw err;
-      switch (err.code) {
-        case 'NotFound':
-          throw new NotFound(err.message);
-        case 'InvalidRequest':
-          throw new InvalidInput(err.message);
-        case 'Conflict':
-          throw new Conflict(err.message);
-        case 'NotSupported':
-          throw new NotSupported(err.message);
-        default:
-          throw new ServiceUnavailable(`The storage backend could not answer: ${err.message}`);
-      }
-    }
   }
 
   async function listOf(b: Backend & { bricks: BackendBricks }): Promise<BrickView[]> {

@@ -1,8 +1,7 @@
-import { BackendError } from '../backends/errors.ts';
 import type { HealInfo, ShareHeal, SplitBrainPolicy } from '../backends/types.ts';
-import { type BackendCalls, shareRef } from './backend-calls.ts';
+import { type BackendCalls, shareRef, viaBackend } from './backend-calls.ts';
 import type { Db } from './db.ts';
-import { InvalidInput, NotFound, NotSupported, ServiceUnavailable } from './errors.ts';
+import { InvalidInput, NotFound } from './errors.ts';
 import { type Auth, requireAdmin } from './policy.ts';
 import type { Repos } from './repos/index.ts';
 import type { ShareRow } from './repos/shares.ts';
@@ -32,25 +31,6 @@ export function createShareHealService(deps: { db: Db; repos: Pick<Repos, 'share
         `Share ${id} is on a backend without self-heal (${share.host}); only replicated backends heal.`,
       );
     return { share, heal };
-  }
-
-  /** A backend's refusal as the API's error (these calls are answered in the request). */
-  async function viaBackend<T>(fn: () => Promise<T>): Promise<T> {
-    try {
-      return await fn();
-    } catch (err) {
-      if (!(err instanceof BackendError)) throw err;
-      switch (err.code) {
-        case 'NotFound':
-          throw new NotFound(err.message);
-        case 'InvalidRequest':
-          throw new InvalidInput(err.message);
-        case 'NotSupported':
-          throw new NotSupported(err.message);
-        default:
-          throw new ServiceUnavailable(`The storage backend could not answer: ${err.message}`);
-      }
-    }
   }
 
   return {
