@@ -29,7 +29,7 @@ import { type ShareOwner, type ShareOwnerStore, ShareServerCluster, splitAddr } 
 import { ReplicatedError, toReplicatedError } from './protocol/errors.ts';
 import { OP } from './protocol/opcodes.ts';
 import type { ClusterTls } from './protocol/tls.ts';
-import type { CapacityReport } from './protocol/types.ts';
+import type { CapacityReport, BrickJob as ServerBrickJob } from './protocol/types.ts';
 
 const GiB = 1024 ** 3;
 /** Heal info lists at most this many paths per replica (its count has them all). */
@@ -657,7 +657,7 @@ export function createReplicatedBackend(options: ReplicatedBackendOptions): Back
           const view = await syncBricks(c);
           const old = findBrick(view, brick);
           const r = await brickCall(c, OP.brickReplace, { brick: old.addr, addr: newAddress, id: old.id });
-          const job = r['job'] as ServerJob;
+          const job = r['job'] as ServerBrickJob;
           await record(old.addr, job.brick.id, { state: 'replacing', replacedBy: newAddress });
           await record(newAddress, job.target?.id ?? null, { state: 'active', replacedBy: null });
           return jobOf(job);
@@ -667,7 +667,7 @@ export function createReplicatedBackend(options: ReplicatedBackendOptions): Back
           const view = await syncBricks(c);
           const old = findBrick(view, brick);
           const r = await brickCall(c, OP.brickRemove, { brick: old.addr, id: old.id });
-          const job = r['job'] as ServerJob;
+          const job = r['job'] as ServerBrickJob;
           await record(old.addr, job.brick.id, { state: job.state === 'done' ? 'removed' : 'draining' });
           return jobOf(job);
         }),
@@ -708,21 +708,6 @@ export function createReplicatedBackend(options: ReplicatedBackendOptions): Back
   return backend;
 }
 
-/** The share server's brick report (server/bricks-admin.ts). */
-interface ServerJob {
-  kind: BrickJob['kind'];
-  brick: { id: string; addr: string };
-  target?: { id: string; addr: string };
-  state: BrickJob['state'];
-  shares: number;
-  moved: number;
-  pending: number;
-  current: string | null;
-  error: string | null;
-  startedAt: string;
-  finishedAt: string | null;
-}
-
 interface ServerBricks {
   bricks: Array<{
     id: string | null;
@@ -733,10 +718,10 @@ interface ServerBricks {
     shares: number;
     last_error: string | null;
   }>;
-  jobs: ServerJob[];
+  jobs: ServerBrickJob[];
 }
 
-function jobOf(j: ServerJob): BrickJob {
+function jobOf(j: ServerBrickJob): BrickJob {
   return {
     kind: j.kind,
     brick: { id: j.brick.id, address: j.brick.addr },

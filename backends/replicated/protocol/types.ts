@@ -24,6 +24,29 @@ export interface BrickRef {
   addr: string;
 }
 
+export type BrickJobKind = 'replace' | 'remove';
+export type BrickJobState = 'running' | 'done' | 'failed';
+
+/** One long brick operation (replace, drain) and how far it got, as a share server reports it. */
+export interface BrickJob {
+  kind: BrickJobKind;
+  brick: BrickRef;
+  /** The brick that takes the place of `brick` (replace). */
+  target?: BrickRef;
+  state: BrickJobState;
+  /** Shares that held a replica on `brick` when the job started. */
+  shares: number;
+  /** Shares whose replica set no longer holds `brick`. */
+  moved: number;
+  /** Paths still to be copied to new replicas (heal markers), summed over the job's shares. */
+  pending: number;
+  /** The share being worked on. */
+  current: string | null;
+  error: string | null;
+  startedAt: string;
+  finishedAt: string | null;
+}
+
 export interface ShareInfo {
   id: string;
   /** Quota in bytes (logical size of regular files). */

@@ -17,7 +17,7 @@
 import { randomUUID } from 'node:crypto';
 import { ReplicatedError, toReplicatedError } from '../protocol/errors.ts';
 import { OP } from '../protocol/opcodes.ts';
-import type { BrickIndex, BrickRef, ShareInfo } from '../protocol/types.ts';
+import type { BrickIndex, BrickJob, BrickJobKind, BrickRef, ShareInfo } from '../protocol/types.ts';
 import type { BrickLink } from './brick-link.ts';
 import { type BrickSpace, refusal } from './capacity.ts';
 import type { BrickCandidate } from './placement.ts';
@@ -38,29 +38,6 @@ export interface BrickAdminHost {
   brickSpace(): Promise<BrickSpace[]>;
   linkTimeoutMs(): number;
   log(msg: string): void;
-}
-
-export type BrickJobKind = 'replace' | 'remove';
-export type BrickJobState = 'running' | 'done' | 'failed';
-
-/** One long brick operation and how far it got. */
-export interface BrickJob {
-  kind: BrickJobKind;
-  brick: BrickRef;
-  /** The brick that takes the place of `brick` (replace). */
-  target?: BrickRef;
-  state: BrickJobState;
-  /** Shares that held a replica on `brick` when the job started. */
-  shares: number;
-  /** Shares whose replica set no longer holds `brick`. */
-  moved: number;
-  /** Paths still to be copied to new replicas (heal markers), summed over the job's shares. */
-  pending: number;
-  /** The share being worked on. */
-  current: string | null;
-  error: string | null;
-  startedAt: string;
-  finishedAt: string | null;
 }
 
 const POLL_MS = 300;
