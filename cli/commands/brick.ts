@@ -58,6 +58,16 @@ async function follow(ctx: Context, id: string, opts: Opts): Promise<Brick> {
   }
 }
 
+/** A started replace or drain: the job at once, or with --wait its progress and the final state. */
+async function answerJob(ctx: Context, job: BrickJob, opts: Opts): Promise<void> {
+  if (!opts.wait) {
+    printShow(opts, { brick: job.address, job: jobText(job) });
+    process.stderr.write(`Follow it with: abaca brick show ${job.brick_id}\n`);
+    return;
+  }
+  printShow(opts, brickRow(await follow(ctx, job.brick_id, opts)));
+}
+
 export function registerBrickCommands(brick: Command): void {
   examples(
     listOutput(
@@ -139,14 +149,7 @@ export function registerBrickCommands(brick: Command): void {
       ),
     ).action(
       act(async (ctx, [id, address], opts) => {
-        const job = await ctx.shares.replaceBrick(String(id), String(address));
-        if (!opts.wait) {
-          printShow(opts, { brick: job.address, job: jobText(job) });
-          process.stderr.write(`Follow it with: abaca brick show ${job.brick_id}\n`);
-          return;
-        }
-        const done = await follow(ctx, job.brick_id, opts);
-        printShow(opts, brickRow(done));
+        await answerJob(ctx, await ctx.shares.replaceBrick(String(id), String(address)), opts);
       }),
     ),
     ['abaca brick replace 10.0.0.3:7001 10.0.0.9:7001 --wait'],
@@ -165,14 +168,7 @@ export function registerBrickCommands(brick: Command): void {
       ),
     ).action(
       act(async (ctx, [id], opts) => {
-        const job = await ctx.shares.removeBrick(String(id));
-        if (!opts.wait) {
-          printShow(opts, { brick: job.address, job: jobText(job) });
-          process.stderr.write(`Follow it with: abaca brick show ${job.brick_id}\n`);
-          return;
-        }
-        const done = await follow(ctx, job.brick_id, opts);
-        printShow(opts, brickRow(done));
+        await answerJob(ctx, await ctx.shares.removeBrick(String(id)), opts);
       }),
     ),
     ['abaca brick remove 10.0.0.4:7001 --wait'],
