@@ -34,6 +34,14 @@ export interface ShareAddress extends ServerAddress {
 
 const HOST_PORT = /^(\[[^\]]+\]|[^/:,[\]]+):(\d{1,5})$/;
 
+/** `HOST:PORT` (an IPv6 host in brackets) as an address; null when it is not one. */
+function parseHostPort(at: string): ServerAddress | null {
+  const hp = HOST_PORT.exec(at);
+  const port = Number(hp?.[2]);
+  if (!hp || port < 1 || port > 65535) return null;
+  return { host: hp[1]!.replace(/^\[|\]$/g, ''), port };
+}
+
 /**
  * `abaca://HOST:PORT/SHARE_ID` (the replicated driver's export location), or several servers of
  * one share in one location: `abaca://HOST:PORT,HOST:PORT/SHARE_ID` (for fstab and the CSI
@@ -44,10 +52,9 @@ export function parseExportLocation(location: string): ShareAddress | null {
   if (!m) return null;
   const servers: ServerAddress[] = [];
   for (const part of m[1]!.split(',')) {
-    const hp = HOST_PORT.exec(part);
-    const port = Number(hp?.[2]);
-    if (!hp || port < 1 || port > 65535) return null;
-    servers.push({ host: hp[1]!.replace(/^\[|\]$/g, ''), port });
+    const server = parseHostPort(part);
+    if (!server) return null;
+    servers.push(server);
   }
   const [first, ...others] = servers;
   return { ...first!, share: m[2]!, ...(others.length > 0 ? { others } : {}) };
@@ -115,13 +122,6 @@ const TRANSPORT = new Set(['ENOTCONN', 'ETIMEDOUT']);
 
 /** Redirects followed in one connection attempt (a loop between two servers ends here). */
 const MAX_REDIRECTS = 4;
-
-function parseHostPort(at: string): ServerAddress | null {
-  const hp = HOST_PORT.exec(at);
-  const port = Number(hp?.[2]);
-  if (!hp || port < 1 || port > 65535) return null;
-  return { host: hp[1]!.replace(/^\[|\]$/g, ''), port };
-}
 
 export class ShareConnection {
   private client: ReplicatedClient | null = null;
