@@ -133,7 +133,7 @@ export function createReplicatedBackend(options: ReplicatedBackendOptions): Back
    */
   async function admin<T>(
     what: string,
-    fn: (c: ReplicatedClient) => Promise<T>,
+    fn: (c: ReplicatedClient, server: string) => Promise<T>,
     share?: { id: string; owner?: () => Promise<ShareOwner> },
   ): Promise<T> {
     if (closed) throw new BackendError('Unavailable', `Backend ${name} is closed.`);
@@ -144,7 +144,7 @@ export function createReplicatedBackend(options: ReplicatedBackendOptions): Back
   async function onOwner<T>(
     c: ShareServerCluster,
     what: string,
-    fn: (c: ReplicatedClient) => Promise<T>,
+    fn: (c: ReplicatedClient, server: string) => Promise<T>,
     ownerOf: () => Promise<ShareOwner>,
   ): Promise<T> {
     const deadline = Date.now() + c.failoverMs * 2 + 5000;
@@ -167,7 +167,7 @@ export function createReplicatedBackend(options: ReplicatedBackendOptions): Back
 
   async function onFirst<T>(
     what: string,
-    fn: (c: ReplicatedClient) => Promise<T>,
+    fn: (c: ReplicatedClient, server: string) => Promise<T>,
     servers: string[],
   ): Promise<T> {
     let lastError: unknown;
@@ -187,7 +187,7 @@ export function createReplicatedBackend(options: ReplicatedBackendOptions): Back
         continue;
       }
       try {
-        return await fn(client);
+        return await fn(client, addr);
       } catch (err) {
         throw toBackendError(err, `${what} on backend ${name}`);
       } finally {
@@ -199,6 +199,52 @@ export function createReplicatedBackend(options: ReplicatedBackendOptions): Back
       `${what} on backend ${name}: no share server answered (${servers.join(', ')}): ${(lastError as Error)?.message}`,
       { cause: lastError },
     );
+  }
+
+  /**
+   * The share servers a brick change must reach: a cluster's live ones (each moves only the shares
+   * it owns; one that is away learns the registry when it answers again — syncBricks), or the one
+   * server that answers.
+   */
+  function brickServers(): string[] {
+    if (!cluster) return options.shareServers;
+    const live = options.shareServers.filter((s) => cluster.isUp(s));
+    return live.length > 0 ? live : options.shareServers;
+  }
+
+  /** `fn` on each of `servers` at once; the answers of those that answered, or the first failure. */
+  async function onEach<T>(
+    what: string,
+    fn: (c: ReplicatedClient) => Promise<T>,
+    servers: string[],
+  ): Promise<T[]> {
+    if (closed) throw new BackendError('Unavailable', `Backend ${name} is closed.`);
+    const res = await Promise.allSettled(servers.map((s) => onFirst(what, fn, [s])));
+    const ok = res.flatMap((r) => (r.status === 'fulfilled' ? [r.value] : []));
+    if (ok.length === 0 && res[0]?.status === 'rejected') throw res[0].reason;
+    return ok;
+  }
+
+  /**
+   * A brick change started on one share server, started on the others of a cluster as well (each
+   * moves the shares it owns). They resume it: the first already checked it and may have moved
+   * shares meanwhile. One that does not answer now is told by syncBricks when it does.
+   */
+  async function alsoOnOthers(first: string, op: number, h: Record<string, unknown>): Promise<void> {
+    if (!cluster) return;
+    await onEach(
+      'brick change',
+      (c) => brickCall(c, op, h),
+      brickServers().filter((s) => s !== first),
+    ).catch((err: unknown) =>
+      options.log?.(`brick change not started on every share server: ${errMessage(err)}`),
+    );
+  }
+
+  /** Every brick change in the registry brought to each reachable share server; their views merged. */
+  async function syncAll(): Promise<ServerBricks> {
+    if (!cluster) return admin('brickList', (c) => syncBricks(c));
+    return mergeViews(await onEach('brickList', (c) => syncBricks(c), brickServers()));
   }
 
   /** Every share server's address, the share's owner (when known) first and preferred. */
@@ -440,7 +486,7 @@ export function createReplicatedBackend(options: ReplicatedBackendOptions): Back
     stats: () =>
       admin('stats', async (c): Promise<BackendStats> => {
         // The scheduler polls stats: a restarted share server learns the registry here.
-        if (options.brickStore) await syncBricks(c).catch(() => {});
+        if (options.brickStore) await (cluster ? syncAll() : syncBricks(c)).catch(() => {});
         const report = await c.capacity();
         return {
           backendName: name,
@@ -636,23 +682,23 @@ export function createReplicatedBackend(options: ReplicatedBackendOptions): Back
     },
 
     bricks: {
-      list: () =>
-        admin('brickList', async (c) => {
-          const view = await syncBricks(c);
-          return statusOf(view, (await options.brickStore?.list(name)) ?? []);
-        }),
+      list: async () => {
+        const view = await syncAll();
+        return statusOf(view, (await options.brickStore?.list(name)) ?? []);
+      },
       add: (address) =>
-        admin('brickAdd', async (c) => {
+        admin('brickAdd', async (c, server) => {
           checkAddress(address);
           const added = await brickCall(c, OP.brickAdd, { addr: address });
           await record(address, String(added['id']), { state: 'active', replacedBy: null });
+          await alsoOnOthers(server, OP.brickAdd, { addr: address });
           const view = (await brickCall(c, OP.brickList)) as unknown as ServerBricks;
           const mine = statusOf(view, []).find((b) => b.address === address);
           if (!mine) throw new BackendError('Failed', `Brick ${address} was added but is not listed.`);
           return mine;
         }),
       replace: (brick, newAddress) =>
-        admin('brickReplace', async (c) => {
+        admin('brickReplace', async (c, server) => {
           checkAddress(newAddress);
           const view = await syncBricks(c);
           const old = findBrick(view, brick);
@@ -660,15 +706,23 @@ export function createReplicatedBackend(options: ReplicatedBackendOptions): Back
           const job = r['job'] as ServerBrickJob;
           await record(old.addr, job.brick.id, { state: 'replacing', replacedBy: newAddress });
           await record(newAddress, job.target?.id ?? null, { state: 'active', replacedBy: null });
+          await alsoOnOthers(server, OP.brickReplace, {
+            brick: old.addr,
+            addr: newAddress,
+            id: job.brick.id,
+            resume: true,
+          });
           return jobOf(job);
         }),
       remove: (brick) =>
-        admin('brickRemove', async (c) => {
+        admin('brickRemove', async (c, server) => {
           const view = await syncBricks(c);
           const old = findBrick(view, brick);
           const r = await brickCall(c, OP.brickRemove, { brick: old.addr, id: old.id });
           const job = r['job'] as ServerBrickJob;
           await record(old.addr, job.brick.id, { state: job.state === 'done' ? 'removed' : 'draining' });
+          if (job.state !== 'done')
+            await alsoOnOthers(server, OP.brickRemove, { brick: old.addr, id: job.brick.id });
           return jobOf(job);
         }),
     },
@@ -719,6 +773,45 @@ interface ServerBricks {
     last_error: string | null;
   }>;
   jobs: ServerBrickJob[];
+}
+
+/**
+ * One view of the bricks from several share servers' views: every brick any of them links, and
+ * per brick one job — running while any server still works on it, done once one is done (a
+ * server's job ends only when no share of any owner lists the brick), failed otherwise — with the
+ * shares moved and the paths pending summed over the servers.
+ */
+function mergeViews(views: ServerBricks[]): ServerBricks {
+  const bricks: ServerBricks['bricks'] = [];
+  for (const v of views)
+    for (const b of v.bricks) {
+      const seen = bricks.find((x) => x.addr === b.addr);
+      if (!seen) bricks.push({ ...b });
+      else if (b.up && !seen.up) Object.assign(seen, { up: true, last_error: null, id: seen.id ?? b.id });
+    }
+  const byBrick = new Map<string, ServerBrickJob[]>();
+  for (const v of views)
+    for (const j of v.jobs) byBrick.set(j.brick.id, [...(byBrick.get(j.brick.id) ?? []), j]);
+  const jobs = [...byBrick.values()].map((js): ServerBrickJob => {
+    const state = js.some((j) => j.state === 'running')
+      ? 'running'
+      : js.some((j) => j.state === 'done')
+        ? 'done'
+        : 'failed';
+    const finished = js.map((j) => j.finishedAt).filter((t): t is string => t !== null);
+    return {
+      ...js[0]!,
+      state,
+      shares: Math.max(...js.map((j) => j.shares)),
+      moved: js.reduce((n, j) => n + j.moved, 0),
+      pending: js.reduce((n, j) => n + j.pending, 0),
+      current: js.find((j) => j.current !== null)?.current ?? null,
+      error: state === 'failed' ? (js.find((j) => j.error !== null)?.error ?? null) : null,
+      startedAt: js.map((j) => j.startedAt).sort()[0]!,
+      finishedAt: state === 'running' ? null : (finished.sort().at(-1) ?? null),
+    };
+  });
+  return { bricks, jobs };
 }
 
 function jobOf(j: ServerBrickJob): BrickJob {

@@ -11,7 +11,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { createReplicatedBackend } from '../../backends/replicated/driver.ts';
-import { type Proc, spawnDaemon } from '../../backends/replicated/processes.ts';
+import type { Proc } from '../../backends/replicated/processes.ts';
 import type { Backend, BrickStore } from '../../backends/types.ts';
 import { bricksRepo } from '../../services/repos/bricks.ts';
 import { Cluster, waitFor } from '../backends/replicated/helpers.ts';
@@ -20,7 +20,6 @@ import { type ShareFixture, shareFixture } from '../helpers/share-fixture.ts';
 
 let cluster: Cluster;
 let f: ShareFixture;
-const extra: Proc[] = [];
 /** The registry over the fixture's database (the fixture is built after the backend). */
 const store: BrickStore = {
   list: (backend) => bricksRepo.list(f.t.db, backend),
@@ -42,25 +41,11 @@ before(async () => {
 });
 after(async () => {
   await f?.t.close();
-  await Promise.all(extra.map((p) => p.kill9().catch(() => {})));
   await cluster?.close();
 });
 
 async function newBrick(name: string): Promise<Proc> {
-  const p = await spawnDaemon('abaca-brick.js', [
-    '--dir',
-    path.join(cluster.dir, name),
-    '--port',
-    '0',
-    '--host-label',
-    name,
-    '--zone',
-    name,
-    '--capacity-gib',
-    '50',
-  ]);
-  extra.push(p);
-  return p;
+  return (await cluster.extraBrick(name)).proc;
 }
 
 const brickIdOf = (i: number) =>

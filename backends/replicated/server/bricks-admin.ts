@@ -13,6 +13,12 @@
  * markers like any missed operation).
  *
  * Long work runs in the background as a job per brick; `brickList` reports jobs and progress.
+ *
+ * With several share servers under the cluster monitor, only a share's owner may change its set,
+ * so the driver starts the same job on every share server: each moves the shares assigned to it
+ * and then waits until no share anywhere lists the brick (a share that fails over mid-job is
+ * moved by its new owner, which finds the drain target in the record). A job is done on a server
+ * only when the brick holds no share of any owner, so any one server's "done" speaks for all.
  */
 import { randomUUID } from 'node:crypto';
 import { ReplicatedError, toReplicatedError } from '../protocol/errors.ts';
@@ -29,6 +35,11 @@ export interface BrickAdminHost {
   link(addr: string): BrickLink;
   /** Stops the link to a brick and forgets it. */
   unlink(addr: string): void;
+  /**
+   * Whether this server acts on the share now: always for a lone share server; under the cluster
+   * monitor only when the share is assigned here (its owner does the rest).
+   */
+  serves(id: string): boolean;
   /** The share attached here (attached now if need be), with its healer. */
   serve(id: string): Promise<{ coord: ShareCoordinator; healIndex(): Promise<unknown> }>;
   /** Claims a member at the share's epoch; one without the share gets an empty copy to refill. */
@@ -41,6 +52,8 @@ export interface BrickAdminHost {
 }
 
 const POLL_MS = 300;
+/** How often a job whose own shares are done looks again for shares other servers still move. */
+const OTHERS_POLL_MS = 1000;
 /** Passes over the shares left on a drained brick before the drain gives up. */
 const MAX_DRAIN_PASSES = 5;
 /** Polls without progress before the rest of a share's heal runs with its clients paused. */
@@ -184,16 +197,15 @@ export class BrickAdmin {
         'EBUSY',
         `brick ${newAddr} is already in use: it holds replicas of ${held.length} share(s) (${held.slice(0, 3).join(', ')}); replace by an empty brick`,
       );
-    const all = [...new Set([...shares, ...held])];
-    const job = this.start('replace', old, all.length, to);
+    const job = this.start('replace', old, shares.length, to);
     this.run(job, async () => {
-      for (const id of all) {
-        job.current = id;
+      // Shares already on the new brick (a resumed job) are healed onto it like the ones moved now.
+      const filled = new Set(held);
+      await this.untilNoneOn(job, old, async (id) => {
         await this.swapIn(id, old, to);
-        job.moved++;
-      }
-      job.current = null;
-      await this.untilHealed(job, all, to.id);
+        filled.add(id);
+      });
+      await this.untilHealed(job, [...filled], to.id);
       this.dropLink(old);
     });
     return job;
@@ -222,25 +234,49 @@ export class BrickAdmin {
     const plans = await this.planDrain(old, shares);
     const job = this.start('remove', old, shares.length);
     this.run(job, async () => {
-      // Until no share is left on it (one placed there just before the job started included).
-      let passes = 0;
-      for (let left = shares; left.length > 0; left = await this.sharesOn(old.id)) {
-        if (++passes > MAX_DRAIN_PASSES)
-          throw new ReplicatedError(
-            'EBUSY',
-            `shares keep appearing on brick ${old.addr}: ${left.join(', ')}`,
-          );
-        job.shares = Math.max(job.shares, job.moved + left.length);
-        for (const id of left) {
-          job.current = id;
-          await this.drainOne(job, id, old, plans.get(id));
-          job.moved++;
-        }
-      }
-      job.current = null;
+      await this.untilNoneOn(job, old, (id) => this.drainOne(job, id, old, plans.get(id)));
       this.dropLink(old);
     });
     return job;
+  }
+
+  /**
+   * Runs `act` on each share that still lists brick `old` and is served here, until no share
+   * lists it (one placed there just before the job started included). Shares of other share
+   * servers are theirs to move: this waits for them, and takes over any that fail over to here.
+   */
+  private async untilNoneOn(job: BrickJob, old: BrickRef, act: (id: string) => Promise<void>): Promise<void> {
+    let passes = 0;
+    for (;;) {
+      const left = await this.sharesOn(old.id);
+      job.shares = Math.max(job.shares, job.moved + left.length);
+      if (left.length === 0) break;
+      const mine = left.filter((id) => this.host.serves(id));
+      if (mine.length === 0) {
+        job.current = null;
+        await new Promise((r) => setTimeout(r, OTHERS_POLL_MS));
+        continue;
+      }
+      if (++passes > MAX_DRAIN_PASSES)
+        throw new ReplicatedError('EBUSY', `shares keep appearing on brick ${old.addr}: ${mine.join(', ')}`);
+      for (const id of mine) {
+        job.current = id;
+        try {
+          await act(id);
+          job.moved++;
+        } catch (err) {
+          // Failed over to another share server meanwhile: the new owner moves it.
+          if (!this.movedAway(id, err)) throw err;
+        }
+      }
+    }
+    job.current = null;
+  }
+
+  /** Whether a failure on share `id` only says it is now served by another share server. */
+  private movedAway(id: string, err: unknown): boolean {
+    const code = toReplicatedError(err).code;
+    return !this.host.serves(id) || code === 'EMOVED' || code === 'EAGAIN';
   }
 
   /** The brick each share would move to; throws EBUSY naming the first share nothing can take. */
@@ -472,7 +508,15 @@ export class BrickAdmin {
     for (;;) {
       let pending = 0;
       for (const id of shares) {
-        const a = await this.host.serve(id);
+        // A share that failed over is healed, and waited for, by its new owner.
+        if (!this.host.serves(id)) continue;
+        let a: Awaited<ReturnType<BrickAdminHost['serve']>>;
+        try {
+          a = await this.host.serve(id);
+        } catch (err) {
+          if (this.movedAway(id, err)) continue;
+          throw err;
+        }
         const m = a.coord.members.find((x) => x.id === brick);
         if (!m) continue;
         const left = await this.missing(a.coord, m);

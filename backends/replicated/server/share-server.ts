@@ -196,6 +196,7 @@ export class ShareServer {
       this.links.get(addr)?.stop();
       this.links.delete(addr);
     },
+    serves: (id) => !this.assignments.managed || this.assignments.isHere(id),
     serve: async (id) => {
       const a = await this.serve(id);
       return { coord: a.coord, healIndex: () => a.healer.healIndex() };

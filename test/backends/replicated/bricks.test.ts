@@ -12,7 +12,6 @@ import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { ReplicatedClient } from '../../../backends/replicated/client/client.ts';
 import { createReplicatedBackend } from '../../../backends/replicated/driver.ts';
-import { type Proc, spawnDaemon } from '../../../backends/replicated/processes.ts';
 import { OP } from '../../../backends/replicated/protocol/opcodes.ts';
 import type { ShareInfo } from '../../../backends/replicated/protocol/types.ts';
 import { placeOneMore } from '../../../backends/replicated/server/bricks-admin.ts';
@@ -30,26 +29,11 @@ import {
 
 const MiB = 1024 * 1024;
 
-/** A brick started by the test (beside the cluster's): its process, directory and id. */
-interface ExtraBrick {
-  proc: Proc;
-  dir: string;
-}
+/** A brick started by the test (beside the cluster's): its process and directory. */
+type ExtraBrick = Awaited<ReturnType<Cluster['extraBrick']>>;
 
-async function spawnBrick(cl: Cluster, name: string, host: string): Promise<ExtraBrick> {
-  const dir = path.join(cl.dir, name);
-  const proc = await spawnDaemon('abaca-brick.js', [
-    '--dir',
-    dir,
-    '--port',
-    '0',
-    '--host-label',
-    host,
-    '--zone',
-    host,
-  ]);
-  return { proc, dir };
-}
+const spawnBrick = (cl: Cluster, name: string, host: string): Promise<ExtraBrick> =>
+  cl.extraBrick(name, host);
 
 function brickId(dir: string): string {
   return (JSON.parse(fs.readFileSync(path.join(dir, 'brick.json'), 'utf8')) as { id: string }).id;

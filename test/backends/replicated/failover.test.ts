@@ -6,7 +6,6 @@
  * restarted one does not take its old shares back.
  */
 import assert from 'node:assert/strict';
-import { createHash } from 'node:crypto';
 import { after, before, test } from 'node:test';
 import { ReplicatedClient } from '../../../backends/replicated/client/client.ts';
 import { memoryOwnerStore } from '../../../backends/replicated/cluster.ts';
@@ -15,7 +14,16 @@ import type { Proc } from '../../../backends/replicated/processes.ts';
 import { OP } from '../../../backends/replicated/protocol/opcodes.ts';
 import type { Backend, ShareRef } from '../../../backends/types.ts';
 import { ShareConnection, shareAddressOf } from '../../../client/mount/share-connection.ts';
-import { assertReplicasEqual, Cluster, expectCode, settled, waitFor } from './helpers.ts';
+import {
+  appender,
+  assertReplicasEqual,
+  Cluster,
+  checkLog,
+  expectCode,
+  settled,
+  shareRef,
+  waitFor,
+} from './helpers.ts';
 
 const PROBE_MS = 200;
 const FAILOVER_MS = 1500;
@@ -48,14 +56,7 @@ after(async () => {
 });
 
 let pool: string;
-const ref = (id: string): ShareRef => ({
-  id,
-  size: 1,
-  shareProto: 'NATIVE',
-  projectId: 'p1',
-  pool,
-  specs: {},
-});
+const ref = (id: string): ShareRef => shareRef(id, pool);
 
 const serverOf = (admin: string): Proc => servers.find((s) => s.addr === admin)!;
 
@@ -185,61 +186,6 @@ test('a re-send after a failure without quorum is applied, not answered with the
   c.close();
   await backend.deleteShare(ref('quorum'));
 });
-
-/**
- * Appends numbered, checksummed records to `log` through a reconnecting connection until stopped;
- * returns the records acknowledged and the gaps (time between two acknowledgements).
- */
-function appender(conn: ShareConnection) {
-  const acked: string[] = [];
-  const errors: string[] = [];
-  let stop = false;
-  let last = Date.now();
-  let longest = 0;
-  const run = (async () => {
-    for (let n = 0; !stop; n++) {
-      const body = `rec-${n}`;
-      const line = `${body} ${createHash('sha256').update(body).digest('hex').slice(0, 16)}\n`;
-      try {
-        await conn.call(OP.write, { path: 'log', off: 0, append: true }, Buffer.from(line));
-        acked.push(line);
-        const now = Date.now();
-        longest = Math.max(longest, now - last);
-        last = now;
-      } catch (err) {
-        errors.push((err as Error).message);
-      }
-    }
-  })();
-  return {
-    acked,
-    errors,
-    longestGapMs: () => longest,
-    stop: async () => {
-      stop = true;
-      await run;
-    },
-  };
-}
-
-function checkLog(content: string, acked: string[]): void {
-  const lines = content
-    .split('\n')
-    .filter((l) => l !== '')
-    .map((l) => `${l}\n`);
-  const seen = new Set<string>();
-  for (const l of lines) {
-    assert.ok(!seen.has(l), `record appears twice: ${l.trim()}`);
-    seen.add(l);
-    const [body, sum] = l.trim().split(' ');
-    assert.equal(
-      sum,
-      createHash('sha256').update(body!).digest('hex').slice(0, 16),
-      `torn record: ${l.trim()}`,
-    );
-  }
-  for (const a of acked) assert.ok(seen.has(a), `acknowledged record lost: ${a.trim()}`);
-}
 
 test('kill -9 the owner under appends: the share moves, the client follows, nothing lost or doubled', {
   timeout: 90_000,

@@ -6,7 +6,10 @@ import os from 'node:os';
 import path from 'node:path';
 import { ReplicatedClient } from '../../../backends/replicated/client/client.ts';
 import { type Proc, spawnDaemon } from '../../../backends/replicated/processes.ts';
+import { OP } from '../../../backends/replicated/protocol/opcodes.ts';
 import type { ClusterTls } from '../../../backends/replicated/protocol/tls.ts';
+import type { ShareRef } from '../../../backends/types.ts';
+import type { ShareConnection } from '../../../client/mount/share-connection.ts';
 
 export interface ClusterOptions {
   bricks?: number;
@@ -70,6 +73,22 @@ export class Cluster {
     );
   }
 
+  /**
+   * A brick beyond the cluster's own (to add, or to replace one by), in `dir/name`, its host label
+   * and zone `host` (default: the name), with the cluster's brick arguments; killed by close().
+   */
+  async extraBrick(name: string, host = name): Promise<{ proc: Proc; dir: string }> {
+    const dir = path.join(this.dir, name);
+    const proc = await spawnDaemon(
+      'abaca-brick.js',
+      ['--dir', dir, '--port', '0', '--host-label', host, '--zone', host, ...(this.opts.brickArgs ?? [])],
+      undefined,
+      this.opts.env,
+    );
+    this.extra.push(proc);
+    return { proc, dir };
+  }
+
   get brickAddrs(): string[] {
     return this.bricks.map((b) => b.addr);
   }
@@ -125,6 +144,16 @@ export class Cluster {
     fs.rmSync(this.dir, { recursive: true, force: true });
   }
 }
+
+/** A 1 GiB NATIVE share of project p1 in `pool`, as the API would hand it to the driver. */
+export const shareRef = (id: string, pool: string): ShareRef => ({
+  id,
+  size: 1,
+  shareProto: 'NATIVE',
+  projectId: 'p1',
+  pool,
+  specs: {},
+});
 
 /** Deterministic PRNG (mulberry32). */
 export function rng(seed: number): () => number {
@@ -436,4 +465,61 @@ export async function whileWriting<T>(
     await writer;
   }
   return { result, writes: n };
+}
+
+/**
+ * Appends numbered, checksummed records to `log` through a reconnecting connection until stopped;
+ * returns the records acknowledged and the gaps (time between two acknowledgements).
+ */
+export function appender(conn: ShareConnection, file = 'log') {
+  const acked: string[] = [];
+  const errors: string[] = [];
+  let stop = false;
+  let last = Date.now();
+  let longest = 0;
+  const run = (async () => {
+    for (let n = 0; !stop; n++) {
+      const body = `rec-${n}`;
+      const line = `${body} ${createHash('sha256').update(body).digest('hex').slice(0, 16)}\n`;
+      try {
+        await conn.call(OP.write, { path: file, off: 0, append: true }, Buffer.from(line));
+        acked.push(line);
+        const now = Date.now();
+        longest = Math.max(longest, now - last);
+        last = now;
+      } catch (err) {
+        errors.push((err as Error).message);
+        // A connection that fails at once (closed, or a test that failed) must not spin the loop.
+        await new Promise((r) => setTimeout(r, 10));
+      }
+    }
+  })();
+  return {
+    acked,
+    errors,
+    longestGapMs: () => longest,
+    stop: async () => {
+      stop = true;
+      await run;
+    },
+  };
+}
+
+export function checkLog(content: string, acked: string[]): void {
+  const lines = content
+    .split('\n')
+    .filter((l) => l !== '')
+    .map((l) => `${l}\n`);
+  const seen = new Set<string>();
+  for (const l of lines) {
+    assert.ok(!seen.has(l), `record appears twice: ${l.trim()}`);
+    seen.add(l);
+    const [body, sum] = l.trim().split(' ');
+    assert.equal(
+      sum,
+      createHash('sha256').update(body!).digest('hex').slice(0, 16),
+      `torn record: ${l.trim()}`,
+    );
+  }
+  for (const a of acked) assert.ok(seen.has(a), `acknowledged record lost: ${a.trim()}`);
 }
