@@ -1,8 +1,17 @@
 /**
  * The cluster the fault-injection run works on: three bricks, each its own process and — when
  * this runs as root with `ip netns` — in a network namespace of its own behind a veth pair (so
- * one can be cut off), one share server on loopback at a fixed port (so it can be restarted where
- * the clients look for it), and FUSE mounts (`abaca mount --foreground`) when FUSE is there.
+ * one can be cut off), share servers at fixed ports (so they restart where the clients look for
+ * them), and FUSE mounts (`abaca mount --foreground`) when FUSE is there.
+ *
+ * Several share servers (the cluster monitor's) with namespaces each get a namespace too, with two
+ * links to the host: a front one that clients and the monitor reach it by, and a back one its
+ * connections to the bricks take (the host routes between the namespaces). Cutting the front link
+ * is the partition that tests fencing: the monitor moves the server's shares away while the server
+ * still runs and still reaches the bricks.
+ *
+ * Addresses, per run: 10.216.<oct>.<4i+1>/<4i+2> for brick i (host/brick), .<64+4i+…> for share
+ * server i's front link and .<128+4i+…> for its back link.
  */
 import { execFileSync, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
@@ -34,6 +43,15 @@ interface BrickSlot {
   veth?: string;
 }
 
+/** A share server's namespace and the host-side ends of its two links. */
+interface ServerNet {
+  ns: string;
+  /** Host end of the link clients and the cluster monitor use. */
+  front: string;
+  /** The server's address on the front link (it listens there). */
+  addr: string;
+}
+
 export class FaultCluster {
   readonly dir: string;
   readonly adminToken: string;
@@ -46,6 +64,9 @@ export class FaultCluster {
   private readonly oct = 1 + (process.pid % 250);
   private readonly namespaces: string[] = [];
   private readonly veths: string[] = [];
+  private readonly serverNets: ServerNet[] = [];
+  /** net.ipv4.ip_forward before this run turned it on (restored by close), if it did. */
+  private forwardWas: string | undefined;
 
   private constructor(
     readonly useNetns: boolean,
@@ -78,6 +99,48 @@ export class FaultCluster {
     execFileSync('ip', args, { stdio: 'pipe' });
   }
 
+  /** A veth pair from the host into `ns`: host end `host` at .<hostOct>/30, ns end at .<hostOct+1>. */
+  private vethInto(ns: string, host: string, peer: string, hostOct: number): void {
+    spawnSync('ip', ['link', 'del', host]); // left over by a killed run with the same pid
+    this.ip('link', 'add', host, 'type', 'veth', 'peer', 'name', peer);
+    this.veths.push(host);
+    this.ip('link', 'set', peer, 'netns', ns);
+    this.ip('addr', 'add', `10.216.${this.oct}.${hostOct}/30`, 'dev', host);
+    this.ip('link', 'set', host, 'up');
+    this.ip('-n', ns, 'addr', 'add', `10.216.${this.oct}.${hostOct + 1}/30`, 'dev', peer);
+    this.ip('-n', ns, 'link', 'set', peer, 'up');
+  }
+
+  private newNamespace(ns: string): void {
+    spawnSync('ip', ['netns', 'del', ns]); // left over by a killed run with the same pid
+    this.ip('netns', 'add', ns);
+    this.namespaces.push(ns);
+    this.ip('-n', ns, 'link', 'set', 'lo', 'up');
+  }
+
+  /**
+   * Share server i's namespace: front link (.64+4i) for clients and the monitor, back link
+   * (.128+4i) with the route to the bricks; the bricks route back to the back links. The host
+   * forwards between them (ip_forward, on for the run; nothing routes beyond 10.216.<oct>.0/24).
+   */
+  private serverNet(i: number): ServerNet {
+    const known = this.serverNets[i];
+    if (known) return known;
+    if (this.forwardWas === undefined) {
+      this.forwardWas = fs.readFileSync('/proc/sys/net/ipv4/ip_forward', 'utf8').trim();
+      fs.writeFileSync('/proc/sys/net/ipv4/ip_forward', '1');
+    }
+    const ns = `${this.tag}s${i}`;
+    this.newNamespace(ns);
+    const front = `${this.tag}f${i}`;
+    this.vethInto(ns, front, `${this.tag}g${i}`, 64 + 4 * i);
+    this.vethInto(ns, `${this.tag}k${i}`, `${this.tag}l${i}`, 128 + 4 * i);
+    this.ip('-n', ns, 'route', 'add', `10.216.${this.oct}.0/26`, 'via', `10.216.${this.oct}.${128 + 4 * i}`);
+    const net = { ns, front, addr: `10.216.${this.oct}.${64 + 4 * i + 1}` };
+    this.serverNets[i] = net;
+    return net;
+  }
+
   /** Brick i: a namespace with a veth pair 10.216.<oct>.<4i+1> (host) ↔ <4i+2> (brick). */
   private async startBrick(i: number): Promise<BrickSlot> {
     const dir = path.join(this.dir, `brick${i + 1}`);
@@ -88,21 +151,20 @@ export class FaultCluster {
     }
     const ns = `${this.tag}b${i}`;
     const veth = `${this.tag}h${i}`;
-    const peer = `${this.tag}v${i}`;
-    const hostAddr = `10.216.${this.oct}.${4 * i + 1}`;
     const brickAddr = `10.216.${this.oct}.${4 * i + 2}`;
-    spawnSync('ip', ['netns', 'del', ns]); // left over by a killed run with the same pid
-    spawnSync('ip', ['link', 'del', veth]);
-    this.ip('netns', 'add', ns);
-    this.namespaces.push(ns);
-    this.ip('link', 'add', veth, 'type', 'veth', 'peer', 'name', peer);
-    this.veths.push(veth);
-    this.ip('link', 'set', peer, 'netns', ns);
-    this.ip('addr', 'add', `${hostAddr}/30`, 'dev', veth);
-    this.ip('link', 'set', veth, 'up');
-    this.ip('-n', ns, 'addr', 'add', `${brickAddr}/30`, 'dev', peer);
-    this.ip('-n', ns, 'link', 'set', 'lo', 'up');
-    this.ip('-n', ns, 'link', 'set', peer, 'up');
+    this.newNamespace(ns);
+    this.vethInto(ns, veth, `${this.tag}v${i}`, 4 * i + 1);
+    if (this.managed)
+      // Share servers in namespaces of their own reach the bricks from their back links.
+      this.ip(
+        '-n',
+        ns,
+        'route',
+        'add',
+        `10.216.${this.oct}.128/26`,
+        'via',
+        `10.216.${this.oct}.${4 * i + 1}`,
+      );
     const proc = await spawnDaemon(
       'abaca-brick.js',
       ['--dir', dir, '--host', brickAddr, '--port', '0', ...label],
@@ -127,6 +189,21 @@ export class FaultCluster {
     );
   }
 
+  /**
+   * Cuts share server i off from its clients and the cluster monitor (its front link down) or
+   * joins it again; it keeps running and keeps its links to the bricks.
+   */
+  partitionServer(i: number, cut: boolean): void {
+    const net = this.serverNets[i];
+    if (!net) throw new Error('share-server partitions need the share servers in network namespaces');
+    this.ip('link', 'set', net.front, cut ? 'down' : 'up');
+  }
+
+  /** Whether share servers run in namespaces of their own (and can be partitioned). */
+  get serversPartitionable(): boolean {
+    return this.useNetns && this.managed;
+  }
+
   /** Cuts brick i off (its veth pair down) or joins it again. */
   partition(i: number, cut: boolean): void {
     const veth = this.bricks[i]!.veth;
@@ -136,9 +213,11 @@ export class FaultCluster {
 
   /** Starts (or restarts, on the same port) share server i. */
   async startServer(i: number): Promise<void> {
+    const net = this.serversPartitionable ? this.serverNet(i) : undefined;
     this.servers[i] = await spawnDaemon(
       'abaca-share-server.js',
       [
+        ...(net ? ['--host', net.addr] : []),
         '--bricks',
         this.brickAddrs.join(','),
         '--brick-timeout-ms',
@@ -149,20 +228,25 @@ export class FaultCluster {
         '5000',
         ...(this.managed ? ['--cluster'] : []),
       ],
-      undefined,
+      net ? ['ip', 'netns', 'exec', net.ns] : undefined,
       { ABACA_ADMIN_TOKEN: this.adminToken },
     );
     this.serverPorts[i] = this.servers[i]!.port;
   }
 
+  /** Where share server i is reached: its front address, or loopback. */
+  serverHost(i: number): string {
+    return this.serverNets[i]?.addr ?? '127.0.0.1';
+  }
+
   get serverAddrs(): string[] {
-    return this.serverPorts.map((p) => `127.0.0.1:${p}`);
+    return this.serverPorts.map((p, i) => `${this.serverHost(i)}:${p}`);
   }
 
   /** A plain client of share server i (admin calls, or the fresh reader of the final check). */
   async client(share?: string, i = 0): Promise<ReplicatedClient> {
     return ReplicatedClient.connect({
-      host: '127.0.0.1',
+      host: this.serverHost(i),
       port: this.serverPorts[i]!,
       share,
       timeoutMs: 30_000,
@@ -199,6 +283,7 @@ export class FaultCluster {
       spawnSync('ip', ['netns', 'del', ns]);
     }
     for (const v of this.veths) spawnSync('ip', ['link', 'del', v]);
+    if (this.forwardWas !== undefined) fs.writeFileSync('/proc/sys/net/ipv4/ip_forward', this.forwardWas);
     if (!keep) fs.rmSync(this.dir, { recursive: true, force: true });
   }
 }

@@ -12,6 +12,7 @@ export const FAULT_KINDS = [
   'brick-partition',
   'server-kill',
   'server-pause',
+  'server-partition',
 ] as const;
 export type FaultKind = (typeof FAULT_KINDS)[number];
 
@@ -46,6 +47,7 @@ export function describeFault(f: Fault, shares: string[] = []): string {
     'brick-partition': `cut ${b} off (veth down), heal after ${f.downMs} ms`,
     'server-kill': `kill -9 ${srv}, restart after ${f.downMs} ms`,
     'server-pause': `SIGSTOP ${srv}, SIGCONT after ${f.downMs} ms`,
+    'server-partition': `cut ${srv} off from clients and the monitor (it still reaches the bricks), heal after ${f.downMs} ms`,
   };
   const when = f.start === undefined ? '' : ` [+${f.start}..+${f.end ?? '?'} ms]`;
   return `fault ${f.n}: after ${f.quietMs} ms quiet, ${what[f.kind]}${when}`;
@@ -70,6 +72,7 @@ export function schedule(
       ['brick-partition', 20],
       ['server-kill', 20],
       ['server-pause', 15],
+      ['server-partition', 15],
     ] as Array<[FaultKind, number]>
   ).map(([k, w]): [FaultKind, number] => [k, kinds.includes(k) ? w : 0]);
   const total = weights.reduce((a, [, w]) => a + w, 0);
@@ -87,7 +90,7 @@ export function schedule(
       x -= w;
     }
     const quietMs = 1000 + Math.floor(r() * 2500);
-    const server = kind === 'server-pause' || kind === 'server-kill';
+    const server = kind.startsWith('server');
     const downMs =
       server && servers > 1
         ? 2000 + Math.floor(r() * 6000)
@@ -152,6 +155,11 @@ export async function runNemesis(
         srv.signal('SIGSTOP');
         await sleep(f.downMs);
         srv.signal('SIGCONT');
+        break;
+      case 'server-partition':
+        cl.partitionServer(f.server!, true);
+        await sleep(f.downMs);
+        cl.partitionServer(f.server!, false);
         break;
     }
     f.end = now();

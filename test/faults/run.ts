@@ -101,8 +101,11 @@ export async function runFaults(opts: RunOptions): Promise<RunResult> {
   const log = opts.log ?? ((m: string) => console.log(m));
   const netns = netnsSkip();
   const fuse = fuseSkip;
-  const kinds = (opts.kinds ?? FAULT_KINDS).filter((k) => k !== 'brick-partition' || !netns);
   const nServers = opts.takeover ? 3 : 1;
+  // Partitions need the namespaces; a share server is cut off only when there are others to take over.
+  const kinds = (opts.kinds ?? FAULT_KINDS).filter(
+    (k) => !(k.endsWith('partition') && netns) && !(k === 'server-partition' && nServers === 1),
+  );
   const faults = schedule(opts.seed, opts.durationMs, kinds, nServers);
   log(
     `fault-injection run: seed ${opts.seed} (FAULTS_SEED=${opts.seed} reproduces it), ${opts.durationMs} ms`,
