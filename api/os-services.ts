@@ -16,6 +16,11 @@ const Query = z
   })
   .loose();
 
+const UpdateBody = z.object({
+  host: z.string().min(1).max(255),
+  binary: z.string().min(1).max(255),
+});
+
 const iso = (d: Date) => d.toISOString().replace('Z', '');
 
 export function osServicesRouter(osServices: OsServices, auth: Middleware): Router {
@@ -35,8 +40,20 @@ export function osServicesRouter(osServices: OsServices, auth: Middleware): Rout
       })),
     };
   };
+  /** PUT …/enable and …/disable with `{ host, binary }`: Manila's answer is the same keys and `disabled`. */
+  const update =
+    (disabled: boolean): Middleware =>
+    async (ctx) => {
+      const { host, binary } = parse(UpdateBody, ctx.request.body, 'body');
+      await osServices.setDisabled(ctx.state.auth, { host, binary }, disabled, null);
+      ctx.body = { host, binary, disabled };
+    };
   // os-services until 2.6, services from 2.7 (Manila's rename).
   r.get('/v2/os-services', auth, onlyVersions('2.0', '2.6'), list);
   r.get('/v2/services', auth, onlyVersions('2.7'), list);
+  r.put('/v2/os-services/disable', auth, onlyVersions('2.0', '2.6'), update(true));
+  r.put('/v2/os-services/enable', auth, onlyVersions('2.0', '2.6'), update(false));
+  r.put('/v2/services/disable', auth, onlyVersions('2.7'), update(true));
+  r.put('/v2/services/enable', auth, onlyVersions('2.7'), update(false));
   return r;
 }

@@ -150,6 +150,15 @@ export interface Backend {
   heal?: ShareHeal;
   /** The processes the backend is made of, shown as rows of os-services (optional). */
   components?(): Promise<StorageComponent[]>;
+  /**
+   * Disables or enables one of those processes (Manila's service disable). NotSupported for a
+   * kind of process that cannot be; NotFound for one the backend does not have.
+   */
+  setComponentDisabled?(
+    component: { binary: string; host: string },
+    disabled: boolean,
+    reason: string | null,
+  ): Promise<void>;
   /** Bricks an operator adds, replaces and drains (optional: backends made of bricks). */
   bricks?: BackendBricks;
 }
@@ -265,4 +274,7 @@ export interface StorageComponent {
   host: string;
   zone: string;
   up: boolean;
+  /** Disabled by an operator (setComponentDisabled), with the reason given. */
+  disabled?: boolean;
+  disabledReason?: string | null;
 }

@@ -1,5 +1,7 @@
-import type { StorageComponent } from '../backends/types.ts';
+import type { Backend, StorageComponent } from '../backends/types.ts';
+import { viaBackend } from './backend-calls.ts';
 import type { Db } from './db.ts';
+import { NotFound, NotSupported } from './errors.ts';
 import { type Auth, requireAdmin } from './policy.ts';
 import type { Repos } from './repos/index.ts';
 import type { ServiceRow } from './repos/os-services.ts';
@@ -25,7 +27,12 @@ export function createOsServices({
   db: Db;
   repos: Pick<Repos, 'osServices'>;
   host: string;
-  backends: { name: string; availabilityZone: string; components?: () => Promise<StorageComponent[]> }[];
+  backends: {
+    name: string;
+    availabilityZone: string;
+    components?: () => Promise<StorageComponent[]>;
+    setComponentDisabled?: Backend['setComponentDisabled'];
+  }[];
 }) {
   const zones = [...new Set(backends.map((b) => b.availabilityZone))];
   const own = [
@@ -47,7 +54,7 @@ export function createOsServices({
           binary: c.binary,
           host: `${host}@${b.name}:${c.host}`,
           zone: c.zone || b.availabilityZone,
-          status: 'enabled',
+          status: c.disabled ? 'disabled' : 'enabled',
           state: c.up ? 'up' : 'down',
           created_at: new Date(now),
           updated_at: new Date(now),
@@ -79,6 +86,31 @@ export function createOsServices({
       }));
       rows.push(...(await storageRows(now)).filter((r) => matches(r, rest)));
       return state ? rows.filter((r) => r.state === state) : rows;
+    },
+
+    /**
+     * Manila's service enable/disable, for the processes a backend is made of (`host@backend:…`
+     * rows): a disabled abaca-share-server gets no new shares and hands its shares to the others.
+     */
+    async setDisabled(
+      auth: Auth,
+      service: { host: string; binary: string },
+      disabled: boolean,
+      reason: string | null,
+    ): Promise<void> {
+      requireAdmin(auth, 'service:update');
+      for (const b of backends) {
+        const prefix = `${host}@${b.name}:`;
+        if (!service.host.startsWith(prefix) || !b.setComponentDisabled) continue;
+        const component = { binary: service.binary, host: service.host.slice(prefix.length) };
+        await viaBackend(() => b.setComponentDisabled!(component, disabled, reason));
+        return;
+      }
+      if (own.some((s) => s.host === service.host && s.binary === service.binary))
+        throw new NotSupported(
+          `${service.binary} on ${service.host} cannot be disabled: only the share servers (abaca-share-server) of a replicated backend with several can.`,
+        );
+      throw new NotFound(`Unknown service: ${service.binary} on ${service.host}.`);
     },
   };
 }

@@ -80,6 +80,7 @@ export function createShareServices(opts: {
       name: b.backend.name,
       availabilityZone: b.availabilityZone,
       components: b.backend.components?.bind(b.backend),
+      setComponentDisabled: b.backend.setComponentDisabled?.bind(b.backend),
     })),
   });
   const zoneNames = () => [...new Set(backends.map((b) => b.availabilityZone))];

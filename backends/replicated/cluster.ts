@@ -36,6 +36,13 @@ export interface ShareOwnerStore {
   /** Moves the share to `server` if its row is still at `generation`; false when another won. */
   move(share: string, generation: number, server: string): Promise<boolean>;
   forget(share: string): Promise<void>;
+  /**
+   * Share servers an operator disabled (Manila's service disable), with the reason given: they
+   * get no new shares, and the shares they own are handed to the others while they still answer
+   * (a planned restart without a failover's stall).
+   */
+  disabled(): Promise<Map<string, string | null>>;
+  setDisabled(server: string, disabled: boolean, reason: string | null): Promise<void>;
 }
 
 /**
@@ -45,8 +52,14 @@ export interface ShareOwnerStore {
  */
 export function memoryOwnerStore(): ShareOwnerStore & { rows: Map<string, ShareOwner> } {
   const rows = new Map<string, ShareOwner>();
+  const off = new Map<string, string | null>();
   return {
     rows,
+    disabled: async () => new Map(off),
+    setDisabled: async (server, disabled, reason) => {
+      if (disabled) off.set(server, reason);
+      else off.delete(server);
+    },
     list: async () => [...rows.values()].map((r) => ({ ...r })),
     get: async (share) => (rows.has(share) ? { ...rows.get(share)! } : undefined),
     claim: async (share, server) => {
@@ -104,6 +117,8 @@ export class ShareServerCluster {
   private round: Promise<void> = Promise.resolve();
   private readonly started = Date.now();
   private closed = false;
+  /** The disabled share servers as of the last round (see ShareOwnerStore.disabled). */
+  private off = new Map<string, string | null>();
   readonly probeMs: number;
   readonly failoverMs: number;
 
@@ -146,6 +161,20 @@ export class ShareServerCluster {
     return v !== undefined && this.up(v);
   }
 
+  /** Whether an operator disabled the share server (as of the last round), and why. */
+  disabledOf(admin: string): { disabled: boolean; reason: string | null } {
+    return { disabled: this.off.has(admin), reason: this.off.get(admin) ?? null };
+  }
+
+  /**
+   * Disables or enables a share server for the whole cluster (the store); this monitor acts on it
+   * at once, the others at their next round.
+   */
+  async setDisabled(admin: string, disabled: boolean, reason: string | null): Promise<void> {
+    await this.opts.store.setDisabled(admin, disabled, reason);
+    this.off = await this.opts.store.disabled();
+  }
+
   /** The export address clients use for the share server at this admin address. */
   exportOf(admin: string): string {
     return this.view(admin)?.export ?? admin;
@@ -163,7 +192,7 @@ export class ShareServerCluster {
   async place(share: string, prefer?: string): Promise<ShareOwner> {
     const known = await this.opts.store.get(share);
     if (known) return known;
-    let server = prefer !== undefined && this.isUp(prefer) ? prefer : undefined;
+    let server = prefer !== undefined && this.isUp(prefer) && !this.off.has(prefer) ? prefer : undefined;
     if (server === undefined) {
       const owners = await this.opts.store.list();
       server = this.leastLoaded(owners) ?? this.opts.servers[0]!;
@@ -189,6 +218,7 @@ export class ShareServerCluster {
   async tick(): Promise<void> {
     if (this.closed) return;
     await Promise.all(this.views.map((v) => this.probe(v)));
+    this.off = await this.opts.store.disabled();
     const owners = await this.opts.store.list();
     // Servers that came back, or restarted: the whole map, before anything moves to them.
     for (const v of this.views)
@@ -196,7 +226,9 @@ export class ShareServerCluster {
     for (const o of owners) {
       const v = this.view(o.server);
       if (v && !this.down(v)) {
-        if (this.up(v)) await this.checkServed(v, o);
+        // A disabled owner that answers hands its shares over (it is fenced by the new epoch).
+        if (this.up(v) && this.off.has(v.admin)) await this.takeOver(o, owners);
+        else if (this.up(v)) await this.checkServed(v, o);
         continue;
       }
       await this.takeOver(o, owners);
@@ -321,7 +353,7 @@ export class ShareServerCluster {
     for (const o of owners) count.set(o.server, (count.get(o.server) ?? 0) + 1);
     let best: ServerView | undefined;
     for (const v of this.views) {
-      if (v.admin === except || !this.up(v) || v.shortSince !== undefined) continue;
+      if (v.admin === except || !this.up(v) || v.shortSince !== undefined || this.off.has(v.admin)) continue;
       if (!best || (count.get(v.admin) ?? 0) < (count.get(best.admin) ?? 0)) best = v;
     }
     return best?.admin;

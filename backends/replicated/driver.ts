@@ -247,6 +247,12 @@ export function createReplicatedBackend(options: ReplicatedBackendOptions): Back
     return mergeViews(await onEach('brickList', (c) => syncBricks(c), brickServers()));
   }
 
+  /** A share server's disabled state for the services list. */
+  function disabledOf(addr: string): { disabled: boolean; disabledReason: string | null } {
+    const d = cluster?.disabledOf(addr) ?? { disabled: false, reason: null };
+    return { disabled: d.disabled, disabledReason: d.reason };
+  }
+
   /** Every share server's address, the share's owner (when known) first and preferred. */
   function locations(id: string, owner?: ShareOwner): ExportLocation[] {
     const first = owner && cluster ? cluster.exportOf(owner.server) : exportAddresses[0];
@@ -736,6 +742,7 @@ export function createReplicatedBackend(options: ReplicatedBackendOptions): Back
             host: addr,
             zone: '',
             up: cluster ? cluster.isUp(addr) : true,
+            ...disabledOf(addr),
           })),
           ...bricks.map((b) => ({
             binary: 'abaca-brick',
@@ -751,8 +758,33 @@ export function createReplicatedBackend(options: ReplicatedBackendOptions): Back
           host: addr,
           zone: '',
           up: false,
+          ...disabledOf(addr),
         })),
       ),
+
+    async setComponentDisabled(component, disabled, reason) {
+      if (component.binary !== 'abaca-share-server')
+        throw new BackendError(
+          'NotSupported',
+          `Only share servers (abaca-share-server) of backend ${name} can be disabled, not ${component.binary}; a brick is drained with abaca brick remove.`,
+        );
+      if (!options.shareServers.includes(component.host))
+        throw new BackendError('NotFound', `Backend ${name} has no share server ${component.host}.`);
+      if (!cluster)
+        throw new BackendError(
+          'NotSupported',
+          `Backend ${name} has one share server (or no owner table): there is no other to hand its shares to.`,
+        );
+      if (
+        disabled &&
+        options.shareServers.every((s) => s === component.host || cluster.disabledOf(s).disabled)
+      )
+        throw new BackendError(
+          'InvalidRequest',
+          `Share server ${component.host} is the last one enabled on backend ${name}: its shares would have nowhere to go.`,
+        );
+      await cluster.setDisabled(component.host, disabled, disabled ? reason : null);
+    },
 
     async close() {
       closed = true;

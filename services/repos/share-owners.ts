@@ -9,6 +9,14 @@ interface ShareOwnerRow {
   updated_at: Date;
 }
 
+/** A share server an operator disabled (a row exists only while it is disabled). */
+interface ShareServerStateRow {
+  backend: string;
+  server: string;
+  disabled_reason: string | null;
+  updated_at: Date;
+}
+
 const toOwner = (r: ShareOwnerRow): ShareOwner => ({
   share: r.share_id,
   server: r.server,
@@ -47,6 +55,21 @@ export function shareOwnerStore(db: Executor, backend: string): ShareOwnerStore 
     },
     async forget(share) {
       await table().where({ backend, share_id: share }).delete();
+    },
+    async disabled() {
+      const rows: ShareServerStateRow[] = await db<ShareServerStateRow>('share_server_states').where({
+        backend,
+      });
+      return new Map(rows.map((r) => [r.server, r.disabled_reason]));
+    },
+    async setDisabled(server, disabled, reason) {
+      const states = () => db<ShareServerStateRow>('share_server_states');
+      if (!disabled) await states().where({ backend, server }).delete();
+      else
+        await states()
+          .insert({ backend, server, disabled_reason: reason, updated_at: new Date() })
+          .onConflict(['backend', 'server'])
+          .merge(['disabled_reason', 'updated_at']);
     },
   };
 }

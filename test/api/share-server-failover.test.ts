@@ -3,7 +3,8 @@
  * keeps the share owners) with the replicated backend over three `--cluster` share servers and three
  * bricks. A share made through the share API is written to; its owner is killed; the API's cluster
  * monitor moves it, the writer follows, and API calls on the share (extend, snapshot) work again
- * on the new owner.
+ * on the new owner. Disabling an owner through the services API (a planned restart) hands its
+ * share over while it still answers, without a failover's stall.
  */
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
@@ -124,4 +125,80 @@ test('the owner of an API-made share dies: writes continue, and extend and snaps
   const content = (await conn.call(OP.read, { path: 'f', off: 0, len: 1 << 20 })).payload.toString();
   assert.equal(content.split('\n').filter(Boolean).length, written);
   conn.close();
+});
+
+test('disabling the owner through the services API hands its share over while writes go on; bad input is refused', {
+  timeout: 120_000,
+}, async () => {
+  const made = (
+    await call('POST', '/shares', { share: { size: 1, share_proto: 'NATIVE', name: 'planned' } })
+  )['share'] as { id: string };
+  await until(made.id, 'available');
+  const locs = (await call('GET', `/shares/${made.id}/export_locations`))['export_locations'] as Array<{
+    path: string;
+    preferred: boolean;
+  }>;
+  const addr = shareAddressOf(locs)!;
+  const conn = await ShareConnection.open({ ...addr, adminToken: cl.adminToken, retryMs: 20_000 });
+  await conn.call(OP.create, { path: 'g', mode: 0o644, excl: true });
+  type Row = { host: string; binary: string; status: string; state: string };
+  const servers = async () =>
+    ((await call('GET', '/services?binary=abaca-share-server'))['services'] as Row[]).filter(
+      (r) => r.state === 'up',
+    );
+  const ownerRow = (await servers()).find((r) => r.host.endsWith(`:127.0.0.1:${addr.port}`))!;
+  assert.ok(ownerRow, 'the owner is listed as a service');
+  let written = 0;
+  let stop = false;
+  const started = Date.now();
+  let longest = 0;
+  let last = started;
+  const writer = (async () => {
+    while (!stop) {
+      await conn.call(OP.write, { path: 'g', off: 0, append: true }, Buffer.from(`line ${written}\n`));
+      written++;
+      longest = Math.max(longest, Date.now() - last);
+      last = Date.now();
+    }
+  })();
+  await waitFor(() => written >= 20, 10_000);
+  const answer = await call('PUT', '/services/disable', {
+    host: ownerRow.host,
+    binary: 'abaca-share-server',
+  });
+  assert.deepEqual(answer, { host: ownerRow.host, binary: 'abaca-share-server', disabled: true });
+  await waitFor(
+    () => conn.address !== `127.0.0.1:${addr.port}`,
+    10_000,
+    'the writer moved to another server',
+  );
+  const at = written;
+  await waitFor(() => written >= at + 20, 10_000, 'writes after the handover');
+  stop = true;
+  await writer;
+  assert.ok(longest < 5000, `writes stalled ${longest} ms during a planned handover`);
+  assert.equal((await servers()).find((r) => r.host === ownerRow.host)!.status, 'disabled');
+  const content = (await conn.call(OP.read, { path: 'g', off: 0, len: 1 << 20 })).payload.toString();
+  assert.equal(content.split('\n').filter(Boolean).length, written, 'every acknowledged append there once');
+  conn.close();
+
+  // Enabled again: listed as enabled (it takes new shares; its old ones stay where they went).
+  await call('PUT', '/services/enable', { host: ownerRow.host, binary: 'abaca-share-server' });
+  assert.equal((await servers()).find((r) => r.host === ownerRow.host)!.status, 'enabled');
+
+  const refused = async (body: unknown, status: number, pattern: RegExp) => {
+    const res = await fetch(`${server.url}/v2/services/disable`, {
+      method: 'PUT',
+      headers,
+      body: JSON.stringify(body),
+    });
+    const text = await res.text();
+    assert.equal(res.status, status, text);
+    assert.match(text, pattern);
+  };
+  await refused({ host: ownerRow.host }, 400, /binary/);
+  await refused({ host: `${ownerRow.host}9`, binary: 'abaca-share-server' }, 404, /no share server/);
+  await refused({ host: 'nowhere@nothing', binary: 'manila-share' }, 404, /Unknown service/);
+  const brick = ((await call('GET', '/services?binary=abaca-brick'))['services'] as Row[])[0]!;
+  await refused({ host: brick.host, binary: 'abaca-brick' }, 501, /abaca brick remove/);
 });

@@ -1,7 +1,7 @@
 /**
  * The owner table of the cluster monitor (services/repos/share-owners.ts) on the real database:
  * a claim keeps the first owner, a move is a compare-and-set on the generation, so two monitors
- * deciding at once leave exactly one decision.
+ * deciding at once leave exactly one decision; disabled share servers are kept per backend.
  */
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
@@ -38,4 +38,22 @@ test('concurrent moves from the same generation: exactly one wins', async () => 
   await s.forget('s2');
   assert.equal(await s.get('s2'), undefined);
   assert.equal(await s.move('s2', 2, 'h1:1'), false);
+});
+
+test('disabled share servers: set with a reason, changed, enabled again; per backend', async () => {
+  const a = shareOwnerStore(t.db, 'r4');
+  const b = shareOwnerStore(t.db, 'r5');
+  assert.deepEqual([...(await a.disabled())], []);
+  await a.setDisabled('h1:1', true, 'kernel upgrade');
+  await a.setDisabled('h2:1', true, null);
+  assert.deepEqual([...(await a.disabled())].sort(), [
+    ['h1:1', 'kernel upgrade'],
+    ['h2:1', null],
+  ]);
+  assert.deepEqual([...(await b.disabled())], [], 'another backend sees none');
+  // Disabling again replaces the reason; enabling removes it; enabling twice is no error.
+  await a.setDisabled('h1:1', true, 'disk swap');
+  await a.setDisabled('h2:1', false, null);
+  await a.setDisabled('h2:1', false, null);
+  assert.deepEqual([...(await a.disabled())], [['h1:1', 'disk swap']]);
 });

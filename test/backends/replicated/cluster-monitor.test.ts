@@ -3,7 +3,8 @@
  * answer `serverState` as told and record the assignments they get: a dead owner loses its
  * shares after failoverMs, to the least loaded live server; an owner that answers but reaches too
  * few bricks loses them too when another server reaches a majority (not when none does); a server
- * that restarts (new process id) is sent the whole map; two monitors on one table decide once.
+ * that restarts (new process id) is sent the whole map; two monitors on one table decide once; a
+ * disabled server that still answers hands its shares over and gets no new ones.
  */
 import assert from 'node:assert/strict';
 import net from 'node:net';
@@ -142,4 +143,38 @@ test('a share server that restarts is sent the whole map', async () => {
   servers[0]!.id = 'process-2';
   await waitFor(() => servers[0]!.got('e') && servers[0]!.got('f', '10.0.0.2:7400'), 3000);
   assert.equal((await store.get('e'))!.server, servers[0]!.addr, 'a restart moves nothing');
+});
+
+test('a disabled share server that still answers hands its shares over and gets no new ones; enabled, it takes new ones', async () => {
+  const { servers, store, monitor } = await setup(3);
+  const m1 = monitor();
+  const m2 = monitor(); // another API process: it learns the disable from the table
+  await waitFor(() => servers.every((f) => m1.isUp(f.addr) && m2.isUp(f.addr)), 5000, 'all up');
+  await store.claim('g', servers[0]!.addr);
+  await store.claim('h', servers[0]!.addr);
+  await store.claim('i', servers[1]!.addr);
+  await m1.setDisabled(servers[0]!.addr, true, 'kernel upgrade');
+  assert.deepEqual(m1.disabledOf(servers[0]!.addr), { disabled: true, reason: 'kernel upgrade' });
+  await waitFor(
+    async () => (await store.list()).every((o) => o.server !== servers[0]!.addr),
+    5000,
+    'handed over',
+  );
+  // While it answers all along: moved once each, to the others, who were told to serve them.
+  for (const s of ['g', 'h']) {
+    const o = (await store.get(s))!;
+    assert.equal(o.generation, 2, `${s} moved once`);
+    assert.ok(servers.find((f) => f.addr === o.server)!.got(s), `${s} assigned to its new owner`);
+  }
+  assert.ok(m1.isUp(servers[0]!.addr), 'the disabled server was up the whole time');
+  await waitFor(() => m2.disabledOf(servers[0]!.addr).disabled, 2000, 'the other monitor sees it');
+  // New shares go elsewhere while it is disabled, even when it owns the fewest.
+  for (const s of ['j', 'k', 'l']) assert.notEqual((await m2.place(s)).server, servers[0]!.addr);
+  await m1.setDisabled(servers[0]!.addr, false, null);
+  assert.equal(m1.disabledOf(servers[0]!.addr).disabled, false);
+  assert.equal(
+    (await m1.place('m')).server,
+    servers[0]!.addr,
+    'enabled and the least loaded: it takes the next',
+  );
 });
