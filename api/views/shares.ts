@@ -71,8 +71,8 @@ export function shareDetail(config: Config, s: Share, auth: Auth, v: Microversio
   if (atLeast(v, '2.24')) out.create_share_from_snapshot_support = flag('create_share_from_snapshot_support');
   if (atLeast(v, '2.27')) out.revert_to_snapshot_support = flag('revert_to_snapshot_support');
   if (atLeast(v, '2.31')) {
-    out.share_group_id = null;
-    out.source_share_group_snapshot_member_id = null;
+    out.share_group_id = s.share_group_id;
+    out.source_share_group_snapshot_member_id = s.source_share_group_snapshot_member_id;
   }
   if (atLeast(v, '2.32')) out.mount_snapshot_support = flag('mount_snapshot_support');
   if (atLeast(v, '2.54')) out.progress = s.status === ShareStatus.AVAILABLE ? '100%' : '0%';
