@@ -260,6 +260,16 @@ export async function scheduleGroup(
       reasons.push(`${backend.name}: in availability zone ${availabilityZone}`);
       continue;
     }
+    // Every share type's availability_zones spec must allow the backend's zone.
+    const outside = req.typeSpecs
+      .map((specs) => typeZones(specs[AZ_SPEC] ?? ''))
+      .find((zones) => zones.length && !zones.includes(availabilityZone));
+    if (outside) {
+      reasons.push(
+        `${backend.name}: in availability zone ${availabilityZone}, not a share type's ${outside.join(', ')}`,
+      );
+      continue;
+    }
     let stats: BackendStats;
     try {
       stats = await backend.stats();

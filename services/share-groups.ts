@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { checkStatus, SHARE_GROUP_DELETABLE, ShareGroupStatus, ShareStatus } from './constants.ts';
 import { type Executor, inTransaction } from './db.ts';
 import { Conflict, Forbidden, InvalidInput, NotFound } from './errors.ts';
+import { AZ_SPEC, typeZones } from './extra-specs.ts';
 import { type Auth, listedProject, requireAdmin, requireMember, requireReader } from './policy.ts';
 import type { Repos } from './repos/index.ts';
 import { type ListQuery, markerOf } from './repos/paging.ts';
@@ -100,8 +101,19 @@ export function createShareGroupService(deps: ShareGroupServiceDeps) {
           `The specified share types must be a subset of the share types supported by the share group type ${groupType.id}; not supported: ${outside.join(', ')}.`,
         );
       // Manila's AvailabilityZoneNotFound, a 404.
-      if (input.availabilityZone !== null && !deps.availabilityZones().includes(input.availabilityZone))
-        throw new NotFound(`Availability zone ${input.availabilityZone} could not be found.`);
+      const zone = input.availabilityZone;
+      if (zone !== null && !deps.availabilityZones().includes(zone))
+        throw new NotFound(`Availability zone ${zone} could not be found.`);
+      // Each share type's availability_zones spec must allow the zone asked for (Manila's 400).
+      if (zone !== null)
+        for (const typeId of typeIds) {
+          const type = await repos.shareTypes.get(db, typeId);
+          const zones = typeZones(type?.extra_specs[AZ_SPEC] ?? '');
+          if (zones.length && !zones.includes(zone))
+            throw new InvalidInput(
+              `Share type ${type?.name ?? typeId} is not supported within the availability zone chosen ${zone}; its zones: ${zones.join(', ')}.`,
+            );
+        }
 
       const id = randomUUID();
       const group = await inTransaction(db, async (trx) => {

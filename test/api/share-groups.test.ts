@@ -188,6 +188,37 @@ describe('share groups: create and show', () => {
     await http().get(`/v2/share-groups/${g.id}`).set(as(f.alice.token)).expect(404);
   });
 
+  test("a share type's availability_zones spec: a zone outside it is a 400; without a zone the group goes to the type's zones only", async () => {
+    const t = await http()
+      .post('/v2/types')
+      .set(f.as(f.admin))
+      .send({
+        share_type: {
+          name: 'sg-az',
+          extra_specs: { driver_handles_share_servers: false, availability_zones: 'elsewhere' },
+        },
+      })
+      .expect(200);
+    const gt = await http()
+      .post('/v2/share-group-types')
+      .set(as(f.admin))
+      .send({ share_group_type: { name: 'sg-az-type', share_types: [t.body.share_type.id] } })
+      .expect(200);
+    const res = await create({ share_group_type_id: gt.body.share_group_type.id, availability_zone: 'nova' });
+    assert.match(
+      faultMessage(res.body, 'badRequest', 400),
+      /not supported within the availability zone chosen nova/,
+    );
+    // No backend is in 'elsewhere': the scheduler finds no place for the group.
+    const placed = await create({ share_group_type_id: gt.body.share_group_type.id });
+    assert.equal(placed.status, 202);
+    await f.drain();
+    const g = await show(placed.body.share_group.id);
+    assert.equal(g.status, 'error');
+    await http().delete(`/v2/share-groups/${g.id}`).set(as(f.alice.token)).expect(202);
+    await f.drain();
+  });
+
   test("another project's group is a 404 on show, update, delete and as a share's group", async () => {
     const id = await newGroup();
     await http().get(`/v2/share-groups/${id}`).set(as(f.bob.token)).expect(404);
