@@ -169,6 +169,7 @@ describe('share group snapshots', () => {
       assert.equal(s.status, 'available');
       assert.equal(s.size, m.size);
       assert.equal(s.share_group_id, ng.id);
+      assert.equal(s.snapshot_id, null);
     }
     assert.ok(!shares.some((id) => bySource.has(id)));
     // Each share was copied from its member's snapshot on the backend.
