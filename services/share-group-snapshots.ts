@@ -61,7 +61,8 @@ export function createShareGroupSnapshotService(deps: ShareGroupSnapshotServiceD
           throw new Conflict(
             `Share group ${group.id} is '${group.status}'; a snapshot can be taken only of an available share group.`,
           );
-        const shares = await repos.shares.inGroup(trx, group.id);
+        // Locked with the group: a share cannot start deleting (or change) while its member is made.
+        const shares = await repos.shares.inGroup(trx, group.id, { lock: true });
         const busy = shares.filter((s) => s.status !== ShareStatus.AVAILABLE);
         if (busy.length)
           throw new Conflict(

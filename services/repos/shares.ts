@@ -417,11 +417,15 @@ export const sharesRepo = {
       .select('id');
     return rows.map((r) => r.id);
   },
-  /** The shares of a share group, whatever their status (the group cannot go while it has any). */
-  async inGroup(ex: Executor, groupId: string): Promise<ShareRow[]> {
-    return ex('shares')
+  /**
+   * The shares of a share group, whatever their status (the group cannot go while it has any);
+   * with `lock`, locked until `trx` ends (a group snapshot holds them so none starts deleting).
+   */
+  async inGroup(ex: Executor, groupId: string, { lock = false } = {}): Promise<ShareRow[]> {
+    const b = ex('shares')
       .where({ share_group_id: groupId })
       .orderBy([{ column: 'created_at' }, { column: 'id' }]);
+    return lock ? b.forUpdate() : b;
   },
   /** Shares still being created from a snapshot (it must stay until they are). */
   async creatingFrom(ex: Executor, snapshotId: string): Promise<string[]> {

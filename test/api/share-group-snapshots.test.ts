@@ -239,6 +239,36 @@ describe('share group snapshots', () => {
     await http().get(`/v2/share-group-snapshots/${snap.id}`).set(as(f.alice.token)).expect(404);
   });
 
+  test('a group snapshot and a delete of one of its shares at once: never both (the shares are locked)', async () => {
+    for (let i = 0; i < 5; i++) {
+      const { gid, shares } = await groupWithShares([1]);
+      const [snap, del] = await Promise.all([
+        http()
+          .post('/v2/share-group-snapshots')
+          .set(as(f.alice.token))
+          .send({ share_group_snapshot: { share_group_id: gid } }),
+        http().delete(`/v2/shares/${shares[0]}?share_group_id=${gid}`).set(as(f.alice.token)),
+      ]);
+      assert.ok(
+        (snap.status === 202) !== (del.status === 202),
+        `exactly one wins: snapshot ${snap.status}, delete ${del.status}`,
+      );
+      await f.drain();
+      if (snap.status === 202) {
+        await http()
+          .delete(`/v2/share-group-snapshots/${snap.body.share_group_snapshot.id}`)
+          .set(as(f.alice.token))
+          .expect(202);
+        await f.drain();
+        await http()
+          .delete(`/v2/shares/${shares[0]}?share_group_id=${gid}`)
+          .set(as(f.alice.token))
+          .expect(202);
+        await f.drain();
+      }
+    }
+  });
+
   test('update, list with filters, another project 404, admin actions, quota exact', async () => {
     const { gid } = await groupWithShares([]);
     const before = await f.usage(f.alice.projectId, 'share_group_snapshots');
