@@ -27,6 +27,10 @@ const makingShare = (status: string) =>
  * group's lock, by whichever finishes last: the group's own task or one of its shares' create tasks.
  */
 export async function settleGroup(repos: Pick<Repos, 'shareGroups' | 'shares'>, trx: Trx, groupId: string) {
+  // Only a group being created is settled, and only it is locked here: a share's task holds its
+  // share's lock when it calls this, and a group snapshot (of an available group) locks the group
+  // before its shares — taking an available group's lock here could deadlock with it.
+  if ((await repos.shareGroups.get(trx, groupId))?.status !== ShareGroupStatus.CREATING) return;
   const group = await repos.shareGroups.getForUpdate(trx, groupId);
   if (group?.status !== ShareGroupStatus.CREATING || group.host === null) return;
   const shares = await repos.shares.inGroup(trx, groupId);
