@@ -418,6 +418,21 @@ describe('share groups: update, list, admin actions, quota', () => {
       .expect(200);
     const res = await create({ share_group_type_id: groupType });
     assert.equal(res.status, 413, JSON.stringify(res.body));
+    // Concurrent creates against room for two: exactly two get in.
+    await http()
+      .put(`/v2/quota-sets/${f.alice.projectId}`)
+      .set(as(f.admin))
+      .send({ quota_set: { share_groups: before.in_use + 2 } })
+      .expect(200);
+    const tries = await Promise.all(
+      Array.from({ length: 6 }, () => create({ share_group_type_id: groupType })),
+    );
+    assert.deepEqual(tries.map((r) => r.status).sort(), [202, 202, 413, 413, 413, 413]);
+    await f.drain();
+    for (const r of tries.filter((x) => x.status === 202))
+      await http().delete(`/v2/share-groups/${r.body.share_group.id}`).set(as(f.alice.token)).expect(202);
+    await f.drain();
+    assert.equal((await f.usage(f.alice.projectId, 'share_groups')).in_use, before.in_use);
     await http()
       .put(`/v2/quota-sets/${f.alice.projectId}`)
       .set(as(f.admin))
