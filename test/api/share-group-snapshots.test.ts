@@ -206,6 +206,30 @@ describe('share group snapshots', () => {
     assert.match(faultMessage(res.body, 'conflictingRequest', 409), /available/);
   });
 
+  test('a group made from a group snapshot whose member share fails to be made ends in error', async () => {
+    const { gid } = await groupWithShares([1]);
+    const snap = await snapshotOf(gid);
+    f.t.memory.inject({ op: 'createShareFromSnapshot', error: new Error('copy failed'), times: 1 });
+    const res = await http()
+      .post('/v2/share-groups')
+      .set(as(f.alice.token))
+      .send({ share_group: { source_share_group_snapshot_id: snap.id } })
+      .expect(202);
+    await f.drain();
+    const g = (
+      await http().get(`/v2/share-groups/${res.body.share_group.id}`).set(as(f.alice.token)).expect(200)
+    ).body.share_group;
+    assert.equal(g.status, 'error');
+    const made = await http()
+      .get(`/v2/shares/detail?share_group_id=${g.id}`)
+      .set(as(f.alice.token))
+      .expect(200);
+    assert.deepEqual(
+      made.body.shares.map((s: { status: string }) => s.status),
+      ['error'],
+    );
+  });
+
   test('an empty group has an empty snapshot, and a group made from it has no shares', async () => {
     const { gid } = await groupWithShares([]);
     const snap = await show((await snapshotOf(gid)).id);
