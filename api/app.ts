@@ -29,7 +29,9 @@ import { osServicesRouter } from './os-services.ts';
 import { quotaSetsRouter } from './quota-sets.ts';
 import { schedulerStatsRouter } from './scheduler-stats.ts';
 import { shareAccessRulesRouter } from './share-access-rules.ts';
+import { shareGroupSnapshotsRouter } from './share-group-snapshots.ts';
 import { shareGroupTypesRouter } from './share-group-types.ts';
+import { shareGroupsRouter } from './share-groups.ts';
 import { shareHealRouter } from './share-heal.ts';
 import { shareInstancesRouter } from './share-instances.ts';
 import { shareReplicasRouter } from './share-replicas.ts';
@@ -48,6 +50,8 @@ export interface AppDeps {
     ShareServices,
     | 'shareTypes'
     | 'shareGroupTypes'
+    | 'shareGroups'
+    | 'shareGroupSnapshots'
     | 'shares'
     | 'shareInstances'
     | 'shareActions'
@@ -92,6 +96,8 @@ export function createApp(deps: AppDeps): Koa {
   const s = deps.share;
   root.use(shareTypesRouter(s.shareTypes, shareAuth).routes());
   root.use(shareGroupTypesRouter(s.shareGroupTypes, shareAuth).routes());
+  root.use(shareGroupsRouter(deps.config, s.shareGroups, shareAuth).routes());
+  root.use(shareGroupSnapshotsRouter(deps.config, s.shareGroupSnapshots, shareAuth).routes());
   root.use(shareInstancesRouter(s.shareInstances, shareAuth).routes());
   root.use(sharesRouter(deps.config, s, shareAuth).routes());
   root.use(legacyShareManageRouter(s.shares, shareAuth).routes());

@@ -1,11 +1,12 @@
 import Router from '@koa/router';
 import type { Middleware } from 'koa';
 import { z } from 'zod';
-import { InvalidInput, NotFound } from '../services/errors.ts';
+import { InvalidInput } from '../services/errors.ts';
 import { parseBool } from '../services/extra-specs.ts';
 import { parseDictLiteral } from '../services/python-literal.ts';
 import type { ShareGroupTypeService } from '../services/share-group-types.ts';
 import { atLeast } from './middleware/microversion.ts';
+import { shareGroupsVersion } from './middleware/share-groups-version.ts';
 import { Bool, parse } from './validation.ts';
 import * as view from './views/share-group-types.ts';
 
@@ -37,23 +38,7 @@ const ListQuery = z
   .object({ is_public: z.string().max(16).optional(), group_specs: z.string().max(4096).optional() })
   .loose();
 
-const EXPERIMENTAL_HEADER = 'x-openstack-manila-api-experimental';
-
-/**
- * Share group types are there from 2.31; up to 2.54 they were experimental, and Manila finds them
- * only for a request that says so (`X-OpenStack-Manila-API-Experimental: True`) — otherwise, and
- * below 2.31, the URL is unknown (404).
- */
-const groupsVersion: Middleware = async (ctx, next) => {
-  const v = ctx.state.microversion;
-  const experimental = ctx.get(EXPERIMENTAL_HEADER).toLowerCase() === 'true';
-  if (!atLeast(v, '2.31') || (!atLeast(v, '2.55') && !experimental))
-    throw new NotFound(
-      `The resource could not be found: ${ctx.method} ${ctx.path} (share group types are API microversion 2.55 or later, or 2.31 to 2.54 with ${EXPERIMENTAL_HEADER}: True).`,
-    );
-  if (experimental) ctx.set(EXPERIMENTAL_HEADER, 'True');
-  await next();
-};
+const groupsVersion = shareGroupsVersion;
 
 export function shareGroupTypesRouter(types: ShareGroupTypeService, auth: Middleware): Router {
   const r = new Router({ prefix: '/v2/share-group-types' });

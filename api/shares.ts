@@ -40,7 +40,7 @@ const CreateBody = z.object({
     share_network_id: z
       .null({ error: 'share networks are not supported (driver_handles_share_servers=False only)' })
       .optional(),
-    share_group_id: z.null({ error: 'share groups are not supported' }).optional(),
+    share_group_id: z.string().max(64).nullish(),
     scheduler_hints: z.strictObject({}, { error: 'scheduler hints are not supported' }).nullish(),
   }),
 });
@@ -84,6 +84,9 @@ const DenyArg = z.object(
 
 const SORT_KEYS = SHARE_SORT_KEYS;
 
+/** DELETE /v2/shares/{id}?share_group_id=…: the group a share in one must be deleted with (2.31). */
+const DeleteQuery = z.object({ share_group_id: z.string().max(64).optional() }).loose();
+
 const ListQueryParams = z
   .object({
     name: z.string().max(255).optional(),
@@ -111,6 +114,7 @@ const ListQueryParams = z
     offset: z.string().max(64).optional(),
     marker: z.string().max(64).optional(),
     with_count: Bool.optional(),
+    share_group_id: z.string().max(64).optional(),
   })
   .strict();
 
@@ -143,6 +147,8 @@ export function parseListQuery(query: unknown, v: Microversion): ShareListQuery 
     // The recycle bin from 2.69; before, Manila drops the filter (the bin stays out of lists).
     softDeleted: atLeast(v, '2.69') && q.is_soft_deleted === true,
     withCount: q.with_count === true,
+    // Share groups from 2.31; Manila ignores the filter before.
+    shareGroupId: atLeast(v, '2.31') ? q.share_group_id : undefined,
   };
 }
 
@@ -173,6 +179,8 @@ export function sharesRouter(
       isPublic: b.is_public ?? false,
       snapshotId: b.snapshot_id ?? null,
       typeZones: atLeast(ctx.state.microversion, '2.48'),
+      // Share groups from 2.31; before, Manila ignores the key.
+      shareGroupId: atLeast(ctx.state.microversion, '2.31') ? (b.share_group_id ?? null) : null,
     });
     ctx.body = { share: view.shareDetail(config, created, ctx.state.auth, ctx.state.microversion) };
   });
@@ -204,7 +212,11 @@ export function sharesRouter(
   });
 
   r.delete('/:id', auth, async (ctx) => {
-    await shares.delete(ctx.state.auth, ctx.params.id!);
+    const q = parse(DeleteQuery, ctx.query, 'query');
+    await shares.delete(ctx.state.auth, ctx.params.id!, {
+      shareGroupId: q.share_group_id,
+      groupCheck: atLeast(ctx.state.microversion, '2.31'),
+    });
     ctx.status = 202;
   });
 

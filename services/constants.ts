@@ -80,6 +80,19 @@ export function checkStatus(status: string, known: Record<string, string>): void
     throw new InvalidInput(`Invalid status '${status}'; valid: ${Object.values(known).join(', ')}.`);
 }
 
+/** Share group and share group snapshot statuses (Manila's STATUS_* a group goes through). */
+export const ShareGroupStatus = {
+  CREATING: 'creating',
+  AVAILABLE: 'available',
+  ERROR: 'error',
+  DELETING: 'deleting',
+  ERROR_DELETING: 'error_deleting',
+} as const;
+export type ShareGroupStatus = (typeof ShareGroupStatus)[keyof typeof ShareGroupStatus];
+
+/** Statuses a share group or group snapshot may be deleted from (Manila: available and error). */
+export const SHARE_GROUP_DELETABLE: readonly string[] = [ShareGroupStatus.AVAILABLE, ShareGroupStatus.ERROR];
+
 /** An access rule's state. */
 export const AccessState = {
   QUEUED_TO_APPLY: 'queued_to_apply',
@@ -121,6 +134,10 @@ export const TaskKind = {
   SHARE_ACCESS: 'share.access',
   SNAPSHOT_CREATE: 'snapshot.create',
   SNAPSHOT_DELETE: 'snapshot.delete',
+  SHARE_GROUP_CREATE: 'share_group.create',
+  SHARE_GROUP_DELETE: 'share_group.delete',
+  SHARE_GROUP_SNAPSHOT_CREATE: 'share_group_snapshot.create',
+  SHARE_GROUP_SNAPSHOT_DELETE: 'share_group_snapshot.delete',
 } as const;
 export type TaskKind = (typeof TaskKind)[keyof typeof TaskKind];
 

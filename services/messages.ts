@@ -35,7 +35,7 @@ const MESSAGE_TTL_MS = 30 * 24 * 3600 * 1000;
 
 export interface UserMessage {
   projectId: string;
-  resourceType: 'SHARE' | 'SHARE_SNAPSHOT' | 'SHARE_ACCESS';
+  resourceType: 'SHARE' | 'SHARE_SNAPSHOT' | 'SHARE_ACCESS' | 'SHARE_GROUP' | 'SHARE_GROUP_SNAPSHOT';
   resourceId: string;
   action: MessageActionId;
   detail: MessageDetailId;

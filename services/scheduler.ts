@@ -232,3 +232,71 @@ export async function schedule(
   }
   return { placement: best, reasons };
 }
+
+export interface GroupPlacementRequest {
+  /** The extra specs of each share type the group may hold: one pool must satisfy them all. */
+  typeSpecs: Record<string, string>[];
+  groupSpecs: Record<string, string>;
+  availabilityZone: string | null;
+}
+
+/**
+ * Manila's share group scheduling, small: a pool qualifies when it satisfies the extra specs of
+ * every share type of the group and the group type's group specs. Group specs are matched against
+ * the pool's capabilities plus `consistent_snapshot_support` (Manila's
+ * sg_consistent_snapshot_support), which abaca's backends do not offer (null): a group type asking
+ * for consistent group snapshots finds no pool. The pool with the most free capacity wins.
+ */
+export async function scheduleGroup(
+  backends: ConfiguredBackend[],
+  req: GroupPlacementRequest,
+  serverHost: string,
+): Promise<{ placement: Placement | null; reasons: string[] }> {
+  const reasons: string[] = [];
+  let best: Placement | null = null;
+  let bestFree = -1;
+  for (const { backend, availabilityZone } of backends) {
+    if (req.availabilityZone && req.availabilityZone !== availabilityZone) {
+      reasons.push(`${backend.name}: in availability zone ${availabilityZone}`);
+      continue;
+    }
+    // Every share type's availability_zones spec must allow the backend's zone.
+    const outside = req.typeSpecs
+      .map((specs) => typeZones(specs[AZ_SPEC] ?? ''))
+      .find((zones) => zones.length && !zones.includes(availabilityZone));
+    if (outside) {
+      reasons.push(
+        `${backend.name}: in availability zone ${availabilityZone}, not a share type's ${outside.join(', ')}`,
+      );
+      continue;
+    }
+    let stats: BackendStats;
+    try {
+      stats = await backend.stats();
+    } catch (err) {
+      reasons.push(`${backend.name}: unavailable (${(err as Error).message})`);
+      continue;
+    }
+    for (const pool of stats.pools) {
+      const caps = poolCapabilities(backend.name, stats, pool, availabilityZone);
+      const unmet = [
+        ...req.typeSpecs.map((specs) => unmetSpecs(caps, specs)),
+        unmetSpecs({ ...caps, consistent_snapshot_support: null }, req.groupSpecs),
+      ].filter((u): u is string => u !== null);
+      if (unmet.length) {
+        reasons.push(`${backend.name}#${pool.name}: ${unmet.join(', ')}`);
+        continue;
+      }
+      if (pool.freeCapacityGiB > bestFree) {
+        bestFree = pool.freeCapacityGiB;
+        best = {
+          backend,
+          pool: pool.name,
+          availabilityZone,
+          host: formatHost({ server: serverHost, backend: backend.name, pool: pool.name }),
+        };
+      }
+    }
+  }
+  return { placement: best, reasons };
+}

@@ -28,7 +28,7 @@ export function createShareGroupTypeService({
   repos,
 }: {
   db: Db;
-  repos: Pick<Repos, 'shareGroupTypes' | 'shareTypes'>;
+  repos: Pick<Repos, 'shareGroupTypes' | 'shareTypes' | 'shareGroups'>;
 }) {
   const notFound = (id: string) => new NotFound(`Share group type ${id} could not be found.`);
 
@@ -118,10 +118,15 @@ export function createShareGroupTypeService({
       });
     },
 
-    /** No share group can exist yet (abaca does not build share groups), so a type is never in use. */
+    /** A type some share group has is in use: Manila's ShareGroupTypeInUse, a 400. */
     async delete(auth: Auth, id: string): Promise<void> {
       requireAdmin(auth, 'share_group_type:delete');
       await mustGet(id);
+      const groups = await repos.shareGroups.countOfType(db, id);
+      if (groups > 0)
+        throw new InvalidInput(
+          `Share group type ${id} is in use by ${groups} share group(s); it cannot be deleted.`,
+        );
       if (!(await repos.shareGroupTypes.remove(db, id))) throw notFound(id);
     },
 

@@ -23,6 +23,7 @@ import type { QuotaService } from './quotas.ts';
 import type { Repos } from './repos/index.ts';
 import type { Share, ShareRow } from './repos/shares.ts';
 import { type ConfiguredBackend, schedule } from './scheduler.ts';
+import { settleGroup } from './share-group-manager.ts';
 import type { FinishTx, Task, TaskHandler } from './tasks.ts';
 
 /** Manila's user message for a share no backend can take (message_field.Detail.NO_VALID_HOST). */
@@ -36,7 +37,7 @@ const NO_STORAGE = 'No storage could be allocated for this share request.';
  */
 export function createShareManager(deps: {
   db: Db;
-  repos: Pick<Repos, 'shares' | 'snapshots' | 'shareTypes' | 'messages'>;
+  repos: Pick<Repos, 'shares' | 'snapshots' | 'shareTypes' | 'messages' | 'shareGroups'>;
   quotas: QuotaService;
   backends: ConfiguredBackend[];
   serverHost: string;
@@ -58,7 +59,11 @@ export function createShareManager(deps: {
       anyZoneOfType,
     };
     if (!share.snapshot_id) {
-      const { placement, reasons } = await schedule(backends, request, deps.serverHost);
+      // A share of a group goes to the group's backend (Manila places it on the group's host).
+      const group = share.share_group_id ? await repos.shareGroups.get(db, share.share_group_id) : undefined;
+      const groupBackend = parseHost(group?.host ?? null)?.backend;
+      const candidates = groupBackend ? backends.filter((b) => b.backend.name === groupBackend) : backends;
+      const { placement, reasons } = await schedule(candidates, request, deps.serverHost);
       if (!placement)
         throw new NoValidHost(
           `No valid host was found. ${NO_STORAGE} ${reasons.length ? `Backends considered: ${reasons.join('; ')}.` : 'No storage backend is configured.'}`,
@@ -121,6 +126,7 @@ export function createShareManager(deps: {
           );
           await repos.shares.update(trx, share.id, { status: ShareStatus.AVAILABLE });
         }
+        if (share?.share_group_id) await settleGroup(repos, trx, share.share_group_id);
         await quotas.commit(trx, task.id);
         await finish(trx, 'done', null);
       });
@@ -139,6 +145,7 @@ export function createShareManager(deps: {
             text: failureText(err),
           });
         }
+        if (share?.share_group_id) await settleGroup(repos, trx, share.share_group_id);
         // As in Manila, a share in error still counts against quota until it is deleted.
         await quotas.commit(trx, task.id);
         await finish(trx, 'failed', errorText(err));

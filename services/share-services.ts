@@ -16,7 +16,10 @@ import { repos as defaultRepos, type Repos } from './repos/index.ts';
 import { createPageReader } from './repos/page-reader.ts';
 import type { ConfiguredBackend } from './scheduler.ts';
 import { createShareActionService } from './share-actions.ts';
+import { createShareGroupManager } from './share-group-manager.ts';
+import { createShareGroupSnapshotService } from './share-group-snapshots.ts';
 import { createShareGroupTypeService } from './share-group-types.ts';
+import { createShareGroupService } from './share-groups.ts';
 import { createShareHealService } from './share-heal.ts';
 import { createShareInstanceService } from './share-instances.ts';
 import { createShareManager } from './share-manager.ts';
@@ -53,6 +56,7 @@ export function createShareServices(opts: {
   const shareManager = createShareManager({ db, repos, quotas, backends, serverHost });
   const snapshotManager = createSnapshotManager({ db, repos, quotas, backends });
   const accessManager = createAccessManager({ db, repos, backends });
+  const shareGroupManager = createShareGroupManager({ db, repos, quotas, backends, serverHost });
   // What runs each task the task API queues (Manila: rpcapi cast → manager method), one line a kind.
   const handlers = {
     [TaskKind.SHARE_CREATE]: shareManager.createShare,
@@ -63,6 +67,10 @@ export function createShareServices(opts: {
     [TaskKind.SHARE_ACCESS]: accessManager.updateAccess,
     [TaskKind.SNAPSHOT_CREATE]: snapshotManager.createSnapshot,
     [TaskKind.SNAPSHOT_DELETE]: snapshotManager.deleteSnapshot,
+    [TaskKind.SHARE_GROUP_CREATE]: shareGroupManager.createShareGroup,
+    [TaskKind.SHARE_GROUP_DELETE]: shareGroupManager.deleteShareGroup,
+    [TaskKind.SHARE_GROUP_SNAPSHOT_CREATE]: shareGroupManager.createShareGroupSnapshot,
+    [TaskKind.SHARE_GROUP_SNAPSHOT_DELETE]: shareGroupManager.deleteShareGroupSnapshot,
   } satisfies TaskHandlers;
   const worker = new Worker({
     db,
@@ -100,10 +108,22 @@ export function createShareServices(opts: {
       : {}),
   });
   const snapshots = createSnapshotService({ db, repos, tasks, quotas, kick });
+  const shareGroupTypes = createShareGroupTypeService({ db, repos });
   return {
     quotas,
     shareTypes,
-    shareGroupTypes: createShareGroupTypeService({ db, repos }),
+    shareGroupTypes,
+    shareGroups: createShareGroupService({
+      db,
+      repos,
+      tasks,
+      quotas,
+      kick,
+      shareTypes,
+      shareGroupTypes,
+      availabilityZones: zoneNames,
+    }),
+    shareGroupSnapshots: createShareGroupSnapshotService({ db, repos, tasks, quotas, kick }),
     shares,
     shareInstances: createShareInstanceService({ shares }),
     shareActions: createShareActionService({ db, repos, tasks, quotas, kick }),

@@ -37,6 +37,8 @@ export interface CreateShareInput {
    * be one of the type's, and the scheduler keeps to them. Below 2.48 Manila ignores the spec.
    */
   typeZones?: boolean;
+  /** The share group the share joins (2.31): its type must be one of the group's, its zone the group's. */
+  shareGroupId?: string | null;
 }
 
 /** GET /v2/shares[/detail]: filters, order and page. */
@@ -59,7 +61,7 @@ export interface SharePage {
 }
 
 export interface ShareServiceDeps extends ChangeDeps {
-  repos: Pick<Repos, 'shares' | 'snapshots' | 'shareTypes' | 'tasks'>;
+  repos: Pick<Repos, 'shares' | 'snapshots' | 'shareTypes' | 'tasks' | 'shareGroups'>;
   /** Runs the list's page read. */
   reader: PageReader;
   shareTypes: ShareTypeService;
@@ -91,6 +93,18 @@ export function createShareService(deps: ShareServiceDeps) {
           : source
             ? source.type
             : await shareTypes.getDefault(auth);
+      const groupId = input.shareGroupId ?? null;
+      const group = groupId === null ? undefined : await repos.shareGroups.owned(db, auth, groupId);
+      if (group) {
+        if (!group.share_types.includes(type.id))
+          throw new InvalidInput(
+            `Share type ${type.name} (${type.id}) is not one of the share types of share group ${group.id}: ${group.share_types.join(', ')}.`,
+          );
+        if (input.availabilityZone !== null && input.availabilityZone !== group.availability_zone)
+          throw new InvalidInput(
+            `Share group ${group.id} is in availability zone ${group.availability_zone}; a share in it cannot be created in ${input.availabilityZone}.`,
+          );
+      }
       // Manila's AvailabilityZoneNotFound, a 404.
       if (input.availabilityZone !== null && !availabilityZones().includes(input.availabilityZone))
         throw new NotFound(
@@ -118,6 +132,14 @@ export function createShareService(deps: ShareServiceDeps) {
       const projectId = auth.projectId;
       const id = randomUUID();
       const share = await inTransaction(db, async (trx) => {
+        if (group) {
+          // Locked so the group cannot start deleting while a share joins it.
+          const locked = await repos.shareGroups.getForUpdate(trx, group.id);
+          if (locked?.status !== 'available')
+            throw new InvalidInput(
+              `Share group ${group.id} is '${locked?.status ?? 'deleted'}'; shares can be created only in an available share group.`,
+            );
+        }
         if (source) {
           // Locked so the snapshot cannot start deleting while a share is being made from it.
           const snap = await repos.snapshots.getForUpdate(trx, source.snapshot.id);
@@ -138,10 +160,12 @@ export function createShareService(deps: ShareServiceDeps) {
           // (shareManager.createShare then shows creating_from_snapshot).
           status: ShareStatus.CREATING,
           share_type_id: type.id,
-          availability_zone: input.availabilityZone ?? source?.share.availability_zone ?? null,
+          availability_zone:
+            input.availabilityZone ?? group?.availability_zone ?? source?.share.availability_zone ?? null,
           is_public: input.isPublic,
           host: null,
           snapshot_id: source?.snapshot.id ?? null,
+          share_group_id: group?.id ?? null,
         });
         await repos.shares.setMetadata(trx, id, input.metadata);
         const task = await tasks.createShare(trx, id, { typeZones: typeZoneCheck });
@@ -364,10 +388,30 @@ export function createShareService(deps: ShareServiceDeps) {
      * tasks.deleteShare is queued; the row goes once the backend has removed the share
      * (shareManager.deleteShare).
      */
-    async delete(auth: Auth, id: string): Promise<void> {
+    async delete(
+      auth: Auth,
+      id: string,
+      opts: { shareGroupId?: string | undefined; groupCheck?: boolean } = {},
+    ): Promise<void> {
       requireMember(auth, 'share:delete');
       await inTransaction(db, async (trx) => {
         const share = await repos.shares.lockOwned(trx, auth, id);
+        // From 2.31, as Manila: a share of a group is deleted naming its group, and only then.
+        if (opts.groupCheck) {
+          const given = opts.shareGroupId;
+          if (share.share_group_id && given === undefined)
+            throw new InvalidInput(
+              `Share ${id} belongs to share group ${share.share_group_id}: give share_group_id to delete it.`,
+            );
+          if (!share.share_group_id && given !== undefined)
+            throw new InvalidInput(
+              `Share ${id} does not belong to a share group: share_group_id must not be given.`,
+            );
+          if (given !== undefined && given !== share.share_group_id)
+            throw new InvalidInput(
+              `Share ${id} belongs to share group ${share.share_group_id}, not to ${given}.`,
+            );
+        }
         if (!SHARE_DELETABLE.includes(share.status))
           throw new Forbidden(
             `Share ${id} cannot be deleted while its status is '${share.status}'; it must be one of ${SHARE_DELETABLE.join(', ')}.`,

@@ -26,6 +26,10 @@ export interface TaskPayloads {
   [TaskKind.SHARE_ACCESS]: Record<string, never>;
   [TaskKind.SNAPSHOT_CREATE]: Record<string, never>;
   [TaskKind.SNAPSHOT_DELETE]: { force?: true };
+  [TaskKind.SHARE_GROUP_CREATE]: Record<string, never>;
+  [TaskKind.SHARE_GROUP_DELETE]: { force?: true };
+  [TaskKind.SHARE_GROUP_SNAPSHOT_CREATE]: Record<string, never>;
+  [TaskKind.SHARE_GROUP_SNAPSHOT_DELETE]: { force?: true };
 }
 
 /** What a share.access run hands to its outcome: what the backend was sent and what it said. */
@@ -47,6 +51,11 @@ export interface TaskResults {
   [TaskKind.SHARE_ACCESS]: AccessSyncResult | null;
   [TaskKind.SNAPSHOT_CREATE]: null;
   [TaskKind.SNAPSHOT_DELETE]: null;
+  /** Where the group was placed (null: it had moved on). */
+  [TaskKind.SHARE_GROUP_CREATE]: { host: string; availabilityZone: string } | null;
+  [TaskKind.SHARE_GROUP_DELETE]: null;
+  [TaskKind.SHARE_GROUP_SNAPSHOT_CREATE]: null;
+  [TaskKind.SHARE_GROUP_SNAPSHOT_DELETE]: null;
 }
 
 /** A claimed task of kind K. */
@@ -106,6 +115,14 @@ export function createTaskApi(tasks: Pick<Repos['tasks'], 'insert'>) {
       enqueue(ex, TaskKind.SNAPSHOT_CREATE, snapshotId, {}),
     deleteSnapshot: (ex: Executor, snapshotId: string, force: boolean) =>
       enqueue(ex, TaskKind.SNAPSHOT_DELETE, snapshotId, force ? { force: true } : {}),
+    createShareGroup: (ex: Executor, groupId: string) =>
+      enqueue(ex, TaskKind.SHARE_GROUP_CREATE, groupId, {}),
+    deleteShareGroup: (ex: Executor, groupId: string, force: boolean) =>
+      enqueue(ex, TaskKind.SHARE_GROUP_DELETE, groupId, force ? { force: true } : {}),
+    createShareGroupSnapshot: (ex: Executor, groupSnapshotId: string) =>
+      enqueue(ex, TaskKind.SHARE_GROUP_SNAPSHOT_CREATE, groupSnapshotId, {}),
+    deleteShareGroupSnapshot: (ex: Executor, groupSnapshotId: string, force: boolean) =>
+      enqueue(ex, TaskKind.SHARE_GROUP_SNAPSHOT_DELETE, groupSnapshotId, force ? { force: true } : {}),
   };
 }
 

@@ -39,7 +39,9 @@ export function shareDetail(config: Config, s: Share, auth: Auth, v: Microversio
     updated_at: iso(s.updated_at),
     project_id: s.project_id,
     user_id: s.user_id,
-    snapshot_id: s.snapshot_id,
+    // A share made from a group snapshot's member names the member instead (as Manila's, whose
+    // members are not share snapshots).
+    snapshot_id: s.source_share_group_snapshot_member_id ? null : s.snapshot_id,
     share_network_id: null,
     metadata: s.metadata,
     // Until 2.6 share_type held the type's name; from 2.6 its id, with the name beside it.
@@ -71,8 +73,8 @@ export function shareDetail(config: Config, s: Share, auth: Auth, v: Microversio
   if (atLeast(v, '2.24')) out.create_share_from_snapshot_support = flag('create_share_from_snapshot_support');
   if (atLeast(v, '2.27')) out.revert_to_snapshot_support = flag('revert_to_snapshot_support');
   if (atLeast(v, '2.31')) {
-    out.share_group_id = null;
-    out.source_share_group_snapshot_member_id = null;
+    out.share_group_id = s.share_group_id;
+    out.source_share_group_snapshot_member_id = s.source_share_group_snapshot_member_id;
   }
   if (atLeast(v, '2.32')) out.mount_snapshot_support = flag('mount_snapshot_support');
   if (atLeast(v, '2.54')) out.progress = s.status === ShareStatus.AVAILABLE ? '100%' : '0%';

@@ -4,7 +4,9 @@ import { messagesRepo } from './messages.ts';
 import { osServicesRepo } from './os-services.ts';
 import { projectsRepo } from './projects.ts';
 import { quotasRepo } from './quotas.ts';
+import { shareGroupSnapshotsRepo } from './share-group-snapshots.ts';
 import { shareGroupTypesRepo } from './share-group-types.ts';
+import { shareGroupsRepo } from './share-groups.ts';
 import { shareTypesRepo } from './share-types.ts';
 import { sharesRepo } from './shares.ts';
 import { snapshotsRepo } from './snapshots.ts';
@@ -22,7 +24,9 @@ export const repos = {
   projects: projectsRepo,
   quotas: quotasRepo,
   osServices: osServicesRepo,
+  shareGroupSnapshots: shareGroupSnapshotsRepo,
   shareGroupTypes: shareGroupTypesRepo,
+  shareGroups: shareGroupsRepo,
   shareTypes: shareTypesRepo,
   shares: sharesRepo,
   snapshots: snapshotsRepo,

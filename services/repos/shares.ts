@@ -28,6 +28,9 @@ export interface ShareRow {
   /** In the recycle bin (Manila's soft delete, 2.69): hidden from lists, purged at the time below. */
   is_soft_deleted: boolean;
   scheduled_to_be_deleted_at: Date | null;
+  /** The share group it belongs to (2.31), and the group snapshot member it was made from. */
+  share_group_id: string | null;
+  source_share_group_snapshot_member_id: string | null;
   created_at: Date;
   updated_at: Date | null;
   /** Renewed by the database on every change to the row or its metadata (bigint, as a string). */
@@ -87,6 +90,8 @@ export interface ShareQuery extends PageQuery {
   exportLocationId?: string | undefined;
   /** The recycle bin (is_soft_deleted=True) instead of the shares outside it. */
   softDeleted?: boolean | undefined;
+  /** Members of one share group (2.31); an id that is no UUID matches nothing. */
+  shareGroupId?: string | undefined;
 }
 
 const escapeLike = (s: string) => s.replace(/[\\%_]/g, (c) => `\\${c}`);
@@ -136,6 +141,8 @@ function whereSql(q: ShareQuery, values: unknown[]): string {
   if (q.snapshotId !== undefined)
     conds.push(isUuid(q.snapshotId) ? `shares.snapshot_id = ${p(q.snapshotId)}` : 'FALSE');
   if (q.shareServerId !== undefined) conds.push('FALSE');
+  if (q.shareGroupId !== undefined)
+    conds.push(isUuid(q.shareGroupId) ? `shares.share_group_id = ${p(q.shareGroupId)}` : 'FALSE');
   if (q.shareTypeId !== undefined) conds.push(`shares.share_type_id = ${p(q.shareTypeId)}`);
   if (q.availabilityZone !== undefined) conds.push(`shares.availability_zone = ${p(q.availabilityZone)}`);
   for (const [key, value] of Object.entries(q.metadata ?? {}))
@@ -261,7 +268,10 @@ export const sharesRepo = {
       | 'task_state'
       | 'is_soft_deleted'
       | 'scheduled_to_be_deleted_at'
-    >,
+      | 'share_group_id'
+      | 'source_share_group_snapshot_member_id'
+    > &
+      Partial<Pick<ShareRow, 'share_group_id' | 'source_share_group_snapshot_member_id'>>,
   ): Promise<ShareRow> {
     const [created] = await ex('shares').insert(row).returning('*');
     return created as ShareRow;
@@ -406,6 +416,16 @@ export const sharesRepo = {
       .skipLocked()
       .select('id');
     return rows.map((r) => r.id);
+  },
+  /**
+   * The shares of a share group, whatever their status (the group cannot go while it has any);
+   * with `lock`, locked until `trx` ends (a group snapshot holds them so none starts deleting).
+   */
+  async inGroup(ex: Executor, groupId: string, { lock = false } = {}): Promise<ShareRow[]> {
+    const b = ex('shares')
+      .where({ share_group_id: groupId })
+      .orderBy([{ column: 'created_at' }, { column: 'id' }]);
+    return lock ? b.forUpdate() : b;
   },
   /** Shares still being created from a snapshot (it must stay until they are). */
   async creatingFrom(ex: Executor, snapshotId: string): Promise<string[]> {

@@ -17,6 +17,8 @@ export interface SnapshotRow {
   share_proto: string;
   status: string;
   provider_location: string | null;
+  /** Set for a member of a share group snapshot: the snapshot API does not show those. */
+  share_group_snapshot_id: string | null;
   created_at: Date;
   updated_at: Date | null;
 }
@@ -53,7 +55,8 @@ export interface SnapshotQuery extends PageQuery {
 const escapeLike = (s: string) => s.replace(/[\\%_]/g, (c) => `\\${c}`);
 
 function filtered(ex: Executor, q: SnapshotQuery): Knex.QueryBuilder {
-  const b = withMetadata(ex, ex('share_snapshots'));
+  // A group snapshot's members are not share snapshots to the API (Manila keeps them apart).
+  const b = withMetadata(ex, ex('share_snapshots')).whereNull('share_snapshots.share_group_snapshot_id');
   if (q.projectId !== null) b.where('project_id', q.projectId);
   if (q.name !== undefined) b.where('name', q.name);
   if (q.nameLike !== undefined) b.whereILike('name', `%${escapeLike(q.nameLike)}%`);
@@ -80,7 +83,9 @@ function filtered(ex: Executor, q: SnapshotQuery): Knex.QueryBuilder {
 
 function inReach(ex: Executor, auth: Auth, id: string, lock: boolean): Promise<Snapshot> {
   const b = withinReach(
-    withMetadata(ex, ex('share_snapshots')).where('share_snapshots.id', id),
+    withMetadata(ex, ex('share_snapshots'))
+      .where('share_snapshots.id', id)
+      .whereNull('share_snapshots.share_group_snapshot_id'),
     'share_snapshots',
     auth,
     'change',
@@ -89,7 +94,11 @@ function inReach(ex: Executor, auth: Auth, id: string, lock: boolean): Promise<S
 }
 
 export const snapshotsRepo = {
-  async insert(ex: Executor, row: Omit<SnapshotRow, 'created_at' | 'updated_at'>): Promise<SnapshotRow> {
+  async insert(
+    ex: Executor,
+    row: Omit<SnapshotRow, 'created_at' | 'updated_at' | 'share_group_snapshot_id'> &
+      Partial<Pick<SnapshotRow, 'share_group_snapshot_id'>>,
+  ): Promise<SnapshotRow> {
     const [created] = await ex('share_snapshots').insert(row).returning('*');
     return created as SnapshotRow;
   },
@@ -121,6 +130,12 @@ export const snapshotsRepo = {
   setMetadata: snapshotMetadata.set,
   clearMetadata: snapshotMetadata.clear,
   deleteMetadata: snapshotMetadata.remove,
+  /** The members of a share group snapshot (snapshots of its group's shares), oldest first. */
+  async members(ex: Executor, groupSnapshotId: string): Promise<SnapshotRow[]> {
+    return ex('share_snapshots')
+      .where({ share_group_snapshot_id: groupSnapshotId })
+      .orderBy([{ column: 'created_at' }, { column: 'id' }]);
+  },
   /** The share's snapshots, newest first (the first one is the only one a share may revert to). */
   async forShare(ex: Executor, shareId: string): Promise<SnapshotRow[]> {
     return ex('share_snapshots')

@@ -6,6 +6,7 @@ import {
   matchSpec,
   type PlacementRequest,
   schedule,
+  scheduleGroup,
 } from '../../services/scheduler.ts';
 
 /**
@@ -235,4 +236,58 @@ const matches: [unknown, string, boolean][] = [
 for (const [value, req, want] of matches)
   test(`matchSpec(${JSON.stringify(value)}, ${JSON.stringify(req)}) is ${want}`, () => {
     assert.equal(matchSpec(value, req), want);
+  });
+
+/** The share group scheduler: every share type's specs and zones, and the group specs, on one pool. */
+const groupCases: {
+  name: string;
+  backends: ConfiguredBackend[];
+  typeSpecs: Record<string, string>[];
+  groupSpecs?: Record<string, string>;
+  zone?: string;
+  host: string | null;
+}[] = [
+  {
+    name: 'no specs: the pool with the most free capacity',
+    backends: [fake('a', { p1: 20 }), fake('b', { q: 40 })],
+    typeSpecs: [{}, {}],
+    host: 'srv@b#q',
+  },
+  {
+    name: 'a pool must satisfy every share type of the group',
+    backends: [fake('a', { p: 90 }, { caps: { snapshotSupport: false } }), fake('b', { q: 10 })],
+    typeSpecs: [{ driver_handles_share_servers: 'False' }, { snapshot_support: 'True' }],
+    host: 'srv@b#q',
+  },
+  {
+    name: 'consistent_snapshot_support is not offered: such a group type finds no pool',
+    backends: [fake('a', { p: 90 })],
+    typeSpecs: [{}],
+    groupSpecs: { consistent_snapshot_support: 'pool' },
+    host: null,
+  },
+  {
+    name: "a zone asked for, and the share types' availability_zones specs, keep to their zones",
+    backends: [fake('a', { p: 90 }, { zone: 'z1' }), fake('b', { q: 10 }, { zone: 'z2' })],
+    typeSpecs: [{ availability_zones: 'z2,z3' }],
+    host: 'srv@b#q',
+  },
+  {
+    name: 'a zone asked for that no backend is in: no pool',
+    backends: [fake('a', { p: 90 }, { zone: 'z1' })],
+    typeSpecs: [{}],
+    zone: 'z9',
+    host: null,
+  },
+];
+
+for (const c of groupCases)
+  test(`scheduleGroup: ${c.name}`, async () => {
+    const { placement, reasons } = await scheduleGroup(
+      c.backends,
+      { typeSpecs: c.typeSpecs, groupSpecs: c.groupSpecs ?? {}, availabilityZone: c.zone ?? null },
+      'srv',
+    );
+    assert.equal(placement?.host ?? null, c.host, reasons.join('; '));
+    if (c.host === null) assert.ok(reasons.length > 0, 'a refusal says why');
   });
