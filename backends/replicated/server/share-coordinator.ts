@@ -201,6 +201,51 @@ export class ShareCoordinator {
       for (const e of idx.pending) for (const b of Object.keys(e.blame)) this.blamed.get(b)?.add(e.path);
   }
 
+  /**
+   * Settles the paths a replica marks dirty before this owner serves them. A dirty path had an
+   * operation in flight that may have reached only some replicas, and the owner that sent it
+   * cannot say which any more: it died before recording the misses, or — the case that made this
+   * necessary — a newer owner's claim fenced it between a majority's success (acknowledged at
+   * once) and the late replica's refusal, so its pending marker was never written. Nothing blamed
+   * the replica that missed it, so a read, or the size an append is planned against, could come
+   * from that replica and the next append overwrite an acknowledged one. The versions decide: a
+   * replica whose copy of the same file is older than the newest is blamed for the path, on the
+   * replicas holding the newest and here, and heal copies the newest to it. Call with no mutation
+   * in flight (attach, or under the barrier).
+   */
+  async settleDirty(indexes: Map<string, BrickIndex>): Promise<void> {
+    const dirty = new Set<string>();
+    for (const idx of indexes.values()) for (const d of idx.dirty) dirty.add(d);
+    const ready = this.readyMembers();
+    if (dirty.size === 0 || ready.length < 2) return;
+    for (const p of dirty) {
+      const attrs = await Promise.all(
+        ready.map((m) =>
+          this.req(m, OP.bGetattr, { path: p, probe: true }).then(
+            (r) => (r.header['attr'] as Attr | undefined) ?? null,
+            () => undefined, // not asked: left as it is
+          ),
+        ),
+      );
+      const known = attrs.filter((a): a is Attr => a !== undefined && a !== null);
+      if (known.length === 0) continue;
+      const newest = known.reduce((a, b) => (b.v > a.v ? b : a));
+      // Only copies of the same file compare by version (another id is for heal to sort out). A
+      // replica already blamed for it has its pending marker, with the ranges it missed: kept.
+      const older = ready.filter((m, i) => {
+        const a = attrs[i];
+        return a !== undefined && a !== null && a.id === newest.id && a.v < newest.v && this.isGood(m, p);
+      });
+      if (older.length === 0) continue;
+      const holders = ready.filter((_, i) => attrs[i]?.id === newest.id && attrs[i]?.v === newest.v);
+      const bricks = older.map((m) => m.id);
+      await Promise.allSettled(holders.map((m) => this.req(m, OP.bMark, { paths: [p], bricks })));
+      for (const b of bricks) this.blamed.get(b)?.add(p);
+      this.pathFailed.add(p);
+      this.onNeedHeal?.();
+    }
+  }
+
   // ---- requests to bricks ------------------------------------------------------------------
   req(
     m: Member,

@@ -326,7 +326,10 @@ export class ShareServer {
         if (healTimer) clearTimeout(healTimer);
       },
     });
-    coord.loadIndexes(await healer.indexes());
+    const indexes = await healer.indexes();
+    coord.loadIndexes(indexes);
+    // Operations a previous owner left half-applied are settled before any client is served.
+    await coord.settleDirty(indexes);
     await coord.reconcileUsage();
     // Members that are reachable but could not be claimed (e.g. they lost the share).
     await Promise.all(members.filter((m) => !m.ready && m.link.up).map((m) => this.reclaim(coord, m)));
@@ -366,9 +369,12 @@ export class ShareServer {
       }
       // What the others recorded against it is known before it serves a read.
       const attached = this.shares.get(coord.info.id);
-      if (attached) coord.loadIndexes(await attached.healer.indexes());
+      const indexes = attached ? await attached.healer.indexes() : undefined;
+      if (indexes) coord.loadIndexes(indexes);
       m.session = session;
       m.ready = true;
+      // It may hold an operation an old owner brought to it alone (it was not claimed yet).
+      if (attached) await coord.barrier(async () => coord.settleDirty(await attached.healer.indexes()));
       return true;
     } catch (err) {
       if (toReplicatedError(err).code === 'ESTALE') coord.fenced = true;

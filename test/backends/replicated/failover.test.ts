@@ -279,3 +279,32 @@ test('a paused owner loses the share, and after SIGCONT is fenced: its clients a
   conn.close();
   await backend.deleteShare(ref('paused'));
 });
+
+test('planned handovers under appends (the owner disabled while it answers): nothing lost or doubled, replicas equal', {
+  timeout: 120_000,
+}, async () => {
+  const locs = await backend.createShare(ref('handover'));
+  const conn = await connect(locs);
+  await conn.call(OP.create, { path: 'log', mode: 0o644, excl: true });
+  const w = appender(conn);
+  await waitFor(() => w.acked.length >= 50, 10_000);
+  // Each handover races the appends in flight: the old owner still answers while the new one
+  // claims the bricks, so some appends reach only part of the replicas before the old one is fenced.
+  for (let i = 0; i < 6; i++) {
+    const from = owners.rows.get('handover')!.server;
+    await backend.setComponentDisabled!({ binary: 'abaca-share-server', host: from }, true, null);
+    await waitFor(() => owners.rows.get('handover')!.server !== from, 10_000, `handover ${i + 1}`);
+    const n = w.acked.length;
+    await waitFor(() => w.acked.length > n + 30, 10_000, `appends after handover ${i + 1}`);
+    await backend.setComponentDisabled!({ binary: 'abaca-share-server', host: from }, false, null);
+  }
+  await w.stop();
+  assert.deepEqual(w.errors, []);
+  const owner = serverOf(owners.rows.get('handover')!.server);
+  await settled(await cl.client(undefined, owner), 'handover');
+  const reader = await cl.client('handover', owner);
+  checkLog((await reader.readFile('log')).toString(), w.acked);
+  await assertReplicasEqual(cl, 'handover', owner);
+  conn.close();
+  await backend.deleteShare(ref('handover'));
+});
