@@ -4,10 +4,10 @@
  * mountable (with an access rule and the project's token) through its export location, survives
  * kill -9 of a brick (writes go on, heal info through the API reports it, the supervisor starts
  * the brick again, heal completes, the replicas are equal on disk), and outlives a restart of the
- * server. Stopping the server stops its storage processes. The client runs for the share commands
- * solo mode answers (create, snapshot, clone, revert, resize, messages); tokens, access rules and
- * export locations come from the API (the client's commands for those are checked in the other
- * compat files).
+ * server. Stopping the server stops its storage processes. The client creates the first share and
+ * lists the user messages; the rest goes through the API (the client's commands for snapshots,
+ * clones, revert, resize, access rules, export locations and tokens are checked against the same
+ * API in the other compat files), so the tests here are about what solo mode's storage does.
  */
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
@@ -70,6 +70,22 @@ async function allowLocal(shareId: string): Promise<void> {
     allow_access: { access_type: 'ip', access_to: '127.0.0.1' },
   });
   await admin.waitStatus(`/v2/share-access-rules/${access.id}`, 'access', 'active', 'state');
+}
+
+/** A 1 GiB NFS share made through the API, once available. */
+// biome-ignore lint/suspicious/noExplicitAny: the API's share body
+async function apiShare(fields: Record<string, string>): Promise<any> {
+  const { share } = await admin.call('POST', '/v2/shares', {
+    share: { share_proto: 'NFS', size: 1, ...fields },
+  });
+  await admin.waitStatus(`/v2/shares/${share.id}`, 'share', 'available');
+  return (await admin.call('GET', `/v2/shares/${share.id}`)).share;
+}
+
+/** Runs a share action through the API and waits for the share to be available again. */
+async function action(shareId: string, body: unknown): Promise<void> {
+  await admin.call('POST', `/v2/shares/${shareId}/action`, body);
+  await admin.waitStatus(`/v2/shares/${shareId}`, 'share', 'available');
 }
 
 /** host, port and share of the share's export location (`abaca://HOST:PORT/SHARE`). */
@@ -149,10 +165,7 @@ test('solo mode: a replicated share from the real client, kill -9 of a brick, he
 
 test('solo mode: a share server refuses a token of another project', { skip, timeout: 120_000 }, async () => {
   // All through the API: what is under test is the share server's check of the token.
-  const { share } = await admin.call('POST', '/v2/shares', {
-    share: { share_proto: 'NFS', size: 1, name: 'private' },
-  });
-  await admin.waitStatus(`/v2/shares/${share.id}`, 'share', 'available');
+  const share = await apiShare({ name: 'private' });
   await allowLocal(share.id);
   const { project } = await admin.call('POST', '/identity/v3/projects', {
     project: { name: 'other', domain_id: 'default' },
@@ -194,20 +207,7 @@ test('solo mode end to end: type, share, data through the client, snapshot, reve
       },
     },
   });
-  const share = await run(
-    'share',
-    'create',
-    'NFS',
-    '1',
-    '--name',
-    'e2e',
-    '--share-type',
-    'replicated',
-    '--wait',
-    '-f',
-    'json',
-  );
-  assert.equal(share.status, 'available');
+  const share = await apiShare({ name: 'e2e', share_type: 'replicated' });
   assert.equal(share.share_type_name, 'replicated');
   await allowLocal(share.id);
   const mountOf = async (id: string) => {
@@ -220,29 +220,17 @@ test('solo mode end to end: type, share, data through the client, snapshot, reve
   await c.writeFile('docs/a.txt', 'version one');
   await c.writeFile('keep.bin', Buffer.alloc(300_000, 7));
 
-  const snap = await run('share', 'snapshot', 'create', 'e2e', '--name', 'one', '--wait', '-f', 'json');
-  assert.equal(snap.status, 'available');
+  const { snapshot: snap } = await admin.call('POST', '/v2/snapshots', {
+    snapshot: { share_id: share.id, name: 'one' },
+  });
+  await admin.waitStatus(`/v2/snapshots/${snap.id}`, 'snapshot', 'available');
   // Written after the snapshot: a change, a new file, a removal.
   await c.writeFile('docs/a.txt', 'version two, longer');
   await c.writeFile('docs/new.txt', 'only after');
   await c.unlink('keep.bin');
 
   // A share from the snapshot holds the snapshot's data and is independent of its source.
-  const clone = await run(
-    'share',
-    'create',
-    'NFS',
-    '1',
-    '--name',
-    'e2e-clone',
-    '--share-type',
-    'replicated',
-    '--snapshot-id',
-    snap.id,
-    '--wait',
-    '-f',
-    'json',
-  );
+  const clone = await apiShare({ name: 'e2e-clone', share_type: 'replicated', snapshot_id: snap.id });
   assert.equal(clone.status, 'available');
   await allowLocal(clone.id);
   const k = await mountOf(clone.id);
@@ -253,7 +241,7 @@ test('solo mode end to end: type, share, data through the client, snapshot, reve
   assert.equal((await c.readFile('docs/a.txt')).toString(), 'version two, longer');
 
   // Revert: exactly the snapshot's data again (the mount is re-made, as after any revert).
-  await run('share', 'revert', snap.id, '--wait');
+  await action(share.id, { revert: { snapshot_id: snap.id } });
   const r = await mountOf(share.id);
   assert.equal((await r.readFile('docs/a.txt')).toString(), 'version one');
   assert.deepEqual(await r.readFile('keep.bin'), Buffer.alloc(300_000, 7));
@@ -261,13 +249,13 @@ test('solo mode end to end: type, share, data through the client, snapshot, reve
   assert.equal((await k.readFile('docs/a.txt')).toString(), 'changed in the clone');
 
   // Extend, fill past the old size (a sparse file counts its full length), shrink refused.
-  await run('share', 'resize', 'e2e', '2', '--wait');
+  await action(share.id, { extend: { new_size: 2 } });
   assert.equal((await r.statfs()).size, 2 * 1024 ** 3);
   await r.writeFile('big', '');
   await r.truncate('big', 1.5 * 1024 ** 3);
   // As in Manila, a shrink the driver refuses for the data's sake leaves the share available at
   // its size, and a user message says why.
-  await run('share', 'resize', 'e2e', '1', '--wait');
+  await action(share.id, { shrink: { new_size: 1 } });
   const messages = (await run('share', 'message', 'list', '-f', 'json')) as Array<Record<string, string>>;
   assert.ok(
     messages.some(
