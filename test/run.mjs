@@ -8,7 +8,13 @@
 // test database run: a file whose imports (followed through test/ helpers) call createTestDb() or
 // read TEST_DATABASE_URL. The others — the storage layer, and the suites that start server
 // processes on their own embedded database — do the same thing whatever the variable says, and ran
-// in the PGlite pass. Extra arguments are passed to node --test (e.g. --test-reporter=spec).
+// in the PGlite pass. Extra arguments are passed to node (e.g. --test-reporter=spec).
+//
+// Each file runs as `node --import tsx FILE`, not `node --test FILE`: node:test runs a file's tests
+// and reports them the same way in both (TAP when piped, the same summary lines, exit code 1 on a
+// failure or an error after a test), and --test only adds a parent process that spawns the file
+// again, a second Node start with tsx per file. `node --import tsx --test FILE` is still how to
+// run one file by hand.
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
@@ -96,14 +102,10 @@ const children = new Set();
 function runFile(file) {
   return new Promise((resolve) => {
     const t0 = Date.now();
-    const child = spawn(
-      process.execPath,
-      ['--import', 'tsx', '--test', ...process.argv.slice(2), rel(file)],
-      {
-        cwd: root,
-        stdio: ['ignore', 'pipe', 'pipe'],
-      },
-    );
+    const child = spawn(process.execPath, ['--import', 'tsx', ...process.argv.slice(2), rel(file)], {
+      cwd: root,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     children.add(child);
     let out = '';
     child.stdout.on('data', (d) => {
@@ -129,6 +131,9 @@ function runFile(file) {
       for (const k of SUMMARY) totals[k] += own[k] ?? 0;
       const ok = code === 0 && !signal;
       if (!ok) failed.push(rel(file));
+      // A file that failed with no failing test (an error after a test ended, a crash on import)
+      // counts as one failure, as node --test counted it.
+      if (!ok && !(own.fail > 0)) totals.fail += 1;
       process.stdout.write(
         `# ---- ${rel(file)}: ${ok ? 'ok' : `FAILED (exit ${code ?? signal})`} in ${secs.toFixed(1)} s ` +
           `(${own.pass ?? 0} passed, ${own.fail ?? 0} failed, ${own.skipped ?? 0} skipped)\n${body.trimEnd()}\n`,

@@ -4,7 +4,10 @@
  * mountable (with an access rule and the project's token) through its export location, survives
  * kill -9 of a brick (writes go on, heal info through the API reports it, the supervisor starts
  * the brick again, heal completes, the replicas are equal on disk), and outlives a restart of the
- * server. Stopping the server stops its storage processes.
+ * server. Stopping the server stops its storage processes. The client creates the first share and
+ * lists the user messages; the rest goes through the API (the client's commands for snapshots,
+ * clones, revert, resize, access rules, export locations and tokens are checked against the same
+ * API in the other compat files), so the tests here are about what solo mode's storage does.
  */
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
@@ -15,10 +18,11 @@ import { readReplica, replicaDifferences, waitFor } from '../backends/replicated
 import { tempDir } from '../helpers/db.ts';
 import {
   COMPAT_ADMIN_PASSWORD,
+  type CompatApi,
   compatAdminEnv,
+  compatApi,
   OPENSTACK,
   openstackClientSkip,
-  runClient,
   runOk,
 } from '../helpers/openstack.ts';
 import { type ServerProcess, startServerProcess } from '../helpers/process.ts';
@@ -27,6 +31,7 @@ const skip = openstackClientSkip();
 const data = tempDir('abaca-solo');
 let server: ServerProcess;
 let env: Record<string, string>;
+let admin: CompatApi;
 const clients: ReplicatedClient[] = [];
 
 async function start(): Promise<void> {
@@ -35,6 +40,7 @@ async function start(): Promise<void> {
     ABACA_ADMIN_PASSWORD: COMPAT_ADMIN_PASSWORD,
   });
   env = compatAdminEnv(server.url);
+  admin = await compatApi(server.url);
 }
 
 before(async () => {
@@ -58,20 +64,36 @@ function pidsOf(what: string): number[] {
   }
 }
 
-// biome-ignore lint/suspicious/noExplicitAny: response bodies, checked by the assertions.
-async function api(method: string, url: string, token: string, body?: unknown): Promise<any> {
-  const res = await fetch(`${server.url}${url}`, {
-    method,
-    headers: {
-      'X-Auth-Token': token,
-      'Content-Type': 'application/json',
-      'X-OpenStack-Manila-API-Version': '2.65',
-    },
-    body: body === undefined ? undefined : JSON.stringify(body),
+/** Grants 127.0.0.1 access to the share (through the API) and waits for the rule to be active. */
+async function allowLocal(shareId: string): Promise<void> {
+  const { access } = await admin.call('POST', `/v2/shares/${shareId}/action`, {
+    allow_access: { access_type: 'ip', access_to: '127.0.0.1' },
   });
-  const text = await res.text();
-  if (!res.ok) throw new Error(`${method} ${url}: ${res.status} ${text}`);
-  return text ? JSON.parse(text) : {};
+  await admin.waitStatus(`/v2/share-access-rules/${access.id}`, 'access', 'active', 'state');
+}
+
+/** A 1 GiB NFS share made through the API, once available. */
+// biome-ignore lint/suspicious/noExplicitAny: the API's share body
+async function apiShare(fields: Record<string, string>): Promise<any> {
+  const { share } = await admin.call('POST', '/v2/shares', {
+    share: { share_proto: 'NFS', size: 1, ...fields },
+  });
+  await admin.waitStatus(`/v2/shares/${share.id}`, 'share', 'available');
+  return (await admin.call('GET', `/v2/shares/${share.id}`)).share;
+}
+
+/** Runs a share action through the API and waits for the share to be available again. */
+async function action(shareId: string, body: unknown): Promise<void> {
+  await admin.call('POST', `/v2/shares/${shareId}/action`, body);
+  await admin.waitStatus(`/v2/shares/${shareId}`, 'share', 'available');
+}
+
+/** host, port and share of the share's export location (`abaca://HOST:PORT/SHARE`). */
+async function exportOf(shareId: string): Promise<{ host: string; port: number; share: string }> {
+  const locations = (await admin.call('GET', `/v2/shares/${shareId}/export_locations`)).export_locations;
+  const m = /^abaca:\/\/([^/]+):(\d+)\/(.+)$/.exec(locations[0].path);
+  assert.ok(m, `export location ${locations[0].path}`);
+  return { host: m[1]!, port: Number(m[2]), share: m[3]! };
 }
 
 test('solo mode: a replicated share from the real client, kill -9 of a brick, heal, restart', {
@@ -84,22 +106,15 @@ test('solo mode: a replicated share from the real client, kill -9 of a brick, he
   for (const i of [1, 2, 3]) assert.equal(readReplica(path.join(brickDir(i), 'shares', share.id)).size, 1);
 
   // Closed until a rule is granted.
-  const token = (await run('token', 'issue', '-f', 'json')).id as string;
-  const locations = await run('share', 'export', 'location', 'list', 'data', '-f', 'json');
-  const m = /^abaca:\/\/([^/]+):(\d+)\/(.+)$/.exec(locations[0].Path);
-  assert.ok(m, `export location ${locations[0].Path}`);
+  const token = admin.token;
+  const where = await exportOf(share.id);
   const connect = async () => {
-    const c = await ReplicatedClient.connect({ host: m[1]!, port: Number(m[2]), share: m[3], token });
+    const c = await ReplicatedClient.connect({ ...where, token });
     clients.push(c);
     return c;
   };
   await assert.rejects(connect(), /no access rule/);
-  await run('share', 'access', 'create', 'data', 'ip', '127.0.0.1', '--wait');
-  const rules = await run('share', 'access', 'list', 'data', '-f', 'json');
-  assert.deepEqual(
-    rules.map((r: Record<string, string>) => r.State),
-    ['active'],
-  );
+  await allowLocal(share.id);
   const c = await connect();
   await c.writeFile('before.txt', 'written with three bricks up');
 
@@ -113,7 +128,7 @@ test('solo mode: a replicated share from the real client, kill -9 of a brick, he
       await c.mkdir('during');
       await c.writeFile(`during/${i}`, `file ${i}`);
     });
-  const during = (await api('GET', `/v2/shares/${share.id}/heal`, token)).share_heal;
+  const during = (await admin.call('GET', `/v2/shares/${share.id}/heal`)).share_heal;
   // The supervisor may already have started the brick again: degraded, or healing what it missed.
   assert.ok(['degraded', 'healing'].includes(during.status), JSON.stringify(during));
   assert.ok(during.pending_entries > 0, JSON.stringify(during));
@@ -121,7 +136,7 @@ test('solo mode: a replicated share from the real client, kill -9 of a brick, he
   // The supervisor starts it again; heal brings it up to date.
   await waitFor(() => pidsOf(`${brickDir(2)} `).length === 1, 20_000, 'brick2 restarted');
   await waitFor(
-    async () => (await api('GET', `/v2/shares/${share.id}/heal`, token)).share_heal.status === 'healthy',
+    async () => (await admin.call('GET', `/v2/shares/${share.id}/heal`)).share_heal.status === 'healthy',
     30_000,
     'heal to complete',
   );
@@ -139,115 +154,86 @@ test('solo mode: a replicated share from the real client, kill -9 of a brick, he
   assert.equal(await server.stop(), 0);
   await waitFor(() => pidsOf(path.join(data.path, 'solo')).length === 0, 10_000, 'solo processes to stop');
   await start();
-  const again = await run('share', 'show', 'data', '-f', 'json');
+  const again = (await admin.call('GET', `/v2/shares/${share.id}`)).share;
   assert.equal(again.status, 'available');
-  const token2 = (await run('token', 'issue', '-f', 'json')).id as string;
-  const c2 = await ReplicatedClient.connect({ host: m[1]!, port: Number(m[2]), share: m[3], token: token2 });
+  assert.deepEqual(await exportOf(share.id), where);
+  const c2 = await ReplicatedClient.connect({ ...where, token: admin.token });
   clients.push(c2);
   assert.equal((await c2.readFile('during/7')).toString(), 'file 7');
   assert.equal((await c2.readFile('before.txt')).toString(), 'written with three bricks up');
 });
 
 test('solo mode: a share server refuses a token of another project', { skip, timeout: 120_000 }, async () => {
-  const share = await run('share', 'create', 'NFS', '1', '--name', 'private', '--wait', '-f', 'json');
-  await run('share', 'access', 'create', 'private', 'ip', '127.0.0.1', '--wait');
-  await run('project', 'create', 'other');
-  await run('user', 'create', 'mallory', '--password', 'mallory-password', '--project', 'other');
-  await run('role', 'add', '--user', 'mallory', '--project', 'other', 'member');
-  const other = await runClient(OPENSTACK, ['token', 'issue', '-f', 'json'], {
-    ...env,
-    OS_USERNAME: 'mallory',
-    OS_PASSWORD: 'mallory-password',
-    OS_PROJECT_NAME: 'other',
+  // All through the API: what is under test is the share server's check of the token.
+  const share = await apiShare({ name: 'private' });
+  await allowLocal(share.id);
+  const { project } = await admin.call('POST', '/identity/v3/projects', {
+    project: { name: 'other', domain_id: 'default' },
   });
-  assert.equal(other.code, 0, other.stderr);
-  const locations = await run('share', 'export', 'location', 'list', share.id, '-f', 'json');
-  const m = /^abaca:\/\/([^/]+):(\d+)\/(.+)$/.exec(locations[0].Path)!;
+  const { user } = await admin.call('POST', '/identity/v3/users', {
+    user: {
+      name: 'mallory',
+      password: 'mallory-password',
+      default_project_id: project.id,
+      domain_id: 'default',
+    },
+  });
+  const [member] = (await admin.call('GET', '/identity/v3/roles?name=member')).roles;
+  await admin.call('PUT', `/identity/v3/projects/${project.id}/users/${user.id}/roles/${member.id}`);
+  const other = await compatApi(server.url, 'mallory', 'mallory-password', 'other');
+  assert.equal(other.projectId, project.id);
   await assert.rejects(
-    ReplicatedClient.connect({
-      host: m[1]!,
-      port: Number(m[2]),
-      share: m[3],
-      token: JSON.parse(other.stdout).id,
-    }),
+    ReplicatedClient.connect({ ...(await exportOf(share.id)), token: other.token }),
     /not scoped to the project/,
   );
+  // The same share server admits the owner's token.
+  const own = await ReplicatedClient.connect({ ...(await exportOf(share.id)), token: admin.token });
+  clients.push(own);
 });
 
 test('solo mode end to end: type, share, data through the client, snapshot, revert, clone, extend, shrink refused', {
   skip,
   timeout: 240_000,
 }, async () => {
-  await run(
-    'share',
-    'type',
-    'create',
-    'replicated',
-    'false',
-    '--snapshot-support',
-    'true',
-    '--revert-to-snapshot-support',
-    'true',
-    '--create-share-from-snapshot-support',
-    'true',
-    '--extra-specs',
-    'abaca:replica_count=3',
-  );
-  const share = await run(
-    'share',
-    'create',
-    'NFS',
-    '1',
-    '--name',
-    'e2e',
-    '--share-type',
-    'replicated',
-    '--wait',
-    '-f',
-    'json',
-  );
-  assert.equal(share.status, 'available');
-  await run('share', 'access', 'create', 'e2e', 'ip', '127.0.0.1', '--wait');
-  const token = (await run('token', 'issue', '-f', 'json')).id as string;
-  const mountOf = async (name: string) => {
-    const loc = (await run('share', 'export', 'location', 'list', name, '-f', 'json'))[0].Path as string;
-    const m = /^abaca:\/\/([^/]+):(\d+)\/(.+)$/.exec(loc);
-    assert.ok(m, loc);
-    const c = await ReplicatedClient.connect({ host: m[1]!, port: Number(m[2]), share: m[3], token });
+  await admin.call('POST', '/v2/types', {
+    share_type: {
+      name: 'replicated',
+      extra_specs: {
+        driver_handles_share_servers: 'false',
+        snapshot_support: 'true',
+        revert_to_snapshot_support: 'true',
+        create_share_from_snapshot_support: 'true',
+        'abaca:replica_count': '3',
+      },
+    },
+  });
+  const share = await apiShare({ name: 'e2e', share_type: 'replicated' });
+  assert.equal(share.share_type_name, 'replicated');
+  await allowLocal(share.id);
+  const mountOf = async (id: string) => {
+    const c = await ReplicatedClient.connect({ ...(await exportOf(id)), token: admin.token });
     clients.push(c);
     return c;
   };
-  const c = await mountOf('e2e');
+  const c = await mountOf(share.id);
   await c.mkdir('docs');
   await c.writeFile('docs/a.txt', 'version one');
   await c.writeFile('keep.bin', Buffer.alloc(300_000, 7));
 
-  const snap = await run('share', 'snapshot', 'create', 'e2e', '--name', 'one', '--wait', '-f', 'json');
-  assert.equal(snap.status, 'available');
+  const { snapshot: snap } = await admin.call('POST', '/v2/snapshots', {
+    snapshot: { share_id: share.id, name: 'one' },
+  });
+  await admin.waitStatus(`/v2/snapshots/${snap.id}`, 'snapshot', 'available');
   // Written after the snapshot: a change, a new file, a removal.
   await c.writeFile('docs/a.txt', 'version two, longer');
   await c.writeFile('docs/new.txt', 'only after');
   await c.unlink('keep.bin');
 
   // A share from the snapshot holds the snapshot's data and is independent of its source.
-  const clone = await run(
-    'share',
-    'create',
-    'NFS',
-    '1',
-    '--name',
-    'e2e-clone',
-    '--share-type',
-    'replicated',
-    '--snapshot-id',
-    snap.id,
-    '--wait',
-    '-f',
-    'json',
-  );
+  const clone = await apiShare({ name: 'e2e-clone', share_type: 'replicated', snapshot_id: snap.id });
   assert.equal(clone.status, 'available');
-  await run('share', 'access', 'create', 'e2e-clone', 'ip', '127.0.0.1', '--wait');
-  const k = await mountOf('e2e-clone');
+  await allowLocal(clone.id);
+  const k = await mountOf(clone.id);
   assert.equal((await k.readFile('docs/a.txt')).toString(), 'version one');
   assert.deepEqual(await k.readFile('keep.bin'), Buffer.alloc(300_000, 7));
   assert.equal(await k.exists('docs/new.txt'), false);
@@ -255,21 +241,21 @@ test('solo mode end to end: type, share, data through the client, snapshot, reve
   assert.equal((await c.readFile('docs/a.txt')).toString(), 'version two, longer');
 
   // Revert: exactly the snapshot's data again (the mount is re-made, as after any revert).
-  await run('share', 'revert', snap.id, '--wait');
-  const r = await mountOf('e2e');
+  await action(share.id, { revert: { snapshot_id: snap.id } });
+  const r = await mountOf(share.id);
   assert.equal((await r.readFile('docs/a.txt')).toString(), 'version one');
   assert.deepEqual(await r.readFile('keep.bin'), Buffer.alloc(300_000, 7));
   assert.equal(await r.exists('docs/new.txt'), false);
   assert.equal((await k.readFile('docs/a.txt')).toString(), 'changed in the clone');
 
   // Extend, fill past the old size (a sparse file counts its full length), shrink refused.
-  await run('share', 'resize', 'e2e', '2', '--wait');
+  await action(share.id, { extend: { new_size: 2 } });
   assert.equal((await r.statfs()).size, 2 * 1024 ** 3);
   await r.writeFile('big', '');
   await r.truncate('big', 1.5 * 1024 ** 3);
   // As in Manila, a shrink the driver refuses for the data's sake leaves the share available at
   // its size, and a user message says why.
-  await run('share', 'resize', 'e2e', '1', '--wait');
+  await action(share.id, { shrink: { new_size: 1 } });
   const messages = (await run('share', 'message', 'list', '-f', 'json')) as Array<Record<string, string>>;
   assert.ok(
     messages.some(
@@ -277,7 +263,7 @@ test('solo mode end to end: type, share, data through the client, snapshot, reve
     ),
     JSON.stringify(messages),
   );
-  const after = await run('share', 'show', 'e2e', '-f', 'json');
+  const after = (await admin.call('GET', `/v2/shares/${share.id}`)).share;
   assert.deepEqual([after.status, after.size], ['available', 2]);
   assert.equal((await r.stat('big')).size, 1.5 * 1024 ** 3);
   assert.equal((await r.readFile('docs/a.txt')).toString(), 'version one');

@@ -22,7 +22,7 @@ import {
   runClient,
   runOk,
 } from '../helpers/openstack.ts';
-import { type ServerProcess, startServerProcess } from '../helpers/process.ts';
+import { type ServerProcess, startServerProcess, waitFor } from '../helpers/process.ts';
 import { makeTestPki, type TestPki } from '../helpers/tls.ts';
 
 const skip = openstackClientSkip();
@@ -53,6 +53,68 @@ after(async () => {
 });
 
 const run = (...args: string[]) => runOk(OPENSTACK, args, env);
+
+/** One HTTPS request to the API with the test CA; the JSON body and the headers come back. */
+function https1(
+  method: string,
+  url: string,
+  headers: Record<string, string>,
+  body?: unknown,
+  // biome-ignore lint/suspicious/noExplicitAny: response bodies, checked by the assertions
+): Promise<{ status: number; headers: Record<string, unknown>; body: any }> {
+  return new Promise((resolve, reject) => {
+    const req = https.request(
+      `${server.url}${url}`,
+      { method, ca: readFileSync(pki.ca), headers: { 'content-type': 'application/json', ...headers } },
+      (res) => {
+        let text = '';
+        res.on('data', (d) => {
+          text += d;
+        });
+        res.on('end', () =>
+          resolve({ status: res.statusCode ?? 0, headers: res.headers, body: text ? JSON.parse(text) : {} }),
+        );
+      },
+    );
+    req.on('error', reject);
+    req.end(body === undefined ? undefined : JSON.stringify(body));
+  });
+}
+
+/**
+ * The API as the admin over HTTPS, for a test's set-up (the client's own access and export
+ * location commands are checked in snapshots-access.test.ts, `token issue` over TLS above).
+ */
+async function adminApi() {
+  const auth = await https1(
+    'POST',
+    '/identity/v3/auth/tokens',
+    {},
+    {
+      auth: {
+        identity: {
+          methods: ['password'],
+          password: { user: { name: 'admin', domain: { name: 'Default' }, password: COMPAT_ADMIN_PASSWORD } },
+        },
+        scope: { project: { name: 'admin', domain: { name: 'Default' } } },
+      },
+    },
+  );
+  assert.equal(auth.status, 201, JSON.stringify(auth.body));
+  const token = auth.headers['x-subject-token'] as string;
+  // biome-ignore lint/suspicious/noExplicitAny: response bodies, checked by the assertions
+  const call = async (method: string, url: string, body?: unknown): Promise<any> => {
+    const res = await https1(
+      method,
+      url,
+      { 'X-Auth-Token': token, 'X-OpenStack-Manila-API-Version': '2.72' },
+      body,
+    );
+    assert.ok(res.status < 300, `${method} ${url}: ${res.status} ${JSON.stringify(res.body)}`);
+    return res.body;
+  };
+  return { token, call };
+}
 
 test('the API serves HTTPS: the openstack client works with OS_CACERT and refuses without it', {
   skip,
@@ -119,11 +181,19 @@ test('solo storage over cluster TLS: a share from the real client, mounted over 
 }, async () => {
   const share = await run('share', 'create', 'NFS', '1', '--name', 'tls', '--wait', '-f', 'json');
   assert.equal(share.status, 'available');
-  await run('share', 'access', 'create', 'tls', 'ip', '127.0.0.1', '--wait');
-  const token = (await run('token', 'issue', '-f', 'json')).id as string;
-  const locations = await run('share', 'export', 'location', 'list', 'tls', '-f', 'json');
-  const m = /^abaca:\/\/([^/]+):(\d+)\/(.+)$/.exec(locations[0].Path);
-  assert.ok(m, `export location ${locations[0].Path}`);
+  const api = await adminApi();
+  const token = api.token;
+  const { access } = await api.call('POST', `/v2/shares/${share.id}/action`, {
+    allow_access: { access_type: 'ip', access_to: '127.0.0.1' },
+  });
+  await waitFor('the access rule to be active', 60_000, async () =>
+    (await api.call('GET', `/v2/share-access-rules/${access.id}`)).access.state === 'active'
+      ? true
+      : undefined,
+  );
+  const locations = (await api.call('GET', `/v2/shares/${share.id}/export_locations`)).export_locations;
+  const m = /^abaca:\/\/([^/]+):(\d+)\/(.+)$/.exec(locations[0].path);
+  assert.ok(m, `export location ${locations[0].path}`);
   const connect = async (tls: ReturnType<typeof clusterTlsFromEnv>) => {
     const c = await ReplicatedClient.connect({ host: m[1]!, port: Number(m[2]), share: m[3], token, tls });
     clients.push(c);

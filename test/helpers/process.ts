@@ -42,6 +42,9 @@ export async function startServerProcess(
       const m = /abaca-server listening on (https?:\/\/[^"\s]+)/.exec(out);
       if (m) {
         clearTimeout(timer);
+        // Not scanned again: the output keeps growing (every request logs a line) for as long
+        // as the server runs.
+        child.stdout!.off('data', check);
         resolve(m[1] as string);
       }
     };
