@@ -190,3 +190,64 @@ test('a create answered with attributes costs one request to the share server, a
   await fs.getattr(ROOT_NODE);
   assert.deepEqual(calls, [OP.create, OP.getattr], 'once: the next GETATTR asks the server');
 });
+
+test('an open keeps the kernel cached pages only when the file is the version they were read at (FOPEN_KEEP_CACHE)', async () => {
+  const { OP } = await import('../../backends/replicated/protocol/opcodes.ts');
+  const { ShareFs } = await import('../../client/mount/share-fs.ts');
+  const { FOPEN_KEEP_CACHE, FOPEN_DIRECT_IO } = await import('../../client/fuse/protocol.ts');
+  let v = 1;
+  let releaseRead: (() => void) | undefined;
+  const attr = (id: string, type: string) => ({
+    type,
+    id,
+    v,
+    size: 4,
+    mode: 0o644,
+    nlink: 1,
+    atimeMs: 1,
+    mtimeMs: 1,
+    ctimeMs: 1,
+  });
+  const reply = (header: object) => ({ header, parts: [Buffer.from('data')], payload: Buffer.alloc(0) });
+  const conn = {
+    call: async (op: number, h: { path?: string }) => {
+      if (op === OP.getattr)
+        return reply({ attr: h.path ? attr('0123456789abc-f', 'file') : attr('fedcba9876543-r', 'dir') });
+      if (op === OP.lookup) return reply({ attr: attr('0123456789abc-f', 'file') });
+      if (op === OP.read) {
+        if (releaseRead === undefined) await new Promise<void>((r) => (releaseRead = r));
+        return reply({});
+      }
+      throw new Error(`unexpected op ${op}`);
+    },
+  };
+  // biome-ignore lint/suspicious/noExplicitAny: a fake connection with only call()
+  const fs = await ShareFs.create(conn as any, { attrTimeoutMs: 1000 });
+  const ino = (await fs.lookup(ROOT_NODE, 'f')).nodeid!;
+  const keeps = async (flags = 0) => {
+    const o = await fs.open(ino, flags);
+    await fs.release(ino, o.fh);
+    return (o.flags ?? 0) & FOPEN_KEEP_CACHE ? 'keep' : 'drop';
+  };
+  assert.equal(await keeps(), 'drop', 'the first open: nothing is known of the pages');
+  assert.equal(await keeps(), 'keep', 'unchanged since the last open');
+  v = 2; // another mount (or this one) changed the file
+  assert.equal(await keeps(), 'drop', 'changed: the pages go');
+  assert.equal(await keeps(), 'keep');
+
+  // A READ still on its way while an open asks for the attributes may bring older data: the next
+  // open drops the pages even though the version did not move.
+  const o = await fs.open(ino, 0);
+  const slow = fs.read(ino, o.fh, 0, 4);
+  await new Promise((r) => setImmediate(r));
+  assert.equal(await keeps(), 'keep', 'this open still trusts the pages read before the slow READ was sent');
+  releaseRead!();
+  await slow;
+  assert.equal(await keeps(), 'drop', 'the open that overlapped the READ did not vouch for the pages');
+  assert.equal(await keeps(), 'keep');
+  await fs.release(ino, o.fh);
+
+  const ap = await fs.open(ino, 0o2000 /* O_APPEND */);
+  assert.equal(ap.flags, FOPEN_DIRECT_IO, 'appends bypass the page cache');
+  await fs.release(ino, ap.fh);
+});
