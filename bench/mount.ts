@@ -8,7 +8,7 @@
 // Sizes: ABACA_BENCH_MIB (default 1024). It prints what it ran, and the CPU seconds the mount,
 // the share server and the bricks spent on each workload through the mount (per GiB, per 1,000
 // creates), which say more than rates on a machine shared with other work.
-// ABACA_BENCH_ONLY=seq,library,random,creates runs a subset; ABACA_BENCH_PROF=DIR writes a V8
+// ABACA_BENCH_ONLY=seq,library,random,creates runs a subset; ABACA_BENCH_MOUNT_OPTS are -o options; ABACA_BENCH_PROF=DIR writes a V8
 // CPU profile of each daemon and of the mount process to DIR (they stop with SIGTERM then).
 import { spawn, spawnSync } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
@@ -313,7 +313,15 @@ async function main(): Promise<void> {
       timeoutMs: 120_000,
     });
     const loc = `abaca://127.0.0.1:${server.port}/bench`;
-    run(process.execPath, [...profFlags, path.join(root, 'bin/abaca.js'), 'mount', loc, mnt]);
+    const mountOpts = process.env.ABACA_BENCH_MOUNT_OPTS; // e.g. write_behind=4 (abaca mount -o)
+    run(process.execPath, [
+      ...profFlags,
+      path.join(root, 'bin/abaca.js'),
+      'mount',
+      loc,
+      mnt,
+      ...(mountOpts ? ['-o', mountOpts] : []),
+    ]);
     const served = mountPid(mnt);
     watched = [
       ...(served ? [{ name: 'mount', pid: served }] : []),

@@ -100,6 +100,8 @@ export interface ShareFsOptions {
 }
 
 export class ShareFs implements FuseOps {
+  /** Listings carry each entry's attributes (READDIRPLUS): `ls -l` needs no LOOKUP per name. */
+  readonly readdirPlus = true;
   private readonly handles = new Map<number, Handle>();
   private readonly listings = new Map<number, DirEntry[] | null>();
   private nextFh = 1;
@@ -616,7 +618,13 @@ export class ShareFs implements FuseOps {
         const entries = h['entries'] as WireDirEntry[];
         for (const e of entries) {
           if (path === '' && e.name === LINKS_ROOT) continue;
-          out.push({ ino: stIno(e.id, 0), name: e.name, mode: TYPE_BITS[e.type] ?? 0o100000 });
+          const child = joinPath(path, e.name);
+          out.push({
+            ino: stIno(e.id, 0),
+            name: e.name,
+            mode: TYPE_BITS[e.type] ?? 0o100000,
+            plus: () => this.listed(child, e),
+          });
         }
         if (h['done'] === true || entries.length === 0) break;
         after = entries[entries.length - 1]!.name;
@@ -624,6 +632,18 @@ export class ShareFs implements FuseOps {
       if (this.listings.has(fh)) this.listings.set(fh, out);
       return out;
     });
+  }
+
+  /**
+   * A listed name handed to the kernel with its attributes, as a LOOKUP would (one more lookup of
+   * its node). Not for a file whose write-behind is still on its way: the listing's size would be
+   * behind the kernel's, which would cut its cached pages; the kernel looks that one up instead
+   * (LOOKUP waits for the writes).
+   */
+  private listed(path: string, e: WireDirEntry): Attr | null {
+    const known = this.nodes.atPath(path) as MountedNode | undefined;
+    if (known && (known.inflight?.size ?? 0) > 0) return null;
+    return this.entry(path, e);
   }
 
   async releasedir(_ino: number, fh: number): Promise<void> {
