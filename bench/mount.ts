@@ -5,7 +5,11 @@
 //   sequential write + fsync and sequential read after dropping caches (fio when installed,
 //   else dd with 1 MiB blocks), 4 KiB random read and write IOPS with 4 jobs (fio only), and
 //   creating ABACA_BENCH_FILES (default 10,000) files of 4 KiB with 4 processes.
-// Sizes: ABACA_BENCH_MIB (default 1024). It prints what it ran.
+// Sizes: ABACA_BENCH_MIB (default 1024). It prints what it ran, and the CPU seconds the mount,
+// the share server and the bricks spent on each workload through the mount (per GiB, per 1,000
+// creates), which say more than rates on a machine shared with other work.
+// ABACA_BENCH_ONLY=seq,library,random,creates runs a subset; ABACA_BENCH_MOUNT_OPTS are -o options; ABACA_BENCH_PROF=DIR writes a V8
+// CPU profile of each daemon and of the mount process to DIR (they stop with SIGTERM then).
 import { spawn, spawnSync } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import fs from 'node:fs';
@@ -20,6 +24,57 @@ const MIB = Number(process.env.ABACA_BENCH_MIB ?? 1024);
 const FILES = Number(process.env.ABACA_BENCH_FILES ?? 10_000);
 const JOBS = 4;
 const hasFio = spawnSync('fio', ['--version']).status === 0;
+const ONLY = new Set((process.env.ABACA_BENCH_ONLY ?? 'seq,library,random,creates').split(','));
+const PROF = process.env.ABACA_BENCH_PROF;
+// Node refuses --cpu-prof in NODE_OPTIONS: the daemons are started through a shell that adds it.
+const profFlags = PROF ? ['--cpu-prof', `--cpu-prof-dir=${path.resolve(PROF)}`] : [];
+const profPrefix = PROF ? ['sh', '-c', `exec "$0" ${profFlags.join(' ')} "$@"`] : undefined;
+
+/** The CPU seconds (user + system) a process has used so far; 0 once it is gone. */
+function cpuSeconds(pid: number): number {
+  try {
+    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return (Number(f[11]) + Number(f[12])) / 100; // utime, stime in clock ticks (USER_HZ = 100)
+  } catch {
+    return 0;
+  }
+}
+
+/** The pid of the process serving the FUSE mount at `dir` (the detached `abaca mount`). */
+function mountPid(dir: string): number | undefined {
+  for (const e of fs.readdirSync('/proc')) {
+    if (!/^\d+$/.test(e) || Number(e) === process.pid) continue;
+    try {
+      const argv = fs.readFileSync(`/proc/${e}/cmdline`, 'utf8').split('\0');
+      if (argv.includes('mount') && argv.includes(dir) && argv.some((a) => a.endsWith('abaca.js')))
+        return Number(e);
+    } catch {
+      // gone meanwhile
+    }
+  }
+  return undefined;
+}
+
+interface CpuRow {
+  workload: string;
+  per: string;
+  units: number;
+  seconds: Record<string, number>;
+}
+const cpuRows: CpuRow[] = [];
+let watched: Array<{ name: string; pid: number }> = [];
+
+/** Runs `fn` and records the CPU seconds each watched process spent meanwhile. */
+async function withCpu(workload: string, per: string, units: number, fn: () => unknown): Promise<void> {
+  const before = watched.map((w) => cpuSeconds(w.pid));
+  await fn();
+  const seconds: Record<string, number> = {};
+  watched.forEach((w, i) => {
+    seconds[w.name] = cpuSeconds(w.pid) - before[i]!;
+  });
+  cpuRows.push({ workload, per, units, seconds });
+}
 
 interface Row {
   workload: string;
@@ -51,11 +106,17 @@ async function timed(fn: () => unknown): Promise<number> {
   return Number(process.hrtime.bigint() - t0) / 1e9;
 }
 
-async function sequential(where: string, dir: string): Promise<void> {
+async function sequential(where: string, dir: string, cpu = false): Promise<void> {
   const file = path.join(dir, 'seq.bin');
+  const gib = MIB / 1024;
+  const measured = (name: string, fn: () => unknown) => (cpu ? withCpu(name, 'GiB', gib, fn) : fn());
   if (hasFio) {
     const common = ['--name=seq', `--filename=${file}`, '--bs=1M', `--size=${MIB}M`, '--output-format=json'];
-    const w = JSON.parse(run('fio', [...common, '--rw=write', '--end_fsync=1', '--ioengine=psync']));
+    let out = '';
+    await measured('seq write + fsync', () => {
+      out = run('fio', [...common, '--rw=write', '--end_fsync=1', '--ioengine=psync']);
+    });
+    const w = JSON.parse(out);
     rows.push({
       workload: `seq write ${MIB} MiB + fsync`,
       where,
@@ -63,17 +124,34 @@ async function sequential(where: string, dir: string): Promise<void> {
       unit: 'MB/s',
     });
     dropCaches();
-    const r = JSON.parse(run('fio', [...common, '--rw=read', '--ioengine=psync']));
+    await measured('seq read (cold)', () => {
+      out = run('fio', [...common, '--rw=read', '--ioengine=psync']);
+    });
+    const r = JSON.parse(out);
     rows.push({
       workload: `seq read ${MIB} MiB (cold)`,
       where,
       value: r.jobs[0].read.bw_bytes / 1e6,
       unit: 'MB/s',
     });
+    // The same file again, caches kept (fio drops the file's pages before a job unless told not
+    // to): what a program re-reading an unchanged file gets.
+    await measured('seq read again (warm)', () => {
+      out = run('fio', [...common, '--rw=read', '--ioengine=psync', '--invalidate=0']);
+    });
+    rows.push({
+      workload: `seq read ${MIB} MiB again (warm)`,
+      where,
+      value: JSON.parse(out).jobs[0].read.bw_bytes / 1e6,
+      unit: 'MB/s',
+    });
   } else {
-    const ws = await timed(() =>
-      run('dd', ['if=/dev/zero', `of=${file}`, 'bs=1M', `count=${MIB}`, 'conv=fsync']),
-    );
+    let ws = 0;
+    await measured('seq write + fsync', async () => {
+      ws = await timed(() =>
+        run('dd', ['if=/dev/zero', `of=${file}`, 'bs=1M', `count=${MIB}`, 'conv=fsync']),
+      );
+    });
     rows.push({
       workload: `seq write ${MIB} MiB + fsync`,
       where,
@@ -81,9 +159,21 @@ async function sequential(where: string, dir: string): Promise<void> {
       unit: 'MB/s',
     });
     dropCaches();
-    const rs = await timed(() => run('dd', [`if=${file}`, 'of=/dev/null', 'bs=1M']));
+    let rs = 0;
+    await measured('seq read (cold)', async () => {
+      rs = await timed(() => run('dd', [`if=${file}`, 'of=/dev/null', 'bs=1M']));
+    });
     rows.push({
       workload: `seq read ${MIB} MiB (cold)`,
+      where,
+      value: (MIB * 1.048576) / rs,
+      unit: 'MB/s',
+    });
+    await measured('seq read again (warm)', async () => {
+      rs = await timed(() => run('dd', [`if=${file}`, 'of=/dev/null', 'bs=1M']));
+    });
+    rows.push({
+      workload: `seq read ${MIB} MiB again (warm)`,
       where,
       value: (MIB * 1.048576) / rs,
       unit: 'MB/s',
@@ -116,23 +206,35 @@ function random(where: string, dir: string): void {
   for (const f of fs.readdirSync(dir)) if (f.startsWith('rand')) fs.rmSync(path.join(dir, f));
 }
 
-async function creates(where: string, dir: string): Promise<void> {
+async function creates(where: string, dir: string, cpu = false): Promise<void> {
   const per = Math.ceil(FILES / JOBS);
+  const measured = (fn: () => Promise<number>) =>
+    cpu
+      ? (async () => {
+          let s = 0;
+          await withCpu('creates of 4 KiB', '1,000 creates', (per * JOBS) / 1000, async () => {
+            s = await fn();
+          });
+          return s;
+        })()
+      : fn();
   const script = `
     const fs = require('node:fs'); const d = process.argv[1]; const n = Number(process.argv[2]);
     fs.mkdirSync(d, { recursive: true }); const data = Buffer.alloc(4096, 1);
     for (let i = 0; i < n; i++) fs.writeFileSync(d + '/f' + i, data);`;
-  const s = await timed(() =>
-    Promise.all(
-      Array.from(
-        { length: JOBS },
-        (_, j) =>
-          new Promise<void>((resolve, reject) => {
-            const c = spawn(process.execPath, ['-e', script, path.join(dir, `creates${j}`), String(per)], {
-              stdio: 'inherit',
-            });
-            c.on('exit', (code) => (code === 0 ? resolve() : reject(new Error(`creator exited ${code}`))));
-          }),
+  const s = await measured(() =>
+    timed(() =>
+      Promise.all(
+        Array.from(
+          { length: JOBS },
+          (_, j) =>
+            new Promise<void>((resolve, reject) => {
+              const c = spawn(process.execPath, ['-e', script, path.join(dir, `creates${j}`), String(per)], {
+                stdio: 'inherit',
+              });
+              c.on('exit', (code) => (code === 0 ? resolve() : reject(new Error(`creator exited ${code}`))));
+            }),
+        ),
       ),
     ),
   );
@@ -186,19 +288,16 @@ async function main(): Promise<void> {
   try {
     for (let i = 1; i <= 3; i++)
       procs.push(
-        await spawnDaemon('abaca-brick.js', [
-          '--dir',
-          path.join(base, `brick${i}`),
-          '--host-label',
-          `h${i}`,
-          '--zone',
-          `z${i}`,
-        ]),
+        await spawnDaemon(
+          'abaca-brick.js',
+          ['--dir', path.join(base, `brick${i}`), '--host-label', `h${i}`, '--zone', `z${i}`],
+          profPrefix,
+        ),
       );
     const server = await spawnDaemon(
       'abaca-share-server.js',
       ['--bricks', procs.map((p) => p.addr).join(',')],
-      undefined,
+      profPrefix,
       { ABACA_ADMIN_TOKEN: adminToken },
     );
     procs.push(server);
@@ -214,18 +313,38 @@ async function main(): Promise<void> {
       timeoutMs: 120_000,
     });
     const loc = `abaca://127.0.0.1:${server.port}/bench`;
-    run(process.execPath, [path.join(root, 'bin/abaca.js'), 'mount', loc, mnt]);
+    const mountOpts = process.env.ABACA_BENCH_MOUNT_OPTS; // e.g. write_behind=4 (abaca mount -o)
+    run(process.execPath, [
+      ...profFlags,
+      path.join(root, 'bin/abaca.js'),
+      'mount',
+      loc,
+      mnt,
+      ...(mountOpts ? ['-o', mountOpts] : []),
+    ]);
+    const served = mountPid(mnt);
+    watched = [
+      ...(served ? [{ name: 'mount', pid: served }] : []),
+      { name: 'share server', pid: server.child.pid! },
+      ...procs.slice(0, 3).map((p, i) => ({ name: `brick ${i + 1}`, pid: p.child.pid! })),
+    ];
     console.log(
       `bench:mount — ${MIB} MiB sequential, ${FILES} creates, ${JOBS} jobs; ${hasFio ? 'fio' : 'dd (install fio for random IOPS)'}; replica-3 share at ${loc}, local disk ${local}`,
     );
     const whereMount = 'abaca mount (replica 3)';
-    await sequential(whereMount, mnt);
-    await sequential('local disk', local);
-    await library(client);
-    random(whereMount, mnt);
-    random('local disk', local);
-    await creates(whereMount, mnt);
-    await creates('local disk', local);
+    if (ONLY.has('seq')) {
+      await sequential(whereMount, mnt, true);
+      await sequential('local disk', local);
+    }
+    if (ONLY.has('library')) await library(client);
+    if (ONLY.has('random')) {
+      random(whereMount, mnt);
+      random('local disk', local);
+    }
+    if (ONLY.has('creates')) {
+      await creates(whereMount, mnt, true);
+      await creates('local disk', local);
+    }
 
     const byWorkload = new Map<string, Row[]>();
     for (const r of rows)
@@ -247,9 +366,25 @@ async function main(): Promise<void> {
         );
       }
     }
+    const names = watched.map((w) => w.name);
+    console.log(
+      `\nCPU seconds through the mount, per unit of work\n| workload | per | ${names.join(' | ')} | all |\n|---|---|${names.map(() => '---|').join('')}---|`,
+    );
+    for (const c of cpuRows) {
+      const each = names.map((n) => (c.seconds[n] ?? 0) / c.units);
+      const all = each.reduce((a, b) => a + b, 0);
+      console.log(
+        `| ${c.workload} | ${c.per} | ${each.map((x) => x.toFixed(2)).join(' | ')} | ${all.toFixed(2)} |`,
+      );
+    }
   } finally {
     spawnSync('umount', ['-l', mnt]);
     client?.close();
+    if (PROF) {
+      // SIGTERM lets each daemon exit and write its profile; the mount's exits at the unmount.
+      for (const p of procs) p.signal('SIGTERM');
+      await Promise.all(procs.map((p) => p.exited));
+    }
     await Promise.all(procs.map((p) => p.kill9().catch(() => {})));
     fs.rmSync(base, { recursive: true, force: true });
   }

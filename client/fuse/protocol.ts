@@ -39,6 +39,7 @@ export const Op = {
   INTERRUPT: 36,
   DESTROY: 38,
   BATCH_FORGET: 42,
+  READDIRPLUS: 44,
   RENAME2: 45,
 } as const;
 
@@ -52,6 +53,7 @@ export const InitFlag = {
   BIG_WRITES: 1 << 5,
   FLOCK_LOCKS: 1 << 10,
   AUTO_INVAL_DATA: 1 << 12,
+  DO_READDIRPLUS: 1 << 13,
   ASYNC_DIO: 1 << 15,
   WRITEBACK_CACHE: 1 << 16,
   PARALLEL_DIROPS: 1 << 18,
@@ -227,6 +229,11 @@ export interface DirEntry {
   ino: number;
   name: string;
   mode: number;
+  /**
+   * For READDIRPLUS: the entry's attributes with its node ID, counting one lookup of that node
+   * (the kernel then holds one); null when the kernel should look the name up itself.
+   */
+  plus?: () => Attr | null;
 }
 
 /**
@@ -234,6 +241,40 @@ export interface DirEntry {
  * `off` is the index of the entry after it, which the kernel hands back as the next offset.
  * (Entries are indexed from the listing's start: the caller keeps the listing of an open directory.)
  */
+/**
+ * READDIRPLUS: each entry with its fuse_entry_out. An entry's `plus()` counts a lookup, so it is
+ * called only for the entries that fit. Without attributes (no `plus`, or null, and always for
+ * "." and "..") the node ID is 0: the kernel takes the name alone and looks it up when it needs it.
+ */
+export function packDirentsPlus(
+  entries: DirEntry[],
+  from: number,
+  size: number,
+  entryTimeout: number,
+  attrTimeout: number,
+): Buffer {
+  const parts: Buffer[] = [];
+  let used = 0;
+  for (let i = from; i < entries.length; i++) {
+    const e = entries[i]!;
+    const name = Buffer.from(e.name);
+    const recLen = (ENTRY_OUT_SIZE + 24 + name.length + 7) & ~7;
+    if (used + recLen > size) break;
+    const r = Buffer.alloc(recLen);
+    const attr = e.name === '.' || e.name === '..' ? null : (e.plus?.() ?? null);
+    if (attr) entryOut(attr, entryTimeout, attrTimeout).copy(r, 0);
+    const d = ENTRY_OUT_SIZE;
+    r.writeBigUInt64LE(BigInt(e.ino), d);
+    r.writeBigUInt64LE(BigInt(i + 1), d + 8);
+    r.writeUInt32LE(name.length, d + 16);
+    r.writeUInt32LE((e.mode >> 12) & 0o17, d + 20);
+    name.copy(r, d + 24);
+    parts.push(r);
+    used += recLen;
+  }
+  return Buffer.concat(parts, used);
+}
+
 export function packDirents(entries: DirEntry[], from: number, size: number): Buffer {
   const parts: Buffer[] = [];
   let used = 0;

@@ -29,6 +29,7 @@ import {
   openOut,
   outHeader,
   packDirents,
+  packDirentsPlus,
   RW_IN_SIZE,
   readFileLock,
   readInHeader,
@@ -114,6 +115,8 @@ export interface FuseOps {
    * `offset` from it (a file system may cache it under `fh` for offsets after 0).
    */
   readdir(ino: number, fh: number, offset: number): Promise<DirEntry[]>;
+  /** Listings carry attributes (DirEntry.plus): the session asks for READDIRPLUS. */
+  readonly readdirPlus?: boolean;
   releasedir?(ino: number, fh: number): Promise<void>;
   statfs(): Promise<StatFs>;
 }
@@ -516,6 +519,12 @@ export class FuseSession {
         const entries = await ops.readdir(ino, fh, offset);
         return [packDirents(entries, offset, a.readUInt32LE(16))];
       }
+      case Op.READDIRPLUS: {
+        const fh = Number(a.readBigUInt64LE(0));
+        const offset = Number(a.readBigUInt64LE(8));
+        const entries = await ops.readdir(ino, fh, offset);
+        return [packDirentsPlus(entries, offset, a.readUInt32LE(16), this.entryTimeout, this.attrTimeout)];
+      }
       case Op.RELEASEDIR:
         await ops.releasedir?.(ino, Number(a.readBigUInt64LE(0)));
         return [];
@@ -545,7 +554,8 @@ export class FuseSession {
       InitFlag.MAX_PAGES |
       InitFlag.ATOMIC_O_TRUNC |
       InitFlag.PARALLEL_DIROPS |
-      InitFlag.ASYNC_DIO;
+      InitFlag.ASYNC_DIO |
+      (this.ops.readdirPlus ? InitFlag.DO_READDIRPLUS : 0);
     const flags = kernelFlags & want;
     const maxPages = Math.ceil(this.maxWrite / PAGE);
     out.writeUInt32LE(maxReadahead, 8);

@@ -5,8 +5,9 @@
  * Coherence is NFS's close-to-open: writes may be answered before the share server has them
  * (write-behind, bounded per file; `writeBehindBytes: 0` turns it off), but flush (close), fsync
  * and unlocking wait for them; an open asks the server for the file's attributes and tells the
- * kernel to drop the ones it cached when they changed, and the kernel drops a file's cached pages
- * at every open. Names and attributes are otherwise cached for the entry and attribute timeouts.
+ * kernel to drop the ones it cached when they changed, and the kernel keeps a file's cached pages
+ * at an open only when the file is the version they were read under (FOPEN_KEEP_CACHE), else it
+ * drops them. Names and attributes are otherwise cached for the entry and attribute timeouts.
  */
 import fs from 'node:fs';
 import { constants } from 'node:os';
@@ -21,6 +22,7 @@ import {
   F_WRLCK,
   type FileLock,
   FOPEN_DIRECT_IO,
+  FOPEN_KEEP_CACHE,
   type Opened,
   type StatFs,
 } from '../fuse/protocol.ts';
@@ -57,6 +59,14 @@ interface Handle {
 interface MountedNode extends Node {
   /** What the kernel was last told of the file: `v:size:mtime` (an open compares it). */
   told?: string;
+  /**
+   * The version (`v:size`) every page the kernel may hold of this file was read at, set by an
+   * open that no read overlapped; an open that finds the file still at it keeps the pages.
+   */
+  cachedAt?: string;
+  /** READs of this file on their way to the server, and how many were ever sent (see open). */
+  reading?: number;
+  readsSent?: number;
   /** Unlinked while open here: removed from its hidden name at the last release. */
   unlinked?: boolean;
   /** Writes answered to the kernel but not yet by the server (write-behind), and their bytes. */
@@ -90,6 +100,8 @@ export interface ShareFsOptions {
 }
 
 export class ShareFs implements FuseOps {
+  /** Listings carry each entry's attributes (READDIRPLUS): `ls -l` needs no LOOKUP per name. */
+  readonly readdirPlus = true;
   private readonly handles = new Map<number, Handle>();
   private readonly listings = new Map<number, DirEntry[] | null>();
   private nextFh = 1;
@@ -379,6 +391,9 @@ export class ShareFs implements FuseOps {
       // Close-to-open: what another mount closed is seen now, not after the attribute timeout.
       await this.drain(n);
       const told = n.told;
+      // A READ sent before the server answered the getattr below may carry data older than it.
+      const quiet = (n.reading ?? 0) === 0;
+      const readsBefore = n.readsSent ?? 0;
       let a = await this.fresh(n);
       if (flags & O_TRUNC && a.size > 0) {
         await this.call(OP.setattr, { path: this.pathOf(n), fid: n.fid, size: 0 });
@@ -386,10 +401,16 @@ export class ShareFs implements FuseOps {
       }
       if (told !== undefined && told !== stamp(a)) this.invalidate?.(n.ino);
       n.told = stamp(a);
+      // The pages stay when nothing changed the file since they were read (any change, this
+      // mount's own writes included, moves its version); else the kernel drops them now, and
+      // what it reads from here on is of this version or later.
+      const keep = n.cachedAt === version(a);
+      n.cachedAt = quiet && (n.readsSent ?? 0) === readsBefore ? version(a) : undefined;
       const fh = this.newHandle(n, flags);
       // O_APPEND writes land where the server finds the end, not where this kernel thinks it is:
       // they bypass the page cache, which would hold them at the wrong offset.
-      return { fh, flags: flags & O_APPEND ? FOPEN_DIRECT_IO : 0 };
+      if (flags & O_APPEND) return { fh, flags: FOPEN_DIRECT_IO };
+      return { fh, flags: keep ? FOPEN_KEEP_CACHE : 0 };
     });
   }
 
@@ -416,10 +437,17 @@ export class ShareFs implements FuseOps {
   read(_ino: number, fh: number, offset: number, size: number): Promise<Buffer[]> {
     return guard(async () => {
       const h = this.handle(fh);
-      await this.drain(h.node);
-      const header = { path: this.pathOf(h.node), off: offset, len: size, fid: h.node.fid };
-      // The socket chunks the data arrived in, written to the device as they are (no join).
-      return (await this.call(OP.read, header)).parts;
+      const n = h.node as MountedNode;
+      await this.drain(n);
+      const header = { path: this.pathOf(n), off: offset, len: size, fid: n.fid };
+      n.reading = (n.reading ?? 0) + 1;
+      n.readsSent = (n.readsSent ?? 0) + 1;
+      try {
+        // The socket chunks the data arrived in, written to the device as they are (no join).
+        return (await this.call(OP.read, header)).parts;
+      } finally {
+        n.reading--;
+      }
     });
   }
 
@@ -590,7 +618,13 @@ export class ShareFs implements FuseOps {
         const entries = h['entries'] as WireDirEntry[];
         for (const e of entries) {
           if (path === '' && e.name === LINKS_ROOT) continue;
-          out.push({ ino: stIno(e.id, 0), name: e.name, mode: TYPE_BITS[e.type] ?? 0o100000 });
+          const child = joinPath(path, e.name);
+          out.push({
+            ino: stIno(e.id, 0),
+            name: e.name,
+            mode: TYPE_BITS[e.type] ?? 0o100000,
+            plus: () => this.listed(child, e),
+          });
         }
         if (h['done'] === true || entries.length === 0) break;
         after = entries[entries.length - 1]!.name;
@@ -598,6 +632,18 @@ export class ShareFs implements FuseOps {
       if (this.listings.has(fh)) this.listings.set(fh, out);
       return out;
     });
+  }
+
+  /**
+   * A listed name handed to the kernel with its attributes, as a LOOKUP would (one more lookup of
+   * its node). Not for a file whose write-behind is still on its way: the listing's size would be
+   * behind the kernel's, which would cut its cached pages; the kernel looks that one up instead
+   * (LOOKUP waits for the writes).
+   */
+  private listed(path: string, e: WireDirEntry): Attr | null {
+    const known = this.nodes.atPath(path) as MountedNode | undefined;
+    if (known && (known.inflight?.size ?? 0) > 0) return null;
+    return this.entry(path, e);
   }
 
   async releasedir(_ino: number, fh: number): Promise<void> {
@@ -630,6 +676,14 @@ export class ShareFs implements FuseOps {
 /** What the kernel is told of a file, compared at open: version, size and mtime. */
 function stamp(a: WireAttr): string {
   return `${a.v}:${a.size}:${a.mtimeMs}`;
+}
+
+/**
+ * The file's content version: every change to a file moves `v` on all its replicas alike. (Not
+ * mtime: each replica sets its own clock's, and reads rotate among replicas.)
+ */
+function version(a: WireAttr): string {
+  return `${a.v}:${a.size}`;
 }
 
 /**

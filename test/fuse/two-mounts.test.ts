@@ -62,6 +62,26 @@ test('what A closed, B reads at its next open (close-to-open)', { skip, timeout:
   assert.equal(buf.subarray(0, n).toString(), 'written on B');
 });
 
+test('B keeps cached pages across its opens only while the file is unchanged (keep_cache): a same-size change on A is read at the next open', {
+  skip,
+  timeout: 60_000,
+}, async () => {
+  const body = (tag: string) => `${tag.repeat(3000)}\n`; // several pages, the same size every time
+  fs.writeFileSync(A('kept'), body('a'));
+  assert.equal(fs.readFileSync(B('kept'), 'utf8'), body('a'));
+  assert.equal(fs.readFileSync(B('kept'), 'utf8'), body('a')); // this open keeps B's pages
+  for (const tag of ['b', 'c']) {
+    fs.writeFileSync(A('kept'), body(tag)); // size unchanged: the kernel alone would not drop them
+    assert.equal(fs.readFileSync(B('kept'), 'utf8'), body(tag), `B reads A's version ${tag}`);
+    assert.equal(fs.readFileSync(B('kept'), 'utf8'), body(tag));
+  }
+  // B's own change, then A's, between two of B's opens.
+  fs.writeFileSync(B('kept'), body('d'));
+  assert.equal(fs.readFileSync(B('kept'), 'utf8'), body('d'));
+  fs.writeFileSync(A('kept'), body('e'));
+  assert.equal(fs.readFileSync(B('kept'), 'utf8'), body('e'));
+});
+
 test('directory changes on A show up on B within the entry timeout', { skip, timeout: 60_000 }, async () => {
   fs.mkdirSync(A('dir'));
   fs.writeFileSync(A('dir', 'x'), 'x');

@@ -190,3 +190,146 @@ test('a create answered with attributes costs one request to the share server, a
   await fs.getattr(ROOT_NODE);
   assert.deepEqual(calls, [OP.create, OP.getattr], 'once: the next GETATTR asks the server');
 });
+
+test('an open keeps the kernel cached pages only when the file is the version they were read at (FOPEN_KEEP_CACHE)', async () => {
+  const { OP } = await import('../../backends/replicated/protocol/opcodes.ts');
+  const { ShareFs } = await import('../../client/mount/share-fs.ts');
+  const { FOPEN_KEEP_CACHE, FOPEN_DIRECT_IO } = await import('../../client/fuse/protocol.ts');
+  let v = 1;
+  let releaseRead: (() => void) | undefined;
+  const attr = (id: string, type: string) => ({
+    type,
+    id,
+    v,
+    size: 4,
+    mode: 0o644,
+    nlink: 1,
+    atimeMs: 1,
+    mtimeMs: 1,
+    ctimeMs: 1,
+  });
+  const reply = (header: object) => ({ header, parts: [Buffer.from('data')], payload: Buffer.alloc(0) });
+  const conn = {
+    call: async (op: number, h: { path?: string }) => {
+      if (op === OP.getattr)
+        return reply({ attr: h.path ? attr('0123456789abc-f', 'file') : attr('fedcba9876543-r', 'dir') });
+      if (op === OP.lookup) return reply({ attr: attr('0123456789abc-f', 'file') });
+      if (op === OP.read) {
+        if (releaseRead === undefined) await new Promise<void>((r) => (releaseRead = r));
+        return reply({});
+      }
+      throw new Error(`unexpected op ${op}`);
+    },
+  };
+  // biome-ignore lint/suspicious/noExplicitAny: a fake connection with only call()
+  const fs = await ShareFs.create(conn as any, { attrTimeoutMs: 1000 });
+  const ino = (await fs.lookup(ROOT_NODE, 'f')).nodeid!;
+  const keeps = async (flags = 0) => {
+    const o = await fs.open(ino, flags);
+    await fs.release(ino, o.fh);
+    return (o.flags ?? 0) & FOPEN_KEEP_CACHE ? 'keep' : 'drop';
+  };
+  assert.equal(await keeps(), 'drop', 'the first open: nothing is known of the pages');
+  assert.equal(await keeps(), 'keep', 'unchanged since the last open');
+  v = 2; // another mount (or this one) changed the file
+  assert.equal(await keeps(), 'drop', 'changed: the pages go');
+  assert.equal(await keeps(), 'keep');
+
+  // A READ still on its way while an open asks for the attributes may bring older data: the next
+  // open drops the pages even though the version did not move.
+  const o = await fs.open(ino, 0);
+  const slow = fs.read(ino, o.fh, 0, 4);
+  await new Promise((r) => setImmediate(r));
+  assert.equal(await keeps(), 'keep', 'this open still trusts the pages read before the slow READ was sent');
+  releaseRead!();
+  await slow;
+  assert.equal(await keeps(), 'drop', 'the open that overlapped the READ did not vouch for the pages');
+  assert.equal(await keeps(), 'keep');
+  await fs.release(ino, o.fh);
+
+  const ap = await fs.open(ino, 0o2000 /* O_APPEND */);
+  assert.equal(ap.flags, FOPEN_DIRECT_IO, 'appends bypass the page cache');
+  await fs.release(ino, ap.fh);
+});
+
+test('READDIRPLUS: listed names come with attributes and node IDs (a lookup each), only for the entries that fit', async () => {
+  const { OP } = await import('../../backends/replicated/protocol/opcodes.ts');
+  const { ShareFs } = await import('../../client/mount/share-fs.ts');
+  const { ENTRY_OUT_SIZE, packDirentsPlus } = await import('../../client/fuse/protocol.ts');
+  const attr = (id: string, type: string, size = 0) => ({
+    type,
+    id,
+    v: 1,
+    size,
+    mode: type === 'dir' ? 0o755 : 0o644,
+    nlink: 1,
+    atimeMs: 1,
+    mtimeMs: 1,
+    ctimeMs: 1,
+  });
+  const calls: number[] = [];
+  let writeDone: (() => void) | undefined;
+  const files: Record<string, ReturnType<typeof attr>> = {
+    '': attr('fedcba9876543-r', 'dir'),
+    a: attr('000000000000a-a', 'file', 5),
+    b: attr('000000000000b-b', 'file', 7),
+  };
+  const conn = {
+    call: async (op: number, h: { path: string }) => {
+      calls.push(op);
+      if (op === OP.getattr) return { header: { attr: files[h.path] }, parts: [] };
+      if (op === OP.readdir)
+        return {
+          header: {
+            entries: [
+              { name: 'a', ...attr('000000000000a-a', 'file', 5) },
+              { name: 'b', ...attr('000000000000b-b', 'file', 7) },
+              { name: 'sub', ...attr('000000000000c-c', 'dir') },
+            ],
+            done: true,
+          },
+          parts: [],
+        };
+      if (op === OP.lookup) return { header: { attr: attr('000000000000b-b', 'file', 7) }, parts: [] };
+      if (op === OP.write) return new Promise((r) => (writeDone = () => r({ header: {}, parts: [] })));
+      throw new Error(`unexpected op ${op}`);
+    },
+  };
+  // biome-ignore lint/suspicious/noExplicitAny: a fake connection with only call()
+  const fs = await ShareFs.create(conn as any, { attrTimeoutMs: 1000 });
+  assert.equal(fs.readdirPlus, true);
+  const dh = await fs.opendir();
+  const entries = await fs.readdir(ROOT_NODE, dh, 0);
+  assert.deepEqual(
+    entries.map((e) => e.name),
+    ['.', '..', 'a', 'b', 'sub'],
+  );
+  // Room for 3 records: ".", ".." (no attributes, no lookup) and "a".
+  const rec = (name: string) => (ENTRY_OUT_SIZE + 24 + name.length + 7) & ~7;
+  const buf = packDirentsPlus(entries, 0, rec('.') + rec('..') + rec('a'), 1, 1);
+  assert.equal(buf.length, rec('.') + rec('..') + rec('a'));
+  assert.equal(buf.readBigUInt64LE(0), 0n, '"." has node ID 0');
+  const aAt = rec('.') + rec('..');
+  const aNode = Number(buf.readBigUInt64LE(aAt));
+  assert.ok(aNode > 1, 'a has a node ID');
+  assert.equal(buf.toString('utf8', aAt + ENTRY_OUT_SIZE + 24, aAt + ENTRY_OUT_SIZE + 25), 'a');
+  assert.equal(buf.readBigUInt64LE(aAt + 40 + 8), 5n, "a's size in its attributes");
+  assert.equal(fs.nodes.get(aNode)?.path, 'a');
+  assert.equal(fs.nodes.atPath('b'), undefined, 'b did not fit: no node, no lookup counted');
+  // The node lives on its one lookup until the kernel forgets it.
+  calls.length = 0;
+  assert.equal((await fs.getattr(aNode)).size, 5);
+  fs.forget(aNode, 1);
+  assert.equal(fs.nodes.get(aNode), undefined, 'forgotten after the one lookup READDIRPLUS counted');
+
+  // A file with write-behind on its way is listed without attributes (its size on the server is behind).
+  const b = await fs.lookup(ROOT_NODE, 'b');
+  const fh = (await fs.open(b.nodeid!, 1)).fh;
+  await fs.write(b.nodeid!, fh, 7, Buffer.from('more'));
+  const plusB = entries.find((e) => e.name === 'b')!.plus!;
+  assert.equal(plusB(), null, 'no attributes while writes are in flight');
+  writeDone!();
+  await fs.flush(b.nodeid!, fh);
+  assert.equal(plusB()?.nodeid, b.nodeid, 'attributes again once they reached the server');
+  await fs.release(b.nodeid!, fh);
+});

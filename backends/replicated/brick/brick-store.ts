@@ -10,7 +10,7 @@
  *   <root>/shares/<share>/meta/shared-inodes.bin  inodes of data/ that a snapshot also links
  *   <root>/shares/<share>/meta/records.bin     sparse table of 64-byte records indexed by inode
  *                                              number: magic "ABR1", version, file id
- *   <root>/shares/<share>/meta/index/dirty/<sha1(path)>    path: an operation started here
+ *   <root>/shares/<share>/meta/index/dirty/markers.log  paths an operation started on here (markers.ts)
  *   <root>/shares/<share>/meta/index/pending/<sha1(path)>  {"path","blame":{brickId:n}}
  *   <root>/shares/<share>/meta/links/<file id> one more name of every file with several hard
  *                                              links, so heal can link a missing name to it
@@ -27,6 +27,7 @@ import { checkPath, isLinkPath, LINKS_ROOT, parentOf } from '../protocol/paths.t
 import type { Attr, BrickIndex, DirEntry, FileType, PendingEntry, ShareInfo } from '../protocol/types.ts';
 import { num, timeMs } from '../protocol/wire-args.ts';
 import { DirectWriter, writeParts } from './direct-writes.ts';
+import { MarkerLog } from './markers.ts';
 import { RECORD_SIZE, type Rec, readRecord, writeRecord } from './records.ts';
 import { breakLink, breakLinkAsync, SharedInodes } from './snapshots.ts';
 
@@ -106,7 +107,6 @@ export class ShareStore {
   private readonly recordsFile: string;
   private readonly recFd: number;
   private readonly rootIno: number;
-  private readonly dirtyDir: string;
   private readonly pendingDir: string;
   private readonly linksDir: string;
   private readonly records = new Map<number, Rec>();
@@ -122,7 +122,7 @@ export class ShareStore {
   private readonly writebackErrors = new Map<number, string>();
   /** Sends the aligned middle of large writes around the page cache. */
   private readonly directWriter = new DirectWriter();
-  private readonly dirty = new Set<string>();
+  private readonly dirty: MarkerLog;
   private readonly pending = new Map<string, PendingEntry>();
   /**
    * path -> blamed brick -> the byte ranges it missed, or null when unknown. Memory only: entries
@@ -140,17 +140,13 @@ export class ShareStore {
     this.recordsFile = path.join(dir, 'meta', 'records.bin');
     this.recFd = fs.openSync(this.recordsFile, fs.constants.O_RDWR | O_CREAT, 0o600);
     this.rootIno = fs.lstatSync(this.dataDir).ino;
-    this.dirtyDir = path.join(dir, 'meta', 'index', 'dirty');
     this.pendingDir = path.join(dir, 'meta', 'index', 'pending');
     this.linksDir = path.join(dir, 'meta', 'links');
     fs.mkdirSync(this.linksDir, { recursive: true }); // shares made before the link index
     this.shared = new SharedInodes(path.join(dir, 'meta', 'shared-inodes.bin'));
     this.sweepLinks();
     this.info = JSON.parse(fs.readFileSync(path.join(dir, 'share.json'), 'utf8')) as ShareInfo;
-    for (const f of fs.readdirSync(this.dirtyDir)) {
-      if (f.includes('.tmp-')) continue;
-      this.dirty.add(fs.readFileSync(path.join(this.dirtyDir, f), 'utf8'));
-    }
+    this.dirty = new MarkerLog(path.join(dir, 'meta', 'index', 'dirty'));
     for (const f of fs.readdirSync(this.pendingDir)) {
       const full = path.join(this.pendingDir, f);
       if (f.includes('.tmp-')) {
@@ -233,6 +229,7 @@ export class ShareStore {
   close(): void {
     this.forgetNames();
     fs.closeSync(this.recFd);
+    this.dirty.close();
   }
 
   /** Names changed (rename, unlink, rmdir, heal): drop path-keyed caches. */
@@ -439,18 +436,11 @@ export class ShareStore {
 
   // ---- markers ------------------------------------------------------------------------------
   markDirty(paths: string[]): void {
-    for (const p of paths) {
-      if (this.dirty.has(p)) continue;
-      fs.writeFileSync(path.join(this.dirtyDir, hashPath(p)), p);
-      this.dirty.add(p);
-    }
+    this.dirty.mark(paths);
   }
 
   clean(paths: string[]): void {
-    for (const p of paths) {
-      if (!this.dirty.delete(p)) continue;
-      fs.rmSync(path.join(this.dirtyDir, hashPath(p)), { force: true });
-    }
+    this.dirty.clean(paths);
   }
 
   addBlame(paths: string[], bricks: string[], range?: ByteRange): void {
@@ -521,7 +511,7 @@ export class ShareStore {
   }
 
   index(): BrickIndex {
-    return { dirty: [...this.dirty], pending: [...this.pending.values()] };
+    return { dirty: [...this.dirty.paths], pending: [...this.pending.values()] };
   }
 
   pendingFor(p: string): Record<string, number> {
@@ -863,7 +853,7 @@ export class ShareStore {
     }
     if (p !== '') fsyncDir(path.dirname(abs));
     fs.fsyncSync(this.recFd);
-    fsyncDir(this.dirtyDir);
+    this.dirty.sync();
     return this.none(this.getRecord(st.ino).v);
   }
 
