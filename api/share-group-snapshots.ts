@@ -9,7 +9,7 @@ import type { ShareGroupSnapshotService } from '../services/share-group-snapshot
 import { atLeast } from './middleware/microversion.ts';
 import { shareGroupsVersion } from './middleware/share-groups-version.ts';
 import { listParams, nextLinks, PageLimit } from './paging.ts';
-import { Description, Name, objectLike, parse } from './validation.ts';
+import { Description, Name, objectLike, parse, ResetStatus } from './validation.ts';
 import * as view from './views/share-group-snapshots.ts';
 
 const CreateBody = z.object({
@@ -29,8 +29,6 @@ const UpdateBody = z.object({
     { error: objectLike('{"name": "…", "description": "…"}') },
   ),
 });
-
-const ResetStatus = z.object({ status: z.string({ error: 'is required' }).min(1).max(64) });
 
 const ListQuery = z
   .object({

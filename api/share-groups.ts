@@ -9,7 +9,7 @@ import type { ShareGroupService } from '../services/share-groups.ts';
 import { atLeast } from './middleware/microversion.ts';
 import { shareGroupsVersion } from './middleware/share-groups-version.ts';
 import { listParams, nextLinks, PageLimit } from './paging.ts';
-import { Description, Name, objectLike, parse } from './validation.ts';
+import { Description, Name, objectLike, parse, ResetStatus } from './validation.ts';
 import * as view from './views/share-groups.ts';
 
 const Id = z.string().min(1, 'must not be empty').max(255);
@@ -35,8 +35,6 @@ const UpdateBody = z.object({
     { error: objectLike('{"name": "…", "description": "…"}') },
   ),
 });
-
-const ResetStatus = z.object({ status: z.string({ error: 'is required' }).min(1).max(64) });
 
 const ListQuery = z
   .object({

@@ -5,11 +5,10 @@ import { NotFound } from '../services/errors.ts';
 import type { ShareInstanceService } from '../services/share-instances.ts';
 import { onlyVersions } from './middleware/microversion.ts';
 import { parseListQuery } from './shares.ts';
-import { parse } from './validation.ts';
+import { parse, ResetStatus } from './validation.ts';
 import * as view from './views/share-instances.ts';
 import { exportLocation } from './views/shares.ts';
 
-const ResetStatus = z.object({ status: z.string({ error: 'is required' }).min(1).max(64) });
 const ListQuery = z
   .object({
     export_location_id: z.string().max(64).optional(),

@@ -14,7 +14,17 @@ import { metadataRoutes } from './metadata.ts';
 import { atLeast, type Microversion, onlyVersions } from './middleware/microversion.ts';
 import { listParams, PageLimit } from './paging.ts';
 import { HealArg, HealResolveArg } from './share-heal.ts';
-import { Bool, Description, Metadata, Name, objectLike, parse, Size, UuidFilter } from './validation.ts';
+import {
+  Bool,
+  Description,
+  Metadata,
+  Name,
+  objectLike,
+  parse,
+  ResetStatus,
+  Size,
+  UuidFilter,
+} from './validation.ts';
 import * as accessView from './views/access-rules.ts';
 import * as view from './views/shares.ts';
 
@@ -54,7 +64,6 @@ const UpdateBody = z.object({
     is_public: Bool.optional(),
   }),
 });
-const ResetStatus = z.object({ status: z.string({ error: 'is required' }).min(1).max(64) });
 const ResetTaskState = z.object(
   { task_state: z.string({ error: 'must be a task state or null' }).max(64).nullable() },
   { error: objectLike('{"task_state": "migration_error"}') },

@@ -4,11 +4,10 @@ import { z } from 'zod';
 import { NotFound } from '../services/errors.ts';
 import type { SnapshotInstanceService } from '../services/snapshot-instances.ts';
 import { onlyVersions } from './middleware/microversion.ts';
-import { parse } from './validation.ts';
+import { parse, ResetStatus } from './validation.ts';
 import * as view from './views/snapshot-instances.ts';
 
 const ListQuery = z.object({ snapshot_id: z.string().max(64).optional() }).strict();
-const ResetStatus = z.object({ status: z.string({ error: 'is required' }).min(1).max(64) });
 
 /**
  * Snapshot instances (2.19+, admin only): GET /v2/snapshot-instances[/detail][/{id}] and the

@@ -9,7 +9,7 @@ import type { SnapshotService } from '../services/snapshots.ts';
 import { metadataRoutes } from './metadata.ts';
 import { atLeast, onlyVersions } from './middleware/microversion.ts';
 import { listParams, nextLinks, PageLimit } from './paging.ts';
-import { Bool, Description, Metadata, Name, parse, UuidFilter } from './validation.ts';
+import { Bool, Description, Metadata, Name, parse, ResetStatus, UuidFilter } from './validation.ts';
 import * as view from './views/snapshots.ts';
 
 const CreateBody = z.object({
@@ -33,8 +33,6 @@ const UpdateBody = z.object({
     display_description: Description.nullish(),
   }),
 });
-
-const ResetStatus = z.object({ status: z.string({ error: 'is required' }).min(1).max(64) });
 
 const SORT_KEYS = [
   'id',

@@ -45,6 +45,9 @@ export const Bool = z.union([z.boolean(), z.string()]).transform((v, ctx) => {
 
 const MAX_SIZE_GIB = 1_000_000;
 /** A share size in GiB: a whole number ≥ 1 (the clients send numbers; some send strings). */
+/** The body of an admin `reset_status` action (shares, snapshots, instances, share groups). */
+export const ResetStatus = z.object({ status: z.string({ error: 'is required' }).min(1).max(64) });
+
 export const Size = z
   .union([z.number(), z.string().regex(/^\d+$/, 'must be a whole number of GiB')], {
     error: 'must be a whole number of GiB',
