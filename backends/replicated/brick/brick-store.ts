@@ -585,7 +585,13 @@ export class ShareStore {
     // Blame carried to the new names of a moved or linked inode (server/share-coordinator.ts carriedBlame).
     for (const c of carried) this.addBlame([c.path], c.bricks);
     if (kind !== 'fsync') this.markDirty(marks);
+    // The share server's clock for the times this operation changes, so that every replica shows
+    // the same mtime (each kernel would stamp its own moment, and reads rotate among replicas).
+    const now = typeof h['now'] === 'number' && Number.isFinite(h['now']) ? h['now'] : undefined;
+    const touched = now === undefined ? [] : this.timesTouched(kind, p, np, h);
+    const before = touched.map((t) => this.mtimeOf(t));
     const r = this.apply(kind, p, np, h, payload);
+    if (now !== undefined) this.stampTimes(touched, before, now);
     // `sync`: flush before answering (create/write with fsync in one round trip).
     if (h['sync'] === true && kind !== 'fsync' && kind !== 'unlink' && kind !== 'rmdir') this.fsync(np ?? p);
     if (NAMING.has(kind)) {
@@ -594,6 +600,63 @@ export class ShareStore {
       r.dir = this.getattr(parentOf(named));
     }
     return r;
+  }
+
+  /**
+   * The names whose mtime this operation may change, as the kernel changes them: the file written,
+   * the inode created, the directories whose entries change. Never a name an entry operation only
+   * moves or links: its inode may be shared with a snapshot (and the kernel leaves its mtime alone).
+   */
+  private timesTouched(
+    kind: MutationKind,
+    p: string,
+    np: string | undefined,
+    h: Record<string, unknown>,
+  ): string[] {
+    const dirOf = (x: string) => (x === '' ? [] : [parentOf(x)]);
+    switch (kind) {
+      case 'create':
+      case 'mkdir':
+      case 'symlink':
+        return [p, ...dirOf(p)];
+      case 'link':
+        return np === undefined ? [] : dirOf(np);
+      case 'unlink':
+      case 'rmdir':
+        return dirOf(p);
+      case 'rename':
+        return [...new Set([...dirOf(p), ...(np === undefined ? [] : dirOf(np))])];
+      case 'write':
+      case 'truncate':
+        return [p];
+      case 'setattr':
+        // Explicit times are set by the setattr itself.
+        return h['mtimeMs'] !== undefined || h['atimeMs'] !== undefined ? [] : [p];
+      case 'fsync':
+        return [];
+    }
+  }
+
+  private mtimeOf(rel: string): number | undefined {
+    try {
+      return fs.lstatSync(this.resolve(rel)).mtimeMs;
+    } catch {
+      return undefined; // not there (yet, or any more)
+    }
+  }
+
+  /** Sets the mtime of each name the kernel just changed (and ctime with it) to the share server's `now`. */
+  private stampTimes(touched: string[], before: Array<number | undefined>, now: number): void {
+    touched.forEach((rel, i) => {
+      try {
+        const abs = this.resolve(rel);
+        const st = fs.lstatSync(abs);
+        if (st.mtimeMs === before[i]) return;
+        fs.lutimesSync(abs, st.atimeMs / 1000, now / 1000);
+      } catch {
+        // removed by the operation itself (unlink, rename's old name)
+      }
+    });
   }
 
   private apply(

@@ -611,7 +611,8 @@ export class ShareCoordinator {
       this.pathInflight.set(mk, (this.pathInflight.get(mk) ?? 0) + 1);
       this.cleanable.delete(mk);
     }
-    const header: Record<string, unknown> = { ...h, k: kind };
+    // One clock for the times the operation changes on every replica (the bricks set them).
+    const header: Record<string, unknown> = { ...h, k: kind, now: Date.now() };
     if (down.length > 0) header['blame'] = down;
     const sends = ready.map((m) => this.req(m, OP.bMutate, withCarry(header, carry, m.id), job.payload));
     // Acknowledge as soon as a majority (with a good copy) succeeded; the slower replicas are

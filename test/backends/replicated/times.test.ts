@@ -1,0 +1,55 @@
+/**
+ * Every replica shows the same mtime: the share server stamps each mutation with its clock and the
+ * bricks set the times the operation changed to it (reads rotate among replicas, so a file whose
+ * copies carried each kernel's own moment showed a different mtime from one stat to the next).
+ * Writes, truncates, creates, mkdir, symlink, link, rename and unlink; explicit times (utimes)
+ * stay as given.
+ */
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import path from 'node:path';
+import { test } from 'node:test';
+import { Cluster, settled } from './helpers.ts';
+
+test('every replica shows the same mtime for files and directories after each kind of change', async () => {
+  const cl = await Cluster.start();
+  try {
+    const admin = await cl.client();
+    await admin.createShare('t', 64 * 1024 * 1024);
+    const c = await cl.client('t');
+    const mtimes = (rel: string) =>
+      cl.brickDirs.map((_, i) => fs.lstatSync(path.join(cl.shareDataDir(i, 't'), rel)).mtimeMs);
+    const same = async (rel: string, what: string) => {
+      await settled(admin, 't');
+      const m = mtimes(rel);
+      assert.equal(new Set(m).size, 1, `${what}: mtime of '${rel || '<root>'}' per replica: ${m.join(', ')}`);
+      return m[0]!;
+    };
+    await c.mkdir('d');
+    await same('', 'mkdir');
+    await same('d', 'mkdir');
+    await c.writeFile('d/f', 'first');
+    const created = await same('d/f', 'create');
+    await same('d', 'create');
+    await new Promise((r) => setTimeout(r, 20));
+    await c.write('d/f', 5, Buffer.from(' and more'));
+    assert.ok((await same('d/f', 'write')) > created, 'a write moves mtime forward');
+    await c.truncate('d/f', 3);
+    await same('d/f', 'truncate');
+    await c.symlink('f', 'd/l');
+    await same('d/l', 'symlink');
+    await c.link('d/f', 'd/g');
+    await same('d', 'link');
+    await c.rename('d/g', 'h');
+    await same('d', 'rename (old directory)');
+    await same('', 'rename (new directory)');
+    await c.unlink('h');
+    await same('', 'unlink');
+    // Times a client sets are kept as given, on every replica.
+    const given = Date.UTC(2020, 0, 2, 3, 4, 5);
+    await c.utimes('d/f', given, given);
+    assert.equal(await same('d/f', 'utimes'), given);
+  } finally {
+    await cl.close();
+  }
+});
