@@ -38,6 +38,8 @@ interface Job {
 const UNDECIDED = new Set(['ENOTCONN', 'ETIMEDOUT', 'EIO', 'ESTALE', 'EMOVED', 'EAGAIN', 'ENXIO']);
 
 /** Request ids answered by this coordinator and kept for re-sends (a client has far fewer in flight). */
+/** Dirty paths settled at once after a takeover (settleDirty). */
+const SETTLE_PARALLEL = 32;
 const RIDS_KEPT = 16_384;
 
 interface MutateReply {
@@ -218,32 +220,39 @@ export class ShareCoordinator {
     for (const idx of indexes.values()) for (const d of idx.dirty) dirty.add(d);
     const ready = this.readyMembers();
     if (dirty.size === 0 || ready.length < 2) return;
-    for (const p of dirty) {
-      const attrs = await Promise.all(
-        ready.map((m) =>
-          this.req(m, OP.bGetattr, { path: p, probe: true }).then(
-            (r) => (r.header['attr'] as Attr | undefined) ?? null,
-            () => undefined, // not asked: left as it is
-          ),
+    // Many at once (a crash under a burst of creates leaves a marker per name), a bounded number.
+    const paths = [...dirty];
+    const worker = async (): Promise<void> => {
+      for (let p = paths.pop(); p !== undefined; p = paths.pop()) await this.settleOne(p, ready);
+    };
+    await Promise.all(Array.from({ length: Math.min(SETTLE_PARALLEL, paths.length) }, worker));
+  }
+
+  private async settleOne(p: string, ready: Member[]): Promise<void> {
+    const attrs = await Promise.all(
+      ready.map((m) =>
+        this.req(m, OP.bGetattr, { path: p, probe: true }).then(
+          (r) => (r.header['attr'] as Attr | undefined) ?? null,
+          () => undefined, // not asked: left as it is
         ),
-      );
-      const known = attrs.filter((a): a is Attr => a !== undefined && a !== null);
-      if (known.length === 0) continue;
-      const newest = known.reduce((a, b) => (b.v > a.v ? b : a));
-      // Only copies of the same file compare by version (another id is for heal to sort out). A
-      // replica already blamed for it has its pending marker, with the ranges it missed: kept.
-      const older = ready.filter((m, i) => {
-        const a = attrs[i];
-        return a !== undefined && a !== null && a.id === newest.id && a.v < newest.v && this.isGood(m, p);
-      });
-      if (older.length === 0) continue;
-      const holders = ready.filter((_, i) => attrs[i]?.id === newest.id && attrs[i]?.v === newest.v);
-      const bricks = older.map((m) => m.id);
-      await Promise.allSettled(holders.map((m) => this.req(m, OP.bMark, { paths: [p], bricks })));
-      for (const b of bricks) this.blamed.get(b)?.add(p);
-      this.pathFailed.add(p);
-      this.onNeedHeal?.();
-    }
+      ),
+    );
+    const known = attrs.filter((a): a is Attr => a !== undefined && a !== null);
+    if (known.length === 0) return;
+    const newest = known.reduce((a, b) => (b.v > a.v ? b : a));
+    // Only copies of the same file compare by version (another id is for heal to sort out). A
+    // replica already blamed for it has its pending marker, with the ranges it missed: kept.
+    const older = ready.filter((m, i) => {
+      const a = attrs[i];
+      return a !== undefined && a !== null && a.id === newest.id && a.v < newest.v && this.isGood(m, p);
+    });
+    if (older.length === 0) return;
+    const holders = ready.filter((_, i) => attrs[i]?.id === newest.id && attrs[i]?.v === newest.v);
+    const bricks = older.map((m) => m.id);
+    await Promise.allSettled(holders.map((m) => this.req(m, OP.bMark, { paths: [p], bricks })));
+    for (const b of bricks) this.blamed.get(b)?.add(p);
+    this.pathFailed.add(p);
+    this.onNeedHeal?.();
   }
 
   // ---- requests to bricks ------------------------------------------------------------------
