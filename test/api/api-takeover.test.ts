@@ -291,10 +291,11 @@ describe('a killed API process leaves nothing stuck: the other takes its tasks o
     victim: ServerProcess,
     survivor: ServerProcess,
     f: Fixture,
+    victimDelays: 'before' | 'after',
   ): Promise<{ resources: Record<Kind, string>; newShare: string; newSnap: string; atKill: AtKill }> {
     survivor.child.kill('SIGSTOP');
     try {
-      return await killVictim(victim, f);
+      return await killVictim(victim, f, victimDelays);
     } finally {
       survivor.child.kill('SIGCONT');
     }
@@ -303,6 +304,7 @@ describe('a killed API process leaves nothing stuck: the other takes its tasks o
   async function killVictim(
     victim: ServerProcess,
     f: Fixture,
+    delayWhen: 'before' | 'after',
   ): Promise<{ resources: Record<Kind, string>; newShare: string; newSnap: string; atKill: AtKill }> {
     const [newShare, newSnap] = await Promise.all([
       createShare(victim, 'new', 1),
@@ -334,6 +336,19 @@ describe('a killed API process leaves nothing stuck: the other takes its tasks o
     await waitFor('the victim to hold all seven tasks', 10_000, async () =>
       JSON.stringify(describeHeld(await heldNow())) === JSON.stringify(expected) ? true : undefined,
     );
+    const storageNow = (): AtKill => ({
+      extendedSize: backendSize(f.ext),
+      deletedShareThere: existsSync(path.join(shared, 'shares', f.del)),
+      newSnapshotThere: existsSync(path.join(shared, 'snapshots', newSnap as string, 'snapshot.json')),
+    });
+    // A claimed task is not yet inside its backend call (the worker reads its rows first). A backend
+    // that waits after acting shows when its calls have acted; one that waits before acting is inside
+    // the wait from the first millisecond of the call, which the DELAY_MS sleep leaves ample room for.
+    if (delayWhen === 'after')
+      await waitFor("the victim's backend calls to act", DELAY_MS / 2, async () => {
+        const now = storageNow();
+        return now.extendedSize === 2 && !now.deletedShareThere && now.newSnapshotThere ? true : undefined;
+      });
     await victim.stop('SIGKILL');
     // All seven were still in the victim's hands (in the backend call) when it died.
     assert.deepEqual(
@@ -342,11 +357,7 @@ describe('a killed API process leaves nothing stuck: the other takes its tasks o
       'the victim finished tasks before it was killed',
     );
     // What the storage looked like when the victim died (the survivor is still paused).
-    const atKill = {
-      extendedSize: backendSize(f.ext),
-      deletedShareThere: existsSync(path.join(shared, 'shares', f.del)),
-      newSnapshotThere: existsSync(path.join(shared, 'snapshots', newSnap as string, 'snapshot.json')),
-    };
+    const atKill = storageNow();
     return { resources, newShare: newShare as string, newSnap: newSnap as string, atKill };
   }
 
@@ -497,7 +508,7 @@ describe('a killed API process leaves nothing stuck: the other takes its tasks o
   }, async () => {
     const [victim, survivor] = [firstVictim, firstSurvivor];
     const f = fixtures[0] as Fixture;
-    const r = await round(victim, survivor, f);
+    const r = await round(victim, survivor, f, 'after');
     assert.deepEqual(
       r.atKill,
       { extendedSize: 2, deletedShareThere: false, newSnapshotThere: true },
@@ -515,7 +526,7 @@ describe('a killed API process leaves nothing stuck: the other takes its tasks o
     // The next survivor, started at leisure: it is paused while the victim takes the tasks.
     const survivor = await start('after');
     const f = fixtures[1] as Fixture;
-    const r = await round(victim, survivor, f);
+    const r = await round(victim, survivor, f, 'before');
     assert.deepEqual(
       r.atKill,
       { extendedSize: 1, deletedShareThere: true, newSnapshotThere: false },
