@@ -7,7 +7,8 @@
 //   creating ABACA_BENCH_FILES (default 10,000) files of 4 KiB with 4 processes.
 // Sizes: ABACA_BENCH_MIB (default 1024). It prints what it ran, and the CPU seconds the mount,
 // the share server and the bricks spent on each workload through the mount (per GiB, per 1,000
-// creates), which say more than rates on a machine shared with other work.
+// creates), which say more than rates on a machine shared with other work, and their minor page
+// faults (new memory touched: fresh socket buffers, new page-cache pages).
 // ABACA_BENCH_ONLY=seq,library,random,creates runs a subset; ABACA_BENCH_MOUNT_OPTS are -o options; ABACA_BENCH_PROF=DIR writes a V8
 // CPU profile of each daemon and of the mount process to DIR (they stop with SIGTERM then).
 import { spawn, spawnSync } from 'node:child_process';
@@ -30,14 +31,15 @@ const PROF = process.env.ABACA_BENCH_PROF;
 const profFlags = PROF ? ['--cpu-prof', `--cpu-prof-dir=${path.resolve(PROF)}`] : [];
 const profPrefix = PROF ? ['sh', '-c', `exec "$0" ${profFlags.join(' ')} "$@"`] : undefined;
 
-/** The CPU seconds (user + system) a process has used so far; 0 once it is gone. */
-function cpuSeconds(pid: number): number {
+/** CPU seconds (user + system) and minor page faults a process has had so far; 0 once it is gone. */
+function usage(pid: number): { cpu: number; faults: number } {
   try {
     const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
     const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    return (Number(f[11]) + Number(f[12])) / 100; // utime, stime in clock ticks (USER_HZ = 100)
+    // minflt, then utime and stime in clock ticks (USER_HZ = 100)
+    return { cpu: (Number(f[11]) + Number(f[12])) / 100, faults: Number(f[7]) };
   } catch {
-    return 0;
+    return { cpu: 0, faults: 0 };
   }
 }
 
@@ -61,19 +63,24 @@ interface CpuRow {
   per: string;
   units: number;
   seconds: Record<string, number>;
+  /** Minor page faults: new memory touched (fresh socket buffers, page-cache pages). */
+  faults: Record<string, number>;
 }
 const cpuRows: CpuRow[] = [];
 let watched: Array<{ name: string; pid: number }> = [];
 
 /** Runs `fn` and records the CPU seconds each watched process spent meanwhile. */
 async function withCpu(workload: string, per: string, units: number, fn: () => unknown): Promise<void> {
-  const before = watched.map((w) => cpuSeconds(w.pid));
+  const before = watched.map((w) => usage(w.pid));
   await fn();
   const seconds: Record<string, number> = {};
+  const faults: Record<string, number> = {};
   watched.forEach((w, i) => {
-    seconds[w.name] = cpuSeconds(w.pid) - before[i]!;
+    const now = usage(w.pid);
+    seconds[w.name] = now.cpu - before[i]!.cpu;
+    faults[w.name] = now.faults - before[i]!.faults;
   });
-  cpuRows.push({ workload, per, units, seconds });
+  cpuRows.push({ workload, per, units, seconds, faults });
 }
 
 interface Row {
@@ -376,6 +383,13 @@ async function main(): Promise<void> {
       console.log(
         `| ${c.workload} | ${c.per} | ${each.map((x) => x.toFixed(2)).join(' | ')} | ${all.toFixed(2)} |`,
       );
+    }
+    console.log(
+      `\nMinor page faults through the mount, thousands per unit of work\n| workload | per | ${names.join(' | ')} |\n|---|---|${names.map(() => '---|').join('')}`,
+    );
+    for (const c of cpuRows) {
+      const each = names.map((n) => (c.faults[n] ?? 0) / c.units / 1000);
+      console.log(`| ${c.workload} | ${c.per} | ${each.map((x) => x.toFixed(1)).join(' | ')} |`);
     }
   } finally {
     spawnSync('umount', ['-l', mnt]);
