@@ -256,6 +256,14 @@ export class ShareConnection {
       throw err;
     }
     this.connects++;
+    c.rpc.onClose(() => {
+      if (this.closed || c !== this.client || !this.keepConnected?.()) return;
+      // Back at once, not at the next request: held locks must be reclaimed within the grace period.
+      this.opts.log?.(`connection to ${this.address} lost: reconnecting to reclaim locks`);
+      this.call(OP.ping, {}).catch((err: unknown) =>
+        this.opts.log?.(`could not reconnect: ${(err as Error).message}`),
+      );
+    });
     return c;
   }
 
@@ -273,14 +281,28 @@ export class ShareConnection {
     if (c && !c.rpc.closed) await this.mountOn(c, token);
   }
 
+  /**
+   * Run on every new connection after the first, before any other request goes through it (the
+   * mount reclaims its locks there). Its own requests go straight to `c`.
+   */
+  onReconnect: ((c: ReplicatedClient) => Promise<void>) | undefined;
+  /** Whether a dropped connection is made again at once rather than at the next request. */
+  keepConnected: (() => boolean) | undefined;
+
   private current(): Promise<ReplicatedClient> {
     if (this.closed) return Promise.reject(new ReplicatedError('ENOTCONN', 'unmounted'));
     if (this.client && !this.client.rpc.closed) return Promise.resolve(this.client);
     this.client = null;
     this.connecting ??= this.connect()
-      .then((c) => {
-        this.client = c;
+      .then(async (c) => {
         this.opts.log?.(`reconnected to ${this.address}`);
+        try {
+          await this.onReconnect?.(c);
+        } catch (err) {
+          c.close();
+          throw err;
+        }
+        this.client = c;
         return c;
       })
       .finally(() => {

@@ -11,6 +11,8 @@
  */
 import fs from 'node:fs';
 import { constants } from 'node:os';
+import type { ReplicatedClient } from '../../backends/replicated/client/client.ts';
+import { toReplicatedError } from '../../backends/replicated/protocol/errors.ts';
 import { OP } from '../../backends/replicated/protocol/opcodes.ts';
 import { joinPath, LINKS_ROOT } from '../../backends/replicated/protocol/paths.ts';
 import type { Attr as WireAttr, DirEntry as WireDirEntry } from '../../backends/replicated/protocol/types.ts';
@@ -28,6 +30,7 @@ import {
 } from '../fuse/protocol.ts';
 import { FuseError, type FuseOps, type SetAttr } from '../fuse/session.ts';
 import { toFuseError } from './errno.ts';
+import { HeldLocks } from './held-locks.ts';
 import { type Node, NodeTable, ROOT_NODE } from './node-table.ts';
 import type { ShareConnection } from './share-connection.ts';
 
@@ -54,6 +57,8 @@ interface Handle {
   node: Node;
   append: boolean;
   writable: boolean;
+  /** A lock taken on the file could not be reclaimed after a reconnection: I/O through it is EIO. */
+  lost?: boolean;
 }
 
 interface MountedNode extends Node {
@@ -111,11 +116,43 @@ export class ShareFs implements FuseOps {
   /** Set once mounted: drops the kernel's cached attributes and pages of a node. */
   invalidateData: ((ino: number) => Promise<void>) | undefined;
 
+  /** The locks the server granted through this mount (reclaimed after a reconnection). */
+  readonly heldLocks = new HeldLocks();
+
   private constructor(
     private readonly conn: ShareConnection,
     readonly nodes: NodeTable,
     private readonly opts: ShareFsOptions,
-  ) {}
+  ) {
+    conn.onReconnect = (c) => this.reclaimLocks(c);
+    conn.keepConnected = () => this.heldLocks.size > 0;
+  }
+
+  /**
+   * A new connection after a lost one: the share server there (restarted, or the share's new
+   * owner) has an empty lock table and a grace period; each lock this mount held is taken again
+   * before anything else is sent. A lock that cannot be (the grace period is over, or the server
+   * never lost it but dropped it with the old connection, or another mount holds it now) is lost:
+   * as NFS does, I/O through the file's open handles then fails with EIO, so a program never goes
+   * on believing it holds a lock that another may hold.
+   */
+  private async reclaimLocks(c: ReplicatedClient): Promise<void> {
+    for (const { node, locks } of this.heldLocks.list()) {
+      for (const l of locks) {
+        try {
+          await c.call(OP.lock, { ...lockHeader(node, l.owner, l.kind, l), type: l.type, reclaim: true });
+        } catch (err) {
+          const e = toReplicatedError(err);
+          // The new connection failed too: the next one tries again.
+          if (e.code === 'ENOTCONN' || e.code === 'ETIMEDOUT' || e.code === 'EMOVED') throw e;
+          this.heldLocks.drop(node);
+          for (const h of this.handles.values()) if (h.node === node) h.lost = true;
+          this.opts.log?.(`lock on ${node.path ?? node.fid} lost at reconnection: ${e.message}`);
+          break;
+        }
+      }
+    }
+  }
 
   static async create(conn: ShareConnection, opts: ShareFsOptions = {}): Promise<ShareFs> {
     const root = (await conn.call(OP.getattr, { path: '' })).header['attr'] as WireAttr;
@@ -232,6 +269,7 @@ export class ShareFs implements FuseOps {
   private handle(fh: number): Handle {
     const h = this.handles.get(fh);
     if (!h) throw new FuseError(E.EBADF);
+    if (h.lost) throw new FuseError(E.EIO);
     return h;
   }
 
@@ -503,9 +541,11 @@ export class ShareFs implements FuseOps {
       await this.drain(n);
       if (owner !== undefined && n.lockOwners?.has(`posix:${owner}`)) {
         n.lockOwners.delete(`posix:${owner}`);
+        this.heldLocks.released(n, owner, 'posix', WHOLE);
         await this.call(OP.lock, { ...lockHeader(n, owner, 'posix', WHOLE), type: 'u' });
       }
       this.reportWriteError(n);
+      if (h.lost) throw new FuseError(E.EIO);
     });
   }
 
@@ -541,14 +581,18 @@ export class ShareFs implements FuseOps {
         // What was written under the lock reaches the server before the next holder can read it.
         await this.drain(n);
         this.reportWriteError(n);
+        this.heldLocks.released(n, owner, kind, range);
         await this.call(OP.lock, { ...header, type: 'u' });
         return;
       }
       const type = lock.type === F_WRLCK ? 'w' : 'r';
       n.lockOwners ??= new Set();
       n.lockOwners.add(`${kind}:${owner}`);
+      const granted = (): void =>
+        this.heldLocks.granted(n, { owner, kind, type, start: range.start, end: range.end, pid: lock.pid });
       if (!opts.wait) {
         await this.call(OP.lock, { ...header, type });
+        granted();
         await this.invalidateData?.(n.ino);
         return;
       }
@@ -558,6 +602,7 @@ export class ShareFs implements FuseOps {
       opts.signal.addEventListener('abort', cancel, { once: true });
       try {
         await this.conn.callWaiting(OP.lock, { ...header, type, wait: true, wid });
+        granted();
       } finally {
         opts.signal.removeEventListener('abort', cancel);
       }
@@ -583,8 +628,10 @@ export class ShareFs implements FuseOps {
       this.handles.delete(fh);
       const n = h.node as MountedNode;
       await this.drain(n);
-      if (flockOwner !== undefined && n.lockOwners?.delete(`flock:${flockOwner}`))
+      if (flockOwner !== undefined && n.lockOwners?.delete(`flock:${flockOwner}`)) {
+        this.heldLocks.released(n, flockOwner, 'flock', WHOLE);
         await this.call(OP.lock, { ...lockHeader(n, flockOwner, 'flock', WHOLE), type: 'u' }).catch(() => {});
+      }
       n.open--;
       if (n.open === 0 && n.unlinked && n.path !== null) {
         const path = n.path;

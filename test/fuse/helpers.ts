@@ -134,3 +134,53 @@ export function errCode(err: unknown): string {
     return byErrno;
   return e.code ?? String(err);
 }
+
+export interface Py {
+  /** Lines the script printed so far. */
+  lines: string[];
+  /** Resolves once the script printed `line`. */
+  said(line: string): Promise<void>;
+  exit: Promise<{ code: number | null; stderr: string }>;
+  kill(): void;
+}
+
+/** Runs a python3 script with `import fcntl, os, sys, time` and args; its stdout lines are kept. */
+export function py(script: string, ...args: string[]): Py {
+  const child = spawn('python3', ['-u', '-c', `import fcntl, os, sys, time, errno\n${script}`, ...args], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  const lines: string[] = [];
+  const waiters: Array<() => void> = [];
+  let buf = '';
+  let stderr = '';
+  child.stdout.on('data', (d) => {
+    buf += d;
+    const parts = buf.split('\n');
+    buf = parts.pop()!;
+    lines.push(...parts);
+    for (const w of waiters.splice(0)) w();
+  });
+  child.stderr.on('data', (d) => {
+    stderr += d;
+  });
+  const exit = new Promise<{ code: number | null; stderr: string }>((r) =>
+    child.on('exit', (code) => r({ code, stderr })),
+  );
+  return {
+    lines,
+    exit,
+    kill: () => child.kill('SIGKILL'),
+    said: (line) =>
+      new Promise<void>((resolve, reject) => {
+        const check = () => {
+          if (lines.includes(line)) resolve();
+          else waiters.push(check);
+        };
+        exit.then((e) => {
+          if (!lines.includes(line))
+            reject(new Error(`script ended (${e.code}) before '${line}': ${e.stderr}`));
+        });
+        check();
+      }),
+  };
+}

@@ -6,12 +6,12 @@
  * Locks are taken by python3 processes (fcntl module). Needs root and /dev/fuse.
  */
 import assert from 'node:assert/strict';
-import { spawn, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { after, before, test } from 'node:test';
 import { Cluster } from '../backends/replicated/helpers.ts';
-import { fuseSkip, type Mount, mount, tempDir, unmountAll } from './helpers.ts';
+import { fuseSkip, type Mount, mount, py, tempDir, unmountAll } from './helpers.ts';
 
 const python = spawnSync('python3', ['-c', 'import fcntl'], { encoding: 'utf8' });
 const skip = fuseSkip || (python.status !== 0 ? 'python3 (for fcntl and flock) is not installed' : false);
@@ -35,56 +35,6 @@ after(async () => {
   await cl?.close();
   if (work) fs.rmSync(work, { recursive: true, force: true });
 });
-
-interface Py {
-  /** Lines the script printed so far. */
-  lines: string[];
-  /** Resolves once the script printed `line`. */
-  said(line: string): Promise<void>;
-  exit: Promise<{ code: number | null; stderr: string }>;
-  kill(): void;
-}
-
-/** Runs a python3 script with `import fcntl, os, sys, time` and args; its stdout lines are kept. */
-function py(script: string, ...args: string[]): Py {
-  const child = spawn('python3', ['-u', '-c', `import fcntl, os, sys, time, errno\n${script}`, ...args], {
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  const lines: string[] = [];
-  const waiters: Array<() => void> = [];
-  let buf = '';
-  let stderr = '';
-  child.stdout.on('data', (d) => {
-    buf += d;
-    const parts = buf.split('\n');
-    buf = parts.pop()!;
-    lines.push(...parts);
-    for (const w of waiters.splice(0)) w();
-  });
-  child.stderr.on('data', (d) => {
-    stderr += d;
-  });
-  const exit = new Promise<{ code: number | null; stderr: string }>((r) =>
-    child.on('exit', (code) => r({ code, stderr })),
-  );
-  return {
-    lines,
-    exit,
-    kill: () => child.kill('SIGKILL'),
-    said: (line) =>
-      new Promise<void>((resolve, reject) => {
-        const check = () => {
-          if (lines.includes(line)) resolve();
-          else waiters.push(check);
-        };
-        exit.then((e) => {
-          if (!lines.includes(line))
-            reject(new Error(`script ended (${e.code}) before '${line}': ${e.stderr}`));
-        });
-        check();
-      }),
-  };
-}
 
 /** Holds an exclusive flock for `seconds` (argv[2]), then closes. */
 const HOLD_FLOCK = `

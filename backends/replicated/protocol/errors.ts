@@ -29,6 +29,8 @@ export const ERROR_CODES = [
   'EAGAIN',
   /** A lock wait was cancelled by the client. */
   'EINTR',
+  /** A lock could not be reclaimed after a takeover (grace period over, or taken by another). */
+  'ENOLCK',
   /**
    * The share is served by another share server (`at`, when this one knows where): the client
    * connects there and sends again. Never a program's errno (the mount maps it to ENOTCONN).

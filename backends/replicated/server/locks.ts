@@ -4,8 +4,9 @@
  * A lock belongs to a client connection and a lock owner the client names (the kernel's
  * lock_owner); when the connection goes, its locks go with it, and waiters are woken.
  * Files are keyed by share and file id, so a lock follows a file across renames.
- * Kept in memory: a restart of the share server drops every lock (clients see their connection
- * close). No deadlock detection.
+ * Kept in memory: a restart of the share server, or a failover, drops every lock; the mounts that
+ * held them reclaim them during the grace period that follows a takeover (share-server.ts), while
+ * other lock requests wait for its end (graceWait). No deadlock detection.
  */
 import { ReplicatedError } from '../protocol/errors.ts';
 
@@ -40,9 +41,49 @@ interface Waiter extends Held {
 
 const overlaps = (a: LockRange, b: LockRange) => a.start <= b.end && b.start <= a.end;
 
+/** A request held back until the grace period ends. */
+interface Delayed {
+  client: object;
+  wid: string | undefined;
+  timer: NodeJS.Timeout;
+  reject: (e: ReplicatedError) => void;
+}
+
 export class LockTable {
   private readonly held = new Map<string, Held[]>();
   private readonly waiting = new Map<string, Waiter[]>();
+  private readonly delayed = new Set<Delayed>();
+
+  /**
+   * Resolves after `ms` (the rest of a grace period); cancel() with `wid` gives up early with
+   * EINTR, and the client's connection closing with ENOTCONN, as for a lock wait.
+   */
+  graceWait(client: object, wid: string | undefined, ms: number): Promise<void> {
+    return new Promise((resolve, reject) => {
+      const d: Delayed = {
+        client,
+        wid,
+        reject,
+        timer: setTimeout(() => {
+          this.delayed.delete(d);
+          resolve();
+        }, ms),
+      };
+      this.delayed.add(d);
+    });
+  }
+
+  private dropDelayed(client: object, wid: string | undefined, err: ReplicatedError): boolean {
+    let found = false;
+    for (const d of this.delayed) {
+      if (d.client !== client || (wid !== undefined && d.wid !== wid)) continue;
+      clearTimeout(d.timer);
+      this.delayed.delete(d);
+      d.reject(err);
+      found = true;
+    }
+    return found;
+  }
 
   /** The first lock of another owner that keeps `type` over the range from being taken, if any. */
   conflict(key: string, req: LockRequest, type: LockType): Held | undefined {
@@ -78,6 +119,7 @@ export class LockTable {
 
   /** A waiter of this client gives up (the program waiting was interrupted). */
   cancel(client: object, wid: string): void {
+    if (this.dropDelayed(client, wid, new ReplicatedError('EINTR', 'lock wait interrupted'))) return;
     for (const [key, list] of this.waiting) {
       const i = list.findIndex((w) => w.client === client && w.wid === wid);
       if (i < 0) continue;
@@ -90,6 +132,7 @@ export class LockTable {
 
   /** The client's connection is gone: its locks are released and its waiters dropped. */
   dropClient(client: object): void {
+    this.dropDelayed(client, undefined, new ReplicatedError('ENOTCONN', 'client gone'));
     const touched: string[] = [];
     for (const [key, list] of this.held) {
       const kept = list.filter((h) => h.client !== client);

@@ -1,7 +1,10 @@
 /**
  * Entry point of `abaca-share-server --bricks H:P,H:P,... [--host 127.0.0.1] [--port 0]
  *   [--attach share1,share2] [--brick-timeout-ms 5000] [--heal-interval-ms 60000] [--no-auto-heal]
- *   [--auth-url http://HOST:PORT/identity/v3] [--token-recheck-ms 5000] [--cluster]`.
+ *   [--auth-url http://HOST:PORT/identity/v3] [--token-recheck-ms 5000] [--lock-grace-ms 10000]
+ *   [--cluster]`.
+ * `--lock-grace-ms`: after taking a share over, how long mounts may reclaim the locks they held
+ * (new lock requests wait that long); 0 turns reclaim off.
  * `--cluster`: one of several share servers under the cluster monitor (server/assignments.ts).
  * Environment: ABACA_ADMIN_TOKEN (required), the secret of the admin operations; ABACA_CLUSTER_CA,
  * ABACA_CLUSTER_CERT, ABACA_CLUSTER_KEY (protocol/tls.ts): with them the client port serves TLS
@@ -18,6 +21,13 @@ const timeoutMs = numArg('brick-timeout-ms');
 const adminToken = process.env['ABACA_ADMIN_TOKEN'] ?? '';
 if (adminToken.length < 16) {
   console.error('abaca-share-server: set ABACA_ADMIN_TOKEN to a secret of at least 16 characters');
+  process.exit(2);
+}
+const lockGraceMs = numArg('lock-grace-ms');
+if (lockGraceMs !== undefined && !(Number.isFinite(lockGraceMs) && lockGraceMs >= 0)) {
+  console.error(
+    `abaca-share-server: --lock-grace-ms must be a number of milliseconds >= 0, not ${args.get('lock-grace-ms')}`,
+  );
   process.exit(2);
 }
 let tls: ClusterTls | undefined;
@@ -38,6 +48,7 @@ const server = new ShareServer({
   adminToken,
   authUrl: args.get('auth-url'),
   tokenRecheckMs: numArg('token-recheck-ms'),
+  lockGraceMs,
   tls,
   managed: args.has('cluster'),
 });

@@ -54,6 +54,8 @@ export interface ShareServerOptions {
    */
   authUrl?: string;
   tokenRecheckMs?: number;
+  /** The lock grace period after a takeover (default DEFAULT_LOCK_GRACE_MS; 0: none, locks are lost). */
+  lockGraceMs?: number;
   /**
    * Cluster TLS: the client port serves TLS only, and links to bricks are mutual TLS. Clients
    * may come without a certificate (mounts with a token); admin operations need one.
@@ -76,7 +78,15 @@ interface Attached {
   healSoon: () => void;
   /** Copies missed snapshots to bricks that return, deletes snapshots deleted meanwhile. */
   snapHeal: SnapshotHealer;
+  /**
+   * Until then (ms since the epoch), the lock grace period of a share taken over from a previous
+   * owner: mounts reclaim the locks they held there, and new lock requests wait (server/locks.ts).
+   */
+  graceUntil: number;
 }
+
+/** How long mounts have to reclaim their locks after a takeover (a restart or a failover). */
+export const DEFAULT_LOCK_GRACE_MS = 10_000;
 
 const MAX_READ = 16 * 1024 * 1024;
 /** The replica count pools are quoted for (the default of a share type). */
@@ -315,12 +325,15 @@ export class ShareServer {
           }, interval)
         : undefined;
     timer?.unref();
+    // A share served before (epoch 1 is its creation, 2 its first owner) may have had locks.
+    const grace = best.epoch >= 2 ? (this.opts.lockGraceMs ?? DEFAULT_LOCK_GRACE_MS) : 0;
     this.shares.set(id, {
       coord,
       healer,
       timer,
       healSoon,
       snapHeal,
+      graceUntil: grace > 0 ? Date.now() + grace : 0,
       unlisten: () => {
         for (const l of listeners) l();
         if (healTimer) clearTimeout(healTimer);
@@ -1031,6 +1044,25 @@ export class ShareServer {
       case OP.getlk: {
         const { key, req } = lockRequest(mount.share, h, sock);
         const type = h['type'];
+        const graceLeft = this.attached(mount.share).graceUntil - Date.now();
+        if (h['reclaim'] === true) {
+          // A lock the mount held through the share's previous owner, taken again.
+          if (f.op !== OP.lock || (type !== 'r' && type !== 'w'))
+            throw new ReplicatedError('EINVAL', 'only a lock of type r or w is reclaimed');
+          if (graceLeft <= 0)
+            throw new ReplicatedError(
+              'ENOLCK',
+              `the grace period for reclaiming locks of share ${mount.share} is over`,
+            );
+          if (this.locks.conflict(key, req, type))
+            throw new ReplicatedError('ENOLCK', 'a conflicting lock was reclaimed first');
+          return this.locks.lock(key, req, type, false).then(() => ({}));
+        }
+        // During the grace period only reclaims are granted or tested: the rest wait for its end.
+        if (graceLeft > 0 && type !== 'u') {
+          const wid = typeof h['wid'] === 'string' ? h['wid'] : undefined;
+          return this.locks.graceWait(sock, wid, graceLeft).then(() => this.fileOp(f, sock));
+        }
         if (f.op === OP.getlk) {
           if (type !== 'r' && type !== 'w') throw new ReplicatedError('EINVAL', 'type must be r or w');
           const held = this.locks.conflict(key, req, type);

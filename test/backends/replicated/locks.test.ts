@@ -58,3 +58,19 @@ test('a waiter is granted at the unlock, in order; cancel gives EINTR; a client 
   assert.equal(await w3, 'ok');
   assert.equal(t.count(), 1);
 });
+
+test('grace waits: resolve after the time, EINTR when cancelled, ENOTCONN when the client goes', async () => {
+  const t = new LockTable();
+  const t0 = Date.now();
+  await t.graceWait(A, 'a', 60);
+  assert.ok(Date.now() - t0 >= 55);
+  const cancelled = code(t.graceWait(A, 'x', 60_000));
+  const other = code(t.graceWait(A, 'y', 60_000));
+  const gone = code(t.graceWait(B, undefined, 60_000));
+  t.cancel(A, 'x');
+  assert.equal(await cancelled, 'EINTR');
+  t.dropClient(B);
+  assert.equal(await gone, 'ENOTCONN');
+  t.dropClient(A);
+  assert.equal(await other, 'ENOTCONN', 'the cancel took only its own wait');
+});

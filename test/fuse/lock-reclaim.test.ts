@@ -1,0 +1,137 @@
+/**
+ * Locks across a share-server restart, through two real mounts: the mount that held a lock
+ * reconnects by itself and reclaims it in the restarted server's grace period, so the other mount
+ * still cannot take it; a mount that could not reclaim in time (paused through the whole grace
+ * period) loses the lock, and its program's next I/O on the file fails with EIO instead of going
+ * on unprotected. Needs root, /dev/fuse and python3.
+ */
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import fs from 'node:fs';
+import path from 'node:path';
+import { after, before, test } from 'node:test';
+import { Cluster, waitFor } from '../backends/replicated/helpers.ts';
+import { fuseSkip, type Mount, mount, py, tempDir, unmountAll } from './helpers.ts';
+
+const python = spawnSync('python3', ['-c', 'import fcntl'], { encoding: 'utf8' });
+const skip = fuseSkip || (python.status !== 0 ? 'python3 (for fcntl) is not installed' : false);
+const GRACE_MS = 3000;
+let cl: Cluster;
+let work = '';
+let a: Mount;
+let b: Mount;
+
+before(async () => {
+  if (skip) return;
+  work = tempDir('abaca-fuse-reclaim-');
+  cl = await Cluster.start({ serverArgs: ['--lock-grace-ms', String(GRACE_MS)] });
+  const admin = await cl.client();
+  await admin.createShare('rc', 1 << 30, { access: [{ id: 'r1', to: '127.0.0.1', level: 'rw' }] });
+  const loc = `abaca://127.0.0.1:${cl.server.port}/rc`;
+  [a, b] = await Promise.all([mount(loc, path.join(work, 'a')), mount(loc, path.join(work, 'b'))]);
+});
+after(async () => {
+  await unmountAll();
+  await cl?.close();
+  if (work) fs.rmSync(work, { recursive: true, force: true });
+});
+
+/**
+ * Locks argv[1] (whole file, exclusive), says 'locked', waits until the local file argv[2]
+ * exists, then writes 'after' at offset 0 and says how that went, and unlocks.
+ */
+const HOLD = `
+fd = os.open(sys.argv[1], os.O_RDWR | os.O_CREAT)
+fcntl.lockf(fd, fcntl.LOCK_EX)
+print('locked')
+while not os.path.exists(sys.argv[2]):
+    time.sleep(0.05)
+try:
+    os.pwrite(fd, b'after', 0)
+    os.fsync(fd)
+    print('wrote ok')
+except OSError as e:
+    print('wrote ' + errno.errorcode[e.errno])
+try:
+    fcntl.lockf(fd, fcntl.LOCK_UN)
+except OSError as e:
+    pass
+print('released')`;
+
+/** Tries an exclusive lock of argv[1] without waiting: 'ok' or the errno's name. */
+const TRY = `
+fd = os.open(sys.argv[1], os.O_RDWR)
+try:
+    fcntl.lockf(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    print('ok')
+except OSError as e:
+    print(errno.errorcode[e.errno])`;
+
+async function restartShareServer(): Promise<void> {
+  const port = cl.server.port;
+  await cl.server.kill9();
+  cl.servers.push(await cl.startServer(['--port', String(port)]));
+}
+
+test('a lock held on A is reclaimed after a share-server restart: B still cannot take it', {
+  skip,
+  timeout: 90_000,
+}, async () => {
+  fs.writeFileSync(path.join(a.dir, 'f'), 'before');
+  const go = path.join(work, 'go-f');
+  const holder = py(HOLD, path.join(a.dir, 'f'), go);
+  await holder.said('locked');
+  await restartShareServer();
+  // A notices the lost connection and reconnects without any I/O of its programs.
+  await waitFor(() => /reconnected to/.test(a.output()), 20_000, 'A reconnected');
+  const tried = py(TRY, path.join(b.dir, 'f'));
+  const r = await tried.exit;
+  assert.equal(r.code, 0, r.stderr);
+  assert.deepEqual(tried.lines, ['EAGAIN'], 'B took a lock A still holds');
+  fs.writeFileSync(go, '');
+  await holder.said('released');
+  assert.deepEqual(holder.lines, ['locked', 'wrote ok', 'released']);
+  const again = py(TRY, path.join(b.dir, 'f'));
+  assert.equal((await again.exit).code, 0);
+  assert.deepEqual(again.lines, ['ok']);
+  assert.equal(fs.readFileSync(path.join(b.dir, 'f'), 'utf8').slice(0, 5), 'after');
+  assert.doesNotMatch(a.output(), /lost at reconnection/);
+});
+
+test('A paused through the grace period loses its lock: B gets it, and A’s program sees EIO', {
+  skip,
+  timeout: 90_000,
+}, async () => {
+  fs.writeFileSync(path.join(a.dir, 'g'), 'before');
+  const go = path.join(work, 'go-g');
+  const holder = py(HOLD, path.join(a.dir, 'g'), go);
+  await holder.said('locked');
+  // The process serving the mount: `abaca mount --foreground` runs it as its child.
+  const served = spawnSync('pgrep', ['-P', String(a.child.pid)], { encoding: 'utf8' })
+    .stdout.trim()
+    .split('\n');
+  assert.equal(served.length, 1, `one serving child of ${a.child.pid}: ${served}`);
+  const pid = Number(served[0]);
+  process.kill(pid, 'SIGSTOP');
+  try {
+    await restartShareServer();
+    const tried = py(TRY, path.join(b.dir, 'g'));
+    const r = await tried.exit;
+    assert.equal(r.code, 0, r.stderr);
+    assert.deepEqual(tried.lines, ['ok'], 'after the grace period the lock is free');
+  } finally {
+    process.kill(pid, 'SIGCONT');
+  }
+  await waitFor(() => /lock on g lost at reconnection/.test(a.output()), 20_000, 'A reports the lost lock');
+  fs.writeFileSync(go, '');
+  await holder.said('released');
+  assert.deepEqual(holder.lines, ['locked', 'wrote EIO', 'released']);
+  assert.equal(
+    fs.readFileSync(path.join(b.dir, 'g'), 'utf8'),
+    'before',
+    'nothing was written without the lock',
+  );
+  // A new open of the file on A works again.
+  fs.writeFileSync(path.join(a.dir, 'g'), 'fresh');
+  assert.equal(fs.readFileSync(path.join(b.dir, 'g'), 'utf8'), 'fresh');
+});
