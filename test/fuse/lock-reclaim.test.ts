@@ -87,7 +87,7 @@ test('a lock held on A is reclaimed after a share-server restart: B still cannot
   const tried = py(TRY, path.join(b.dir, 'f'));
   const r = await tried.exit;
   assert.equal(r.code, 0, r.stderr);
-  assert.deepEqual(tried.lines, ['EAGAIN'], 'B took a lock A still holds');
+  assert.deepEqual(tried.lines, ['EAGAIN'], `B took a lock A still holds; A said: ${a.output()}`);
   fs.writeFileSync(go, '');
   await holder.said('released');
   assert.deepEqual(holder.lines, ['locked', 'wrote ok', 'released']);
@@ -118,14 +118,20 @@ test('A paused through the grace period loses its lock: B gets it, and A’s pro
     const tried = py(TRY, path.join(b.dir, 'g'));
     const r = await tried.exit;
     assert.equal(r.code, 0, r.stderr);
-    assert.deepEqual(tried.lines, ['ok'], 'after the grace period the lock is free');
+    assert.deepEqual(tried.lines, ['ok'], `after the grace period the lock is free; B: ${b.output()}`);
   } finally {
     process.kill(pid, 'SIGCONT');
   }
-  await waitFor(() => /lock on g lost at reconnection/.test(a.output()), 20_000, 'A reports the lost lock');
+  await waitFor(
+    () => /lock on g lost at reconnection/.test(a.output()),
+    20_000,
+    'A reports the lost lock',
+  ).catch((err: Error) => {
+    throw new Error(`${err.message}; A said: ${a.output()}`);
+  });
   fs.writeFileSync(go, '');
   await holder.said('released');
-  assert.deepEqual(holder.lines, ['locked', 'wrote EIO', 'released']);
+  assert.deepEqual(holder.lines, ['locked', 'wrote EIO', 'released'], `A said: ${a.output()}`);
   assert.equal(
     fs.readFileSync(path.join(b.dir, 'g'), 'utf8'),
     'before',
