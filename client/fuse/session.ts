@@ -337,7 +337,18 @@ export class FuseSession {
         if (code === 'ENODEV') return; // unmounted
         throw err;
       }
-      await this.handle(buf.subarray(0, n), keep);
+      const req = buf.subarray(0, n);
+      // A lock wait may last as long as another program holds the lock: it must not keep this
+      // reader, or enough waiters would leave none for the holder's own I/O and unlock (the
+      // mount would stall). Its arguments are read before its first await, so the buffer can
+      // take the next request at once.
+      if (n >= IN_HEADER_SIZE && req.readUInt32LE(4) === Op.SETLKW) {
+        this.handle(req, keep).catch((err: unknown) =>
+          process.stderr.write(`fuse: SETLKW: ${String(err)}\n`),
+        );
+        continue;
+      }
+      await this.handle(req, keep);
     }
   }
 

@@ -207,3 +207,52 @@ print('still open')`,
   assert.equal(third.lines[0], 'got');
   await waiter.exit;
 });
+
+test('more lock waiters than the mount has readers do not stall it: the holder’s I/O and unlock get through', {
+  skip,
+  timeout: 90_000,
+}, async () => {
+  // 12 waiters on one mount with 8 readers: a wait that kept its reader would leave none for the
+  // holder's write and close on the same mount, and nothing would ever be granted.
+  const go = path.join(work, 'go-many');
+  const log = path.join(a.dir, 'many.log');
+  const holder = py(
+    `
+fd = os.open(sys.argv[1], os.O_RDWR | os.O_CREAT)
+fcntl.flock(fd, fcntl.LOCK_EX)
+print('locked')
+while not os.path.exists(sys.argv[3]):
+    time.sleep(0.05)
+with open(sys.argv[2], 'w') as f:
+    f.write('holder\\n')
+print('io ok')
+os.close(fd)`,
+    path.join(a.dir, 'many'),
+    log,
+    go,
+  );
+  await holder.said('locked');
+  const waiters = Array.from({ length: 12 }, () =>
+    py(
+      `
+fd = os.open(sys.argv[1], os.O_RDWR | os.O_CREAT)
+fcntl.flock(fd, fcntl.LOCK_EX)
+with open(sys.argv[2], 'a') as f:
+    f.write('waiter\\n')
+os.close(fd)
+print('done')`,
+      path.join(a.dir, 'many'),
+      log,
+    ),
+  );
+  await new Promise((r) => setTimeout(r, 2500));
+  fs.writeFileSync(go, '');
+  await holder.said('io ok');
+  for (const w of waiters) {
+    const r = await w.exit;
+    assert.equal(r.code, 0, r.stderr);
+    assert.deepEqual(w.lines, ['done']);
+  }
+  const lines = fs.readFileSync(path.join(b.dir, 'many.log'), 'utf8').split('\n').filter(Boolean);
+  assert.deepEqual(lines, ['holder', ...Array(12).fill('waiter')]);
+});
