@@ -317,7 +317,7 @@ export class ShareConnection {
    * answer EEXIST or ENOENT the second time, as over NFS without a reply cache.)
    */
   async call(op: number, header: object, payload?: Buffer): Promise<Reply> {
-    const deadline = Date.now() + (this.opts.retryMs ?? 30_000);
+    const deadline = Date.now() + this.retryMs;
     let wait = 50;
     const first = MUTATING_CLIENT_OPS.has(op) ? { ...header, rid: `${this.clientId}:${++this.seq}` } : header;
     let sent = first;
@@ -350,9 +350,14 @@ export class ShareConnection {
     }
   }
 
+  /** How long a request is sent again while no connection answers (ms). */
+  get retryMs(): number {
+    return this.opts.retryMs ?? 30_000;
+  }
+
   /**
-   * A request that may wait as long as it needs (a lock wait): no timeout, not sent again (the
-   * locks of a lost connection are gone with it anyway).
+   * A request that may wait as long as it needs (a lock wait): no timeout, and not sent again
+   * here (the caller decides: ShareFs sends a lock wait again on the next connection).
    */
   async callWaiting(op: number, header: object): Promise<Reply> {
     const c = await this.current();

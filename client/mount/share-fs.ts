@@ -601,7 +601,7 @@ export class ShareFs implements FuseOps {
       const cancel = () => void this.conn.callWaiting(OP.lockCancel, { wid }).catch(() => {});
       opts.signal.addEventListener('abort', cancel, { once: true });
       try {
-        await this.conn.callWaiting(OP.lock, { ...header, type, wait: true, wid });
+        await this.waitForLock({ ...header, type, wait: true, wid }, opts.signal);
         granted();
       } finally {
         opts.signal.removeEventListener('abort', cancel);
@@ -609,6 +609,33 @@ export class ShareFs implements FuseOps {
       // As NFS does: a new lock holder reads what the previous one wrote, not this mount's cache.
       await this.invalidateData?.(n.ino);
     });
+  }
+
+  /**
+   * A lock wait. When the connection drops under it (a share-server restart or failover), it is
+   * sent again on the next connection: whatever the old server granted or queued is gone with its
+   * lock table or with the connection, so asking again is always right. It gives up when the
+   * program is interrupted, or with ENOTCONN when no connection comes back within the retry time.
+   */
+  private async waitForLock(header: Record<string, unknown>, signal: AbortSignal): Promise<void> {
+    let lostAt = 0;
+    let pause = 50;
+    for (;;) {
+      const sent = Date.now();
+      try {
+        await this.conn.callWaiting(OP.lock, header);
+        return;
+      } catch (err) {
+        const e = toReplicatedError(err);
+        if ((e.code !== 'ENOTCONN' && e.code !== 'EMOVED') || signal.aborted) throw e;
+        // A wait that was under way on a live connection starts the retry time afresh.
+        if (Date.now() - sent > 1000) lostAt = 0;
+        lostAt ||= Date.now();
+        if (Date.now() - lostAt > this.conn.retryMs) throw e;
+      }
+      await new Promise((r) => setTimeout(r, pause));
+      pause = Math.min(pause * 2, 1000);
+    }
   }
 
   fsync(_ino: number, fh: number): Promise<void> {

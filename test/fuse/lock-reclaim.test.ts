@@ -141,3 +141,34 @@ test('A paused through the grace period loses its lock: B gets it, and A’s pro
   fs.writeFileSync(path.join(a.dir, 'g'), 'fresh');
   assert.equal(fs.readFileSync(path.join(b.dir, 'g'), 'utf8'), 'fresh');
 });
+
+test('a lock wait under way when the share server restarts is sent again, and granted when the holder lets go', {
+  skip,
+  timeout: 90_000,
+}, async () => {
+  fs.writeFileSync(path.join(a.dir, 'w'), 'before');
+  const go = path.join(work, 'go-w');
+  const holder = py(HOLD, path.join(b.dir, 'w'), go);
+  await holder.said('locked');
+  const waiter = py(
+    `
+fd = os.open(sys.argv[1], os.O_RDWR)
+print('waiting')
+fcntl.lockf(fd, fcntl.LOCK_EX)
+print('granted ' + os.pread(fd, 5, 0).decode())`,
+    path.join(a.dir, 'w'),
+  );
+  await waiter.said('waiting');
+  await new Promise((r) => setTimeout(r, 500));
+  await restartShareServer();
+  // B reclaims its lock; A's wait reaches the new server and waits there.
+  await waitFor(() => /reconnected to/.test(b.output()), 20_000, 'B reconnected');
+  await new Promise((r) => setTimeout(r, GRACE_MS + 500));
+  assert.deepEqual(waiter.lines, ['waiting'], `A's wait ended while B holds the lock; A said: ${a.output()}`);
+  fs.writeFileSync(go, '');
+  await holder.said('released');
+  assert.deepEqual(holder.lines, ['locked', 'wrote ok', 'released']);
+  const r = await waiter.exit;
+  assert.equal(r.code, 0, r.stderr);
+  assert.deepEqual(waiter.lines, ['waiting', 'granted after']);
+});
