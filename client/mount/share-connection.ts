@@ -313,10 +313,16 @@ export class ShareConnection {
 
   /**
    * One request; while the connection is down it is sent again on a new one until `retryMs` has
-   * passed. (Writes at an offset are idempotent; a create, mkdir, unlink or rename sent twice may
+   * passed. `sendIf`, when given, is asked before each send: a reason instead of undefined fails
+   * the request with EIO unsent (a write whose lock was lost meanwhile). (Writes at an offset are idempotent; a create, mkdir, unlink or rename sent twice may
    * answer EEXIST or ENOENT the second time, as over NFS without a reply cache.)
    */
-  async call(op: number, header: object, payload?: Buffer): Promise<Reply> {
+  async call(
+    op: number,
+    header: object,
+    payload?: Buffer,
+    sendIf?: () => string | undefined,
+  ): Promise<Reply> {
     const deadline = Date.now() + this.retryMs;
     let wait = 50;
     const first = MUTATING_CLIENT_OPS.has(op) ? { ...header, rid: `${this.clientId}:${++this.seq}` } : header;
@@ -325,6 +331,9 @@ export class ShareConnection {
       let c: ReplicatedClient | undefined;
       try {
         c = await this.current();
+        // Checked on the connection it would go through (after a reconnection's reclaim).
+        const refused = sendIf?.();
+        if (refused !== undefined) throw new ReplicatedError('EIO', refused);
         this.inflight++;
         try {
           return await c.call(op, sent, payload);

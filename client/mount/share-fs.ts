@@ -81,6 +81,8 @@ interface MountedNode extends Node {
   writeError?: FuseError;
   /** Lock owners that took locks on this file through this mount (their close releases them). */
   lockOwners?: Set<string>;
+  /** How many times a lock on this file could not be reclaimed (writes issued before are not sent). */
+  locksLost?: number;
   /**
    * A directory's attributes as a change made through this mount left them (the reply to a
    * create, mkdir, symlink or link in it), and when: the kernel drops a directory's attributes
@@ -146,6 +148,8 @@ export class ShareFs implements FuseOps {
           // The new connection failed too: the next one tries again.
           if (e.code === 'ENOTCONN' || e.code === 'ETIMEDOUT' || e.code === 'EMOVED') throw e;
           this.heldLocks.drop(node);
+          const n = node as MountedNode;
+          n.locksLost = (n.locksLost ?? 0) + 1;
           for (const h of this.handles.values()) if (h.node === node) h.lost = true;
           this.opts.log?.(`lock on ${node.path ?? node.fid} lost at reconnection: ${e.message}`);
           break;
@@ -183,6 +187,18 @@ export class ShareFs implements FuseOps {
 
   private async call(op: number, header: object, payload?: Buffer) {
     return this.conn.call(op, header, payload);
+  }
+
+  /**
+   * A write of node `n`. Issued under a lock that is then lost (the mount was away past the grace
+   * period), it is not sent: another mount may have taken the lock and changed the file since, and
+   * the data would overwrite that. The program hears EIO (at once, or from fsync or close).
+   */
+  private sendWrite(n: MountedNode, header: object, data: Buffer) {
+    const losses = n.locksLost ?? 0;
+    return this.conn.call(OP.write, header, data, () =>
+      (n.locksLost ?? 0) === losses ? undefined : `a lock on ${n.path ?? n.fid} was lost: write not sent`,
+    );
   }
 
   private async stat(path: string): Promise<WireAttr> {
@@ -500,7 +516,7 @@ export class ShareFs implements FuseOps {
       if (h.append || window === 0) {
         // The data is forwarded from the session's read buffer, reused only after the reply.
         const header = h.append ? { path, off: 0, append: true, fid } : { path, off: offset, fid };
-        await this.call(OP.write, header, data);
+        await this.sendWrite(n, header, data);
         return data.length;
       }
       // Write-behind: answered now, sent with others in flight (a sequential writer is not held to
@@ -513,7 +529,7 @@ export class ShareFs implements FuseOps {
       const giveBack = keep?.();
       const body = giveBack ? data : Buffer.from(data);
       n.inflightBytes = (n.inflightBytes ?? 0) + body.length;
-      const sent: Promise<void> = this.call(OP.write, { path, off: offset, fid }, body).then(
+      const sent: Promise<void> = this.sendWrite(n, { path, off: offset, fid }, body).then(
         () => undefined,
         (err: unknown) => {
           n.writeError ??= toFuseError(err);
