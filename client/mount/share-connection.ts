@@ -313,9 +313,10 @@ export class ShareConnection {
 
   /**
    * One request; while the connection is down it is sent again on a new one until `retryMs` has
-   * passed. `sendIf`, when given, is asked before each send: a reason instead of undefined fails
-   * the request with EIO unsent (a write whose lock was lost meanwhile). (Writes at an offset are idempotent; a create, mkdir, unlink or rename sent twice may
-   * answer EEXIST or ENOENT the second time, as over NFS without a reply cache.)
+   * passed. (Writes at an offset are idempotent; a create, mkdir, unlink or rename sent twice may
+   * answer EEXIST or ENOENT the second time, as over NFS without a reply cache.) `sendIf`, when
+   * given, is asked before each send: a reason instead of undefined fails the request with EIO
+   * unsent (a write whose lock was lost meanwhile).
    */
   async call(
     op: number,
