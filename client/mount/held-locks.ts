@@ -5,6 +5,7 @@
  * fcntl's rules: a new lock of an owner replaces what that owner held over its range, and an
  * unlock of part of a range leaves the rest.
  */
+import { type LockRange, withoutRange } from '../../backends/replicated/protocol/lock-ranges.ts';
 import type { Node } from './node-table.ts';
 
 export interface HeldLock {
@@ -22,10 +23,6 @@ interface FileLocks {
   locks: HeldLock[];
 }
 
-type Range = { start: number; end: number };
-
-const overlaps = (a: Range, b: Range) => a.start <= b.end && b.start <= a.end;
-
 export class HeldLocks {
   /** By file id (the server keys its table the same way). */
   private readonly files = new Map<string, FileLocks>();
@@ -40,18 +37,10 @@ export class HeldLocks {
   }
 
   /** The owner's locks of this kind over `range` on node `n` are gone (unlock or close). */
-  released(n: Node, owner: string, kind: HeldLock['kind'], range: Range): void {
+  released(n: Node, owner: string, kind: HeldLock['kind'], range: LockRange): void {
     const f = this.files.get(n.fid);
     if (!f) return;
-    const out: HeldLock[] = [];
-    for (const l of f.locks) {
-      if (l.owner !== owner || l.kind !== kind || !overlaps(l, range)) {
-        out.push(l);
-        continue;
-      }
-      if (l.start < range.start) out.push({ ...l, end: range.start - 1 });
-      if (l.end > range.end) out.push({ ...l, start: range.end + 1 });
-    }
+    const out = withoutRange(f.locks, (l) => l.owner === owner && l.kind === kind, range);
     if (out.length === 0) this.files.delete(n.fid);
     else f.locks = out;
   }

@@ -9,15 +9,10 @@
  * other lock requests wait for its end (graceWait). No deadlock detection.
  */
 import { ReplicatedError } from '../protocol/errors.ts';
+import { type LockRange, overlaps, withoutRange } from '../protocol/lock-ranges.ts';
 
 export type LockKind = 'posix' | 'flock';
 export type LockType = 'r' | 'w';
-
-export interface LockRange {
-  /** First byte and last byte (inclusive); `end` Infinity = to the end of any file. */
-  start: number;
-  end: number;
-}
 
 export interface LockRequest extends LockRange {
   /** The client connection the lock belongs to (its socket). */
@@ -38,8 +33,6 @@ interface Waiter extends Held {
   resolve: () => void;
   reject: (e: ReplicatedError) => void;
 }
-
-const overlaps = (a: LockRange, b: LockRange) => a.start <= b.end && b.start <= a.end;
 
 /** A request held back until the grace period ends. */
 interface Delayed {
@@ -157,15 +150,11 @@ export class LockTable {
   }
 
   private subtract(key: string, req: LockRequest): void {
-    const out: Held[] = [];
-    for (const h of this.held.get(key) ?? []) {
-      if (h.kind !== req.kind || h.client !== req.client || h.owner !== req.owner || !overlaps(h, req)) {
-        out.push(h);
-        continue;
-      }
-      if (h.start < req.start) out.push({ ...h, end: req.start - 1 });
-      if (h.end > req.end) out.push({ ...h, start: req.end + 1 });
-    }
+    const out = withoutRange(
+      this.held.get(key) ?? [],
+      (h) => h.kind === req.kind && h.client === req.client && h.owner === req.owner,
+      req,
+    );
     if (out.length === 0) this.held.delete(key);
     else this.held.set(key, out);
   }

@@ -912,7 +912,8 @@ export class ShareServer {
       throw new ReplicatedError('ENOSYS', `unknown opcode ${f.op}`);
     const mount = this.mounts.get(sock);
     if (mount === undefined) throw new ReplicatedError('EINVAL', 'mount a share first');
-    const c = this.attached(mount.share).coord;
+    const attached = this.attached(mount.share);
+    const c = attached.coord;
     if (!mount.admin) {
       // The identity token is asked about again once its answer is older than the recheck time.
       if (mount.token !== undefined && this.tokens) {
@@ -1044,7 +1045,7 @@ export class ShareServer {
       case OP.getlk: {
         const { key, req } = lockRequest(mount.share, h, sock);
         const type = h['type'];
-        const graceLeft = this.attached(mount.share).graceUntil - Date.now();
+        const graceLeft = attached.graceUntil - Date.now();
         if (h['reclaim'] === true) {
           // A lock the mount held through the share's previous owner, taken again.
           if (f.op !== OP.lock || (type !== 'r' && type !== 'w'))
