@@ -4,10 +4,11 @@
 // plus sequential I/O through the client library in the same run:
 //   sequential write + fsync and sequential read after dropping caches (fio when installed,
 //   else dd with 1 MiB blocks), 4 KiB random read and write IOPS with 4 jobs (fio only), and
-//   creating ABACA_BENCH_FILES (default 10,000) files of 4 KiB with 4 processes.
+//   creating ABACA_BENCH_FILES (default 10,000) files of 4 KiB with 4 processes, then removing
+//   them with 4 `rm -r`.
 // Sizes: ABACA_BENCH_MIB (default 1024). It prints what it ran, and the CPU seconds the mount,
 // the share server and the bricks spent on each workload through the mount (per GiB, per 1,000
-// creates), which say more than rates on a machine shared with other work, and their minor page
+// files), which say more than rates on a machine shared with other work, and their minor page
 // faults (new memory touched: fresh socket buffers, new page-cache pages).
 // ABACA_BENCH_ONLY=seq,library,random,creates runs a subset; ABACA_BENCH_MOUNT_OPTS are -o options; ABACA_BENCH_PROF=DIR writes a V8
 // CPU profile of each daemon and of the mount process to DIR (they stop with SIGTERM then).
@@ -213,45 +214,54 @@ function random(where: string, dir: string): void {
   for (const f of fs.readdirSync(dir)) if (f.startsWith('rand')) fs.rmSync(path.join(dir, f));
 }
 
+/** Runs `argv(dir)` for each directory, all at once: the seconds until every one has ended. */
+function jobs(argv: (dir: string) => string[], dirs: string[]): Promise<number> {
+  return timed(() =>
+    Promise.all(
+      dirs.map(
+        (d) =>
+          new Promise<void>((resolve, reject) => {
+            const [cmd, ...args] = argv(d);
+            const c = spawn(cmd!, args, { stdio: 'inherit' });
+            c.on('exit', (code) => (code === 0 ? resolve() : reject(new Error(`${cmd} exited ${code}`))));
+          }),
+      ),
+    ),
+  );
+}
+
+/** Creates FILES files of 4 KiB with JOBS processes (one directory each), then removes them with `rm -r`. */
 async function creates(where: string, dir: string, cpu = false): Promise<void> {
   const per = Math.ceil(FILES / JOBS);
-  const measured = (fn: () => Promise<number>) =>
-    cpu
-      ? (async () => {
-          let s = 0;
-          await withCpu('creates of 4 KiB', '1,000 creates', (per * JOBS) / 1000, async () => {
-            s = await fn();
-          });
-          return s;
-        })()
-      : fn();
+  const measured = async (workload: string, fn: () => Promise<number>): Promise<number> => {
+    if (!cpu) return fn();
+    let s = 0;
+    await withCpu(workload, '1,000 files', (per * JOBS) / 1000, async () => {
+      s = await fn();
+    });
+    return s;
+  };
   const script = `
     const fs = require('node:fs'); const d = process.argv[1]; const n = Number(process.argv[2]);
     fs.mkdirSync(d, { recursive: true }); const data = Buffer.alloc(4096, 1);
     for (let i = 0; i < n; i++) fs.writeFileSync(d + '/f' + i, data);`;
-  const s = await measured(() =>
-    timed(() =>
-      Promise.all(
-        Array.from(
-          { length: JOBS },
-          (_, j) =>
-            new Promise<void>((resolve, reject) => {
-              const c = spawn(process.execPath, ['-e', script, path.join(dir, `creates${j}`), String(per)], {
-                stdio: 'inherit',
-              });
-              c.on('exit', (code) => (code === 0 ? resolve() : reject(new Error(`creator exited ${code}`))));
-            }),
-        ),
-      ),
-    ),
+  const dirs = Array.from({ length: JOBS }, (_, j) => path.join(dir, `creates${j}`));
+  const made = await measured('creates of 4 KiB', () =>
+    jobs((d) => [process.execPath, '-e', script, d, String(per)], dirs),
   );
   rows.push({
     workload: `create ${per * JOBS} files of 4 KiB, ${JOBS} jobs`,
     where,
-    value: (per * JOBS) / s,
+    value: (per * JOBS) / made,
     unit: 'files/s',
   });
-  for (let j = 0; j < JOBS; j++) fs.rmSync(path.join(dir, `creates${j}`), { recursive: true, force: true });
+  const removed = await measured('removes (rm -r)', () => jobs((d) => ['rm', '-r', d], dirs));
+  rows.push({
+    workload: `remove ${per * JOBS} files with rm -r, ${JOBS} jobs`,
+    where,
+    value: (per * JOBS) / removed,
+    unit: 'files/s',
+  });
 }
 
 async function library(client: ReplicatedClient): Promise<void> {

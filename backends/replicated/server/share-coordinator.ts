@@ -12,6 +12,7 @@ import { ancestorsOf, checkPath, isLinkPath, isUnder, LINKS_ROOT } from '../prot
 import type { Reply } from '../protocol/rpc-client.ts';
 import type { Attr, BrickIndex, ShareInfo, StatFs } from '../protocol/types.ts';
 import type { BrickLink } from './brick-link.ts';
+import { PathIds } from './path-ids.ts';
 
 export interface Member {
   id: string;
@@ -127,7 +128,7 @@ export class ShareCoordinator {
   private paused = 0;
   private inflight = 0;
   private drainWaiters: Array<() => void> = [];
-  private readonly pathIds = new Map<string, string>();
+  private readonly pathIds = new PathIds();
   /** Mutations issued so far: orders what a read saw against what was issued after it was sent. */
   private issued = 0;
   /** Paths a mutation may have given a name (create, mkdir, symlink; a link's or rename's target), by issue number. */
@@ -493,10 +494,6 @@ export class ShareCoordinator {
     this.idSize.set(id, size);
   }
 
-  private forgetUnder(p: string): void {
-    for (const k of this.pathIds.keys()) if (isUnder(k, p)) this.pathIds.delete(k);
-  }
-
   private async plan(job: Job): Promise<void> {
     if (this.fenced) throw new ReplicatedError('ESTALE', 'share server was fenced by a newer epoch');
     const { kind, h } = job;
@@ -607,8 +604,8 @@ export class ShareCoordinator {
       this.remember(p, String(h['id']), this.idSize.get(String(h['id'])) ?? 0);
     }
     if (kind === 'rename' || kind === 'rmdir' || kind === 'unlink') {
-      this.forgetUnder(p);
-      if (np !== undefined) this.forgetUnder(np);
+      this.pathIds.forgetUnder(p);
+      if (np !== undefined) this.pathIds.forgetUnder(np);
     }
     // Paths clients touch are healed first (their marks: the file, or the parent for entries).
     for (const mk of marks) this.hot.add(mk);
@@ -825,7 +822,7 @@ export class ShareCoordinator {
   private afterFailure(job: Job): void {
     const p = job.h['path'] as string;
     const id = this.pathIds.get(p);
-    this.pathIds.delete(p);
+    this.pathIds.forgetUnder(p);
     if (id) this.idSize.delete(id);
   }
 
