@@ -120,6 +120,15 @@ type Reply = Awaited<ReturnType<ReplicatedClient['call']>>;
 /** Codes that mean "the connection is gone", not "the server said no". */
 const TRANSPORT = new Set(['ENOTCONN', 'ETIMEDOUT']);
 
+/**
+ * Whether a request failed for want of a connection to the share's owner (gone, timed out, or
+ * the server no longer owns the share) rather than by the server's answer: asking again on
+ * another connection is the right response.
+ */
+export function connectionLost(code: string): boolean {
+  return TRANSPORT.has(code) || code === 'EMOVED';
+}
+
 /** Redirects followed in one connection attempt (a loop between two servers ends here). */
 const MAX_REDIRECTS = 4;
 
@@ -344,7 +353,7 @@ export class ShareConnection {
       } catch (err) {
         const e = toReplicatedError(err);
         const moved = e.code === 'EMOVED';
-        if ((!TRANSPORT.has(e.code) && !moved) || this.closed || Date.now() >= deadline)
+        if (!connectionLost(e.code) || this.closed || Date.now() >= deadline)
           throw moved ? new ReplicatedError('ENOTCONN', e.message) : e;
         // A lost answer: start over on a new connection. Moved: to the owner it names, if any.
         if (e.code === 'ETIMEDOUT' || moved) c?.close();

@@ -32,7 +32,7 @@ import { FuseError, type FuseOps, type SetAttr } from '../fuse/session.ts';
 import { toFuseError } from './errno.ts';
 import { HeldLocks } from './held-locks.ts';
 import { type Node, NodeTable, ROOT_NODE } from './node-table.ts';
-import type { ShareConnection } from './share-connection.ts';
+import { connectionLost, type ShareConnection } from './share-connection.ts';
 
 const E = constants.errno;
 const O_ACCMODE = 3;
@@ -146,7 +146,7 @@ export class ShareFs implements FuseOps {
         } catch (err) {
           const e = toReplicatedError(err);
           // The new connection failed too: the next one tries again.
-          if (e.code === 'ENOTCONN' || e.code === 'ETIMEDOUT' || e.code === 'EMOVED') throw e;
+          if (connectionLost(e.code)) throw e;
           this.heldLocks.drop(node);
           const n = node as MountedNode;
           n.locksLost = (n.locksLost ?? 0) + 1;
@@ -643,7 +643,7 @@ export class ShareFs implements FuseOps {
         return;
       } catch (err) {
         const e = toReplicatedError(err);
-        if ((e.code !== 'ENOTCONN' && e.code !== 'EMOVED') || signal.aborted) throw e;
+        if (!connectionLost(e.code) || signal.aborted) throw e;
         // A wait that was under way on a live connection starts the retry time afresh.
         if (Date.now() - sent > 1000) lostAt = 0;
         lostAt ||= Date.now();

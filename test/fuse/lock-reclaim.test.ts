@@ -8,6 +8,7 @@
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
+import net from 'node:net';
 import path from 'node:path';
 import { after, before, test } from 'node:test';
 import { Cluster, waitFor } from '../backends/replicated/helpers.ts';
@@ -146,25 +147,30 @@ test('A paused through the grace period loses its lock: B gets it, and A’s pro
   assert.equal(fs.readFileSync(path.join(b.dir, 'g'), 'utf8'), 'fresh');
 });
 
-test('a lock wait under way when the share server restarts is sent again, and granted when the holder lets go', {
-  skip,
-  timeout: 90_000,
-}, async () => {
-  fs.writeFileSync(path.join(a.dir, 'w'), 'before');
-  const go = path.join(work, 'go-w');
-  const holder = py(HOLD, path.join(b.dir, 'w'), go);
+/**
+ * B holds a lock on `name` and A waits for it; `outage` takes the share server away and brings it
+ * back. B must reclaim its lock and A's wait must still be waiting, then be granted (and read B's
+ * write) once B lets go.
+ */
+async function waitAcross(name: string, outage: () => Promise<void>): Promise<void> {
+  fs.writeFileSync(path.join(a.dir, name), 'before');
+  const go = path.join(work, `go-${name}`);
+  const holder = py(HOLD, path.join(b.dir, name), go);
   await holder.said('locked');
   const waiter = py(
     `
 fd = os.open(sys.argv[1], os.O_RDWR)
 print('waiting')
-fcntl.lockf(fd, fcntl.LOCK_EX)
-print('granted ' + os.pread(fd, 5, 0).decode())`,
-    path.join(a.dir, 'w'),
+try:
+    fcntl.lockf(fd, fcntl.LOCK_EX)
+    print('granted ' + os.pread(fd, 5, 0).decode())
+except OSError as e:
+    print('failed ' + errno.errorcode[e.errno])`,
+    path.join(a.dir, name),
   );
   await waiter.said('waiting');
   await new Promise((r) => setTimeout(r, 500));
-  await restartShareServer();
+  await outage();
   // B reclaims its lock; A's wait reaches the new server and waits there.
   await waitFor(() => /reconnected to/.test(b.output()), 20_000, 'B reconnected');
   await new Promise((r) => setTimeout(r, GRACE_MS + 500));
@@ -175,7 +181,41 @@ print('granted ' + os.pread(fd, 5, 0).decode())`,
   const r = await waiter.exit;
   assert.equal(r.code, 0, r.stderr);
   assert.deepEqual(waiter.lines, ['waiting', 'granted after']);
-});
+}
+
+test(
+  'a lock wait under way when the share server restarts is sent again, and granted when the holder lets go',
+  {
+    skip,
+    timeout: 90_000,
+  },
+  () => waitAcross('w', restartShareServer),
+);
+
+test(
+  'a lock wait outlives a reconnection that times out (a server that accepts but never answers)',
+  {
+    skip,
+    timeout: 90_000,
+  },
+  () =>
+    waitAcross('t', async () => {
+      const port = cl.server.port;
+      await cl.server.kill9();
+      // The port answers TCP but nothing more: each mount's reconnection times out (after 10 s).
+      const accepted: net.Socket[] = [];
+      const hole = net.createServer((s) => accepted.push(s));
+      await new Promise<void>((r) => hole.listen(port, '127.0.0.1', r));
+      try {
+        await waitFor(() => accepted.length >= 2, 10_000, 'both mounts trying to reconnect');
+        await new Promise((r) => setTimeout(r, 11_000));
+      } finally {
+        for (const s of accepted) s.destroy();
+        await new Promise((r) => hole.close(r));
+      }
+      cl.servers.push(await cl.startServer(['--port', String(port)]));
+    }),
+);
 
 test('a write issued under a lock that is then lost is never sent: the new holder’s data stays', {
   skip,
