@@ -10,6 +10,7 @@ import {
   KIND_REQUEST,
   KIND_RESPONSE,
   type Payload,
+  payloadLength,
 } from './frame.ts';
 
 export interface HandlerResult {
@@ -33,7 +34,17 @@ export interface ServeOptions {
    * declaring this end hung. The event loop must be free for them: work that blocks it gets none.
    */
   interimMs?: number;
+  /**
+   * Reading from the connection pauses while the file data of requests still being worked on, or
+   * the answers not yet taken by the peer, exceed this many bytes; it resumes below it. A peer
+   * that sends faster than the work gets done, or never reads its answers, is held back by TCP
+   * instead of filling this process's memory.
+   */
+  maxHeldBytes?: number;
 }
+
+/** See ServeOptions.maxHeldBytes. */
+export const DEFAULT_MAX_HELD_BYTES = 64 * 1024 * 1024;
 
 export function serveSocket(socket: net.Socket, handler: Handler, opts: ServeOptions = {}): void {
   const decoder = new FrameDecoder(opts.maxFrame ?? DEFAULT_MAX_FRAME);
@@ -45,9 +56,22 @@ export function serveSocket(socket: net.Socket, handler: Handler, opts: ServeOpt
   }, opts.handshakeMs ?? 10_000);
   socket.on('close', () => clearTimeout(handshake));
   socket.setTimeout(opts.handshakeMs ?? 10_000, () => {
-    if (decoder.pendingBytes > 0) socket.destroy();
+    // Not while reading is paused here (throttle): then the stall is this end's, not the peer's.
+    if (decoder.pendingBytes > 0 && !socket.isPaused()) socket.destroy();
   });
   socket.on('error', () => socket.destroy());
+
+  const maxHeld = opts.maxHeldBytes ?? DEFAULT_MAX_HELD_BYTES;
+  // File data of requests whose handler has not answered yet.
+  let held = 0;
+  let broken = false;
+  const throttle = (): void => {
+    if (broken || socket.destroyed) return;
+    const over = held > maxHeld || socket.writableLength > maxHeld;
+    if (over && !socket.isPaused()) socket.pause();
+    else if (!over && socket.isPaused()) socket.resume();
+  };
+  socket.on('drain', throttle);
 
   const send = (f: Frame, header: object, payload?: Payload): void => {
     if (socket.destroyed) return;
@@ -87,6 +111,7 @@ export function serveSocket(socket: net.Socket, handler: Handler, opts: ServeOpt
       const e = toReplicatedError(err);
       // The stream cannot be resynchronised after a bad frame: answer on request id 0 and close.
       socket.end(Buffer.concat(encodeFrame(0, 0, KIND_RESPONSE, { e: e.code, m: e.message })));
+      broken = true;
       socket.pause();
       setTimeout(() => socket.destroy(), 200).unref();
       return;
@@ -105,6 +130,8 @@ export function serveSocket(socket: net.Socket, handler: Handler, opts: ServeOpt
       }
       if (r instanceof Promise) {
         began(f);
+        const bytes = payloadLength(f.parts);
+        held += bytes;
         r.then(
           (res) => {
             working.delete(f);
@@ -116,10 +143,14 @@ export function serveSocket(socket: net.Socket, handler: Handler, opts: ServeOpt
             if (e.code === 'EIO') opts.onError?.(err);
             send(f, errorHeader(e));
           },
-        );
+        ).finally(() => {
+          held -= bytes;
+          throttle();
+        });
       } else {
         send(f, r.header ?? {}, r.payload);
       }
     }
+    throttle();
   });
 }

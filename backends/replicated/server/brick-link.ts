@@ -2,10 +2,15 @@
  * The share server's connection to one brick: connects, says hello, pings, and declares the brick
  * down on a closed connection or on any request that outlives the timeout (a hung brick, e.g.
  * SIGSTOP). A down brick is retried every `reconnectMs`; it is up again only after a hello answers.
+ *
+ * It also counts the file data sent to the brick and not yet answered. A mutation is acknowledged
+ * once a majority has it, so a slow or paused replica falls behind the others, and everything it
+ * has not taken yet waits in this process's memory; `whenRoom` lets the share's planner hold new
+ * mutations while that exceeds `windowBytes` (until the brick catches up or is declared down).
  */
 import { EventEmitter } from 'node:events';
 import { ReplicatedError } from '../protocol/errors.ts';
-import type { Payload } from '../protocol/frame.ts';
+import { type Payload, payloadLength } from '../protocol/frame.ts';
 import { OP } from '../protocol/opcodes.ts';
 import { type Reply, RpcClient } from '../protocol/rpc-client.ts';
 import type { ClusterTls } from '../protocol/tls.ts';
@@ -15,11 +20,18 @@ export interface LinkOptions {
   timeoutMs: number;
   pingMs: number;
   reconnectMs: number;
+  /** File data a brick may have unanswered before new mutations wait for it (bytes). */
+  windowBytes: number;
   /** Cluster TLS (mutual): the brick is verified against the cluster CA and sees our certificate. */
   tls?: ClusterTls;
 }
 
-export const DEFAULT_LINK_OPTIONS: LinkOptions = { timeoutMs: 5000, pingMs: 1000, reconnectMs: 500 };
+export const DEFAULT_LINK_OPTIONS: LinkOptions = {
+  timeoutMs: 5000,
+  pingMs: 1000,
+  reconnectMs: 500,
+  windowBytes: 64 * 1024 * 1024,
+};
 
 export class BrickLink extends EventEmitter {
   id: string | undefined;
@@ -29,6 +41,12 @@ export class BrickLink extends EventEmitter {
   shares: string[] = [];
   up = false;
   lastError = '';
+  /** Requests sent to the brick and not answered yet. */
+  outstanding = 0;
+  /** File data sent to the brick and not answered yet, and the most there has been (bytes). */
+  queuedBytes = 0;
+  queuedPeak = 0;
+  private roomWaiters: Array<() => void> = [];
   private rpc: RpcClient | undefined;
   private stopped = false;
   private timer: NodeJS.Timeout | undefined;
@@ -58,6 +76,24 @@ export class BrickLink extends EventEmitter {
     if (this.timer) clearInterval(this.timer);
     this.rpc?.close();
     this.up = false;
+    this.wakeRoom();
+  }
+
+  /** Whether the brick's unanswered data is within the window (or the brick is down). */
+  get hasRoom(): boolean {
+    return !this.up || this.queuedBytes <= this.opts.windowBytes;
+  }
+
+  /** Resolves once `hasRoom`. */
+  whenRoom(): Promise<void> {
+    if (this.hasRoom) return Promise.resolve();
+    return new Promise((resolve) => this.roomWaiters.push(resolve));
+  }
+
+  private wakeRoom(): void {
+    const ws = this.roomWaiters;
+    this.roomWaiters = [];
+    for (const w of ws) w();
   }
 
   /** Resolves when the brick is up (or rejects after `ms`). */
@@ -122,12 +158,17 @@ export class BrickLink extends EventEmitter {
     this.rpc = undefined;
     rpc?.close();
     this.emit('down', reason);
+    this.wakeRoom();
   }
 
   request(op: number, header: object, payload?: Payload, timeoutMs?: number): Promise<Reply> {
     const rpc = this.rpc;
     if (!this.up || !rpc)
       return Promise.reject(new ReplicatedError('ENOTCONN', `brick ${this.addr} is down`));
+    const bytes = payloadLength(payload);
+    this.outstanding++;
+    this.queuedBytes += bytes;
+    this.queuedPeak = Math.max(this.queuedPeak, this.queuedBytes);
     return rpc
       .request(op, header, payload, timeoutMs ?? this.opts.timeoutMs)
       .catch((err: ReplicatedError) => {
@@ -136,6 +177,11 @@ export class BrickLink extends EventEmitter {
           throw new ReplicatedError('ENOTCONN', `brick ${this.addr}: ${err.message}`);
         }
         throw err;
+      })
+      .finally(() => {
+        this.outstanding--;
+        this.queuedBytes -= bytes;
+        if (bytes > 0 && this.queuedBytes <= this.opts.windowBytes) this.wakeRoom();
       });
   }
 }

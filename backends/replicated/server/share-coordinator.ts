@@ -272,7 +272,12 @@ export class ShareCoordinator {
     );
   }
 
-  /** A reply from a ready replica that holds a good copy of `p` (rotating among them). */
+  /**
+   * A reply from a ready replica that holds a good copy of `p`: the one with the fewest requests
+   * unanswered, rotating among equals. A replica that has fallen behind (slow, or hung until the
+   * brick timeout declares it down) is asked last, so that a read the planner needs before the
+   * next mutation does not wait for it.
+   */
   async readFrom(p: string, op: number, header: Record<string, unknown>, sent?: ReadSent): Promise<Reply> {
     if (this.fenced) throw new ReplicatedError('ESTALE', 'share server was fenced by a newer epoch');
     if (this.inSplitBrain(p)) throw new ReplicatedError('EIO', `${p} is in split-brain`);
@@ -284,9 +289,13 @@ export class ShareCoordinator {
         this.readyMembers().length === 0 ? 'ENOTCONN' : 'EIO',
         'no in-sync replica reachable',
       );
+    const turn = this.readRr % good.length;
+    const order = good
+      .map((m, i) => ({ m, load: m.link.outstanding, turn: (i - turn + good.length) % good.length }))
+      .sort((x, y) => x.load - y.load || x.turn - y.turn)
+      .map((x) => x.m);
     let last: ReplicatedError | undefined;
-    for (let i = 0; i < good.length; i++) {
-      const m = good[(this.readRr + i) % good.length]!;
+    for (const m of order) {
       try {
         if (sent) {
           sent.seq = this.issued;
@@ -451,6 +460,7 @@ export class ShareCoordinator {
     try {
       while (this.queue.length > 0 && this.paused === 0) {
         const job = this.queue[0]!;
+        await this.roomOnEveryReplica();
         try {
           await this.plan(job);
         } catch (err) {
@@ -461,6 +471,19 @@ export class ShareCoordinator {
     } finally {
       this.pumping = false;
       this.wakeDrain();
+    }
+  }
+
+  /**
+   * Holds the next mutation while a replica is more than its link's window behind (brick-link.ts):
+   * acknowledged by a majority, a mutation still waits in memory for the slower replicas, so a
+   * slow or paused one would otherwise cost this process memory without bound.
+   */
+  private async roomOnEveryReplica(): Promise<void> {
+    for (;;) {
+      const full = this.members.find((m) => m.ready && !m.link.hasRoom);
+      if (!full) return;
+      await full.link.whenRoom();
     }
   }
 

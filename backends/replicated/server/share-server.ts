@@ -714,6 +714,8 @@ export class ShareServer {
       zone: l.zone,
       up: l.up,
       last_error: l.up ? null : l.lastError,
+      queued_bytes: l.queuedBytes,
+      queued_peak_bytes: l.queuedPeak,
     }));
   }
 
