@@ -278,8 +278,15 @@ describe('a drain outlives a restart of its share server', { timeout: 120_000 },
       60_000,
       `the drain to be resumed and finished (registry: ${JSON.stringify([...rows.values()])})`,
     );
-    const info = infoOn(cl.brickDirs[1]!, 's2')!;
     const ids = cl.brickDirs.map(brickId);
+    // The new set is acknowledged by a majority; a replica that was not ready yet after the
+    // restart gets it when it is claimed again.
+    await waitFor(
+      () => infoOn(cl.brickDirs[1]!, 's2')?.bricks.length === 3,
+      20_000,
+      'the new replica set on the second brick',
+    );
+    const info = infoOn(cl.brickDirs[1]!, 's2')!;
     assert.deepEqual(info.bricks.map((b) => b.id).sort(), [ids[1], ids[2], ids[3]].sort());
     assert.equal(info.drain, undefined);
     assert.equal(target, ids[3], 'the drain went on towards the brick it had started with');
