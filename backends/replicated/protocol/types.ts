@@ -120,6 +120,8 @@ export interface CapacityReport {
 /** What one heal run did (heal info reports the last one). */
 // A type alias (not an interface) so that it fits Record<string, number> in the Backend contract.
 export type HealStats = {
+  /** Paths examined (each under the share's write barrier). */
+  checked: number;
   entries: number;
   files: number;
   bytes: number;

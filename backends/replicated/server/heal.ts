@@ -113,23 +113,25 @@ export class Healer {
 
   private async run(): Promise<HealStats> {
     const t0 = Date.now();
-    const stats: HealStats = { entries: 0, files: 0, bytes: 0, summed: 0, splitBrain: 0, ms: 0 };
+    const stats: HealStats = { checked: 0, entries: 0, files: 0, bytes: 0, summed: 0, splitBrain: 0, ms: 0 };
     for (let round = 0; round < 50; round++) {
       if (this.c.fenced) break;
+      const own = this.c.ownDirtyMark();
       const idx = await this.indexes();
       this.c.loadIndexes(idx);
       if (this.c.readyMembers().length < 2 && this.c.members.length > 1) break;
       const paths = new Set<string>();
       this.dirty = new Set();
       for (const i of idx.values()) {
-        for (const d of i.dirty) {
-          paths.add(d);
-          this.dirty.add(d);
-        }
+        for (const d of i.dirty) this.dirty.add(d);
         for (const e of i.pending) paths.add(e.path);
       }
       // Misses known only in memory (an operation no replica applied) are checked as well.
       for (const set of this.c.blamed.values()) for (const q of set) paths.add(q);
+      // A path dirty only through this owner's own mutations (in flight, or answered by every
+      // replica and awaiting their clean) ends in a clean or a blame by itself: checking it now
+      // would only hold the share's clients at the barrier until every replica has answered.
+      for (const d of this.dirty) if (!this.c.ownDirty(d, own)) paths.add(d);
       for (const s of this.c.splitBrain) paths.delete(s);
       if (paths.size === 0) break;
       // Paths clients are touching first, then shallow before deep (parents before children; a
@@ -174,6 +176,7 @@ export class Healer {
 
   /** Heals one path (and clears its markers where that is safe); true when something was repaired. */
   async healPath(p: string, stats: HealStats): Promise<boolean> {
+    stats.checked++;
     const decision = await this.c.barrier(async () => {
       const sides = await this.sides(p);
       if (sides.length < 2 && this.c.members.length > 1) return undefined;
@@ -562,7 +565,7 @@ export class Healer {
 
   /** Resolves a split-brain on `p` by an explicit policy, then clears every marker on it. */
   async resolveSplitBrain(p: string, policy: SplitBrainPolicy, sourceBrick?: string): Promise<string> {
-    const stats: HealStats = { entries: 0, files: 0, bytes: 0, summed: 0, splitBrain: 0, ms: 0 };
+    const stats: HealStats = { checked: 0, entries: 0, files: 0, bytes: 0, summed: 0, splitBrain: 0, ms: 0 };
     const sides = await this.c.barrier(() => this.sides(p));
     const present = sides.filter((s) => s.attr);
     const shown = p === '' ? 'the share root' : p;

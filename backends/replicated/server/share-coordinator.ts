@@ -97,6 +97,12 @@ const CACHE_LIMIT = 200_000;
 /** Mutations that give a path a name. */
 const NAMING = new Set<MutationKind>(['create', 'mkdir', 'symlink', 'link', 'rename']);
 
+/** The owner's own dirty paths when heal began reading markers, and how many mutations were issued. */
+export interface OwnDirtyMark {
+  seq: number;
+  paths: Set<string>;
+}
+
 /** Which replica a read went to, and how many mutations had been issued when it was sent. */
 interface ReadSent {
   seq?: number;
@@ -139,6 +145,10 @@ export class ShareCoordinator {
   private readonly pathInflight = new Map<string, number>();
   private readonly pathFailed = new Set<string>();
   private readonly cleanable = new Set<string>();
+  /** The issue number of the last mutation that marked each path (heal's `ownDirty`). */
+  private readonly markedAt = new Map<string, number>();
+  /** Paths whose clean was sent to the replicas and is not answered by all yet (how many cleans). */
+  private readonly cleaning = new Map<string, number>();
   private cleanTimer: NodeJS.Timeout;
   private readRr = 0;
 
@@ -183,6 +193,31 @@ export class ShareCoordinator {
     if (this.pathFailed.size > 0) return true;
     for (const s of this.blamed.values()) if (s.size > 0) return true;
     return false;
+  }
+
+  /**
+   * What heal needs, before it reads the replicas' markers, to tell which of them are this
+   * owner's own and still on their way to a clean (see `ownDirty`).
+   */
+  ownDirtyMark(): OwnDirtyMark {
+    const paths = new Set<string>([...this.pathInflight.keys(), ...this.cleanable, ...this.cleaning.keys()]);
+    return { seq: this.issued, paths };
+  }
+
+  /**
+   * A dirty marker on `p`, read after `mark` was taken, is only this owner's own: a mutation of
+   * it was in flight or waiting for its clean then or is now, or was issued since; and none of
+   * its mutations failed. Such markers end in a clean or a blame by themselves.
+   */
+  ownDirty(p: string, mark: OwnDirtyMark): boolean {
+    if (this.pathFailed.has(p)) return false;
+    return (
+      mark.paths.has(p) ||
+      this.pathInflight.has(p) ||
+      this.cleanable.has(p) ||
+      this.cleaning.has(p) ||
+      (this.markedAt.get(p) ?? -1) > mark.seq
+    );
   }
 
   isClean(m: Member): boolean {
@@ -636,9 +671,11 @@ export class ShareCoordinator {
     this.reserved += growth;
     job.growth = growth;
     this.inflight++;
+    if (this.markedAt.size > CACHE_LIMIT) this.markedAt.clear();
     for (const mk of marks) {
       this.pathInflight.set(mk, (this.pathInflight.get(mk) ?? 0) + 1);
       this.cleanable.delete(mk);
+      this.markedAt.set(mk, this.issued);
     }
     // One clock for the times the operation changes on every replica (the bricks set them).
     const header: Record<string, unknown> = { ...h, k: kind, now: Date.now() };
@@ -855,7 +892,14 @@ export class ShareCoordinator {
     if (ready.length !== this.members.length) return;
     const paths = [...this.cleanable];
     this.cleanable.clear();
-    for (const m of ready) this.req(m, OP.bClean, { paths }).catch(() => {});
+    for (const p of paths) this.cleaning.set(p, (this.cleaning.get(p) ?? 0) + 1);
+    void Promise.allSettled(ready.map((m) => this.req(m, OP.bClean, { paths }))).then(() => {
+      for (const p of paths) {
+        const n = (this.cleaning.get(p) ?? 1) - 1;
+        if (n <= 0) this.cleaning.delete(p);
+        else this.cleaning.set(p, n);
+      }
+    });
   }
 
   /** Forgets failure state for a path once heal has made all replicas equal. */
