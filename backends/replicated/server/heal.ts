@@ -39,6 +39,17 @@ interface Side {
   ranges: Record<string, ByteRange[] | null>;
 }
 
+/** A heal run's counters before it starts. */
+const noStats = (): HealStats => ({
+  checked: 0,
+  entries: 0,
+  files: 0,
+  bytes: 0,
+  summed: 0,
+  splitBrain: 0,
+  ms: 0,
+});
+
 export class Healer {
   private running: Promise<HealStats> | undefined;
   /** The most recent run, finished or not. */
@@ -113,7 +124,7 @@ export class Healer {
 
   private async run(): Promise<HealStats> {
     const t0 = Date.now();
-    const stats: HealStats = { checked: 0, entries: 0, files: 0, bytes: 0, summed: 0, splitBrain: 0, ms: 0 };
+    const stats = noStats();
     for (let round = 0; round < 50; round++) {
       if (this.c.fenced) break;
       const own = this.c.ownDirtyMark();
@@ -565,7 +576,7 @@ export class Healer {
 
   /** Resolves a split-brain on `p` by an explicit policy, then clears every marker on it. */
   async resolveSplitBrain(p: string, policy: SplitBrainPolicy, sourceBrick?: string): Promise<string> {
-    const stats: HealStats = { checked: 0, entries: 0, files: 0, bytes: 0, summed: 0, splitBrain: 0, ms: 0 };
+    const stats = noStats();
     const sides = await this.c.barrier(() => this.sides(p));
     const present = sides.filter((s) => s.attr);
     const shown = p === '' ? 'the share root' : p;
