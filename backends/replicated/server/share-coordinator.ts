@@ -8,7 +8,7 @@ import { ReplicatedError, toReplicatedError } from '../protocol/errors.ts';
 import { type Payload, payloadLength } from '../protocol/frame.ts';
 import { healPathsOf, rangeOf } from '../protocol/heal-paths.ts';
 import { type MutationKind, OP } from '../protocol/opcodes.ts';
-import { ancestorsOf, checkPath, isLinkPath, isUnder, LINKS_ROOT } from '../protocol/paths.ts';
+import { ancestorsOf, checkPath, isLinkPath, isUnder, LINKS_ROOT, parentOf } from '../protocol/paths.ts';
 import type { Reply } from '../protocol/rpc-client.ts';
 import type { Attr, BrickIndex, ShareInfo, StatFs } from '../protocol/types.ts';
 import type { BrickLink } from './brick-link.ts';
@@ -33,6 +33,8 @@ interface Job {
   payload: Payload | undefined;
   resolve: (r: Record<string, unknown>) => void;
   reject: (e: ReplicatedError) => void;
+  /** The issue number the mutation was given. */
+  seq?: number;
 }
 
 /** Failures that leave the outcome of a mutation open: a re-send asks again. */
@@ -141,6 +143,12 @@ export class ShareCoordinator {
   private readonly namedAt = new Map<string, number>();
   /** Paths a getattr found missing: the issue number when it was sent, and the replica that said so. */
   private readonly absent = new Map<string, { seq: number; member: Member }>();
+  /**
+   * Directories this owner made (a successful mkdir), by the mkdir's issue number: empty then, so
+   * a name in one is missing unless a mutation issued since named it (the lookups of `tar x` or
+   * `cp -r` into a new directory need no read).
+   */
+  private readonly madeEmpty = new Map<string, number>();
   private readonly idSize = new Map<string, number>();
   private readonly pathInflight = new Map<string, number>();
   private readonly pathFailed = new Set<string>();
@@ -365,6 +373,9 @@ export class ShareCoordinator {
   }
 
   async getattr(p: string): Promise<Attr> {
+    // A name known missing needs no read (the lookup before each create), while a replica answers.
+    if (!this.fenced && !this.inSplitBrain(p) && this.knownAbsent(p) && this.readyMembers().length > 0)
+      throw new ReplicatedError('ENOENT', `no such file or directory: ${p}`);
     const sent: ReadSent = {};
     try {
       return (await this.readFrom(p, OP.bGetattr, {}, sent)).header['attr'] as Attr;
@@ -383,6 +394,11 @@ export class ShareCoordinator {
    * named it or a directory above it. (The lookup before a create: the create then needs no read.)
    */
   private knownAbsent(p: string): boolean {
+    const made = p === '' ? undefined : this.madeEmpty.get(parentOf(p));
+    if (made !== undefined) {
+      const since = (q: string) => (this.namedAt.get(q) ?? -1) > made;
+      if (!since(p) && !ancestorsOf(p).some(since)) return true;
+    }
     const a = this.absent.get(p);
     if (!a) return false;
     const named = (q: string) => (this.namedAt.get(q) ?? -1) > a.seq;
@@ -651,10 +667,11 @@ export class ShareCoordinator {
     if (named !== undefined) {
       if (this.namedAt.size > CACHE_LIMIT) {
         this.namedAt.clear();
-        this.absent.clear();
+        this.forgetAbsence();
       }
       this.namedAt.set(named, this.issued);
     }
+    job.seq = this.issued;
     // Optimistic cache update, in issue order (later mutations are planned against it).
     if (sizeKey !== undefined && newSize !== undefined) this.idSize.set(sizeKey, newSize);
     if (kind === 'create' && h['id']) {
@@ -875,8 +892,18 @@ export class ShareCoordinator {
     this.confirmed += rep.sizeAfter - rep.sizeBefore - rep.freed;
     if ((job.kind === 'unlink' || job.kind === 'rename') && rep.gone) this.files--;
     if (job.kind === 'symlink') this.files++;
-    if (job.kind === 'mkdir') this.dirs++;
+    if (job.kind === 'mkdir') {
+      this.dirs++;
+      if (this.madeEmpty.size > CACHE_LIMIT) this.madeEmpty.clear();
+      if (job.seq !== undefined) this.madeEmpty.set(String(job.h['path']), job.seq);
+    }
     if (job.kind === 'rmdir') this.dirs--;
+  }
+
+  /** What is known missing is forgotten: names may have come back other than by a mutation. */
+  private forgetAbsence(): void {
+    this.absent.clear();
+    this.madeEmpty.clear();
   }
 
   private afterFailure(job: Job): void {
@@ -904,7 +931,7 @@ export class ShareCoordinator {
 
   /** Forgets failure state for a path once heal has made all replicas equal. */
   healed(p: string, bricks: string[]): void {
-    this.absent.clear(); // heal may have given names back to replicas
+    this.forgetAbsence(); // heal may have given names back to replicas
     for (const b of bricks) this.blamed.get(b)?.delete(p);
     let any = false;
     for (const s of this.blamed.values()) if (s.has(p)) any = true;
@@ -922,7 +949,7 @@ export class ShareCoordinator {
       this.dirs = Number(u['dirs']);
       this.pathIds.clear();
       this.idSize.clear();
-      this.absent.clear();
+      this.forgetAbsence();
     });
   }
 
