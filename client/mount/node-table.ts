@@ -65,6 +65,9 @@ export class NodeTable {
    */
   found(path: string, fid: string, counted = true, dir = false): Node {
     let n = this.byFid.get(fid);
+    // A directory has one name: found elsewhere, it was renamed (by another mount), and what is
+    // known below it moved with it (the kernel moves its cached names the same way).
+    if (n?.dir && n.path !== null && n.path !== path && n.ino !== ROOT_NODE) this.renamed(n.path, path, true);
     if (!n) {
       n = { ino: this.next++, fid, path, names: new Set(), dir, nlookup: 0, open: 0 };
       this.byIno.set(n.ino, n);

@@ -8,13 +8,18 @@
  * kernel to drop the ones it cached when they changed, and the kernel keeps a file's cached pages
  * at an open only when the file is the version they were read under (FOPEN_KEEP_CACHE), else it
  * drops them. Names and attributes are otherwise cached for the entry and attribute timeouts.
+ *
+ * Creates are written behind too (`deferCreate`): a create without O_EXCL is answered at once
+ * under a file id the server reserved for this connection, and sent with the data written to it
+ * since (one replicated operation for a small file) at close, or at anything else that needs the
+ * file on the server, and within a tenth of a second at the latest.
  */
 import fs from 'node:fs';
 import { constants } from 'node:os';
 import type { ReplicatedClient } from '../../backends/replicated/client/client.ts';
 import { toReplicatedError } from '../../backends/replicated/protocol/errors.ts';
 import { OP } from '../../backends/replicated/protocol/opcodes.ts';
-import { joinPath, LINKS_ROOT } from '../../backends/replicated/protocol/paths.ts';
+import { checkClientPath, joinPath, LINKS_ROOT } from '../../backends/replicated/protocol/paths.ts';
 import type { Attr as WireAttr, DirEntry as WireDirEntry } from '../../backends/replicated/protocol/types.ts';
 import {
   type Attr,
@@ -42,6 +47,14 @@ const O_TRUNC = fs.constants.O_TRUNC;
 const O_APPEND = fs.constants.O_APPEND;
 const RENAME_NOREPLACE = 1;
 const DEFAULT_WRITE_BEHIND = 16 * 1024 * 1024;
+/** A deferred create is sent this long after it was answered at the latest (less with a shorter attribute timeout). */
+const DEFER_MS = 100;
+/** Data a deferred create gathers per file, and in all deferred creates of the mount. */
+const DEFER_BYTES = 1024 * 1024;
+const DEFERRED_TOTAL = 64 * 1024 * 1024;
+/** Reserved file ids: more are asked for below IDS_LOW, IDS_BATCH at a time. */
+const IDS_LOW = 64;
+const IDS_BATCH = 256;
 
 const TYPE_BITS: Record<string, number> = {
   file: 0o100000,
@@ -59,6 +72,16 @@ interface Handle {
   writable: boolean;
   /** A lock taken on the file could not be reclaimed after a reconnection: I/O through it is EIO. */
   lost?: boolean;
+}
+
+/** A create answered to the kernel and not sent yet, with the data written since from offset 0. */
+interface Deferred {
+  parent: number;
+  mode: number;
+  trunc: boolean;
+  data: Buffer[];
+  bytes: number;
+  timer: NodeJS.Timeout;
 }
 
 interface MountedNode extends Node {
@@ -79,6 +102,10 @@ interface MountedNode extends Node {
   inflightBytes?: number;
   /** The first write-behind failure, reported by the next write, flush, fsync or close. */
   writeError?: FuseError;
+  /** Created here and not sent yet (see deferCreate). */
+  deferred?: Deferred;
+  /** The deferred create on its way: the file's writes are sent after it. */
+  creating?: Promise<void>;
   /** Lock owners that took locks on this file through this mount (their close releases them). */
   lockOwners?: Set<string>;
   /** How many times a lock on this file could not be reclaimed (writes issued before are not sent). */
@@ -120,13 +147,24 @@ export class ShareFs implements FuseOps {
 
   /** The locks the server granted through this mount (reclaimed after a reconnection). */
   readonly heldLocks = new HeldLocks();
+  /** File ids the server reserved for this connection's creates (newIds). */
+  private readonly ids: string[] = [];
+  private fetchingIds: Promise<void> | undefined;
+  /** The server has no newIds (an older one): every create waits for it. */
+  private noIds = false;
+  private readonly deferredNodes = new Set<MountedNode>();
+  private deferredBytes = 0;
 
   private constructor(
     private readonly conn: ShareConnection,
     readonly nodes: NodeTable,
     private readonly opts: ShareFsOptions,
   ) {
-    conn.onReconnect = (c) => this.reclaimLocks(c);
+    conn.onReconnect = (c) => {
+      // Reserved for the lost connection: a new one's come with the next request for them.
+      this.ids.length = 0;
+      return this.reclaimLocks(c);
+    };
     conn.keepConnected = () => this.heldLocks.size > 0;
   }
 
@@ -160,7 +198,9 @@ export class ShareFs implements FuseOps {
 
   static async create(conn: ShareConnection, opts: ShareFsOptions = {}): Promise<ShareFs> {
     const root = (await conn.call(OP.getattr, { path: '' })).header['attr'] as WireAttr;
-    return new ShareFs(conn, new NodeTable(root.id), opts);
+    const sfs = new ShareFs(conn, new NodeTable(root.id), opts);
+    sfs.refillIds();
+    return sfs;
   }
 
   // ---- helpers -----------------------------------------------------------------------------------
@@ -247,11 +287,16 @@ export class ShareFs implements FuseOps {
    */
   private async named(path: string, parent: number, header: Record<string, unknown>): Promise<Attr> {
     const a = (header['attr'] as WireAttr | undefined) ?? (await this.stat(path));
+    this.dirFrom(parent, header);
+    return this.entry(path, a);
+  }
+
+  /** Keeps the directory attributes a change's reply carried for the kernel's next GETATTR. */
+  private dirFrom(parent: number, header: Record<string, unknown>): void {
     const dir = header['dir'] as WireAttr | undefined;
     const p = this.nodes.get(parent) as MountedNode | undefined;
     if (dir && p && p.fid === dir.id && (!p.changed || p.changed.attr.v <= dir.v))
       p.changed = { attr: dir, at: Date.now() };
-    return this.entry(path, a);
   }
 
   /** A change to a directory's entries that did not say what its attributes became. */
@@ -268,9 +313,134 @@ export class ShareFs implements FuseOps {
     return fh;
   }
 
-  /** Waits for the node's write-behind to reach the server (before anything reads its size or data). */
+  /**
+   * Sends the node's deferred create, if any, and waits for its write-behind to reach the server
+   * (before anything reads its size or data).
+   */
   private async drain(n: MountedNode | undefined): Promise<void> {
+    if (n?.deferred) this.sendCreate(n);
     while (n?.inflight && n.inflight.size > 0) await Promise.all([...n.inflight]);
+  }
+
+  /** Sends the node's deferred create, if any, and waits for it (not for its other writes). */
+  private async created(n: MountedNode): Promise<void> {
+    if (n.deferred) this.sendCreate(n);
+    await n.creating;
+  }
+
+  /** Every deferred create of the mount sent and answered (before a rename or rmdir, a listing). */
+  private async createdAll(): Promise<void> {
+    const nodes = [...this.deferredNodes];
+    await Promise.all(nodes.map((n) => this.created(n)));
+  }
+
+  // ---- deferred creates ------------------------------------------------------------------------
+  /** Asks for more reserved file ids when few are left (one request at a time). */
+  private refillIds(): void {
+    if (this.noIds || this.fetchingIds || this.ids.length >= IDS_LOW) return;
+    this.fetchingIds = this.call(OP.newIds, { count: IDS_BATCH })
+      .then(
+        (r) => {
+          const ids = r.header['ids'];
+          if (Array.isArray(ids)) for (const id of ids) if (typeof id === 'string') this.ids.push(id);
+        },
+        (err: unknown) => {
+          if (toReplicatedError(err).code === 'ENOSYS') this.noIds = true;
+        },
+      )
+      .finally(() => {
+        this.fetchingIds = undefined;
+      });
+  }
+
+  /** How long a create may wait to be sent: 0 when it may not (no write-behind, no attribute cache). */
+  private get deferMs(): number {
+    if ((this.opts.writeBehindBytes ?? DEFAULT_WRITE_BEHIND) === 0) return 0;
+    return Math.min(DEFER_MS, this.opts.attrTimeoutMs ?? 0);
+  }
+
+  /**
+   * A create answered before the server has it: without O_EXCL (whose answer only the server can
+   * give; O_APPEND writes go where the server finds the end), under a reserved id, so the
+   * kernel's inode number is the file's on every mount. The name was looked up (missing) just
+   * before; if another mount made it since, the server opens that file instead, as a create
+   * without O_EXCL does. Errors the server finds come back from the next write, fsync or close.
+   */
+  private deferCreate(
+    parent: number,
+    path: string,
+    mode: number,
+    flags: number,
+  ): { attr: Attr; fh: number } | null {
+    const ms = this.deferMs;
+    this.refillIds();
+    if (flags & (O_EXCL | O_APPEND) || ms === 0 || this.ids.length === 0) return null;
+    checkClientPath(path);
+    const id = this.ids.pop()!;
+    const n = this.nodes.found(path, id, true, false) as MountedNode;
+    const timer = setTimeout(() => this.sendCreate(n), ms);
+    timer.unref();
+    n.deferred = { parent, mode: mode & 0o7777, trunc: (flags & O_TRUNC) !== 0, data: [], bytes: 0, timer };
+    // At the next open, the server's attributes replace the ones made up here.
+    n.told = 'deferred';
+    this.deferredNodes.add(n);
+    const now = Date.now();
+    const attr: Attr = {
+      ino: stIno(id, n.ino),
+      nodeid: n.ino,
+      size: 0,
+      mode: 0o100000 | (mode & 0o7777),
+      nlink: 1,
+      uid: 0,
+      gid: 0,
+      atimeMs: now,
+      mtimeMs: now,
+      ctimeMs: now,
+    };
+    return { attr, fh: this.newHandle(n, flags) };
+  }
+
+  /** Sends a deferred create (with its data) as the first of the file's write-behind. */
+  private sendCreate(n: MountedNode): void {
+    const d = n.deferred;
+    if (!d) return;
+    n.deferred = undefined;
+    clearTimeout(d.timer);
+    this.deferredNodes.delete(n);
+    this.deferredBytes -= d.bytes;
+    const sent = this.sendDeferred(n, d).catch((err: unknown) => {
+      n.writeError ??= toFuseError(err);
+    });
+    const tracked: Promise<void> = sent.finally(() => {
+      n.inflight?.delete(tracked);
+      if (n.creating === tracked) n.creating = undefined;
+    });
+    n.creating = tracked;
+    n.inflight ??= new Set();
+    n.inflight.add(tracked);
+  }
+
+  private async sendDeferred(n: MountedNode, d: Deferred): Promise<void> {
+    const data = d.data.length === 1 ? d.data[0]! : Buffer.concat(d.data);
+    const header = { path: this.pathOf(n), mode: d.mode, excl: false, trunc: d.trunc, id: n.fid };
+    let r: Awaited<ReturnType<ShareConnection['call']>>;
+    try {
+      r = await this.call(OP.create, header, data);
+    } catch (err) {
+      const code = toReplicatedError(err).code;
+      if (data.length === 0 || (code !== 'EDQUOT' && code !== 'ENOSPC')) throw err;
+      // No room for the data: the file is made empty, as a create and a refused write leave it.
+      r = await this.call(OP.create, header, Buffer.alloc(0));
+      n.writeError ??= toFuseError(err);
+    }
+    const a = r.header['attr'] as WireAttr | undefined;
+    if (a && a.id !== n.fid) {
+      // Another mount made the name meanwhile (this create opened its file), or the id was
+      // reserved on a connection since lost: the node follows the file the server has.
+      this.opts.log?.(`${header.path} was created as file ${a.id}, not ${n.fid}`);
+      this.nodes.refid(n, a.id);
+    }
+    this.dirFrom(d.parent, r.header);
   }
 
   /** Throws (once) what a write-behind of this node met. */
@@ -402,6 +572,8 @@ export class ShareFs implements FuseOps {
     return guard(async () => {
       this.writeCheck();
       const path = this.childPath(parent, name);
+      // A file created here and not sent yet may be in it.
+      await this.createdAll();
       await this.call(OP.rmdir, { path });
       this.dirChanged(parent);
       this.nodes.detach(path);
@@ -412,6 +584,8 @@ export class ShareFs implements FuseOps {
     return guard(async () => {
       this.writeCheck();
       if (flags & ~RENAME_NOREPLACE) throw new FuseError(E.EINVAL); // RENAME_EXCHANGE, WHITEOUT
+      // Deferred creates go first: their paths are the ones before the rename.
+      await this.createdAll();
       const from = this.childPath(parent, name);
       const to = this.childPath(newParent, newName);
       if (flags & RENAME_NOREPLACE) {
@@ -477,6 +651,8 @@ export class ShareFs implements FuseOps {
     return guard(async () => {
       this.writeCheck();
       const path = this.childPath(parent, name);
+      const deferred = this.deferCreate(parent, path, mode, flags);
+      if (deferred) return deferred;
       const r = await this.call(
         OP.create,
         { path, mode: mode & 0o7777, excl: (flags & O_EXCL) !== 0, trunc: (flags & O_TRUNC) !== 0 },
@@ -510,6 +686,26 @@ export class ShareFs implements FuseOps {
       const h = this.handle(fh);
       const n = h.node as MountedNode;
       this.reportWriteError(n);
+      const d = n.deferred;
+      if (d) {
+        // Gathered into the deferred create while it stays one small write from the start.
+        if (
+          offset === d.bytes &&
+          d.bytes + data.length <= DEFER_BYTES &&
+          this.deferredBytes + data.length <= DEFERRED_TOTAL
+        ) {
+          d.data.push(Buffer.from(data));
+          d.bytes += data.length;
+          this.deferredBytes += data.length;
+          return data.length;
+        }
+        this.sendCreate(n);
+      }
+      // The file's writes name it: sent once the server made it.
+      if (n.creating) {
+        await n.creating;
+        this.reportWriteError(n);
+      }
       const path = this.pathOf(n);
       const fid = n.fid;
       const window = this.opts.writeBehindBytes ?? DEFAULT_WRITE_BEHIND;
@@ -568,6 +764,7 @@ export class ShareFs implements FuseOps {
   getlk(_ino: number, fh: number, owner: string, lock: FileLock): Promise<FileLock | null> {
     return guard(async () => {
       const n = this.handle(fh).node as MountedNode;
+      await this.created(n);
       const type = lock.type === F_WRLCK ? 'w' : 'r';
       const r = await this.call(OP.getlk, { ...lockHeader(n, owner, 'posix', lock), type });
       const held = r.header['lock'] as { type: string; start: number; end: number; pid: number } | null;
@@ -590,6 +787,8 @@ export class ShareFs implements FuseOps {
   ): Promise<void> {
     return guard(async () => {
       const n = this.handle(fh).node as MountedNode;
+      // Locks are kept by the server for files it has.
+      await this.created(n);
       const kind = opts.flock ? 'flock' : 'posix';
       const range = opts.flock ? WHOLE : lock;
       const header = lockHeader(n, owner, kind, range);
@@ -696,6 +895,8 @@ export class ShareFs implements FuseOps {
     return guard(async () => {
       const cached = this.listings.get(fh);
       if (cached && offset > 0) return cached;
+      // A listing shows the files created here, sent or not.
+      await this.createdAll();
       const n = this.node(ino);
       const path = this.pathOf(n);
       const out: DirEntry[] = [

@@ -100,6 +100,21 @@ test('directory changes on A show up on B within the entry timeout', { skip, tim
   assert.equal(fs.existsSync(A('dir')), false);
 });
 
+test('a directory A renames: B opens the files it had cached below it at their new names', {
+  skip,
+  timeout: 60_000,
+}, async () => {
+  fs.mkdirSync(A('before'));
+  fs.writeFileSync(A('before', 'f'), 'moves with its directory');
+  assert.equal(fs.readFileSync(B('before', 'f'), 'utf8'), 'moves with its directory');
+  fs.renameSync(A('before'), A('after'));
+  // B looks up the directory's new name and finds the directory it knows; its cached names
+  // below it come along, and so must the paths B sends to the server for them.
+  assert.equal(fs.readFileSync(B('after', 'f'), 'utf8'), 'moves with its directory');
+  fs.writeFileSync(B('after', 'f'), 'written on B');
+  assert.equal(fs.readFileSync(A('after', 'f'), 'utf8'), 'written on B');
+});
+
 /** A process appending `count` records of 100 bytes through one O_APPEND descriptor. */
 function appender(file: string, tag: string, count: number): Promise<void> {
   const script = `

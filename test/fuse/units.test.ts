@@ -54,6 +54,11 @@ test('node table: lookups, hard links, renames of files and directories, unlink,
   assert.deepEqual([...f.names].sort(), ['e/f', 'l']);
   assert.equal(t.atPath('e/f'), f);
   assert.equal(t.atPath('d/f'), undefined);
+  // The directory found under yet another name (renamed by another mount): what is below follows.
+  assert.equal(t.found('x/e2', 'd-id', true, true), d);
+  assert.deepEqual([d.path, [...d.names]], ['x/e2', ['x/e2']]);
+  assert.deepEqual([...f.names].sort(), ['l', 'x/e2/f']);
+  t.renamed('x/e2', 'e', true);
   // Unlinking one name keeps the node reachable by the other.
   t.detach('l');
   assert.equal(f.path, 'e/f');

@@ -23,6 +23,11 @@ export const OP = {
   lock: 19,
   getlk: 20,
   lockCancel: 21,
+  /**
+   * File ids reserved for this connection's next creates: a create that names one makes the file
+   * under it, so a client can answer a create before the server has it (client/mount/share-fs.ts).
+   */
+  newIds: 22,
   // admin (client -> share server)
   createShare: 0x80,
   deleteShare: 0x81,

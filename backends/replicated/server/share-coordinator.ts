@@ -589,7 +589,10 @@ export class ShareCoordinator {
         const len = payloadLength(job.payload);
         const cur = h['excl'] === true ? undefined : await this.sizeOf(p);
         const exists = cur !== undefined && cur.type === 'file' && cur.id !== '';
-        h['id'] = exists ? cur.id : randomUUID();
+        // A new file takes the id the client reserved for it (share-server.ts, newIds), if any.
+        const want = h['want'];
+        delete h['want'];
+        h['id'] = exists ? cur.id : typeof want === 'string' ? want : randomUUID();
         // Over an existing file with data or a truncation: a data change of that file as well.
         if (exists && (h['trunc'] === true || len > 0)) h['over'] = true;
         const before = exists ? cur.size : 0;

@@ -109,7 +109,13 @@ interface Mount {
   /** The share record's generation the level was decided at; a change of rules decides again. */
   gen: number;
   level: AccessLevel;
+  /** File ids handed to this connection (newIds) and not used by a create yet. */
+  ids?: Set<string>;
 }
+
+/** File ids a connection may hold unused at once, and hand out per request at most. */
+const IDS_HELD = 4096;
+const IDS_PER_REQUEST = 256;
 
 export class ShareServer {
   readonly id = randomUUID();
@@ -910,7 +916,7 @@ export class ShareServer {
 
   private fileOp(f: Frame, sock: net.Socket): HandlerResult | Promise<HandlerResult> {
     const h = f.header;
-    if (f.op < OP.lookup || f.op > OP.lockCancel || f.op === OP.ping)
+    if (f.op < OP.lookup || f.op > OP.newIds || f.op === OP.ping)
       throw new ReplicatedError('ENOSYS', `unknown opcode ${f.op}`);
     const mount = this.mounts.get(sock);
     if (mount === undefined) throw new ReplicatedError('EINVAL', 'mount a share first');
@@ -1003,6 +1009,8 @@ export class ShareServer {
             'create',
             {
               path: p(),
+              // A reserved id is used once, by this connection only; any other is not taken.
+              ...(typeof h['id'] === 'string' && mount.ids?.delete(h['id']) ? { want: h['id'] } : {}),
               mode: num(h['mode'], 0o644),
               excl: h['excl'] === true,
               trunc: h['trunc'] === true,
@@ -1090,6 +1098,13 @@ export class ShareServer {
       case OP.lockCancel:
         this.locks.cancel(sock, String(h['wid']));
         return {};
+      case OP.newIds: {
+        mount.ids ??= new Set();
+        const n = Math.min(num(h['count'], 0), IDS_PER_REQUEST, IDS_HELD - mount.ids.size);
+        const ids = Array.from({ length: Math.max(0, n) }, () => randomUUID());
+        for (const id of ids) mount.ids.add(id);
+        return { header: { ids } };
+      }
       default:
         throw new ReplicatedError('ENOSYS', `unknown opcode ${f.op}`);
     }
