@@ -20,6 +20,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ReplicatedClient } from '../backends/replicated/client/client.ts';
 import { type Proc, spawnDaemon } from '../backends/replicated/processes.ts';
+import { fsTypeName } from './loop-fs.ts';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const MIB = Number(process.env.ABACA_BENCH_MIB ?? 1024);
@@ -346,7 +347,7 @@ async function main(): Promise<void> {
       ...procs.slice(0, 3).map((p, i) => ({ name: `brick ${i + 1}`, pid: p.child.pid! })),
     ];
     console.log(
-      `bench:mount — ${MIB} MiB sequential, ${FILES} creates, ${JOBS} jobs; ${hasFio ? 'fio' : 'dd (install fio for random IOPS)'}; replica-3 share at ${loc}, local disk ${local}`,
+      `bench:mount — ${MIB} MiB sequential, ${FILES} creates, ${JOBS} jobs; ${hasFio ? 'fio' : 'dd (install fio for random IOPS)'}; replica-3 share at ${loc}, bricks and local disk on ${fsTypeName(base)} (${base}; TMPDIR chooses)`,
     );
     const whereMount = 'abaca mount (replica 3)';
     if (ONLY.has('seq')) {

@@ -116,6 +116,8 @@ export class NodeTable {
     const moved: Array<[string, Node]> = [];
     if (dir) {
       for (const [p, n] of this.byPath) if (isUnder(p, from)) moved.push([p, n]);
+      // Names still known below the replaced one belonged to what was there before.
+      for (const p of [...this.byPath.keys()]) if (isUnder(p, to) && !isUnder(p, from)) this.detach(p);
     } else {
       const n = this.byPath.get(from);
       if (n) moved.push([from, n]);

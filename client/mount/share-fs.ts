@@ -406,14 +406,15 @@ export class ShareFs implements FuseOps {
     if (!d) return;
     n.deferred = undefined;
     clearTimeout(d.timer);
-    this.deferredNodes.delete(n);
     this.deferredBytes -= d.bytes;
     const sent = this.sendDeferred(n, d).catch((err: unknown) => {
       n.writeError ??= toFuseError(err);
     });
+    // Kept among the mount's deferred creates until answered: a listing waits for it.
     const tracked: Promise<void> = sent.finally(() => {
       n.inflight?.delete(tracked);
       if (n.creating === tracked) n.creating = undefined;
+      this.deferredNodes.delete(n);
     });
     n.creating = tracked;
     n.inflight ??= new Set();
@@ -422,22 +423,34 @@ export class ShareFs implements FuseOps {
 
   private async sendDeferred(n: MountedNode, d: Deferred): Promise<void> {
     const data = d.data.length === 1 ? d.data[0]! : Buffer.concat(d.data);
-    const header = { path: this.pathOf(n), mode: d.mode, excl: false, trunc: d.trunc, id: n.fid };
+    let path = '';
+    const send = async (payload: Buffer) => {
+      path = this.pathOf(n);
+      const header = { path, mode: d.mode, excl: false, trunc: d.trunc, id: n.fid };
+      try {
+        return await this.call(OP.create, header, payload);
+      } catch (err) {
+        // Its directory was renamed through this mount while the create was on its way: once
+        // more, at the name it has now (a create that surely failed keeps its reserved id).
+        if (toReplicatedError(err).code !== 'ENOENT' || n.path === null || n.path === path) throw err;
+        return this.call(OP.create, { ...header, path: this.pathOf(n) }, payload);
+      }
+    };
     let r: Awaited<ReturnType<ShareConnection['call']>>;
     try {
-      r = await this.call(OP.create, header, data);
+      r = await send(data);
     } catch (err) {
       const code = toReplicatedError(err).code;
       if (data.length === 0 || (code !== 'EDQUOT' && code !== 'ENOSPC')) throw err;
-      // No room for the data: the file is made empty, as a create and a refused write leave it.
-      r = await this.call(OP.create, header, Buffer.alloc(0));
+      // No room for the data: the file is made without it, as a create and a refused write leave it.
+      r = await send(Buffer.alloc(0));
       n.writeError ??= toFuseError(err);
     }
     const a = r.header['attr'] as WireAttr | undefined;
     if (a && a.id !== n.fid) {
       // Another mount made the name meanwhile (this create opened its file), or the id was
       // reserved on a connection since lost: the node follows the file the server has.
-      this.opts.log?.(`${header.path} was created as file ${a.id}, not ${n.fid}`);
+      this.opts.log?.(`${path} was created as file ${a.id}, not ${n.fid}`);
       this.nodes.refid(n, a.id);
     }
     this.dirFrom(d.parent, r.header);
@@ -927,13 +940,13 @@ export class ShareFs implements FuseOps {
 
   /**
    * A listed name handed to the kernel with its attributes, as a LOOKUP would (one more lookup of
-   * its node). Not for a file whose write-behind is still on its way: the listing's size would be
-   * behind the kernel's, which would cut its cached pages; the kernel looks that one up instead
-   * (LOOKUP waits for the writes).
+   * its node). Not for a file whose write-behind (or deferred create) is still on its way: the
+   * listing's size would be behind the kernel's, which would cut its cached pages; the kernel
+   * looks that one up instead (LOOKUP waits for the writes).
    */
   private listed(path: string, e: WireDirEntry): Attr | null {
     const known = this.nodes.atPath(path) as MountedNode | undefined;
-    if (known && (known.inflight?.size ?? 0) > 0) return null;
+    if (known && ((known.inflight?.size ?? 0) > 0 || known.deferred)) return null;
     return this.entry(path, e);
   }
 

@@ -59,6 +59,14 @@ test('node table: lookups, hard links, renames of files and directories, unlink,
   assert.deepEqual([d.path, [...d.names]], ['x/e2', ['x/e2']]);
   assert.deepEqual([...f.names].sort(), ['l', 'x/e2/f']);
   t.renamed('x/e2', 'e', true);
+  // Found where another directory was: the names known below that one are forgotten.
+  const old = t.found('o', 'o-id', true, true);
+  const oldChild = t.found('o/f', 'of-id');
+  const moved = t.found('m', 'm-id', true, true);
+  const movedChild = t.found('m/f', 'mf-id');
+  assert.equal(t.found('o', 'm-id', true, true), moved);
+  assert.equal(t.atPath('o/f'), movedChild);
+  assert.deepEqual([old.path, oldChild.path], [null, null]);
   // Unlinking one name keeps the node reachable by the other.
   t.detach('l');
   assert.equal(f.path, 'e/f');

@@ -33,12 +33,18 @@ interface Job {
   payload: Payload | undefined;
   resolve: (r: Record<string, unknown>) => void;
   reject: (e: ReplicatedError) => void;
-  /** The issue number the mutation was given. */
+  /** The issue number the mutation was given, and the absence caches' generation then. */
   seq?: number;
+  absenceGen?: number;
 }
 
 /** Failures that leave the outcome of a mutation open: a re-send asks again. */
 const UNDECIDED = new Set(['ENOTCONN', 'ETIMEDOUT', 'EIO', 'ESTALE', 'EMOVED', 'EAGAIN', 'ENXIO']);
+
+/** Whether a mutation that failed with `code` may still have been applied. */
+export function outcomeOpen(code: string): boolean {
+  return UNDECIDED.has(code);
+}
 
 /** Request ids answered by this coordinator and kept for re-sends (a client has far fewer in flight). */
 /** Dirty paths settled at once after a takeover (settleDirty). */
@@ -149,6 +155,8 @@ export class ShareCoordinator {
    * `cp -r` into a new directory need no read).
    */
   private readonly madeEmpty = new Map<string, number>();
+  /** Moves each time the absence caches are forgotten (a mkdir issued before says nothing after). */
+  private absenceGen = 0;
   private readonly idSize = new Map<string, number>();
   private readonly pathInflight = new Map<string, number>();
   private readonly pathFailed = new Set<string>();
@@ -675,6 +683,7 @@ export class ShareCoordinator {
       this.namedAt.set(named, this.issued);
     }
     job.seq = this.issued;
+    job.absenceGen = this.absenceGen;
     // Optimistic cache update, in issue order (later mutations are planned against it).
     if (sizeKey !== undefined && newSize !== undefined) this.idSize.set(sizeKey, newSize);
     if (kind === 'create' && h['id']) {
@@ -898,13 +907,15 @@ export class ShareCoordinator {
     if (job.kind === 'mkdir') {
       this.dirs++;
       if (this.madeEmpty.size > CACHE_LIMIT) this.madeEmpty.clear();
-      if (job.seq !== undefined) this.madeEmpty.set(String(job.h['path']), job.seq);
+      if (job.seq !== undefined && job.absenceGen === this.absenceGen)
+        this.madeEmpty.set(String(job.h['path']), job.seq);
     }
     if (job.kind === 'rmdir') this.dirs--;
   }
 
   /** What is known missing is forgotten: names may have come back other than by a mutation. */
   private forgetAbsence(): void {
+    this.absenceGen++;
     this.absent.clear();
     this.madeEmpty.clear();
   }

@@ -20,7 +20,7 @@ import { type BrickSpace, gib, largestShare, pools, refusal } from './capacity.t
 import { Healer } from './heal.ts';
 import { type LockKind, type LockRequest, LockTable } from './locks.ts';
 import { type BrickCandidate, placeReplicas } from './placement.ts';
-import { type Member, ShareCoordinator } from './share-coordinator.ts';
+import { type Member, outcomeOpen, ShareCoordinator } from './share-coordinator.ts';
 import { SnapshotHealer } from './snapshot-heal.ts';
 import {
   cloneShare,
@@ -903,8 +903,11 @@ export class ShareServer {
     const level = admin ? 'rw' : accessFor(info.access, sock.remoteAddress);
     if (level === null)
       throw new ReplicatedError('EACCES', `no access rule of share ${info.id} allows ${sock.remoteAddress}`);
-    if (!this.mounts.has(sock)) sock.once('close', () => this.locks.dropClient(sock));
-    this.mounts.set(sock, { share: info.id, admin, token, gen: info.gen ?? 0, level });
+    const prev = this.mounts.get(sock);
+    if (!prev) sock.once('close', () => this.locks.dropClient(sock));
+    // Mounted again on this connection (a renewed token): the ids it reserved stay its own.
+    const ids = prev?.share === info.id ? prev.ids : undefined;
+    this.mounts.set(sock, { share: info.id, admin, token, gen: info.gen ?? 0, level, ids });
     return { header: { epoch: info.epoch, access: level } };
   }
 
@@ -1003,14 +1006,21 @@ export class ShareServer {
             f.parts,
           )
           .then((header) => ({ header }));
-      case OP.create:
+      case OP.create: {
+        // A reserved id is used once, by this connection only; any other is not taken. A create
+        // that surely failed leaves it reserved (the client may try again under it).
+        const path = p();
+        const want = typeof h['id'] === 'string' && mount.ids?.delete(h['id']) ? h['id'] : undefined;
+        const giveBack = (err: unknown) => {
+          if (want !== undefined && !outcomeOpen(toReplicatedError(err).code)) mount.ids?.add(want);
+          throw err;
+        };
         return c
           .mutate(
             'create',
             {
-              path: p(),
-              // A reserved id is used once, by this connection only; any other is not taken.
-              ...(typeof h['id'] === 'string' && mount.ids?.delete(h['id']) ? { want: h['id'] } : {}),
+              path,
+              ...(want !== undefined ? { want } : {}),
               mode: num(h['mode'], 0o644),
               excl: h['excl'] === true,
               trunc: h['trunc'] === true,
@@ -1019,7 +1029,8 @@ export class ShareServer {
             },
             f.parts,
           )
-          .then((header) => ({ header }));
+          .then((header) => ({ header }), giveBack);
+      }
       case OP.mkdir:
         return c
           .mutate('mkdir', { path: p(), mode: num(h['mode'], 0o755), ...once(h) })

@@ -43,6 +43,15 @@ test('a reserved id names one new file, made through the connection that reserve
   await create(c1, 'a', ids[2]!, Buffer.from('again'));
   assert.equal((await c1.stat('a')).id, ids[0]);
   assert.equal((await c1.readFile('a')).toString(), 'again');
+  // A create that surely failed leaves its id reserved; a second mount of the same connection
+  // (a renewed token) keeps the connection's ids.
+  const [again, kept] = (await c1.call(OP.newIds, { count: 2 })).header['ids'] as string[];
+  await assert.rejects(create(c1, 'no-such-dir/e', again!), /ENOENT/);
+  await create(c1, 'e', again!);
+  assert.equal((await c1.stat('e')).id, again);
+  await c1.call(OP.mount, { share: 'ids', token: cl.adminToken });
+  await create(c1, 'f', kept!);
+  assert.equal((await c1.stat('f')).id, kept);
   // Bounded: at most 256 per request, 4096 held by one connection.
   const many = [];
   for (let i = 0; i < 20; i++)
