@@ -324,8 +324,9 @@ export class ShareStore {
     const abs = this.linkPath(id);
     if (!abs) return undefined;
     try {
-      const st = fs.lstatSync(abs);
-      return st.isFile() && this.getRecord(st.ino).id === id ? { abs, st } : undefined;
+      // Mostly missing (every create asks): no exception for that.
+      const st = fs.lstatSync(abs, { throwIfNoEntry: false });
+      return st?.isFile() && this.getRecord(st.ino).id === id ? { abs, st } : undefined;
     } catch {
       return undefined;
     }
@@ -639,7 +640,8 @@ export class ShareStore {
 
   private mtimeOf(rel: string): number | undefined {
     try {
-      return fs.lstatSync(this.resolve(rel)).mtimeMs;
+      // A create's new name is not there yet: no exception for that.
+      return fs.lstatSync(this.resolve(rel), { throwIfNoEntry: false })?.mtimeMs;
     } catch {
       return undefined; // not there (yet, or any more)
     }
