@@ -337,7 +337,7 @@ export class ShareFs implements FuseOps {
   // ---- deferred creates ------------------------------------------------------------------------
   /** Asks for more reserved file ids when few are left (one request at a time). */
   private refillIds(): void {
-    if (this.noIds || this.fetchingIds || this.ids.length >= IDS_LOW) return;
+    if (this.opts.readOnly || this.noIds || this.fetchingIds || this.ids.length >= IDS_LOW) return;
     this.fetchingIds = this.call(OP.newIds, { count: IDS_BATCH })
       .then(
         (r) => {
@@ -433,7 +433,8 @@ export class ShareFs implements FuseOps {
         // Its directory was renamed through this mount while the create was on its way: once
         // more, at the name it has now (a create that surely failed keeps its reserved id).
         if (toReplicatedError(err).code !== 'ENOENT' || n.path === null || n.path === path) throw err;
-        return this.call(OP.create, { ...header, path: this.pathOf(n) }, payload);
+        path = this.pathOf(n);
+        return this.call(OP.create, { ...header, path }, payload);
       }
     };
     let r: Awaited<ReturnType<ShareConnection['call']>>;
