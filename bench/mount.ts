@@ -1,7 +1,7 @@
 // `npm run bench:mount` (root, /dev/fuse): issue 17's benchmark of `abaca mount`. Starts 3 bricks
 // and a share server under a temporary directory, mounts a replica-3 share with `abaca mount`,
 // and runs the same workloads through the mount and on the local disk (the temporary directory),
-// plus sequential I/O through the client library in the same run:
+// plus sequential I/O, creates and removals through the client library in the same run:
 //   sequential write + fsync and sequential read after dropping caches (fio when installed,
 //   else dd with 1 MiB blocks), 4 KiB random read and write IOPS with 4 jobs (fio only), and
 //   creating ABACA_BENCH_FILES (default 10,000) files of 4 KiB with 4 processes, then removing
@@ -265,6 +265,45 @@ async function creates(where: string, dir: string, cpu = false): Promise<void> {
   });
 }
 
+/**
+ * The creates and removals through the client library: one create with its data per file (what
+ * the mount's deferred create sends), JOBS sequences at once, one directory each.
+ */
+async function libraryCreates(client: ReplicatedClient): Promise<void> {
+  const per = Math.ceil(FILES / JOBS);
+  const data = Buffer.alloc(4096, 1);
+  const dirs = Array.from({ length: JOBS }, (_, j) => `lib-creates${j}`);
+  for (const d of dirs) await client.mkdir(d);
+  const made = await timed(() =>
+    Promise.all(
+      dirs.map(async (d) => {
+        for (let i = 0; i < per; i++) await client.createWith(`${d}/f${i}`, data);
+      }),
+    ),
+  );
+  const where = `client library (create with data, ${JOBS} in flight)`;
+  rows.push({
+    workload: `create ${per * JOBS} files of 4 KiB, ${JOBS} jobs`,
+    where,
+    value: (per * JOBS) / made,
+    unit: 'files/s',
+  });
+  const removed = await timed(() =>
+    Promise.all(
+      dirs.map(async (d) => {
+        for (let i = 0; i < per; i++) await client.unlink(`${d}/f${i}`);
+        await client.rmdir(d);
+      }),
+    ),
+  );
+  rows.push({
+    workload: `remove ${per * JOBS} files with rm -r, ${JOBS} jobs`,
+    where: `client library (unlink, ${JOBS} in flight)`,
+    value: (per * JOBS) / removed,
+    unit: 'files/s',
+  });
+}
+
 async function library(client: ReplicatedClient): Promise<void> {
   const chunk = Buffer.alloc(1024 * 1024, 7);
   await client.create('lib.bin');
@@ -362,6 +401,7 @@ async function main(): Promise<void> {
     if (ONLY.has('creates')) {
       await creates(whereMount, mnt, true);
       await creates('local disk', local);
+      await libraryCreates(client);
     }
 
     const byWorkload = new Map<string, Row[]>();
