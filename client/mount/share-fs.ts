@@ -305,6 +305,12 @@ export class ShareFs implements FuseOps {
     if (p) p.changed = undefined;
   }
 
+  /** A removal's reply: the directory's attributes when it carried them (a newer server), else unknown. */
+  private dirAfter(parent: number, header: Record<string, unknown>): void {
+    if (header['dir'] === undefined) this.dirChanged(parent);
+    else this.dirFrom(parent, header);
+  }
+
   private newHandle(n: Node, flags: number): number {
     const fh = this.nextFh++;
     const writable = (flags & O_ACCMODE) !== O_RDONLY;
@@ -567,8 +573,7 @@ export class ShareFs implements FuseOps {
         await this.hide(n, parent, path);
         return;
       }
-      await this.call(OP.unlink, { path });
-      this.dirChanged(parent);
+      this.dirAfter(parent, (await this.call(OP.unlink, { path })).header);
       this.nodes.detach(path);
     });
   }
@@ -588,8 +593,7 @@ export class ShareFs implements FuseOps {
       const path = this.childPath(parent, name);
       // A file created here and not sent yet may be in it.
       await this.createdAll();
-      await this.call(OP.rmdir, { path });
-      this.dirChanged(parent);
+      this.dirAfter(parent, (await this.call(OP.rmdir, { path })).header);
       this.nodes.detach(path);
     });
   }

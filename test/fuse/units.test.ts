@@ -157,7 +157,7 @@ test('export locations, st_ino from file ids, errno values', () => {
   assert.equal(errnoOf(new Error('bug')), E.EIO);
 });
 
-test('a create answered with attributes costs one request to the share server, and the directory GETATTR after it none', async () => {
+test('a create or unlink answered with attributes costs one request to the share server, and the directory GETATTR after it none', async () => {
   const { OP } = await import('../../backends/replicated/protocol/opcodes.ts');
   const { ShareFs } = await import('../../client/mount/share-fs.ts');
   const attr = (id: string, type: string, v: number) => ({
@@ -188,6 +188,12 @@ test('a create answered with attributes costs one request to the share server, a
           parts: [],
           payload: Buffer.alloc(0),
         };
+      if (op === OP.unlink)
+        return {
+          header: { dir: { ...attr('fedcba9876543-r', 'dir', 3), mtimeMs: 7 } },
+          parts: [],
+          payload: Buffer.alloc(0),
+        };
       throw new Error(`unexpected op ${op}`);
     },
   };
@@ -202,6 +208,12 @@ test('a create answered with attributes costs one request to the share server, a
   assert.deepEqual(calls, [OP.create], 'the directory GETATTR is answered from the create reply');
   await fs.getattr(ROOT_NODE);
   assert.deepEqual(calls, [OP.create, OP.getattr], 'once: the next GETATTR asks the server');
+  // A removal answered with the directory's attributes: the GETATTR after it needs no request.
+  await fs.release(r.attr.nodeid!, r.fh);
+  calls.length = 0;
+  await fs.unlink(ROOT_NODE, 'f');
+  assert.equal((await fs.getattr(ROOT_NODE)).mtimeMs, 7);
+  assert.deepEqual(calls, [OP.unlink], 'the directory GETATTR is answered from the unlink reply');
 });
 
 test('an open keeps the kernel cached pages only when the file is the version they were read at (FOPEN_KEEP_CACHE)', async () => {

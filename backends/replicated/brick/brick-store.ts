@@ -599,6 +599,11 @@ export class ShareStore {
       const named = kind === 'link' ? (np ?? p) : p;
       r.attr = this.getattr(named);
       r.dir = this.getattr(parentOf(named));
+    } else if ((kind === 'unlink' || kind === 'rmdir') && p !== '') {
+      // For the client's cache only: the removal is done whatever this stat meets.
+      try {
+        r.dir = this.getattr(parentOf(p));
+      } catch {}
     }
     return r;
   }

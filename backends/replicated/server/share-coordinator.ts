@@ -57,7 +57,7 @@ interface MutateReply {
   sizeAfter: number;
   freed: number;
   gone?: number;
-  /** A new name's attributes and its directory's (create, mkdir, symlink, link). */
+  /** A new name's attributes and its directory's (create, mkdir, symlink, link); a removal's directory's. */
   attr?: Attr;
   dir?: Attr;
 }

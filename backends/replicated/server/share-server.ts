@@ -1035,10 +1035,11 @@ export class ShareServer {
         return c
           .mutate('mkdir', { path: p(), mode: num(h['mode'], 0o755), ...once(h) })
           .then((header) => ({ header }));
+      // Answered with the directory's attributes after the change (the kernel asks for them next).
       case OP.unlink:
-        return c.mutate('unlink', { path: p(), ...once(h) }).then(() => ({}));
+        return c.mutate('unlink', { path: p(), ...once(h) }).then(dirOnly);
       case OP.rmdir:
-        return c.mutate('rmdir', { path: p(), ...once(h) }).then(() => ({}));
+        return c.mutate('rmdir', { path: p(), ...once(h) }).then(dirOnly);
       case OP.rename:
         return c
           .mutate('rename', { path: p(), newPath: checkClientPath(h['newPath']), ...once(h) })
@@ -1120,6 +1121,11 @@ export class ShareServer {
         throw new ReplicatedError('ENOSYS', `unknown opcode ${f.op}`);
     }
   }
+}
+
+/** A removal's answer: the attributes of the directory it changed, when the replica said. */
+function dirOnly(header: Record<string, unknown>): HandlerResult {
+  return { header: header['dir'] === undefined ? {} : { dir: header['dir'] } };
 }
 
 /** A brick id sent along with an address (a brick not linked here), if any. */
