@@ -305,7 +305,7 @@ export class ShareFs implements FuseOps {
     if (p) p.changed = undefined;
   }
 
-  /** A removal's reply: the directory's attributes when it carried them (a newer server), else unknown. */
+  /** A removal's or rename's reply: the directory's attributes when it carried them (a newer server), else unknown. */
   private dirAfter(parent: number, header: Record<string, unknown>): void {
     if (header['dir'] === undefined) this.dirChanged(parent);
     else this.dirFrom(parent, header);
@@ -621,9 +621,9 @@ export class ShareFs implements FuseOps {
       await this.drain(replaced);
       if (replaced && replaced.open > 0 && replaced.names.size === 1 && from !== to)
         await this.hide(replaced, newParent, to);
-      await this.call(OP.rename, { path: from, newPath: to });
-      this.dirChanged(parent);
-      this.dirChanged(newParent);
+      const r = await this.call(OP.rename, { path: from, newPath: to });
+      this.dirAfter(newParent, r.header);
+      if (parent !== newParent) this.dirAfter(parent, { dir: r.header['fromDir'] });
       const moved = this.nodes.atPath(from);
       this.nodes.renamed(from, to, moved === undefined || moved.dir);
     });

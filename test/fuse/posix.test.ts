@@ -149,6 +149,17 @@ function transcript(root: string): string[] {
     fs.renameSync(j('full'), j('moved'));
     return [read('moved', 'x'), fs.existsSync(j('full'))];
   });
+  step('directory link counts after mkdir, a rename between directories and rmdir', () => {
+    fs.mkdirSync(j('p1'));
+    fs.mkdirSync(j('p2'));
+    fs.mkdirSync(j('p1', 'sub'));
+    const counts = () => [fs.statSync(j('p1')).nlink, fs.statSync(j('p2')).nlink];
+    const made = counts();
+    fs.renameSync(j('p1', 'sub'), j('p2', 'sub'));
+    const moved = counts();
+    fs.rmdirSync(j('p2', 'sub'));
+    return [made, moved, counts()];
+  });
   step('hard link', () => {
     fs.linkSync(j('b'), j('l'));
     const a = fs.statSync(j('b'));

@@ -157,7 +157,7 @@ test('export locations, st_ino from file ids, errno values', () => {
   assert.equal(errnoOf(new Error('bug')), E.EIO);
 });
 
-test('a create or unlink answered with attributes costs one request to the share server, and the directory GETATTR after it none', async () => {
+test('a create, unlink or rename answered with attributes costs one request to the share server, and the directory GETATTR after it none', async () => {
   const { OP } = await import('../../backends/replicated/protocol/opcodes.ts');
   const { ShareFs } = await import('../../client/mount/share-fs.ts');
   const attr = (id: string, type: string, v: number) => ({
@@ -188,6 +188,12 @@ test('a create or unlink answered with attributes costs one request to the share
           parts: [],
           payload: Buffer.alloc(0),
         };
+      if (op === OP.rename)
+        return {
+          header: { dir: { ...attr('fedcba9876543-r', 'dir', 4), mtimeMs: 9 } },
+          parts: [],
+          payload: Buffer.alloc(0),
+        };
       if (op === OP.unlink)
         return {
           header: { dir: { ...attr('fedcba9876543-r', 'dir', 3), mtimeMs: 7 } },
@@ -214,6 +220,11 @@ test('a create or unlink answered with attributes costs one request to the share
   await fs.unlink(ROOT_NODE, 'f');
   assert.equal((await fs.getattr(ROOT_NODE)).mtimeMs, 7);
   assert.deepEqual(calls, [OP.unlink], 'the directory GETATTR is answered from the unlink reply');
+  // A rename within the directory, likewise.
+  calls.length = 0;
+  await fs.rename(ROOT_NODE, 'g', ROOT_NODE, 'h', 0);
+  assert.equal((await fs.getattr(ROOT_NODE)).mtimeMs, 9);
+  assert.deepEqual(calls, [OP.rename], 'the directory GETATTR is answered from the rename reply');
 });
 
 test('an open keeps the kernel cached pages only when the file is the version they were read at (FOPEN_KEEP_CACHE)', async () => {

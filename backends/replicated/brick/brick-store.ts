@@ -60,9 +60,14 @@ export interface MutateResult {
   freed: number;
   /** 1 when a file or symlink lost its last name (it no longer counts as a file of the share). */
   gone?: number;
-  /** After a create, mkdir, symlink or link: the new name's attributes and its directory's. */
+  /**
+   * After a create, mkdir, symlink or link: the new name's attributes and its directory's; after
+   * an unlink or rmdir its directory's; after a rename the new name's directory's, and the old
+   * name's (`fromDir`) when that is another.
+   */
   attr?: Attr;
   dir?: Attr;
+  fromDir?: Attr;
 }
 
 /** Mutations that make a name: their reply carries its attributes (no getattr after them). */
@@ -599,10 +604,12 @@ export class ShareStore {
       const named = kind === 'link' ? (np ?? p) : p;
       r.attr = this.getattr(named);
       r.dir = this.getattr(parentOf(named));
-    } else if ((kind === 'unlink' || kind === 'rmdir') && p !== '') {
-      // For the client's cache only: the removal is done whatever this stat meets.
+    } else if (kind === 'unlink' || kind === 'rmdir' || kind === 'rename') {
+      // For the client's cache only: the change is done whatever these stats meet.
       try {
-        r.dir = this.getattr(parentOf(p));
+        const to = parentOf(np ?? p);
+        r.dir = this.getattr(to);
+        if (np !== undefined && parentOf(p) !== to) r.fromDir = this.getattr(parentOf(p));
       } catch {}
     }
     return r;

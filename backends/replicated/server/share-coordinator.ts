@@ -57,9 +57,10 @@ interface MutateReply {
   sizeAfter: number;
   freed: number;
   gone?: number;
-  /** A new name's attributes and its directory's (create, mkdir, symlink, link); a removal's directory's. */
+  /** Attributes for the client's cache: see the brick's MutateResult. */
   attr?: Attr;
   dir?: Attr;
+  fromDir?: Attr;
 }
 
 /** What a mutation answers its client: the version and size, and a new name's attributes. */
@@ -67,6 +68,7 @@ function answer(rep: MutateReply): Record<string, unknown> {
   const out: Record<string, unknown> = { v: rep.v, size: rep.sizeAfter };
   if (rep.attr) out['attr'] = rep.attr;
   if (rep.dir) out['dir'] = rep.dir;
+  if (rep.fromDir) out['fromDir'] = rep.fromDir;
   return out;
 }
 

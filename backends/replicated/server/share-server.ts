@@ -1035,7 +1035,7 @@ export class ShareServer {
         return c
           .mutate('mkdir', { path: p(), mode: num(h['mode'], 0o755), ...once(h) })
           .then((header) => ({ header }));
-      // Answered with the directory's attributes after the change (the kernel asks for them next).
+      // Answered with the directories' attributes after the change (the kernel asks for them next).
       case OP.unlink:
         return c.mutate('unlink', { path: p(), ...once(h) }).then(dirOnly);
       case OP.rmdir:
@@ -1043,7 +1043,7 @@ export class ShareServer {
       case OP.rename:
         return c
           .mutate('rename', { path: p(), newPath: checkClientPath(h['newPath']), ...once(h) })
-          .then(() => ({}));
+          .then(dirOnly);
       case OP.link:
         return c
           .mutate('link', { path: p(), newPath: checkClientPath(h['newPath']), ...once(h) })
@@ -1123,9 +1123,12 @@ export class ShareServer {
   }
 }
 
-/** A removal's answer: the attributes of the directory it changed, when the replica said. */
+/** A removal's or rename's answer: the attributes of the directories it changed, when the replica said. */
 function dirOnly(header: Record<string, unknown>): HandlerResult {
-  return { header: header['dir'] === undefined ? {} : { dir: header['dir'] } };
+  const out: Record<string, unknown> = {};
+  if (header['dir'] !== undefined) out['dir'] = header['dir'];
+  if (header['fromDir'] !== undefined) out['fromDir'] = header['fromDir'];
+  return { header: out };
 }
 
 /** A brick id sent along with an address (a brick not linked here), if any. */
