@@ -19,7 +19,7 @@ import { constants } from 'node:os';
 import type { ReplicatedClient } from '../../backends/replicated/client/client.ts';
 import { toReplicatedError } from '../../backends/replicated/protocol/errors.ts';
 import { OP } from '../../backends/replicated/protocol/opcodes.ts';
-import { checkClientPath, joinPath, LINKS_ROOT } from '../../backends/replicated/protocol/paths.ts';
+import { checkClientPath, joinPath, LINKS_ROOT, parentOf } from '../../backends/replicated/protocol/paths.ts';
 import type { Attr as WireAttr, DirEntry as WireDirEntry } from '../../backends/replicated/protocol/types.ts';
 import {
   type Attr,
@@ -334,9 +334,14 @@ export class ShareFs implements FuseOps {
     await n.creating;
   }
 
-  /** Every deferred create of the mount sent and answered (before a rename or rmdir, a listing). */
-  private async createdAll(): Promise<void> {
-    const nodes = [...this.deferredNodes];
+  /**
+   * The mount's deferred creates sent and answered: all of them (before a rename or rmdir, which
+   * may move or empty any directory above them), or those in directory `dir` (before its listing).
+   */
+  private async createdAll(dir?: string): Promise<void> {
+    const nodes = [...this.deferredNodes].filter(
+      (n) => dir === undefined || (n.path !== null && parentOf(n.path) === dir),
+    );
     await Promise.all(nodes.map((n) => this.created(n)));
   }
 
@@ -913,10 +918,10 @@ export class ShareFs implements FuseOps {
     return guard(async () => {
       const cached = this.listings.get(fh);
       if (cached && offset > 0) return cached;
-      // A listing shows the files created here, sent or not.
-      await this.createdAll();
       const n = this.node(ino);
       const path = this.pathOf(n);
+      // A listing shows the files created here, sent or not.
+      await this.createdAll(path);
       const out: DirEntry[] = [
         { ino: stIno(n.fid, n.ino), name: '.', mode: 0o040000 },
         { ino: 1, name: '..', mode: 0o040000 },
