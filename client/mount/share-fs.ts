@@ -287,13 +287,13 @@ export class ShareFs implements FuseOps {
    */
   private async named(path: string, parent: number, header: Record<string, unknown>): Promise<Attr> {
     const a = (header['attr'] as WireAttr | undefined) ?? (await this.stat(path));
-    this.dirFrom(parent, header);
+    this.dirFrom(parent, header['dir']);
     return this.entry(path, a);
   }
 
   /** Keeps the directory attributes a change's reply carried for the kernel's next GETATTR. */
-  private dirFrom(parent: number, header: Record<string, unknown>): void {
-    const dir = header['dir'] as WireAttr | undefined;
+  private dirFrom(parent: number, carried: unknown): void {
+    const dir = carried as WireAttr | undefined;
     const p = this.nodes.get(parent) as MountedNode | undefined;
     if (dir && p && p.fid === dir.id && (!p.changed || p.changed.attr.v <= dir.v))
       p.changed = { attr: dir, at: Date.now() };
@@ -306,9 +306,9 @@ export class ShareFs implements FuseOps {
   }
 
   /** A removal's or rename's reply: the directory's attributes when it carried them (a newer server), else unknown. */
-  private dirAfter(parent: number, header: Record<string, unknown>): void {
-    if (header['dir'] === undefined) this.dirChanged(parent);
-    else this.dirFrom(parent, header);
+  private dirAfter(parent: number, carried: unknown): void {
+    if (carried === undefined) this.dirChanged(parent);
+    else this.dirFrom(parent, carried);
   }
 
   private newHandle(n: Node, flags: number): number {
@@ -465,7 +465,7 @@ export class ShareFs implements FuseOps {
       this.opts.log?.(`${path} was created as file ${a.id}, not ${n.fid}`);
       this.nodes.refid(n, a.id);
     }
-    this.dirFrom(d.parent, r.header);
+    this.dirFrom(d.parent, r.header['dir']);
   }
 
   /** Throws (once) what a write-behind of this node met. */
@@ -578,7 +578,7 @@ export class ShareFs implements FuseOps {
         await this.hide(n, parent, path);
         return;
       }
-      this.dirAfter(parent, (await this.call(OP.unlink, { path })).header);
+      this.dirAfter(parent, (await this.call(OP.unlink, { path })).header['dir']);
       this.nodes.detach(path);
     });
   }
@@ -598,7 +598,7 @@ export class ShareFs implements FuseOps {
       const path = this.childPath(parent, name);
       // A file created here and not sent yet may be in it.
       await this.createdAll();
-      this.dirAfter(parent, (await this.call(OP.rmdir, { path })).header);
+      this.dirAfter(parent, (await this.call(OP.rmdir, { path })).header['dir']);
       this.nodes.detach(path);
     });
   }
@@ -627,8 +627,8 @@ export class ShareFs implements FuseOps {
       if (replaced && replaced.open > 0 && replaced.names.size === 1 && from !== to)
         await this.hide(replaced, newParent, to);
       const r = await this.call(OP.rename, { path: from, newPath: to });
-      this.dirAfter(newParent, r.header);
-      if (parent !== newParent) this.dirAfter(parent, { dir: r.header['fromDir'] });
+      this.dirAfter(newParent, r.header['dir']);
+      if (parent !== newParent) this.dirAfter(parent, r.header['fromDir']);
       const moved = this.nodes.atPath(from);
       this.nodes.renamed(from, to, moved === undefined || moved.dir);
     });

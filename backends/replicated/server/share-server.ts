@@ -1035,15 +1035,16 @@ export class ShareServer {
         return c
           .mutate('mkdir', { path: p(), mode: num(h['mode'], 0o755), ...once(h) })
           .then((header) => ({ header }));
-      // Answered with the directories' attributes after the change (the kernel asks for them next).
+      // Answered, as every change, with what the coordinator says (for these the directories'
+      // attributes after it: the kernel asks for them next).
       case OP.unlink:
-        return c.mutate('unlink', { path: p(), ...once(h) }).then(dirOnly);
+        return c.mutate('unlink', { path: p(), ...once(h) }).then((header) => ({ header }));
       case OP.rmdir:
-        return c.mutate('rmdir', { path: p(), ...once(h) }).then(dirOnly);
+        return c.mutate('rmdir', { path: p(), ...once(h) }).then((header) => ({ header }));
       case OP.rename:
         return c
           .mutate('rename', { path: p(), newPath: checkClientPath(h['newPath']), ...once(h) })
-          .then(dirOnly);
+          .then((header) => ({ header }));
       case OP.link:
         return c
           .mutate('link', { path: p(), newPath: checkClientPath(h['newPath']), ...once(h) })
@@ -1121,14 +1122,6 @@ export class ShareServer {
         throw new ReplicatedError('ENOSYS', `unknown opcode ${f.op}`);
     }
   }
-}
-
-/** A removal's or rename's answer: the attributes of the directories it changed, when the replica said. */
-function dirOnly(header: Record<string, unknown>): HandlerResult {
-  const out: Record<string, unknown> = {};
-  if (header['dir'] !== undefined) out['dir'] = header['dir'];
-  if (header['fromDir'] !== undefined) out['fromDir'] = header['fromDir'];
-  return { header: out };
 }
 
 /** A brick id sent along with an address (a brick not linked here), if any. */
