@@ -106,37 +106,19 @@ async function mountCommand(ctx: Context, share: string, dirArg: string, opts: O
     throw new CommandError(`Cannot mount ${share}: ${dir} is not a directory.`);
   if (isMountPoint(dir)) throw new CommandError(`Cannot mount ${share}: ${dir} is already a mount point.`);
 
-  // Each concurrent read of /dev/fuse holds a libuv thread, and the pool's size is fixed when it
-  // is first used: the mount is served by a child started with a pool large enough.
-  const pool = Number(process.env.UV_THREADPOOL_SIZE ?? 4);
-  if (process.env[CHILD_ENV] !== '1' || pool < options.readers + 2) {
-    await runChild(options, opts.foreground === true);
+  // --foreground serves here; otherwise a detached child serves, and this returns once it says
+  // it has mounted.
+  if (opts.foreground !== true && process.env[CHILD_ENV] !== '1') {
+    await runDetached();
     return;
   }
   await serve(lib, ctx, share, dir, options);
 }
 
-/** Runs this same command as the serving child: attached (--foreground) or until it has mounted. */
-async function runChild(options: MountOptions, foreground: boolean): Promise<void> {
+/** Runs this same command as a detached child that serves the mount, until it has mounted. */
+async function runDetached(): Promise<void> {
   const args = [...process.execArgv, process.argv[1]!, ...process.argv.slice(2)];
-  if (!foreground) args.push('--foreground');
-  const env = {
-    ...process.env,
-    [CHILD_ENV]: '1',
-    UV_THREADPOOL_SIZE: String(options.readers + 4),
-    ...(foreground ? {} : { [DETACHED_ENV]: '1' }),
-  };
-  if (foreground) {
-    const child = spawn(process.execPath, args, { stdio: 'inherit', env });
-    const pass = (sig: NodeJS.Signals) => () => child.kill(sig);
-    process.on('SIGINT', pass('SIGINT'));
-    process.on('SIGTERM', pass('SIGTERM'));
-    const code = await new Promise<number>((resolve) =>
-      child.on('exit', (c, s) => resolve(c ?? (s ? 1 : 0))),
-    );
-    if (code !== 0) process.exit(code); // the child has said why
-    return;
-  }
+  const env = { ...process.env, [CHILD_ENV]: '1', [DETACHED_ENV]: '1' };
   const child = spawn(process.execPath, args, { stdio: ['ignore', 'ignore', 'pipe'], env, detached: true });
   await new Promise<void>((resolve) => {
     let buf = '';

@@ -26,6 +26,9 @@ export interface MemoryFsOptions {
 export class MemoryFs implements FuseOps {
   private readonly nodes = new Map<number, Node>();
   private nextIno = FUSE_ROOT_ID + 1;
+  /** Reads and writes in their latency delay now, and the most there were at once. */
+  private delayed = 0;
+  mostDelayed = 0;
 
   constructor(private readonly opts: MemoryFsOptions = {}) {
     this.nodes.set(FUSE_ROOT_ID, { attr: this.newAttr(FUSE_ROOT_ID, S_IFDIR | 0o777), children: new Map() });
@@ -60,7 +63,14 @@ export class MemoryFs implements FuseOps {
 
   private delay(): Promise<void> | undefined {
     const ms = this.opts.latencyMs;
-    return ms ? new Promise((r) => setTimeout(r, ms)) : undefined;
+    if (!ms) return undefined;
+    this.mostDelayed = Math.max(this.mostDelayed, ++this.delayed);
+    return new Promise((r) =>
+      setTimeout(() => {
+        this.delayed--;
+        r();
+      }, ms),
+    );
   }
 
   async lookup(parent: number, name: string): Promise<Attr> {

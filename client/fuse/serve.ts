@@ -1,6 +1,5 @@
 // Prototype entry: node --import tsx client/fuse/serve.ts DIR [--sink] [--readers N] [--latency MS]
 // Mounts an in-memory tree (or a write sink) at DIR until SIGINT/SIGTERM or an outside unmount.
-import { spawnSync } from 'node:child_process';
 import { parseArgs } from 'node:util';
 import { MemoryFs } from './memory-fs.ts';
 import { FuseSession } from './session.ts';
@@ -21,23 +20,17 @@ if (!dir) {
   process.exit(2);
 }
 const readers = Number(values.readers);
-if (!process.env.UV_THREADPOOL_SIZE) {
-  // Each reader blocks one libuv thread in read(2); the pool size is fixed at its first use.
-  const r = spawnSync(process.execPath, [...process.execArgv, ...process.argv.slice(1)], {
-    stdio: 'inherit',
-    env: { ...process.env, UV_THREADPOOL_SIZE: String(readers + 4) },
-  });
-  process.exit(r.status ?? 1);
-}
 
-const session = await FuseSession.mount(
-  dir,
-  new MemoryFs({ sink: values.sink, latencyMs: Number(values.latency) }),
-  { readers, maxWrite: Number(values['max-write']), debug: values.debug },
-);
+const memory = new MemoryFs({ sink: values.sink, latencyMs: Number(values.latency) });
+const session = await FuseSession.mount(dir, memory, {
+  readers,
+  maxWrite: Number(values['max-write']),
+  debug: values.debug,
+});
 process.stdout.write(`mounted ${dir}\n`);
 const stop = () => void session.unmount(true);
 process.on('SIGINT', stop);
 process.on('SIGTERM', stop);
 await session.closedPromise();
-process.stdout.write(`negotiated ${JSON.stringify(session.negotiated)}\nunmounted ${dir}\n`);
+process.stdout.write(`negotiated ${JSON.stringify(session.negotiated)}\n`);
+process.stdout.write(`most delayed at once ${memory.mostDelayed}\nunmounted ${dir}\n`);

@@ -1,11 +1,11 @@
 // A FUSE session on /dev/fuse without native code: open the device, have mount(8) mount it with
-// the descriptor inherited as fd 3, then serve requests with several reads of the device in
-// flight at once (each blocks one libuv threadpool thread), so requests run concurrently.
+// the descriptor inherited as fd 3, then read requests on the event loop as epoll reports them
+// and serve up to `readers` at once.
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
+import net from 'node:net';
 import { constants } from 'node:os';
 import path from 'node:path';
-import { promisify } from 'node:util';
 import {
   type Attr,
   attrOut,
@@ -38,7 +38,6 @@ import {
   writeOut,
 } from './protocol.ts';
 
-const readAsync = promisify(fs.read);
 const E = constants.errno;
 
 /** Throw this from an operation to answer the request with that errno. */
@@ -122,7 +121,7 @@ export interface FuseOps {
 }
 
 export interface SessionOptions {
-  /** Concurrent reads of /dev/fuse, i.e. requests served at once (default 8). */
+  /** Requests served at once, lock waits not counted (default 8). */
   readers?: number;
   /** Largest WRITE the kernel may send, in bytes (default 1 MiB; the kernel caps it at max_pages). */
   maxWrite?: number;
@@ -151,10 +150,11 @@ export class FuseSession {
   private readonly entryTimeout: number;
   private readonly attrTimeout: number;
   private closed = false;
-  /** Every reader has stopped: the mount is gone (unmounted from here or from outside). */
+  /** The device stream has closed: the mount is gone (unmounted from here or from outside). */
   private ended = false;
-  private loops: Promise<void>[] = [];
-  /** Device read buffers: one per reader, more while write-behind holds some. */
+  /** Settles when the device stream has closed. */
+  private served: Promise<void> = Promise.resolve();
+  /** Device read buffers: one per request being served, more while write-behind holds some. */
   private readonly buffers: BufferPool;
   /** Requests the kernel may interrupt (lock waits), by unique. */
   private readonly interruptible = new Map<bigint, AbortController>();
@@ -186,21 +186,18 @@ export class FuseSession {
 
   /** Mounts `ops` at `mountpoint` (root only) and starts serving. */
   static async mount(mountpoint: string, ops: FuseOps, opts: SessionOptions = {}): Promise<FuseSession> {
-    const readers = opts.readers ?? 8;
-    const pool = Number(process.env.UV_THREADPOOL_SIZE ?? 4);
-    if (pool < readers + 2)
-      throw new Error(
-        `UV_THREADPOOL_SIZE=${pool}: each of the ${readers} readers holds a libuv thread; start node with UV_THREADPOOL_SIZE >= ${readers + 2}`,
-      );
     const s = new FuseSession(mountpoint, ops, opts);
+    let handle: PipeHandle | undefined;
     try {
+      handle = pollable(s.fd);
       await s.runMount();
     } catch (err) {
-      fs.closeSync(s.fd);
+      if (handle) handle.close();
+      else fs.closeSync(s.fd);
       throw err;
     }
-    for (let i = 0; i < s.readers; i++) s.loops.push(s.readLoop());
-    void Promise.allSettled(s.loops).then(() => {
+    s.served = s.serveDevice(handle);
+    void s.served.then(() => {
       s.ended = true;
     });
     return s;
@@ -247,7 +244,7 @@ export class FuseSession {
     }
   }
 
-  /** Unmounts (lazily if busy and `lazy`); the readers then see ENODEV and stop. */
+  /** Unmounts (lazily if busy and `lazy`); the device read then sees ENODEV and the session ends. */
   async unmount(lazy = false): Promise<void> {
     try {
       if (!this.ended) await runCommand('umount', lazy ? ['-l', this.mountpoint] : [this.mountpoint]);
@@ -305,51 +302,69 @@ export class FuseSession {
     }
   }
 
-  /** Resolves once every reader has stopped (after an unmount from anywhere) and the fd is closed. */
+  /** Resolves once the device stream has closed (after an unmount from anywhere), and with it the fd. */
   async closedPromise(): Promise<void> {
-    await Promise.allSettled(this.loops);
+    await this.served;
     if (!this.closed) {
       this.closed = true;
       fs.closeSync(this.fd);
     }
   }
 
-  private async readLoop(): Promise<void> {
-    // The kernel refuses reads smaller than a whole WRITE request (header, write_in, data).
-    let buf = this.buffers.get();
-    let kept = false;
-    const keep = (): (() => void) => {
-      kept = true;
-      const b = buf;
-      return () => this.buffers.put(b);
+  /**
+   * Reads the device from the event loop: the descriptor is wrapped in a libuv stream, so epoll
+   * says when a request is waiting and each read(2) returns one request, with no thread-pool
+   * hand-off. Every request is read into its own buffer (the handler may keep it), and reading
+   * pauses while `readers` requests are being served; lock waits do not count, since one may last
+   * as long as another program holds the lock.
+   */
+  private serveDevice(handle: PipeHandle): Promise<void> {
+    let busy = 0;
+    let paused = false;
+    let next = this.buffers.get();
+    let socket: net.Socket;
+    const done = (): void => {
+      busy--;
+      if (paused && busy < this.readers) {
+        paused = false;
+        socket.resume();
+      }
     };
-    for (;;) {
-      if (kept) {
-        buf = this.buffers.get();
-        kept = false;
-      }
-      let n: number;
-      try {
-        n = (await readAsync(this.fd, buf, 0, buf.length, null)).bytesRead;
-      } catch (err) {
-        const code = (err as NodeJS.ErrnoException).code;
-        if (code === 'ENOENT' || code === 'EINTR' || code === 'EAGAIN') continue; // request interrupted
-        if (code === 'ENODEV') return; // unmounted
-        throw err;
-      }
+    const onRequest = (n: number, buf: Buffer): boolean => {
+      let kept = false;
+      const keep = (): (() => void) => {
+        kept = true;
+        return () => this.buffers.put(buf);
+      };
       const req = buf.subarray(0, n);
-      // A lock wait may last as long as another program holds the lock: it must not keep this
-      // reader, or enough waiters would leave none for the holder's own I/O and unlock (the
-      // mount would stall). Its arguments are read before its first await, so the buffer can
-      // take the next request at once.
-      if (n >= IN_HEADER_SIZE && req.readUInt32LE(4) === Op.SETLKW) {
-        this.handle(req, keep).catch((err: unknown) =>
-          process.stderr.write(`fuse: SETLKW: ${String(err)}\n`),
-        );
-        continue;
-      }
-      await this.handle(req, keep);
-    }
+      const waits = n >= IN_HEADER_SIZE && req.readUInt32LE(4) === Op.SETLKW;
+      if (!waits) busy++;
+      this.handle(req, keep)
+        .catch((e: unknown) => process.stderr.write(`fuse: ${String(e)}\n`))
+        .finally(() => {
+          if (!kept) this.buffers.put(buf);
+          if (!waits) done();
+        });
+      next = this.buffers.get();
+      if (busy >= this.readers) paused = true;
+      return !paused;
+    };
+    return new Promise((resolve) => {
+      socket = new net.Socket({
+        handle,
+        readable: true,
+        writable: false,
+        onread: { buffer: () => next, callback: onRequest },
+      } as net.SocketConstructorOpts);
+      socket.on('error', (e: NodeJS.ErrnoException) => {
+        // ENODEV: unmounted (from here or outside); anything else ends the session the same way.
+        if (e.code !== 'ENODEV') process.stderr.write(`fuse: reading /dev/fuse: ${String(e)}\n`);
+      });
+      socket.on('close', () => {
+        this.closed = true; // the stream closed the descriptor
+        resolve();
+      });
+    });
   }
 
   private reply(unique: bigint, error: number, body: Buffer[] = []): void {
@@ -589,6 +604,25 @@ export class FuseSession {
 }
 
 /** Buffers of one size, recycled: faulting in fresh memory for every request costs more than the copy. */
+type PipeHandle = { open(fd: number): number; close(): void };
+
+/**
+ * A libuv stream handle over `fd`. Node's net has no public way to wrap a character device, but
+ * its internal pipe handle takes any descriptor (making it non-blocking), and epoll works on
+ * /dev/fuse.
+ */
+function pollable(fd: number): PipeHandle {
+  const { Pipe, constants: pipe } = (
+    process as unknown as {
+      binding(name: 'pipe_wrap'): { Pipe: new (type: number) => PipeHandle; constants: { SOCKET: number } };
+    }
+  ).binding('pipe_wrap');
+  const handle = new Pipe(pipe.SOCKET);
+  const err = handle.open(fd);
+  if (err) throw new Error(`cannot poll /dev/fuse: libuv error ${err}`);
+  return handle;
+}
+
 class BufferPool {
   private readonly free: Buffer[] = [];
   constructor(

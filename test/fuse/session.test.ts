@@ -27,11 +27,13 @@ after(() => {
   fs.rmSync(dir, { recursive: true, force: true });
 });
 
-async function serve(): Promise<{ child: ChildProcess; output: () => string }> {
-  const child = spawn(process.execPath, ['--import', 'tsx', path.join(root, 'client/fuse/serve.ts'), dir], {
-    stdio: ['ignore', 'pipe', 'inherit'],
-    env: { ...process.env, UV_THREADPOOL_SIZE: '12' },
-  });
+async function serve(...args: string[]): Promise<{ child: ChildProcess; output: () => string }> {
+  const child = spawn(
+    process.execPath,
+    ['--import', 'tsx', path.join(root, 'client/fuse/serve.ts'), dir, ...args],
+    // A small libuv pool: the device is read on the event loop, so the pool bounds nothing.
+    { stdio: ['ignore', 'pipe', 'inherit'], env: { ...process.env, UV_THREADPOOL_SIZE: '2' } },
+  );
   let out = '';
   await new Promise<void>((resolve, reject) => {
     child.stdout!.on('data', (d) => {
@@ -73,6 +75,30 @@ test('files and directories round-trip; INIT grants 1 MiB writes; umount stops t
   assert.equal(negotiated.maxWrite, 1024 * 1024);
   assert.equal(negotiated.maxPages, 256);
   assert.ok(negotiated.flags & (1 << 22), 'FUSE_MAX_PAGES granted');
+});
+
+test('requests are served concurrently, at most `readers` at once', { skip }, async () => {
+  // 12 programs read 12 files at once, each READ held 300 ms by the file system: with 3 readers,
+  // 3 are in the file system at a time, never more, and the rest wait in the kernel.
+  const { child, output } = await serve('--readers', '3', '--latency', '300');
+  const names = Array.from({ length: 12 }, (_, i) => path.join(dir, `r${i}`));
+  for (const n of names) fs.writeFileSync(n, n);
+  const readers = names.map(
+    (n) =>
+      new Promise<string>((resolve, reject) => {
+        const c = spawn('cat', [n], { stdio: ['ignore', 'pipe', 'inherit'] });
+        let out = '';
+        c.stdout.on('data', (d) => {
+          out += d;
+        });
+        c.on('exit', (code) => (code === 0 ? resolve(out) : reject(new Error(`cat ${n}: ${code}`))));
+      }),
+  );
+  assert.deepEqual(await Promise.all(readers), names);
+  const done = exited(child);
+  assert.equal(spawnSync('umount', [dir]).status, 0);
+  await done;
+  assert.equal(Number(/most delayed at once (\d+)/.exec(output())?.[1]), 3);
 });
 
 test('a killed server leaves ENOTCONN, and umount still works', { skip }, async () => {
