@@ -154,7 +154,7 @@ export class FuseSession {
   private ended = false;
   /** Settles when the device stream has closed. */
   private served: Promise<void> = Promise.resolve();
-  /** Device read buffers: one per request being served, more while write-behind holds some. */
+  /** Device read buffers: one to read into, one per WRITE being served or held by write-behind. */
   private readonly buffers: BufferPool;
   /** Requests the kernel may interrupt (lock waits), by unique. */
   private readonly interruptible = new Map<bigint, AbortController>();
@@ -314,9 +314,9 @@ export class FuseSession {
   /**
    * Reads the device from the event loop: the descriptor is wrapped in a libuv stream, so epoll
    * says when a request is waiting and each read(2) returns one request, with no thread-pool
-   * hand-off. Every request is read into its own buffer (the handler may keep it), and reading
-   * pauses while `readers` requests are being served; lock waits do not count, since one may last
-   * as long as another program holds the lock.
+   * hand-off. A WRITE keeps the buffer it was read into (the handler may keep it longer); other
+   * requests are copied out of it. Reading pauses while `readers` requests are being served; lock
+   * waits do not count, since one may last as long as another program holds the lock.
    */
   private serveDevice(handle: PipeHandle): Promise<void> {
     let busy = 0;
@@ -331,21 +331,28 @@ export class FuseSession {
       }
     };
     const onRequest = (n: number, buf: Buffer): boolean => {
+      const op = n >= IN_HEADER_SIZE ? buf.readUInt32LE(4) : -1;
+      // A WRITE is served from the device buffer itself (its payload is forwarded, or kept by
+      // write-behind, without a copy), so the next read needs another. Anything else is small:
+      // it is copied out, and the buffer takes the next request. A lock wait, which may last
+      // long, then holds no large buffer either.
+      const write = op === Op.WRITE;
       let kept = false;
       const keep = (): (() => void) => {
+        if (!write) return () => {};
         kept = true;
         return () => this.buffers.put(buf);
       };
-      const req = buf.subarray(0, n);
-      const waits = n >= IN_HEADER_SIZE && req.readUInt32LE(4) === Op.SETLKW;
+      const req = write ? buf.subarray(0, n) : Buffer.from(buf.subarray(0, n));
+      if (write) next = this.buffers.get();
+      const waits = op === Op.SETLKW;
       if (!waits) busy++;
       this.handle(req, keep)
         .catch((e: unknown) => process.stderr.write(`fuse: ${String(e)}\n`))
         .finally(() => {
-          if (!kept) this.buffers.put(buf);
+          if (write && !kept) this.buffers.put(buf);
           if (!waits) done();
         });
-      next = this.buffers.get();
       if (busy >= this.readers) paused = true;
       return !paused;
     };
