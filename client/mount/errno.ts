@@ -37,6 +37,7 @@ const ERRNO: Record<string, number> = {
   ENXIO: E.ENOTCONN,
   EAGAIN: E.EAGAIN,
   EINTR: E.EINTR,
+  EDEADLK: E.EDEADLK,
   ENOLCK: E.ENOLCK,
   EMOVED: E.ENOTCONN,
 };

@@ -255,3 +255,64 @@ print('done')`,
   const lines = fs.readFileSync(path.join(b.dir, 'many.log'), 'utf8').split('\n').filter(Boolean);
   assert.deepEqual(lines, ['holder', ...Array(12).fill('waiter')]);
 });
+
+/**
+ * Locks argv[1] (whole file, fcntl), says so, waits for the file argv[3] to appear, then asks for
+ * argv[2] and says what came of it, keeping both until argv[4] appears (when given).
+ */
+const CROSS = `
+a = os.open(sys.argv[1], os.O_RDWR | os.O_CREAT)
+b = os.open(sys.argv[2], os.O_RDWR | os.O_CREAT)
+fcntl.lockf(a, fcntl.LOCK_EX)
+print('holds')
+while not os.path.exists(sys.argv[3]):
+    time.sleep(0.05)
+print('asking')
+try:
+    fcntl.lockf(b, fcntl.LOCK_EX)
+    print('got')
+except OSError as e:
+    # errorcode names errno 35 EDEADLOCK, its other name
+    print('EDEADLK' if e.errno == errno.EDEADLK else errno.errorcode[e.errno])
+while len(sys.argv) > 4 and not os.path.exists(sys.argv[4]):
+    time.sleep(0.05)
+print('done')`;
+
+/** P1 (in dir1) holds x and waits for y; P2 (in dir2) holds y and asks for x: what each sees. */
+async function crossedLocks(dir1: string, dir2: string, flags: string): Promise<string[][]> {
+  const go1 = path.join(flags, 'go1');
+  const go2 = path.join(flags, 'go2');
+  const end2 = path.join(flags, 'end2');
+  fs.mkdirSync(flags, { recursive: true });
+  const p1 = py(CROSS, path.join(dir1, 'x'), path.join(dir1, 'y'), go1);
+  await p1.said('holds');
+  const p2 = py(CROSS, path.join(dir2, 'y'), path.join(dir2, 'x'), go2, end2);
+  await p2.said('holds');
+  fs.writeFileSync(go1, '');
+  await p1.said('asking');
+  await new Promise((r) => setTimeout(r, 500)); // P1's wait reaches the kernel (and the share server)
+  fs.writeFileSync(go2, '');
+  await p2.said('asking');
+  // P2 is refused, or would wait: either way it lets go of y once told to, and P1 gets y.
+  await new Promise((r) => setTimeout(r, 500));
+  fs.writeFileSync(end2, '');
+  const [r1, r2] = await Promise.all([p1.exit, p2.exit]);
+  assert.equal(r1.code, 0, r1.stderr);
+  assert.equal(r2.code, 0, r2.stderr);
+  return [p1.lines, p2.lines];
+}
+
+test('fcntl deadlock across mounts: the request that closes the cycle gets EDEADLK, as on ext4', {
+  skip,
+  timeout: 60_000,
+}, async () => {
+  const local = path.join(work, 'local');
+  fs.mkdirSync(local, { recursive: true });
+  const onExt4 = await crossedLocks(local, local, path.join(work, 'flags-local'));
+  const across = await crossedLocks(a.dir, b.dir, path.join(work, 'flags-mounts'));
+  assert.deepEqual(onExt4, [
+    ['holds', 'asking', 'got', 'done'],
+    ['holds', 'asking', 'EDEADLK', 'done'],
+  ]);
+  assert.deepEqual(across, onExt4);
+});

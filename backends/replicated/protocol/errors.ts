@@ -29,6 +29,8 @@ export const ERROR_CODES = [
   'EAGAIN',
   /** A lock wait was cancelled by the client. */
   'EINTR',
+  /** A POSIX lock wait would never end: its holder waits, directly or not, for the requester. */
+  'EDEADLK',
   /** A lock could not be reclaimed after a takeover (grace period over, or taken by another). */
   'ENOLCK',
   /**

@@ -6,12 +6,18 @@
  * Files are keyed by share and file id, so a lock follows a file across renames.
  * Kept in memory: a restart of the share server, or a failover, drops every lock; the mounts that
  * held them reclaim them during the grace period that follows a takeover (share-server.ts), while
- * other lock requests wait for its end (graceWait). No deadlock detection.
+ * other lock requests wait for its end (graceWait).
+ * A POSIX lock wait that would close a cycle (its blockers wait, directly or through others, for
+ * locks its own owner holds) fails with EDEADLK at once, as Linux answers F_SETLKW; flock waits
+ * are not checked, as on Linux.
  */
 import { ReplicatedError } from '../protocol/errors.ts';
 import { type LockRange, overlaps, withoutRange } from '../protocol/lock-ranges.ts';
 
 export type LockKind = 'posix' | 'flock';
+
+/** How many owners a deadlock search visits at most (Linux follows 10 links). */
+const MAX_DEADLOCK_SEARCH = 64;
 export type LockType = 'r' | 'w';
 
 export interface LockRequest extends LockRange {
@@ -40,6 +46,16 @@ interface Delayed {
   wid: string | undefined;
   timer: NodeJS.Timeout;
   reject: (e: ReplicatedError) => void;
+}
+
+/** Whether held lock `h` keeps `req` (of `type`) from being taken: another owner's, overlapping, one of them a write lock. */
+function conflicting(h: Held, req: LockRequest, type: LockType): boolean {
+  return (
+    h.kind === req.kind &&
+    !(h.client === req.client && h.owner === req.owner) &&
+    (h.type === 'w' || type === 'w') &&
+    overlaps(h, req)
+  );
 }
 
 export class LockTable {
@@ -80,11 +96,7 @@ export class LockTable {
 
   /** The first lock of another owner that keeps `type` over the range from being taken, if any. */
   conflict(key: string, req: LockRequest, type: LockType): Held | undefined {
-    for (const h of this.held.get(key) ?? []) {
-      if (h.kind !== req.kind || (h.client === req.client && h.owner === req.owner)) continue;
-      if ((h.type === 'w' || type === 'w') && overlaps(h, req)) return h;
-    }
-    return undefined;
+    return (this.held.get(key) ?? []).find((h) => conflicting(h, req, type));
   }
 
   /**
@@ -97,6 +109,13 @@ export class LockTable {
       return Promise.resolve();
     }
     if (!wait) return Promise.reject(new ReplicatedError('EAGAIN', 'a conflicting lock is held'));
+    if (req.kind === 'posix' && this.waitWouldDeadlock(key, req, type))
+      return Promise.reject(
+        new ReplicatedError(
+          'EDEADLK',
+          'waiting would deadlock: the holder waits for a lock this owner holds',
+        ),
+      );
     return new Promise((resolve, reject) => {
       const list = this.waiting.get(key) ?? [];
       list.push({ ...req, type, key, wid, resolve, reject });
@@ -108,6 +127,32 @@ export class LockTable {
   unlock(key: string, req: LockRequest): void {
     this.subtract(key, req);
     this.wake(key);
+  }
+
+  /** Every held lock of another owner that keeps `type` over the range from being taken. */
+  private conflicts(key: string, req: LockRequest, type: LockType): Held[] {
+    return (this.held.get(key) ?? []).filter((h) => conflicting(h, req, type));
+  }
+
+  /**
+   * Whether `req` waiting on `key` would wait forever: one of the owners holding what it conflicts
+   * with waits for a POSIX lock whose holders (or theirs, and so on) include `req`'s owner. Any
+   * such chain is a real deadlock, since a wait ends only when every conflicting lock is gone.
+   */
+  private waitWouldDeadlock(key: string, req: LockRequest, type: LockType): boolean {
+    const same = (a: LockRequest, b: LockRequest) => a.client === b.client && a.owner === b.owner;
+    const seen: LockRequest[] = [];
+    const queue = this.conflicts(key, req, type);
+    while (queue.length > 0 && seen.length < MAX_DEADLOCK_SEARCH) {
+      const holder = queue.shift()!;
+      if (same(holder, req)) return true;
+      if (seen.some((s) => same(s, holder))) continue;
+      seen.push(holder);
+      for (const [k, list] of this.waiting)
+        for (const w of list)
+          if (w.kind === 'posix' && same(w, holder)) queue.push(...this.conflicts(k, w, w.type));
+    }
+    return false;
   }
 
   /** A waiter of this client gives up (the program waiting was interrupted). */

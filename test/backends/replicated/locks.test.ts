@@ -74,3 +74,46 @@ test('grace waits: resolve after the time, EINTR when cancelled, ENOTCONN when t
   t.dropClient(A);
   assert.equal(await other, 'ENOTCONN', 'the cancel took only its own wait');
 });
+
+test('a POSIX wait that would close a cycle fails with EDEADLK; flock waits and chains without a cycle wait', async () => {
+  const C = {};
+  // Two owners: A/1 holds x and waits for y; B/1 holds y and asks for x.
+  const t = new LockTable();
+  await t.lock('x', req(A, '1', 0, 9), 'w', false);
+  await t.lock('y', req(B, '1', 0, 9), 'w', false);
+  const aWaits = t.lock('y', req(A, '1', 0, 9), 'w', true, 'a');
+  assert.equal(await code(t.lock('x', req(B, '1', 5, 5), 'r', true, 'b')), 'EDEADLK');
+  // The refused request left nothing behind: B/1 still holds y, A's wait goes on until B lets go.
+  t.unlock('y', req(B, '1', 0, 9));
+  await aWaits;
+
+  // Three owners in a ring through a second lock each: A/1 → B/1 → C/1 → A/1.
+  const r = new LockTable();
+  await r.lock('p', req(A, '1', 0, 0), 'w', false);
+  await r.lock('q', req(B, '1', 0, 0), 'w', false);
+  await r.lock('s', req(C, '1', 0, 0), 'w', false);
+  const w1 = code(r.lock('q', req(A, '1', 0, 0), 'w', true, '1'));
+  const w2 = code(r.lock('s', req(B, '1', 0, 0), 'w', true, '2'));
+  assert.equal(await code(r.lock('p', req(C, '1', 0, 0), 'w', true, '3')), 'EDEADLK');
+  // A chain that does not come back (C/2 holds nothing anyone waits on) just waits.
+  const w3 = code(r.lock('p', req(C, '2', 0, 0), 'w', true, '4'));
+  // Only the second of two holders waits for the requester: still a deadlock (both must go).
+  await r.lock('m', req(A, '2', 0, 0), 'r', false);
+  await r.lock('m', req(B, '2', 0, 0), 'r', false);
+  await r.lock('n', req(C, '3', 0, 0), 'w', false);
+  const w4 = code(r.lock('n', req(B, '2', 0, 0), 'w', true, '5'));
+  assert.equal(await code(r.lock('m', req(C, '3', 0, 0), 'w', true, '6')), 'EDEADLK');
+  // A going frees p for C/2's wait; B's waits end with B.
+  r.dropClient(A);
+  r.dropClient(B);
+  assert.deepEqual(await Promise.all([w1, w2, w3, w4]), ['ENOTCONN', 'ENOTCONN', 'ok', 'ENOTCONN']);
+
+  // flock locks are not checked, as on Linux: the second wait simply waits.
+  const f = new LockTable();
+  await f.lock('x', req(A, '1', 0, Infinity, 'flock'), 'w', false);
+  await f.lock('y', req(B, '1', 0, Infinity, 'flock'), 'w', false);
+  const fa = code(f.lock('y', req(A, '1', 0, Infinity, 'flock'), 'w', true, 'a'));
+  const fb = code(f.lock('x', req(B, '1', 0, Infinity, 'flock'), 'w', true, 'b'));
+  f.dropClient(B);
+  assert.deepEqual(await Promise.all([fa, fb]), ['ok', 'ENOTCONN']);
+});
