@@ -154,6 +154,14 @@ export class FuseSession {
   private ended = false;
   /** Settles when the device stream has closed. */
   private served: Promise<void> = Promise.resolve();
+  /**
+   * Uses of the descriptor still to come: requests being served (not lock waits, which may last
+   * forever) and notifications queued on the thread pool. Once the device is gone, the descriptor
+   * is closed only when this reaches 0 (`whenIdle`), so no reply can reach a closed descriptor, or
+   * another file that took its number.
+   */
+  private outstanding = 0;
+  private whenIdle: (() => void) | undefined;
   /** Device read buffers: one to read into, one per WRITE being served or held by write-behind. */
   private readonly buffers: BufferPool;
   /** Requests the kernel may interrupt (lock waits), by unique. */
@@ -277,9 +285,21 @@ export class FuseSession {
     b.writeBigUInt64LE(BigInt(ino), 0);
     b.writeBigInt64LE(BigInt(off), 8);
     b.writeBigInt64LE(BigInt(len), 16);
+    this.outstanding++;
     return new Promise((resolve) => {
-      fs.writev(this.fd, [outHeader(0n, Notify.INVAL_INODE, b.length), b], () => resolve());
+      fs.writev(this.fd, [outHeader(0n, Notify.INVAL_INODE, b.length), b], () => {
+        this.settled();
+        resolve();
+      });
     });
+  }
+
+  /** One use of the descriptor is over; the last one after the device went away closes it. */
+  private settled(): void {
+    if (--this.outstanding > 0 || !this.whenIdle) return;
+    const close = this.whenIdle;
+    this.whenIdle = undefined;
+    close();
   }
 
   /** Tells the kernel to drop the name `name` in directory `parent` from its dentry cache. */
@@ -346,12 +366,18 @@ export class FuseSession {
       const req = write ? buf.subarray(0, n) : Buffer.from(buf.subarray(0, n));
       if (write) next = this.buffers.get();
       const waits = op === Op.SETLKW;
-      if (!waits) busy++;
+      if (!waits) {
+        busy++;
+        this.outstanding++;
+      }
       this.handle(req, keep)
         .catch((e: unknown) => process.stderr.write(`fuse: ${String(e)}\n`))
         .finally(() => {
           if (write && !kept) this.buffers.put(buf);
-          if (!waits) done();
+          if (!waits) {
+            done();
+            this.settled();
+          }
         });
       if (busy >= this.readers) paused = true;
       return !paused;
@@ -363,18 +389,31 @@ export class FuseSession {
         writable: false,
         onread: { buffer: () => next, callback: onRequest },
       } as net.SocketConstructorOpts);
+      // A failed read (ENODEV once unmounted) destroys the stream, and destroying it closes the
+      // descriptor: that waits until the requests still being served have replied. Reading has
+      // stopped by then (libuv stops a stream at a read error).
+      const closeDescriptor = socket._destroy.bind(socket);
+      socket._destroy = (err, callback) => {
+        const close = () => {
+          this.closed = true;
+          closeDescriptor(err, callback);
+        };
+        if (this.outstanding === 0) close();
+        else this.whenIdle = close;
+      };
       socket.on('error', (e: NodeJS.ErrnoException) => {
-        // ENODEV: unmounted (from here or outside); anything else ends the session the same way.
-        if (e.code !== 'ENODEV') process.stderr.write(`fuse: reading /dev/fuse: ${String(e)}\n`);
+        // ENODEV: unmounted (from here or outside); ECONNABORTED: the connection was aborted
+        // (a read racing the unmount sees it too). Anything else ends the session the same way.
+        if (e.code !== 'ENODEV' && e.code !== 'ECONNABORTED')
+          process.stderr.write(`fuse: reading /dev/fuse: ${String(e)}\n`);
       });
-      socket.on('close', () => {
-        this.closed = true; // the stream closed the descriptor
-        resolve();
-      });
+      socket.on('close', () => resolve());
     });
   }
 
   private reply(unique: bigint, error: number, body: Buffer[] = []): void {
+    // A lock wait that ends after the descriptor closed (the mount is gone): nobody to tell.
+    if (this.closed) return;
     let len = 0;
     for (const b of body) len += b.length;
     try {

@@ -27,13 +27,20 @@ after(() => {
   fs.rmSync(dir, { recursive: true, force: true });
 });
 
-async function serve(...args: string[]): Promise<{ child: ChildProcess; output: () => string }> {
+async function serve(
+  ...args: string[]
+): Promise<{ child: ChildProcess; output: () => string; errors: () => string }> {
   const child = spawn(
     process.execPath,
     ['--import', 'tsx', path.join(root, 'client/fuse/serve.ts'), dir, ...args],
     // A small libuv pool: the device is read on the event loop, so the pool bounds nothing.
-    { stdio: ['ignore', 'pipe', 'inherit'], env: { ...process.env, UV_THREADPOOL_SIZE: '2' } },
+    { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, UV_THREADPOOL_SIZE: '2' } },
   );
+  let errors = '';
+  child.stderr!.on('data', (d) => {
+    errors += d;
+    process.stderr.write(d);
+  });
   let out = '';
   await new Promise<void>((resolve, reject) => {
     child.stdout!.on('data', (d) => {
@@ -42,7 +49,7 @@ async function serve(...args: string[]): Promise<{ child: ChildProcess; output: 
     });
     child.on('exit', (code) => reject(new Error(`serve.ts exited ${code}: ${out}`)));
   });
-  return { child, output: () => out };
+  return { child, output: () => out, errors: () => errors };
 }
 
 const exited = (c: ChildProcess) => new Promise((r) => c.on('exit', r));
@@ -99,6 +106,32 @@ test('requests are served concurrently, at most `readers` at once', { skip }, as
   assert.equal(spawnSync('umount', [dir]).status, 0);
   await done;
   assert.equal(Number(/most delayed at once (\d+)/.exec(output())?.[1]), 3);
+});
+
+test('an aborted connection: the device is closed only after the requests being served have ended', {
+  skip,
+}, async () => {
+  // A READ is held 1.5 s by the file system when the connection is aborted (fusectl's abort, as
+  // when the kernel gives up on a mount). The session must not close the descriptor under it:
+  // its late reply would go to a closed descriptor (EBADF), or to a file that took the number.
+  const ctl = '/sys/fs/fuse/connections';
+  if (spawnSync('mountpoint', ['-q', ctl]).status !== 0)
+    spawnSync('mount', ['-t', 'fusectl', 'fusectl', ctl]);
+  const { child, output, errors } = await serve('--latency', '1500');
+  fs.writeFileSync(path.join(dir, 'slow'), 'slow');
+  const { dev } = fs.statSync(dir);
+  const conn = (dev & 0xff) | ((dev >> 12) & 0xfff00); // the connection is named by the minor number
+  const reader = spawn('cat', [path.join(dir, 'slow')], { stdio: 'ignore' });
+  const readerDone = exited(reader); // the abort fails its read at once
+  await new Promise((r) => setTimeout(r, 300)); // the READ is in the file system now
+  const done = exited(child);
+  const t0 = Date.now();
+  fs.writeFileSync(path.join(ctl, String(conn), 'abort'), '1');
+  await Promise.all([done, readerDone]);
+  assert.ok(Date.now() - t0 >= 900, `the session ended ${Date.now() - t0} ms after the abort`);
+  assert.doesNotMatch(errors(), /EBADF/);
+  assert.match(output(), /unmounted/);
+  spawnSync('umount', ['-l', dir]);
 });
 
 test('a killed server leaves ENOTCONN, and umount still works', { skip }, async () => {
