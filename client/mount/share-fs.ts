@@ -161,8 +161,10 @@ export class ShareFs implements FuseOps {
     private readonly opts: ShareFsOptions,
   ) {
     conn.onReconnect = (c) => {
-      // Reserved for the lost connection: a new one's come with the next request for them.
+      // Reserved for the lost connection: a new one's come with the next request for them. The
+      // server there may be another (a failover), so one that had no reserved ids is asked again.
       this.ids.length = 0;
+      this.noIds = false;
       return this.reclaimLocks(c);
     };
     conn.keepConnected = () => this.heldLocks.size > 0;

@@ -157,20 +157,22 @@ test('export locations, st_ino from file ids, errno values', () => {
   assert.equal(errnoOf(new Error('bug')), E.EIO);
 });
 
+/** A file's attributes as the share server sends them, for the fake connections below. */
+const attr = (id: string, type: string, v: number) => ({
+  type,
+  id,
+  v,
+  size: 0,
+  mode: 0o644,
+  nlink: 1,
+  atimeMs: 1,
+  mtimeMs: 1,
+  ctimeMs: 1,
+});
+
 test('a create, unlink or rename answered with attributes costs one request to the share server, and the directory GETATTR after it none', async () => {
   const { OP } = await import('../../backends/replicated/protocol/opcodes.ts');
   const { ShareFs } = await import('../../client/mount/share-fs.ts');
-  const attr = (id: string, type: string, v: number) => ({
-    type,
-    id,
-    v,
-    size: 0,
-    mode: 0o644,
-    nlink: 1,
-    atimeMs: 1,
-    mtimeMs: 1,
-    ctimeMs: 1,
-  });
   const calls: number[] = [];
   const conn = {
     call: async (op: number) => {
@@ -368,4 +370,44 @@ test('READDIRPLUS: listed names come with attributes and node IDs (a lookup each
   await fs.flush(b.nodeid!, fh);
   assert.equal(plusB()?.nodeid, b.nodeid, 'attributes again once they reached the server');
   await fs.release(b.nodeid!, fh);
+});
+
+test('a share server without reserved ids gets creates at once; after a reconnection the mount asks again', async () => {
+  const { OP } = await import('../../backends/replicated/protocol/opcodes.ts');
+  const { ShareFs } = await import('../../client/mount/share-fs.ts');
+  let reservesIds = false; // an older share server first
+  const calls: number[] = [];
+  const conn = {
+    call: async (op: number) => {
+      calls.push(op);
+      const reply = (header: Record<string, unknown>) => ({ header, parts: [], payload: Buffer.alloc(0) });
+      if (op === OP.getattr) return reply({ attr: attr('fedcba9876543-r', 'dir', 1) });
+      if (op === OP.newIds) {
+        if (!reservesIds) throw new ReplicatedError('ENOSYS', 'unknown opcode');
+        return reply({ ids: ['0123456789abc-1', '0123456789abc-2'] });
+      }
+      if (op === OP.create) return reply({ v: 1, size: 0, attr: attr('0123456789abc-f', 'file', 1) });
+      throw new Error(`unexpected op ${op}`);
+    },
+    onReconnect: undefined as undefined | ((c: unknown) => Promise<void>),
+  };
+  const settle = () => new Promise((r) => setImmediate(r));
+  // biome-ignore lint/suspicious/noExplicitAny: a fake connection with only call()
+  const fs = await ShareFs.create(conn as any, { attrTimeoutMs: 1000 });
+  await settle();
+  assert.deepEqual(calls, [OP.getattr, OP.newIds], 'asked once, refused');
+  calls.length = 0;
+  await fs.create(ROOT_NODE, 'a', 0o644, 0o1101);
+  assert.deepEqual(calls, [OP.create], 'sent at once, and not asked again on this connection');
+  // The mount reconnects, to a share server that reserves ids (a failover to a newer one).
+  reservesIds = true;
+  await conn.onReconnect!(conn);
+  calls.length = 0;
+  await fs.create(ROOT_NODE, 'b', 0o644, 0o1101);
+  await settle();
+  assert.ok(calls.includes(OP.newIds), `asked again after the reconnection: ${calls}`);
+  calls.length = 0;
+  const r = await fs.create(ROOT_NODE, 'c', 0o644, 0o1101);
+  assert.ok(!calls.includes(OP.create), `and the next create is deferred under a reserved id: ${calls}`);
+  assert.equal(r.attr.ino, stIno('0123456789abc-2', -1));
 });
