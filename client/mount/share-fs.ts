@@ -152,6 +152,8 @@ export class ShareFs implements FuseOps {
   private fetchingIds: Promise<void> | undefined;
   /** The server has no newIds (an older one): every create waits for it. */
   private noIds = false;
+  /** The share server's clock minus this host's, as last measured (newIds replies). */
+  private serverClockOffset = 0;
   private readonly deferredNodes = new Set<MountedNode>();
   private deferredBytes = 0;
 
@@ -351,11 +353,16 @@ export class ShareFs implements FuseOps {
   /** Asks for more reserved file ids when few are left (one request at a time). */
   private refillIds(): void {
     if (this.opts.readOnly || this.noIds || this.fetchingIds || this.ids.length >= IDS_LOW) return;
+    const asked = Date.now();
     this.fetchingIds = this.call(OP.newIds, { count: IDS_BATCH })
       .then(
         (r) => {
           const ids = r.header['ids'];
           if (Array.isArray(ids)) for (const id of ids) if (typeof id === 'string') this.ids.push(id);
+          // The server's clock against ours, taken at the middle of the round trip.
+          const now = r.header['now'];
+          if (typeof now === 'number' && Number.isFinite(now))
+            this.serverClockOffset = now - (asked + Date.now()) / 2;
         },
         (err: unknown) => {
           if (toReplicatedError(err).code === 'ENOSYS') this.noIds = true;
@@ -397,7 +404,9 @@ export class ShareFs implements FuseOps {
     // At the next open, the server's attributes replace the ones made up here.
     n.told = 'deferred';
     this.deferredNodes.add(n);
-    const now = Date.now();
+    // The server's time, as it will stamp the file: a program comparing this file's times with
+    // others' (make) sees no jump when the attributes are next read from the server.
+    const now = Date.now() + this.serverClockOffset;
     const attr: Attr = {
       ino: stIno(id, n.ino),
       nodeid: n.ino,

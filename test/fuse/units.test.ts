@@ -372,10 +372,11 @@ test('READDIRPLUS: listed names come with attributes and node IDs (a lookup each
   await fs.release(b.nodeid!, fh);
 });
 
-test('a share server without reserved ids gets creates at once; after a reconnection the mount asks again', async () => {
+test('a share server without reserved ids gets creates at once; after a reconnection the mount asks again, and takes the server clock for deferred creates', async () => {
   const { OP } = await import('../../backends/replicated/protocol/opcodes.ts');
   const { ShareFs } = await import('../../client/mount/share-fs.ts');
   let reservesIds = false; // an older share server first
+  const HOUR = 3_600_000; // the newer one's clock is an hour ahead of this host's
   const calls: number[] = [];
   const conn = {
     call: async (op: number) => {
@@ -384,7 +385,7 @@ test('a share server without reserved ids gets creates at once; after a reconnec
       if (op === OP.getattr) return reply({ attr: attr('fedcba9876543-r', 'dir', 1) });
       if (op === OP.newIds) {
         if (!reservesIds) throw new ReplicatedError('ENOSYS', 'unknown opcode');
-        return reply({ ids: ['0123456789abc-1', '0123456789abc-2'] });
+        return reply({ ids: ['0123456789abc-1', '0123456789abc-2'], now: Date.now() + HOUR });
       }
       if (op === OP.create) return reply({ v: 1, size: 0, attr: attr('0123456789abc-f', 'file', 1) });
       throw new Error(`unexpected op ${op}`);
@@ -410,4 +411,9 @@ test('a share server without reserved ids gets creates at once; after a reconnec
   const r = await fs.create(ROOT_NODE, 'c', 0o644, 0o1101);
   assert.ok(!calls.includes(OP.create), `and the next create is deferred under a reserved id: ${calls}`);
   assert.equal(r.attr.ino, stIno('0123456789abc-2', -1));
+  // Its times are the server's clock, as the file will have them once sent.
+  assert.ok(
+    Math.abs(r.attr.mtimeMs - (Date.now() + HOUR)) < 5_000,
+    `mtime ${r.attr.mtimeMs - Date.now()} ms ahead`,
+  );
 });

@@ -1116,7 +1116,9 @@ export class ShareServer {
         const n = Math.min(num(h['count'], 0), IDS_PER_REQUEST, IDS_HELD - mount.ids.size);
         const ids = Array.from({ length: Math.max(0, n) }, () => randomUUID());
         for (const id of ids) mount.ids.add(id);
-        return { header: { ids } };
+        // This server's clock: the times of what the client makes up before sending (deferred
+        // creates) come from it, as every stored time does.
+        return { header: { ids, now: Date.now() } };
       }
       default:
         throw new ReplicatedError('ENOSYS', `unknown opcode ${f.op}`);
