@@ -54,7 +54,7 @@ function cp(dest: string): { done: Promise<{ code: number | null; stderr: string
   child.stderr.on('data', (d) => {
     stderr += d;
   });
-  return { done: new Promise((resolve) => child.on('exit', (code) => resolve({ code, stderr }))) };
+  return { done: new Promise((resolve) => child.on('close', (code) => resolve({ code, stderr }))) };
 }
 
 /**

@@ -164,7 +164,7 @@ export function py(script: string, ...args: string[]): Py {
     stderr += d;
   });
   const exit = new Promise<{ code: number | null; stderr: string }>((r) =>
-    child.on('exit', (code) => r({ code, stderr })),
+    child.on('close', (code) => r({ code, stderr })),
   );
   return {
     lines,

@@ -52,7 +52,8 @@ async function serve(
   return { child, output: () => out, errors: () => errors };
 }
 
-const exited = (c: ChildProcess) => new Promise((r) => c.on('exit', r));
+// 'close', not 'exit': the child's output has been read in full by then.
+const exited = (c: ChildProcess) => new Promise((r) => c.on('close', r));
 const sha = (b: Buffer) => createHash('sha256').update(b).digest('hex');
 
 test('files and directories round-trip; INIT grants 1 MiB writes; umount stops the server', {
@@ -88,23 +89,28 @@ test('requests are served concurrently, at most `readers` at once', { skip }, as
   // 12 programs read 12 files at once, each READ held 300 ms by the file system: with 3 readers,
   // 3 are in the file system at a time, never more, and the rest wait in the kernel.
   const { child, output } = await serve('--readers', '3', '--latency', '300');
-  const names = Array.from({ length: 12 }, (_, i) => path.join(dir, `r${i}`));
-  for (const n of names) fs.writeFileSync(n, n);
-  const readers = names.map(
-    (n) =>
-      new Promise<string>((resolve, reject) => {
-        const c = spawn('cat', [n], { stdio: ['ignore', 'pipe', 'inherit'] });
-        let out = '';
-        c.stdout.on('data', (d) => {
-          out += d;
-        });
-        c.on('exit', (code) => (code === 0 ? resolve(out) : reject(new Error(`cat ${n}: ${code}`))));
-      }),
-  );
-  assert.deepEqual(await Promise.all(readers), names);
   const done = exited(child);
-  assert.equal(spawnSync('umount', [dir]).status, 0);
-  await done;
+  try {
+    const names = Array.from({ length: 12 }, (_, i) => path.join(dir, `r${i}`));
+    for (const n of names) fs.writeFileSync(n, n);
+    const readers = names.map(
+      (n) =>
+        new Promise<string>((resolve, reject) => {
+          const c = spawn('cat', [n], { stdio: ['ignore', 'pipe', 'inherit'] });
+          let out = '';
+          c.stdout.on('data', (d) => {
+            out += d;
+          });
+          // 'close', not 'exit': only then has all of its output been read.
+          c.on('close', (code) => (code === 0 ? resolve(out) : reject(new Error(`cat ${n}: ${code}`))));
+        }),
+    );
+    assert.deepEqual(await Promise.all(readers), names);
+  } finally {
+    // Unmounted whatever happened: the next test mounts at the same place.
+    spawnSync('umount', ['-l', dir]);
+    await done;
+  }
   assert.equal(Number(/most delayed at once (\d+)/.exec(output())?.[1]), 3);
 });
 

@@ -131,7 +131,7 @@ function appender(file: string, tag: string, count: number): Promise<void> {
     child.stderr.on('data', (d) => {
       err += d;
     });
-    child.on('exit', (code) => (code === 0 ? resolve() : reject(new Error(`${tag}: exit ${code}: ${err}`))));
+    child.on('close', (code) => (code === 0 ? resolve() : reject(new Error(`${tag}: exit ${code}: ${err}`))));
   });
 }
 
