@@ -113,7 +113,7 @@ function run(cmd: string, args: string[], cwd: string): Promise<{ code: number |
     child.stderr.on('data', (d) => {
       out += d;
     });
-    child.on('exit', (code) => resolve({ code, out }));
+    child.on('close', (code) => resolve({ code, out })); // 'close': all of its output has been read
   });
 }
 
