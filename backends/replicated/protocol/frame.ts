@@ -58,6 +58,9 @@ export function encodeFrame(
   payload?: Payload,
 ): Buffer[] {
   const json = Buffer.from(JSON.stringify(header), 'utf8');
+  // The peer's decoder refuses a longer header and drops the connection: fail this frame alone.
+  if (json.length > MAX_HEADER)
+    throw new ReplicatedError('EMSGSIZE', `a header of ${json.length} bytes is over ${MAX_HEADER}`);
   const plen = payloadLength(payload);
   const head = Buffer.allocUnsafe(FRAME_PREFIX + json.length);
   head.writeUInt32BE(12 + json.length + plen, 0);

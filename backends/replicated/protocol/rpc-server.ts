@@ -75,7 +75,14 @@ export function serveSocket(socket: net.Socket, handler: Handler, opts: ServeOpt
 
   const send = (f: Frame, header: object, payload?: Payload): void => {
     if (socket.destroyed) return;
-    const parts = encodeFrame(f.reqId, f.op, KIND_RESPONSE, header, payload);
+    let parts: Buffer[];
+    try {
+      parts = encodeFrame(f.reqId, f.op, KIND_RESPONSE, header, payload);
+    } catch (err) {
+      // An answer the peer could not take (a header over MAX_HEADER): this request fails with
+      // the reason, and the connection goes on.
+      parts = encodeFrame(f.reqId, f.op, KIND_RESPONSE, errorHeader(toReplicatedError(err)));
+    }
     socket.cork();
     for (const p of parts) socket.write(p);
     socket.uncork();

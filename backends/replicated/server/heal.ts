@@ -640,16 +640,30 @@ export class Healer {
         for (const path of [...seen].sort())
           entries.push({ path, splitBrain: this.c.splitBrain.has(path), healing: this.current.has(path) });
       }
+      // The reply stays well under a frame header's limit however much waits: split-brains
+      // first, then the others by path, up to HEAL_INFO_ENTRIES or HEAL_INFO_BYTES of paths per
+      // brick; `count` is all of them.
+      const listed: typeof entries = [];
+      let bytes = 0;
+      for (const e of [...entries.filter((x) => x.splitBrain), ...entries.filter((x) => !x.splitBrain)]) {
+        bytes += Buffer.byteLength(e.path) + 64;
+        if (listed.length >= HEAL_INFO_ENTRIES || bytes > HEAL_INFO_BYTES) break;
+        listed.push(e);
+      }
       return {
         brick: m.id,
         addr: m.link.addr,
         connected: m.ready && m.link.up,
-        entries,
+        entries: listed,
         count: entries.length,
       };
     });
   }
 }
+
+/** Entries listed per brick in heal info, and the bytes of their paths (with some for the rest). */
+export const HEAL_INFO_ENTRIES = 200;
+const HEAL_INFO_BYTES = 48 * 1024;
 
 function sameAttr(a: Attr | undefined, b: Attr | undefined): boolean {
   if (!a || !b) return a === b;

@@ -207,3 +207,27 @@ test('hard links made while a brick was down heal as names of one inode, not as 
     await cl.close();
   }
 });
+
+test('heal info lists a bounded number of entries per brick and counts them all', async () => {
+  const { HEAL_INFO_ENTRIES } = await import('../../../backends/replicated/server/heal.ts');
+  const cl = await Cluster.start();
+  try {
+    const admin = await cl.client();
+    await admin.createShare('many', 1 << 30);
+    const c = await cl.client('many');
+    // More directories with a missed change than one answer lists, with long names: an unbounded
+    // list would not fit in one frame's header (256 KiB), and the answer would break the connection.
+    const n = HEAL_INFO_ENTRIES + 150;
+    const long = 'n'.repeat(200);
+    for (let i = 0; i < n; i++) await c.mkdir(`${long}-${i}`);
+    await cl.bricks[1]!.kill9();
+    for (let i = 0; i < n; i++) await c.mkdir(`${long}-${i}/${long}`);
+    const info = await admin.healInfo('many');
+    const blamed = info.find((b) => b.addr !== cl.bricks[1]!.addr)!;
+    assert.ok(blamed.count >= n, `count ${blamed.count}`);
+    assert.ok(blamed.entries.length <= HEAL_INFO_ENTRIES, `${blamed.entries.length} listed`);
+    assert.ok(blamed.entries.length > 0);
+  } finally {
+    await cl.close();
+  }
+});

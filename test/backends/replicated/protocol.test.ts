@@ -207,3 +207,26 @@ test('symlinks are stored, never followed: no escape from the share directory', 
   }
   await stillServes();
 });
+
+test('an answer whose header is over the limit fails that request with EMSGSIZE; the connection goes on', async () => {
+  const { serveSocket } = await import('../../../backends/replicated/protocol/rpc-server.ts');
+  const { MAX_HEADER } = await import('../../../backends/replicated/protocol/frame.ts');
+  const server = net.createServer((s) =>
+    serveSocket(s, (f) => ({
+      header: f.op === OP.ping ? { ok: true } : { list: 'x'.repeat(MAX_HEADER) },
+    })),
+  );
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
+  const port = (server.address() as net.AddressInfo).port;
+  const rpc = await RpcClient.connect('127.0.0.1', port);
+  try {
+    await expectCode(rpc.request(OP.getattr, { path: 'a' }), ['EMSGSIZE']);
+    assert.deepEqual((await rpc.request(OP.ping, {})).header, { ok: true });
+    // The same for a request: refused before it is sent, so the server never drops the link.
+    await expectCode(rpc.request(OP.getattr, { path: 'y'.repeat(MAX_HEADER) }), ['EMSGSIZE']);
+    assert.deepEqual((await rpc.request(OP.ping, {})).header, { ok: true });
+  } finally {
+    rpc.close();
+    server.close();
+  }
+});
