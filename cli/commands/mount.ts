@@ -213,6 +213,8 @@ async function serve(
   const stop = () => void mounted.unmount(true).catch(() => {});
   process.on('SIGINT', stop);
   process.on('SIGTERM', stop);
+  // Counters for an operator (and the tests): where reads were served from.
+  process.on('SIGUSR1', () => log(mounted.directReads?.describe() ?? 'direct reads: off'));
   log(
     `${MOUNTED_LINE}${label} at ${dir}${mounted.readOnly ? ' (read-only)' : ''}; attribute timeout ${options.attrTimeout} s`,
   );

@@ -13,6 +13,8 @@ export interface MountOptions {
   writeBehindMiB: number;
   /** A file holding the share server's admin token (an operator's mount, not held to rules). */
   adminTokenFile?: string;
+  /** Read file data from the bricks when the share server grants it (default on; `no_direct_reads`). */
+  directReads: boolean;
   /** Log every FUSE request to stderr. */
   debug: boolean;
   /** Options mount(8) passes that mean nothing here (defaults, _netdev, noauto, …), kept for fstab. */
@@ -26,6 +28,7 @@ export const DEFAULT_MOUNT_OPTIONS: MountOptions = {
   readers: 8,
   retryTimeout: 30,
   writeBehindMiB: 16,
+  directReads: true,
   debug: false,
   ignored: [],
 };
@@ -111,6 +114,12 @@ export function parseMountOptions(lists: string[], base: Partial<MountOptions> =
         case 'admin_token_file':
           if (!value) throw new Error('-o admin_token_file= needs a path');
           o.adminTokenFile = value;
+          break;
+        case 'direct_reads':
+          o.directReads = true;
+          break;
+        case 'no_direct_reads':
+          o.directReads = false;
           break;
         case 'debug':
           o.debug = true;

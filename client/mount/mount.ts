@@ -5,6 +5,7 @@
  */
 import fs from 'node:fs';
 import { FuseSession } from '../fuse/session.ts';
+import { DirectReads } from './direct-reads.ts';
 import type { MountOptions } from './mount-options.ts';
 import { hostPort, type ShareAddress, ShareConnection, serversOf } from './share-connection.ts';
 import { ShareFs } from './share-fs.ts';
@@ -22,6 +23,8 @@ export interface MountedShare {
   session: FuseSession;
   conn: ShareConnection;
   fs: ShareFs;
+  /** Reads from the bricks (absent with `no_direct_reads`). */
+  directReads?: DirectReads;
   /** The access the share's rules give this client ('ro' mounts read-only). */
   access: 'rw' | 'ro';
   readOnly: boolean;
@@ -52,12 +55,14 @@ export async function mountShare(req: MountRequest): Promise<MountedShare> {
     retryMs: o.retryTimeout * 1000,
     log: req.log,
   });
+  const directReads = o.directReads ? new DirectReads({ share: req.address.share, log: req.log }) : undefined;
   try {
     const readOnly = o.readOnly || conn.access === 'ro';
     const shareFs = await ShareFs.create(conn, {
       readOnly,
       writeBehindBytes: o.writeBehindMiB * 1024 * 1024,
       attrTimeoutMs: o.attrTimeout * 1000,
+      directReads,
       log: req.log,
     });
     const session = await FuseSession.mount(req.dir, shareFs, {
@@ -70,11 +75,15 @@ export async function mountShare(req: MountRequest): Promise<MountedShare> {
     });
     shareFs.invalidate = (ino) => session.notifyInvalInode(ino);
     shareFs.invalidateData = (ino) => session.notifyInvalInodeAsync(ino);
-    const closed = session.closedPromise().then(() => conn.close());
+    const closed = session.closedPromise().then(() => {
+      directReads?.close();
+      conn.close();
+    });
     return {
       session,
       conn,
       fs: shareFs,
+      ...(directReads ? { directReads } : {}),
       access: conn.access,
       readOnly,
       closed,
@@ -84,6 +93,7 @@ export async function mountShare(req: MountRequest): Promise<MountedShare> {
       },
     };
   } catch (err) {
+    directReads?.close();
     conn.close();
     throw err;
   }

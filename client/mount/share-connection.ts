@@ -188,6 +188,11 @@ export class ShareConnection {
       });
   }
 
+  /** Whether a connection is up now (not lost, nor being made again). */
+  get connected(): boolean {
+    return this.client !== null && !this.client.rpc.closed && this.connecting === null;
+  }
+
   /** The share server in use (or tried last), `HOST:PORT`. */
   get address(): string {
     return hostPort(this.servers[this.at]!);

@@ -20,6 +20,7 @@ import type { ReplicatedClient } from '../../backends/replicated/client/client.t
 import { toReplicatedError } from '../../backends/replicated/protocol/errors.ts';
 import { OP } from '../../backends/replicated/protocol/opcodes.ts';
 import { checkClientPath, joinPath, LINKS_ROOT, parentOf } from '../../backends/replicated/protocol/paths.ts';
+import { grantOf, type ReadGrant } from '../../backends/replicated/protocol/read-grants.ts';
 import type { Attr as WireAttr, DirEntry as WireDirEntry } from '../../backends/replicated/protocol/types.ts';
 import {
   type Attr,
@@ -34,6 +35,7 @@ import {
   type StatFs,
 } from '../fuse/protocol.ts';
 import { FuseError, type FuseOps, type SetAttr } from '../fuse/session.ts';
+import type { DirectReads } from './direct-reads.ts';
 import { toFuseError } from './errno.ts';
 import { HeldLocks } from './held-locks.ts';
 import { type Node, NodeTable, ROOT_NODE } from './node-table.ts';
@@ -117,6 +119,13 @@ interface MountedNode extends Node {
    * once, within the attribute timeout, instead of from the server.
    */
   changed?: { attr: WireAttr; at: number };
+  /**
+   * The share server's grant to read this file from a brick directly (direct-reads.ts), with the
+   * mount-wide grant epoch it was taken at (see dropGrants).
+   */
+  grant?: ReadGrant & { epoch: number };
+  /** Moved by every change this mount sends of the file: a grant read before one is not taken. */
+  grantGen?: number;
 }
 
 export interface ShareFsOptions {
@@ -130,6 +139,11 @@ export interface ShareFsOptions {
   writeBehindBytes?: number;
   /** The kernel's attribute timeout (ms): how long a directory's attributes from a change may answer a GETATTR (0: never). */
   attrTimeoutMs?: number;
+  /**
+   * Read file data from the bricks directly, with the share server's grants (direct-reads.ts);
+   * without it every read goes through the share server.
+   */
+  directReads?: DirectReads;
   log?: (msg: string) => void;
 }
 
@@ -167,6 +181,7 @@ export class ShareFs implements FuseOps {
       // server there may be another (a failover), so one that had no reserved ids is asked again.
       this.ids.length = 0;
       this.noIds = false;
+      this.dropGrants();
       return this.reclaimLocks(c);
     };
     conn.keepConnected = () => this.heldLocks.size > 0;
@@ -234,11 +249,31 @@ export class ShareFs implements FuseOps {
   }
 
   /**
+   * Grants taken before this epoch are not used (dropGrants). A grant names a brick that held
+   * the file's current version when it was read; that brick may miss a later change, so a grant
+   * is dropped whenever this mount could depend on seeing one: when it changes the file itself,
+   * when an open finds another version (close-to-open), when it takes a lock (the previous
+   * holder's writes), and on a new connection to the share server.
+   */
+  private grantEpoch = 0;
+
+  private dropGrant(n: MountedNode): void {
+    n.grant = undefined;
+    n.grantGen = (n.grantGen ?? 0) + 1;
+  }
+
+  /** Every grant of this mount (a lock was taken: see grantEpoch). */
+  private dropGrants(): void {
+    this.grantEpoch++;
+  }
+
+  /**
    * A write of node `n`. Issued under a lock that is then lost (the mount was away past the grace
    * period), it is not sent: another mount may have taken the lock and changed the file since, and
    * the data would overwrite that. The program hears EIO (at once, or from fsync or close).
    */
   private sendWrite(n: MountedNode, header: object, data: Buffer) {
+    this.dropGrant(n);
     const losses = n.locksLost ?? 0;
     return this.conn.call(OP.write, header, data, () =>
       (n.locksLost ?? 0) === losses ? undefined : `a lock on ${n.path ?? n.fid} was lost: write not sent`,
@@ -538,6 +573,7 @@ export class ShareFs implements FuseOps {
       if (Object.keys(h).length > 0) {
         this.writeCheck();
         // `fid`: the server refuses (ESTALE) if the path names another file by now.
+        this.dropGrant(n);
         await this.call(OP.setattr, { path: this.pathOf(n), fid: n.fid, ...h });
       }
       return this.toAttr(await this.fresh(n), n);
@@ -658,9 +694,12 @@ export class ShareFs implements FuseOps {
       const readsBefore = n.readsSent ?? 0;
       let a = await this.fresh(n);
       if (flags & O_TRUNC && a.size > 0) {
+        this.dropGrant(n);
         await this.call(OP.setattr, { path: this.pathOf(n), fid: n.fid, size: 0 });
         a = await this.fresh(n);
       }
+      // Close-to-open: a grant for another version may name a brick that missed the change.
+      if (n.grant && n.grant.v !== a.v) this.dropGrant(n);
       if (told !== undefined && told !== stamp(a)) this.invalidate?.(n.ino);
       n.told = stamp(a);
       // The pages stay when nothing changed the file since they were read (any change, this
@@ -703,12 +742,28 @@ export class ShareFs implements FuseOps {
       const h = this.handle(fh);
       const n = h.node as MountedNode;
       await this.drain(n);
-      const header = { path: this.pathOf(n), off: offset, len: size, fid: n.fid };
+      const path = this.pathOf(n);
+      const header = { path, off: offset, len: size, fid: n.fid };
       n.reading = (n.reading ?? 0) + 1;
       n.readsSent = (n.readsSent ?? 0) + 1;
       try {
         // The socket chunks the data arrived in, written to the device as they are (no join).
-        return (await this.call(OP.read, header)).parts;
+        const direct = this.opts.directReads;
+        const g = n.grant;
+        if (direct && g && g.epoch === this.grantEpoch && this.conn.connected) {
+          const parts = await direct.read(g, path, offset, size);
+          if (parts) return parts;
+          if (n.grant === g) this.dropGrant(n);
+        }
+        const gen = n.grantGen ?? 0;
+        const epoch = this.grantEpoch;
+        const r = await this.call(OP.read, header);
+        const grant = direct ? grantOf(r.header['grant']) : undefined;
+        // Not when this mount changed the file (or took a lock) while the read was on its way:
+        // the brick named may be one that missed that change.
+        if (grant && (n.grantGen ?? 0) === gen && epoch === this.grantEpoch && grant.id === n.fid)
+          n.grant = { ...grant, epoch };
+        return r.parts;
       } finally {
         n.reading--;
       }
@@ -842,6 +897,7 @@ export class ShareFs implements FuseOps {
       if (!opts.wait) {
         await this.call(OP.lock, { ...header, type });
         granted();
+        this.dropGrants();
         await this.invalidateData?.(n.ino);
         return;
       }
@@ -855,7 +911,9 @@ export class ShareFs implements FuseOps {
       } finally {
         opts.signal.removeEventListener('abort', cancel);
       }
-      // As NFS does: a new lock holder reads what the previous one wrote, not this mount's cache.
+      // As NFS does: a new lock holder reads what the previous one wrote, not this mount's cache
+      // (nor a brick that may have missed it).
+      this.dropGrants();
       await this.invalidateData?.(n.ino);
     });
   }

@@ -14,7 +14,15 @@ test('-o options: values, defaults, fstab noise, and refusals', () => {
   const cases: Array<[string[], Record<string, unknown> | RegExp]> = [
     [
       [],
-      { readOnly: false, entryTimeout: 1, attrTimeout: 1, readers: 8, retryTimeout: 30, writeBehindMiB: 16 },
+      {
+        readOnly: false,
+        entryTimeout: 1,
+        attrTimeout: 1,
+        readers: 8,
+        retryTimeout: 30,
+        writeBehindMiB: 16,
+        directReads: true,
+      },
     ],
     [['ro'], { readOnly: true }],
     [['ro,rw'], { readOnly: false }],
@@ -24,6 +32,8 @@ test('-o options: values, defaults, fstab noise, and refusals', () => {
     [['write_behind=64,readers=16,retry_timeout=3'], { writeBehindMiB: 64, readers: 16, retryTimeout: 3 }],
     [['defaults,_netdev,noauto,nofail'], { ignored: ['defaults', '_netdev', 'noauto', 'nofail'] }],
     [['admin_token_file=/etc/abaca/token'], { adminTokenFile: '/etc/abaca/token' }],
+    [['no_direct_reads'], { directReads: false }],
+    [['no_direct_reads,direct_reads'], { directReads: true }],
     [['frob'], /unknown mount option 'frob'/],
     [['attr_timeout=-1'], /attr_timeout= needs a number/],
     [['readers=0'], /readers= needs a whole number/],

@@ -13,6 +13,7 @@ import { type ClusterTls, createProtocolServer } from '../protocol/tls.ts';
 import type { ShareInfo } from '../protocol/types.ts';
 import { num } from '../protocol/wire-args.ts';
 import { ShareStore, writeFileDurable } from './brick-store.ts';
+import { ReadBuffers } from './read-buffers.ts';
 import { RecentRequests } from './recent-requests.ts';
 import { handleSnapshotHealOp, SNAPSHOT_HEAL_OPS } from './snapshot-heal.ts';
 import { discard } from './snapshots.ts';
@@ -33,6 +34,8 @@ export interface BrickOptions {
 }
 
 const MUT = new Set<string>(MUTATIONS);
+/** The most one read asks for (the share server allows its clients the same). */
+const MAX_READ = 16 * 1024 * 1024;
 
 /** A replica set from the wire: brick ids and addresses, each a non-empty string. */
 function brickRefs(v: unknown[]): ShareInfo['bricks'] {
@@ -147,6 +150,29 @@ export class BrickServer {
   }
 
   /** A share for a read; requests that carry an epoch (all of a share server's) are fenced too. */
+  private readonly readBuffers = new ReadBuffers();
+
+  /** A read answered from a pooled buffer, given back once the socket took the data. */
+  private pooledRead(
+    s: ShareStore,
+    h: Record<string, unknown>,
+    fid: string | undefined,
+    v: number | undefined,
+    header?: (r: { id: string; v: number }) => object,
+  ): HandlerResult {
+    const len = num(h['len'], 0);
+    if (len > MAX_READ) throw new ReplicatedError('EINVAL', 'bad read length');
+    const buf = this.readBuffers.take(len);
+    const give = () => this.readBuffers.give(buf);
+    try {
+      const r = s.read(h['path'], num(h['off'], 0), len, fid, v, (n) => buf.subarray(0, n));
+      return { ...(header ? { header: header(r) } : {}), payload: r.data, sent: give };
+    } catch (err) {
+      give();
+      throw err;
+    }
+  }
+
   private readShare(h: Record<string, unknown>): ShareStore {
     const s = this.share(h['share']);
     if (h['epoch'] !== undefined) s.checkEpoch(h['epoch'], h['session']);
@@ -340,15 +366,20 @@ export class BrickServer {
         const p = String(h['path']);
         return { header: { attr, blame: s.pendingFor(p), ranges: s.rangesFor(p) } };
       }
-      case OP.bRead:
-        return {
-          payload: this.readShare(h).read(
-            h['path'],
-            num(h['off'], 0),
-            num(h['len'], 0),
-            typeof h['fid'] === 'string' ? h['fid'] : undefined,
-          ),
-        };
+      case OP.bRead: {
+        const fid = typeof h['fid'] === 'string' ? h['fid'] : undefined;
+        // The file's id and version: the share server hands them on in a grant for direct reads.
+        return this.pooledRead(this.readShare(h), h, fid, undefined, (r) => ({ id: r.id, v: r.v }));
+      }
+      case OP.bReadDirect: {
+        // From a mount, with a grant of the share server (protocol/read-grants.ts).
+        const s = this.share(h['share']);
+        const key = s.readGrantKey();
+        if (key === undefined || h['key'] !== key)
+          throw new ReplicatedError('EACCES', 'the read grant is not valid here (any more)');
+        if (typeof h['fid'] !== 'string') throw new ReplicatedError('EINVAL', 'fid must be a file id');
+        return this.pooledRead(s, h, h['fid'], num(h['v'], 0));
+      }
       case OP.bReadlink:
         return { header: { target: this.readShare(h).readlink(h['path']) } };
       case OP.bReaddir: {

@@ -24,6 +24,7 @@ import { payloadLength } from '../protocol/frame.ts';
 import { addRange, type ByteRange, healPathsOf, rangeOf } from '../protocol/heal-paths.ts';
 import type { MutationKind } from '../protocol/opcodes.ts';
 import { checkPath, isLinkPath, LINKS_ROOT, parentOf } from '../protocol/paths.ts';
+import { readGrantKey } from '../protocol/read-grants.ts';
 import type { Attr, BrickIndex, DirEntry, FileType, PendingEntry, ShareInfo } from '../protocol/types.ts';
 import { num, timeMs } from '../protocol/wire-args.ts';
 import { DirectWriter, writeParts } from './direct-writes.ts';
@@ -936,23 +937,53 @@ export class ShareStore {
 
   // ---- reads ---------------------------------------------------------------------------------
   /** With `fid`, only from that file: ENOENT when the path names another one now. */
-  read(p: unknown, off: number, len: number, fid?: string): Buffer {
+  /**
+   * `len` bytes at `off` (fewer at the end of the file), with the file's id and version. `fid`:
+   * the file must be that one (else ENOENT); `v`: and at that version (else ESTALE, a direct read
+   * whose grant this copy does not match: protocol/read-grants.ts).
+   */
+  read(
+    p: unknown,
+    off: number,
+    len: number,
+    fid?: string,
+    v?: number,
+    alloc: (n: number) => Buffer = Buffer.allocUnsafe,
+  ): { data: Buffer; id: string; v: number } {
     return this.withFile(checkPath(p), O_RDONLY, (fd) => {
       const st = fs.fstatSync(fd);
       if (st.isDirectory()) throw new ReplicatedError('EISDIR', String(p));
-      if (fid !== undefined && this.getRecord(st.ino).id !== fid)
+      const rec = this.getRecord(st.ino);
+      if (fid !== undefined && rec.id !== fid)
         throw new ReplicatedError('ENOENT', `${String(p)} is another file now`);
+      if (v !== undefined && rec.v !== v)
+        throw new ReplicatedError('ESTALE', `${String(p)} is at version ${rec.v} here, not ${v}`);
       const n = Math.max(0, Math.min(len, st.size - off));
-      const buf = Buffer.allocUnsafe(n);
+      const buf = alloc(n);
       let done = 0;
       while (done < n) {
         const r = fs.readSync(fd, buf, done, n - done, off + done);
         if (r === 0) break;
         done += r;
       }
-      return buf.subarray(0, done);
+      return { data: buf.subarray(0, done), id: rec.id, v: rec.v };
     });
   }
+
+  /**
+   * The key a direct read's grant must carry (protocol/read-grants.ts): undefined while no share
+   * server holds a session here.
+   */
+  readGrantKey(): string | undefined {
+    const s = this.session;
+    if (s === undefined) return undefined;
+    const gen = this.info.gen ?? 0;
+    if (this.grantKey?.session !== s || this.grantKey.gen !== gen)
+      this.grantKey = { session: s, gen, key: readGrantKey(s, this.info.id, gen) };
+    return this.grantKey.key;
+  }
+
+  private grantKey: { session: string; gen: number; key: string } | undefined;
 
   readlink(p: unknown): string {
     return fs.readlinkSync(this.resolve(p));

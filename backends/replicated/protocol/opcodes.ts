@@ -95,6 +95,11 @@ export const OP = {
   bSetAccess: 0x122,
   /** The outcome of a mutation by request id, when this brick applied it (idempotent re-sends). */
   bRecent: 0x123,
+  /**
+   * mount -> brick: a read with a grant the share server handed out (protocol/read-grants.ts),
+   * answered only when the brick's copy is the version the grant names.
+   */
+  bReadDirect: 0x124,
 } as const;
 
 export type OpName = keyof typeof OP;

@@ -37,62 +37,76 @@ export class RpcClient {
   private closeListeners: Array<(err: ReplicatedError) => void> = [];
   closed = false;
 
+  /** True until the first bytes arrived (a plaintext end checks them for a TLS answer). */
+  private first: boolean;
+
+  /**
+   * @param external the socket's bytes come through receive(chunk, true) (a socket that reads
+   *   into one reused buffer: protocol/tls.ts connectSocket), not its 'data' events
+   */
   constructor(
     private readonly socket: net.Socket,
     maxFrame = DEFAULT_MAX_FRAME,
     plaintext = false,
+    external = false,
   ) {
     this.decoder = new FrameDecoder(maxFrame);
     socket.setNoDelay(true);
-    let first = plaintext;
-    socket.on('data', (chunk: Buffer) => {
-      // A TLS server answers a plaintext request with a TLS record (an alert), not with a frame.
-      if (first && chunk.length >= 2 && (chunk[0] === 0x15 || chunk[0] === 0x16) && chunk[1] === 0x03) {
-        this.fail(
-          new ReplicatedError(
-            'ENOTCONN',
-            'the peer speaks TLS and this end plaintext: set ABACA_CLUSTER_CA (docs/tls.md)',
-          ),
-        );
-        return;
-      }
-      first = false;
-      let frames: ReturnType<FrameDecoder['push']>;
-      try {
-        frames = this.decoder.push(chunk);
-      } catch (err) {
-        this.fail(toReplicatedError(err));
-        return;
-      }
-      for (const f of frames) {
-        if (f.kind === KIND_INTERIM) {
-          this.waiters.get(f.reqId)?.rearm?.();
-          continue;
-        }
-        if (f.kind !== KIND_RESPONSE) continue;
-        if (f.reqId === 0) {
-          const code = isErrorCode(f.header['e']) ? f.header['e'] : 'EIO';
-          this.fail(new ReplicatedError(code, String(f.header['m'] ?? 'connection error')));
-          return;
-        }
-        const w = this.waiters.get(f.reqId);
-        if (!w) continue;
-        this.waiters.delete(f.reqId);
-        if (w.timer) clearTimeout(w.timer);
-        const e = f.header['e'];
-        if (e !== undefined) {
-          const at = typeof f.header['at'] === 'string' ? f.header['at'] : undefined;
-          w.reject(new ReplicatedError(isErrorCode(e) ? e : 'EIO', String(f.header['m'] ?? ''), at));
-        } else {
-          w.resolve(f);
-        }
-      }
-    });
+    this.first = plaintext;
+    if (!external) socket.on('data', (chunk: Buffer) => this.receive(chunk, false));
     // A TLS-only peer closes a plaintext connection without a word: say what may be wrong.
     const hint = (m: string): string =>
-      first ? `${m} before any answer (a TLS-only peer does this: set ABACA_CLUSTER_CA, docs/tls.md)` : m;
+      this.first
+        ? `${m} before any answer (a TLS-only peer does this: set ABACA_CLUSTER_CA, docs/tls.md)`
+        : m;
     socket.on('error', (err) => this.fail(new ReplicatedError('ENOTCONN', hint(err.message))));
     socket.on('close', () => this.fail(new ReplicatedError('ENOTCONN', hint('connection closed'))));
+  }
+
+  /** Bytes from the socket; `ephemeral`: `chunk` is reused once this returns (copied as needed). */
+  receive(chunk: Buffer, ephemeral: boolean): void {
+    if (this.closed) return;
+    // A TLS server answers a plaintext request with a TLS record (an alert), not with a frame.
+    if (this.first && chunk.length >= 2 && (chunk[0] === 0x15 || chunk[0] === 0x16) && chunk[1] === 0x03) {
+      this.fail(
+        new ReplicatedError(
+          'ENOTCONN',
+          'the peer speaks TLS and this end plaintext: set ABACA_CLUSTER_CA (docs/tls.md)',
+        ),
+      );
+      return;
+    }
+    this.first = false;
+    let frames: ReturnType<FrameDecoder['push']>;
+    try {
+      frames = ephemeral ? this.decoder.pushCopy(chunk) : this.decoder.push(chunk);
+    } catch (err) {
+      this.fail(toReplicatedError(err));
+      return;
+    }
+    for (const f of frames) {
+      if (f.kind === KIND_INTERIM) {
+        this.waiters.get(f.reqId)?.rearm?.();
+        continue;
+      }
+      if (f.kind !== KIND_RESPONSE) continue;
+      if (f.reqId === 0) {
+        const code = isErrorCode(f.header['e']) ? f.header['e'] : 'EIO';
+        this.fail(new ReplicatedError(code, String(f.header['m'] ?? 'connection error')));
+        return;
+      }
+      const w = this.waiters.get(f.reqId);
+      if (!w) continue;
+      this.waiters.delete(f.reqId);
+      if (w.timer) clearTimeout(w.timer);
+      const e = f.header['e'];
+      if (e !== undefined) {
+        const at = typeof f.header['at'] === 'string' ? f.header['at'] : undefined;
+        w.reject(new ReplicatedError(isErrorCode(e) ? e : 'EIO', String(f.header['m'] ?? ''), at));
+      } else {
+        w.resolve(f);
+      }
+    }
   }
 
   static async connect(
@@ -101,9 +115,21 @@ export class RpcClient {
     timeoutMs = 3000,
     opts: { maxFrame?: number; tls?: ClusterTls } = {},
   ): Promise<RpcClient> {
-    const socket = await connectSocket(host, port, timeoutMs, opts.tls);
+    // Plaintext: the socket reads into one reused buffer; bytes that come before the client
+    // exists (none are expected: the peer speaks only when asked) are kept as copies.
+    let rpc: RpcClient | undefined;
+    const early: Buffer[] = [];
+    const socket = await connectSocket(
+      host,
+      port,
+      timeoutMs,
+      opts.tls,
+      opts.tls ? undefined : (chunk) => (rpc ? rpc.receive(chunk, true) : early.push(Buffer.from(chunk))),
+    );
     socket.setKeepAlive(true, 5000);
-    return new RpcClient(socket, opts.maxFrame, !opts.tls);
+    rpc = new RpcClient(socket, opts.maxFrame, !opts.tls, !opts.tls);
+    for (const b of early) rpc.receive(b, false);
+    return rpc;
   }
 
   onClose(fn: (err: ReplicatedError) => void): void {

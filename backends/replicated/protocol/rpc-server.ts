@@ -16,6 +16,11 @@ import {
 export interface HandlerResult {
   header?: object;
   payload?: Payload;
+  /**
+   * Called once the payload is in the socket's hands (written to the kernel, or the connection
+   * is gone): the handler may then reuse the payload's memory.
+   */
+  sent?: () => void;
 }
 
 export type Handler = (frame: Frame, socket: net.Socket) => HandlerResult | Promise<HandlerResult>;
@@ -73,8 +78,11 @@ export function serveSocket(socket: net.Socket, handler: Handler, opts: ServeOpt
   };
   socket.on('drain', throttle);
 
-  const send = (f: Frame, header: object, payload?: Payload): void => {
-    if (socket.destroyed) return;
+  const send = (f: Frame, header: object, payload?: Payload, sent?: () => void): void => {
+    if (socket.destroyed) {
+      sent?.();
+      return;
+    }
     let parts: Buffer[];
     try {
       parts = encodeFrame(f.reqId, f.op, KIND_RESPONSE, header, payload);
@@ -84,7 +92,9 @@ export function serveSocket(socket: net.Socket, handler: Handler, opts: ServeOpt
       parts = encodeFrame(f.reqId, f.op, KIND_RESPONSE, errorHeader(toReplicatedError(err)));
     }
     socket.cork();
-    for (const p of parts) socket.write(p);
+    for (let i = 0; i < parts.length; i++)
+      if (i === parts.length - 1 && sent) socket.write(parts[i]!, () => sent());
+      else socket.write(parts[i]!);
     socket.uncork();
   };
 
@@ -142,7 +152,7 @@ export function serveSocket(socket: net.Socket, handler: Handler, opts: ServeOpt
         r.then(
           (res) => {
             working.delete(f);
-            send(f, res.header ?? {}, res.payload);
+            send(f, res.header ?? {}, res.payload, res.sent);
           },
           (err) => {
             working.delete(f);
@@ -155,7 +165,7 @@ export function serveSocket(socket: net.Socket, handler: Handler, opts: ServeOpt
           throttle();
         });
       } else {
-        send(f, r.header ?? {}, r.payload);
+        send(f, r.header ?? {}, r.payload, r.sent);
       }
     }
     throttle();

@@ -143,11 +143,20 @@ export function peerIsClusterMember(sock: net.Socket, t: ClusterTls | undefined)
  * Opens a connection: TCP, or TLS verified against the cluster CA. Resolves once the connection
  * (and handshake) is up; a TLS failure rejects with ENOTCONN and OpenSSL's reason.
  */
+/** Bytes a plaintext connection reads at once into its one reused buffer (see connectSocket). */
+const READ_BUFFER = 256 * 1024;
+
+/**
+ * A connection to a share server or brick, with cluster TLS when `t` is given. `onChunk`, for a
+ * plaintext one: the socket reads into one reused buffer and hands each read to it (valid only
+ * during the call) instead of emitting 'data' with memory allocated for every read.
+ */
 export function connectSocket(
   host: string,
   port: number,
   timeoutMs: number,
   t: ClusterTls | undefined,
+  onChunk?: (chunk: Buffer) => void,
 ): Promise<net.Socket> {
   return new Promise((resolve, reject) => {
     const socket = t
@@ -161,7 +170,19 @@ export function connectSocket(
           // The chain is what is verified (see the top of this file), not the name or address.
           checkServerIdentity: () => undefined,
         })
-      : net.connect({ host, port });
+      : onChunk
+        ? net.connect({
+            host,
+            port,
+            onread: {
+              buffer: Buffer.allocUnsafeSlow(READ_BUFFER),
+              callback: (n: number, buf: Buffer) => {
+                onChunk(buf.subarray(0, n));
+                return true;
+              },
+            },
+          })
+        : net.connect({ host, port });
     const timer = setTimeout(() => {
       socket.destroy();
       reject(new ReplicatedError('ETIMEDOUT', `connect ${host}:${port}`));

@@ -26,6 +26,9 @@ export interface LinkOptions {
   tls?: ClusterTls;
 }
 
+/** See BrickLink.lagging. */
+const LAG_MS = 750;
+
 export const DEFAULT_LINK_OPTIONS: LinkOptions = {
   timeoutMs: 5000,
   pingMs: 1000,
@@ -43,6 +46,8 @@ export class BrickLink extends EventEmitter {
   lastError = '';
   /** Requests sent to the brick and not answered yet. */
   outstanding = 0;
+  /** When the brick last answered anything (ms since the epoch). */
+  private answeredAt = 0;
   /** File data sent to the brick and not answered yet, and the most there has been (bytes). */
   queuedBytes = 0;
   queuedPeak = 0;
@@ -77,6 +82,15 @@ export class BrickLink extends EventEmitter {
     this.rpc?.close();
     this.up = false;
     this.wakeRoom();
+  }
+
+  /**
+   * Whether the brick has left requests (a ping at least, every second) unanswered for a while:
+   * paused, hung, or far behind. It may still be declared down; until then it is not worth
+   * sending a mount to (read grants, share-coordinator.ts).
+   */
+  get lagging(): boolean {
+    return this.outstanding > 0 && Date.now() - this.answeredAt > LAG_MS;
   }
 
   /** Whether the brick's unanswered data is within the window (or the brick is down). */
@@ -169,9 +183,15 @@ export class BrickLink extends EventEmitter {
     this.outstanding++;
     this.queuedBytes += bytes;
     this.queuedPeak = Math.max(this.queuedPeak, this.queuedBytes);
+    if (this.outstanding === 1) this.answeredAt = Date.now(); // nothing was waiting: not behind
     return rpc
       .request(op, header, payload, timeoutMs ?? this.opts.timeoutMs)
+      .then((r) => {
+        this.answeredAt = Date.now();
+        return r;
+      })
       .catch((err: ReplicatedError) => {
+        if (err.code !== 'ETIMEDOUT' && err.code !== 'ENOTCONN') this.answeredAt = Date.now();
         if (err.code === 'ETIMEDOUT' || err.code === 'ENOTCONN') {
           if (this.rpc === rpc) this.markDown(`${err.code}: ${err.message}`);
           throw new ReplicatedError('ENOTCONN', `brick ${this.addr}: ${err.message}`);

@@ -9,6 +9,7 @@ import { type Payload, payloadLength } from '../protocol/frame.ts';
 import { healPathsOf, rangeOf } from '../protocol/heal-paths.ts';
 import { type MutationKind, OP } from '../protocol/opcodes.ts';
 import { ancestorsOf, checkPath, isLinkPath, isUnder, LINKS_ROOT, parentOf } from '../protocol/paths.ts';
+import { type ReadGrant, readGrantKey } from '../protocol/read-grants.ts';
 import type { Reply } from '../protocol/rpc-client.ts';
 import type { Attr, BrickIndex, ShareInfo, StatFs } from '../protocol/types.ts';
 import type { BrickLink } from './brick-link.ts';
@@ -114,7 +115,7 @@ export interface OwnDirtyMark {
 }
 
 /** Which replica a read went to, and how many mutations had been issued when it was sent. */
-interface ReadSent {
+export interface ReadSent {
   seq?: number;
   member?: Member;
 }
@@ -366,6 +367,35 @@ export class ShareCoordinator {
     }
     throw last ?? new ReplicatedError('ENOTCONN', 'no replica answered');
   }
+
+  /**
+   * A grant for direct reads of the file `p`, as `r` read it from `m` (protocol/read-grants.ts):
+   * its id and version, and each replica in sync for it (`m` first) with the key that brick
+   * derives from its session and the share's record generation. None from a fenced server.
+   */
+  readGrant(p: string, m: Member, r: Reply): ReadGrant | undefined {
+    const id = r.header['id'];
+    const v = r.header['v'];
+    if (typeof id !== 'string' || typeof v !== 'number' || !m.ready || this.fenced) return undefined;
+    const gen = this.info.gen ?? 0;
+    const bricks: ReadGrant['bricks'] = [];
+    for (const x of [m, ...this.readyMembers().filter((y) => y !== m)]) {
+      // As readFrom: a replica with a blame on a file's other name (hard links) may miss a write.
+      const set = this.blamed.get(x.id);
+      if (!this.isGood(x, p) || (set && hasLinkBlame(set))) continue;
+      // A replica that stopped answering (paused, hung) would hold the mount's reads.
+      if (x !== m && x.link.lagging) continue;
+      let k = this.grantKeys.get(x);
+      if (k?.session !== x.session || k.gen !== gen) {
+        k = { session: x.session, gen, key: readGrantKey(x.session, this.info.id, gen) };
+        this.grantKeys.set(x, k);
+      }
+      bricks.push({ addr: x.link.addr, key: k.key });
+    }
+    return bricks.length > 0 ? { id, v, bricks } : undefined;
+  }
+
+  private readonly grantKeys = new WeakMap<Member, { session: string; gen: number; key: string }>();
 
   /**
    * A file with several names may have missed a write made through another of them: its index

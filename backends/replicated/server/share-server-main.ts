@@ -2,10 +2,12 @@
  * Entry point of `abaca-share-server --bricks H:P,H:P,... [--host 127.0.0.1] [--port 0]
  *   [--attach share1,share2] [--brick-timeout-ms 5000] [--heal-interval-ms 60000] [--no-auto-heal]
  *   [--auth-url http://HOST:PORT/identity/v3] [--token-recheck-ms 5000] [--lock-grace-ms 10000]
- *   [--cluster]`.
+ *   [--cluster] [--no-direct-reads]`.
  * `--lock-grace-ms`: after taking a share over, how long mounts may reclaim the locks they held
  * (new lock requests wait that long); 0 turns reclaim off.
  * `--cluster`: one of several share servers under the cluster monitor (server/assignments.ts).
+ * `--no-direct-reads`: mounts read file data through this server only, never from the bricks
+ * (protocol/read-grants.ts); with cluster TLS they always do.
  * Environment: ABACA_ADMIN_TOKEN (required), the secret of the admin operations; ABACA_CLUSTER_CA,
  * ABACA_CLUSTER_CERT, ABACA_CLUSTER_KEY (protocol/tls.ts): with them the client port serves TLS
  * only and the links to bricks are mutual TLS.
@@ -51,6 +53,7 @@ const server = new ShareServer({
   lockGraceMs,
   tls,
   managed: args.has('cluster'),
+  directReads: !args.has('no-direct-reads'),
 });
 const addr = await server.listen();
 for (const s of list('attach')) {

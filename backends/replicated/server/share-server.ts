@@ -20,7 +20,7 @@ import { type BrickSpace, gib, largestShare, pools, refusal } from './capacity.t
 import { Healer } from './heal.ts';
 import { type LockKind, type LockRequest, LockTable } from './locks.ts';
 import { type BrickCandidate, placeReplicas } from './placement.ts';
-import { type Member, outcomeOpen, ShareCoordinator } from './share-coordinator.ts';
+import { type Member, outcomeOpen, type ReadSent, ShareCoordinator } from './share-coordinator.ts';
 import { SnapshotHealer } from './snapshot-heal.ts';
 import {
   cloneShare,
@@ -68,6 +68,12 @@ export interface ShareServerOptions {
    * the shares assigned here (server/assignments.ts), never a share attached on a client's first use.
    */
   managed?: boolean;
+  /**
+   * Read answers carry a grant with which the mount reads the same file from that brick directly
+   * (protocol/read-grants.ts); default true. Never with cluster TLS: bricks then accept only peers
+   * with a cluster certificate, which mounts do not have.
+   */
+  directReads?: boolean;
 }
 
 interface Attached {
@@ -126,6 +132,10 @@ export class ShareServer {
   private readonly attaching = new Map<string, Promise<ShareInfo>>();
   /** The share each client connection mounted, and what its access rules let it do. */
   private readonly mounts = new WeakMap<net.Socket, Mount>();
+  /** Whether read answers carry grants for direct reads (ShareServerOptions.directReads). */
+  private get directReads(): boolean {
+    return this.opts.directReads !== false && this.opts.tls === undefined;
+  }
   private spaceQueue: Promise<void> = Promise.resolve();
   private readonly tokens: TokenChecker | undefined;
   /** Advisory locks of every share served here, keyed by share and file id. */
@@ -971,14 +981,19 @@ export class ShareServer {
           throw new ReplicatedError('EINVAL', 'bad read length');
         // `fid`: through an open file, which must still be the one at this path.
         const fid = typeof h['fid'] === 'string' ? h['fid'] : undefined;
+        const sent: ReadSent = {};
         return c
           .readFrom(
             p(),
             OP.bRead,
             fid === undefined ? { off: num(h['off'], 0), len } : { off: num(h['off'], 0), len, fid },
+            sent,
           )
           .then(
-            (r) => ({ payload: r.parts }),
+            (r) => {
+              const grant = this.directReads && sent.member ? c.readGrant(p(), sent.member, r) : undefined;
+              return grant ? { header: { grant }, payload: r.parts } : { payload: r.parts };
+            },
             (err: unknown) => {
               const e = toReplicatedError(err);
               if (fid !== undefined && e.code === 'ENOENT')
