@@ -59,6 +59,12 @@ export interface SetAttr {
 }
 
 /** Inode-based operations, as the kernel asks them (the low-level FUSE model). */
+/** A READ's data in memory the file system takes back once the reply is written. */
+export interface ReadData {
+  parts: Buffer[];
+  release(): void;
+}
+
 export interface FuseOps {
   lookup(parent: number, name: string): Promise<Attr>;
   forget?(ino: number, nlookup: number): void;
@@ -80,8 +86,11 @@ export interface FuseOps {
     mode: number,
     flags: number,
   ): Promise<{ attr: Attr; fh: number; flags?: number }>;
-  /** The data, in one buffer or in pieces (written to the device as they are, without joining). */
-  read(ino: number, fh: number, offset: number, size: number): Promise<Buffer | Buffer[]>;
+  /**
+   * The data, in one buffer or in pieces (written to the device as they are, without joining);
+   * or pieces with a `release` called once they are written (their memory is then reused).
+   */
+  read(ino: number, fh: number, offset: number, size: number): Promise<Buffer | Buffer[] | ReadData>;
   /**
    * `data` is a view of the session's read buffer, reused after the reply. `keep` hands that buffer
    * to the file system instead (for writes answered before they are sent on): the session reads
@@ -425,13 +434,24 @@ export class FuseSession {
     }
   }
 
+  /** Read replies whose memory goes back to the file system once written (ReadData). */
+  private readonly releases = new WeakMap<Buffer[], () => void>();
+
   private async handle(req: Buffer, keep: () => () => void): Promise<void> {
     const h = readInHeader(req);
     const arg = req.subarray(IN_HEADER_SIZE, h.len);
     if (this.opts.debug) process.stderr.write(`fuse: ${OPNAME.get(h.opcode) ?? h.opcode} node ${h.nodeid}\n`);
     try {
       const body = await this.dispatch(h.opcode, h.nodeid, arg, h.unique, keep);
-      if (body && !NO_REPLY.has(h.opcode)) this.reply(h.unique, 0, body);
+      try {
+        if (body && !NO_REPLY.has(h.opcode)) this.reply(h.unique, 0, body);
+      } finally {
+        const release = body ? this.releases.get(body) : undefined;
+        if (release) {
+          this.releases.delete(body!);
+          release();
+        }
+      }
       // After INIT's reply: the kernel lowers readahead to what INIT said when it applies it.
       if (h.opcode === Op.INIT)
         this.setReadahead(this.opts.readaheadKb ?? Math.floor((16 * this.maxWrite) / 1024));
@@ -554,7 +574,10 @@ export class FuseSession {
       case Op.READ: {
         const fh = Number(a.readBigUInt64LE(0));
         const data = await ops.read(ino, fh, Number(a.readBigUInt64LE(8)), a.readUInt32LE(16));
-        return Array.isArray(data) ? data : [data];
+        if (Buffer.isBuffer(data)) return [data];
+        if (Array.isArray(data)) return data;
+        this.releases.set(data.parts, data.release);
+        return data.parts;
       }
       case Op.WRITE: {
         const fh = Number(a.readBigUInt64LE(0));

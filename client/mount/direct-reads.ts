@@ -9,7 +9,12 @@
 import { ReplicatedError, toReplicatedError } from '../../backends/replicated/protocol/errors.ts';
 import { OP } from '../../backends/replicated/protocol/opcodes.ts';
 import type { ReadGrant } from '../../backends/replicated/protocol/read-grants.ts';
+import { ReusedBuffers } from '../../backends/replicated/protocol/reused-buffers.ts';
 import { RpcClient } from '../../backends/replicated/protocol/rpc-client.ts';
+import type { ReadData } from '../fuse/session.ts';
+
+/** The largest answer received into reused memory: a 1 MiB read (FUSE's largest) with its frame. */
+const ANSWER_BYTES = 1024 * 1024 + 4096;
 
 /** How long a brick that could not be reached (or timed out) is left alone (ms). */
 const DOWN_MS = 10_000;
@@ -48,13 +53,18 @@ export interface DirectReadStats {
 
 export class DirectReads {
   private readonly links = new Map<string, BrickLink>();
+  /** Answers are received into these, and given back once written to the kernel. */
+  private readonly buffers = new ReusedBuffers(ANSWER_BYTES, 64);
   private closed = false;
   readonly stats: DirectReadStats = { reads: new Map(), refused: 0, unreachable: 0 };
 
   constructor(private readonly opts: DirectReadOptions) {}
 
-  /** The data (as it arrived), or undefined: read it through the share server. */
-  async read(g: ReadGrant, path: string, off: number, len: number): Promise<Buffer[] | undefined> {
+  /**
+   * The data, or undefined: read it through the share server. Call `release` once the data is
+   * written where it goes: its memory is used for the next reads.
+   */
+  async read(g: ReadGrant, path: string, off: number, len: number): Promise<ReadData | undefined> {
     if (this.closed) return undefined;
     const now = Date.now();
     const up = g.bricks.filter((b) => this.link(b.addr).downUntil <= now);
@@ -79,7 +89,7 @@ export class DirectReads {
       s.reads++;
       for (const p of r.parts) s.bytes += p.length;
       this.stats.reads.set(addr, s);
-      return r.parts;
+      return { parts: r.parts, release: r.release ?? (() => {}) };
     } catch (err) {
       const code = toReplicatedError(err).code;
       if (code === 'ENOTCONN' || code === 'ETIMEDOUT') {
@@ -120,7 +130,9 @@ export class DirectReads {
       const i = addr.lastIndexOf(':');
       if (i <= 0) throw new ReplicatedError('EINVAL', `bad brick address ${addr}`);
       const host = addr.slice(0, i).replace(/^\[|\]$/g, '');
-      const c = await RpcClient.connect(host, Number(addr.slice(i + 1)), this.opts.connectTimeoutMs ?? 1000);
+      const c = await RpcClient.connect(host, Number(addr.slice(i + 1)), this.opts.connectTimeoutMs ?? 1000, {
+        buffers: this.buffers,
+      });
       if (this.closed) {
         c.close();
         throw new ReplicatedError('ENOTCONN', 'unmounted');

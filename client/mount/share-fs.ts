@@ -34,7 +34,7 @@ import {
   type Opened,
   type StatFs,
 } from '../fuse/protocol.ts';
-import { FuseError, type FuseOps, type SetAttr } from '../fuse/session.ts';
+import { FuseError, type FuseOps, type ReadData, type SetAttr } from '../fuse/session.ts';
 import type { DirectReads } from './direct-reads.ts';
 import { toFuseError } from './errno.ts';
 import { HeldLocks } from './held-locks.ts';
@@ -737,7 +737,7 @@ export class ShareFs implements FuseOps {
     });
   }
 
-  read(_ino: number, fh: number, offset: number, size: number): Promise<Buffer[]> {
+  read(_ino: number, fh: number, offset: number, size: number): Promise<Buffer[] | ReadData> {
     return guard(async () => {
       const h = this.handle(fh);
       const n = h.node as MountedNode;
@@ -751,8 +751,8 @@ export class ShareFs implements FuseOps {
         const direct = this.opts.directReads;
         const g = n.grant;
         if (direct && g && g.epoch === this.grantEpoch && this.conn.connected) {
-          const parts = await direct.read(g, path, offset, size);
-          if (parts) return parts;
+          const data = await direct.read(g, path, offset, size);
+          if (data) return data;
           if (n.grant === g) this.dropGrant(n);
         }
         const gen = n.grantGen ?? 0;

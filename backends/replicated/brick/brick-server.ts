@@ -8,12 +8,12 @@ import type { Frame } from '../protocol/frame.ts';
 import type { ByteRange } from '../protocol/heal-paths.ts';
 import { MUTATIONS, type MutationKind, OP } from '../protocol/opcodes.ts';
 import { checkName } from '../protocol/paths.ts';
+import { ReusedBuffers } from '../protocol/reused-buffers.ts';
 import { type HandlerResult, serveSocket } from '../protocol/rpc-server.ts';
 import { type ClusterTls, createProtocolServer } from '../protocol/tls.ts';
 import type { ShareInfo } from '../protocol/types.ts';
 import { num } from '../protocol/wire-args.ts';
 import { ShareStore, writeFileDurable } from './brick-store.ts';
-import { ReadBuffers } from './read-buffers.ts';
 import { RecentRequests } from './recent-requests.ts';
 import { handleSnapshotHealOp, SNAPSHOT_HEAL_OPS } from './snapshot-heal.ts';
 import { discard } from './snapshots.ts';
@@ -150,7 +150,7 @@ export class BrickServer {
   }
 
   /** A share for a read; requests that carry an epoch (all of a share server's) are fenced too. */
-  private readonly readBuffers = new ReadBuffers();
+  private readonly readBuffers = new ReusedBuffers();
 
   /** A read answered from a pooled buffer, given back once the socket took the data. */
   private pooledRead(

@@ -12,6 +12,7 @@
  *  16+H        P bytes of payload (file data), possibly empty
  */
 import { ReplicatedError } from './errors.ts';
+import type { ReusedBuffers } from './reused-buffers.ts';
 
 export const FRAME_PREFIX = 16;
 export const DEFAULT_MAX_FRAME = 17 * 1024 * 1024;
@@ -47,6 +48,12 @@ export interface Frame {
   parts: Buffer[];
   /** The payload as one buffer (concatenated on first use). */
   readonly payload: Buffer;
+  /**
+   * Present when the frame's memory came from a pool (FrameDecoder's `buffers`): gives it back.
+   * Call it once nothing uses the frame's header or payload any more; without a call the memory
+   * is simply collected.
+   */
+  release?: () => void;
 }
 
 /** Encodes a frame as [prefix+header, payload] so the payload is never copied. */
@@ -75,10 +82,19 @@ export function encodeFrame(
 }
 
 /** Incremental decoder: push socket chunks, get whole frames. Throws ReplicatedError on bad input. */
+/** Frames at least this large are copied into pooled memory by pushCopy, when there is a pool. */
+const POOLED_FRAME = 64 * 1024;
+
 export class FrameDecoder {
   private chunks: Buffer[] = [];
   private buffered = 0;
-  constructor(private readonly maxFrame: number = DEFAULT_MAX_FRAME) {}
+  /**
+   * @param buffers pushCopy puts large frames into these (the frame's `release` gives it back)
+   */
+  constructor(
+    private readonly maxFrame: number = DEFAULT_MAX_FRAME,
+    private readonly buffers?: ReusedBuffers,
+  ) {}
 
   get pendingBytes(): number {
     return this.buffered + this.filled;
@@ -92,6 +108,8 @@ export class FrameDecoder {
 
   /** The frame being filled by pushCopy, and how much of it (or of its length field) arrived. */
   private filling: Buffer | undefined;
+  /** The pooled buffer `filling` is a view of, if any. */
+  private pooled: Buffer | undefined;
   private filled = 0;
   private readonly lengthField = Buffer.alloc(4);
 
@@ -113,7 +131,9 @@ export class FrameDecoder {
         if (this.filled < 4) break;
         const len = this.lengthField.readUInt32BE(0);
         this.checkLength(len);
-        this.filling = Buffer.allocUnsafe(len + 4);
+        const pooled = this.buffers && len + 4 >= POOLED_FRAME && len + 4 <= this.buffers.size;
+        this.pooled = pooled ? this.buffers!.take(len + 4) : undefined;
+        this.filling = this.pooled ? this.pooled.subarray(0, len + 4) : Buffer.allocUnsafe(len + 4);
         this.lengthField.copy(this.filling, 0);
       }
       const k = Math.min(this.filling.length - this.filled, chunk.length - at);
@@ -122,9 +142,21 @@ export class FrameDecoder {
       at += k;
       if (this.filled === this.filling.length) {
         const whole = this.filling;
+        const pooled = this.pooled;
         this.filling = undefined;
+        this.pooled = undefined;
         this.filled = 0;
-        for (const f of this.push(whole)) out.push(f);
+        for (const f of this.push(whole)) {
+          if (pooled) {
+            const buffers = this.buffers!;
+            let given = false;
+            f.release = () => {
+              if (!given) buffers.give(pooled);
+              given = true;
+            };
+          }
+          out.push(f);
+        }
       }
     }
     return out;

@@ -9,6 +9,7 @@ import {
   KIND_RESPONSE,
   type Payload,
 } from './frame.ts';
+import type { ReusedBuffers } from './reused-buffers.ts';
 import { type ClusterTls, connectSocket } from './tls.ts';
 
 export interface Reply {
@@ -17,6 +18,8 @@ export interface Reply {
   parts: Buffer[];
   /** The payload as one buffer (concatenated on first use). */
   readonly payload: Buffer;
+  /** Gives the answer's pooled memory back (see Frame.release); absent when it has none. */
+  release?: () => void;
 }
 
 interface Waiter {
@@ -49,8 +52,9 @@ export class RpcClient {
     maxFrame = DEFAULT_MAX_FRAME,
     plaintext = false,
     external = false,
+    buffers?: ReusedBuffers,
   ) {
-    this.decoder = new FrameDecoder(maxFrame);
+    this.decoder = new FrameDecoder(maxFrame, buffers);
     socket.setNoDelay(true);
     this.first = plaintext;
     if (!external) socket.on('data', (chunk: Buffer) => this.receive(chunk, false));
@@ -113,7 +117,8 @@ export class RpcClient {
     host: string,
     port: number,
     timeoutMs = 3000,
-    opts: { maxFrame?: number; tls?: ClusterTls } = {},
+    /** `buffers`: large answers of a plaintext connection are received into these (Reply.release). */
+    opts: { maxFrame?: number; tls?: ClusterTls; buffers?: ReusedBuffers } = {},
   ): Promise<RpcClient> {
     // Plaintext: the socket reads into one reused buffer; bytes that come before the client
     // exists (none are expected: the peer speaks only when asked) are kept as copies.
@@ -127,7 +132,7 @@ export class RpcClient {
       opts.tls ? undefined : (chunk) => (rpc ? rpc.receive(chunk, true) : early.push(Buffer.from(chunk))),
     );
     socket.setKeepAlive(true, 5000);
-    rpc = new RpcClient(socket, opts.maxFrame, !opts.tls, !opts.tls);
+    rpc = new RpcClient(socket, opts.maxFrame, !opts.tls, !opts.tls, opts.buffers);
     for (const b of early) rpc.receive(b, false);
     return rpc;
   }

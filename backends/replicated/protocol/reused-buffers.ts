@@ -1,17 +1,18 @@
 /**
- * Buffers for read answers, used again once the socket has taken the data. Reading a file into
- * fresh memory costs the kernel a page fault for every page it copies to (a cold 1 GiB read
- * into new 1 MiB buffers took 4 times the system time of one into a reused buffer here).
+ * Buffers of one size for file data, used again once the data has been sent or written. On this
+ * machine, filling fresh memory costs the kernel a page fault for every page it copies into: a
+ * cold 1 GiB read into new 1 MiB buffers took 4 times the system time of one into a reused
+ * buffer. Bricks send read answers from them; a mount receives direct reads into them.
  */
-export class ReadBuffers {
+export class ReusedBuffers {
   private readonly free: Buffer[] = [];
 
   /**
-   * @param size each pooled buffer's size; larger reads get memory of their own
+   * @param size each pooled buffer's size; larger requests get memory of their own
    * @param keep how many free buffers are kept at most (the rest are left to the collector)
    */
   constructor(
-    private readonly size = 1024 * 1024,
+    readonly size = 1024 * 1024,
     private readonly keep = 32,
   ) {}
 
