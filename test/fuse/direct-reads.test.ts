@@ -79,6 +79,8 @@ test('a large file is read from the bricks, spread over the replicas', {
 }, async () => {
   const data = randomBytes(24 * MiB);
   fs.writeFileSync(path.join(a.dir, 'big'), data);
+  // Every replica has it (A's close waited for two): none refuses B for an older version.
+  await settled(await cl.client(), 'dr');
   const before = await counters(b);
   assert.ok(fs.readFileSync(path.join(b.dir, 'big')).equals(data), 'B reads what A wrote');
   const after = await counters(b);

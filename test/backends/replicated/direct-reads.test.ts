@@ -12,7 +12,7 @@ import type { ReplicatedClient } from '../../../backends/replicated/client/clien
 import { OP } from '../../../backends/replicated/protocol/opcodes.ts';
 import { grantOf, type ReadGrant } from '../../../backends/replicated/protocol/read-grants.ts';
 import { RpcClient } from '../../../backends/replicated/protocol/rpc-client.ts';
-import { Cluster, expectCode, waitFor } from './helpers.ts';
+import { Cluster, expectCode, settled, waitFor } from './helpers.ts';
 
 const MiB = 1024 * 1024;
 let cl: Cluster;
@@ -82,8 +82,11 @@ test('each in-sync replica named by a grant serves the file; a wrong key, versio
     'EINVAL',
   ]);
   await expectCode(direct(b0.addr, b0.key, g, 'f', 0, 64 * MiB), ['EINVAL']);
-  // A write moves the version on every replica: the old grant is refused everywhere.
+  // A write moves the version on every replica: once all have applied it (it is acknowledged
+  // after two; until the third has it, that one still serves the old grant the old bytes), the
+  // old grant is refused everywhere.
   await c.writeAt('f', 0, Buffer.from('changed'));
+  await settled(await cl.client(), 'dr');
   for (const b of g.bricks) await expectCode(direct(b.addr, b.key, g, 'f', 0, 10), ['ESTALE']);
   const g2 = await grantFor('f');
   assert.equal(g2.v > g.v, true);
