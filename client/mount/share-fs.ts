@@ -284,9 +284,23 @@ export class ShareFs implements FuseOps {
     return (await this.call(OP.getattr, { path })).header['attr'] as WireAttr;
   }
 
-  /** The attributes of a node, from the server; ESTALE when its path now names another file. */
-  private async fresh(n: MountedNode): Promise<WireAttr> {
-    const a = await this.stat(this.pathOf(n));
+  /**
+   * The attributes of a node, from the server; ESTALE when its path now names another file.
+   * `withGrant` (an open): the answer also brings a grant for direct reads, so that the file's
+   * first reads go to the bricks too.
+   */
+  private async fresh(n: MountedNode, withGrant = false): Promise<WireAttr> {
+    let a: WireAttr;
+    if (withGrant && this.opts.directReads) {
+      const gen = n.grantGen ?? 0;
+      const epoch = this.grantEpoch;
+      const r = await this.call(OP.getattr, { path: this.pathOf(n), grant: true });
+      a = r.header['attr'] as WireAttr;
+      const grant = grantOf(r.header['grant']);
+      // As for a read's grant: not when this mount changed the file (or took a lock) meanwhile.
+      if (grant && (n.grantGen ?? 0) === gen && epoch === this.grantEpoch && grant.id === n.fid)
+        n.grant = { ...grant, epoch };
+    } else a = await this.stat(this.pathOf(n));
     if (a.id !== n.fid) {
       if (n.ino === ROOT_NODE) this.nodes.refid(n, a.id);
       else {
@@ -692,11 +706,11 @@ export class ShareFs implements FuseOps {
       // A READ sent before the server answered the getattr below may carry data older than it.
       const quiet = (n.reading ?? 0) === 0;
       const readsBefore = n.readsSent ?? 0;
-      let a = await this.fresh(n);
+      let a = await this.fresh(n, true);
       if (flags & O_TRUNC && a.size > 0) {
         this.dropGrant(n);
         await this.call(OP.setattr, { path: this.pathOf(n), fid: n.fid, size: 0 });
-        a = await this.fresh(n);
+        a = await this.fresh(n, true);
       }
       // Close-to-open: a grant for another version may name a brick that missed the change.
       if (n.grant && n.grant.v !== a.v) this.dropGrant(n);

@@ -369,13 +369,11 @@ export class ShareCoordinator {
   }
 
   /**
-   * A grant for direct reads of the file `p`, as `r` read it from `m` (protocol/read-grants.ts):
-   * its id and version, and each replica in sync for it (`m` first) with the key that brick
+   * A grant for direct reads of the file `p` (id `id`, at version `v`) as `m` just read or stat'ed
+   * it (protocol/read-grants.ts): its id and version, and each replica in sync for it (`m` first) with the key that brick
    * derives from its session and the share's record generation. None from a fenced server.
    */
-  readGrant(p: string, m: Member, r: Reply): ReadGrant | undefined {
-    const id = r.header['id'];
-    const v = r.header['v'];
+  readGrant(p: string, m: Member, id: unknown, v: unknown): ReadGrant | undefined {
     if (typeof id !== 'string' || typeof v !== 'number' || !m.ready || this.fenced) return undefined;
     const gen = this.info.gen ?? 0;
     const bricks: ReadGrant['bricks'] = [];
@@ -412,11 +410,11 @@ export class ShareCoordinator {
     }
   }
 
-  async getattr(p: string): Promise<Attr> {
+  /** `sent`, when given, learns which replica answered. */
+  async getattr(p: string, sent: ReadSent = {}): Promise<Attr> {
     // A name known missing needs no read (the lookup before each create), while a replica answers.
     if (!this.fenced && !this.inSplitBrain(p) && this.knownAbsent(p) && this.readyMembers().length > 0)
       throw new ReplicatedError('ENOENT', `no such file or directory: ${p}`);
-    const sent: ReadSent = {};
     try {
       return (await this.readFrom(p, OP.bGetattr, {}, sent)).header['attr'] as Attr;
     } catch (err) {

@@ -962,8 +962,18 @@ export class ShareServer {
         return c
           .getattr(checkClientPath(joinPath(checkPath(h['dir']), checkName(h['name']))))
           .then((attr) => ({ header: { attr } }));
-      case OP.getattr:
-        return c.getattr(p()).then((attr) => ({ header: { attr } }));
+      case OP.getattr: {
+        // `grant`: asked by a mount's open, so that the file's first reads go to the bricks too.
+        if (h['grant'] !== true || !this.directReads)
+          return c.getattr(p()).then((attr) => ({ header: { attr } }));
+        const sent: ReadSent = {};
+        const path = p();
+        return c.getattr(path, sent).then((attr) => {
+          const grant =
+            attr.type === 'file' && sent.member ? c.readGrant(path, sent.member, attr.id, attr.v) : undefined;
+          return { header: grant ? { attr, grant } : { attr } };
+        });
+      }
       case OP.setattr: {
         const a: Record<string, unknown> = { path: p(), ...fidOf(h), ...once(h) };
         if (h['mode'] !== undefined) a['mode'] = num(h['mode'], 0);
@@ -991,7 +1001,10 @@ export class ShareServer {
           )
           .then(
             (r) => {
-              const grant = this.directReads && sent.member ? c.readGrant(p(), sent.member, r) : undefined;
+              const grant =
+                this.directReads && sent.member
+                  ? c.readGrant(p(), sent.member, r.header['id'], r.header['v'])
+                  : undefined;
               return grant ? { header: { grant }, payload: r.parts } : { payload: r.parts };
             },
             (err: unknown) => {

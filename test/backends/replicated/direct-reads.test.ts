@@ -65,6 +65,14 @@ test('each in-sync replica named by a grant serves the file; a wrong key, versio
   await c.writeFile('other', 'another file');
   const g = await grantFor('f');
   assert.deepEqual(g.bricks.map((b) => b.addr).sort(), [...cl.brickAddrs].sort(), 'all three replicas');
+  // A getattr asked with `grant` (a mount's open) brings the same grant; a directory's none.
+  const st = await c.call(OP.getattr, { path: 'f', grant: true });
+  const sorted = (x: ReadGrant | undefined) =>
+    x && { ...x, bricks: [...x.bricks].sort((p, q) => p.addr.localeCompare(q.addr)) };
+  assert.deepEqual(sorted(grantOf(st.header['grant'])), sorted(g));
+  await c.mkdir('d');
+  assert.equal((await c.call(OP.getattr, { path: 'd', grant: true })).header['grant'], undefined);
+  assert.equal((await c.call(OP.getattr, { path: 'f' })).header['grant'], undefined);
   for (const [i, b] of g.bricks.entries()) {
     const off = i * MiB;
     const r = await direct(b.addr, b.key, g, 'f', off, MiB);
