@@ -149,7 +149,6 @@ export class BrickServer {
     return st;
   }
 
-  /** A share for a read; requests that carry an epoch (all of a share server's) are fenced too. */
   private readonly readBuffers = new ReusedBuffers();
 
   /** A read answered from a pooled buffer, given back once the socket took the data. */
@@ -173,6 +172,7 @@ export class BrickServer {
     }
   }
 
+  /** A share for a read; requests that carry an epoch (all of a share server's) are fenced too. */
   private readShare(h: Record<string, unknown>): ShareStore {
     const s = this.share(h['share']);
     if (h['epoch'] !== undefined) s.checkEpoch(h['epoch'], h['session']);

@@ -936,7 +936,6 @@ export class ShareStore {
   }
 
   // ---- reads ---------------------------------------------------------------------------------
-  /** With `fid`, only from that file: ENOENT when the path names another one now. */
   /**
    * `len` bytes at `off` (fewer at the end of the file), with the file's id and version. `fid`:
    * the file must be that one (else ENOENT); `v`: and at that version (else ESTALE, a direct read

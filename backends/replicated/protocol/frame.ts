@@ -81,10 +81,10 @@ export function encodeFrame(
   return Buffer.isBuffer(payload) ? [head, payload] : [head, ...payload];
 }
 
-/** Incremental decoder: push socket chunks, get whole frames. Throws ReplicatedError on bad input. */
 /** Frames at least this large are copied into pooled memory by pushCopy, when there is a pool. */
 const POOLED_FRAME = 64 * 1024;
 
+/** Incremental decoder: push socket chunks, get whole frames. Throws ReplicatedError on bad input. */
 export class FrameDecoder {
   private chunks: Buffer[] = [];
   private buffered = 0;

@@ -139,16 +139,13 @@ export function peerIsClusterMember(sock: net.Socket, t: ClusterTls | undefined)
   return sock instanceof tls.TLSSocket && sock.authorized;
 }
 
-/**
- * Opens a connection: TCP, or TLS verified against the cluster CA. Resolves once the connection
- * (and handshake) is up; a TLS failure rejects with ENOTCONN and OpenSSL's reason.
- */
 /** Bytes a plaintext connection reads at once into its one reused buffer (see connectSocket). */
 const READ_BUFFER = 256 * 1024;
 
 /**
- * A connection to a share server or brick, with cluster TLS when `t` is given. `onChunk`, for a
- * plaintext one: the socket reads into one reused buffer and hands each read to it (valid only
+ * Opens a connection: TCP, or TLS verified against the cluster CA. Resolves once the connection
+ * (and handshake) is up; a TLS failure rejects with ENOTCONN and OpenSSL's reason. `onChunk`, for
+ * a plaintext one: the socket reads into one reused buffer and hands each read to it (valid only
  * during the call) instead of emitting 'data' with memory allocated for every read.
  */
 export function connectSocket(
