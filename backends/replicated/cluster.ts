@@ -17,6 +17,7 @@
 import { ReplicatedClient, type ServerState } from './client/client.ts';
 import { toReplicatedError } from './protocol/errors.ts';
 import type { ClusterTls } from './protocol/tls.ts';
+import { splitAddr } from './protocol/wire-args.ts';
 
 /** One share's owner, as the database holds it. */
 export interface ShareOwner {
@@ -366,9 +367,4 @@ export class ShareServerCluster {
         : ((detail as Record<string, unknown> | undefined) ?? {});
     this.opts.log?.(msg, fields);
   }
-}
-
-export function splitAddr(addr: string): [string, number] {
-  const i = addr.lastIndexOf(':');
-  return [addr.slice(0, i).replace(/^\[|\]$/g, ''), Number(addr.slice(i + 1))];
 }

@@ -25,11 +25,12 @@ import {
   type ShareRef,
 } from '../types.ts';
 import { ReplicatedClient } from './client/client.ts';
-import { type ShareOwner, type ShareOwnerStore, ShareServerCluster, splitAddr } from './cluster.ts';
+import { type ShareOwner, type ShareOwnerStore, ShareServerCluster } from './cluster.ts';
 import { ReplicatedError, toReplicatedError } from './protocol/errors.ts';
 import { OP } from './protocol/opcodes.ts';
 import type { ClusterTls } from './protocol/tls.ts';
 import type { CapacityReport, BrickJob as ServerBrickJob } from './protocol/types.ts';
+import { splitAddr } from './protocol/wire-args.ts';
 
 const GiB = 1024 ** 3;
 /** Heal info lists at most this many paths per replica (its count has them all). */

@@ -11,6 +11,7 @@ import { OP } from '../../backends/replicated/protocol/opcodes.ts';
 import type { ReadGrant } from '../../backends/replicated/protocol/read-grants.ts';
 import { ReusedBuffers } from '../../backends/replicated/protocol/reused-buffers.ts';
 import { RpcClient } from '../../backends/replicated/protocol/rpc-client.ts';
+import { splitAddr } from '../../backends/replicated/protocol/wire-args.ts';
 import type { ReadData } from '../fuse/session.ts';
 
 /** The largest answer received into reused memory: a 1 MiB read (FUSE's largest) with its frame. */
@@ -128,10 +129,10 @@ export class DirectReads {
     if (link.client && !link.client.closed) return Promise.resolve(link.client);
     link.client = undefined;
     link.connecting ??= (async () => {
-      const i = addr.lastIndexOf(':');
-      if (i <= 0) throw new ReplicatedError('EINVAL', `bad brick address ${addr}`);
-      const host = addr.slice(0, i).replace(/^\[|\]$/g, '');
-      const c = await RpcClient.connect(host, Number(addr.slice(i + 1)), this.opts.connectTimeoutMs ?? 1000, {
+      const [host, port] = splitAddr(addr);
+      if (host === '' || !Number.isInteger(port) || port <= 0)
+        throw new ReplicatedError('EINVAL', `bad brick address ${addr}`);
+      const c = await RpcClient.connect(host, port, this.opts.connectTimeoutMs ?? 1000, {
         buffers: this.buffers,
       });
       if (this.closed) {

@@ -4,7 +4,7 @@ import fs from 'node:fs';
 import type net from 'node:net';
 import path from 'node:path';
 import { ReplicatedError } from '../protocol/errors.ts';
-import type { Frame } from '../protocol/frame.ts';
+import { type Frame, MAX_READ_BYTES } from '../protocol/frame.ts';
 import type { ByteRange } from '../protocol/heal-paths.ts';
 import { MUTATIONS, type MutationKind, OP } from '../protocol/opcodes.ts';
 import { checkName } from '../protocol/paths.ts';
@@ -34,8 +34,6 @@ export interface BrickOptions {
 }
 
 const MUT = new Set<string>(MUTATIONS);
-/** The most one read asks for (the share server allows its clients the same). */
-const MAX_READ = 16 * 1024 * 1024;
 
 /** A replica set from the wire: brick ids and addresses, each a non-empty string. */
 function brickRefs(v: unknown[]): ShareInfo['bricks'] {
@@ -160,7 +158,7 @@ export class BrickServer {
     header?: (r: { id: string; v: number }) => object,
   ): HandlerResult {
     const len = num(h['len'], 0);
-    if (len > MAX_READ) throw new ReplicatedError('EINVAL', 'bad read length');
+    if (len > MAX_READ_BYTES) throw new ReplicatedError('EINVAL', 'bad read length');
     const buf = this.readBuffers.take(len);
     const give = () => this.readBuffers.give(buf);
     try {

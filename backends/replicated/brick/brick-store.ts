@@ -24,7 +24,7 @@ import { payloadLength } from '../protocol/frame.ts';
 import { addRange, type ByteRange, healPathsOf, rangeOf } from '../protocol/heal-paths.ts';
 import type { MutationKind } from '../protocol/opcodes.ts';
 import { checkPath, isLinkPath, LINKS_ROOT, parentOf } from '../protocol/paths.ts';
-import { readGrantKey } from '../protocol/read-grants.ts';
+import { type DerivedKey, grantKeyFor } from '../protocol/read-grants.ts';
 import type { Attr, BrickIndex, DirEntry, FileType, PendingEntry, ShareInfo } from '../protocol/types.ts';
 import { num, timeMs } from '../protocol/wire-args.ts';
 import { DirectWriter, writeParts } from './direct-writes.ts';
@@ -974,15 +974,12 @@ export class ShareStore {
    * server holds a session here.
    */
   readGrantKey(): string | undefined {
-    const s = this.session;
-    if (s === undefined) return undefined;
-    const gen = this.info.gen ?? 0;
-    if (this.grantKey?.session !== s || this.grantKey.gen !== gen)
-      this.grantKey = { session: s, gen, key: readGrantKey(s, this.info.id, gen) };
+    if (this.session === undefined) return undefined;
+    this.grantKey = grantKeyFor(this.grantKey, this.session, this.info.id, this.info.gen ?? 0);
     return this.grantKey.key;
   }
 
-  private grantKey: { session: string; gen: number; key: string } | undefined;
+  private grantKey: DerivedKey | undefined;
 
   readlink(p: unknown): string {
     return fs.readlinkSync(this.resolve(p));

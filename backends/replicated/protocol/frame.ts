@@ -16,6 +16,8 @@ import type { ReusedBuffers } from './reused-buffers.ts';
 
 export const FRAME_PREFIX = 16;
 export const DEFAULT_MAX_FRAME = 17 * 1024 * 1024;
+/** The most file data one read may ask for (its answer fits in a frame); more is EINVAL. */
+export const MAX_READ_BYTES = 16 * 1024 * 1024;
 export const MAX_HEADER = 256 * 1024;
 
 export const KIND_REQUEST = 0;

@@ -29,6 +29,24 @@ export function readGrantKey(session: string, share: string, gen: number): strin
   return createHmac('sha256', session).update(`read:${share}:${gen}`).digest('base64url').slice(0, 24);
 }
 
+/** A grant key with what it was derived from (kept to derive it again only when those change). */
+export interface DerivedKey {
+  session: string;
+  gen: number;
+  key: string;
+}
+
+/** `cached` when it was derived from the same session and generation, else the key derived anew. */
+export function grantKeyFor(
+  cached: DerivedKey | undefined,
+  session: string,
+  share: string,
+  gen: number,
+): DerivedKey {
+  if (cached?.session === session && cached.gen === gen) return cached;
+  return { session, gen, key: readGrantKey(session, share, gen) };
+}
+
 /** A grant from a read's answer header, or undefined when there is none or it is malformed. */
 export function grantOf(v: unknown): ReadGrant | undefined {
   const g = v as Record<string, unknown> | undefined;

@@ -1,6 +1,12 @@
 /** Validation of numbers that arrive in JSON headers (offsets, sizes, modes, times). */
 import { ReplicatedError } from './errors.ts';
 
+/** `HOST:PORT` (an IPv6 host in brackets) as host and port. */
+export function splitAddr(addr: string): [string, number] {
+  const i = addr.lastIndexOf(':');
+  return [addr.slice(0, i).replace(/^\[|\]$/g, ''), Number(addr.slice(i + 1))];
+}
+
 /** A non-negative safe integer (offsets, lengths, sizes, modes, epochs), or `dflt` when absent. */
 export function num(v: unknown, dflt: number): number {
   if (v === undefined || v === null) return dflt;

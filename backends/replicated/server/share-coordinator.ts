@@ -9,7 +9,7 @@ import { type Payload, payloadLength } from '../protocol/frame.ts';
 import { healPathsOf, rangeOf } from '../protocol/heal-paths.ts';
 import { type MutationKind, OP } from '../protocol/opcodes.ts';
 import { ancestorsOf, checkPath, isLinkPath, isUnder, LINKS_ROOT, parentOf } from '../protocol/paths.ts';
-import { type ReadGrant, readGrantKey } from '../protocol/read-grants.ts';
+import { type DerivedKey, grantKeyFor, type ReadGrant } from '../protocol/read-grants.ts';
 import type { Reply } from '../protocol/rpc-client.ts';
 import type { Attr, BrickIndex, ShareInfo, StatFs } from '../protocol/types.ts';
 import type { BrickLink } from './brick-link.ts';
@@ -383,17 +383,14 @@ export class ShareCoordinator {
       if (!this.isGood(x, p) || (set && hasLinkBlame(set))) continue;
       // A replica that stopped answering (paused, hung) would hold the mount's reads.
       if (x !== m && x.link.lagging) continue;
-      let k = this.grantKeys.get(x);
-      if (k?.session !== x.session || k.gen !== gen) {
-        k = { session: x.session, gen, key: readGrantKey(x.session, this.info.id, gen) };
-        this.grantKeys.set(x, k);
-      }
+      const k = grantKeyFor(this.grantKeys.get(x), x.session, this.info.id, gen);
+      this.grantKeys.set(x, k);
       bricks.push({ addr: x.link.addr, key: k.key });
     }
     return bricks.length > 0 ? { id, v, bricks } : undefined;
   }
 
-  private readonly grantKeys = new WeakMap<Member, { session: string; gen: number; key: string }>();
+  private readonly grantKeys = new WeakMap<Member, DerivedKey>();
 
   /**
    * A file with several names may have missed a write made through another of them: its index

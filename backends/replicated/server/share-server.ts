@@ -5,7 +5,7 @@
 import { randomUUID, timingSafeEqual } from 'node:crypto';
 import type net from 'node:net';
 import { ReplicatedError, toReplicatedError } from '../protocol/errors.ts';
-import type { Frame } from '../protocol/frame.ts';
+import { type Frame, MAX_READ_BYTES } from '../protocol/frame.ts';
 import { isAdminOp, MUTATING_CLIENT_OPS, OP } from '../protocol/opcodes.ts';
 import { checkClientPath, checkName, checkPath, checkProject, joinPath } from '../protocol/paths.ts';
 import { type HandlerResult, serveSocket } from '../protocol/rpc-server.ts';
@@ -94,7 +94,6 @@ interface Attached {
 /** How long mounts have to reclaim their locks after a takeover (a restart or a failover). */
 export const DEFAULT_LOCK_GRACE_MS = 10_000;
 
-const MAX_READ = 16 * 1024 * 1024;
 /** The replica count pools are quoted for (the default of a share type). */
 const QUOTED_REPLICAS = 3;
 
@@ -987,7 +986,7 @@ export class ShareServer {
       }
       case OP.read: {
         const len = num(h['len'], 0);
-        if (len > (this.opts.maxReadBytes ?? MAX_READ))
+        if (len > (this.opts.maxReadBytes ?? MAX_READ_BYTES))
           throw new ReplicatedError('EINVAL', 'bad read length');
         // `fid`: through an open file, which must still be the one at this path.
         const fid = typeof h['fid'] === 'string' ? h['fid'] : undefined;
