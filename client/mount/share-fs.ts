@@ -262,6 +262,21 @@ export class ShareFs implements FuseOps {
     n.grantGen = (n.grantGen ?? 0) + 1;
   }
 
+  /**
+   * A request whose answer may carry a read grant for `n` (a read, an open's getattr). The grant
+   * is kept unless this mount changed the file or took a lock while the request was on its way:
+   * the bricks it names may be ones that missed that change.
+   */
+  private async callTakingGrant(n: MountedNode, op: number, header: object) {
+    const gen = n.grantGen ?? 0;
+    const epoch = this.grantEpoch;
+    const r = await this.call(op, header);
+    const grant = this.opts.directReads ? grantOf(r.header['grant']) : undefined;
+    if (grant && (n.grantGen ?? 0) === gen && epoch === this.grantEpoch && grant.id === n.fid)
+      n.grant = { ...grant, epoch };
+    return r;
+  }
+
   /** Every grant of this mount (a lock was taken: see grantEpoch). */
   private dropGrants(): void {
     this.grantEpoch++;
@@ -291,16 +306,11 @@ export class ShareFs implements FuseOps {
    */
   private async fresh(n: MountedNode, withGrant = false): Promise<WireAttr> {
     let a: WireAttr;
-    if (withGrant && this.opts.directReads) {
-      const gen = n.grantGen ?? 0;
-      const epoch = this.grantEpoch;
-      const r = await this.call(OP.getattr, { path: this.pathOf(n), grant: true });
-      a = r.header['attr'] as WireAttr;
-      const grant = grantOf(r.header['grant']);
-      // As for a read's grant: not when this mount changed the file (or took a lock) meanwhile.
-      if (grant && (n.grantGen ?? 0) === gen && epoch === this.grantEpoch && grant.id === n.fid)
-        n.grant = { ...grant, epoch };
-    } else a = await this.stat(this.pathOf(n));
+    if (withGrant && this.opts.directReads)
+      a = (await this.callTakingGrant(n, OP.getattr, { path: this.pathOf(n), grant: true })).header[
+        'attr'
+      ] as WireAttr;
+    else a = await this.stat(this.pathOf(n));
     if (a.id !== n.fid) {
       if (n.ino === ROOT_NODE) this.nodes.refid(n, a.id);
       else {
@@ -769,15 +779,7 @@ export class ShareFs implements FuseOps {
           if (data) return data;
           if (n.grant === g) this.dropGrant(n);
         }
-        const gen = n.grantGen ?? 0;
-        const epoch = this.grantEpoch;
-        const r = await this.call(OP.read, header);
-        const grant = direct ? grantOf(r.header['grant']) : undefined;
-        // Not when this mount changed the file (or took a lock) while the read was on its way:
-        // the brick named may be one that missed that change.
-        if (grant && (n.grantGen ?? 0) === gen && epoch === this.grantEpoch && grant.id === n.fid)
-          n.grant = { ...grant, epoch };
-        return r.parts;
+        return (await this.callTakingGrant(n, OP.read, header)).parts;
       } finally {
         n.reading--;
       }
