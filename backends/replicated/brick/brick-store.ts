@@ -53,6 +53,19 @@ export interface LargeCow {
 }
 const { O_WRONLY, O_RDONLY, O_CREAT, O_EXCL, O_NOFOLLOW, O_DIRECTORY } = fs.constants;
 
+/** The process's umask (from /proc; all bits when unknown): a create's mode needs no chmod when it clears none. */
+const UMASK = ((): number => {
+  try {
+    const m = /^Umask:\s*([0-7]+)$/m.exec(fs.readFileSync('/proc/self/status', 'utf8'));
+    return m ? Number.parseInt(m[1]!, 8) : 0o7777;
+  } catch {
+    return 0o7777;
+  }
+})();
+
+/** How a create found its name: made a new file, joined the file's inode from the link index, or opened it. */
+type CreateOutcome = 'made' | 'linked' | 'existed';
+
 export interface MutateResult {
   v: number;
   sizeBefore: number;
@@ -595,10 +608,18 @@ export class ShareStore {
     // The share server's clock for the times this operation changes, so that every replica shows
     // the same mtime (each kernel would stamp its own moment, and reads rotate among replicas).
     const now = typeof h['now'] === 'number' && Number.isFinite(h['now']) ? h['now'] : undefined;
-    const touched = now === undefined ? [] : this.timesTouched(kind, p, np, h);
-    const before = touched.map((t) => this.mtimeOf(t));
-    const r = this.apply(kind, p, np, h, payload);
-    if (now !== undefined) this.stampTimes(touched, before, now);
+    let r: MutateResult;
+    if (kind === 'create') {
+      // The most frequent change of all (every small file): its times are known from how it went.
+      const c = this.createWithData(p, h, payload);
+      if (now !== undefined) this.stampCreate(p, c, now);
+      r = c.result;
+    } else {
+      const touched = now === undefined ? [] : this.timesTouched(kind, p, np, h);
+      const before = touched.map((t) => this.mtimeOf(t));
+      r = this.apply(kind, p, np, h, payload);
+      if (now !== undefined) this.stampTimes(touched, before, now);
+    }
     // `sync`: flush before answering (create/write with fsync in one round trip).
     if (h['sync'] === true && kind !== 'fsync' && kind !== 'unlink' && kind !== 'rmdir') this.fsync(np ?? p);
     if (NAMING.has(kind)) {
@@ -629,7 +650,8 @@ export class ShareStore {
   ): string[] {
     const dirOf = (x: string) => (x === '' ? [] : [parentOf(x)]);
     switch (kind) {
-      case 'create':
+      case 'create': // stampCreate does these
+        return [];
       case 'mkdir':
       case 'symlink':
         return [p, ...dirOf(p)];
@@ -649,6 +671,17 @@ export class ShareStore {
       case 'fsync':
         return [];
     }
+  }
+
+  /**
+   * stampTimes for a create, without looking before: a new name changed its directory; a new file
+   * gets the share server's time as all its times; an existing one changed only if data was
+   * truncated or written.
+   */
+  private stampCreate(p: string, c: { how: CreateOutcome; dataChanged: boolean }, now: number): void {
+    if (c.how === 'made') fs.lutimesSync(this.resolve(p), now / 1000, now / 1000);
+    else if (c.dataChanged) this.stampTimes([p], [undefined], now);
+    if (c.how !== 'existed') this.stampTimes([parentOf(p)], [undefined], now);
   }
 
   private mtimeOf(rel: string): number | undefined {
@@ -682,15 +715,8 @@ export class ShareStore {
     payload: Buffer[],
   ): MutateResult {
     switch (kind) {
-      case 'create': {
-        // create [+ truncate] [+ write at 0]: a small file in one replicated operation
-        const c = this.create(p, String(h['id']), num(h['mode'], 0o644), h['excl'] === true);
-        let after = c.sizeAfter;
-        let v = c.v;
-        if (h['trunc'] === true && after > 0) ({ v, sizeAfter: after } = this.truncate(p, 0));
-        if (payloadLength(payload) > 0) ({ v, sizeAfter: after } = this.write(p, 0, payload));
-        return { v, sizeBefore: c.sizeBefore, sizeAfter: after, freed: 0 };
-      }
+      case 'create':
+        return this.createWithData(p, h, payload).result;
       case 'mkdir':
         return this.mkdir(p, String(h['id']), num(h['mode'], 0o755));
       case 'symlink':
@@ -727,7 +753,34 @@ export class ShareStore {
     return { v, sizeBefore: 0, sizeAfter: 0, freed: 0 };
   }
 
-  private create(p: string, id: string, mode: number, excl: boolean): MutateResult {
+  /** create [+ truncate] [+ write at 0]: a small file in one replicated operation. */
+  private createWithData(
+    p: string,
+    h: Record<string, unknown>,
+    payload: Buffer[],
+  ): { result: MutateResult; how: CreateOutcome; dataChanged: boolean } {
+    const c = this.create(p, String(h['id']), num(h['mode'], 0o644), h['excl'] === true);
+    let after = c.sizeAfter;
+    let v = c.v;
+    let dataChanged = false;
+    if (h['trunc'] === true && after > 0) {
+      ({ v, sizeAfter: after } = this.truncate(p, 0));
+      dataChanged = true;
+    }
+    if (payloadLength(payload) > 0) {
+      // A file made just now is empty: no need to look at it again.
+      ({ v, sizeAfter: after } = this.write(p, 0, payload, c.how === 'made' ? c.ino : undefined));
+      dataChanged = true;
+    }
+    return { result: { v, sizeBefore: c.sizeBefore, sizeAfter: after, freed: 0 }, how: c.how, dataChanged };
+  }
+
+  private create(
+    p: string,
+    id: string,
+    mode: number,
+    excl: boolean,
+  ): MutateResult & { how: CreateOutcome; ino?: number } {
     if (p === '') throw new ReplicatedError('EEXIST', 'share root exists');
     const abs = this.resolve(p);
     const pino = this.parentIno(p);
@@ -738,7 +791,7 @@ export class ShareStore {
       fs.linkSync(other.abs, abs);
       this.bump(pino);
       const v = this.getRecord(other.st.ino).v;
-      return { v, sizeBefore: other.st.size, sizeAfter: other.st.size, freed: 0 };
+      return { v, sizeBefore: other.st.size, sizeAfter: other.st.size, freed: 0, how: 'linked' };
     }
     let fd: number;
     try {
@@ -747,18 +800,27 @@ export class ShareStore {
       if ((err as NodeJS.ErrnoException).code !== 'EEXIST' || excl) throw err;
       const st = fs.lstatSync(abs);
       if (!st.isFile()) throw new ReplicatedError(st.isDirectory() ? 'EISDIR' : 'EEXIST', p);
-      return { v: this.getRecord(st.ino).v, sizeBefore: st.size, sizeAfter: st.size, freed: 0 };
+      return {
+        v: this.getRecord(st.ino).v,
+        sizeBefore: st.size,
+        sizeAfter: st.size,
+        freed: 0,
+        how: 'existed',
+      };
     }
+    let ino: number;
     try {
-      fs.fchmodSync(fd, mode & 0o7777);
-      this.setRecord(fs.fstatSync(fd).ino, { id, v: 1 });
+      // The umask took bits of the mode away: give them back.
+      if ((mode & 0o7777 & UMASK) !== 0) fs.fchmodSync(fd, mode & 0o7777);
+      ino = fs.fstatSync(fd).ino;
+      this.setRecord(ino, { id, v: 1 });
     } catch (err) {
       fs.closeSync(fd);
       throw err;
     }
     this.cacheFd(p, fd);
     this.bump(pino);
-    return this.none(1);
+    return { ...this.none(1), how: 'made', ino };
   }
 
   private mkdir(p: string, id: string, mode: number): MutateResult {
@@ -865,10 +927,11 @@ export class ShareStore {
     return { v: this.getRecord(st.ino).v, sizeBefore: 0, sizeAfter: 0, freed, gone };
   }
 
-  private write(p: string, off: number, parts: Buffer[]): MutateResult {
+  /** `newIno`: the file was made empty by this operation (no need to look at it). */
+  private write(p: string, off: number, parts: Buffer[], newIno?: number): MutateResult {
     this.cow(p);
     return this.withFile(p, O_WRONLY, (fd) => {
-      const st = fs.fstatSync(fd);
+      const st = newIno === undefined ? fs.fstatSync(fd) : { ino: newIno, size: 0, isFile: () => true };
       if (!st.isFile()) throw new ReplicatedError('EISDIR', p);
       const len = payloadLength(parts);
       if (this.fds.get(p) === fd) {
