@@ -213,8 +213,11 @@ async function serve(
   const stop = () => void mounted.unmount(true).catch(() => {});
   process.on('SIGINT', stop);
   process.on('SIGTERM', stop);
-  // Counters for an operator (and the tests): where reads were served from.
-  process.on('SIGUSR1', () => log(mounted.directReads?.describe() ?? 'direct reads: off'));
+  // Counters for an operator (and the tests): where reads were served from, and lookups answered here.
+  process.on('SIGUSR1', () => {
+    log(mounted.directReads?.describe() ?? 'direct reads: off');
+    log(`lookups answered by the mount: ${mounted.fs.lookupsAnswered}`);
+  });
   log(
     `${MOUNTED_LINE}${label} at ${dir}${mounted.readOnly ? ' (read-only)' : ''}; attribute timeout ${options.attrTimeout} s`,
   );

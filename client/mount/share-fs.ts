@@ -12,7 +12,9 @@
  * Creates are written behind too (`deferCreate`): a create without O_EXCL is answered at once
  * under a file id the server reserved for this connection, and sent with the data written to it
  * since (one replicated operation for a small file) at close, or at anything else that needs the
- * file on the server, and within a tenth of a second at the latest.
+ * file on the server, and within a tenth of a second at the latest. The LOOKUP the kernel sends
+ * before a create, of a name missing in a directory this mount made and alone changed, is answered
+ * here (KnownNames).
  */
 import fs from 'node:fs';
 import { constants } from 'node:os';
@@ -57,6 +59,10 @@ const DEFERRED_TOTAL = 64 * 1024 * 1024;
 /** Reserved file ids: more are asked for below IDS_LOW, IDS_BATCH at a time. */
 const IDS_LOW = 64;
 const IDS_BATCH = 256;
+/** Names a directory's KnownNames holds at most: beyond it the mount asks the server again. */
+const KNOWN_NAMES_MAX = 100_000;
+/** Directories whose names the mount keeps at most (the oldest are forgotten first). */
+const KNOWN_DIRS_MAX = 4096;
 
 const TYPE_BITS: Record<string, number> = {
   file: 0o100000,
@@ -79,12 +85,29 @@ interface Handle {
 /** A create answered to the kernel and not sent yet, with the data written since from offset 0. */
 interface Deferred {
   parent: number;
+  /** Its name in `parent` when it was made (that directory's KnownNames hold it). */
+  name: string;
   mode: number;
   trunc: boolean;
   data: Buffer[];
   bytes: number;
   timer: NodeJS.Timeout;
 }
+
+/**
+ * A directory this mount made, with every name it has put in it since (and maybe some it has
+ * removed): while the share server says no other connection changed its entries (sole-changers.ts),
+ * a name not here is missing, and a LOOKUP of it is answered by the mount within the attribute
+ * timeout of the last change the server answered so (`confirmedAt`, when that change was sent).
+ */
+interface KnownNames {
+  names: Set<string>;
+  confirmedAt: number;
+  /** The connection it was learned on (ShareFs.knownEpoch): a new one knows nothing of it. */
+  epoch: number;
+}
+
+type ChangeReply = Awaited<ReturnType<ShareConnection['call']>>;
 
 interface MountedNode extends Node {
   /** What the kernel was last told of the file: `v:size:mtime` (an open compares it). */
@@ -170,6 +193,15 @@ export class ShareFs implements FuseOps {
   private serverClockOffset = 0;
   private readonly deferredNodes = new Set<MountedNode>();
   private deferredBytes = 0;
+  /** Moves with each new connection to the share server: KnownNames of an earlier one are not used. */
+  private knownEpoch = 0;
+  /**
+   * Directories this mount made, by file id (kept when the kernel forgets the directory's node,
+   * and found again when it looks the directory up again).
+   */
+  private readonly known = new Map<string, KnownNames>();
+  /** LOOKUPs this mount answered ENOENT itself (KnownNames), for an operator (SIGUSR1) and tests. */
+  lookupsAnswered = 0;
 
   private constructor(
     private readonly conn: ShareConnection,
@@ -182,6 +214,7 @@ export class ShareFs implements FuseOps {
       this.ids.length = 0;
       this.noIds = false;
       this.dropGrants();
+      this.knownEpoch++;
       return this.reclaimLocks(c);
     };
     conn.keepConnected = () => this.heldLocks.size > 0;
@@ -374,6 +407,77 @@ export class ShareFs implements FuseOps {
     else this.dirFrom(parent, carried);
   }
 
+  // ---- names known missing (KnownNames) ----------------------------------------------------------
+  private knownNames(dir: number): KnownNames | undefined {
+    const fid = this.nodes.get(dir)?.fid;
+    const k = fid === undefined ? undefined : this.known.get(fid);
+    if (k && k.epoch !== this.knownEpoch) this.known.delete(fid!);
+    return k?.epoch === this.knownEpoch ? k : undefined;
+  }
+
+  private forgetNames(dir: number): void {
+    const fid = this.nodes.get(dir)?.fid;
+    if (fid !== undefined) this.known.delete(fid);
+  }
+
+  /**
+   * Whether `name` in directory `dir` is surely missing: the directory is one this mount made and
+   * alone changed, as the server said within the attribute timeout, and the name is none it put there.
+   */
+  private knownMissing(dir: number, name: string, path: string): boolean {
+    const k = this.knownNames(dir);
+    return (
+      k !== undefined &&
+      !k.names.has(name) &&
+      this.nodes.atPath(path) === undefined &&
+      Date.now() - k.confirmedAt < (this.opts.attrTimeoutMs ?? 0)
+    );
+  }
+
+  /**
+   * Sends a change of directory entries: `to` names a new entry (a create, mkdir, symlink, link or
+   * rename target), `from` removes one (an unlink, rmdir or rename source). A new name is known
+   * before it is sent; a removed one is forgotten once the server did it. The answer says whether
+   * this connection is still the only one that changed each directory (`dirSole` for the
+   * target's, `fromDirSole` for a rename's source's); where not, or when the change failed (the
+   * server may have found a name this mount did not know), what the mount knew of it is dropped.
+   */
+  private async changeEntries(
+    to: { dir: number; name: string } | undefined,
+    from: { dir: number; name: string } | undefined,
+    send: () => Promise<ChangeReply>,
+  ): Promise<ChangeReply> {
+    const epoch = this.knownEpoch;
+    if (to) {
+      const k = this.knownNames(to.dir);
+      if (k && k.names.size >= KNOWN_NAMES_MAX) this.forgetNames(to.dir);
+      else k?.names.add(to.name);
+    }
+    const sentAt = Date.now();
+    let r: ChangeReply;
+    try {
+      r = await send();
+    } catch (err) {
+      if (to) this.forgetNames(to.dir);
+      if (from) this.forgetNames(from.dir);
+      throw err;
+    }
+    const main = to ?? from!;
+    this.confirmNames(main.dir, r.header['dirSole'], sentAt, epoch);
+    if (from && from.dir !== main.dir) this.confirmNames(from.dir, r.header['fromDirSole'], sentAt, epoch);
+    if (from && !(to && to.dir === from.dir && to.name === from.name))
+      this.knownNames(from.dir)?.names.delete(from.name);
+    return r;
+  }
+
+  /** The server's word on whether this connection alone changed directory `dir`, for a change sent at `sentAt`. */
+  private confirmNames(dir: number, sole: unknown, sentAt: number, epoch: number): void {
+    const k = this.knownNames(dir);
+    if (!k) return;
+    if (sole === true && epoch === k.epoch) k.confirmedAt = Math.max(k.confirmedAt, sentAt);
+    else this.forgetNames(dir);
+  }
+
   private newHandle(n: Node, flags: number): number {
     const fh = this.nextFh++;
     const writable = (flags & O_ACCMODE) !== O_RDONLY;
@@ -447,6 +551,7 @@ export class ShareFs implements FuseOps {
    */
   private deferCreate(
     parent: number,
+    name: string,
     path: string,
     mode: number,
     flags: number,
@@ -459,7 +564,17 @@ export class ShareFs implements FuseOps {
     const n = this.nodes.found(path, id, true, false) as MountedNode;
     const timer = setTimeout(() => this.sendCreate(n), ms);
     timer.unref();
-    n.deferred = { parent, mode: mode & 0o7777, trunc: (flags & O_TRUNC) !== 0, data: [], bytes: 0, timer };
+    // Known in its directory from now on: a lookup of it goes to the server (which waits for it).
+    this.knownNames(parent)?.names.add(name);
+    n.deferred = {
+      parent,
+      name,
+      mode: mode & 0o7777,
+      trunc: (flags & O_TRUNC) !== 0,
+      data: [],
+      bytes: 0,
+      timer,
+    };
     // At the next open, the server's attributes replace the ones made up here.
     n.told = 'deferred';
     this.deferredNodes.add(n);
@@ -518,16 +633,18 @@ export class ShareFs implements FuseOps {
         return this.call(OP.create, { ...header, path }, payload);
       }
     };
-    let r: Awaited<ReturnType<ShareConnection['call']>>;
-    try {
-      r = await send(data);
-    } catch (err) {
-      const code = toReplicatedError(err).code;
-      if (data.length === 0 || (code !== 'EDQUOT' && code !== 'ENOSPC')) throw err;
-      // No room for the data: the file is made without it, as a create and a refused write leave it.
-      r = await send(Buffer.alloc(0));
-      n.writeError ??= toFuseError(err);
-    }
+    const r = await this.changeEntries({ dir: d.parent, name: d.name }, undefined, async () => {
+      try {
+        return await send(data);
+      } catch (err) {
+        const code = toReplicatedError(err).code;
+        if (data.length === 0 || (code !== 'EDQUOT' && code !== 'ENOSPC')) throw err;
+        // No room for the data: the file is made without it, as a create and a refused write leave it.
+        const made = await send(Buffer.alloc(0));
+        n.writeError ??= toFuseError(err);
+        return made;
+      }
+    });
     const a = r.header['attr'] as WireAttr | undefined;
     if (a && a.id !== n.fid) {
       // Another mount made the name meanwhile (this create opened its file), or the id was
@@ -559,6 +676,11 @@ export class ShareFs implements FuseOps {
     return guard(async () => {
       const dir = this.pathOf(this.node(parent));
       const path = this.childPath(parent, name);
+      // The lookup before a create in a directory this mount made: no round trip.
+      if (this.knownMissing(parent, name, path)) {
+        this.lookupsAnswered++;
+        throw new FuseError(E.ENOENT);
+      }
       await this.drain(this.nodes.atPath(path));
       const a = (await this.call(OP.lookup, { dir, name })).header['attr'] as WireAttr;
       return this.entry(path, a);
@@ -615,7 +737,10 @@ export class ShareFs implements FuseOps {
     return guard(async () => {
       this.writeCheck();
       const path = this.childPath(parent, name);
-      return this.named(path, parent, (await this.call(OP.symlink, { path, target })).header);
+      const r = await this.changeEntries({ dir: parent, name }, undefined, () =>
+        this.call(OP.symlink, { path, target }),
+      );
+      return this.named(path, parent, r.header);
     });
   }
 
@@ -625,7 +750,9 @@ export class ShareFs implements FuseOps {
       const n = this.node(ino);
       await this.drain(n);
       const path = this.childPath(newParent, newName);
-      const r = await this.call(OP.link, { path: this.pathOf(n), newPath: path });
+      const r = await this.changeEntries({ dir: newParent, name: newName }, undefined, () =>
+        this.call(OP.link, { path: this.pathOf(n), newPath: path }),
+      );
       return this.named(path, newParent, r.header);
     });
   }
@@ -634,7 +761,18 @@ export class ShareFs implements FuseOps {
     return guard(async () => {
       this.writeCheck();
       const path = this.childPath(parent, name);
-      return this.named(path, parent, (await this.call(OP.mkdir, { path, mode: mode & 0o7777 })).header);
+      const epoch = this.knownEpoch;
+      const sentAt = Date.now();
+      const r = await this.changeEntries({ dir: parent, name }, undefined, () =>
+        this.call(OP.mkdir, { path, mode: mode & 0o7777 }),
+      );
+      const attr = await this.named(path, parent, r.header);
+      // Empty, and this connection the only one that changed it so far.
+      if (r.header['sole'] === true && epoch === this.knownEpoch) {
+        if (this.known.size >= KNOWN_DIRS_MAX) this.known.delete(this.known.keys().next().value as string);
+        this.known.set(this.node(attr.nodeid!).fid, { names: new Set(), confirmedAt: sentAt, epoch });
+      }
+      return attr;
     });
   }
 
@@ -646,18 +784,25 @@ export class ShareFs implements FuseOps {
       await this.drain(n);
       if (n && n.open > 0 && n.names.size === 1) {
         // Open here: its data must stay readable through the open files until the last close.
-        await this.hide(n, parent, path);
+        await this.hide(n, parent, name);
         return;
       }
-      this.dirAfter(parent, (await this.call(OP.unlink, { path })).header['dir']);
+      const r = await this.changeEntries(undefined, { dir: parent, name }, () =>
+        this.call(OP.unlink, { path }),
+      );
+      this.dirAfter(parent, r.header['dir']);
       this.nodes.detach(path);
     });
   }
 
   /** Moves an open file out of sight (unlinked, but still open here); removed at its last release. */
-  private async hide(n: MountedNode, parent: number, path: string): Promise<void> {
-    const hidden = this.childPath(parent, `${UNLINKED_PREFIX}${n.fid.replace(/-/g, '').slice(0, 16)}`);
-    await this.call(OP.rename, { path, newPath: hidden });
+  private async hide(n: MountedNode, parent: number, name: string): Promise<void> {
+    const path = this.childPath(parent, name);
+    const hiddenName = `${UNLINKED_PREFIX}${n.fid.replace(/-/g, '').slice(0, 16)}`;
+    const hidden = this.childPath(parent, hiddenName);
+    await this.changeEntries({ dir: parent, name: hiddenName }, { dir: parent, name }, () =>
+      this.call(OP.rename, { path, newPath: hidden }),
+    );
     this.dirChanged(parent);
     this.nodes.renamed(path, hidden, false);
     n.unlinked = true;
@@ -669,7 +814,12 @@ export class ShareFs implements FuseOps {
       const path = this.childPath(parent, name);
       // A file created here and not sent yet may be in it.
       await this.createdAll();
-      this.dirAfter(parent, (await this.call(OP.rmdir, { path })).header['dir']);
+      const r = await this.changeEntries(undefined, { dir: parent, name }, () =>
+        this.call(OP.rmdir, { path }),
+      );
+      this.dirAfter(parent, r.header['dir']);
+      const gone = this.nodes.atPath(path);
+      if (gone) this.known.delete(gone.fid);
       this.nodes.detach(path);
     });
   }
@@ -696,8 +846,10 @@ export class ShareFs implements FuseOps {
       await this.drain(this.nodes.atPath(from));
       await this.drain(replaced);
       if (replaced && replaced.open > 0 && replaced.names.size === 1 && from !== to)
-        await this.hide(replaced, newParent, to);
-      const r = await this.call(OP.rename, { path: from, newPath: to });
+        await this.hide(replaced, newParent, newName);
+      const r = await this.changeEntries({ dir: newParent, name: newName }, { dir: parent, name }, () =>
+        this.call(OP.rename, { path: from, newPath: to }),
+      );
       this.dirAfter(newParent, r.header['dir']);
       if (parent !== newParent) this.dirAfter(parent, r.header['fromDir']);
       const moved = this.nodes.atPath(from);
@@ -748,12 +900,14 @@ export class ShareFs implements FuseOps {
     return guard(async () => {
       this.writeCheck();
       const path = this.childPath(parent, name);
-      const deferred = this.deferCreate(parent, path, mode, flags);
+      const deferred = this.deferCreate(parent, name, path, mode, flags);
       if (deferred) return deferred;
-      const r = await this.call(
-        OP.create,
-        { path, mode: mode & 0o7777, excl: (flags & O_EXCL) !== 0, trunc: (flags & O_TRUNC) !== 0 },
-        Buffer.alloc(0),
+      const r = await this.changeEntries({ dir: parent, name }, undefined, () =>
+        this.call(
+          OP.create,
+          { path, mode: mode & 0o7777, excl: (flags & O_EXCL) !== 0, trunc: (flags & O_TRUNC) !== 0 },
+          Buffer.alloc(0),
+        ),
       );
       const attr = await this.named(path, parent, r.header);
       const fh = this.newHandle(this.node(attr.nodeid!), flags);

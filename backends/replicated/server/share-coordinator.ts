@@ -14,6 +14,7 @@ import type { Reply } from '../protocol/rpc-client.ts';
 import type { Attr, BrickIndex, ShareInfo, StatFs } from '../protocol/types.ts';
 import type { BrickLink } from './brick-link.ts';
 import { PathIds } from './path-ids.ts';
+import { SoleChangers } from './sole-changers.ts';
 
 export interface Member {
   id: string;
@@ -37,6 +38,8 @@ interface Job {
   /** The issue number the mutation was given, and the absence caches' generation then. */
   seq?: number;
   absenceGen?: number;
+  /** The client connection that asked for it (see SoleChangers); undefined for the server's own. */
+  by?: unknown;
 }
 
 /** Failures that leave the outcome of a mutation open: a re-send asks again. */
@@ -158,6 +161,8 @@ export class ShareCoordinator {
    * `cp -r` into a new directory need no read).
    */
   private readonly madeEmpty = new Map<string, number>();
+  /** Directories only one client connection changed since it made them (their mount answers lookups). */
+  private readonly sole = new SoleChangers();
   /** Moves each time the absence caches are forgotten (a mkdir issued before says nothing after). */
   private absenceGen = 0;
   private readonly idSize = new Map<string, number>();
@@ -455,10 +460,12 @@ export class ShareCoordinator {
   }
 
   // ---- mutations -----------------------------------------------------------------------------
+  /** `by`: the client connection asking (its answers say whether it alone changed the directories). */
   mutate(
     kind: MutationKind,
     h: Record<string, unknown>,
     payload?: Payload,
+    by?: unknown,
   ): Promise<Record<string, unknown>> {
     if (this.fenced)
       return Promise.reject(new ReplicatedError('ESTALE', 'share server was fenced by a newer epoch'));
@@ -471,13 +478,13 @@ export class ShareCoordinator {
     const rid = typeof h['rid'] === 'string' && h['rid'] !== '' ? h['rid'] : undefined;
     const resent = h['resent'] === true;
     delete h['resent'];
-    if (rid === undefined) return this.enqueue(kind, h, payload);
+    if (rid === undefined) return this.enqueue(kind, h, payload, by);
     // A request id seen here: the same answer, whether the first one is still running or done.
     const known = this.byRid.get(rid);
     if (known) return known;
     // Sent again after a lost connection or a takeover: applied already if a brick says so.
     const p = (resent ? this.recall(rid) : Promise.resolve(undefined)).then(
-      (prev) => prev ?? this.enqueue(kind, h, payload),
+      (prev) => prev ?? this.enqueue(kind, h, payload, by),
     );
     this.byRid.set(rid, p);
     // A failure that says nothing about the operation itself (no quorum, fenced, timed out) is not
@@ -493,10 +500,25 @@ export class ShareCoordinator {
   private enqueue(
     kind: MutationKind,
     h: Record<string, unknown>,
-    payload?: Payload,
+    payload: Payload | undefined,
+    by: unknown,
   ): Promise<Record<string, unknown>> {
     return new Promise((resolve, reject) => {
-      this.queue.push({ kind, h, payload, resolve, reject, growth: 0, accounted: false });
+      const path = h['path'] as string;
+      const np = h['newPath'] as string | undefined;
+      this.queue.push({
+        kind,
+        h,
+        payload,
+        by,
+        resolve: (r) => resolve(by === undefined ? r : { ...r, ...this.sole.flags(kind, path, np, by) }),
+        reject: (e) => {
+          this.sole.failed(kind, path);
+          reject(e);
+        },
+        growth: 0,
+        accounted: false,
+      });
       void this.pump();
     });
   }
@@ -701,6 +723,7 @@ export class ShareCoordinator {
     for (const c of carry) for (const b of c.bricks) this.blamed.get(b)?.add(c.path);
 
     this.issued++;
+    this.sole.issued(kind, p, np, job.by);
     const named = kind === 'link' || kind === 'rename' ? np : NAMING.has(kind) ? p : undefined;
     if (named !== undefined) {
       if (this.namedAt.size > CACHE_LIMIT) {
@@ -945,6 +968,7 @@ export class ShareCoordinator {
     this.absenceGen++;
     this.absent.clear();
     this.madeEmpty.clear();
+    this.sole.clear();
   }
 
   private afterFailure(job: Job): void {

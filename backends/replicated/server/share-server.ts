@@ -1055,30 +1055,37 @@ export class ShareServer {
               ...once(h),
             },
             f.parts,
+            sock,
           )
           .then((header) => ({ header }), giveBack);
       }
       case OP.mkdir:
         return c
-          .mutate('mkdir', { path: p(), mode: num(h['mode'], 0o755), ...once(h) })
+          .mutate('mkdir', { path: p(), mode: num(h['mode'], 0o755), ...once(h) }, undefined, sock)
           .then((header) => ({ header }));
       // Answered, as every change, with what the coordinator says (for these the directories'
-      // attributes after it: the kernel asks for them next).
+      // attributes after it: the kernel asks for them next; and, as for a create or mkdir,
+      // whether this connection alone changed them: server/sole-changers.ts).
       case OP.unlink:
-        return c.mutate('unlink', { path: p(), ...once(h) }).then((header) => ({ header }));
+        return c.mutate('unlink', { path: p(), ...once(h) }, undefined, sock).then((header) => ({ header }));
       case OP.rmdir:
-        return c.mutate('rmdir', { path: p(), ...once(h) }).then((header) => ({ header }));
+        return c.mutate('rmdir', { path: p(), ...once(h) }, undefined, sock).then((header) => ({ header }));
       case OP.rename:
         return c
-          .mutate('rename', { path: p(), newPath: checkClientPath(h['newPath']), ...once(h) })
+          .mutate(
+            'rename',
+            { path: p(), newPath: checkClientPath(h['newPath']), ...once(h) },
+            undefined,
+            sock,
+          )
           .then((header) => ({ header }));
       case OP.link:
         return c
-          .mutate('link', { path: p(), newPath: checkClientPath(h['newPath']), ...once(h) })
+          .mutate('link', { path: p(), newPath: checkClientPath(h['newPath']), ...once(h) }, undefined, sock)
           .then((header) => ({ header }));
       case OP.symlink:
         return c
-          .mutate('symlink', { path: p(), target: h['target'], ...once(h) })
+          .mutate('symlink', { path: p(), target: h['target'], ...once(h) }, undefined, sock)
           .then((header) => ({ header }));
       case OP.readdir: {
         const count = Math.min(Math.max(1, Number(h['count'] ?? 1000) || 1000), 10_000);
