@@ -59,10 +59,9 @@ const DEFERRED_TOTAL = 64 * 1024 * 1024;
 /** Reserved file ids: more are asked for below IDS_LOW, IDS_BATCH at a time. */
 const IDS_LOW = 64;
 const IDS_BATCH = 256;
-/** Names a directory's KnownNames holds at most: beyond it the mount asks the server again. */
-const KNOWN_NAMES_MAX = 100_000;
-/** Directories whose names the mount keeps at most (the oldest are forgotten first). */
+/** Directories, and names in all of them, whose KnownNames the mount keeps at most (the oldest directories go first). */
 const KNOWN_DIRS_MAX = 4096;
+const KNOWN_NAMES_MAX = 500_000;
 
 const TYPE_BITS: Record<string, number> = {
   file: 0o100000,
@@ -98,7 +97,8 @@ interface Deferred {
  * A directory this mount made, with every name it has put in it since (and maybe some it has
  * removed): while the share server says no other connection changed its entries (sole-changers.ts),
  * a name not here is missing, and a LOOKUP of it is answered by the mount within the attribute
- * timeout of the last change the server answered so (`confirmedAt`, when that change was sent).
+ * timeout of the last change the server answered so (`confirmedAt`, when that change was sent, on
+ * the monotonic clock).
  */
 interface KnownNames {
   names: Set<string>;
@@ -200,6 +200,8 @@ export class ShareFs implements FuseOps {
    * and found again when it looks the directory up again).
    */
   private readonly known = new Map<string, KnownNames>();
+  /** Names in all of `known`. */
+  private knownCount = 0;
   /** LOOKUPs this mount answered ENOENT itself (KnownNames), for an operator (SIGUSR1) and tests. */
   lookupsAnswered = 0;
 
@@ -411,13 +413,31 @@ export class ShareFs implements FuseOps {
   private knownNames(dir: number): KnownNames | undefined {
     const fid = this.nodes.get(dir)?.fid;
     const k = fid === undefined ? undefined : this.known.get(fid);
-    if (k && k.epoch !== this.knownEpoch) this.known.delete(fid!);
+    if (k && k.epoch !== this.knownEpoch) this.forgetKnown(fid!);
     return k?.epoch === this.knownEpoch ? k : undefined;
   }
 
   private forgetNames(dir: number): void {
     const fid = this.nodes.get(dir)?.fid;
-    if (fid !== undefined) this.known.delete(fid);
+    if (fid !== undefined) this.forgetKnown(fid);
+  }
+
+  private forgetKnown(fid: string): void {
+    const k = this.known.get(fid);
+    if (!k) return;
+    this.knownCount -= k.names.size;
+    this.known.delete(fid);
+  }
+
+  /** A name this mount is about to put in directory `dir` (or just put there). */
+  private addKnown(dir: number, name: string): void {
+    const k = this.knownNames(dir);
+    if (!k || k.names.has(name)) return;
+    k.names.add(name);
+    this.knownCount++;
+    // Too many: the directories known longest go first (their lookups go to the server again).
+    while (this.knownCount > KNOWN_NAMES_MAX || this.known.size > KNOWN_DIRS_MAX)
+      this.forgetKnown(this.known.keys().next().value as string);
   }
 
   /**
@@ -430,7 +450,7 @@ export class ShareFs implements FuseOps {
       k !== undefined &&
       !k.names.has(name) &&
       this.nodes.atPath(path) === undefined &&
-      Date.now() - k.confirmedAt < (this.opts.attrTimeoutMs ?? 0)
+      performance.now() - k.confirmedAt < (this.opts.attrTimeoutMs ?? 0)
     );
   }
 
@@ -448,12 +468,8 @@ export class ShareFs implements FuseOps {
     send: () => Promise<ChangeReply>,
   ): Promise<ChangeReply> {
     const epoch = this.knownEpoch;
-    if (to) {
-      const k = this.knownNames(to.dir);
-      if (k && k.names.size >= KNOWN_NAMES_MAX) this.forgetNames(to.dir);
-      else k?.names.add(to.name);
-    }
-    const sentAt = Date.now();
+    if (to) this.addKnown(to.dir, to.name);
+    const sentAt = performance.now();
     let r: ChangeReply;
     try {
       r = await send();
@@ -463,15 +479,31 @@ export class ShareFs implements FuseOps {
       throw err;
     }
     const main = to ?? from!;
-    this.confirmNames(main.dir, r.header['dirSole'], sentAt, epoch);
-    if (from && from.dir !== main.dir) this.confirmNames(from.dir, r.header['fromDirSole'], sentAt, epoch);
-    if (from && !(to && to.dir === from.dir && to.name === from.name))
-      this.knownNames(from.dir)?.names.delete(from.name);
+    this.confirmNames(main.dir, r.header['dirSole'], r.header['dir'], sentAt, epoch);
+    if (from && from.dir !== main.dir)
+      this.confirmNames(from.dir, r.header['fromDirSole'], r.header['fromDir'], sentAt, epoch);
+    if (from && !(to && to.dir === from.dir && to.name === from.name)) {
+      const k = this.knownNames(from.dir);
+      if (k?.names.delete(from.name)) this.knownCount--;
+    }
     return r;
   }
 
-  /** The server's word on whether this connection alone changed directory `dir`, for a change sent at `sentAt`. */
-  private confirmNames(dir: number, sole: unknown, sentAt: number, epoch: number): void {
+  /**
+   * The server's word on whether this connection alone changed directory `dir`, for a change
+   * sent at `sentAt`, with the attributes of the directory the server changed (`carried`). The
+   * server keeps who changed a path: when the directory there is not the one this node is (it was
+   * renamed away and made again meanwhile, and the request went through the old node's path),
+   * neither is vouched for, and the one the change landed in misses the name.
+   */
+  private confirmNames(dir: number, sole: unknown, carried: unknown, sentAt: number, epoch: number): void {
+    const changed = (carried as WireAttr | undefined)?.id;
+    const fid = this.nodes.get(dir)?.fid;
+    if (changed === undefined || changed !== fid) {
+      if (changed !== undefined) this.forgetKnown(changed);
+      this.forgetNames(dir);
+      return;
+    }
     const k = this.knownNames(dir);
     if (!k) return;
     if (sole === true && epoch === k.epoch) k.confirmedAt = Math.max(k.confirmedAt, sentAt);
@@ -565,7 +597,7 @@ export class ShareFs implements FuseOps {
     const timer = setTimeout(() => this.sendCreate(n), ms);
     timer.unref();
     // Known in its directory from now on: a lookup of it goes to the server (which waits for it).
-    this.knownNames(parent)?.names.add(name);
+    this.addKnown(parent, name);
     n.deferred = {
       parent,
       name,
@@ -762,15 +794,17 @@ export class ShareFs implements FuseOps {
       this.writeCheck();
       const path = this.childPath(parent, name);
       const epoch = this.knownEpoch;
-      const sentAt = Date.now();
+      const sentAt = performance.now();
       const r = await this.changeEntries({ dir: parent, name }, undefined, () =>
         this.call(OP.mkdir, { path, mode: mode & 0o7777 }),
       );
       const attr = await this.named(path, parent, r.header);
       // Empty, and this connection the only one that changed it so far.
       if (r.header['sole'] === true && epoch === this.knownEpoch) {
-        if (this.known.size >= KNOWN_DIRS_MAX) this.known.delete(this.known.keys().next().value as string);
-        this.known.set(this.node(attr.nodeid!).fid, { names: new Set(), confirmedAt: sentAt, epoch });
+        const fid = this.node(attr.nodeid!).fid;
+        this.forgetKnown(fid);
+        this.known.set(fid, { names: new Set(), confirmedAt: sentAt, epoch });
+        while (this.known.size > KNOWN_DIRS_MAX) this.forgetKnown(this.known.keys().next().value as string);
       }
       return attr;
     });
@@ -819,7 +853,7 @@ export class ShareFs implements FuseOps {
       );
       this.dirAfter(parent, r.header['dir']);
       const gone = this.nodes.atPath(path);
-      if (gone) this.known.delete(gone.fid);
+      if (gone) this.forgetKnown(gone.fid);
       this.nodes.detach(path);
     });
   }

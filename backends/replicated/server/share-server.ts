@@ -131,6 +131,9 @@ export class ShareServer {
   private readonly attaching = new Map<string, Promise<ShareInfo>>();
   /** The share each client connection mounted, and what its access rules let it do. */
   private readonly mounts = new WeakMap<net.Socket, Mount>();
+  /** A number per client connection: who made a change (SoleChangers keeps it, not the socket). */
+  private readonly connIds = new WeakMap<net.Socket, number>();
+  private nextConnId = 1;
   /** Whether read answers carry grants for direct reads (ShareServerOptions.directReads). */
   private get directReads(): boolean {
     return this.opts.directReads !== false && this.opts.tls === undefined;
@@ -920,6 +923,15 @@ export class ShareServer {
     return { header: { epoch: info.epoch, access: level } };
   }
 
+  private connId(sock: net.Socket): number {
+    let id = this.connIds.get(sock);
+    if (id === undefined) {
+      id = this.nextConnId++;
+      this.connIds.set(sock, id);
+    }
+    return id;
+  }
+
   /** A valid token may use a share of its own project, or any share with the admin role. */
   private allowedBy(facts: TokenFacts, info: ShareInfo): void {
     if (facts.isAdmin || (info.project !== undefined && facts.projectId === info.project)) return;
@@ -956,6 +968,8 @@ export class ShareServer {
     if (mount.level === 'ro' && MUTATING_CLIENT_OPS.has(f.op))
       throw new ReplicatedError('EROFS', `share ${mount.share} is read-only for ${sock.remoteAddress}`);
     const p = () => checkClientPath(h['path']);
+    // Who asks, for changes of directory entries (server/sole-changers.ts).
+    const by = this.connId(sock);
     switch (f.op) {
       case OP.lookup:
         return c
@@ -1055,37 +1069,32 @@ export class ShareServer {
               ...once(h),
             },
             f.parts,
-            sock,
+            by,
           )
           .then((header) => ({ header }), giveBack);
       }
       case OP.mkdir:
         return c
-          .mutate('mkdir', { path: p(), mode: num(h['mode'], 0o755), ...once(h) }, undefined, sock)
+          .mutate('mkdir', { path: p(), mode: num(h['mode'], 0o755), ...once(h) }, undefined, by)
           .then((header) => ({ header }));
       // Answered, as every change, with what the coordinator says (for these the directories'
       // attributes after it: the kernel asks for them next; and, as for a create or mkdir,
       // whether this connection alone changed them: server/sole-changers.ts).
       case OP.unlink:
-        return c.mutate('unlink', { path: p(), ...once(h) }, undefined, sock).then((header) => ({ header }));
+        return c.mutate('unlink', { path: p(), ...once(h) }, undefined, by).then((header) => ({ header }));
       case OP.rmdir:
-        return c.mutate('rmdir', { path: p(), ...once(h) }, undefined, sock).then((header) => ({ header }));
+        return c.mutate('rmdir', { path: p(), ...once(h) }, undefined, by).then((header) => ({ header }));
       case OP.rename:
         return c
-          .mutate(
-            'rename',
-            { path: p(), newPath: checkClientPath(h['newPath']), ...once(h) },
-            undefined,
-            sock,
-          )
+          .mutate('rename', { path: p(), newPath: checkClientPath(h['newPath']), ...once(h) }, undefined, by)
           .then((header) => ({ header }));
       case OP.link:
         return c
-          .mutate('link', { path: p(), newPath: checkClientPath(h['newPath']), ...once(h) }, undefined, sock)
+          .mutate('link', { path: p(), newPath: checkClientPath(h['newPath']), ...once(h) }, undefined, by)
           .then((header) => ({ header }));
       case OP.symlink:
         return c
-          .mutate('symlink', { path: p(), target: h['target'], ...once(h) }, undefined, sock)
+          .mutate('symlink', { path: p(), target: h['target'], ...once(h) }, undefined, by)
           .then((header) => ({ header }));
       case OP.readdir: {
         const count = Math.min(Math.max(1, Number(h['count'] ?? 1000) || 1000), 10_000);

@@ -43,6 +43,11 @@ function dirsChanged(kind: MutationKind, p: string, np: string | undefined): str
 export class SoleChangers {
   /** A directory's path -> the one connection that changed its entries since making it. */
   private readonly changer = new Map<string, unknown>();
+  /**
+   * How many of those directories lie at or below each path: a rename of a path with none (a
+   * file's, as almost every rename is) forgets nothing and walks nothing.
+   */
+  private readonly below = new Map<string, number>();
 
   get size(): number {
     return this.changer.size;
@@ -55,20 +60,24 @@ export class SoleChangers {
    */
   issued(kind: MutationKind, p: string, np: string | undefined, by: unknown): void {
     if (this.changer.size > 0) {
-      for (const d of dirsChanged(kind, p, np)) if (this.changer.get(d) !== by) this.changer.delete(d);
+      for (const d of dirsChanged(kind, p, np)) if (this.changer.get(d) !== by) this.forget(d);
       // What was at these paths is gone or elsewhere now: no longer the directory that was made.
-      if (kind === 'rmdir') this.changer.delete(p);
-      if (kind === 'rename') this.forgetUnder(p, np);
+      if (kind === 'rmdir') this.forget(p);
+      if (kind === 'rename') {
+        this.forgetUnder(p);
+        if (np !== undefined) this.forgetUnder(np);
+      }
     }
     if (kind === 'mkdir' && by !== undefined) {
-      if (this.changer.size >= SOLE_LIMIT) this.changer.delete(this.changer.keys().next().value as string);
+      if (this.changer.size >= SOLE_LIMIT) this.forget(this.changer.keys().next().value as string);
+      if (!this.changer.has(p)) this.count(p, 1);
       this.changer.set(p, by);
     }
   }
 
   /** A change that was not applied: a mkdir that failed made nothing (the path may be another's). */
   failed(kind: MutationKind, p: string): void {
-    if (kind === 'mkdir') this.changer.delete(p);
+    if (kind === 'mkdir') this.forget(p);
   }
 
   /**
@@ -88,10 +97,25 @@ export class SoleChangers {
 
   clear(): void {
     this.changer.clear();
+    this.below.clear();
   }
 
-  private forgetUnder(p: string, np: string | undefined): void {
-    for (const d of this.changer.keys())
-      if (isUnder(d, p) || (np !== undefined && isUnder(d, np))) this.changer.delete(d);
+  private forget(d: string): void {
+    if (this.changer.delete(d)) this.count(d, -1);
+  }
+
+  private forgetUnder(p: string): void {
+    if (!this.below.has(p)) return;
+    for (const d of [...this.changer.keys()]) if (isUnder(d, p)) this.forget(d);
+  }
+
+  /** Adds `n` to the count of `d` and of every directory above it. */
+  private count(d: string, n: number): void {
+    for (let q = d; ; q = parentOf(q)) {
+      const c = (this.below.get(q) ?? 0) + n;
+      if (c === 0) this.below.delete(q);
+      else this.below.set(q, c);
+      if (q === '') return;
+    }
   }
 }

@@ -80,7 +80,11 @@ test('a connection is told it alone changed a directory only when it did', () =>
       ];
       const kind = pick(kinds);
       const dir = pick(dirs);
-      const p = kind === 'mkdir' || kind === 'rmdir' ? dir : `${dir}/${pick(names)}`;
+      // Renames mostly of files, sometimes of a directory (with what was made below it).
+      const p =
+        kind === 'mkdir' || kind === 'rmdir' || (kind === 'rename' && rand() < 0.2)
+          ? dir
+          : `${dir}/${pick(names)}`;
       const np = kind === 'rename' || kind === 'link' ? `${pick(dirs)}/${pick(names)}` : undefined;
       s.issued(kind, p, np, by);
       // A mkdir where a directory is fails, and is told so; other changes may fail too.
@@ -138,4 +142,14 @@ test('a directory made and changed by one connection stays its own until another
   s.issued('rename', 'm', 'n', x);
   assert.deepEqual(s.flags('create', 'n/f', undefined, x), {});
   assert.equal(s.size, 0);
+  // A file's rename keeps the directories made elsewhere; a directory's forgets those below it.
+  for (const d of ['p', 'p/q', 'p/q/r', 'z']) s.issued('mkdir', d, undefined, x);
+  s.issued('rename', 'z/file', 'z/other', x);
+  assert.equal(s.size, 4);
+  s.issued('rename', 'p/q', 'z/q', x);
+  assert.equal(s.size, 2);
+  assert.deepEqual(s.flags('create', 'z/f', undefined, x), { dirSole: true });
+  assert.deepEqual(s.flags('create', 'p/f', undefined, x), { dirSole: true });
+  s.issued('rename', 'p', 'y', x);
+  assert.equal(s.size, 1);
 });
