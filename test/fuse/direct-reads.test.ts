@@ -12,7 +12,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { after, before, test } from 'node:test';
 import { Cluster, settled } from '../backends/replicated/helpers.ts';
-import { fuseSkip, type Mount, mount, tempDir, unmountAll } from './helpers.ts';
+import { counterLine, fuseSkip, type Mount, mount, tempDir, unmountAll } from './helpers.ts';
 
 const skip = fuseSkip;
 const MiB = 1024 * 1024;
@@ -45,30 +45,18 @@ interface Counters {
   unreachable: number;
 }
 
-/** The mount's counters: SIGUSR1, then the line it prints. */
+/** The mount's direct-read counters (SIGUSR1). */
 async function counters(m: Mount): Promise<Counters> {
-  const before = m.output().length;
-  m.child.kill('SIGUSR1');
-  for (let i = 0; i < 50; i++) {
-    const line = m
-      .output()
-      .slice(before)
-      .split('\n')
-      .find((l) => l.includes('direct reads: '));
-    if (line) {
-      const perBrick = new Map<string, number>();
-      for (const x of line.matchAll(/(\d+\.\d+\.\d+\.\d+:\d+) \d+ \((\d+\.\d) MiB\)/g))
-        perBrick.set(x[1]!, Number(x[2]));
-      return {
-        off: line.includes('direct reads: off'),
-        perBrick,
-        refused: Number(/refused by a brick (\d+)/.exec(line)?.[1] ?? 0),
-        unreachable: Number(/brick unreachable (\d+)/.exec(line)?.[1] ?? 0),
-      };
-    }
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  throw new Error(`no counters from the mount: ${m.output().slice(before)}`);
+  const line = await counterLine(m, 'direct reads: ');
+  const perBrick = new Map<string, number>();
+  for (const x of line.matchAll(/(\d+\.\d+\.\d+\.\d+:\d+) \d+ \((\d+\.\d) MiB\)/g))
+    perBrick.set(x[1]!, Number(x[2]));
+  return {
+    off: line.includes('direct reads: off'),
+    perBrick,
+    refused: Number(/refused by a brick (\d+)/.exec(line)?.[1] ?? 0),
+    unreachable: Number(/brick unreachable (\d+)/.exec(line)?.[1] ?? 0),
+  };
 }
 
 const total = (c: Counters) => [...c.perBrick.values()].reduce((x, y) => x + y, 0);

@@ -69,6 +69,24 @@ export async function mount(
   return m;
 }
 
+/**
+ * The mount's counters (`kill -USR1`): the first line it prints afterwards that contains `marker`.
+ */
+export async function counterLine(m: Mount, marker: string): Promise<string> {
+  const before = m.output().length;
+  m.child.kill('SIGUSR1');
+  for (let i = 0; i < 50; i++) {
+    const line = m
+      .output()
+      .slice(before)
+      .split('\n')
+      .find((l) => l.includes(marker));
+    if (line) return line;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new Error(`no counters from the mount: ${m.output().slice(before)}`);
+}
+
 /** Unmounts every mount this file made (call in after()). */
 export async function unmountAll(): Promise<void> {
   await Promise.all(mounts.splice(0).map((m) => m.stop()));

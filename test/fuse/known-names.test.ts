@@ -17,7 +17,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { after, before, test } from 'node:test';
 import { Cluster, rng, settled } from '../backends/replicated/helpers.ts';
-import { fuseSkip, type Mount, mount, tempDir, unmountAll } from './helpers.ts';
+import { counterLine, fuseSkip, type Mount, mount, tempDir, unmountAll } from './helpers.ts';
 
 const skip = fuseSkip;
 const SEED = Number(process.env.ABACA_TEST_SEED ?? 7127);
@@ -57,16 +57,10 @@ const A = (...p: string[]) => path.join(a.dir, ...p);
 const B = (...p: string[]) => path.join(b.dir, ...p);
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-/** The mount's count of lookups it answered itself: SIGUSR1, then the line it prints. */
+/** The mount's count of lookups it answered itself (SIGUSR1). */
 async function answeredHere(m: Mount): Promise<number> {
-  const before = m.output().length;
-  m.child.kill('SIGUSR1');
-  for (let i = 0; i < 50; i++) {
-    const found = /lookups answered by the mount: (\d+)/.exec(m.output().slice(before));
-    if (found) return Number(found[1]);
-    await sleep(100);
-  }
-  throw new Error('the mount printed no counters');
+  const line = await counterLine(m, 'lookups answered by the mount: ');
+  return Number(/lookups answered by the mount: (\d+)/.exec(line)![1]);
 }
 
 test('missing names in a directory this mount made are answered without the share server', {
