@@ -116,6 +116,8 @@ interface Mount {
   level: AccessLevel;
   /** File ids handed to this connection (newIds) and not used by a create yet. */
   ids?: Set<string>;
+  /** A number for the connection, kept when it mounts again: who made a change (server/sole-changers.ts). */
+  conn: number;
 }
 
 /** File ids a connection may hold unused at once, and hand out per request at most. */
@@ -131,9 +133,8 @@ export class ShareServer {
   private readonly attaching = new Map<string, Promise<ShareInfo>>();
   /** The share each client connection mounted, and what its access rules let it do. */
   private readonly mounts = new WeakMap<net.Socket, Mount>();
-  /** A number per client connection: who made a change (SoleChangers keeps it, not the socket). */
-  private readonly connIds = new WeakMap<net.Socket, number>();
-  private nextConnId = 1;
+  /** Numbers the client connections (Mount.conn). */
+  private nextConn = 1;
   /** Whether read answers carry grants for direct reads (ShareServerOptions.directReads). */
   private get directReads(): boolean {
     return this.opts.directReads !== false && this.opts.tls === undefined;
@@ -919,17 +920,9 @@ export class ShareServer {
     if (!prev) sock.once('close', () => this.locks.dropClient(sock));
     // Mounted again on this connection (a renewed token): the ids it reserved stay its own.
     const ids = prev?.share === info.id ? prev.ids : undefined;
-    this.mounts.set(sock, { share: info.id, admin, token, gen: info.gen ?? 0, level, ids });
+    const conn = prev?.conn ?? this.nextConn++;
+    this.mounts.set(sock, { share: info.id, admin, token, gen: info.gen ?? 0, level, ids, conn });
     return { header: { epoch: info.epoch, access: level } };
-  }
-
-  private connId(sock: net.Socket): number {
-    let id = this.connIds.get(sock);
-    if (id === undefined) {
-      id = this.nextConnId++;
-      this.connIds.set(sock, id);
-    }
-    return id;
   }
 
   /** A valid token may use a share of its own project, or any share with the admin role. */
@@ -969,7 +962,7 @@ export class ShareServer {
       throw new ReplicatedError('EROFS', `share ${mount.share} is read-only for ${sock.remoteAddress}`);
     const p = () => checkClientPath(h['path']);
     // Who asks, for changes of directory entries (server/sole-changers.ts).
-    const by = this.connId(sock);
+    const by = mount.conn;
     switch (f.op) {
       case OP.lookup:
         return c
