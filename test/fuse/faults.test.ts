@@ -2,8 +2,10 @@
  * Faults under a running copy into `abaca mount`: kill -9 of a brick, and kill -9 and restart of
  * the share server (the mount reconnects and sends again what was in flight) — the copy finishes
  * and its checksum matches; a share server that stays away while another serves the share at the
- * next address of the export location: the mount moves there and the copy finishes. With quorum lost, an operation fails with ENOTCONN within the mount's
- * retry timeout instead of hanging, and works again once the bricks are back; umount always works.
+ * next address of the export location: the mount moves there and the copy finishes. The copy
+ * stops halfway until the fault has landed, so the fault never comes after the copy's end. With
+ * quorum lost, an operation fails with ENOTCONN within the mount's retry timeout instead of
+ * hanging, and works again once the bricks are back; umount always works.
  * Real bricks and share server; needs root and /dev/fuse (skipped with the reason otherwise).
  */
 import assert from 'node:assert/strict';
@@ -44,17 +46,50 @@ after(async () => {
 
 const sha = (file: string) => createHash('sha256').update(fs.readFileSync(file)).digest('hex');
 
-/** `cp SOURCE DEST` as a child process; resolves with its exit code and stderr. */
-function cp(dest: string): { done: Promise<{ code: number | null; stderr: string }> } {
-  // dd with 1 MiB blocks and fsync at the end: a copy a program would make, slow enough to hit.
-  const child = spawn('dd', [`if=${source}`, `of=${dest}`, 'bs=1M', 'conv=fsync'], {
-    stdio: ['ignore', 'ignore', 'pipe'],
+/**
+ * A copy of SOURCE to `dest` by a child process, as a program would make it: 1 MiB writes, then
+ * fsync and close. It stops after HALF and waits until `resume()`, so the fault always lands while
+ * the copy is running (a copy left to run at full speed could end before the fault, and then test
+ * nothing). What was written before the stop may still be in flight in the mount when the fault
+ * lands; everything after it, and the fsync, go through the fault's aftermath.
+ */
+const HALF = SIZE / 2;
+const COPIER = `
+const fs = require('node:fs');
+const [source, dest, stopAt] = process.argv.slice(1);
+const src = fs.openSync(source, 'r');
+const out = fs.openSync(dest, 'w');
+const buf = Buffer.alloc(1024 * 1024);
+let at = 0;
+function rest() {
+  for (let n; (n = fs.readSync(src, buf, 0, buf.length, at)) > 0; at += n) fs.writeSync(out, buf, 0, n);
+  fs.fsyncSync(out);
+  fs.closeSync(out);
+}
+for (let n; at < Number(stopAt) && (n = fs.readSync(src, buf, 0, buf.length, at)) > 0; at += n) fs.writeSync(out, buf, 0, n);
+process.stdout.write('stopped\\n');
+process.stdin.once('data', rest);
+`;
+function cp(dest: string): {
+  stopped: Promise<void>;
+  resume: () => void;
+  done: Promise<{ code: number | null; stderr: string }>;
+} {
+  const child = spawn(process.execPath, ['-e', COPIER, source, dest, String(HALF)], {
+    stdio: ['pipe', 'pipe', 'pipe'],
   });
   let stderr = '';
   child.stderr.on('data', (d) => {
     stderr += d;
   });
-  return { done: new Promise((resolve) => child.on('close', (code) => resolve({ code, stderr }))) };
+  const done = new Promise<{ code: number | null; stderr: string }>((resolve) =>
+    child.on('close', (code) => resolve({ code, stderr })),
+  );
+  const stopped = new Promise<void>((resolve, reject) => {
+    child.stdout.once('data', () => resolve());
+    done.then((r) => reject(new Error(`the copy ended before its stop: ${r.code} ${r.stderr}`)));
+  });
+  return { stopped, resume: () => child.stdin.end('go\n'), done };
 }
 
 /**
@@ -80,8 +115,10 @@ test('kill -9 of a brick during a copy: the copy finishes and matches', {
   const m = await mount(`abaca://127.0.0.1:${cl.server.port}/f`, path.join(work, 'm1'));
   const dest = path.join(m.dir, 'copy1.bin');
   const run = cp(dest);
+  await run.stopped;
   await grown('copy1.bin', 8 * 1024 * 1024);
   await cl.bricks[1]!.kill9();
+  run.resume();
   const r = await run.done;
   assert.equal(r.code, 0, r.stderr);
   assert.equal(sha(dest), sourceSha);
@@ -96,8 +133,10 @@ test('the share server killed and restarted during a copy: the copy finishes and
   const m = await mount(`abaca://127.0.0.1:${port}/f`, path.join(work, 'm2'));
   const dest = path.join(m.dir, 'copy2.bin');
   const run = cp(dest);
+  await run.stopped;
   await grown('copy2.bin', 8 * 1024 * 1024);
   await cl.server.kill9();
+  run.resume();
   await new Promise((r) => setTimeout(r, 500));
   cl.servers.push(await cl.startServer(['--port', String(port)]));
   const r = await run.done;
@@ -184,8 +223,10 @@ test('the share server stays away during a copy: the mount moves to the next add
   const m = await mount(`abaca://127.0.0.1:${first.port},127.0.0.2:${nextPort}/f`, path.join(work, 'm4'));
   const dest = path.join(m.dir, 'copy4.bin');
   const run = cp(dest);
+  await run.stopped;
   await grown('copy4.bin', 8 * 1024 * 1024);
   await first.kill9();
+  run.resume();
   await new Promise((r) => setTimeout(r, 500));
   cl.servers.push(await cl.startServer(['--host', '127.0.0.2', '--port', String(nextPort)]));
   const r = await run.done;
