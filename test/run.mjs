@@ -1,8 +1,9 @@
 // `npm test`: every test/**/*.test.ts under node:test (tsx for TypeScript), three files at a time,
 // the longest first (test/durations.json: seconds per file, from a run's report; a file not listed
 // counts as long, so a new end-to-end suite does not end up last). Each file's TAP output is printed
-// whole when it ends, with its time; at the end the totals, in node:test's summary lines, and the
-// slowest files.
+// whole when it ends, with its time; at the end the slowest files, what failed again (the failing
+// tests with their errors: a CI log is often read from its tail), and the totals, in node:test's
+// summary lines.
 //
 // With TEST_DATABASE_URL (the second CI pass, on a real PostgreSQL), only the files that reach the
 // test database run: a file whose imports (followed through test/ helpers) call createTestDb() or
@@ -96,6 +97,27 @@ const SUMMARY = ['tests', 'suites', 'pass', 'fail', 'cancelled', 'skipped', 'tod
 const totals = Object.fromEntries(SUMMARY.map((k) => [k, 0]));
 const times = [];
 const failed = [];
+/** What each failed file said of its failures, printed again at the end (CI keeps the tail of a log). */
+const failures = [];
+
+/**
+ * The `not ok` lines of a file's TAP output with their YAML blocks (error, expected, actual, stack),
+ * up to the block's closing `...`; a file that failed without one gives its last lines instead.
+ */
+function failureLines(body) {
+  const lines = body.split('\n');
+  const out = [];
+  for (let i = 0; i < lines.length; i++) {
+    const m = /^(\s*)not ok /.exec(lines[i]);
+    if (!m) continue;
+    const end = `${m[1]}  ...`;
+    let j = i;
+    while (j < lines.length - 1 && lines[j] !== end) j++;
+    out.push(...lines.slice(i, j + 1));
+    i = j;
+  }
+  return out.length > 0 ? out : lines.slice(-40);
+}
 const started = Date.now();
 const children = new Set();
 
@@ -130,7 +152,10 @@ function runFile(file) {
         .join('\n');
       for (const k of SUMMARY) totals[k] += own[k] ?? 0;
       const ok = code === 0 && !signal;
-      if (!ok) failed.push(rel(file));
+      if (!ok) {
+        failed.push(rel(file));
+        failures.push(`# ---- ${rel(file)}:`, ...failureLines(body.trimEnd()));
+      }
       // A file that failed with no failing test (an error after a test ended, a crash on import)
       // counts as one failure, as node --test counted it.
       if (!ok && !(own.fail > 0)) totals.fail += 1;
@@ -171,7 +196,10 @@ if (process.env.ABACA_TEST_DURATIONS_OUT)
     `${JSON.stringify(Object.fromEntries(times.map(([f, s]) => [f, Math.round(s)])), null, 2)}\n`,
   );
 if (failed.length > 0)
-  process.stdout.write(`# files that failed:\n${failed.map((f) => `#   ${f}`).join('\n')}\n`);
+  process.stdout.write(
+    `# what failed, again (each file's output above has it in place):\n${failures.join('\n')}\n` +
+      `# files that failed:\n${failed.map((f) => `#   ${f}`).join('\n')}\n`,
+  );
 for (const k of SUMMARY) process.stdout.write(`# ${k} ${totals[k]}\n`);
 process.stdout.write(`# duration_ms ${Date.now() - started}\n`);
 process.exit(failed.length > 0 ? 1 : 0);
