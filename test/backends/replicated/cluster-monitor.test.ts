@@ -109,7 +109,8 @@ test('a dead owner loses its shares to the least loaded live server, once', asyn
   // The new owners were told to serve them, the others where they are.
   for (const o of rows.filter((r) => r.share !== 'c')) {
     const owner = servers.find((f) => f.addr === o.server)!;
-    assert.ok(owner.got(o.share), `${o.share} assigned to its new owner`);
+    // The table moves first; the new owner is told right after.
+    await waitFor(() => owner.got(o.share), 2000, `${o.share} assigned to its new owner`);
     const other = servers.find((f) => f !== owner && f !== servers[0])!;
     const at = `10.0.0.${servers.indexOf(owner) + 1}:7400`;
     await waitFor(() => other.got(o.share, at), 2000, `${o.share} announced`);
@@ -129,7 +130,7 @@ test('an owner cut off from its bricks loses its shares when another reaches the
   // The other reaches a majority: the share moves there.
   servers[1]!.bricksUp = 3;
   await waitFor(async () => (await store.get('d'))!.server === servers[1]!.addr, 5000);
-  assert.ok(servers[1]!.got('d'));
+  await waitFor(() => servers[1]!.got('d'), 2000, 'd assigned to its new owner');
 });
 
 test('a share server that restarts is sent the whole map', async () => {
@@ -164,7 +165,8 @@ test('a disabled share server that still answers hands its shares over and gets 
   for (const s of ['g', 'h']) {
     const o = (await store.get(s))!;
     assert.equal(o.generation, 2, `${s} moved once`);
-    assert.ok(servers.find((f) => f.addr === o.server)!.got(s), `${s} assigned to its new owner`);
+    const owner = servers.find((f) => f.addr === o.server)!;
+    await waitFor(() => owner.got(s), 2000, `${s} assigned to its new owner`);
   }
   assert.ok(m1.isUp(servers[0]!.addr), 'the disabled server was up the whole time');
   await waitFor(() => m2.disabledOf(servers[0]!.addr).disabled, 2000, 'the other monitor sees it');
