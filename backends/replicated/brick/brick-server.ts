@@ -93,8 +93,9 @@ export class BrickServer {
   }
 
   listen(): Promise<string> {
-    const srv = createProtocolServer(this.opts.tls, 'required', (sock) =>
+    const srv = createProtocolServer(this.opts.tls, 'required', (sock, paused) =>
       serveSocket(sock, (f) => this.handle(f), {
+        readInPlace: paused,
         handshakeMs: this.opts.handshakeMs ?? 10_000,
         // A large copy-on-write answers late: the share server hears it is still going.
         interimMs: 500,

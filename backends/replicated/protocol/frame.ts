@@ -53,7 +53,8 @@ export interface Frame {
   /**
    * Present when the frame's memory came from a pool (FrameDecoder's `buffers`): gives it back.
    * Call it once nothing uses the frame's header or payload any more; without a call the memory
-   * is simply collected.
+   * is simply collected. Whatever keeps the payload longer takes a hold of its own (holdPayload),
+   * and the memory goes back when the last hold is let go.
    */
   release?: () => void;
 }
@@ -85,6 +86,56 @@ export function encodeFrame(
 
 /** Frames at least this large are copied into pooled memory by pushCopy, when there is a pool. */
 const POOLED_FRAME = 64 * 1024;
+/** The rest of a pooled frame is read straight into it (readTarget) when at least this much is left. */
+const IN_PLACE_MIN = 16 * 1024;
+
+/**
+ * Pooled frame memory still in use, by its ArrayBuffer (so that any view of it counts, however a
+ * payload was re-wrapped): how many holders it has, and how to give it back once none is left.
+ */
+const holds = new WeakMap<ArrayBufferLike, { n: number; free: () => void }>();
+
+function letGoOnce(memory: ArrayBufferLike, hold: { n: number; free: () => void }): () => void {
+  let done = false;
+  return () => {
+    if (done) return;
+    done = true;
+    hold.n--;
+    if (hold.n === 0 && holds.get(memory) === hold) {
+      holds.delete(memory);
+      hold.free();
+    }
+  };
+}
+
+/**
+ * Takes a hold on the pooled memory `p` is in, if any (a frame that pushCopy put in pooled memory):
+ * the memory is not given back to its pool until every hold, and the frame's own (`release`), is
+ * let go. Anything that keeps a payload past the handler's answer — a socket write queued to a slow
+ * peer — holds it. Returns the function that lets this hold go (once; a no-op for other memory).
+ */
+export function holdPayload(p: Payload | undefined): () => void {
+  if (!p) return noop;
+  const one = (b: Buffer): (() => void) | undefined => {
+    const hold = holds.get(b.buffer);
+    if (!hold) return undefined;
+    hold.n++;
+    return letGoOnce(b.buffer, hold);
+  };
+  if (Buffer.isBuffer(p)) return one(p) ?? noop;
+  const gos: Array<() => void> = [];
+  for (const b of p) {
+    const go = one(b);
+    if (go) gos.push(go);
+  }
+  if (gos.length === 0) return noop;
+  if (gos.length === 1) return gos[0]!;
+  return () => {
+    for (const go of gos) go();
+  };
+}
+
+const noop = (): void => {};
 
 /** Incremental decoder: push socket chunks, get whole frames. Throws ReplicatedError on bad input. */
 export class FrameDecoder {
@@ -142,26 +193,47 @@ export class FrameDecoder {
       chunk.copy(this.filling, this.filled, at, at + k);
       this.filled += k;
       at += k;
-      if (this.filled === this.filling.length) {
-        const whole = this.filling;
-        const pooled = this.pooled;
-        this.filling = undefined;
-        this.pooled = undefined;
-        this.filled = 0;
-        for (const f of this.push(whole)) {
-          if (pooled) {
-            const buffers = this.buffers!;
-            let given = false;
-            f.release = () => {
-              if (!given) buffers.give(pooled);
-              given = true;
-            };
-          }
-          out.push(f);
-        }
-      }
+      if (this.filled === this.filling.length) out.push(...this.filledFrame());
     }
     return out;
+  }
+
+  /**
+   * Where the next socket read may go instead of a shared buffer: the unfilled rest of the frame
+   * being received (pooled or of its own), so that its bytes land in place without another copy
+   * (report them with pushInPlace). Undefined when less than IN_PLACE_MIN of a frame is left to
+   * come; a read into this memory never goes past the frame's end.
+   */
+  readTarget(): Buffer | undefined {
+    if (!this.filling) return undefined;
+    const rest = this.filling.length - this.filled;
+    return rest >= IN_PLACE_MIN ? this.filling.subarray(this.filled) : undefined;
+  }
+
+  /** `n` bytes were read into the memory readTarget() gave (and nothing else since). */
+  pushInPlace(n: number): Frame[] {
+    if (!this.filling || this.filled + n > this.filling.length)
+      throw new ReplicatedError('EIO', 'a read in place went past the frame it was given for');
+    this.filled += n;
+    return this.filled === this.filling.length ? this.filledFrame() : [];
+  }
+
+  /** The frame pushCopy or pushInPlace completed; a pooled one holds its memory (see holdPayload). */
+  private filledFrame(): Frame[] {
+    const whole = this.filling!;
+    const pooled = this.pooled;
+    this.filling = undefined;
+    this.pooled = undefined;
+    this.filled = 0;
+    const frames = this.push(whole);
+    if (pooled) {
+      const buffers = this.buffers!;
+      const hold = { n: 1, free: () => buffers.give(pooled) };
+      holds.set(pooled.buffer, hold);
+      const release = letGoOnce(pooled.buffer, hold);
+      for (const f of frames) f.release = release;
+    }
+    return frames;
   }
 
   push(chunk: Buffer): Frame[] {

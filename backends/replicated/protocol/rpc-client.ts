@@ -5,6 +5,7 @@ import {
   DEFAULT_MAX_FRAME,
   encodeFrame,
   FrameDecoder,
+  holdPayload,
   KIND_INTERIM,
   KIND_RESPONSE,
   type Payload,
@@ -173,8 +174,13 @@ export class RpcClient {
         this.waiters.set(id, w);
       }
       const parts = encodeFrame(id, op, 0, header, payload);
+      // Pooled memory (a request's payload the share server forwards) stays out of its pool until
+      // the socket is done with it: written, or dropped with the connection.
+      const letGo = holdPayload(payload);
       this.socket.cork();
-      for (const p of parts) this.socket.write(p);
+      for (let i = 0; i < parts.length; i++)
+        if (i === parts.length - 1) this.socket.write(parts[i]!, () => letGo());
+        else this.socket.write(parts[i]!);
       this.socket.uncork();
     });
   }

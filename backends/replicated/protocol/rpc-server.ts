@@ -1,17 +1,19 @@
 /** Server side of the framing: decode requests, run a handler, write responses (in completion order). */
-import type net from 'node:net';
+import net from 'node:net';
 import { errorHeader, toReplicatedError } from './errors.ts';
 import {
   DEFAULT_MAX_FRAME,
   encodeFrame,
   type Frame,
   FrameDecoder,
+  holdPayload,
   KIND_INTERIM,
   KIND_REQUEST,
   KIND_RESPONSE,
   type Payload,
   payloadLength,
 } from './frame.ts';
+import { ReusedBuffers } from './reused-buffers.ts';
 
 export interface HandlerResult {
   header?: object;
@@ -40,19 +42,84 @@ export interface ServeOptions {
    */
   interimMs?: number;
   /**
-   * Reading from the connection pauses while the file data of requests still being worked on, or
-   * the answers not yet taken by the peer, exceed this many bytes; it resumes below it. A peer
-   * that sends faster than the work gets done, or never reads its answers, is held back by TCP
-   * instead of filling this process's memory.
+   * Reading from the connection pauses while the file data of requests still being worked on (a
+   * request read into pooled memory counts the whole buffer), or the answers not yet taken by the
+   * peer, exceed this many bytes; it resumes below it. A peer that sends faster than the work
+   * gets done, or never reads its answers, is held back by TCP instead of filling this process's
+   * memory.
    */
   maxHeldBytes?: number;
+  /**
+   * The socket was accepted paused (a plaintext server made with pauseOnConnect: protocol/tls.ts
+   * createProtocolServer) and is taken over to read into memory this process reuses, instead of
+   * the fresh buffer Node allocates for every read (see readInPlace). The handler gets the new
+   * socket.
+   */
+  readInPlace?: boolean;
 }
 
 /** See ServeOptions.maxHeldBytes. */
 export const DEFAULT_MAX_HELD_BYTES = 64 * 1024 * 1024;
 
-export function serveSocket(socket: net.Socket, handler: Handler, opts: ServeOptions = {}): void {
-  const decoder = new FrameDecoder(opts.maxFrame ?? DEFAULT_MAX_FRAME);
+/**
+ * Every connection of a process that reads in place reads its small frames into this one buffer:
+ * each read is decoded (copied out) before the event loop does anything else, the next read included.
+ */
+const SHARED_READ_BYTES = 256 * 1024;
+let sharedRead: Buffer | undefined;
+/** Large request frames (a 1 MiB write with its header fits) are received into these. */
+const POOLED_BYTES = 1024 * 1024 + 64 * 1024;
+let requestMemory: ReusedBuffers | undefined;
+
+function sharedReadBuffer(): Buffer {
+  sharedRead ??= Buffer.allocUnsafeSlow(SHARED_READ_BYTES);
+  return sharedRead;
+}
+
+function requestBuffers(): ReusedBuffers {
+  requestMemory ??= new ReusedBuffers(POOLED_BYTES, 24);
+  return requestMemory;
+}
+
+/**
+ * Takes over an accepted, paused plaintext socket so that it reads into reused memory: the shared
+ * buffer, or the rest of the large frame being received, in place (FrameDecoder.readTarget). Fresh
+ * memory for every 64 KiB read cost the share server and the bricks a page fault per few pages of
+ * file data they received, and the collector the buffers (docs/benchmarks.md). Node offers `onread`
+ * only to sockets it creates, so the accepted handle moves to a new socket; the accepted one is
+ * closed (without its handle) when the new one is, which keeps the server's connection count.
+ */
+function readInPlace(
+  raw: net.Socket,
+  decoder: FrameDecoder,
+  got: (decode: () => Frame[]) => void,
+): net.Socket {
+  const shared = sharedReadBuffer();
+  const holder = raw as unknown as { _handle: unknown };
+  const handle = holder._handle;
+  holder._handle = null;
+  const socket = new net.Socket({
+    handle,
+    onread: {
+      buffer: () => decoder.readTarget() ?? shared,
+      callback: (n: number, buf: Buffer) => {
+        got(() => (buf === shared ? decoder.pushCopy(shared.subarray(0, n)) : decoder.pushInPlace(n)));
+        return true;
+      },
+    },
+  } as net.SocketConstructorOpts);
+  socket.once('close', () => raw.destroy());
+  return socket;
+}
+
+export function serveSocket(accepted: net.Socket, handler: Handler, opts: ServeOptions = {}): void {
+  const maxFrame = opts.maxFrame ?? DEFAULT_MAX_FRAME;
+  const decoder = opts.readInPlace
+    ? new FrameDecoder(maxFrame, requestBuffers())
+    : new FrameDecoder(maxFrame);
+  const socket = opts.readInPlace ? readInPlace(accepted, decoder, (decode) => received(decode)) : accepted;
+  if (!opts.readInPlace) socket.on('data', (chunk: Buffer) => received(() => decoder.push(chunk)));
+
   let gotFrame = false;
   socket.setNoDelay(true);
   socket.setKeepAlive(true, 10_000);
@@ -67,6 +134,7 @@ export function serveSocket(socket: net.Socket, handler: Handler, opts: ServeOpt
   socket.on('error', () => socket.destroy());
 
   const maxHeld = opts.maxHeldBytes ?? DEFAULT_MAX_HELD_BYTES;
+  const pooledBytes = opts.readInPlace ? POOLED_BYTES : 0;
   // File data of requests whose handler has not answered yet.
   let held = 0;
   let broken = false;
@@ -84,16 +152,23 @@ export function serveSocket(socket: net.Socket, handler: Handler, opts: ServeOpt
       return;
     }
     let parts: Buffer[];
+    let letGo = holdPayload(payload);
     try {
       parts = encodeFrame(f.reqId, f.op, KIND_RESPONSE, header, payload);
     } catch (err) {
       // An answer the peer could not take (a header over MAX_HEADER): this request fails with
       // the reason, and the connection goes on.
+      letGo();
+      letGo = holdPayload(undefined);
       parts = encodeFrame(f.reqId, f.op, KIND_RESPONSE, errorHeader(toReplicatedError(err)));
     }
+    const written = (): void => {
+      letGo();
+      sent?.();
+    };
     socket.cork();
     for (let i = 0; i < parts.length; i++)
-      if (i === parts.length - 1 && sent) socket.write(parts[i]!, () => sent());
+      if (i === parts.length - 1) socket.write(parts[i]!, written);
       else socket.write(parts[i]!);
     socket.uncork();
   };
@@ -120,10 +195,11 @@ export function serveSocket(socket: net.Socket, handler: Handler, opts: ServeOpt
     ticker ??= setInterval(tick, Math.max(50, interimMs / 2));
   };
 
-  socket.on('data', (chunk: Buffer) => {
+  /** What one socket read brought: the frames it completed, decoded by `decode`. */
+  function received(decode: () => Frame[]): void {
     let frames: Frame[];
     try {
-      frames = decoder.push(chunk);
+      frames = decode();
     } catch (err) {
       const e = toReplicatedError(err);
       // The stream cannot be resynchronised after a bad frame: answer on request id 0 and close.
@@ -135,7 +211,10 @@ export function serveSocket(socket: net.Socket, handler: Handler, opts: ServeOpt
     }
     for (const f of frames) {
       gotFrame = true;
-      if (f.kind !== KIND_REQUEST) continue;
+      if (f.kind !== KIND_REQUEST) {
+        f.release?.();
+        continue;
+      }
       let r: HandlerResult | Promise<HandlerResult>;
       try {
         r = handler(f, socket);
@@ -143,11 +222,13 @@ export function serveSocket(socket: net.Socket, handler: Handler, opts: ServeOpt
         const e = toReplicatedError(err);
         if (e.code === 'EIO') opts.onError?.(err);
         send(f, errorHeader(e));
+        f.release?.();
         continue;
       }
       if (r instanceof Promise) {
         began(f);
-        const bytes = payloadLength(f.parts);
+        // A pooled frame keeps its whole buffer, whatever its length.
+        const bytes = f.release ? Math.max(pooledBytes, payloadLength(f.parts)) : payloadLength(f.parts);
         held += bytes;
         r.then(
           (res) => {
@@ -162,12 +243,15 @@ export function serveSocket(socket: net.Socket, handler: Handler, opts: ServeOpt
           },
         ).finally(() => {
           held -= bytes;
+          // The handler is done with the request's memory (what it handed on holds it: holdPayload).
+          f.release?.();
           throttle();
         });
       } else {
         send(f, r.header ?? {}, r.payload, r.sent);
+        f.release?.();
       }
     }
     throttle();
-  });
+  }
 }

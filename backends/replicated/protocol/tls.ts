@@ -94,14 +94,15 @@ export type ClientCerts = 'required' | 'optional';
 /**
  * A server for `onConnection`: plain TCP without TLS settings, else TLS with the cluster CA
  * (TLS 1.2 at least). With TLS a plaintext client never reaches `onConnection`: its bytes are not
- * a TLS handshake, and the connection is closed.
+ * a TLS handshake, and the connection is closed. A plain TCP connection comes paused, with
+ * `paused` true, for serveSocket's readInPlace to take over.
  */
 export function createProtocolServer(
   t: ClusterTls | undefined,
   clientCerts: ClientCerts,
-  onConnection: (sock: net.Socket) => void,
+  onConnection: (sock: net.Socket, paused: boolean) => void,
 ): net.Server {
-  if (!t) return net.createServer(onConnection);
+  if (!t) return net.createServer({ pauseOnConnect: true }, (sock) => onConnection(sock, true));
   if (!t.cert || !t.key) throw new Error('a TLS server needs ABACA_CLUSTER_CERT and ABACA_CLUSTER_KEY');
   const srv = tls.createServer(
     {
@@ -117,7 +118,7 @@ export function createProtocolServer(
         sock.destroy();
         return;
       }
-      onConnection(sock);
+      onConnection(sock, false);
     },
   );
   // A failed handshake (plaintext, wrong CA, no certificate) only closes that connection.

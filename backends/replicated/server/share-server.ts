@@ -174,8 +174,9 @@ export class ShareServer {
   listen(): Promise<string> {
     // Mount clients may come without a certificate (their token authorises them); admin
     // operations need one (checkAdmin).
-    const srv = createProtocolServer(this.opts.tls, 'optional', (sock) =>
+    const srv = createProtocolServer(this.opts.tls, 'optional', (sock, paused) =>
       serveSocket(sock, (f, s) => this.handle(f, s), {
+        readInPlace: paused,
         handshakeMs: this.opts.handshakeMs ?? 10_000,
         onError: (err) => console.error('abaca-share-server: internal error', err),
       }),
