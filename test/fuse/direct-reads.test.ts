@@ -11,7 +11,7 @@ import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { after, before, test } from 'node:test';
-import { Cluster, settled } from '../backends/replicated/helpers.ts';
+import { Cluster, settled, waitFor } from '../backends/replicated/helpers.ts';
 import { counterLine, fuseSkip, type Mount, mount, tempDir, unmountAll } from './helpers.ts';
 
 const skip = fuseSkip;
@@ -87,7 +87,6 @@ test("another mount's rewrite is read at the next open even when a replica misse
 }, async () => {
   const file = path.join(a.dir, 'doc');
   const onB = path.join(b.dir, 'doc');
-  const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
   const admin = await cl.client();
   for (const [i, brick] of cl.bricks.entries()) {
     const v1 = randomBytes(6 * MiB);
@@ -98,7 +97,12 @@ test("another mount's rewrite is read at the next open even when a replica misse
     brick.signal('SIGSTOP');
     const v2 = randomBytes(6 * MiB);
     try {
-      await sleep(4000);
+      // Until the share server has declared it down (a fixed wait left half a second of margin).
+      await waitFor(
+        async () => (await admin.healInfo('dr')).find((x) => x.addr === brick.addr)?.connected === false,
+        20_000,
+        `brick ${i} declared down`,
+      );
       fs.writeFileSync(file, v2);
     } finally {
       brick.signal('SIGCONT');

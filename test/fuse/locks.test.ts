@@ -82,7 +82,7 @@ fd = os.open(sys.argv[1], os.O_RDWR)
 fcntl.lockf(fd, fcntl.LOCK_EX, 100, 0)     # bytes 0-99
 fcntl.lockf(fd, fcntl.LOCK_SH, 100, 500)   # bytes 500-599, shared
 print('locked')
-time.sleep(3)`,
+time.sleep(60)  # killed below once the other process has tried`,
     path.join(a.dir, 'r'),
   );
   await holder.said('locked');
@@ -290,7 +290,9 @@ async function crossedLocks(dir1: string, dir2: string, flags: string): Promise<
   await p2.said('holds');
   fs.writeFileSync(go1, '');
   await p1.said('asking');
-  await new Promise((r) => setTimeout(r, 500)); // P1's wait reaches the kernel (and the share server)
+  // P1's wait reaches the kernel and the share server (generous: if P2 asked first, P1's request
+  // would be the one that closes the cycle).
+  await new Promise((r) => setTimeout(r, 1500));
   fs.writeFileSync(go2, '');
   await p2.said('asking');
   // P2 is refused, or would wait: either way it lets go of y once told to, and P1 gets y.
