@@ -182,3 +182,24 @@ test('a forwarded payload reaches a peer that reads late whole, though answered 
   client.close();
   await new Promise<void>((resolve, reject) => srv.close((err) => (err ? reject(err) : resolve())));
 });
+
+test('pooled buffers nothing took for a whole trim period are let go; one in use stays', async () => {
+  const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+  const pool = new ReusedBuffers(1024, 8, 300);
+  const bufs = Array.from({ length: 4 }, () => pool.take(1024));
+  for (const b of bufs) pool.give(b);
+  assert.equal(pool.kept, 4);
+  // One buffer in use throughout: taken and given back every 20 ms, the same one each time.
+  const used = new Set<Buffer>();
+  const busy = setInterval(() => {
+    const b = pool.take(1024);
+    used.add(b);
+    pool.give(b);
+  }, 20);
+  await sleep(1100);
+  clearInterval(busy);
+  assert.equal(pool.kept, 1, 'the idle ones went');
+  assert.equal(used.size, 1, 'the buffer in use stayed (no fresh one was needed)');
+  for (let i = 0; i < 150 && pool.kept > 0; i++) await sleep(20);
+  assert.equal(pool.kept, 0, 'and it goes too once idle');
+});
