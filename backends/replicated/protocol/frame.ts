@@ -84,7 +84,7 @@ export function encodeFrame(
   return Buffer.isBuffer(payload) ? [head, payload] : [head, ...payload];
 }
 
-/** Frames at least this large are copied into pooled memory by pushCopy, when there is a pool. */
+/** Frames at least this large are copied into pooled memory by pushCopy, when there is a pool (by default). */
 const POOLED_FRAME = 64 * 1024;
 /** The rest of a pooled frame is read straight into it (readTarget) when at least this much is left. */
 const IN_PLACE_MIN = 16 * 1024;
@@ -143,10 +143,13 @@ export class FrameDecoder {
   private buffered = 0;
   /**
    * @param buffers pushCopy puts large frames into these (the frame's `release` gives it back)
+   * @param minPooled the smallest frame put into `buffers`: each takes a whole buffer, so a
+   *   receiver that bounds memory by payload bytes wants only frames near the buffers' size
    */
   constructor(
     private readonly maxFrame: number = DEFAULT_MAX_FRAME,
     private readonly buffers?: ReusedBuffers,
+    private readonly minPooled = POOLED_FRAME,
   ) {}
 
   get pendingBytes(): number {
@@ -184,7 +187,7 @@ export class FrameDecoder {
         if (this.filled < 4) break;
         const len = this.lengthField.readUInt32BE(0);
         this.checkLength(len);
-        const pooled = this.buffers && len + 4 >= POOLED_FRAME && len + 4 <= this.buffers.size;
+        const pooled = this.buffers && len + 4 >= this.minPooled && len + 4 <= this.buffers.size;
         this.pooled = pooled ? this.buffers!.take(len + 4) : undefined;
         this.filling = this.pooled ? this.pooled.subarray(0, len + 4) : Buffer.allocUnsafe(len + 4);
         this.lengthField.copy(this.filling, 0);

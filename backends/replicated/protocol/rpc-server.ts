@@ -114,8 +114,10 @@ function readInPlace(
 
 export function serveSocket(accepted: net.Socket, handler: Handler, opts: ServeOptions = {}): void {
   const maxFrame = opts.maxFrame ?? DEFAULT_MAX_FRAME;
+  // Only frames of half a pooled buffer or more are pooled: the share server's window on a slow
+  // brick counts payload bytes (brick-link.ts), and a small frame would pin a whole buffer.
   const decoder = opts.readInPlace
-    ? new FrameDecoder(maxFrame, requestBuffers())
+    ? new FrameDecoder(maxFrame, requestBuffers(), POOLED_BYTES / 2)
     : new FrameDecoder(maxFrame);
   const socket = opts.readInPlace ? readInPlace(accepted, decoder, (decode) => received(decode)) : accepted;
   if (!opts.readInPlace) socket.on('data', (chunk: Buffer) => received(() => decoder.push(chunk)));

@@ -5,7 +5,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import { ReplicatedError, toReplicatedError } from '../protocol/errors.ts';
-import { type Payload, payloadLength } from '../protocol/frame.ts';
+import { holdPayload, type Payload, payloadLength } from '../protocol/frame.ts';
 import { healPathsOf, rangeOf } from '../protocol/heal-paths.ts';
 import { type MutationKind, OP } from '../protocol/opcodes.ts';
 import { ancestorsOf, checkPath, isLinkPath, isUnder, LINKS_ROOT, parentOf } from '../protocol/paths.ts';
@@ -33,6 +33,8 @@ interface Job {
   kind: MutationKind;
   h: Record<string, unknown>;
   payload: Payload | undefined;
+  /** Lets go of the queue's hold on the payload (holdPayload); called once issued or dropped. */
+  letGo: () => void;
   resolve: (r: Record<string, unknown>) => void;
   reject: (e: ReplicatedError) => void;
   /** The issue number the mutation was given, and the absence caches' generation then. */
@@ -127,6 +129,8 @@ export class ShareCoordinator {
   info: ShareInfo;
   readonly members: Member[];
   fenced = false;
+  /** Set by stop(): the share is detached here, and nothing more is issued. */
+  private stopped = false;
   /** Bytes of regular-file data acknowledged by the replica set. */
   confirmed = 0;
   /** Growth promised to mutations issued but not yet completed. */
@@ -190,7 +194,13 @@ export class ShareCoordinator {
 
   stop(): void {
     clearInterval(this.cleanTimer);
-    for (const j of this.queue.splice(0)) j.reject(new ReplicatedError('ESTALE', 'share detached'));
+    this.stopped = true;
+    for (const j of this.queue.splice(0)) {
+      j.reject(new ReplicatedError('ESTALE', 'share detached'));
+      // The pump may still hold the first of them across an await: `stopped` keeps it from
+      // being issued (see issue), so its payload is nobody's any more.
+      j.letGo();
+    }
   }
 
   readyMembers(): Member[] {
@@ -510,6 +520,9 @@ export class ShareCoordinator {
         kind,
         h,
         payload,
+        // A request's payload may be pooled memory (protocol/rpc-server.ts readInPlace): held
+        // while queued, so that an answer given meanwhile (stop) cannot return it to the pool.
+        letGo: holdPayload(payload),
         by,
         resolve: (r) => resolve(by === undefined ? r : { ...r, ...this.sole.flags(kind, path, np, by) }),
         reject: (e) => {
@@ -566,14 +579,19 @@ export class ShareCoordinator {
     if (this.pumping) return;
     this.pumping = true;
     try {
-      while (this.queue.length > 0 && this.paused === 0) {
+      while (this.queue.length > 0 && this.paused === 0 && !this.stopped) {
         const job = this.queue[0]!;
         await this.roomOnEveryReplica();
         try {
           await this.plan(job);
         } catch (err) {
           job.reject(toReplicatedError(err));
+        } finally {
+          // Issued (each send holds the payload itself) or failed: the queue's hold goes.
+          job.letGo();
         }
+        // stop() emptied the queue meanwhile: there is nothing of this job's left to take off.
+        if (this.stopped) break;
         this.queue.shift();
       }
     } finally {
@@ -696,6 +714,8 @@ export class ShareCoordinator {
   }
 
   private issue(job: Job, growth: number, sizeKey: string | undefined, newSize: number | undefined): void {
+    // Detached while the plan awaited: the job was answered ESTALE and its payload given up.
+    if (this.stopped) throw new ReplicatedError('ESTALE', 'share detached');
     const { kind, h } = job;
     const p = h['path'] as string;
     const np = h['newPath'] as string | undefined;

@@ -148,7 +148,9 @@ async function latePeer() {
   };
 }
 
-test('a forwarded payload reaches a peer that reads late whole, though answered and reused long before', async () => {
+test('a forwarded payload reaches a peer that reads late whole, though answered and reused long before', {
+  timeout: 60_000,
+}, async () => {
   const peer = await latePeer();
   const forward = await RpcClient.connect('127.0.0.1', peer.port);
   closers.push(() => forward.close());
@@ -165,9 +167,11 @@ test('a forwarded payload reaches a peer that reads late whole, though answered 
       { readInPlace: paused },
     ),
   );
+  closers.push(() => srv.close());
   await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
   const port = (srv.address() as net.AddressInfo).port;
   const client = await RpcClient.connect('127.0.0.1', port);
+  closers.push(() => client.close());
   const sent = frames(42, 80); // about 30 MiB: far more than the socket buffers, queued in Node
   const want = new Map(sent.map((f, i) => [i, createHash('sha256').update(f.payload).digest('hex')]));
   await Promise.all(sent.map((f, i) => client.request(2, { i }, f.payload)));
@@ -202,4 +206,59 @@ test('pooled buffers nothing took for a whole trim period are let go; one in use
   assert.equal(used.size, 1, 'the buffer in use stayed (no fresh one was needed)');
   for (let i = 0; i < 150 && pool.kept > 0; i++) await sleep(20);
   assert.equal(pool.kept, 0, 'and it goes too once idle');
+});
+
+test('a write whose share is detached while it waits to be planned is never sent (its memory may be reused)', async () => {
+  const { ShareCoordinator } = await import('../../../backends/replicated/server/share-coordinator.ts');
+  const { OP } = await import('../../../backends/replicated/protocol/opcodes.ts');
+  // Three bricks, faked at the link: the planner's size lookup takes 200 ms; mutations are recorded.
+  const sent: Buffer[] = [];
+  const link = (addr: string) => ({
+    addr,
+    up: true,
+    hasRoom: true,
+    outstanding: 0,
+    lagging: false,
+    whenRoom: () => Promise.resolve(),
+    request(op: number, _header: unknown, payload?: Buffer[]) {
+      if (op === OP.bGetattr)
+        return new Promise((r) =>
+          setTimeout(() => r({ header: { attr: { type: 'file', id: 'x', size: 0 } }, parts: [] }), 200),
+        );
+      if (op === OP.bMutate) sent.push(Buffer.concat(payload ?? []));
+      return Promise.resolve({ header: { v: 1, sizeBefore: 0, sizeAfter: 1, freed: 0 }, parts: [] });
+    },
+  });
+  const members = ['a', 'b', 'c'].map((id) => ({
+    id,
+    link: link(id) as unknown as import('../../../backends/replicated/server/brick-link.ts').BrickLink,
+    ready: true,
+    session: 's',
+  }));
+  const info = { id: 'sh', size: 1e12, bricks: [], epoch: 1, owner: 'me' };
+  const coord = new ShareCoordinator(
+    info as unknown as ConstructorParameters<typeof ShareCoordinator>[0],
+    members,
+  );
+  const srv = createProtocolServer(undefined, 'required', (sock, paused) =>
+    serveSocket(
+      sock,
+      (f) => coord.mutate('write', { path: 'f', off: 0, rid: 'r1' }, f.parts).then((header) => ({ header })),
+      { readInPlace: paused },
+    ),
+  );
+  closers.push(() => srv.close());
+  await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
+  const client = await RpcClient.connect('127.0.0.1', (srv.address() as net.AddressInfo).port);
+  closers.push(() => client.close());
+  // A pooled write (800 KiB) waits in the planner when the share is detached (an admin detach, a
+  // move to another share server).
+  const answer = client.request(OP.write, {}, randomBytes(800 * KIB)).then(
+    () => 'ok',
+    (e: { code?: string }) => e.code,
+  );
+  setTimeout(() => coord.stop(), 50);
+  assert.equal(await answer, 'ESTALE');
+  await new Promise((r) => setTimeout(r, 400));
+  assert.equal(sent.length, 0, 'nothing reached a brick after the answer (it would carry reused memory)');
 });
