@@ -86,7 +86,7 @@ export function encodeFrame(
 
 /** Frames at least this large are copied into pooled memory by pushCopy, when there is a pool (by default). */
 const POOLED_FRAME = 64 * 1024;
-/** The rest of a pooled frame is read straight into it (readTarget) when at least this much is left. */
+/** The rest of a frame is read straight into its memory (readTarget) when at least this much is left. */
 const IN_PLACE_MIN = 16 * 1024;
 
 /**

@@ -154,16 +154,16 @@ export function serveSocket(accepted: net.Socket, handler: Handler, opts: ServeO
       return;
     }
     let parts: Buffer[];
-    let letGo = holdPayload(payload);
+    let carried = payload;
     try {
       parts = encodeFrame(f.reqId, f.op, KIND_RESPONSE, header, payload);
     } catch (err) {
       // An answer the peer could not take (a header over MAX_HEADER): this request fails with
       // the reason, and the connection goes on.
-      letGo();
-      letGo = holdPayload(undefined);
+      carried = undefined;
       parts = encodeFrame(f.reqId, f.op, KIND_RESPONSE, errorHeader(toReplicatedError(err)));
     }
+    const letGo = holdPayload(carried);
     const written = (): void => {
       letGo();
       sent?.();
