@@ -11,6 +11,7 @@
  *  16  H bytes JSON header (UTF-8, an object)
  *  16+H        P bytes of payload (file data), possibly empty
  */
+import type net from 'node:net';
 import { ReplicatedError } from './errors.ts';
 import type { ReusedBuffers } from './reused-buffers.ts';
 
@@ -136,6 +137,28 @@ export function holdPayload(p: Payload | undefined): () => void {
 }
 
 const noop = (): void => {};
+
+/**
+ * Writes a frame's `parts` (from encodeFrame) to `socket` in one corked batch. The pooled memory
+ * `payload` is in (if any) stays out of its pool until the socket has written the last part or
+ * dropped it with the connection; then `written` is called.
+ */
+export function writeFrame(
+  socket: net.Socket,
+  parts: Buffer[],
+  payload?: Payload,
+  written?: () => void,
+): void {
+  const letGo = holdPayload(payload);
+  const last = parts.length - 1;
+  socket.cork();
+  for (let i = 0; i < last; i++) socket.write(parts[i]!);
+  socket.write(parts[last]!, () => {
+    letGo();
+    written?.();
+  });
+  socket.uncork();
+}
 
 /** Incremental decoder: push socket chunks, get whole frames. Throws ReplicatedError on bad input. */
 export class FrameDecoder {

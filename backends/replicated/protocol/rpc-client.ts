@@ -5,10 +5,10 @@ import {
   DEFAULT_MAX_FRAME,
   encodeFrame,
   FrameDecoder,
-  holdPayload,
   KIND_INTERIM,
   KIND_RESPONSE,
   type Payload,
+  writeFrame,
 } from './frame.ts';
 import type { ReusedBuffers } from './reused-buffers.ts';
 import { type ClusterTls, connectSocket } from './tls.ts';
@@ -173,15 +173,8 @@ export class RpcClient {
         };
         this.waiters.set(id, w);
       }
-      const parts = encodeFrame(id, op, 0, header, payload);
-      // Pooled memory (a request's payload the share server forwards) stays out of its pool until
-      // the socket is done with it: written, or dropped with the connection.
-      const letGo = holdPayload(payload);
-      this.socket.cork();
-      for (let i = 0; i < parts.length; i++)
-        if (i === parts.length - 1) this.socket.write(parts[i]!, () => letGo());
-        else this.socket.write(parts[i]!);
-      this.socket.uncork();
+      // A request's payload the share server forwards may be pooled memory: writeFrame holds it.
+      writeFrame(this.socket, encodeFrame(id, op, 0, header, payload), payload);
     });
   }
 

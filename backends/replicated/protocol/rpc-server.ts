@@ -6,12 +6,12 @@ import {
   encodeFrame,
   type Frame,
   FrameDecoder,
-  holdPayload,
   KIND_INTERIM,
   KIND_REQUEST,
   KIND_RESPONSE,
   type Payload,
   payloadLength,
+  writeFrame,
 } from './frame.ts';
 import { ReusedBuffers } from './reused-buffers.ts';
 
@@ -163,16 +163,7 @@ export function serveSocket(accepted: net.Socket, handler: Handler, opts: ServeO
       carried = undefined;
       parts = encodeFrame(f.reqId, f.op, KIND_RESPONSE, errorHeader(toReplicatedError(err)));
     }
-    const letGo = holdPayload(carried);
-    const written = (): void => {
-      letGo();
-      sent?.();
-    };
-    socket.cork();
-    for (let i = 0; i < parts.length; i++)
-      if (i === parts.length - 1) socket.write(parts[i]!, written);
-      else socket.write(parts[i]!);
-    socket.uncork();
+    writeFrame(socket, parts, carried, sent);
   };
 
   // Requests answered asynchronously and not yet answered, with when each began.
