@@ -170,10 +170,15 @@ export class FrameDecoder {
    *   receiver that bounds memory by payload bytes wants only frames near the buffers' size
    */
   constructor(
-    private readonly maxFrame: number = DEFAULT_MAX_FRAME,
+    private maxFrame: number = DEFAULT_MAX_FRAME,
     private readonly buffers?: ReusedBuffers,
     private readonly minPooled = POOLED_FRAME,
   ) {}
+
+  /** Frames from now on may be up to `bytes` long (a frame whose length was read keeps its check). */
+  setMaxFrame(bytes: number): void {
+    this.maxFrame = bytes;
+  }
 
   get pendingBytes(): number {
     return this.buffered + this.filled;

@@ -30,6 +30,12 @@ export type Handler = (frame: Frame, socket: net.Socket) => HandlerResult | Prom
 export interface ServeOptions {
   maxFrame?: number;
   /**
+   * For a port anyone may reach: frames are at most this long (a header, no file data) until the
+   * handler vouches for the peer with admitPeer. A bare length field from a stranger then sets
+   * aside this much memory, not a whole frame's.
+   */
+  strangerMaxFrame?: number;
+  /**
    * A connection that has not sent one whole frame within this time is closed, and so is one
    * that stops this long in the middle of a frame (idle between frames is fine).
    */
@@ -56,6 +62,16 @@ export interface ServeOptions {
    * socket.
    */
   readInPlace?: boolean;
+}
+
+const admitters = new WeakMap<net.Socket, () => void>();
+
+/**
+ * The handler vouches for the peer of `socket` (a mount that was let in, an admin token that
+ * checked out): its frames may be of the full size from now on (ServeOptions.strangerMaxFrame).
+ */
+export function admitPeer(socket: net.Socket): void {
+  admitters.get(socket)?.();
 }
 
 /** See ServeOptions.maxHeldBytes. */
@@ -114,13 +130,15 @@ function readInPlace(
 
 export function serveSocket(accepted: net.Socket, handler: Handler, opts: ServeOptions = {}): void {
   const maxFrame = opts.maxFrame ?? DEFAULT_MAX_FRAME;
+  const firstMax = Math.min(maxFrame, opts.strangerMaxFrame ?? maxFrame);
   // Only frames of half a pooled buffer or more are pooled: the share server's window on a slow
   // brick counts payload bytes (brick-link.ts), and a small frame would pin a whole buffer.
   const decoder = opts.readInPlace
-    ? new FrameDecoder(maxFrame, requestBuffers(), POOLED_BYTES / 2)
-    : new FrameDecoder(maxFrame);
+    ? new FrameDecoder(firstMax, requestBuffers(), POOLED_BYTES / 2)
+    : new FrameDecoder(firstMax);
   const socket = opts.readInPlace ? readInPlace(accepted, decoder, (decode) => received(decode)) : accepted;
   if (!opts.readInPlace) socket.on('data', (chunk: Buffer) => received(() => decoder.push(chunk)));
+  if (firstMax < maxFrame) admitters.set(socket, () => decoder.setMaxFrame(maxFrame));
 
   let gotFrame = false;
   socket.setNoDelay(true);

@@ -5,10 +5,10 @@
 import { randomUUID, timingSafeEqual } from 'node:crypto';
 import type net from 'node:net';
 import { ReplicatedError, toReplicatedError } from '../protocol/errors.ts';
-import { type Frame, MAX_READ_BYTES } from '../protocol/frame.ts';
+import { FRAME_PREFIX, type Frame, MAX_HEADER, MAX_READ_BYTES } from '../protocol/frame.ts';
 import { isAdminOp, MUTATING_CLIENT_OPS, OP } from '../protocol/opcodes.ts';
 import { checkClientPath, checkName, checkPath, checkProject, joinPath } from '../protocol/paths.ts';
-import { type HandlerResult, serveSocket } from '../protocol/rpc-server.ts';
+import { admitPeer, type HandlerResult, serveSocket } from '../protocol/rpc-server.ts';
 import { type ClusterTls, createProtocolServer, peerIsClusterMember } from '../protocol/tls.ts';
 import { type ShareInfo, SPLIT_BRAIN_POLICIES, type SplitBrainPolicy } from '../protocol/types.ts';
 import { num, timeMs } from '../protocol/wire-args.ts';
@@ -178,6 +178,8 @@ export class ShareServer {
       serveSocket(sock, (f, s) => this.handle(f, s), {
         readInPlace: paused,
         handshakeMs: this.opts.handshakeMs ?? 10_000,
+        // Anyone may connect: file data only from a mount let in, or with the admin token.
+        strangerMaxFrame: FRAME_PREFIX + MAX_HEADER,
         onError: (err) => console.error('abaca-share-server: internal error', err),
       }),
     );
@@ -755,6 +757,7 @@ export class ShareServer {
         'EACCES',
         'admin operations need a client certificate of the cluster CA (ABACA_CLUSTER_CERT)',
       );
+    admitPeer(sock);
     return true;
   }
 
@@ -923,6 +926,7 @@ export class ShareServer {
     const ids = prev?.share === info.id ? prev.ids : undefined;
     const conn = prev?.conn ?? this.nextConn++;
     this.mounts.set(sock, { share: info.id, admin, token, gen: info.gen ?? 0, level, ids, conn });
+    admitPeer(sock);
     return { header: { epoch: info.epoch, access: level } };
   }
 

@@ -105,6 +105,63 @@ test('a truncated frame then a close, and an idle client, leave the server servi
   await stillServes();
 });
 
+test('a stranger may send headers but no file data: a frame of 1 MiB is refused until mounted or admin', async () => {
+  const { FRAME_PREFIX, MAX_HEADER } = await import('../../../backends/replicated/protocol/frame.ts');
+  // A length field alone is refused before anything is set aside for the frame.
+  const field = Buffer.alloc(4);
+  field.writeUInt32BE(1024 * 1024 + 100, 0);
+  let r = await raw(cl.server.port, field);
+  assert.ok(r.closed);
+  assert.equal(errorOf(r.data), 'EMSGSIZE');
+  assert.match(r.data.toString(), new RegExp(`over ${FRAME_PREFIX + MAX_HEADER}`));
+  // A frame of a header that is nearly the largest allowed is still read and answered.
+  const bigHeader = Buffer.concat(encodeFrame(1, OP.ping, 0, { pad: 'p'.repeat(MAX_HEADER - 100) }));
+  r = await raw(cl.server.port, bigHeader, 1500);
+  assert.equal(r.closed, false);
+  assert.equal(r.data.readUInt32BE(4), 1);
+  const write = Buffer.concat(
+    encodeFrame(2, OP.write, 0, { path: 'ok.txt', off: 0 }, Buffer.alloc(1024 * 1024, 120)),
+  );
+  // A mount that was refused does not let the connection in.
+  const refused = Buffer.concat(encodeFrame(1, OP.mount, 0, { share: 'no-such-share' }));
+  r = await raw(cl.server.port, refused, 1500);
+  assert.notEqual(errorOf(r.data), 'EMSGSIZE');
+  const afterRefused = await new Promise<{ data: Buffer; closed: boolean }>((resolve) => {
+    const s = net.connect({ host: '127.0.0.1', port: cl.server.port });
+    const chunks: Buffer[] = [];
+    s.on('data', (d) => {
+      chunks.push(d);
+      if (chunks.length === 1) s.write(write);
+    });
+    s.on('error', () => {});
+    s.on('close', () => resolve({ data: Buffer.concat(chunks), closed: true }));
+    s.on('connect', () => s.write(refused));
+    setTimeout(() => {
+      s.destroy();
+      resolve({ data: Buffer.concat(chunks), closed: false });
+    }, 3000);
+  });
+  assert.ok(afterRefused.closed);
+  assert.match(afterRefused.data.toString(), /EMSGSIZE/);
+  // With the admin token checked, the same connection may send a whole frame: the write is
+  // answered (it needs a mount), and the connection goes on.
+  const rpc = await RpcClient.connect('127.0.0.1', cl.server.port);
+  try {
+    await rpc.request(OP.serverState, { token: cl.adminToken });
+    await expectCode(rpc.request(OP.write, { path: 'ok.txt', off: 0 }, Buffer.alloc(1024 * 1024, 120)), [
+      'EINVAL', // mount a share first
+    ]);
+    assert.equal(rpc.closed, false);
+  } finally {
+    rpc.close();
+  }
+  // A mounted client writes 1 MiB frames as before.
+  const data = Buffer.alloc(3 * 1024 * 1024, 7);
+  await c.writeFile('big.bin', data);
+  assert.ok((await c.readFile('big.bin')).equals(data));
+  await stillServes();
+});
+
 test('unknown opcodes get ENOSYS and the connection stays usable', async () => {
   const rpc = await RpcClient.connect('127.0.0.1', cl.server.port);
   try {
