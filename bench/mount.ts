@@ -6,7 +6,10 @@
 //   else dd with 1 MiB blocks), 4 KiB random read and write IOPS with 4 jobs (fio only), and
 //   creating ABACA_BENCH_FILES (default 10,000) files of 4 KiB with 4 processes, then removing
 //   them with 4 `rm -r`.
-// Sizes: ABACA_BENCH_MIB (default 1024). It prints what it ran, and the CPU seconds the mount,
+// Sizes: ABACA_BENCH_MIB (default 1024). ABACA_BENCH_ROUNDS (default 3) rounds, each running
+// every workload on the mount, the local disk and the client library back to back; the table shows
+// each one's median and every round's rate, and the ratios compare medians (this VM's speed moves by
+// half within minutes, so one sample says little). It prints what it ran, and the CPU seconds the mount,
 // the share server and the bricks spent on each workload through the mount (per GiB, per 1,000
 // files), which say more than rates on a machine shared with other work, and their minor page
 // faults (new memory touched: fresh socket buffers, new page-cache pages).
@@ -26,6 +29,9 @@ const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const MIB = Number(process.env.ABACA_BENCH_MIB ?? 1024);
 const FILES = Number(process.env.ABACA_BENCH_FILES ?? 10_000);
 const JOBS = 4;
+const ROUNDS = Number(process.env.ABACA_BENCH_ROUNDS ?? 3);
+if (!Number.isInteger(ROUNDS) || ROUNDS < 1)
+  throw new Error('ABACA_BENCH_ROUNDS must be a whole number of 1 or more');
 const hasFio = spawnSync('fio', ['--version']).status === 0;
 const ONLY = new Set((process.env.ABACA_BENCH_ONLY ?? 'seq,library,random,creates').split(','));
 const PROF = process.env.ABACA_BENCH_PROF;
@@ -329,6 +335,68 @@ async function library(client: ReplicatedClient): Promise<void> {
   await client.unlink('lib.bin');
 }
 
+function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = Math.floor(s.length / 2);
+  return s.length % 2 === 1 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
+}
+
+/** The rates, one line per workload and place: the median of the rounds, and each round's. */
+function printRates(whereMount: string): void {
+  const byWorkload = new Map<string, Map<string, Row[]>>();
+  for (const r of rows) {
+    const w = r.workload.replace(' (dd)', '');
+    const places = byWorkload.get(w) ?? new Map<string, Row[]>();
+    byWorkload.set(w, places);
+    places.set(r.where, [...(places.get(r.where) ?? []), r]);
+  }
+  const fmt = (x: number): string => x.toFixed(x < 100 ? 1 : 0);
+  console.log(
+    `\n| workload | where | rate (median of ${ROUNDS}) | each round | vs local disk | vs client library |\n|---|---|---|---|---|---|`,
+  );
+  for (const [workload, places] of byWorkload) {
+    const med = new Map([...places].map(([where, rs]) => [where, median(rs.map((r) => r.value))]));
+    const local = med.get('local disk');
+    const lib = [...med].find(([where]) => where.startsWith('client library'))?.[1];
+    for (const [where, rs] of places) {
+      const m = med.get(where)!;
+      const rounds = rs.length > 1 ? rs.map((r) => fmt(r.value)).join(', ') : '';
+      const vsLocal =
+        local !== undefined && where !== 'local disk' ? `${((100 * m) / local).toFixed(0)} %` : '';
+      const vsLib = lib !== undefined && where === whereMount ? `${((100 * m) / lib).toFixed(0)} %` : '';
+      console.log(
+        `| ${workload} | ${where} | ${fmt(m)} ${rs[0]!.unit} | ${rounds} | ${vsLocal} | ${vsLib} |`,
+      );
+    }
+  }
+}
+
+/** CPU seconds and page faults per unit of work through the mount, over all rounds. */
+function printCpu(): void {
+  const names = watched.map((w) => w.name);
+  const byWorkload = new Map<string, CpuRow[]>();
+  for (const c of cpuRows) byWorkload.set(c.workload, [...(byWorkload.get(c.workload) ?? []), c]);
+  const perUnit = (cs: CpuRow[], n: string, of: 'seconds' | 'faults'): number =>
+    cs.reduce((a, c) => a + (c[of][n] ?? 0), 0) / cs.reduce((a, c) => a + c.units, 0);
+  console.log(
+    `\nCPU seconds through the mount, per unit of work\n| workload | per | ${names.join(' | ')} | all |\n|---|---|${names.map(() => '---|').join('')}---|`,
+  );
+  for (const [workload, cs] of byWorkload) {
+    const each = names.map((n) => perUnit(cs, n, 'seconds'));
+    const all = each.reduce((a, b) => a + b, 0);
+    console.log(
+      `| ${workload} | ${cs[0]!.per} | ${each.map((x) => x.toFixed(2)).join(' | ')} | ${all.toFixed(2)} |`,
+    );
+  }
+  console.log(
+    `\nMinor page faults through the mount, thousands per unit of work\n| workload | per | ${names.join(' | ')} |\n|---|---|${names.map(() => '---|').join('')}`,
+  );
+  for (const [workload, cs] of byWorkload) {
+    const each = names.map((n) => perUnit(cs, n, 'faults') / 1000);
+    console.log(`| ${workload} | ${cs[0]!.per} | ${each.map((x) => x.toFixed(1)).join(' | ')} |`);
+  }
+}
+
 async function main(): Promise<void> {
   if (process.getuid?.() !== 0 || !fs.existsSync('/dev/fuse')) {
     console.log('bench:mount needs root and /dev/fuse; skipped');
@@ -386,62 +454,27 @@ async function main(): Promise<void> {
       ...procs.slice(0, 3).map((p, i) => ({ name: `brick ${i + 1}`, pid: p.child.pid! })),
     ];
     console.log(
-      `bench:mount — ${MIB} MiB sequential, ${FILES} creates, ${JOBS} jobs; ${hasFio ? 'fio' : 'dd (install fio for random IOPS)'}; replica-3 share at ${loc}, bricks and local disk on ${fsTypeName(base)} (${base}; TMPDIR chooses)`,
+      `bench:mount — ${MIB} MiB sequential, ${FILES} creates, ${JOBS} jobs, ${ROUNDS} round${ROUNDS === 1 ? '' : 's'}; ${hasFio ? 'fio' : 'dd (install fio for random IOPS)'}; replica-3 share at ${loc}, bricks and local disk on ${fsTypeName(base)} (${base}; TMPDIR chooses)`,
     );
     const whereMount = 'abaca mount (replica 3)';
-    if (ONLY.has('seq')) {
-      await sequential(whereMount, mnt, true);
-      await sequential('local disk', local);
-    }
-    if (ONLY.has('library')) await library(client);
-    if (ONLY.has('random')) {
-      random(whereMount, mnt);
-      random('local disk', local);
-    }
-    if (ONLY.has('creates')) {
-      await creates(whereMount, mnt, true);
-      await creates('local disk', local);
-      await libraryCreates(client);
-    }
-
-    const byWorkload = new Map<string, Row[]>();
-    for (const r of rows)
-      byWorkload.set(r.workload.replace(' (dd)', ''), [
-        ...(byWorkload.get(r.workload.replace(' (dd)', '')) ?? []),
-        r,
-      ]);
-    console.log('\n| workload | where | rate | vs local disk | vs client library |\n|---|---|---|---|---|');
-    for (const [, rs] of byWorkload) {
-      const localRow = rs.find((r) => r.where === 'local disk');
-      const libRow = rs.find((r) => r.where.startsWith('client library'));
-      for (const r of rs) {
-        const vsLocal =
-          localRow && r !== localRow ? `${((100 * r.value) / localRow.value).toFixed(0)} %` : '';
-        const vsLib =
-          libRow && r.where === whereMount ? `${((100 * r.value) / libRow.value).toFixed(0)} %` : '';
-        console.log(
-          `| ${r.workload} | ${r.where} | ${r.value.toFixed(r.value < 100 ? 1 : 0)} ${r.unit} | ${vsLocal} | ${vsLib} |`,
-        );
+    for (let round = 1; round <= ROUNDS; round++) {
+      if (ONLY.has('seq')) {
+        await sequential(whereMount, mnt, true);
+        await sequential('local disk', local);
+      }
+      if (ONLY.has('library')) await library(client);
+      if (ONLY.has('random')) {
+        random(whereMount, mnt);
+        random('local disk', local);
+      }
+      if (ONLY.has('creates')) {
+        await creates(whereMount, mnt, true);
+        await creates('local disk', local);
+        await libraryCreates(client);
       }
     }
-    const names = watched.map((w) => w.name);
-    console.log(
-      `\nCPU seconds through the mount, per unit of work\n| workload | per | ${names.join(' | ')} | all |\n|---|---|${names.map(() => '---|').join('')}---|`,
-    );
-    for (const c of cpuRows) {
-      const each = names.map((n) => (c.seconds[n] ?? 0) / c.units);
-      const all = each.reduce((a, b) => a + b, 0);
-      console.log(
-        `| ${c.workload} | ${c.per} | ${each.map((x) => x.toFixed(2)).join(' | ')} | ${all.toFixed(2)} |`,
-      );
-    }
-    console.log(
-      `\nMinor page faults through the mount, thousands per unit of work\n| workload | per | ${names.join(' | ')} |\n|---|---|${names.map(() => '---|').join('')}`,
-    );
-    for (const c of cpuRows) {
-      const each = names.map((n) => (c.faults[n] ?? 0) / c.units / 1000);
-      console.log(`| ${c.workload} | ${c.per} | ${each.map((x) => x.toFixed(1)).join(' | ')} |`);
-    }
+    printRates(whereMount);
+    printCpu();
   } finally {
     spawnSync('umount', ['-l', mnt]);
     client?.close();
