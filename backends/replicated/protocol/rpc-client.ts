@@ -147,6 +147,13 @@ export class RpcClient {
     if (this.closed) return Promise.reject(new ReplicatedError('ENOTCONN', 'connection closed'));
     const id = this.nextId;
     this.nextId = this.nextId >= 0xfffffff0 ? 1 : this.nextId + 1;
+    let parts: Buffer[];
+    try {
+      // First: a request that cannot be sent (a header over MAX_HEADER) leaves no waiter behind.
+      parts = encodeFrame(id, op, 0, header, payload);
+    } catch (err) {
+      return Promise.reject(err);
+    }
     return new Promise<Reply>((resolve, reject) => {
       if (!timeoutMs || timeoutMs <= 0) {
         this.waiters.set(id, { resolve, reject, timer: undefined });
@@ -174,7 +181,7 @@ export class RpcClient {
         this.waiters.set(id, w);
       }
       // A request's payload the share server forwards may be pooled memory: writeFrame holds it.
-      writeFrame(this.socket, encodeFrame(id, op, 0, header, payload), payload);
+      writeFrame(this.socket, parts, payload);
     });
   }
 

@@ -281,6 +281,8 @@ test('an answer whose header is over the limit fails that request with EMSGSIZE;
     assert.deepEqual((await rpc.request(OP.ping, {})).header, { ok: true });
     // The same for a request: refused before it is sent, so the server never drops the link.
     await expectCode(rpc.request(OP.getattr, { path: 'y'.repeat(MAX_HEADER) }), ['EMSGSIZE']);
+    // ... and leaves nothing waiting for an answer that cannot come.
+    assert.equal((rpc as unknown as { waiters: Map<number, unknown> }).waiters.size, 0);
     assert.deepEqual((await rpc.request(OP.ping, {})).header, { ok: true });
   } finally {
     rpc.close();
