@@ -35,6 +35,13 @@ export async function onEachDatabase<R>(
   return rows;
 }
 
+/** The middle value of `xs` (the mean of the two middle ones for an even count). */
+export function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = Math.floor(s.length / 2);
+  return s.length % 2 === 1 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
+}
+
 export interface ResultRow {
   db: string;
   scenario: string;

@@ -23,6 +23,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ReplicatedClient } from '../backends/replicated/client/client.ts';
 import { type Proc, spawnDaemon } from '../backends/replicated/processes.ts';
+import { median } from './lib.ts';
 import { fsTypeName } from './loop-fs.ts';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
@@ -333,12 +334,6 @@ async function library(client: ReplicatedClient): Promise<void> {
     unit: 'MB/s',
   });
   await client.unlink('lib.bin');
-}
-
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  const m = Math.floor(s.length / 2);
-  return s.length % 2 === 1 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
 }
 
 /** The rates, one line per workload and place: the median of the rounds, and each round's. */

@@ -23,6 +23,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { ReplicatedClient } from '../backends/replicated/client/client.ts';
 import { type Proc, spawnDaemon } from '../backends/replicated/processes.ts';
+import { median } from './lib.ts';
 import { type FsKind, run, type ScratchFs, secs, syncFs } from './loop-fs.ts';
 
 const MIB = 1024 * 1024;
@@ -81,12 +82,6 @@ const bodyAt = (i: number, n: number): Buffer => {
 
 const fileName = (c: Case, i: number): string =>
   c.files === 1 ? 'big.bin' : `d${Math.floor(i / c.perDir)}/f${i}`;
-
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  const m = Math.floor(s.length / 2);
-  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
-}
 
 /** Writes the case's data through the client library, as an application would. */
 async function writeData(clients: ReplicatedClient[], c: Case): Promise<void> {
