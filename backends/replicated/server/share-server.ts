@@ -757,12 +757,12 @@ export class ShareServer {
         'EACCES',
         'admin operations need a client certificate of the cluster CA (ABACA_CLUSTER_CERT)',
       );
-    admitPeer(sock);
     return true;
   }
 
   private checkAdmin(h: Record<string, unknown>, sock: net.Socket): void {
     if (!this.isAdmin(h, sock)) throw new ReplicatedError('EACCES', 'admin operation needs the admin token');
+    admitPeer(sock);
   }
 
   private handle(f: Frame, sock: net.Socket): HandlerResult | Promise<HandlerResult> {
