@@ -128,14 +128,14 @@ test('an aborted connection: the device is closed only after the requests being 
   fs.writeFileSync(path.join(dir, 'slow'), 'slow');
   const { dev } = fs.statSync(dir);
   const conn = (dev & 0xff) | ((dev >> 12) & 0xfff00); // the connection is named by the minor number
-  const readsBefore = errors().split('fuse: READ ').length;
+  const reads = () => errors().split('fuse: READ ').length;
+  const readsBefore = reads();
   const reader = spawn('cat', [path.join(dir, 'slow')], { stdio: 'ignore' });
   const readerDone = exited(reader); // the abort fails its read at once
   // The READ is in the file system now (a fixed wait could end before it came, on a loaded machine).
-  for (let i = 0; i < 500 && errors().split('fuse: READ ').length === readsBefore; i++)
-    await new Promise((r) => setTimeout(r, 10));
+  for (let i = 0; i < 500 && reads() === readsBefore; i++) await new Promise((r) => setTimeout(r, 10));
   const readAt = Date.now();
-  assert.ok(errors().split('fuse: READ ').length > readsBefore, 'the READ reached the session');
+  assert.ok(reads() > readsBefore, 'the READ reached the session');
   const done = exited(child);
   const t0 = Date.now();
   fs.writeFileSync(path.join(ctl, String(conn), 'abort'), '1');
