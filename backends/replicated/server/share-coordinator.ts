@@ -537,22 +537,33 @@ export class ShareCoordinator {
   }
 
   /**
-   * The answer a re-sent mutation got the first time, when a reachable brick applied it (under an
-   * earlier epoch, or before the connection was lost): it is not applied again, and the replicas that
-   * missed it get it from heal. Undefined when no reachable brick knows the request id.
+   * The answer a re-sent mutation got the first time, when a quorum of bricks recorded it (under an
+   * earlier epoch, or before the connection was lost): it is not applied again, and a replica that
+   * missed it gets it from heal. Undefined when fewer bricks than a quorum know the request id with
+   * one outcome: the mutation is then planned as any other, and a brick that applied it answers its
+   * recorded outcome instead of applying it again (brick/recent-requests.ts). So a change that
+   * reached one replica while the others were away is acknowledged only once a quorum has it, never
+   * on that one replica's word.
    */
   private async recall(rid: string): Promise<Record<string, unknown> | undefined> {
     const replies = await Promise.allSettled(
       this.readyMembers().map((m) => this.req(m, OP.bRecent, { rid })),
     );
-    let failed: { e: string; m: string } | undefined;
+    const outcomes = new Map<string, { n: number; header?: MutateReply; m?: string }>();
     for (const r of replies) {
       if (r.status !== 'fulfilled') continue;
       const o = r.value.header['outcome'] as { header?: MutateReply; e?: string; m?: string } | null;
-      if (o?.header) return answer(o.header);
-      if (o?.e !== undefined) failed ??= { e: o.e, m: o.m ?? '' };
+      if (!o || (!o.header && o.e === undefined)) continue;
+      const key = o.header ? 'ok' : String(o.e);
+      const seen = outcomes.get(key) ?? { n: 0, ...(o.header ? { header: o.header } : { m: o.m ?? '' }) };
+      seen.n++;
+      outcomes.set(key, seen);
     }
-    if (failed) throw new ReplicatedError(failed.e as ReplicatedError['code'], failed.m);
+    for (const [key, o] of outcomes) {
+      if (o.n < this.majority) continue;
+      if (o.header) return answer(o.header);
+      throw new ReplicatedError(key as ReplicatedError['code'], o.m ?? '');
+    }
     return undefined;
   }
 

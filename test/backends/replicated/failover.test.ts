@@ -137,29 +137,42 @@ test('a re-sent mutation is applied once: same server, and after a takeover', as
   await backend.deleteShare(ref('resend'));
 });
 
-test('a re-send after a failure without quorum is applied, not answered with the old failure', {
-  timeout: 60_000,
-}, async () => {
-  await backend.createShare(ref('quorum'));
-  const owner = serverOf(owners.rows.get('quorum')!.server);
+/** A new share with an empty file `q`, and a client of its owner. */
+async function shareWithFile(id: string): Promise<{ c: ReplicatedClient; owner: Proc }> {
+  await backend.createShare(ref(id));
+  const owner = serverOf(owners.rows.get(id)!.server);
   const c = await ReplicatedClient.connect({
     host: '127.0.0.1',
     port: owner.port,
-    share: 'quorum',
+    share: id,
     adminToken: cl.adminToken,
   });
   await c.call(OP.create, { path: 'q', mode: 0o644, excl: true });
+  return { c, owner };
+}
+
+/** Runs fn while bricks 2 and 3 are stopped (SIGSTOP): quorum is lost, brick 1 still answers. */
+async function withTwoBricksStopped(fn: () => Promise<unknown>): Promise<void> {
   cl.bricks[1]!.signal('SIGSTOP');
   cl.bricks[2]!.signal('SIGSTOP');
   try {
-    await expectCode(
-      c.call(OP.write, { path: 'q', off: 0, append: true, rid: 'r-q' }, Buffer.from('once\n')),
-      ['ENOTCONN', 'EIO'],
-    );
+    await fn();
   } finally {
     cl.bricks[1]!.signal('SIGCONT');
     cl.bricks[2]!.signal('SIGCONT');
   }
+}
+
+test('a re-send after a failure without quorum is applied, not answered with the old failure', {
+  timeout: 60_000,
+}, async () => {
+  const { c, owner } = await shareWithFile('quorum');
+  await withTwoBricksStopped(() =>
+    expectCode(c.call(OP.write, { path: 'q', off: 0, append: true, rid: 'r-q' }, Buffer.from('once\n')), [
+      'ENOTCONN',
+      'EIO',
+    ]),
+  );
   const admin = await cl.client(undefined, owner);
   await waitFor(
     async () => (await admin.healInfo('quorum')).every((b) => b.connected),
@@ -185,6 +198,25 @@ test('a re-send after a failure without quorum is applied, not answered with the
   assert.equal((await c.readFile('q')).toString(), 'once\n');
   c.close();
   await backend.deleteShare(ref('quorum'));
+});
+
+test('a re-send that one brick alone applied is not acknowledged while quorum is lost', {
+  timeout: 60_000,
+}, async () => {
+  const { c } = await shareWithFile('lone');
+  // Bricks 2 and 3 stop answering: the write reaches brick 1 alone, which applies it and keeps its
+  // outcome under the request id; the share server answers that quorum was not reached.
+  const send = (resent: boolean) =>
+    c.call(OP.write, { path: 'q', off: 0, append: true, rid: 'r-lone', resent }, Buffer.from('lone\n'));
+  await withTwoBricksStopped(async () => {
+    await expectCode(send(false), ['ENOTCONN', 'EIO']);
+    // The client sends it again, as a mount does until its retry timeout: brick 1's record of
+    // success is one replica's, not a quorum's, so the answer is still a failure.
+    await expectCode(send(true), ['ENOTCONN', 'EIO']);
+    await expectCode(send(true), ['ENOTCONN', 'EIO']);
+  });
+  c.close();
+  await backend.deleteShare(ref('lone'));
 });
 
 test('kill -9 the owner under appends: the share moves, the client follows, nothing lost or doubled', {
