@@ -99,6 +99,8 @@ const times = [];
 const failed = [];
 /** What each failed file said of its failures, printed again at the end (CI keeps the tail of a log). */
 const failures = [];
+/** Files that skipped tests, with how many: a failure in CI. */
+const skippedIn = [];
 
 /**
  * The `not ok` lines of a file's TAP output with their YAML blocks (error, expected, actual, stack),
@@ -162,6 +164,7 @@ function runFile(file) {
       // A file that failed with no failing test (an error after a test ended, a crash on import)
       // counts as one failure, as node --test counted it.
       if (!ok && !(own.fail > 0)) totals.fail += 1;
+      if (own.skipped > 0) skippedIn.push(`${rel(file)} (${own.skipped})`);
       process.stdout.write(
         `# ---- ${rel(file)}: ${ok ? 'ok' : `FAILED (exit ${code ?? signal})`} in ${secs.toFixed(1)} s ` +
           `(${own.pass ?? 0} passed, ${own.fail ?? 0} failed, ${own.skipped ?? 0} skipped)\n${body.trimEnd()}\n`,
@@ -205,4 +208,11 @@ if (failed.length > 0)
   );
 for (const k of SUMMARY) process.stdout.write(`# ${k} ${totals[k]}\n`);
 process.stdout.write(`# duration_ms ${Date.now() - started}\n`);
-process.exit(failed.length > 0 ? 1 : 0);
+// CI installs everything the tests need (.ci/run), so a test that skips there hides a missing
+// prerequisite: the run fails and names the files (each says why in its output above).
+const skipsFail = Boolean(process.env.CI) && skippedIn.length > 0;
+if (skipsFail)
+  process.stdout.write(
+    `# CI runs every test, but these files skipped some:\n${skippedIn.map((f) => `#   ${f}`).join('\n')}\n`,
+  );
+process.exit(failed.length > 0 || skipsFail ? 1 : 0);
