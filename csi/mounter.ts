@@ -8,17 +8,12 @@ import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { packageRoot } from '../backends/replicated/processes.ts';
+import { type MountEntry, readMounts } from '../client/mount/mountinfo.ts';
+
+export type { MountEntry };
 
 /** The `abaca` command of this package (from the sources or from their build in dist/). */
 export const ABACA_BIN = path.join(packageRoot(), 'bin', 'abaca.js');
-
-export interface MountEntry {
-  mountPoint: string;
-  root: string;
-  fsType: string;
-  source: string;
-  options: string[];
-}
 
 export type Health = { ok: true; stats: fs.StatsFs } | { ok: false; code: string; message: string };
 
@@ -30,29 +25,6 @@ export interface Mounter {
   mountShare(location: string, dir: string, readOnly: boolean, env: Record<string, string>): Promise<void>;
   bind(source: string, target: string, readOnly: boolean): Promise<void>;
   unmount(dir: string, lazy: boolean): Promise<void>;
-}
-
-/** mountinfo escapes space, tab, newline and backslash as \ooo. */
-const unescapeOctal = (s: string) =>
-  s.replace(/\\([0-7]{3})/g, (_, o: string) => String.fromCharCode(Number.parseInt(o, 8)));
-
-export function parseMountinfo(text: string): MountEntry[] {
-  const out: MountEntry[] = [];
-  for (const line of text.split('\n')) {
-    if (!line) continue;
-    const [pre, post] = line.split(' - ');
-    if (!pre || !post) continue;
-    const f = pre.split(' ');
-    const g = post.split(' ');
-    out.push({
-      root: unescapeOctal(f[3] ?? ''),
-      mountPoint: unescapeOctal(f[4] ?? ''),
-      options: (f[5] ?? '').split(','),
-      fsType: g[0] ?? '',
-      source: unescapeOctal(g[1] ?? ''),
-    });
-  }
-  return out;
 }
 
 export class CommandFailed extends Error {
@@ -95,7 +67,7 @@ function run(cmd: string, args: string[], env?: Record<string, string>, timeoutM
 
 export class SystemMounter implements Mounter {
   mounts(): MountEntry[] {
-    return parseMountinfo(fs.readFileSync('/proc/self/mountinfo', 'utf8'));
+    return readMounts();
   }
 
   at(dir: string): MountEntry[] {

@@ -7,6 +7,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { status } from '@grpc/grpc-js';
 import { ApiError } from '../../cli/client/errors.ts';
+import { parseMountinfo } from '../../client/mount/mountinfo.ts';
 import {
   checkCapability,
   codeForDetail,
@@ -19,7 +20,6 @@ import {
 } from '../../csi/controller.ts';
 import { CsiError, fromApiError } from '../../csi/errors.ts';
 import { checkDriverName } from '../../csi/identity.ts';
-import { parseMountinfo } from '../../csi/mounter.ts';
 import { mountFailure } from '../../csi/node.ts';
 import { formatNodeId, parseNodeId, ruleMatchesIp } from '../../csi/node-id.ts';
 import { credentialsEnv, credentialsFromSecrets } from '../../csi/secrets.ts';

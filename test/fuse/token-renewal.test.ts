@@ -7,18 +7,13 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
 import { test } from 'node:test';
+import { isMountPoint } from '../../client/mount/mountinfo.ts';
 import { tempDir } from '../helpers/db.ts';
 import { type ServerProcess, startServerProcess } from '../helpers/process.ts';
 import { abaca, fuseSkip } from './helpers.ts';
 
 const skip = fuseSkip;
 const PASSWORD = 'renewal-test-password';
-
-const mounted = (d: string) =>
-  fs
-    .readFileSync('/proc/self/mountinfo', 'utf8')
-    .split('\n')
-    .some((l) => l.split(' ')[4] === d);
 
 test('a mount outlives its token: the CLI renews it before it expires and writes keep working', {
   skip,
@@ -32,7 +27,7 @@ test('a mount outlives its token: the CLI renews it before it expires and writes
   // An after hook, not a finally: it also runs when the test times out while a step still waits,
   // so neither the mount nor the server outlives the test.
   t.after(async () => {
-    if (mounted(mnt)) await abaca(['umount', '-l', mnt]);
+    if (isMountPoint(mnt)) await abaca(['umount', '-l', mnt]);
     await short?.stop();
     own.remove();
   });
@@ -58,8 +53,8 @@ test('a mount outlives its token: the CLI renews it before it expires and writes
   await run('share', 'create', 'NFS', '1', '--name', 'renewed', '--wait');
   await run('share', 'access', 'create', 'renewed', 'ip', '127.0.0.1', '--wait');
   const fg = abaca(['mount', 'renewed', mnt, '--foreground'], e, 200_000);
-  for (let i = 0; i < 100 && !mounted(mnt); i++) await new Promise((res) => setTimeout(res, 100));
-  assert.ok(mounted(mnt), 'mounted');
+  for (let i = 0; i < 100 && !isMountPoint(mnt); i++) await new Promise((res) => setTimeout(res, 100));
+  assert.ok(isMountPoint(mnt), 'mounted');
   // The token the mount started with was issued before `started`, so it is expired 60 s later;
   // the writes go on past that (the last ones with the renewed token only).
   const started = Date.now();
