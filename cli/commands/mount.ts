@@ -9,6 +9,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import type { Command } from 'commander';
 import type { MountOptions } from '../../client/mount/mount-options.ts';
+import { isMountPoint } from '../../client/mount/mountinfo.ts';
 import type { ShareAddress } from '../../client/mount/share-connection.ts';
 import type { Context } from '../context.ts';
 import { CommandError, UsageError } from '../errors.ts';
@@ -56,7 +57,7 @@ export function registerMountCommands(program: Command): void {
       .option('--ro', 'mount read-only')
       .option(
         '-o, --options <list>',
-        'mount options, comma-separated (repeatable): ro, entry_timeout=S, attr_timeout=S, timeout=S (both), retry_timeout=S, write_behind=MiB (0 or sync: off), readers=N, admin_token_file=PATH, debug',
+        "mount options, comma-separated (repeatable): ro, rw, entry_timeout=S, attr_timeout=S, timeout=S (both), retry_timeout=S, write_behind=MiB (0 or sync: off), readers=N, admin_token_file=PATH, no_direct_reads, debug; nosuid, nodev, noexec, noatime… go to the kernel; fstab's defaults, _netdev, nofail, x-… are ignored (docs/mount.md)",
         collect,
       )
       .option('--foreground', 'serve the mount in this process until it is unmounted (for supervisors)')
@@ -76,16 +77,18 @@ export function registerMountCommands(program: Command): void {
     .action(
       act(async (_ctx, args, opts) => {
         const dir = path.resolve(String(args[0]));
-        await run('umount', opts.lazy ? ['-l', dir] : [dir]);
+        if (!isMountPoint(dir)) throw new CommandError(`Cannot unmount ${dir}: it is not a mount point.`);
+        try {
+          await run('umount', opts.lazy ? ['-l', dir] : [dir]);
+        } catch (err) {
+          if (!/busy/i.test((err as Error).message)) throw err;
+          throw new CommandError(
+            `Cannot unmount ${dir}: it is busy (a process has a file or its working directory in it); ` +
+              `abaca umount -l ${dir} detaches it now and finishes once nothing uses it.`,
+          );
+        }
       }),
     );
-}
-
-function isMountPoint(dir: string): boolean {
-  return fs
-    .readFileSync('/proc/self/mountinfo', 'utf8')
-    .split('\n')
-    .some((l) => l.split(' ')[4] === dir);
 }
 
 async function mountCommand(ctx: Context, share: string, dirArg: string, opts: Opts): Promise<void> {
@@ -190,7 +193,7 @@ async function serve(
   log(`connecting to ${exportLocation(address)}`);
   let mounted: Awaited<ReturnType<typeof mountShare>>;
   try {
-    mounted = await mountShare({ dir, address, options, token, log });
+    mounted = await mountShare({ dir, address, options, source: share, token, log });
   } catch (err) {
     throw new CommandError(`Cannot mount ${label}: ${reason(lib, err, address, share)}`);
   }

@@ -17,7 +17,12 @@ export interface MountOptions {
   directReads: boolean;
   /** Log every FUSE request to stderr. */
   debug: boolean;
-  /** Options mount(8) passes that mean nothing here (defaults, _netdev, noauto, …), kept for fstab. */
+  /** Generic flags for the kernel's mount (nosuid, nodev, noexec, noatime, …), in the order given. */
+  kernelFlags: string[];
+  /**
+   * Options mount(8) and fstab pass that mean nothing here (defaults, _netdev, noauto, comment=,
+   * x-systemd.…), accepted for fstab.
+   */
   ignored: string[];
 }
 
@@ -30,10 +35,11 @@ export const DEFAULT_MOUNT_OPTIONS: MountOptions = {
   writeBehindMiB: 16,
   directReads: true,
   debug: false,
+  kernelFlags: [],
   ignored: [],
 };
 
-/** Options mount(8) and fstab add that a FUSE mount takes as given or ignores. */
+/** Options mount(8) and fstab add that mean nothing to the mount itself; accepted and ignored. */
 const PASSED_OVER = new Set([
   'defaults',
   'auto',
@@ -41,8 +47,15 @@ const PASSED_OVER = new Set([
   'user',
   'nouser',
   'users',
+  'owner',
+  'group',
   '_netdev',
   'nofail',
+  'async',
+]);
+
+/** Generic mount flags, given to the kernel's mount as they are (mount(8)'s FILESYSTEM-INDEPENDENT options). */
+const KERNEL_FLAGS = new Set([
   'exec',
   'noexec',
   'suid',
@@ -51,9 +64,12 @@ const PASSED_OVER = new Set([
   'nodev',
   'atime',
   'noatime',
+  'diratime',
+  'nodiratime',
   'relatime',
-  'async',
-  'x-systemd.automount',
+  'norelatime',
+  'strictatime',
+  'nostrictatime',
 ]);
 
 function seconds(v: string | undefined, name: string, min: number): number {
@@ -65,7 +81,7 @@ function seconds(v: string | undefined, name: string, min: number): number {
 
 /** Parses comma-separated `-o` lists (several may be given); unknown options are an error. */
 export function parseMountOptions(lists: string[], base: Partial<MountOptions> = {}): MountOptions {
-  const o: MountOptions = { ...DEFAULT_MOUNT_OPTIONS, ...base, ignored: [] };
+  const o: MountOptions = { ...DEFAULT_MOUNT_OPTIONS, ...base, kernelFlags: [], ignored: [] };
   for (const list of lists)
     for (const item of list.split(',')) {
       if (item === '') continue;
@@ -125,7 +141,9 @@ export function parseMountOptions(lists: string[], base: Partial<MountOptions> =
           o.debug = true;
           break;
         default:
-          if (PASSED_OVER.has(key)) o.ignored.push(item);
+          if (KERNEL_FLAGS.has(key) && value === undefined) o.kernelFlags.push(key);
+          // x-…: options for userspace (systemd's x-systemd.*, x-gvfs-*); comment=: for fstab readers.
+          else if (PASSED_OVER.has(key) || key.startsWith('x-') || key === 'comment') o.ignored.push(item);
           else throw new Error(`unknown mount option '${item}'`);
       }
     }

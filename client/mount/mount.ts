@@ -14,6 +14,11 @@ export interface MountRequest {
   dir: string;
   address: ShareAddress;
   options: MountOptions;
+  /**
+   * The source the kernel's mount table shows (df, findmnt): the share as it was named to the
+   * mount, so that mount(8) finds an fstab line's mount by its source. Default: the export location.
+   */
+  source?: string;
   /** The identity token to mount with (asked again at every reconnection). */
   token?: () => Promise<string | undefined>;
   log?: (msg: string) => void;
@@ -69,8 +74,8 @@ export async function mountShare(req: MountRequest): Promise<MountedShare> {
       readers: o.readers,
       entryTimeout: o.entryTimeout,
       attrTimeout: o.attrTimeout,
-      fsname: exportLocation(req.address),
-      mountOptions: readOnly ? ['ro'] : [],
+      fsname: req.source ?? exportLocation(req.address),
+      mountOptions: [...(readOnly ? ['ro'] : []), ...o.kernelFlags],
       debug: o.debug,
     });
     shareFs.invalidate = (ino) => session.notifyInvalInode(ino);

@@ -16,9 +16,10 @@ import net from 'node:net';
 import path from 'node:path';
 import { after, before, test } from 'node:test';
 import { OP } from '../../backends/replicated/protocol/opcodes.ts';
+import { isMountPoint } from '../../client/mount/mountinfo.ts';
 import { ShareConnection } from '../../client/mount/share-connection.ts';
 import { Cluster } from '../backends/replicated/helpers.ts';
-import { codeOf, fuseSkip, mount, tempDir, unmountAll } from './helpers.ts';
+import { abaca, codeOf, fuseSkip, mount, tempDir, unmountAll } from './helpers.ts';
 
 const skip = fuseSkip;
 let cl: Cluster;
@@ -233,4 +234,61 @@ test('the share server stays away during a copy: the mount moves to the next add
   assert.equal(r.code, 0, r.stderr);
   assert.equal(sha(dest), sourceSha);
   assert.match(m.output(), new RegExp(`reconnected to 127\\.0\\.0\\.2:${nextPort}`));
+});
+
+test('the share server stays away: ENOTCONN within the retry timeout, no hang; abaca umount works, busy or dead', {
+  skip,
+  timeout: 120_000,
+}, async () => {
+  // The server the previous test left (127.0.0.2); no other address is listed, so nothing serves
+  // the share once it is gone.
+  const srv = cl.server;
+  const m = await mount(`abaca://${srv.addr}/f`, path.join(work, 'm5'), [
+    '-o',
+    'retry_timeout=2,attr_timeout=0,entry_timeout=0',
+  ]);
+  fs.writeFileSync(path.join(m.dir, 'kept'), 'kept');
+  // A process that works in the mount, from before the server went: the mount is busy.
+  const inside = spawn('sleep', ['60'], { cwd: m.dir, stdio: 'ignore' });
+  await srv.kill9();
+  for (const [what, op] of [
+    ['create', () => fs.writeFileSync(path.join(m.dir, 'away'), 'x')],
+    ['stat', () => fs.statSync(path.join(m.dir, 'kept'))],
+    ['listing', () => fs.readdirSync(m.dir)],
+  ] as const) {
+    const t0 = Date.now();
+    const code = codeOf(op);
+    const ms = Date.now() - t0;
+    assert.equal(code, 'ENOTCONN', `${what}: ${m.output()}`);
+    assert.ok(ms >= 1_500 && ms < 10_000, `${what} answered after ${ms} ms (retry_timeout=2)`);
+  }
+  // Busy: plain umount says so and leaves it mounted; -l detaches it.
+  try {
+    const busy = await abaca(['umount', m.dir]);
+    assert.equal(busy.code, 1, busy.stderr);
+    assert.match(busy.stderr, /busy.*abaca umount -l/);
+    assert.ok(isMountPoint(m.dir));
+    const lazy = await abaca(['umount', '-l', m.dir]);
+    assert.equal(lazy.code, 0, lazy.stderr);
+    assert.ok(!isMountPoint(m.dir));
+  } finally {
+    inside.kill('SIGKILL');
+  }
+  // The serving process ends once the kernel lets the mount go.
+  await new Promise((r) => (m.child.exitCode === null ? m.child.once('exit', r) : r(null)));
+
+  // A mount whose process was killed: every access is ENOTCONN, and abaca umount still works.
+  cl.servers.push(await cl.startServer(['--host', '127.0.0.2', '--port', String(srv.port)]));
+  const d = await mount(`abaca://${cl.server.addr}/f`, path.join(work, 'm6'));
+  assert.equal(fs.readFileSync(path.join(d.dir, 'kept'), 'utf8'), 'kept');
+  d.child.kill('SIGKILL');
+  await new Promise((r) => (d.child.exitCode === null ? d.child.once('exit', r) : r(null)));
+  assert.equal(
+    codeOf(() => fs.readdirSync(d.dir)),
+    'ENOTCONN',
+  );
+  const gone = await abaca(['umount', d.dir]);
+  assert.equal(gone.code, 0, gone.stderr);
+  assert.ok(!isMountPoint(d.dir));
+  assert.deepEqual(fs.readdirSync(d.dir), []);
 });

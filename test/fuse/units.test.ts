@@ -30,7 +30,19 @@ test('-o options: values, defaults, fstab noise, and refusals', () => {
     [['attr_timeout=0.5', 'entry_timeout=0'], { attrTimeout: 0.5, entryTimeout: 0 }],
     [['sync'], { writeBehindMiB: 0 }],
     [['write_behind=64,readers=16,retry_timeout=3'], { writeBehindMiB: 64, readers: 16, retryTimeout: 3 }],
-    [['defaults,_netdev,noauto,nofail'], { ignored: ['defaults', '_netdev', 'noauto', 'nofail'] }],
+    [
+      ['defaults,_netdev,noauto,nofail'],
+      { ignored: ['defaults', '_netdev', 'noauto', 'nofail'], kernelFlags: [] },
+    ],
+    [
+      ['x-systemd.automount,x-systemd.mount-timeout=30,comment=abaca,async'],
+      { ignored: ['x-systemd.automount', 'x-systemd.mount-timeout=30', 'comment=abaca', 'async'] },
+    ],
+    [
+      ['nosuid,nodev', 'noexec,noatime'],
+      { kernelFlags: ['nosuid', 'nodev', 'noexec', 'noatime'], ignored: [] },
+    ],
+    [['noexec=1'], /unknown mount option 'noexec=1'/],
     [['admin_token_file=/etc/abaca/token'], { adminTokenFile: '/etc/abaca/token' }],
     [['no_direct_reads'], { directReads: false }],
     [['no_direct_reads,direct_reads'], { directReads: true }],
