@@ -1,8 +1,9 @@
 /**
  * Advisory locks across two mounts of one share (the share server keeps the lock table): flock
  * and fcntl byte-range locks contended between A and B, F_GETLK seeing the other mount's lock,
- * close releasing, a killed mount losing its locks, and 4 processes × 2 mounts incrementing one
- * counter under a lock (no update lost: the lock also makes the holder read the latest data).
+ * close releasing, a killed mount losing its locks, 4 processes × 2 mounts incrementing one
+ * counter under a lock (no update lost: the lock also makes the holder read the latest data), and
+ * 4 processes × 2 mounts appending records under flock and under fcntl locks (none lost or torn).
  * Locks are taken by python3 processes (fcntl module). Needs root and /dev/fuse.
  */
 import assert from 'node:assert/strict';
@@ -154,6 +155,65 @@ print('done')`;
   }
   assert.equal(Number(fs.readFileSync(path.join(b.dir, 'counter'), 'utf8').trim()), 8 * rounds);
 });
+
+/**
+ * Each writer appends `rounds` records at the end it finds under the lock (fstat, then two pwrites
+ * of half a record each): without the lock, or with a stale size after it, two writers would put
+ * records at the same offset or one inside another.
+ */
+const APPEND_RECORDS = `
+path, kind, writer, rounds, size = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4]), int(sys.argv[5])
+def lock(fd, how):
+    if kind == 'flock': fcntl.flock(fd, how)
+    else: fcntl.lockf(fd, how)
+fd = os.open(path, os.O_RDWR)
+for i in range(rounds):
+    head = ('%02d %05d ' % (writer, i)).encode()
+    rec = head + bytes([97 + (writer * 7 + i) % 26]) * (size - len(head) - 1) + b'\\n'
+    lock(fd, fcntl.LOCK_EX)
+    end = os.fstat(fd).st_size
+    os.pwrite(fd, rec[:size // 2], end)
+    os.pwrite(fd, rec[size // 2:], end + size // 2)
+    lock(fd, fcntl.LOCK_UN)
+os.close(fd)
+print('done')`;
+
+for (const kind of ['flock', 'fcntl'] as const)
+  test(`4 processes × 2 mounts append records under ${kind} locks: none lost, none torn`, {
+    skip,
+    timeout: 120_000,
+  }, async () => {
+    const name = `records-${kind}`;
+    fs.writeFileSync(path.join(a.dir, name), '');
+    const rounds = 30;
+    const size = 3000; // not a multiple of a page: halves cross page boundaries
+    const writers = [a, a, a, a, b, b, b, b].map((m, w) =>
+      py(APPEND_RECORDS, path.join(m.dir, name), kind, String(w), String(rounds), String(size)),
+    );
+    for (const p of writers) {
+      const r = await p.exit;
+      assert.equal(r.code, 0, r.stderr);
+    }
+    // Read through the other mount than the last writers' half, and check every record.
+    const data = fs.readFileSync(path.join(b.dir, name));
+    assert.equal(data.length, 8 * rounds * size, 'every record is there, and nothing else');
+    const next = new Array<number>(8).fill(0);
+    for (let off = 0; off < data.length; off += size) {
+      const rec = data.subarray(off, off + size);
+      const m = /^(\d\d) (\d{5}) /.exec(rec.subarray(0, 9).toString('latin1'));
+      assert.ok(
+        m,
+        `a torn record at offset ${off}: ${JSON.stringify(rec.subarray(0, 20).toString('latin1'))}`,
+      );
+      const w = Number(m[1]);
+      const i = Number(m[2]);
+      assert.equal(i, next[w], `writer ${w}'s records in order, none missing (offset ${off})`);
+      next[w] = i + 1;
+      const fill = String.fromCharCode(97 + ((w * 7 + i) % 26)).repeat(size - 10);
+      assert.equal(rec.subarray(9).toString('latin1'), `${fill}\n`, `record ${w}/${i} intact`);
+    }
+    assert.deepEqual(next, new Array<number>(8).fill(rounds));
+  });
 
 test('a mount that dies loses its locks', { skip, timeout: 60_000 }, async () => {
   const c = await mount(loc, path.join(work, 'c'));
