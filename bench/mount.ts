@@ -3,7 +3,8 @@
 // and runs the same workloads through the mount and on the local disk (the temporary directory),
 // plus sequential I/O, creates and removals through the client library in the same run:
 //   sequential write + fsync and sequential read after dropping caches (fio when installed,
-//   else dd with 1 MiB blocks), 4 KiB random read and write IOPS with 4 jobs (fio only), and
+//   else dd with 1 MiB blocks), 4 KiB random read and write IOPS with 4 jobs (fio when installed,
+//   else Node processes issuing the same psync reads and writes; the client library too), and
 //   creating ABACA_BENCH_FILES (default 10,000) files of 4 KiB with 4 processes, then removing
 //   them with 4 `rm -r`.
 // Sizes: ABACA_BENCH_MIB (default 1024). ABACA_BENCH_ROUNDS (default 3) rounds, each running
@@ -198,28 +199,136 @@ async function sequential(where: string, dir: string, cpu = false): Promise<void
   fs.rmSync(file, { force: true });
 }
 
-function random(where: string, dir: string): void {
-  if (!hasFio) return;
-  for (const rw of ['randread', 'randwrite']) {
-    const out = JSON.parse(
-      run('fio', [
-        `--name=${rw}`,
-        `--directory=${dir}`,
-        `--rw=${rw}`,
-        '--bs=4k',
-        '--size=64M',
-        `--numjobs=${JOBS}`,
-        '--time_based',
-        '--runtime=10',
-        '--ioengine=psync',
-        '--group_reporting',
-        '--output-format=json',
-      ]),
-    );
-    const job = out.jobs[0][rw === 'randread' ? 'read' : 'write'];
-    rows.push({ workload: `4 KiB ${rw}, ${JOBS} jobs`, where, value: job.iops, unit: 'IOPS' });
+const RANDOM_MIB = 64;
+const RANDOM_SECONDS = 10;
+
+/** 4 KiB random reads, then writes, JOBS jobs of a RANDOM_MIB file each, for RANDOM_SECONDS: fio's, or the same in Node. */
+async function random(where: string, dir: string): Promise<void> {
+  for (const rw of ['randread', 'randwrite'] as const) {
+    let iops: number;
+    if (hasFio) {
+      const out = JSON.parse(
+        run('fio', [
+          `--name=${rw}`,
+          `--directory=${dir}`,
+          `--rw=${rw}`,
+          '--bs=4k',
+          `--size=${RANDOM_MIB}M`,
+          `--numjobs=${JOBS}`,
+          '--time_based',
+          `--runtime=${RANDOM_SECONDS}`,
+          '--ioengine=psync',
+          '--group_reporting',
+          '--output-format=json',
+        ]),
+      );
+      iops = out.jobs[0][rw === 'randread' ? 'read' : 'write'].iops;
+    } else iops = await randomInNode(dir, rw);
+    rows.push({ workload: `4 KiB ${rw}, ${JOBS} jobs`, where, value: iops, unit: 'IOPS' });
   }
   for (const f of fs.readdirSync(dir)) if (f.startsWith('rand')) fs.rmSync(path.join(dir, f));
+}
+
+/**
+ * What fio's psync job does, without fio: each of JOBS processes lays out its own file (untimed),
+ * then, started together with the caches dropped, issues one 4 KiB pread or pwrite at a random
+ * aligned offset after another.
+ */
+const RANDOM_JOB = `
+const fs = require('node:fs');
+const [file, rw, seconds, mib] = process.argv.slice(1);
+const size = Number(mib) * 1048576;
+const fd = fs.openSync(file, fs.existsSync(file) ? 'r+' : 'w+');
+const layout = Buffer.alloc(1048576, 1);
+for (let at = fs.fstatSync(fd).size; at < size; at += layout.length) fs.writeSync(fd, layout, 0, layout.length, at);
+process.stdout.write('ready\\n');
+process.stdin.once('data', () => {
+  const buf = Buffer.alloc(4096, 2);
+  const end = Date.now() + Number(seconds) * 1000;
+  let n = 0;
+  while (Date.now() < end)
+    for (let k = 0; k < 16; k++, n++) {
+      const at = Math.floor(Math.random() * (size / 4096)) * 4096;
+      if (rw === 'randread') fs.readSync(fd, buf, 0, 4096, at);
+      else fs.writeSync(fd, buf, 0, 4096, at);
+    }
+  fs.closeSync(fd);
+  process.stdout.write(n + '\\n');
+});`;
+
+async function randomInNode(dir: string, rw: 'randread' | 'randwrite'): Promise<number> {
+  const kids = Array.from({ length: JOBS }, (_, j) =>
+    spawn(
+      process.execPath,
+      ['-e', RANDOM_JOB, path.join(dir, `${rw}.${j}`), rw, String(RANDOM_SECONDS), String(RANDOM_MIB)],
+      {
+        stdio: ['pipe', 'pipe', 'inherit'],
+      },
+    ),
+  );
+  const said = kids.map((k) => {
+    const lines: string[] = [];
+    let buf = '';
+    const next = (): Promise<string> =>
+      new Promise((resolve, reject) => {
+        const take = () => {
+          const line = lines.shift();
+          if (line !== undefined) resolve(line);
+          else
+            k.stdout!.once('data', (d) => {
+              buf += d;
+              const parts = buf.split('\n');
+              buf = parts.pop()!;
+              lines.push(...parts);
+              take();
+            });
+        };
+        k.once('exit', (code) => reject(new Error(`a random I/O job exited ${code}`)));
+        take();
+      });
+    return next;
+  });
+  await Promise.all(said.map((next) => next())); // every file laid out
+  // fio drops the files' cached pages before a job (invalidate=1); Node has no fadvise, so every
+  // cache is dropped (the bricks' too: a little colder than fio's start).
+  dropCaches();
+  for (const k of kids) k.stdin!.end('go\n');
+  const counts = await Promise.all(said.map((next) => next()));
+  return counts.reduce((a, c) => a + Number(c), 0) / RANDOM_SECONDS;
+}
+
+/** The same random I/O through the client library: JOBS loops, one 4 KiB request each in flight. */
+async function libraryRandom(client: ReplicatedClient): Promise<void> {
+  const files = Array.from({ length: JOBS }, (_, j) => `lib-rand${j}.bin`);
+  const layout = Buffer.alloc(1024 * 1024, 1);
+  for (const f of files) {
+    await client.create(f);
+    for (let i = 0; i < RANDOM_MIB; i++) await client.write(f, i * layout.length, layout);
+  }
+  const buf = Buffer.alloc(4096, 2);
+  const blocks = (RANDOM_MIB * 1024 * 1024) / 4096;
+  for (const rw of ['randread', 'randwrite'] as const) {
+    dropCaches(); // as before the jobs through the mount
+    let n = 0;
+    const end = Date.now() + RANDOM_SECONDS * 1000;
+    await Promise.all(
+      files.map(async (f) => {
+        while (Date.now() < end) {
+          const at = Math.floor(Math.random() * blocks) * 4096;
+          if (rw === 'randread') await client.read(f, at, 4096);
+          else await client.write(f, at, buf);
+          n++;
+        }
+      }),
+    );
+    rows.push({
+      workload: `4 KiB ${rw}, ${JOBS} jobs`,
+      where: `client library (4 KiB, ${JOBS} in flight)`,
+      value: n / RANDOM_SECONDS,
+      unit: 'IOPS',
+    });
+  }
+  for (const f of files) await client.unlink(f);
 }
 
 /** Runs `argv(dir)` for each directory, all at once: the seconds until every one has ended. */
@@ -449,7 +558,7 @@ async function main(): Promise<void> {
       ...procs.slice(0, 3).map((p, i) => ({ name: `brick ${i + 1}`, pid: p.child.pid! })),
     ];
     console.log(
-      `bench:mount — ${MIB} MiB sequential, ${FILES} creates, ${JOBS} jobs, ${ROUNDS} round${ROUNDS === 1 ? '' : 's'}; ${hasFio ? 'fio' : 'dd (install fio for random IOPS)'}; replica-3 share at ${loc}, bricks and local disk on ${fsTypeName(base)} (${base}; TMPDIR chooses)`,
+      `bench:mount — ${MIB} MiB sequential, ${FILES} creates, ${JOBS} jobs, ${ROUNDS} round${ROUNDS === 1 ? '' : 's'}; ${hasFio ? 'fio (psync)' : "no fio: dd for sequential I/O, Node processes doing what fio's psync jobs do for random I/O"}; replica-3 share at ${loc}, bricks and local disk on ${fsTypeName(base)} (${base}; TMPDIR chooses)`,
     );
     const whereMount = 'abaca mount (replica 3)';
     for (let round = 1; round <= ROUNDS; round++) {
@@ -459,8 +568,9 @@ async function main(): Promise<void> {
       }
       if (ONLY.has('library')) await library(client);
       if (ONLY.has('random')) {
-        random(whereMount, mnt);
-        random('local disk', local);
+        await random(whereMount, mnt);
+        await random('local disk', local);
+        await libraryRandom(client);
       }
       if (ONLY.has('creates')) {
         await creates(whereMount, mnt, true);
