@@ -349,7 +349,12 @@ export class BrickServer {
       }
       case OP.bRecent: {
         const s = this.readShare(h);
-        return { header: { outcome: this.recent.get(s.info.id, String(h['rid'])) ?? null } };
+        return {
+          header: {
+            outcome: this.recent.get(s.info.id, String(h['rid'])) ?? null,
+            recordingSince: this.recent.recordingSince(s.info.id),
+          },
+        };
       }
       case OP.bGetattr: {
         const s = this.readShare(h);

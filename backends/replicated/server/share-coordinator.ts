@@ -42,6 +42,11 @@ interface Job {
   absenceGen?: number;
   /** The client connection that asked for it (see SoleChangers); undefined for the server's own. */
   by?: unknown;
+  /**
+   * Replicas left out of this mutation, and blamed for it as if down: ones that may have applied
+   * it before a restart made them forget (recall).
+   */
+  skip?: Set<string>;
 }
 
 /** Failures that leave the outcome of a mutation open: a re-send asks again. */
@@ -52,10 +57,19 @@ export function outcomeOpen(code: string): boolean {
   return UNDECIDED.has(code);
 }
 
-/** Request ids answered by this coordinator and kept for re-sends (a client has far fewer in flight). */
 /** Dirty paths settled at once after a takeover (settleDirty). */
 const SETTLE_PARALLEL = 32;
+/** Request ids answered by this coordinator and kept for re-sends (a client has far fewer in flight). */
 const RIDS_KEPT = 16_384;
+/**
+ * How far the bricks' clocks may be apart (recall compares one brick's time of applying a request
+ * with another's start of recording). A larger skew only makes recall trust a restarted brick's
+ * ignorance for that much longer.
+ */
+const CLOCK_SKEW_MS = 2_000;
+
+/** What the bricks remember of a re-sent request (recall). */
+type Recalled = { answer: Record<string, unknown> } | { skip: Set<string> } | undefined;
 
 interface MutateReply {
   v: number;
@@ -493,8 +507,8 @@ export class ShareCoordinator {
     const known = this.byRid.get(rid);
     if (known) return known;
     // Sent again after a lost connection or a takeover: applied already if a brick says so.
-    const p = (resent ? this.recall(rid) : Promise.resolve(undefined)).then(
-      (prev) => prev ?? this.enqueue(kind, h, payload, by),
+    const p = (resent ? this.recall(rid) : Promise.resolve(undefined)).then((r) =>
+      r && 'answer' in r ? r.answer : this.enqueue(kind, h, payload, by, r?.skip),
     );
     this.byRid.set(rid, p);
     // A failure that says nothing about the operation itself (no quorum, fenced, timed out) is not
@@ -512,6 +526,7 @@ export class ShareCoordinator {
     h: Record<string, unknown>,
     payload: Payload | undefined,
     by: unknown,
+    skip?: Set<string>,
   ): Promise<Record<string, unknown>> {
     return new Promise((resolve, reject) => {
       const path = h['path'] as string;
@@ -531,40 +546,63 @@ export class ShareCoordinator {
         },
         growth: 0,
         accounted: false,
+        ...(skip && skip.size > 0 ? { skip } : {}),
       });
       void this.pump();
     });
   }
 
   /**
-   * The answer a re-sent mutation got the first time, when a quorum of bricks recorded it (under an
-   * earlier epoch, or before the connection was lost): it is not applied again, and a replica that
-   * missed it gets it from heal. Undefined when fewer bricks than a quorum know the request id with
-   * one outcome: the mutation is then planned as any other, and a brick that applied it answers its
-   * recorded outcome instead of applying it again (brick/recent-requests.ts). So a change that
-   * reached one replica while the others were away is acknowledged only once a quorum has it, never
-   * on that one replica's word.
+   * What the bricks remember of a re-sent mutation (sent before a lost connection or a takeover):
+   * - a quorum of them recorded one outcome: that is its answer, and it is not applied again (a
+   *   replica that missed it gets it from heal);
+   * - none knows it: undefined, and it is planned as a new mutation;
+   * - fewer than a quorum recorded it (the first send reached one brick while the others were
+   *   away): it is planned again, and acknowledged only once a quorum has it. A brick that applied
+   *   it answers its recorded outcome instead of applying it again. A brick that does not know it
+   *   applies it only if it has been recording since before the first send (a recorder's time of
+   *   applying it); one that began later (it restarted) may have applied it and forgotten, so it is
+   *   skipped and blamed, and heal gives it the result. So a change is never acknowledged on one
+   *   replica's word, nor applied twice on one replica.
    */
-  private async recall(rid: string): Promise<Record<string, unknown> | undefined> {
-    const replies = await Promise.allSettled(
-      this.readyMembers().map((m) => this.req(m, OP.bRecent, { rid })),
-    );
+  private async recall(rid: string): Promise<Recalled> {
+    const asked = this.readyMembers();
+    const replies = await Promise.allSettled(asked.map((m) => this.req(m, OP.bRecent, { rid })));
     const outcomes = new Map<string, { n: number; header?: MutateReply; m?: string }>();
-    for (const r of replies) {
-      if (r.status !== 'fulfilled') continue;
-      const o = r.value.header['outcome'] as { header?: MutateReply; e?: string; m?: string } | null;
-      if (!o || (!o.header && o.e === undefined)) continue;
+    let firstApplied = Number.POSITIVE_INFINITY;
+    const unknowing: Array<{ id: string; since: unknown }> = [];
+    const unsure = new Set<string>();
+    replies.forEach((r, i) => {
+      const id = asked[i]!.id;
+      if (r.status !== 'fulfilled') {
+        unsure.add(id);
+        return;
+      }
+      const o = r.value.header['outcome'] as {
+        header?: MutateReply;
+        e?: string;
+        m?: string;
+        at?: number;
+      } | null;
+      if (!o || (!o.header && o.e === undefined)) {
+        unknowing.push({ id, since: r.value.header['recordingSince'] });
+        return;
+      }
+      firstApplied = Math.min(firstApplied, typeof o.at === 'number' ? o.at : Number.NEGATIVE_INFINITY);
       const key = o.header ? 'ok' : String(o.e);
       const seen = outcomes.get(key) ?? { n: 0, ...(o.header ? { header: o.header } : { m: o.m ?? '' }) };
       seen.n++;
       outcomes.set(key, seen);
-    }
+    });
     for (const [key, o] of outcomes) {
       if (o.n < this.majority) continue;
-      if (o.header) return answer(o.header);
+      if (o.header) return { answer: answer(o.header) };
       throw new ReplicatedError(key as ReplicatedError['code'], o.m ?? '');
     }
-    return undefined;
+    if (outcomes.size === 0) return undefined;
+    for (const u of unknowing)
+      if (typeof u.since !== 'number' || u.since > firstApplied - CLOCK_SKEW_MS) unsure.add(u.id);
+    return { skip: unsure };
   }
 
   /** Runs `fn` with no mutation in flight and none issued until it returns. */
@@ -732,7 +770,7 @@ export class ShareCoordinator {
     const np = h['newPath'] as string | undefined;
     if (this.inSplitBrain(p) || (np !== undefined && this.inSplitBrain(np)))
       throw new ReplicatedError('EIO', `${p} is in split-brain`);
-    const reachable = this.readyMembers();
+    const reachable = this.readyMembers().filter((m) => !job.skip?.has(m.id));
     // A replica whose directory above the target is pending may hold a different file (or none)
     // under that name: applied there, a data change could land on the wrong inode and look like a
     // success. It is left out and blamed, as if down, until the directory is healed.
