@@ -349,12 +349,7 @@ export class BrickServer {
       }
       case OP.bRecent: {
         const s = this.readShare(h);
-        return {
-          header: {
-            outcome: this.recent.get(s.info.id, String(h['rid'])) ?? null,
-            recordingSince: this.recent.recordingSince(s.info.id),
-          },
-        };
+        return { header: { outcome: this.recent.get(s.info.id, String(h['rid'])) ?? null } };
       }
       case OP.bGetattr: {
         const s = this.readShare(h);

@@ -11,8 +11,8 @@
  */
 import { ReplicatedError, toReplicatedError } from '../protocol/errors.ts';
 
-/** What a mutation answered on this brick: its reply header, or its error; `at`: when (this brick's clock, ms). */
-export type Outcome = ({ header: object } | { e: string; m: string }) & { at?: number };
+/** What a mutation answered on this brick: its reply header, or its error. */
+export type Outcome = { header: object } | { e: string; m: string };
 
 /** Failures that did not apply the mutation for a reason of the moment: not remembered. */
 const UNDECIDED = new Set(['EIO', 'ENOSPC', 'ENOTCONN', 'ETIMEDOUT', 'ESTALE', 'ENXIO', 'EAGAIN']);
@@ -22,22 +22,11 @@ const PER_SHARE = 16_384;
 
 export class RecentRequests {
   private readonly byShare = new Map<string, Map<string, Outcome>>();
-  /** When this table began to record (the brick's start), and when it began again for shares forgotten since. */
-  private readonly started = Date.now();
-  private readonly restartedFor = new Map<string, number>();
 
   constructor(private readonly perShare = PER_SHARE) {}
 
   get(share: string, rid: string): Outcome | undefined {
     return this.byShare.get(share)?.get(rid);
-  }
-
-  /**
-   * Since when (this brick's clock, ms) it has recorded the share's request ids: a request id it
-   * does not know was not applied here only if it was sent after that (a restart forgets them).
-   */
-  recordingSince(share: string): number {
-    return this.restartedFor.get(share) ?? this.started;
   }
 
   put(share: string, rid: string, outcome: Outcome): void {
@@ -46,13 +35,12 @@ export class RecentRequests {
       m = new Map();
       this.byShare.set(share, m);
     }
-    m.set(rid, { ...outcome, at: Date.now() });
+    m.set(rid, outcome);
     if (m.size > this.perShare) m.delete(m.keys().next().value as string);
   }
 
   forget(share: string): void {
     this.byShare.delete(share);
-    this.restartedFor.set(share, Date.now());
   }
 
   /**

@@ -42,11 +42,6 @@ interface Job {
   absenceGen?: number;
   /** The client connection that asked for it (see SoleChangers); undefined for the server's own. */
   by?: unknown;
-  /**
-   * Replicas left out of this mutation, and blamed for it as if down: ones that may have applied
-   * it before a restart made them forget (recall).
-   */
-  skip?: Set<string>;
 }
 
 /** Failures that leave the outcome of a mutation open: a re-send asks again. */
@@ -57,19 +52,10 @@ export function outcomeOpen(code: string): boolean {
   return UNDECIDED.has(code);
 }
 
+/** Request ids answered by this coordinator and kept for re-sends (a client has far fewer in flight). */
 /** Dirty paths settled at once after a takeover (settleDirty). */
 const SETTLE_PARALLEL = 32;
-/** Request ids answered by this coordinator and kept for re-sends (a client has far fewer in flight). */
 const RIDS_KEPT = 16_384;
-/**
- * How far the bricks' clocks may be apart (recall compares one brick's time of applying a request
- * with another's start of recording). A larger skew only makes recall trust a restarted brick's
- * ignorance for that much longer.
- */
-const CLOCK_SKEW_MS = 2_000;
-
-/** What the bricks remember of a re-sent request (recall). */
-type Recalled = { answer: Record<string, unknown> } | { skip: Set<string> } | undefined;
 
 interface MutateReply {
   v: number;
@@ -158,6 +144,8 @@ export class ShareCoordinator {
   /** Paths recently touched by clients: heal takes them first. */
   readonly hot = new Set<string>();
   onNeedHeal: (() => void) | undefined;
+  /** Runs the share's heal now, when heal may run (recall waits for it); set by the share server. */
+  healNow: (() => Promise<unknown>) | undefined;
 
   private readonly queue: Job[] = [];
   /** Mutations by the client's request id, running or answered (a re-send gets the same answer). */
@@ -507,8 +495,8 @@ export class ShareCoordinator {
     const known = this.byRid.get(rid);
     if (known) return known;
     // Sent again after a lost connection or a takeover: applied already if a brick says so.
-    const p = (resent ? this.recall(rid) : Promise.resolve(undefined)).then((r) =>
-      r && 'answer' in r ? r.answer : this.enqueue(kind, h, payload, by, r?.skip),
+    const p = (resent ? this.recall(kind, h, rid) : Promise.resolve(undefined)).then(
+      (prev) => prev ?? this.enqueue(kind, h, payload, by),
     );
     this.byRid.set(rid, p);
     // A failure that says nothing about the operation itself (no quorum, fenced, timed out) is not
@@ -526,7 +514,6 @@ export class ShareCoordinator {
     h: Record<string, unknown>,
     payload: Payload | undefined,
     by: unknown,
-    skip?: Set<string>,
   ): Promise<Record<string, unknown>> {
     return new Promise((resolve, reject) => {
       const path = h['path'] as string;
@@ -546,63 +533,74 @@ export class ShareCoordinator {
         },
         growth: 0,
         accounted: false,
-        ...(skip && skip.size > 0 ? { skip } : {}),
       });
       void this.pump();
     });
   }
 
   /**
-   * What the bricks remember of a re-sent mutation (sent before a lost connection or a takeover):
-   * - a quorum of them recorded one outcome: that is its answer, and it is not applied again (a
-   *   replica that missed it gets it from heal);
-   * - none knows it: undefined, and it is planned as a new mutation;
+   * What the bricks remember of a re-sent mutation (sent before a lost connection or a takeover),
+   * asked before it is planned again (`bRecent`):
+   * - no brick knows its request id: undefined, and it is planned as a new mutation;
+   * - a quorum recorded one outcome: that is its answer, and it is not applied again (a replica
+   *   that missed it gets it from heal);
    * - fewer than a quorum recorded it (the first send reached one brick while the others were
-   *   away): it is planned again, and acknowledged only once a quorum has it. A brick that applied
-   *   it answers its recorded outcome instead of applying it again. A brick that does not know it
-   *   applies it only if it has been recording since before the first send (a recorder's time of
-   *   applying it); one that began later (it restarted) may have applied it and forgotten, so it is
-   *   skipped and blamed, and heal gives it the result. So a change is never acknowledged on one
-   *   replica's word, nor applied twice on one replica.
+   *   away): it is not applied again anywhere. A brick that applied it and restarted since no
+   *   longer knows it, and an append planned anew would land at a new offset. A recorded failure
+   *   changed nothing and is the answer. A recorded success is the answer only once a quorum holds
+   *   the change: the replicas that missed it are blamed for its paths (by the first owner's
+   *   markers, or by settleDirty after a takeover) and heal copies the recorder's version to them.
+   *   So heal runs here, and the success is answered when a majority of replicas is good for the
+   *   change's paths, the recorders good among them from the start. Until then it fails with
+   *   ENOTCONN, and the client sends it again.
    */
-  private async recall(rid: string): Promise<Recalled> {
+  private async recall(
+    kind: MutationKind,
+    h: Record<string, unknown>,
+    rid: string,
+  ): Promise<Record<string, unknown> | undefined> {
     const asked = this.readyMembers();
     const replies = await Promise.allSettled(asked.map((m) => this.req(m, OP.bRecent, { rid })));
+    const recorders: Member[] = [];
     const outcomes = new Map<string, { n: number; header?: MutateReply; m?: string }>();
-    let firstApplied = Number.POSITIVE_INFINITY;
-    const unknowing: Array<{ id: string; since: unknown }> = [];
-    const unsure = new Set<string>();
     replies.forEach((r, i) => {
-      const id = asked[i]!.id;
-      if (r.status !== 'fulfilled') {
-        unsure.add(id);
-        return;
-      }
-      const o = r.value.header['outcome'] as {
-        header?: MutateReply;
-        e?: string;
-        m?: string;
-        at?: number;
-      } | null;
-      if (!o || (!o.header && o.e === undefined)) {
-        unknowing.push({ id, since: r.value.header['recordingSince'] });
-        return;
-      }
-      firstApplied = Math.min(firstApplied, typeof o.at === 'number' ? o.at : Number.NEGATIVE_INFINITY);
+      if (r.status !== 'fulfilled') return;
+      const o = r.value.header['outcome'] as { header?: MutateReply; e?: string; m?: string } | null;
+      if (!o || (!o.header && o.e === undefined)) return;
+      recorders.push(asked[i]!);
       const key = o.header ? 'ok' : String(o.e);
       const seen = outcomes.get(key) ?? { n: 0, ...(o.header ? { header: o.header } : { m: o.m ?? '' }) };
       seen.n++;
       outcomes.set(key, seen);
     });
+    if (outcomes.size === 0) return undefined;
     for (const [key, o] of outcomes) {
       if (o.n < this.majority) continue;
-      if (o.header) return { answer: answer(o.header) };
+      if (o.header) return answer(o.header);
       throw new ReplicatedError(key as ReplicatedError['code'], o.m ?? '');
     }
-    if (outcomes.size === 0) return undefined;
-    for (const u of unknowing)
-      if (typeof u.since !== 'number' || u.since > firstApplied - CLOCK_SKEW_MS) unsure.add(u.id);
-    return { skip: unsure };
+    if (outcomes.size > 1)
+      throw new ReplicatedError(
+        'EIO',
+        `replicas recorded different outcomes for request ${rid}; heal decides`,
+      );
+    const [key, only] = [...outcomes][0]!;
+    if (!only.header) throw new ReplicatedError(key as ReplicatedError['code'], only.m ?? '');
+    const marks = healPathsOf(
+      kind,
+      h['path'] as string,
+      h['newPath'] as string | undefined,
+      h['over'] === true,
+    );
+    const good = (m: Member): boolean => marks.every((mk) => this.isGood(m, mk));
+    if (!recorders.every(good))
+      throw new ReplicatedError('ENOTCONN', `request ${rid} reached a replica whose copy is not known good`);
+    const holding = (): number => this.readyMembers().filter(good).length;
+    if (holding() < this.majority) await this.healNow?.().catch(() => {});
+    const n = holding();
+    if (n < this.majority)
+      throw new ReplicatedError('ENOTCONN', `request ${rid} is on ${n} of ${this.members.length} replicas`);
+    return answer(only.header);
   }
 
   /** Runs `fn` with no mutation in flight and none issued until it returns. */
@@ -770,7 +768,7 @@ export class ShareCoordinator {
     const np = h['newPath'] as string | undefined;
     if (this.inSplitBrain(p) || (np !== undefined && this.inSplitBrain(np)))
       throw new ReplicatedError('EIO', `${p} is in split-brain`);
-    const reachable = this.readyMembers().filter((m) => !job.skip?.has(m.id));
+    const reachable = this.readyMembers();
     // A replica whose directory above the target is pending may hold a different file (or none)
     // under that name: applied there, a data change could land on the wrong inode and look like a
     // success. It is left out and blamed, as if down, until the directory is healed.

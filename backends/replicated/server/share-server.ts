@@ -338,6 +338,7 @@ export class ShareServer {
       });
     }
     coord.onNeedHeal = healSoon;
+    if (this.opts.autoHeal !== false) coord.healNow = () => healer.healIndex();
     const interval = this.opts.healIntervalMs ?? 60_000;
     const timer =
       interval > 0
