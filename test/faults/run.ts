@@ -306,6 +306,15 @@ export async function runFaults(opts: RunOptions): Promise<RunResult> {
     );
     for (const c of clients) log(`  ${c.name} (${c.share}): ${c.ops} operations, ${c.acked} acknowledged`);
     log(`  errors: ${byKind.size === 0 ? 'none' : [...byKind].map(([k, n]) => `${k} ×${n}`).join(', ')}`);
+    // What each kind of error said most often (the share server's reason).
+    for (const k of byKind.keys()) {
+      const said = new Map<string, number>();
+      for (const e of h.events)
+        if (e.result !== 'ok' && `${e.op} ${e.result}` === k && e.message)
+          said.set(e.message, (said.get(e.message) ?? 0) + 1);
+      const top = [...said].sort((x, y) => y[1] - x[1])[0];
+      if (top) log(`    ${k}, most often (×${top[1]}): ${top[0].slice(0, 200)}`);
+    }
     const bound = opts.maxUnavailableMs ?? MAX_UNAVAILABLE_MS;
     for (const [s, g] of Object.entries(gaps)) {
       const during = faults.filter(
