@@ -25,6 +25,7 @@ import {
   GiB,
   MOUNT_RWX,
   type Msg,
+  mountPointsUnder,
   mountsAt,
   netnsSkip,
   PASSWORD,
@@ -175,12 +176,6 @@ async function deleteVolume(vol: string): Promise<void> {
   await eventually(`share ${vol} gone`, 60_000, async () => (await api(`/shares/${vol}`)) === null);
 }
 
-const mountsUnder = (root: string) =>
-  fs
-    .readFileSync('/proc/self/mountinfo', 'utf8')
-    .split('\n')
-    .filter((l) => (l.split(' ')[4] ?? '').startsWith(`${root}/`));
-
 test('RWX across two nodes: publish, stage, two pods share files, expand, snapshot, restore, tear down', {
   skip,
   timeout: 300_000,
@@ -262,7 +257,7 @@ test('RWX across two nodes: publish, stage, two pods share files, expand, snapsh
   await controller.controller.DeleteSnapshot({ snapshot_id: snap.snapshot_id, secrets });
   await deleteVolume(restored);
   await deleteVolume(vol);
-  assert.deepEqual(mountsUnder(work), []);
+  assert.deepEqual(mountPointsUnder(work), []);
   assert.deepEqual((await api('/shares/detail')).shares, []);
 });
 
@@ -378,5 +373,5 @@ test('a killed FUSE process: stats say abnormal, the next publish mounts it agai
   assert.equal(healthy.volume_condition.abnormal, false);
   await detach(vol, 1, 'pod-s');
   await deleteVolume(vol);
-  assert.deepEqual(mountsUnder(work), []);
+  assert.deepEqual(mountPointsUnder(work), []);
 });

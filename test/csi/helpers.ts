@@ -4,9 +4,9 @@
  * clients of the three services.
  */
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
-import fs from 'node:fs';
 import path from 'node:path';
 import { type Client, credentials, type ServiceError } from '@grpc/grpc-js';
+import { readMounts } from '../../client/mount/mountinfo.ts';
 import { csiServices } from '../../csi/proto.ts';
 import { REPO_ROOT, type ServerProcess, startServerProcess } from '../helpers/process.ts';
 
@@ -198,20 +198,20 @@ export const MOUNT_SNW = {
 
 /** The mounts on `dir` in this mount namespace. */
 export function mountsAt(dir: string): number {
-  return fs
-    .readFileSync('/proc/self/mountinfo', 'utf8')
-    .split('\n')
-    .filter((l) => l.split(' ')[4] === dir).length;
+  return readMounts().filter((m) => m.mountPoint === dir).length;
+}
+
+/** The mount points at `root` and under it, deepest first. */
+export function mountPointsUnder(root: string): string[] {
+  return readMounts()
+    .map((m) => m.mountPoint)
+    .filter((p) => p === root || p.startsWith(`${root}/`))
+    .sort((a, b) => b.length - a.length);
 }
 
 /** Lazily unmounts every mount under `root` (teardown). */
 export function unmountUnder(root: string): void {
-  const points = fs
-    .readFileSync('/proc/self/mountinfo', 'utf8')
-    .split('\n')
-    .map((l) => l.split(' ')[4] ?? '')
-    .filter((p) => p === root || p.startsWith(`${root}/`))
-    .sort((a, b) => b.length - a.length);
+  const points = mountPointsUnder(root);
   for (const p of points) spawnSync('umount', ['-l', p]);
 }
 

@@ -275,14 +275,14 @@ test('the share server stays away: ENOTCONN within the retry timeout, no hang; a
     inside.kill('SIGKILL');
   }
   // The serving process ends once the kernel lets the mount go.
-  await new Promise((r) => (m.child.exitCode === null ? m.child.once('exit', r) : r(null)));
+  await m.exited;
 
   // A mount whose process was killed: every access is ENOTCONN, and abaca umount still works.
   cl.servers.push(await cl.startServer(['--host', '127.0.0.2', '--port', String(srv.port)]));
   const d = await mount(`abaca://${cl.server.addr}/f`, path.join(work, 'm6'));
   assert.equal(fs.readFileSync(path.join(d.dir, 'kept'), 'utf8'), 'kept');
   d.child.kill('SIGKILL');
-  await new Promise((r) => (d.child.exitCode === null ? d.child.once('exit', r) : r(null)));
+  await d.exited;
   assert.equal(
     codeOf(() => fs.readdirSync(d.dir)),
     'ENOTCONN',

@@ -21,6 +21,8 @@ export interface Mount {
   child: ChildProcess;
   /** Everything the mount process wrote to stderr so far. */
   output(): string;
+  /** Resolves when the process serving the mount has ended. */
+  exited: Promise<void>;
   /** Unmounts (lazily) and waits for the process to end. */
   stop(): Promise<void>;
 }
@@ -56,6 +58,7 @@ export async function mount(
     dir,
     child,
     output: () => out,
+    exited,
     stop: async () => {
       if (child.exitCode === null && child.signalCode === null) {
         spawnSync('umount', ['-l', dir]);
@@ -92,17 +95,15 @@ export async function unmountAll(): Promise<void> {
   await Promise.all(mounts.splice(0).map((m) => m.stop()));
 }
 
-/** Runs `abaca ARGS…` to the end: its exit code, stdout and stderr. */
-export function abaca(
+/** Runs a command to its end with exactly the environment given: its exit code, stdout and stderr. */
+export function runCommand(
+  cmd: string,
   args: string[],
-  env: Record<string, string> = {},
+  env: NodeJS.ProcessEnv = process.env,
   timeoutMs = 60_000,
 ): Promise<{ code: number; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
-    const child = spawn(process.execPath, [ABACA, ...args], {
-      stdio: ['ignore', 'pipe', 'pipe'],
-      env: { ...process.env, ...env },
-    });
+    const child = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'], env });
     let stdout = '';
     let stderr = '';
     child.stdout!.on('data', (d) => {
@@ -117,6 +118,15 @@ export function abaca(
       resolve({ code: code ?? -1, stdout, stderr });
     });
   });
+}
+
+/** Runs `abaca ARGS…` to the end, with `env` added to this process's: its exit code, stdout and stderr. */
+export function abaca(
+  args: string[],
+  env: Record<string, string> = {},
+  timeoutMs = 60_000,
+): Promise<{ code: number; stdout: string; stderr: string }> {
+  return runCommand(process.execPath, [ABACA, ...args], { ...process.env, ...env }, timeoutMs);
 }
 
 /** Why a test with network namespaces cannot run here (no FUSE, `ip netns` or nsenter), or false. */

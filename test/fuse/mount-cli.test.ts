@@ -7,19 +7,17 @@
  * Needs root and /dev/fuse (skipped with the reason otherwise).
  */
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { after, before, test } from 'node:test';
 import { isMountPoint, readMounts } from '../../client/mount/mountinfo.ts';
 import { tempDir } from '../helpers/db.ts';
 import { type ServerProcess, startServerProcess } from '../helpers/process.ts';
-import { abaca, fuseSkip, ROOT } from './helpers.ts';
+import { ABACA, abaca, fuseSkip, ROOT, runCommand as run } from './helpers.ts';
 
 const skip = fuseSkip;
 
 const NODE = process.execPath;
-const ABACA = path.join(ROOT, 'bin', 'abaca.js');
 /** Where mount(8) looks for mount.<type> helpers (/sbin is /usr/sbin on Debian 12). */
 const SBIN_HELPER = '/sbin/mount.abaca';
 
@@ -245,19 +243,3 @@ test('mount -t abaca and an fstab line: credentials from clouds.yaml (an applica
   assert.equal((await run('umount', [fromFstab])).code, 0);
   assert.equal(isMountPoint(fromFstab), false);
 });
-
-/** Runs a command to its end with the given environment (this one's by default). */
-function run(
-  cmd: string,
-  args: string[],
-  environment: NodeJS.ProcessEnv = process.env,
-): Promise<{ code: number; stderr: string }> {
-  return new Promise((resolve) => {
-    const child = spawn(cmd, args, { stdio: ['ignore', 'ignore', 'pipe'], env: environment });
-    let stderr = '';
-    child.stderr.on('data', (d) => {
-      stderr += d;
-    });
-    child.on('close', (code) => resolve({ code: code ?? -1, stderr }));
-  });
-}
